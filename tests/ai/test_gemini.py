@@ -1,0 +1,368 @@
+"""GeminiAI through the real google-genai SDK, over HTTP, against the Gemini stand-in server."""
+
+from __future__ import annotations
+
+import base64
+import io
+import sys
+import time
+import types
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from tests.standins import gemini_fixtures
+from tests.standins.gemini_server import GeminiStandIn, decode_base64
+from visualizer_core.ai.base import AIBackend, GenerationRequest, ProductFacts
+from visualizer_core.ai.gemini import (
+    DEFAULT_IMAGE_MODEL,
+    DEFAULT_TEXT_MODEL,
+    PRICES,
+    GeminiAI,
+    Price,
+    estimate_cost,
+)
+from visualizer_core.errors import (
+    ContentRefused,
+    PermanentProviderError,
+    RateLimited,
+    TransientProviderError,
+)
+from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
+
+# Until tests/conftest.py registers them (assigned, not imported, so ruff's F811 stays quiet).
+gemini_server = gemini_fixtures.gemini_server
+gemini_ai = gemini_fixtures.gemini_ai
+
+
+def png_cutout(color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    image = Image.new("RGBA", (120, 160), (0, 0, 0, 0))
+    image.paste((*color, 255), (20, 20, 100, 140))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def jpeg_scene(size: tuple[int, int] = (640, 480)) -> bytes:
+    image = Image.new("RGB", size, (30, 90, 200))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def request(**changes: object) -> GenerationRequest:
+    fields: dict[str, object] = {
+        "product_images": (png_cutout(),),
+        "scene_image": jpeg_scene(),
+        "prompt": "Place the red cabinet against the back wall.",
+        "aspect_ratio": "16:9",
+        "seed": 7,
+    }
+    fields.update(changes)
+    return GenerationRequest(**fields)  # type: ignore[arg-type]
+
+
+def make_ai(server: GeminiStandIn, **options: object) -> GeminiAI:
+    options.setdefault("timeout_s", 10.0)
+    return GeminiAI(server.api_key, base_url=server.base_url, **options)  # type: ignore[arg-type]
+
+
+# -- generation ---------------------------------------------------------------------------------
+
+
+def test_is_an_ai_backend(gemini_ai: GeminiAI) -> None:
+    assert isinstance(gemini_ai, AIBackend)
+    assert (gemini_ai.name, gemini_ai.image_model, gemini_ai.text_model) == (
+        "gemini",
+        DEFAULT_IMAGE_MODEL,
+        DEFAULT_TEXT_MODEL,
+    )
+
+
+def test_generate_sends_product_scene_and_prompt(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI
+) -> None:
+    product, scene = png_cutout(), jpeg_scene()
+    result = gemini_ai.generate(request(product_images=(product,), scene_image=scene))
+
+    [sent] = gemini_server.requests
+    assert sent.model == DEFAULT_IMAGE_MODEL and sent.action == "generateContent"
+    assert sent.images == [("image/png", product), ("image/jpeg", scene)]
+    assert sent.prompt == "Place the red cabinet against the back wall."
+    config = sent.generation_config
+    assert "IMAGE" in config["responseModalities"]
+    assert config["imageConfig"] == {"aspectRatio": "16:9"}
+    assert config["seed"] == 7
+    assert "x-goog-api-key" not in sent.headers and sent.key_ok
+
+    image = Image.open(io.BytesIO(result.image))
+    assert image.format == "JPEG" and result.mime_type == "image/jpeg"
+    assert image.width / image.height == pytest.approx(16 / 9, rel=0.03)
+    # The scene is the background; the product sits in the lower centre.
+    assert image.getpixel((5, 5)) == pytest.approx((30, 90, 200), abs=12)
+    red, green, _ = image.convert("RGB").getpixel((image.width // 2, image.height * 8 // 10))  # type: ignore[misc]
+    assert red > 150 > green
+    assert result.model == DEFAULT_IMAGE_MODEL
+    assert result.usage["input_tokens"] > 2 * 258
+    assert result.usage["image_output_tokens"] == 1120
+    assert result.usage["total_tokens"] >= result.usage["output_tokens"]
+    assert result.meta["finish_reason"] == "STOP" and result.meta["attempts"] == 1
+    assert result.meta["response_id"] and result.meta["model_version"] == DEFAULT_IMAGE_MODEL
+    assert result.meta["cost_usd"] == pytest.approx(
+        gemini_ai.estimate_cost(DEFAULT_IMAGE_MODEL, result.usage)
+    )
+
+
+def test_generate_skips_thought_parts(gemini_server: GeminiStandIn) -> None:
+    gemini_server.thought_image = True
+    ai = make_ai(gemini_server)
+    result = ai.generate(request(aspect_ratio="1:1"))
+    image = Image.open(io.BytesIO(result.image))
+    # The thought image is a grey PNG draft a quarter of the size; the answer is the JPEG.
+    assert (image.format, image.size) == ("JPEG", (1024, 1024))
+    assert result.usage["thoughts_tokens"] > 0
+    ai.close()
+
+
+def test_generate_with_image_size_and_request_model(gemini_server: GeminiStandIn) -> None:
+    ai = make_ai(gemini_server, image_size="2K")
+    result = ai.generate(request(aspect_ratio="1:1", model="gemini-3-pro-image"))
+    assert Image.open(io.BytesIO(result.image)).size == (2048, 2048)
+    [sent] = gemini_server.requests
+    assert sent.model == "gemini-3-pro-image" and result.model == "gemini-3-pro-image"
+    assert sent.generation_config["imageConfig"] == {"aspectRatio": "1:1", "imageSize": "2K"}
+    ai.close()
+
+
+@pytest.mark.parametrize("version", ["v1", "v1beta"])
+def test_both_api_versions(gemini_server: GeminiStandIn, version: str) -> None:
+    ai = make_ai(gemini_server, api_version=version)
+    ai.generate(request())
+    ai.analyze_scene(jpeg_scene())
+    assert [r.api_version for r in gemini_server.requests] == [version, version]
+    ai.close()
+
+
+# -- analysis -----------------------------------------------------------------------------------
+
+
+def test_analyze_product(gemini_server: GeminiStandIn, gemini_ai: GeminiAI) -> None:
+    facts = ProductFacts(
+        name="Oslo sofa", category="Sofas", description="Three seats", colors=("grey",)
+    )
+    analysis = gemini_ai.analyze_product(facts, [png_cutout(), jpeg_scene()])
+
+    assert isinstance(analysis, ProductAnalysis)
+    assert analysis.category and analysis.room_types
+    [sent] = gemini_server.requests
+    assert sent.model == DEFAULT_TEXT_MODEL
+    assert sent.image_mime_types == ["image/png", "image/jpeg"]
+    assert "Oslo sofa" in sent.prompt and "Three seats" in sent.prompt
+    assert sent.generation_config["responseMimeType"] == "application/json"
+    config = sent.generation_config
+    schema: dict[str, Any] = config.get("responseSchema") or config["responseJsonSchema"]
+    assert {"category", "room_types"} <= set(schema["properties"])
+
+
+def test_analyze_scene_uses_the_hint(gemini_server: GeminiStandIn, gemini_ai: GeminiAI) -> None:
+    analysis = gemini_ai.analyze_scene(jpeg_scene())
+    assert isinstance(analysis, SceneAnalysis)
+    assert analysis.room_type and 0 <= analysis.floor_line <= 1
+
+    hinted = gemini_ai.analyze_scene(jpeg_scene(), room_type_hint="bedroom")
+    assert hinted.room_type == "bedroom"
+    assert "bedroom" in gemini_server.requests[-1].prompt
+
+
+def test_analysis_carries_the_answer(gemini_server: GeminiStandIn) -> None:
+    gemini_server.json_answer = {"summary": "A bright room.", "brightness": 0.9}
+    ai = make_ai(gemini_server)
+    analysis = ai.analyze_scene(jpeg_scene())
+    assert (analysis.summary, analysis.brightness) == ("A bright room.", 0.9)
+    ai.close()
+
+
+def test_answers_are_normalised_to_the_taxonomy(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taxonomy = types.ModuleType("visualizer_core.taxonomy")
+    taxonomy.ROOM_TYPES = {"living_room": "Living room", "home_office": "Home office"}  # type: ignore[attr-defined]
+    taxonomy.CATEGORIES = ("sofa", "desk")  # type: ignore[attr-defined]
+    taxonomy.normalize_room_type = lambda text: text.strip().lower().replace(" ", "_")  # type: ignore[attr-defined]
+    taxonomy.normalize_category = lambda name, category, description: "desk"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "visualizer_core.taxonomy", taxonomy)
+    gemini_server.json_answer = {
+        "room_type": "Living Room",
+        "room_types": ["Home Office", "home office"],
+        "category": "Writing desk",
+    }
+
+    assert gemini_ai.analyze_scene(jpeg_scene()).room_type == "living_room"
+    assert gemini_ai.analyze_scene(jpeg_scene(), room_type_hint="Home Office").room_type == (
+        "home_office"
+    )
+    product = gemini_ai.analyze_product(ProductFacts(name="Desk"), [png_cutout()])
+    assert (product.category, product.room_types) == ("desk", ["home_office"])
+    assert "living_room, home_office" in gemini_server.requests[0].prompt
+    assert "sofa, desk" in gemini_server.requests[-1].prompt
+
+
+def test_bad_json_is_a_clear_error(gemini_server: GeminiStandIn, gemini_ai: GeminiAI) -> None:
+    gemini_server.fail_next("bad_json")
+    with pytest.raises(TransientProviderError, match="not valid SceneAnalysis JSON") as caught:
+        gemini_ai.analyze_scene(jpeg_scene())
+    assert "living_room" in str(caught.value)  # the start of the answer is quoted
+
+
+def test_blocked_analysis_is_refused(gemini_server: GeminiStandIn, gemini_ai: GeminiAI) -> None:
+    gemini_server.fail_next("blocked")
+    with pytest.raises(ContentRefused, match="block reason SAFETY"):
+        gemini_ai.analyze_product(ProductFacts(name="x"), [png_cutout()])
+    assert len(gemini_server.requests) == 1  # analysis is not retried here
+
+
+# -- failures -----------------------------------------------------------------------------------
+
+
+def test_429_is_rate_limited_with_retry_info(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI
+) -> None:
+    gemini_server.fail_next("429")
+    with pytest.raises(RateLimited) as caught:
+        gemini_ai.generate(request())
+    assert caught.value.retry_after == pytest.approx(2.0)
+    assert "RESOURCE_EXHAUSTED" in str(caught.value)
+    assert len(gemini_server.requests) == 1  # the SDK did not retry on its own
+
+
+@pytest.mark.parametrize("kind", ["500", "503"])
+def test_server_errors_are_transient(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI, kind: str
+) -> None:
+    gemini_server.fail_next(kind)
+    with pytest.raises(TransientProviderError, match=f"Gemini answered {kind}") as caught:
+        gemini_ai.generate(request())
+    assert not isinstance(caught.value, RateLimited)
+    assert len(gemini_server.requests) == 1
+    assert gemini_ai.generate(request()).image  # the next call goes through
+
+
+@pytest.mark.parametrize("kind", ["400", "403", "404"])
+def test_client_errors_are_permanent(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI, kind: str
+) -> None:
+    gemini_server.fail_next(kind)
+    with pytest.raises(PermanentProviderError, match=f"Gemini answered {kind}"):
+        gemini_ai.generate(request())
+    assert len(gemini_server.requests) == 1
+
+
+def test_unknown_model_is_permanent(gemini_server: GeminiStandIn) -> None:
+    gemini_server.models = {DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL}
+    ai = make_ai(gemini_server, image_model="gemini-9-image")
+    with pytest.raises(PermanentProviderError, match="gemini-9-image"):
+        ai.generate(request())
+    ai.close()
+
+
+def test_wrong_key_is_permanent(gemini_server: GeminiStandIn) -> None:
+    ai = GeminiAI("not-the-key", base_url=gemini_server.base_url, timeout_s=10)
+    with pytest.raises(PermanentProviderError, match=r"API key not valid.*GEMINI_API_KEY"):
+        ai.analyze_scene(jpeg_scene())
+    [sent] = gemini_server.requests
+    assert not sent.key_ok and "x-goog-api-key" not in sent.headers
+    ai.close()
+
+
+@pytest.mark.parametrize("kind", ["blocked", "no_image"])
+def test_refusal_is_retried_once_then_raised(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI, kind: str
+) -> None:
+    gemini_server.fail_next(kind, count=2)
+    with pytest.raises(ContentRefused) as caught:
+        gemini_ai.generate(request())
+    message = str(caught.value)
+    assert "SAFETY" in message and "change the extra prompt text" in message
+    assert len(gemini_server.requests) == 2
+
+
+@pytest.mark.parametrize("kind", ["blocked", "no_image"])
+def test_refusal_then_success(gemini_server: GeminiStandIn, gemini_ai: GeminiAI, kind: str) -> None:
+    gemini_server.fail_next(kind)
+    result = gemini_ai.generate(request())
+    assert result.image and result.meta["attempts"] == 2
+    assert len(gemini_server.requests) == 2
+
+
+def test_no_image_reason_is_named(gemini_server: GeminiStandIn, gemini_ai: GeminiAI) -> None:
+    gemini_server.fail_next("no_image", count=2, finish_reason="NO_IMAGE")
+    with pytest.raises(ContentRefused, match=r"no image \(finish reason NO_IMAGE\)"):
+        gemini_ai.generate(request())
+
+
+def test_timeout_is_transient_and_quick(gemini_server: GeminiStandIn) -> None:
+    ai = make_ai(gemini_server, timeout_s=0.5)
+    gemini_server.fail_next("timeout")
+    started = time.monotonic()
+    with pytest.raises(TransientProviderError, match="timed out"):
+        ai.generate(request())
+    assert time.monotonic() - started < 3
+    ai.close()
+
+
+def test_connection_refused_is_transient() -> None:
+    server = GeminiStandIn().start()
+    base_url = server.base_url
+    server.stop()
+    ai = GeminiAI("k", base_url=base_url, timeout_s=2)
+    with pytest.raises(TransientProviderError, match="failed"):
+        ai.analyze_scene(jpeg_scene())
+    ai.close()
+
+
+def test_rpm_limit_answers_429(gemini_server: GeminiStandIn, gemini_ai: GeminiAI) -> None:
+    gemini_server.rpm_limit = 2
+    gemini_ai.analyze_scene(jpeg_scene())
+    gemini_ai.analyze_scene(jpeg_scene())
+    with pytest.raises(RateLimited) as caught:
+        gemini_ai.analyze_scene(jpeg_scene())
+    assert 50 <= (caught.value.retry_after or 0) <= 60
+
+
+def test_server_accepts_both_base64_alphabets() -> None:
+    data = bytes(range(256))
+    assert decode_base64(base64.b64encode(data).decode()) == data
+    assert decode_base64(base64.urlsafe_b64encode(data).decode().rstrip("=")) == data
+
+
+# -- cost ---------------------------------------------------------------------------------------
+
+
+def test_estimate_cost() -> None:
+    usage = {"input_tokens": 1000, "output_tokens": 1130, "image_output_tokens": 1120}
+    price = PRICES[DEFAULT_IMAGE_MODEL]
+    expected = (1000 * price.input + 10 * price.output + 1120 * (price.image_output or 0)) / 1e6
+    assert estimate_cost(DEFAULT_IMAGE_MODEL, usage) == pytest.approx(expected)
+    # Thinking is billed as text output; versioned names find their family's price.
+    text = {"input_tokens": 2_000_000, "output_tokens": 0, "thoughts_tokens": 1_000_000}
+    flash = PRICES[DEFAULT_TEXT_MODEL]
+    assert estimate_cost(f"{DEFAULT_TEXT_MODEL}-001", text) == pytest.approx(
+        2 * flash.input + flash.output
+    )
+    assert estimate_cost("unknown-model", usage) == 0.0
+
+
+def test_price_table_is_configurable(gemini_server: GeminiStandIn) -> None:
+    ai = make_ai(
+        gemini_server,
+        prices={
+            DEFAULT_IMAGE_MODEL: {"input": 0.0, "output": 0.0, "image_output": 1_000_000.0},
+            "my-model": Price(input=1_000_000.0, output=0.0),
+        },
+    )
+    assert ai.estimate_cost(DEFAULT_IMAGE_MODEL, {"image_output_tokens": 3}) == 3.0
+    assert ai.estimate_cost("my-model", {"input_tokens": 2}) == 2.0
+    result = ai.generate(request())
+    assert result.meta["cost_usd"] == pytest.approx(1120.0)
+    ai.close()

@@ -1,0 +1,150 @@
+"""The ``visualizer`` command as scripts use it: real processes, JSON on stdout, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import factories
+from visualizer_core.backends import Backends
+
+
+def environment(backend: Backends) -> dict[str, str]:
+    """The environment a user would export for these backends."""
+    settings = backend.settings
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    env["VISUALIZER_HOME"] = str(settings.visualizer_home)
+    if settings.database_url:
+        env["DATABASE_URL"] = settings.database_url
+    if settings.r2_bucket:
+        env.update(
+            R2_BUCKET=settings.r2_bucket,
+            R2_ENDPOINT=settings.r2_endpoint or "",
+            R2_ACCESS_KEY_ID="test",
+            R2_SECRET_ACCESS_KEY="test",
+        )
+    return env
+
+
+def run(
+    backend: Backends, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "visualizer_cli", *args],
+        env=environment(backend),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def ok_json(backend: Backends, *args: str, stdin: str | None = None) -> dict[str, Any]:
+    done = run(backend, *args, "--json", stdin=stdin)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1, done.stdout
+    payload = json.loads(lines[0])
+    assert isinstance(payload, dict)
+    return payload
+
+
+def test_the_core_commands_end_to_end(backend: Backends, tmp_path: Path) -> None:
+    assert ok_json(backend, "db", "upgrade")["revision"]
+    client = ok_json(backend, "client", "create", "Acme Home", "--daily-quota", "50")
+    assert client["name"] == "Acme Home"
+    user = ok_json(
+        backend,
+        "user",
+        "create",
+        "Owner@Acme.test",
+        "--client",
+        client["id"],
+        "--role",
+        "owner",
+        "--password-stdin",
+        stdin="correct horse battery\n",
+    )
+    assert user["email"] == "owner@acme.test"
+
+    catalog = factories.write_catalog(
+        tmp_path / "cat",
+        [
+            {"sku": "S1", "name": "Sofa", "image": "s1.jpg"},
+            {"sku": "S2", "name": "", "image": "s2.jpg"},
+            {"sku": "S3", "name": "Lamp", "image": "../../etc/passwd"},
+            {"sku": "S4", "name": "Rug"},
+        ],
+        {"s1.jpg": factories.product_photo(), "s2.jpg": factories.product_photo()},
+    )
+    report = ok_json(backend, "products", "import", str(catalog), "--client", client["id"])
+    assert (report["imported"], report["updated"], report["failed"]) == (2, 0, 2)
+    assert [e["row"] for e in report["errors"]] == [2, 3]
+    assert len(report["product_ids"]) == 2
+    again = ok_json(backend, "products", "import", str(catalog), "--client", client["id"])
+    assert (again["imported"], again["updated"]) == (0, 2)
+    assert again["product_ids"] == report["product_ids"]
+
+    session = ok_json(backend, "session", "create", "--client", client["id"], "--name", "Launch")
+    scene = tmp_path / "room.jpg"
+    scene.write_bytes(factories.scene_photo())
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"\xff\xd8\xff garbage")
+    added = ok_json(
+        backend,
+        "scenes",
+        "add",
+        "--session",
+        session["id"],
+        "--room-type",
+        "Living Room",
+        str(scene),
+        str(junk),
+    )
+    assert len(added["scene_ids"]) == 1
+    assert added["failed"][0]["file"] == "junk.jpg"
+
+    status = ok_json(backend, "status", "--session", session["id"])
+    assert status == {"total": 0, "pending": 0, "generating": 0, "completed": 0, "error": 0}
+
+
+@pytest.mark.usefixtures("backend")
+def test_refusals_are_one_line_with_exit_1(backend: Backends) -> None:
+    cases = [
+        ("status", "--session", "00000000-0000-0000-0000-000000000000"),
+        ("status", "--session", "nonsense"),
+        (
+            "user",
+            "create",
+            "not-an-email",
+            "--client",
+            "00000000-0000-0000-0000-000000000000",
+            "--role",
+            "owner",
+        ),
+        ("client", "create", "   "),
+    ]
+    for args in cases:
+        done = run(backend, *args, "--json")
+        assert done.returncode == 1, (args, done.stderr)
+        assert done.stdout == ""
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "Traceback" not in done.stderr
+
+
+@pytest.mark.usefixtures("embedded")
+def test_wrong_usage_exits_2(embedded: Backends) -> None:
+    for args in (
+        ("client",),
+        ("user", "create", "a@b.c", "--client", "x", "--role", "king"),
+        ("bogus-command",),
+        ("status",),
+    ):
+        done = run(embedded, *args)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)

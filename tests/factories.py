@@ -1,0 +1,90 @@
+"""Factories: small functions that make one thing through the services, as a user would."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from visualizer_core.scope import ADMIN, ClientScope, Role
+from visualizer_core.services import clients, sessions
+
+
+def random_name(prefix: str) -> str:
+    return f"{prefix} {uuid.uuid4().hex[:8]}"
+
+
+def create_client(name: str | None = None, daily_quota: int = 100) -> clients.ClientRead:
+    return clients.create_client(ADMIN, name=name or random_name("Brand"), daily_quota=daily_quota)
+
+
+def member_scope(client_id: uuid.UUID, role: Role | str = Role.EDITOR) -> ClientScope:
+    return ClientScope(client_id=client_id, role=Role(role))
+
+
+def create_session(client_id: uuid.UUID, name: str | None = None) -> sessions.SessionRead:
+    return sessions.create_session(ADMIN, client_id=client_id, name=name or random_name("Session"))
+
+
+def product_photo(
+    color: tuple[int, int, int] = (180, 40, 40),
+    size: tuple[int, int] = (400, 400),
+    background: tuple[int, int, int] = (255, 255, 255),
+    fmt: str = "JPEG",
+) -> bytes:
+    """A catalog-style photo: a coloured shape on a plain background."""
+    image = Image.new("RGB", size, background)
+    draw = ImageDraw.Draw(image)
+    w, h = size
+    draw.rounded_rectangle((w * 0.2, h * 0.3, w * 0.8, h * 0.8), radius=int(w * 0.05), fill=color)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, quality=90) if fmt == "JPEG" else image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def scene_photo(
+    wall: tuple[int, int, int] = (225, 215, 200),
+    floor: tuple[int, int, int] = (150, 110, 80),
+    size: tuple[int, int] = (600, 400),
+) -> bytes:
+    image = Image.new("RGB", size, wall)
+    ImageDraw.Draw(image).rectangle((0, int(size[1] * 0.72), size[0], size[1]), fill=floor)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def write_catalog(
+    folder: Path,
+    rows: Sequence[dict[str, Any]],
+    photos: dict[str, bytes] | None = None,
+    name: str = "catalog.csv",
+) -> Path:
+    """A catalog CSV (the contract's columns) and its photos in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for filename, data in (photos or {}).items():
+        target = folder / filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    path = folder / name
+    columns = [
+        "sku",
+        "name",
+        "category",
+        "description",
+        "colors",
+        "materials",
+        "dimensions",
+        "image",
+    ]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: row.get(c, "") for c in columns})
+    return path

@@ -1,0 +1,778 @@
+"""A Gemini API stand-in: a real HTTP server on loopback that the google-genai SDK talks to.
+
+It speaks the ``generateContent`` wire format of the Gemini Developer API (camelCase JSON,
+base64 ``inlineData``, ``generationConfig``, google.rpc error bodies) on ``/v1`` and
+``/v1beta``, checks the ``x-goog-api-key`` header (or ``?key=``), records every request, and
+answers:
+
+- image requests (``responseModalities`` has IMAGE): optional thought parts, a text part and a
+  JPEG composed from the inputs (the last image is the scene, the first is pasted into its
+  lower centre), sized for ``imageConfig.aspectRatio`` and ``imageSize``;
+- JSON requests (``responseMimeType`` application/json): a plausible instance of the sent
+  ``responseSchema`` or ``responseJsonSchema``;
+- anything else: a short text.
+
+Knobs: ``latency_s``, ``rpm_limit`` (a sliding minute, then 429), ``models`` (others get 404),
+``thoughts`` / ``thought_image`` (thought parts before the answer), ``json_answer`` (values
+merged into JSON answers), and :meth:`GeminiStandIn.fail_next` for one-off faults. Routes are a
+table (:meth:`GeminiStandIn.add_route`), so batch and file endpoints can be added later.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import collections
+import io
+import json
+import math
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from PIL import Image, ImageDraw
+
+__all__ = ["FAULT_KINDS", "Fault", "GeminiStandIn", "RecordedRequest", "Reply", "Request"]
+
+FAULT_KINDS = (
+    "429",
+    "400",
+    "403",
+    "404",
+    "500",
+    "503",
+    "blocked",
+    "no_image",
+    "bad_json",
+    "timeout",
+)
+
+# Status, google.rpc code name and message of the real API's error answers.
+_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
+    403: ("PERMISSION_DENIED", "The caller does not have permission"),
+    404: ("NOT_FOUND", "Requested entity was not found."),
+    429: (
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota, please check your plan and billing details. For more"
+        " information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+    ),
+    500: (
+        "INTERNAL",
+        "An internal error has occurred. Please retry or report in"
+        " https://developers.generativeai.google/guide/troubleshooting",
+    ),
+    503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
+}
+
+# Output pixels per imageSize; the aspect ratio keeps the area.
+_SIZES = {"512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
+_IMAGE_TOKENS = {"512": 747, "1K": 1120, "2K": 1680, "4K": 2520}
+_TOKENS_PER_INPUT_IMAGE = 258
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One planned failure: ``kind`` is one of :data:`FAULT_KINDS`."""
+
+    kind: str
+    retry_delay: str = "2s"  # for 429: google.rpc.RetryInfo.retryDelay
+    finish_reason: str = "IMAGE_SAFETY"  # for no_image
+    block_reason: str = "SAFETY"  # for blocked
+    sleep_s: float = 30.0  # for timeout: how long the answer takes
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """What one request carried, for tests to assert on (the API key is never kept)."""
+
+    method: str
+    path: str
+    api_version: str | None
+    model: str | None
+    action: str | None
+    headers: dict[str, str]
+    key_ok: bool
+    images: list[tuple[str, bytes]]  # (mime type, bytes) of every inline part, in order
+    prompt: str  # the text parts, joined by newlines
+    generation_config: dict[str, Any]
+    body: dict[str, Any]  # the JSON body with inline data replaced by its length
+    status: int = 0
+
+    @property
+    def image_mime_types(self) -> list[str]:
+        return [mime for mime, _ in self.images]
+
+
+@dataclass
+class Request:
+    """A parsed request handed to a route handler."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    raw: bytes
+    match: re.Match[str]
+
+    def json(self) -> dict[str, Any]:
+        if not self.raw:
+            return {}
+        value = json.loads(self.raw)
+        if not isinstance(value, dict):
+            raise ValueError("the body is not a JSON object")
+        return value
+
+
+@dataclass
+class Reply:
+    """A route handler's answer."""
+
+    status: int
+    body: dict[str, Any] | bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Request], Reply]
+
+
+def error_body(
+    status: int, message: str | None = None, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A google.rpc.Status error body as the Gemini API sends it."""
+    name, default = _ERRORS.get(status, ("UNKNOWN", "Unknown error"))
+    error: dict[str, Any] = {"code": status, "message": message or default, "status": name}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+class _BadRequest(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class GeminiStandIn:
+    """The stand-in server. ``start()`` it, point the SDK at ``base_url``, ``stop()`` it."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str = "test-gemini-key",
+        latency_s: float = 0.0,
+        rpm_limit: int | None = None,
+        models: set[str] | None = None,
+        thoughts: bool = False,
+        thought_image: bool = False,
+        json_answer: dict[str, Any] | None = None,
+        retry_delay: str = "2s",
+    ) -> None:
+        self.api_key = api_key
+        self.latency_s = latency_s
+        self.rpm_limit = rpm_limit
+        self.models = models
+        self.thoughts = thoughts
+        self.thought_image = thought_image
+        self.json_answer = dict(json_answer or {})
+        self.retry_delay = retry_delay
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._faults: collections.deque[Fault] = collections.deque()
+        self._window: collections.deque[float] = collections.deque()
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self.add_route(
+            "POST",
+            r"/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+):generateContent",
+            self._generate_content,
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> GeminiStandIn:
+        """Binds a free port on 127.0.0.1 and serves in a daemon thread."""
+        stand_in = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                stand_in._handle(self)
+
+            def do_GET(self) -> None:
+                stand_in._handle(self)
+
+            def do_DELETE(self) -> None:
+                stand_in._handle(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._stopping.clear()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},  # shutdown() waits up to one poll
+            name="gemini-stand-in",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stops serving; sleeping handlers (latency, timeout faults) wake up and end."""
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> GeminiStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the stand-in is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # -- knobs and records ---------------------------------------------------------------------
+
+    def fail_next(self, kind: str, count: int = 1, **options: Any) -> None:
+        """The next ``count`` generateContent calls fail as ``kind`` (see :data:`FAULT_KINDS`).
+
+        Options are :class:`Fault` fields, e.g. ``retry_delay="7s"`` or
+        ``finish_reason="NO_IMAGE"``. Faults queue up in order.
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
+        options.setdefault("retry_delay", self.retry_delay)
+        with self._lock:
+            self._faults.extend(Fault(kind, **options) for _ in range(count))
+
+    def reset(self) -> None:
+        """Forgets requests, queued faults and the rate window; knobs stay as they are."""
+        with self._lock:
+            self._requests.clear()
+            self._faults.clear()
+            self._window.clear()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A copy of every request received so far, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def add_route(self, method: str, pattern: str, handler: Handler) -> None:
+        """Serves ``method`` requests whose path fully matches ``pattern`` with ``handler``."""
+        self._routes.append((method.upper(), re.compile(pattern), handler))
+
+    # -- HTTP plumbing -------------------------------------------------------------------------
+
+    def _handle(self, http: BaseHTTPRequestHandler) -> None:
+        url = urlsplit(http.path)
+        length = int(http.headers.get("content-length") or 0)
+        raw = http.rfile.read(length) if length else b""
+        headers = {name.lower(): value for name, value in http.headers.items()}
+        query = parse_qs(url.query)
+        key = headers.get("x-goog-api-key") or next(iter(query.get("key") or []), None)
+        for method, pattern, handler in self._routes:
+            match = pattern.fullmatch(url.path)
+            if match is None or method != http.command:
+                continue
+            request = Request(http.command, url.path, query, headers, raw, match)
+            if not key:
+                reply = Reply(
+                    403,
+                    error_body(
+                        403,
+                        "Method doesn't allow unregistered callers (callers without established"
+                        " identity). Please use API Key or other form of API consumer identity"
+                        " to call this API.",
+                    ),
+                )
+                self._record(request, key_ok=False, status=reply.status)
+            elif key != self.api_key:
+                reply = Reply(400, _invalid_key_body())
+                self._record(request, key_ok=False, status=reply.status)
+            else:
+                try:
+                    reply = handler(request)
+                except _BadRequest as bad:
+                    reply = Reply(400, error_body(400, bad.message))
+                    self._record(request, key_ok=True, status=reply.status)
+            break
+        else:
+            reply = Reply(404, error_body(404, f"Method not found: {http.command} {url.path}"))
+        self._send(http, reply)
+
+    @staticmethod
+    def _send(http: BaseHTTPRequestHandler, reply: Reply) -> None:
+        data = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+        try:
+            http.send_response(reply.status)
+            http.send_header("Content-Type", "application/json; charset=UTF-8")
+            http.send_header("Content-Length", str(len(data)))
+            for name, value in reply.headers.items():
+                http.send_header(name, value)
+            http.end_headers()
+            http.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout test); nothing to tell it
+
+    def _record(
+        self,
+        request: Request,
+        *,
+        key_ok: bool,
+        status: int,
+        body: dict[str, Any] | None = None,
+        images: list[tuple[str, bytes]] | None = None,
+    ) -> RecordedRequest:
+        match = request.match.groupdict()
+        if body is None:
+            try:
+                body = request.json()
+            except ValueError:
+                body = {}
+        texts = [
+            part["text"]
+            for content in body.get("contents") or []
+            for part in content.get("parts") or []
+            if isinstance(part.get("text"), str)
+        ]
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            api_version=match.get("version"),
+            model=match.get("model"),
+            action=request.path.rsplit(":", 1)[-1] if ":" in request.path else None,
+            headers={k: v for k, v in request.headers.items() if k != "x-goog-api-key"},
+            key_ok=key_ok,
+            images=images or [],
+            prompt="\n".join(texts),
+            generation_config=dict(body.get("generationConfig") or {}),
+            body=_without_data(body),
+            status=status,
+        )
+        with self._lock:
+            self._requests.append(recorded)
+        return recorded
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    # -- generateContent -----------------------------------------------------------------------
+
+    def _generate_content(self, request: Request) -> Reply:
+        try:
+            body = request.json()
+        except ValueError as error:
+            raise _BadRequest(f"Invalid JSON payload received. {error}") from error
+        model = request.match["model"]
+        images = _inline_images(body)  # raises _BadRequest on undecodable base64
+        with self._lock:
+            fault = self._faults.popleft() if self._faults else None
+        self._sleep(self.latency_s)
+
+        def done(reply: Reply) -> Reply:
+            self._record(request, key_ok=True, status=reply.status, body=body, images=images)
+            return reply
+
+        if self.models is not None and model not in self.models:
+            version = request.match["version"]
+            return done(
+                Reply(
+                    404,
+                    error_body(
+                        404,
+                        f"models/{model} is not found for API version {version}, or is not"
+                        " supported for generateContent. Call ListModels to see the list of"
+                        " available models and their supported methods.",
+                    ),
+                )
+            )
+        if fault is not None and fault.kind == "timeout":
+            self._sleep(fault.sleep_s)
+            fault = None
+        if fault is not None and fault.kind.isdigit():
+            return done(self._error_reply(int(fault.kind), fault.retry_delay))
+        limited = self._over_rate_limit()
+        if limited is not None:
+            return done(self._error_reply(429, f"{limited}s", quota="per minute"))
+        config = body.get("generationConfig") or {}
+        modalities = [str(m).upper() for m in config.get("responseModalities") or []]
+        try:
+            if fault is not None and fault.kind == "blocked":
+                answer = self._blocked_answer(fault, body)
+            elif "IMAGE" in modalities:
+                answer = self._image_answer(body, images, config, fault)
+            elif str(config.get("responseMimeType", "")).startswith("application/json"):
+                answer = self._json_answer(body, config, fault)
+            else:
+                answer = self._text_answer(body, "A stand-in answer.")
+        except _BadRequest as bad:
+            return done(Reply(400, error_body(400, bad.message)))
+        answer["modelVersion"] = model
+        answer["responseId"] = uuid.uuid4().hex[:22]
+        return done(Reply(200, answer))
+
+    def _over_rate_limit(self) -> int | None:
+        """Seconds until a slot frees up if ``rpm_limit`` is reached, else None (and counts)."""
+        now = time.monotonic()
+        with self._lock:
+            while self._window and now - self._window[0] >= 60:
+                self._window.popleft()
+            if self.rpm_limit is not None and len(self._window) >= self.rpm_limit:
+                return max(1, math.ceil(60 - (now - self._window[0])))
+            self._window.append(now)
+        return None
+
+    def _error_reply(self, status: int, retry_delay: str, quota: str = "per day") -> Reply:
+        details: list[dict[str, Any]] = []
+        if status == 429:
+            details = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": [
+                        {
+                            "quotaMetric": "generativelanguage.googleapis.com/"
+                            "generate_content_paid_tier_requests",
+                            "quotaId": f"GenerateRequests{quota.title().replace(' ', '')}"
+                            "PerProjectPerModel",
+                            "quotaValue": str(self.rpm_limit or 10),
+                        }
+                    ],
+                },
+                {
+                    "@type": "type.googleapis.com/google.rpc.Help",
+                    "links": [
+                        {
+                            "description": "Learn more about Gemini API quotas",
+                            "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                        }
+                    ],
+                },
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay},
+            ]
+        return Reply(status, error_body(status, details=details))
+
+    def _usage(
+        self, body: dict[str, Any], images: int, output: dict[str, int], thoughts: int
+    ) -> dict[str, Any]:
+        prompt_text = sum(len(t) for t in _texts(body)) // 4 + 1
+        prompt = prompt_text + images * _TOKENS_PER_INPUT_IMAGE
+        candidates = sum(output.values())
+        usage: dict[str, Any] = {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": candidates,
+            "totalTokenCount": prompt + candidates + thoughts,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_text}]
+            + ([{"modality": "IMAGE", "tokenCount": images * 258}] if images else []),
+            "candidatesTokensDetails": [
+                {"modality": modality, "tokenCount": count} for modality, count in output.items()
+            ],
+        }
+        if thoughts:
+            usage["thoughtsTokenCount"] = thoughts
+        return usage
+
+    def _blocked_answer(self, fault: Fault, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "promptFeedback": {
+                "blockReason": fault.block_reason,
+                "safetyRatings": [
+                    {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"}
+                ],
+            },
+            "usageMetadata": self._usage(body, len(_inline_images(body)), {}, 0),
+        }
+
+    def _text_answer(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = []
+        thoughts = 0
+        if self.thoughts:
+            parts.append(
+                {"text": "**Reading the request**\n\nI look at the inputs.", "thought": True}
+            )
+            thoughts = 24
+        parts.append({"text": text})
+        return {
+            "candidates": [
+                {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
+            ],
+            "usageMetadata": self._usage(
+                body, len(_inline_images(body)), {"TEXT": len(text) // 4 + 1}, thoughts
+            ),
+        }
+
+    def _image_answer(
+        self,
+        body: dict[str, Any],
+        images: list[tuple[str, bytes]],
+        config: dict[str, Any],
+        fault: Fault | None,
+    ) -> dict[str, Any]:
+        if fault is not None and fault.kind == "no_image":
+            text = "I can't make that image. Try a different description or photo."
+            answer = self._text_answer(body, text)
+            answer["candidates"][0]["finishReason"] = fault.finish_reason
+            return answer
+        image_config = config.get("imageConfig") or {}
+        ratio = str(image_config.get("aspectRatio") or "1:1")
+        size = str(image_config.get("imageSize") or "1K")
+        if size not in _SIZES:
+            raise _BadRequest(f"Invalid image size {size!r}; use one of {', '.join(_SIZES)}.")
+        width, height = _dimensions(ratio, _SIZES[size])
+        parts: list[dict[str, Any]] = []
+        thoughts = 0
+        if self.thoughts or self.thought_image:
+            parts.append(
+                {"text": "**Composing the scene**\n\nI place the product.", "thought": True}
+            )
+            thoughts += 32
+        if self.thought_image:
+            draft = Image.new("RGB", (width // 4, height // 4), (128, 128, 128))
+            parts.append(
+                {"inlineData": {"mimeType": "image/png", "data": _b64(_encode(draft, "PNG"))}}
+                | {"thought": True}
+            )
+            thoughts += _IMAGE_TOKENS[size]
+        parts.append({"text": "Here is the product placed in the scene."})
+        picture = _compose(images, width, height)
+        parts.append(
+            {
+                "inlineData": {"mimeType": "image/jpeg", "data": _b64(_encode(picture, "JPEG"))},
+                "thoughtSignature": _b64(uuid.uuid4().bytes),
+            }
+        )
+        return {
+            "candidates": [
+                {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
+            ],
+            "usageMetadata": self._usage(
+                body, len(images), {"TEXT": 10, "IMAGE": _IMAGE_TOKENS[size]}, thoughts
+            ),
+        }
+
+    def _json_answer(
+        self, body: dict[str, Any], config: dict[str, Any], fault: Fault | None
+    ) -> dict[str, Any]:
+        if fault is not None and fault.kind == "bad_json":
+            return self._text_answer(body, '{"room_type": "living_room", "style": [')
+        schema = config.get("responseJsonSchema") or config.get("responseSchema")
+        value = _instance(schema, schema, "") if isinstance(schema, dict) else {}
+        if isinstance(value, dict):
+            value.update(self.json_answer)
+        return self._text_answer(body, json.dumps(value))
+
+
+# -- request decoding ---------------------------------------------------------------------------
+
+
+def _invalid_key_body() -> dict[str, Any]:
+    message = "API key not valid. Please pass a valid API key."
+    return error_body(
+        400,
+        message,
+        [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                "locale": "en-US",
+                "message": message,
+            },
+        ],
+    )
+
+
+def decode_base64(text: str) -> bytes:
+    """Standard or URL-safe base64, padded or not (protobuf JSON accepts all four)."""
+    cleaned = re.sub(r"\s+", "", text).replace("-", "+").replace("_", "/")
+    cleaned += "=" * (-len(cleaned) % 4)
+    return base64.b64decode(cleaned, validate=True)
+
+
+def _inline_images(body: dict[str, Any]) -> list[tuple[str, bytes]]:
+    found = []
+    for c, content in enumerate(body.get("contents") or []):
+        for p, part in enumerate(content.get("parts") or []):
+            blob = part.get("inlineData") or part.get("inline_data")
+            if not isinstance(blob, dict):
+                continue
+            mime = str(blob.get("mimeType") or blob.get("mime_type") or "")
+            try:
+                data = decode_base64(str(blob.get("data") or ""))
+            except (binascii.Error, ValueError) as error:
+                raise _BadRequest(
+                    f"Invalid value at 'contents[{c}].parts[{p}].inline_data.data' (TYPE_BYTES),"
+                    " Base64 decoding failed"
+                ) from error
+            found.append((mime, data))
+    return found
+
+
+def _texts(body: dict[str, Any]) -> list[str]:
+    return [
+        part["text"]
+        for content in body.get("contents") or []
+        for part in content.get("parts") or []
+        if isinstance(part.get("text"), str)
+    ]
+
+
+def _without_data(body: dict[str, Any]) -> dict[str, Any]:
+    """The body with inline data replaced by ``<n bytes>``, small enough to print."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: (f"<{len(v)} chars>" if k == "data" and isinstance(v, str) else strip(v))
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    result = strip(body)
+    assert isinstance(result, dict)
+    return result
+
+
+# -- answers ------------------------------------------------------------------------------------
+
+
+def _dimensions(ratio: str, side: int) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+):(\d+)", ratio)
+    if match is None or not int(match[1]) or not int(match[2]):
+        raise _BadRequest(f"Invalid aspect ratio {ratio!r}.")
+    r = int(match[1]) / int(match[2])
+    return round(side * math.sqrt(r) / 16) * 16, round(side / math.sqrt(r) / 16) * 16
+
+
+def _compose(images: list[tuple[str, bytes]], width: int, height: int) -> Image.Image:
+    """The scene (last input image) filled to size, the first input pasted in its lower centre."""
+    opened = []
+    for _mime, data in images:
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                opened.append(image.convert("RGBA"))
+        except OSError as error:
+            raise _BadRequest(
+                "Unable to process input image. Please retry or report in"
+                " https://developers.generativeai.google/guide/troubleshooting"
+            ) from error
+    if len(opened) >= 2:
+        scene = opened[-1]
+        scale = max(width / scene.width, height / scene.height)
+        scene = scene.resize((math.ceil(scene.width * scale), math.ceil(scene.height * scale)))
+        left, top = (scene.width - width) // 2, (scene.height - height) // 2
+        canvas = scene.crop((left, top, left + width, top + height))
+    else:
+        canvas = Image.new("RGBA", (width, height), (214, 205, 190, 255))
+        ImageDraw.Draw(canvas).rectangle((0, height * 3 // 4, width, height), fill=(150, 120, 90))
+    if opened:
+        product = opened[0].copy()
+        product.thumbnail((width // 2, height // 2))
+        x = (width - product.width) // 2
+        y = height * 9 // 10 - product.height
+        canvas.alpha_composite(product, (x, max(y, 0)))
+    return canvas.convert("RGB")
+
+
+def _encode(image: Image.Image, kind: str) -> bytes:
+    buffer = io.BytesIO()
+    options = {"quality": 85} if kind == "JPEG" else {}
+    image.save(buffer, kind, **options)
+    return buffer.getvalue()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+_WORDS: dict[str, Any] = {
+    "room_type": "living_room",
+    "room_types": "living_room",
+    "category": "sofa",
+    "style": "modern",
+    "materials": "fabric",
+    "colors": "beige",
+    "palette": "#b8a99a",
+    "lighting": "bright daylight",
+    "camera_angle": "eye level",
+    "summary": "A stand-in answer.",
+}
+
+
+def _instance(schema: dict[str, Any], root: dict[str, Any], name: str) -> Any:
+    """A plausible value for ``schema`` (OpenAPI-style responseSchema or JSON Schema)."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for key in ref[2:].split("/"):
+            target = target[key]
+        return _instance(target, root, name)
+    for combinator in ("anyOf", "any_of", "oneOf", "allOf"):
+        options = schema.get(combinator)
+        if options:
+            usable = [o for o in options if str(o.get("type", "")).lower() != "null"]
+            return _instance((usable or options)[0], root, name)
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if str(k).lower() != "null"), "null")
+    kind = str(kind or ("object" if "properties" in schema else "string")).lower()
+    if kind == "object":
+        properties = schema.get("properties") or {}
+        return {key: _instance(sub, root, key) for key, sub in properties.items()}
+    if kind == "array":
+        count = max(int(schema.get("minItems") or schema.get("min_items") or 1), 1)
+        items = schema.get("items") or {"type": "string"}
+        return [_instance(items, root, name) for _ in range(count)]
+    if kind in ("number", "integer"):
+        low = schema.get("minimum")
+        high = schema.get("maximum")
+        if low is not None and high is not None:
+            value = (float(low) + float(high)) / 2
+        elif low is not None:
+            value = float(low) + 1
+        elif high is not None:
+            value = float(high) - 1
+        else:
+            value = 1.0
+        return round(value) if kind == "integer" else value
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    if name in _WORDS:
+        return _WORDS[name]
+    if isinstance(schema.get("default"), str):
+        return schema["default"]  # valid by definition, even under checks the schema omits
+    return f"stand-in {name}".strip()

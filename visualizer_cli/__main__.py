@@ -1,0 +1,3 @@
+from visualizer_cli.main import run
+
+run()

@@ -1,0 +1,450 @@
+"""The ``visualizer`` command: the admin's way in, and scripts' (see CONTRACT.md).
+
+Every command that reports a result takes ``--json`` and then prints exactly one JSON object on
+stdout. Exit status: 0 done; 1 refused or failed, with one plain line on stderr; 2 wrong usage.
+The command acts in the admin scope.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from visualizer_core.errors import VisualizerError
+from visualizer_core.scope import ADMIN
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="visualizer",
+    help="Photoreal product-in-scene pictures for a whole catalog.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+client_app = typer.Typer(help="Clients (brands).", no_args_is_help=True)
+user_app = typer.Typer(help="Users and their memberships.", no_args_is_help=True)
+products_app = typer.Typer(help="The product catalog.", no_args_is_help=True)
+session_app = typer.Typer(help="Studio sessions.", no_args_is_help=True)
+scenes_app = typer.Typer(help="Inspiration scenes.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(client_app, name="client")
+app.add_typer(user_app, name="user")
+app.add_typer(products_app, name="products")
+app.add_typer(session_app, name="session")
+app.add_typer(scenes_app, name="scenes")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def fail(message: str) -> None:
+    """One plain line on stderr, exit status 1."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def reports(func: F) -> F:
+    """Turn deliberate errors into one line and exit 1; never show a traceback by default."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, typer.BadParameter, KeyboardInterrupt):
+            raise  # click reports wrong usage itself, with exit status 2
+        except VisualizerError as error:
+            fail(str(error))
+        except Exception as error:  # a bug: say what, keep the traceback for who asks
+            if os.environ.get("VISUALIZER_DEBUG"):
+                traceback.print_exc()
+            fail(f"internal error: {type(error).__name__}: {error}")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(payload, default=str) + "\n")
+    else:
+        typer.echo(human)
+
+
+# -- db ----------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+@reports
+def db_upgrade(as_json: JsonFlag = False) -> None:
+    """Apply the migrations to DATABASE_URL (idempotent)."""
+    from visualizer_core import backends
+    from visualizer_core.db import migrate
+
+    revision = migrate.upgrade(backends.current().engine)
+    emit(as_json, {"revision": revision}, f"database at revision {revision}")
+
+
+# -- clients and users -------------------------------------------------------------------------
+
+
+@client_app.command("create")
+@reports
+def client_create(
+    name: str,
+    daily_quota: Annotated[int, typer.Option(min=0, help="Images a day.")] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a client."""
+    from visualizer_core.services import clients
+
+    client = clients.create_client(ADMIN, name=name, daily_quota=daily_quota)
+    emit(
+        as_json,
+        {"id": str(client.id), "name": client.name, "daily_quota": client.daily_quota},
+        f"client {client.id} {client.name!r} (daily quota {client.daily_quota})",
+    )
+
+
+@user_app.command("create")
+@reports
+def user_create(
+    email: str,
+    client: Annotated[str, typer.Option("--client", help="Client id.")],
+    role: Annotated[str, typer.Option("--role", help="owner, editor or viewer.")],
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a user (or reuse one) and make them a member of a client."""
+    from visualizer_core.services import clients
+
+    if role not in ("owner", "editor", "viewer"):
+        raise typer.BadParameter("must be owner, editor or viewer", param_hint="--role")
+    password = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            fail("no password on stdin")
+    user = clients.create_user(ADMIN, email=email, client_id=client, role=role, password=password)
+    emit(as_json, {"id": str(user.id), "email": user.email}, f"user {user.id} {user.email}")
+
+
+# -- products ----------------------------------------------------------------------------------
+
+
+@products_app.command("import")
+@reports
+def products_import(
+    file: Annotated[Path, typer.Argument(help="The catalog CSV.")],
+    client: Annotated[str, typer.Option("--client", help="Client id.")],
+    images_dir: Annotated[
+        Path | None, typer.Option(help="Folder the image column is relative to.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Import products and their photos; rows with a known sku update."""
+    from visualizer_core.services import products
+
+    report = products.import_products(ADMIN, client_id=client, csv_path=file, images_dir=images_dir)
+    lines = [f"imported {report.imported}, updated {report.updated}, failed {report.failed}"]
+    lines += [f"  row {e['row']}: {e['error']}" for e in report.errors]
+    emit(as_json, report.as_dict(), "\n".join(lines))
+
+
+# -- sessions and scenes -----------------------------------------------------------------------
+
+
+@session_app.command("create")
+@reports
+def session_create(
+    client: Annotated[str, typer.Option("--client", help="Client id.")],
+    name: Annotated[str, typer.Option("--name", help="Session name.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a studio session."""
+    from visualizer_core.services import sessions
+
+    session = sessions.create_session(ADMIN, client_id=client, name=name)
+    emit(as_json, {"id": str(session.id), "name": session.name}, f"session {session.id}")
+
+
+@scenes_app.command("add")
+@reports
+def scenes_add(
+    files: Annotated[list[Path], typer.Argument(help="Scene photos.")],
+    session: Annotated[str, typer.Option("--session", help="Session id.")],
+    room_type: Annotated[
+        str | None, typer.Option(help="Room type, e.g. 'Living Room' or 'Home Office'.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add inspiration scenes from files."""
+    from visualizer_core.services import sessions
+
+    loaded: list[tuple[str, bytes]] = []
+    unreadable: list[dict[str, str]] = []
+    for path in files:
+        try:
+            loaded.append((path.name, path.read_bytes()))
+        except OSError as error:
+            unreadable.append({"file": path.name, "error": f"{path}: {error.strerror}"})
+    result = sessions.add_scenes(ADMIN, session_id=session, files=loaded, room_type=room_type)
+    payload = result.as_dict()
+    payload["failed"] = unreadable + payload["failed"]
+    human = [f"added {len(result.scene_ids)} scene(s)"]
+    human += [f"  {f['file']}: {f['error']}" for f in payload["failed"]]
+    emit(as_json, payload, "\n".join(human))
+    if not result.scene_ids and payload["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command("status")
+@reports
+def status(
+    session: Annotated[str, typer.Option("--session", help="Session id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Progress of a session's images."""
+    from visualizer_core.services import sessions
+
+    counts = sessions.session_status(ADMIN, session_id=session)
+    emit(as_json, counts, " ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@app.command("analyze")
+@reports
+def analyze(
+    session: Annotated[str, typer.Option("--session", help="Session id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Analyse the session's products and scenes that lack it, and wait."""
+    from visualizer_core.services import analysis
+
+    result = analysis.analyze_session(ADMIN, session_id=session)
+    human = f"analysed {result['products']} product(s) and {result['scenes']} scene(s)"
+    human += "".join(f"\n  failed: {f}" for f in result["failed"])
+    emit(as_json, result, human)
+
+
+def _id_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    ids = [part.strip() for part in value.split(",") if part.strip()]
+    if not ids:
+        raise typer.BadParameter("give at least one id", param_hint="--products")
+    return ids
+
+
+@app.command("match")
+@reports
+def match(
+    session: Annotated[str, typer.Option("--session", help="Session id.")],
+    products: Annotated[
+        str | None, typer.Option("--products", help="Product ids, comma-separated.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The best scene for each product."""
+    from visualizer_core.services import analysis
+
+    found = analysis.match_session(ADMIN, session_id=session, product_ids=_id_list(products))
+    human = "\n".join(
+        f"{m['product_id']} -> {m['scene_id']} ({m['score']:.2f}) {m['reason']}" for m in found
+    )
+    emit(as_json, {"matches": found}, human or "no products to match")
+
+
+@app.command("generate")
+@reports
+def generate(
+    session: Annotated[str, typer.Option("--session", help="Session id.")],
+    products: Annotated[
+        str | None, typer.Option("--products", help="Product ids, comma-separated.")
+    ] = None,
+    variants: Annotated[int, typer.Option(min=1, max=8, help="Images per product.")] = 1,
+    aspect_ratio: Annotated[str, typer.Option(help="W:H, e.g. 1:1, 4:5, 16:9.")] = "1:1",
+    prompt: Annotated[str, typer.Option(help="Extra prompt text.")] = "",
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait, with a progress bar on stderr.")
+    ] = False,
+    timeout: Annotated[float | None, typer.Option(min=0, help="Seconds to wait at most.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """A flow over the session's products (or the given ones) and its jobs."""
+    from pydantic import ValidationError
+
+    from visualizer_core import backends
+    from visualizer_core.schemas import FlowSettings
+    from visualizer_core.services import generation
+
+    try:
+        settings = FlowSettings(variants=variants, aspect_ratio=aspect_ratio, prompt=prompt)
+    except ValidationError as error:
+        raise typer.BadParameter(error.errors()[0]["msg"]) from None
+    current = backends.current()
+    # Without --wait on the embedded default nobody here stays to run the jobs: leave them
+    # pending for the studio or `visualizer worker`, which pick them up from the database.
+    dispatch = wait or current.settings.redis_url is not None
+    flow = generation.generate(
+        ADMIN,
+        session_id=session,
+        product_ids=_id_list(products),
+        settings=settings,
+        dispatch=dispatch,
+    )
+    payload = flow.as_dict()
+    if wait:
+        counts = _wait_with_bar([flow.flow_id], timeout)
+        payload["counts"] = counts
+        open_ = counts["pending"] + counts["generating"]
+        payload["status"] = (
+            "timeout" if open_ else "completed" if counts["error"] == 0 else "completed_with_errors"
+        )
+    emit(
+        as_json,
+        payload,
+        f"flow {flow.flow_id}: {len(flow.image_ids)} image(s), {payload['status']}",
+    )
+    if payload["status"] == "timeout":
+        fail(f"timed out after {timeout} s with {open_} image(s) still open; the jobs go on")
+
+
+def _wait_with_bar(flow_ids: list[Any], timeout: float | None) -> dict[str, int]:
+    from tqdm import tqdm
+
+    from visualizer_core.services import generation
+
+    bar: Any = None
+
+    def progress(counts: dict[str, int]) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=counts["total"], unit="img", file=sys.stderr, desc="generating")
+        done = counts["completed"] + counts["error"]
+        bar.update(done - bar.n)
+        bar.set_postfix(errors=counts["error"], refresh=False)
+
+    try:
+        return generation.wait_for_flows(
+            ADMIN, flow_ids=flow_ids, timeout=timeout, on_progress=progress
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+@app.command("export")
+@reports
+def export(
+    session: Annotated[str, typer.Option("--session", help="Session id.")],
+    out: Annotated[Path, typer.Option("--out", help="The ZIP file to write.")],
+    approved_only: Annotated[bool, typer.Option(help="Only approved images.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Completed images and manifest.csv as a ZIP."""
+    from visualizer_core.services import export as export_service
+
+    result = export_service.export_session(
+        ADMIN, session_id=session, out=out, approved_only=approved_only
+    )
+    emit(as_json, result, f"wrote {result['images']} image(s) to {result['path']}")
+
+
+@app.command("recover")
+@reports
+def recover(as_json: JsonFlag = False) -> None:
+    """Rebuild the queue from the database: re-dispatch pending rows, reset stuck ones."""
+    from visualizer_core import backends
+    from visualizer_core.services import generation
+
+    current = backends.current()
+    # On the embedded default the running worker (studio or `visualizer worker`) sweeps the
+    # database itself; here we only reset what is stuck and count what is pending.
+    on_celery = current.settings.redis_url is not None
+    result = generation.recover(ADMIN, dispatch=on_celery)
+    if not on_celery:
+        result["requeued"] = result["pending"]  # the database is the queue here
+    emit(as_json, result, f"requeued {result['requeued']}, reset {result['reset']}")
+
+
+@app.command("worker")
+@reports
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Jobs at once.")] = 8,
+) -> None:
+    """A Celery worker when REDIS_URL is set, else the in-process worker; runs until stopped."""
+    from visualizer_core import backends
+
+    current = backends.current()
+    if current.settings.redis_url:
+        from workers.celery_app import run_worker
+
+        run_worker(concurrency=concurrency)
+        return
+    from visualizer_core.worker import run_embedded_worker
+
+    typer.echo(f"in-process worker with {concurrency} thread(s); Ctrl-C to stop", err=True)
+    run_embedded_worker(current, threads=concurrency)
+
+
+@app.command("studio")
+@reports
+def studio(port: Annotated[int, typer.Option(min=1, max=65535)] = 8501) -> None:
+    """Run the Streamlit studio."""
+    import subprocess
+
+    app_file = Path(__file__).resolve().parent.parent / "streamlit_app" / "app.py"
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_file),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    raise typer.Exit(subprocess.call(command))
+
+
+@app.command("demo")
+@reports
+def demo(
+    if_missing: Annotated[bool, typer.Option(help="Reuse the demo if there is one.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """A demo client, user, products and scenes, and a first generation."""
+    from visualizer_core import backends
+    from visualizer_core.services.demo import create_demo
+
+    # On the embedded default the first generation is left pending for the studio's worker.
+    dispatch = backends.current().settings.redis_url is not None
+    result = create_demo(ADMIN, if_missing=if_missing, generate=True, dispatch=dispatch)
+    emit(
+        as_json,
+        result,
+        f"demo client {result['client_id']}: sign in as {result['email']} / {result['password']}",
+    )
+
+
+def run() -> None:
+    """Entry point of the console script; a bad configuration stops here in one line."""
+    from visualizer_core.config import get_settings
+    from visualizer_core.errors import ConfigError
+
+    try:
+        get_settings()
+    except ConfigError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise SystemExit(1) from None
+    app()

@@ -1,0 +1,45 @@
+"""AI backends: the interface in :mod:`.base`, the choice in :func:`make_ai`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from visualizer_core.ai.base import AIBackend, GenerationRequest, GenerationResult, ProductFacts
+
+if TYPE_CHECKING:
+    from visualizer_core.config import Settings
+
+__all__ = ["AIBackend", "GenerationRequest", "GenerationResult", "ProductFacts", "make_ai"]
+
+
+def make_ai(settings: Settings) -> AIBackend:
+    """The backend the settings ask for, under the shared rate limit when one is set."""
+    backend = _choose(settings)
+    if settings.gemini_max_rpm and settings.ai_backend == "gemini":
+        from visualizer_core.ai.ratelimit import RateLimitedAI
+
+        return RateLimitedAI(
+            backend,
+            rpm=settings.gemini_max_rpm,
+            redis_url=settings.redis_url,
+            key_prefix=settings.queue_prefix,
+        )
+    return backend
+
+
+def _choose(settings: Settings) -> AIBackend:
+    """Gemini with a key (or when forced), else local."""
+    if settings.ai_backend == "gemini":
+        from visualizer_core.ai import gemini
+        from visualizer_core.ai.gemini import GeminiAI
+
+        assert settings.gemini_api_key is not None
+        return GeminiAI(
+            settings.gemini_api_key.get_secret_value(),
+            base_url=settings.gemini_base_url,
+            image_model=settings.gemini_image_model or gemini.DEFAULT_IMAGE_MODEL,
+            text_model=settings.gemini_text_model or gemini.DEFAULT_TEXT_MODEL,
+        )
+    from visualizer_core.ai.local import LocalAI
+
+    return LocalAI()

@@ -1,0 +1,531 @@
+"""The Gemini backend: product and scene analysis and image generation through google-genai.
+
+One :class:`google.genai.Client` per :class:`GeminiAI`; its synchronous calls are safe to share
+between threads. The SDK is built without ``retry_options``, which in google-genai 3.x means
+"never retry" (``_api_client.retry_args(None)`` stops after one attempt), so every 429, 5xx and
+timeout reaches this module and is raised as the matching :mod:`visualizer_core.errors` class;
+retrying with backoff is the generation task's job. The one retry made here is the issue's:
+an answer without an image (a blocked prompt, an image safety stop) is asked for once more
+before it becomes :class:`~visualizer_core.errors.ContentRefused`.
+
+What is sent to ``generateContent`` for an image: the product's base PNGs (most important
+first), then the scene, then the prompt text, with ``responseModalities`` TEXT and IMAGE and
+``imageConfig.aspectRatio`` (plus ``imageSize`` when configured) and the request's seed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import ModuleType
+from typing import Any, TypeVar
+
+import httpx
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+from pydantic import BaseModel, ValidationError
+
+from visualizer_core.ai.base import GenerationRequest, GenerationResult, ProductFacts
+from visualizer_core.errors import (
+    ConfigError,
+    ContentRefused,
+    InvalidInput,
+    PermanentProviderError,
+    ProviderError,
+    RateLimited,
+    TransientProviderError,
+)
+from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
+
+__all__ = [
+    "DEFAULT_IMAGE_MODEL",
+    "DEFAULT_TEXT_MODEL",
+    "PRICES",
+    "GeminiAI",
+    "Price",
+    "estimate_cost",
+]
+
+logger = logging.getLogger(__name__)
+
+# Model choice, checked against ai.google.dev (models and deprecations pages) on 2026-11-24:
+# - Images: Nano Banana 2.1, ``gemini-nano-banana-2.1``, GA since 2026-10-06 and what Google
+#   recommends for new projects. Its predecessors are gone or going: the ``-preview`` ids
+#   (gemini-3.1-flash-image-preview, gemini-3-pro-image-preview) shut down 2026-06-25,
+#   gemini-2.5-flash-image in October 2026, and gemini-3.1-flash-image (Nano Banana 2) is
+#   listed for shutdown on 2026-10-29. Nano Banana Pro (``gemini-3-pro-image``) is still GA and
+#   priced in PRICES for those who set GEMINI_IMAGE_MODEL to it; it costs about 4x as much.
+#   Note: 2.1 rejects imageSize "512"; 1K (the default), 2K and 4K work.
+# - Text: ``gemini-3.8-flash``, the newest stable Flash (GA 2026-09-02, no shutdown announced);
+#   it takes images and answers with JSON under a response schema.
+DEFAULT_IMAGE_MODEL = "gemini-nano-banana-2.1"
+DEFAULT_TEXT_MODEL = "gemini-3.8-flash"
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per one million tokens. Thinking tokens are billed as text output."""
+
+    input: float  # prompt tokens: text and images alike
+    output: float  # text output, thinking included
+    image_output: float | None = None  # image output tokens (image models only)
+
+
+# Paid-tier standard (not Batch) prices, Gemini Developer API, as transcribed 2026-10/11 from
+# https://ai.google.dev/gemini-api/docs/pricing (via the api-evangelist pricing harvest of
+# 2026-10-07 and LiteLLM's Nano Banana 2.1 launch notes, BerriAI/litellm discussion 44983).
+# An image is billed by its output tokens: 1120 tokens for 1K, 1680 for 2K, 2520 for 4K, so a
+# 1K Nano Banana 2.1 image is 1120 * $30 / 1M = $0.0336. Gemini 3.8 Flash is on a promotion of
+# $0.75 / $3.75 until 2026-12-31; the table holds its list price from 2027-01-01 so that budgets
+# do not silently double in January. Override any row with ``GeminiAI(prices=...)``.
+PRICES: dict[str, Price] = {
+    "gemini-nano-banana-2.1": Price(input=1.50, output=7.50, image_output=30.00),
+    "gemini-3.1-flash-image": Price(input=0.50, output=3.00, image_output=60.00),
+    "gemini-3-pro-image": Price(input=2.00, output=12.00, image_output=120.00),
+    "gemini-3.8-flash": Price(input=1.50, output=7.50),
+    "gemini-3.5-flash": Price(input=1.50, output=9.00),
+}
+
+# Finish reasons that mean "the model would not", as opposed to "the model could not".
+_REFUSALS: dict[str, str] = {
+    "SAFETY": "the prompt or an input image was judged unsafe",
+    "IMAGE_SAFETY": "the prompt or product image was judged unsafe",
+    "PROHIBITED_CONTENT": "the request was judged to ask for prohibited content",
+    "IMAGE_PROHIBITED_CONTENT": "the image would show prohibited content",
+    "BLOCKLIST": "the prompt contains a blocked term",
+    "SPII": "the prompt or images contain personal information",
+    "RECITATION": "the result would copy protected material too closely",
+    "IMAGE_RECITATION": "the image would copy protected material too closely",
+    "NO_IMAGE": "the model answered without drawing an image",
+    "IMAGE_OTHER": "the image could not be made",
+}
+_ADVICE = "change the extra prompt text, the product photo or the scene, then try again"
+
+_T = TypeVar("_T", bound=BaseModel)
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Network failures of both HTTP stacks the SDK may use (httpx, or its fork httpx2)."""
+    found: list[type[BaseException]] = [httpx.TransportError]
+    try:
+        import httpx2
+
+        found.append(httpx2.TransportError)
+    except ImportError:  # pragma: no cover - depends on the installed SDK extras
+        pass
+    return tuple(found)
+
+
+_TRANSPORT_ERRORS = _transport_errors()
+_UNPRICED: set[str] = set()  # models already warned about
+
+
+def estimate_cost(
+    model: str, usage: Mapping[str, int], prices: Mapping[str, Price] | None = None
+) -> float:
+    """What a call cost in USD, from its ``usage`` (the keys :class:`GeminiAI` reports).
+
+    The model is looked up exactly, then by the longest known prefix (``gemini-3.8-flash-001``
+    is priced as ``gemini-3.8-flash``). An unknown model costs 0.0 and is logged.
+    """
+    table = PRICES if prices is None else prices
+    name = model.removeprefix("models/")
+    price = table.get(name)
+    if price is None:
+        keys = [key for key in table if name.startswith(key)]
+        price = table[max(keys, key=len)] if keys else None
+    if price is None:
+        if model not in _UNPRICED:
+            _UNPRICED.add(model)
+            logger.warning("no price known for Gemini model %r; counting its calls as free", model)
+        return 0.0
+    image_out = usage.get("image_output_tokens", 0) if price.image_output is not None else 0
+    text_out = max(usage.get("output_tokens", 0) - image_out, 0) + usage.get("thoughts_tokens", 0)
+    cost = (
+        usage.get("input_tokens", 0) * price.input
+        + text_out * price.output
+        + image_out * (price.image_output or 0.0)
+    )
+    return cost / 1_000_000
+
+
+class GeminiAI:
+    """The production AI backend on the Gemini API. Safe to share between threads."""
+
+    name = "gemini"
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str | None = None,
+        image_model: str = DEFAULT_IMAGE_MODEL,
+        text_model: str = DEFAULT_TEXT_MODEL,
+        timeout_s: float = 120.0,
+        image_size: str | None = None,
+        api_version: str | None = None,
+        prices: Mapping[str, Price | Mapping[str, float]] | None = None,
+    ) -> None:
+        """``api_version`` None uses the SDK's default (``v1`` in google-genai 3.x).
+
+        ``prices`` adds or replaces rows of :data:`PRICES`, as :class:`Price` or as
+        ``{"input": .., "output": .., "image_output": ..}`` dicts.
+        """
+        if not api_key.strip():
+            raise ConfigError("GEMINI_API_KEY is empty")
+        self.image_model = image_model
+        self.text_model = text_model
+        self.image_size = image_size
+        self.timeout_s = timeout_s
+        self.prices: dict[str, Price] = dict(PRICES)
+        for model, row in (prices or {}).items():
+            self.prices[model] = row if isinstance(row, Price) else Price(**row)
+        self._client = genai.Client(
+            vertexai=False,  # the Gemini Developer API, whatever GOOGLE_GENAI_USE_VERTEXAI says
+            api_key=api_key,
+            http_options=types.HttpOptions(
+                base_url=base_url,
+                api_version=api_version,
+                timeout=max(1, round(timeout_s * 1000)),  # the SDK counts milliseconds
+                retry_options=None,  # never retry inside the SDK: see the module docstring
+            ),
+        )
+
+    def close(self) -> None:
+        """Closes the HTTP connections."""
+        self._client.close()
+
+    def estimate_cost(self, model: str, usage: Mapping[str, int]) -> float:
+        """:func:`estimate_cost` with this backend's price table."""
+        return estimate_cost(model, usage, self.prices)
+
+    # -- generation ---------------------------------------------------------------------------
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        """One image of the product in the scene; an answer without an image is asked once more."""
+        try:
+            return self._generate_once(request, attempt=1)
+        except ContentRefused as first:
+            logger.info("Gemini gave no image (%s); asking once more", first)
+        return self._generate_once(request, attempt=2)
+
+    def _generate_once(self, request: GenerationRequest, *, attempt: int) -> GenerationResult:
+        model = request.model or self.image_model
+        if not request.product_images:
+            raise InvalidInput("a generation request needs at least one product image")
+        parts = [_image_part(image, "product image") for image in request.product_images]
+        parts.append(_image_part(request.scene_image, "scene image"))
+        parts.append(types.Part.from_text(text=request.prompt))
+        config = types.GenerateContentConfig(
+            response_modalities=["TEXT", "IMAGE"],
+            image_config=types.ImageConfig(
+                aspect_ratio=request.aspect_ratio, image_size=self.image_size
+            ),
+            seed=request.seed,
+        )
+        response = self._call(model, parts, config)
+        _raise_if_blocked(response, "the image")
+        candidate = response.candidates[0] if response.candidates else None
+        finish = _finish_reason(candidate)
+        parts_out = candidate.content.parts if candidate and candidate.content else None
+        image = None
+        for part in parts_out or []:  # the last non-thought image is the answer
+            if part.thought or part.inline_data is None or not part.inline_data.data:
+                continue
+            if (part.inline_data.mime_type or "").startswith("image/"):
+                image = part.inline_data
+        if image is None or image.data is None:
+            raise ContentRefused(_no_image_message(finish, response.text))
+        usage = _usage(response.usage_metadata, image_model=True)
+        return GenerationResult(
+            image=image.data,
+            mime_type=image.mime_type or "image/png",
+            model=model,
+            usage=usage,
+            meta={
+                "finish_reason": finish,
+                "response_id": response.response_id,
+                "model_version": response.model_version,
+                "attempts": attempt,
+                "cost_usd": self.estimate_cost(model, usage),
+            },
+        )
+
+    # -- analysis -----------------------------------------------------------------------------
+
+    def analyze_product(self, facts: ProductFacts, images: list[bytes]) -> ProductAnalysis:
+        """Category, fitting rooms, style, materials and colours, from catalog text and photos."""
+        taxonomy = _taxonomy()
+        lines = [
+            "You are cataloguing furniture and home products for interior photographs.",
+            "Describe the product in the photos and text below as JSON matching the schema.",
+            _choices(taxonomy, "category", ("CATEGORIES", "PRODUCT_CATEGORIES", "CATEGORY_IDS")),
+            _choices(taxonomy, "room type", ("ROOM_TYPES", "ROOM_TYPE_IDS")),
+            "room_types: the rooms it belongs in, best first. palette: dominant colours as"
+            " #rrggbb. placement: where it stands (floor, surface, wall or ceiling).",
+            "",
+            f"Name: {facts.name}",
+        ]
+        for label, value in (
+            ("Catalog category", facts.category),
+            ("Description", facts.description),
+            ("Colours", ", ".join(facts.colors)),
+            ("Materials", ", ".join(facts.materials)),
+            ("Dimensions", facts.dimensions),
+        ):
+            if value:
+                lines.append(f"{label}: {value}")
+        parts = [_image_part(image, "product photo") for image in images]
+        parts.append(types.Part.from_text(text="\n".join(lines)))
+        analysis = self._analyze(parts, ProductAnalysis, f"analysis of product {facts.name!r}")
+        if taxonomy is not None:
+            category = _normalize(
+                taxonomy,
+                "normalize_category",
+                facts.name,
+                analysis.category or facts.category,
+                facts.description,
+            )
+            rooms = [_normalize(taxonomy, "normalize_room_type", r) for r in analysis.room_types]
+            analysis = analysis.model_copy(
+                update={
+                    "category": category or analysis.category,
+                    "room_types": list(dict.fromkeys(r for r in rooms if r)),
+                }
+            )
+        return analysis
+
+    def analyze_scene(self, image: bytes, *, room_type_hint: str | None = None) -> SceneAnalysis:
+        """Room type, style, lighting, palette, camera angle and floor line of a scene.
+
+        A ``room_type_hint`` comes from a person and wins over the model's own room type.
+        """
+        taxonomy = _taxonomy()
+        lines = [
+            "You are describing an interior photograph that products will be placed into.",
+            "Describe the scene as JSON matching the schema.",
+            _choices(taxonomy, "room type", ("ROOM_TYPES", "ROOM_TYPE_IDS")),
+            "palette: dominant colours as #rrggbb. brightness 0..1; warmth -1 (cool) .. +1"
+            " (warm); floor_line: the height fraction (0 top .. 1 bottom) where floor meets wall.",
+        ]
+        if room_type_hint:
+            lines.append(f"The person who uploaded it says the room is: {room_type_hint}.")
+        parts = [_image_part(image, "scene image"), types.Part.from_text(text="\n".join(lines))]
+        analysis = self._analyze(parts, SceneAnalysis, "scene analysis")
+        room_type = room_type_hint or analysis.room_type
+        if taxonomy is not None:
+            room_type = _normalize(taxonomy, "normalize_room_type", room_type) or room_type
+        return analysis.model_copy(update={"room_type": room_type})
+
+    def _analyze(self, parts: list[types.Part], schema: type[_T], what: str) -> _T:
+        config = types.GenerateContentConfig(
+            response_mime_type="application/json", response_schema=schema
+        )
+        response = self._call(self.text_model, parts, config)
+        _raise_if_blocked(response, f"the {what}")
+        if isinstance(response.parsed, schema):
+            return response.parsed
+        finish = _finish_reason(response.candidates[0] if response.candidates else None)
+        text = (response.text or "").strip()
+        if finish in _REFUSALS and not text:
+            raise ContentRefused(f"Gemini refused the {what} ({finish}): {_REFUSALS[finish]}")
+        if not text:
+            raise TransientProviderError(
+                f"Gemini returned no text for the {what} (finish reason {finish})"
+            )
+        unfenced = re.sub(r"^```(?:json)?\s*|\s*```$", "", text)
+        try:
+            return schema.model_validate_json(unfenced)
+        except ValidationError as error:
+            problem = error.errors()[0]
+            where = ".".join(str(item) for item in problem["loc"]) or "the answer"
+            raise TransientProviderError(
+                f"Gemini's {what} is not valid {schema.__name__} JSON ({where}: {problem['msg']},"
+                f" finish reason {finish}); it began {text[:80]!r}"
+            ) from error
+
+    # -- the call and its failures ------------------------------------------------------------
+
+    def _call(
+        self, model: str, parts: list[types.Part], config: types.GenerateContentConfig
+    ) -> types.GenerateContentResponse:
+        """One ``generateContent`` call, its failures raised as ``ProviderError``s."""
+        try:
+            return self._client.models.generate_content(
+                model=model, contents=[types.Content(role="user", parts=parts)], config=config
+            )
+        except genai_errors.APIError as error:
+            raise _classify(error, model) from error
+        except _TRANSPORT_ERRORS as error:
+            kind = "timed out" if "Timeout" in type(error).__name__ else "failed"
+            raise TransientProviderError(
+                f"Gemini request {kind} after at most {self.timeout_s:g}s:"
+                f" {type(error).__name__} {error}".rstrip()
+            ) from error
+        except genai_errors.UnknownApiResponseError as error:
+            raise TransientProviderError(f"Gemini sent an unreadable answer: {error}") from error
+
+
+def _classify(error: genai_errors.APIError, model: str) -> ProviderError:
+    """The ``ProviderError`` for an HTTP error answer from the API."""
+    code = error.code
+    text = f"Gemini answered {code} {error.status or ''}".rstrip() + f": {error.message or error}"
+    if code == 429:
+        return RateLimited(text, retry_after=_retry_after(error))
+    if code == 408 or code >= 500:
+        return TransientProviderError(text)
+    reasons = {item.get("reason") for item in _error_details(error)}
+    if "API_KEY_INVALID" in reasons or code in (401, 403):
+        return PermanentProviderError(f"{text} (check GEMINI_API_KEY)")
+    if code == 404:
+        return PermanentProviderError(f"{text} (check the model name {model!r})")
+    return PermanentProviderError(text)
+
+
+def _error_details(error: genai_errors.APIError) -> list[dict[str, Any]]:
+    """The ``details`` list of a google.rpc.Status error body, or []."""
+    body = error.details if isinstance(error.details, dict) else {}
+    status = body.get("error", body)
+    details = status.get("details") if isinstance(status, dict) else None
+    return [item for item in details or [] if isinstance(item, dict)]
+
+
+def _retry_after(error: genai_errors.APIError) -> float | None:
+    """Seconds to wait: google.rpc.RetryInfo ``retryDelay`` first, else a Retry-After header."""
+    for item in _error_details(error):
+        if str(item.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            delay = item.get("retryDelay")
+            if isinstance(delay, str) and re.fullmatch(r"\d+(\.\d+)?s", delay.strip()):
+                return float(delay.strip()[:-1])
+            if isinstance(delay, dict):
+                return float(delay.get("seconds", 0)) + float(delay.get("nanos", 0)) / 1e9
+    headers = getattr(error.response, "headers", None)
+    value = headers.get("retry-after") if headers is not None else None
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def _raise_if_blocked(response: types.GenerateContentResponse, what: str) -> None:
+    feedback = response.prompt_feedback
+    if feedback is not None and feedback.block_reason is not None:
+        reason = _enum_name(feedback.block_reason)
+        detail = f": {feedback.block_reason_message}" if feedback.block_reason_message else ""
+        raise ContentRefused(
+            f"Gemini blocked the request for {what} (block reason {reason}{detail}); {_ADVICE}"
+        )
+
+
+def _no_image_message(finish: str | None, text: str | None) -> str:
+    why = _REFUSALS.get(finish or "", "it answered with text only")
+    said = f' It said: "{text.strip()[:200]}"' if text and text.strip() else ""
+    return f"Gemini returned no image (finish reason {finish or 'none'}): {why}; {_ADVICE}.{said}"
+
+
+def _finish_reason(candidate: types.Candidate | None) -> str | None:
+    if candidate is None or candidate.finish_reason is None:
+        return None
+    return _enum_name(candidate.finish_reason)
+
+
+def _enum_name(value: Any) -> str:
+    return str(getattr(value, "value", value))
+
+
+def _usage(
+    metadata: types.GenerateContentResponseUsageMetadata | None, *, image_model: bool = False
+) -> dict[str, int]:
+    """Token counts in the project's words: input, output, total, thoughts, image output."""
+    if metadata is None:
+        return {}
+    usage = {
+        "input_tokens": metadata.prompt_token_count or 0,
+        "output_tokens": metadata.candidates_token_count or 0,
+        "total_tokens": metadata.total_token_count or 0,
+    }
+    if metadata.thoughts_token_count:
+        usage["thoughts_tokens"] = metadata.thoughts_token_count
+    if metadata.cached_content_token_count:
+        usage["cached_tokens"] = metadata.cached_content_token_count
+    details = metadata.candidates_tokens_details
+    if details:
+        usage["image_output_tokens"] = sum(
+            item.token_count or 0 for item in details if _enum_name(item.modality) == "IMAGE"
+        )
+    elif image_model:  # no breakdown: an image answer's output is (nearly) all image tokens
+        usage["image_output_tokens"] = usage["output_tokens"]
+    return usage
+
+
+def _image_part(data: bytes, what: str) -> types.Part:
+    return types.Part.from_bytes(data=data, mime_type=_image_mime(data, what))
+
+
+def _image_mime(data: bytes, what: str) -> str:
+    """The MIME type of PNG, JPEG, WebP or GIF bytes, from their signature."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    raise InvalidInput(f"the {what} is not a PNG, JPEG, WebP or GIF image")
+
+
+# -- the taxonomy, when it is there ---------------------------------------------------------
+
+
+def _taxonomy() -> ModuleType | None:
+    """``visualizer_core.taxonomy`` if the project has it (it is optional to this module)."""
+    try:
+        return importlib.import_module("visualizer_core.taxonomy")
+    except ModuleNotFoundError as error:
+        if error.name == "visualizer_core.taxonomy":
+            return None
+        raise
+
+
+def _ids(taxonomy: ModuleType | None, names: Iterable[str]) -> list[str]:
+    for name in names:
+        value = getattr(taxonomy, name, None)
+        if isinstance(value, Mapping):
+            return [str(key) for key in value]
+        if isinstance(value, list | tuple | set | frozenset):
+            return [
+                item if isinstance(item, str) else str(getattr(item, "id", item)) for item in value
+            ]
+    return []
+
+
+def _choices(taxonomy: ModuleType | None, label: str, names: Iterable[str]) -> str:
+    ids = _ids(taxonomy, names)
+    if ids:
+        return f"Allowed {label} ids (use exactly one of these): {', '.join(ids)}."
+    return f"Give each {label} as a short snake_case id, e.g. living_room or sofa."
+
+
+def _normalize(taxonomy: ModuleType, function: str, *args: Any) -> str | None:
+    normalize = getattr(taxonomy, function, None)
+    if normalize is None:
+        return None
+    try:
+        value = normalize(*args)
+    except (ValueError, KeyError, LookupError):
+        return None
+    return str(value) if value else None

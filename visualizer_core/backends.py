@@ -1,0 +1,127 @@
+"""The one place where configuration picks the backends.
+
+``current()`` is the process's :class:`Backends`, built from the environment on first use.
+Tests and tools build their own with :func:`build` and install it with :func:`activate`.
+Services reach the database, storage, AI and queue only through it.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from visualizer_core.config import Settings, get_settings
+from visualizer_core.db.engine import make_engine, make_sessionmaker, transaction
+from visualizer_core.storage import LocalStorage, S3Storage, Storage
+
+if TYPE_CHECKING:
+    from visualizer_core.ai.base import AIBackend
+    from visualizer_core.queue import Queue
+
+__all__ = ["Backends", "activate", "activate_for_thread", "build", "current", "reset", "using"]
+
+
+class Backends:
+    """The database, storage, AI and queue that this process uses."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine: Engine = make_engine(settings.effective_database_url)
+        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.storage: Storage = _make_storage(settings)
+
+    def transaction(self) -> AbstractContextManager[Session]:
+        """A session that commits when the block ends and rolls back when it raises."""
+        return transaction(self.sessions)
+
+    @functools.cached_property
+    def ai(self) -> AIBackend:
+        from visualizer_core.ai import make_ai
+
+        return make_ai(self.settings)
+
+    @functools.cached_property
+    def queue(self) -> Queue:
+        from visualizer_core.queue import make_queue
+
+        return make_queue(self)
+
+    def close(self) -> None:
+        if "queue" in self.__dict__:
+            self.queue.close()
+        self.engine.dispose()
+
+
+def _make_storage(settings: Settings) -> Storage:
+    if settings.r2_bucket:
+        secret = settings.r2_secret_access_key
+        return S3Storage(
+            settings.r2_bucket,
+            endpoint_url=settings.r2_endpoint,
+            access_key_id=settings.r2_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret else None,
+            public_url=settings.r2_public_url,
+        )
+    return LocalStorage(settings.storage_root, public_url=settings.r2_public_url)
+
+
+def build(settings: Settings | None = None) -> Backends:
+    """Backends for ``settings`` (the environment's by default)."""
+    return Backends(settings or get_settings())
+
+
+_current: Backends | None = None
+_current_lock = threading.Lock()
+
+
+_thread_local = threading.local()
+
+
+def current() -> Backends:
+    """This thread's backends if it was given its own, else the process's (built on first use)."""
+    own: Backends | None = getattr(_thread_local, "backends", None)
+    if own is not None:
+        return own
+    global _current
+    if _current is None:
+        with _current_lock:
+            if _current is None:
+                _current = build()
+    return _current
+
+
+def activate(backends: Backends) -> None:
+    """Make ``backends`` the process's current ones."""
+    global _current
+    _current = backends
+
+
+def activate_for_thread(backends: Backends) -> None:
+    """Make ``backends`` current for the calling thread only (worker threads use this)."""
+    _thread_local.backends = backends
+
+
+def reset() -> None:
+    """Close and forget the current backends."""
+    global _current
+    if _current is not None:
+        _current.close()
+    _current = None
+
+
+@contextmanager
+def using(backends: Backends) -> Iterator[Backends]:
+    """Use ``backends`` for the duration of the block."""
+    global _current
+    previous = _current
+    _current = backends
+    try:
+        yield backends
+    finally:
+        _current = previous

@@ -1,0 +1,160 @@
+"""One typed settings object for every variable of the contract.
+
+``get_settings()`` reads the environment once per process; a malformed value raises
+:class:`~visualizer_core.errors.ConfigError` whose message is one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from visualizer_core.errors import ConfigError
+
+__all__ = ["Settings", "get_settings", "load_settings"]
+
+
+class Settings(BaseSettings):
+    """Configuration from the environment; field ``foo_bar`` is the variable ``FOO_BAR``."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
+
+    visualizer_home: Path = Path(".visualizer")
+    database_url: str | None = None
+    redis_url: str | None = None
+    app_env: Literal["client", "admin"] = "client"
+
+    r2_bucket: str | None = None
+    r2_endpoint: str | None = None
+    r2_access_key_id: str | None = None
+    r2_secret_access_key: SecretStr | None = None
+    r2_public_url: str | None = None
+
+    gemini_api_key: SecretStr | None = None
+    gemini_base_url: str | None = None
+    gemini_image_model: str | None = None
+    gemini_text_model: str | None = None
+    gemini_max_rpm: int | None = Field(default=None, gt=0)
+    visualizer_ai: Literal["gemini", "local"] | None = None
+
+    unsplash_access_key: SecretStr | None = None
+    unsplash_api_url: str = "https://api.unsplash.com"
+
+    auth_secret: SecretStr | None = None
+
+    # The project's own.
+    visualizer_workers: int = Field(default=4, ge=1, le=64)
+    """Worker threads of the in-process queue (embedded default)."""
+    visualizer_max_attempts: int = Field(default=4, ge=1, le=20)
+    """Attempts per image before a transient failure becomes final."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _sqlalchemy_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError("not a SQLAlchemy database URL") from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("r2_endpoint", "r2_public_url", "gemini_base_url", "unsplash_api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.visualizer_ai == "gemini" and self.gemini_api_key is None:
+            raise ValueError("VISUALIZER_AI is gemini but GEMINI_API_KEY is not set")
+        return self
+
+    # -- derived choices -------------------------------------------------------------------
+
+    @property
+    def effective_database_url(self) -> str:
+        """``DATABASE_URL``, or the embedded SQLite file in ``VISUALIZER_HOME``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.visualizer_home / 'visualizer.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def storage_root(self) -> Path:
+        return self.visualizer_home / "storage"
+
+    @property
+    def ai_backend(self) -> Literal["gemini", "local"]:
+        if self.visualizer_ai is not None:
+            return self.visualizer_ai
+        return "gemini" if self.gemini_api_key is not None else "local"
+
+    @property
+    def queue_prefix(self) -> str:
+        """The prefix of every queue key: ``client`` or ``admin``."""
+        return self.app_env
+
+    @property
+    def embedded(self) -> bool:
+        """Whether this is the embedded default (SQLite, no Redis): nothing to configure."""
+        return self.is_sqlite and self.redis_url is None
+
+    def effective_auth_secret(self) -> str:
+        """``AUTH_SECRET``; on the embedded default one is generated and kept in the home."""
+        if self.auth_secret is not None:
+            return self.auth_secret.get_secret_value()
+        if not self.embedded:
+            raise ConfigError("AUTH_SECRET: required when DATABASE_URL or REDIS_URL is set")
+        path = self.visualizer_home / "auth_secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][0]).upper() if first["loc"] else "configuration"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if not first["loc"]:
+        return message
+    if "KEY" in field or "SECRET" in field:
+        return f"{field}: {message}"
+    return f"{field}: {message} (got {first.get('input')!r})"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (and ``overrides``); a bad value raises a one-line ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(_one_line(error)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return load_settings()

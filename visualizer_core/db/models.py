@@ -1,0 +1,274 @@
+"""The eight tables of the seed, and nothing else.
+
+What the product needs beyond the seed lives as columns or JSON on these tables: product
+analysis on ``product``; inspiration scenes (with analysis and attribution) and the product to
+scene matches on ``studio_session``; lineage, timings, cost and review state on
+``generated_image``. Every tenant-owned row carries ``client_id``.
+
+Images are stored by key (``*_key`` columns, built by :mod:`visualizer_core.storage.keys`);
+display URLs are made on read because a presigned URL expires. The seed's ``image_url`` is kept
+and holds the permanent public URL when the store has one (``R2_PUBLIC_URL``), else NULL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from visualizer_core.db.base import Base, JSONType, TextArray, new_id, utcnow
+
+__all__ = [
+    "IMAGE_STATUSES",
+    "REVIEW_STATES",
+    "ROLES",
+    "Client",
+    "Flow",
+    "GeneratedImage",
+    "Member",
+    "Product",
+    "ProductImage",
+    "StudioSession",
+    "User",
+]
+
+ROLES = ("owner", "editor", "viewer")
+IMAGE_STATUSES = ("pending", "generating", "completed", "error")
+REVIEW_STATES = ("none", "approved", "rejected")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class _Timestamps:
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Client(_Timestamps, Base):
+    """A brand: the tenant."""
+
+    __tablename__ = "client"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    plan: Mapped[str] = mapped_column(String(40), default="free")
+    daily_quota: Mapped[int] = mapped_column(Integer, default=100)
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    webhook_secret: Mapped[str | None] = mapped_column(Text)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    __table_args__ = (CheckConstraint("daily_quota >= 0", name="daily_quota_not_negative"),)
+
+
+class User(_Timestamps, Base):
+    """A person who signs in; belongs to clients through ``member``."""
+
+    __tablename__ = "user"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column()
+    last_login_at: Mapped[dt.datetime | None] = mapped_column()
+    active_client_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("client.id", ondelete="SET NULL")
+    )
+
+
+class Member(_Timestamps, Base):
+    """A user's role in a client."""
+
+    __tablename__ = "member"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("client.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(20))
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "client_id"),
+        CheckConstraint(_in("role", ROLES), name="role"),
+    )
+
+
+class Product(_Timestamps, Base):
+    """A catalog product of a client; ``sku`` is unique within the client."""
+
+    __tablename__ = "product"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    client_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("client.id", ondelete="CASCADE"), index=True
+    )
+    sku: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    colors: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    materials: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    dimensions: Mapped[str | None] = mapped_column(Text)
+    analysis: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    analyzed_at: Mapped[dt.datetime | None] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("client_id", "sku"),)
+
+
+class ProductImage(_Timestamps, Base):
+    """One photo of a product and its stored derivatives."""
+
+    __tablename__ = "product_image"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    client_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("client.id", ondelete="CASCADE"), index=True
+    )
+    product_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("product.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    base_key: Mapped[str] = mapped_column(Text)
+    preview_key: Mapped[str] = mapped_column(Text)
+    thumbnail_key: Mapped[str] = mapped_column(Text)
+    image_url: Mapped[str | None] = mapped_column(Text)
+    source_name: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    has_alpha: Mapped[bool] = mapped_column(Boolean, default=False)
+    background_removed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class StudioSession(_Timestamps, Base):
+    """The client's "session" or "collection": scenes, matches and the flows made in it.
+
+    ``scenes`` is a list of scene objects: ``{id, source, key, thumbnail_key, filename,
+    room_type, analysis, attribution, created_at}``. ``matches`` maps a product id to
+    ``{scene_id, score, reason, overridden}``.
+    """
+
+    __tablename__ = "studio_session"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    client_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("client.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    scenes: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    matches: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    __table_args__ = (CheckConstraint(_in("status", ("active", "archived")), name="status"),)
+
+
+class Flow(_Timestamps, Base):
+    """One generation configuration over many products; its images are the units of work."""
+
+    __tablename__ = "flow"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    client_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("client.id", ondelete="CASCADE"), index=True
+    )
+    studio_session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("studio_session.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str | None] = mapped_column(Text)
+    product_ids: Mapped[list[str]] = mapped_column(TextArray, default=list)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    parent_flow_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("flow.id", ondelete="SET NULL")
+    )
+    finished_at: Mapped[dt.datetime | None] = mapped_column()
+    webhook: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class GeneratedImage(_Timestamps, Base):
+    """One output image and the unit of work of the queue."""
+
+    __tablename__ = "generated_image"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
+    flow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("flow.id", ondelete="CASCADE"))
+    studio_session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("studio_session.id", ondelete="CASCADE")
+    )
+    product_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("product.id", ondelete="CASCADE"), index=True
+    )
+    product_image_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("product_image.id", ondelete="SET NULL")
+    )
+    scene_id: Mapped[str | None] = mapped_column(String(64))
+    variant: Mapped[int] = mapped_column(Integer, default=0)
+
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    image_key: Mapped[str | None] = mapped_column(Text)
+    thumbnail_key: Mapped[str | None] = mapped_column(Text)
+    image_url: Mapped[str | None] = mapped_column(Text)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[str | None] = mapped_column(String(200))
+
+    prompt: Mapped[str | None] = mapped_column(Text)
+    prompt_version: Mapped[str | None] = mapped_column(String(40))
+    model: Mapped[str | None] = mapped_column(String(200))
+    seed: Mapped[int] = mapped_column(BigInteger, default=0)
+    aspect_ratio: Mapped[str] = mapped_column(String(10), default="1:1")
+    usage: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column()
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column()
+    started_at: Mapped[dt.datetime | None] = mapped_column()
+    completed_at: Mapped[dt.datetime | None] = mapped_column()
+    timings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    review_state: Mapped[str] = mapped_column(String(20), default="none")
+    favourite: Mapped[bool] = mapped_column(Boolean, default=False)
+    fidelity_score: Mapped[float | None] = mapped_column(Float)
+    rerun_of_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("generated_image.id", ondelete="SET NULL")
+    )
+
+    __table_args__ = (
+        CheckConstraint(_in("status", IMAGE_STATUSES), name="status"),
+        CheckConstraint(_in("review_state", REVIEW_STATES), name="review_state"),
+        Index("ix_generated_image_session_status", "studio_session_id", "status"),
+        Index("ix_generated_image_flow_status", "flow_id", "status"),
+        Index("ix_generated_image_client_created", "client_id", "created_at"),
+        Index(
+            "ix_generated_image_open",
+            "status",
+            "heartbeat_at",
+            postgresql_where=text("status IN ('pending', 'generating')"),
+            sqlite_where=text("status IN ('pending', 'generating')"),
+        ),
+    )

@@ -1,0 +1,97 @@
+"""Pydantic schemas for what crosses a boundary: analyses, flow settings, service inputs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "ASPECT_RATIOS",
+    "FlowSettings",
+    "ProductAnalysis",
+    "ProductCreate",
+    "SceneAnalysis",
+]
+
+ASPECT_RATIOS = ("1:1", "3:2", "2:3", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+
+Placement = Literal["floor", "surface", "wall", "ceiling"]
+
+
+class ProductAnalysis(BaseModel):
+    """What the AI concluded about a product; stored as JSON on ``product.analysis``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    category: str = Field(description="normalised category from the taxonomy, e.g. 'sofa'")
+    room_types: list[str] = Field(
+        description="room types from the taxonomy it belongs in, best first"
+    )
+    style: list[str] = Field(default_factory=list, description="style words, e.g. 'modern'")
+    materials: list[str] = Field(default_factory=list)
+    colors: list[str] = Field(default_factory=list, description="colour names, dominant first")
+    palette: list[str] = Field(default_factory=list, description="dominant colours as #rrggbb")
+    placement: Placement = "floor"
+    size_class: Literal["small", "medium", "large"] = "medium"
+    summary: str = ""
+
+
+class SceneAnalysis(BaseModel):
+    """What the AI concluded about an inspiration scene; stored with the scene."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    room_type: str = Field(description="room type from the taxonomy")
+    style: list[str] = Field(default_factory=list)
+    lighting: str = Field(default="", description="e.g. 'bright daylight', 'warm evening'")
+    palette: list[str] = Field(default_factory=list, description="dominant colours as #rrggbb")
+    brightness: float = Field(default=0.5, ge=0.0, le=1.0)
+    warmth: float = Field(default=0.0, ge=-1.0, le=1.0, description="-1 cool .. +1 warm")
+    orientation: Literal["landscape", "portrait", "square"] = "landscape"
+    camera_angle: str = Field(default="eye level")
+    floor_line: float = Field(
+        default=0.75, ge=0.0, le=1.0, description="height fraction where the floor meets the wall"
+    )
+    summary: str = ""
+
+
+class FlowSettings(BaseModel):
+    """The FlowGenerationSettings of the seed: how a flow's images are made."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    aspect_ratio: str = "1:1"
+    variants: int = Field(default=1, ge=1, le=8)
+    prompt: str = Field(default="", max_length=2000, description="extra prompt text")
+    model: str | None = None
+    economy: bool = Field(default=False, description="use the provider's batch mode")
+
+    @field_validator("aspect_ratio")
+    @classmethod
+    def _known_ratio(cls, value: str) -> str:
+        if value not in ASPECT_RATIOS:
+            raise ValueError(f"aspect ratio must be one of {', '.join(ASPECT_RATIOS)}")
+        return value
+
+
+class ProductCreate(BaseModel):
+    """One catalog row, as the CSV or a DataFrame gives it."""
+
+    model_config = ConfigDict(str_strip_whitespace=False)
+
+    sku: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=500)
+    category: str | None = None
+    description: str | None = None
+    colors: list[str] = Field(default_factory=list)
+    materials: list[str] = Field(default_factory=list)
+    dimensions: str | None = None
+    images: list[str] = Field(default_factory=list, description="photo paths or names")
+
+    @field_validator("sku", "name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value

@@ -1,0 +1,37 @@
+"""What every service shares: the unit of work and id parsing."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import AbstractContextManager
+
+from sqlalchemy.orm import Session
+
+from visualizer_core import backends
+from visualizer_core.errors import InvalidInput, NotFound
+
+
+def unit_of_work() -> AbstractContextManager[Session]:
+    """One transaction on the current backends: commit at the end, roll back on error."""
+    return backends.current().transaction()
+
+
+def parse_id(value: uuid.UUID | str, kind: str) -> uuid.UUID:
+    """A UUID from user input; a malformed one is simply not found."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value).strip())
+    except ValueError:
+        raise NotFound(kind, value) from None
+
+
+def parse_ids(
+    values: list[uuid.UUID | str] | list[str] | list[uuid.UUID], kind: str
+) -> list[uuid.UUID]:
+    out: list[uuid.UUID] = []
+    for value in values:
+        out.append(parse_id(value, kind))
+    if len(set(out)) != len(out):
+        raise InvalidInput(f"the same {kind} id is given twice")
+    return out

@@ -1,0 +1,189 @@
+"""Analysis and matching: what each product and scene is, and which scene fits each product."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from visualizer_core import backends
+from visualizer_core.ai.base import ProductFacts
+from visualizer_core.db import repo
+from visualizer_core.db.base import utcnow
+from visualizer_core.db.models import Product
+from visualizer_core.errors import InvalidInput, NotFound, ProviderError, VisualizerError
+from visualizer_core.matching import best_matches
+from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
+from visualizer_core.scope import Action, Scope
+from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services.sessions import load_session
+
+__all__ = ["analyze_session", "match_session", "set_match"]
+
+# Concurrent analysis calls; the AI backends are thread-safe and mostly wait on the network.
+_ANALYSIS_THREADS = 8
+
+
+def _facts(product: Product) -> ProductFacts:
+    return ProductFacts(
+        name=product.name,
+        category=product.category,
+        description=product.description,
+        colors=tuple(product.colors or ()),
+        materials=tuple(product.materials or ()),
+        dimensions=product.dimensions,
+    )
+
+
+def _analyze_product(
+    product_id: uuid.UUID, facts: ProductFacts, base_key: str | None
+) -> dict[str, Any]:
+    current = backends.current()
+    images = [current.storage.get(base_key)] if base_key else []
+    return current.ai.analyze_product(facts, images).model_dump(mode="json")
+
+
+def _analyze_scene(key: str, room_type: str | None) -> dict[str, Any]:
+    current = backends.current()
+    analysis = current.ai.analyze_scene(current.storage.get(key), room_type_hint=room_type)
+    return analysis.model_dump(mode="json")
+
+
+def analyze_session(
+    scope: Scope, *, session_id: uuid.UUID | str, force: bool = False
+) -> dict[str, Any]:
+    """Analyse the client's products and the session's scenes that lack an analysis.
+
+    Returns how many of each were analysed, and the failures (an item whose analysis failed
+    keeps none and is tried again next time).
+    """
+    scope.require(Action.EDIT)
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id)
+        sid, client_id = session.id, session.client_id
+        todo_products = [
+            p for p in repo.list_products(db, client_id=client_id) if force or p.analysis is None
+        ]
+        images = repo.images_of(db, [p.id for p in todo_products])
+        product_jobs = [
+            (p.id, _facts(p), images[p.id][0].base_key if images[p.id] else None)
+            for p in todo_products
+        ]
+        scene_jobs = [
+            (s["id"], s["key"], s.get("room_type"))
+            for s in session.scenes or []
+            if force or not s.get("analysis")
+        ]
+    failures: list[dict[str, str]] = []
+    product_results: dict[uuid.UUID, dict[str, Any]] = {}
+    scene_results: dict[str, dict[str, Any]] = {}
+    with cf.ThreadPoolExecutor(_ANALYSIS_THREADS) as pool:
+        product_futures = {pool.submit(_analyze_product, *job): job[0] for job in product_jobs}
+        scene_futures = {pool.submit(_analyze_scene, job[1], job[2]): job[0] for job in scene_jobs}
+        for future, pid in product_futures.items():
+            try:
+                product_results[pid] = future.result()
+            except (ProviderError, VisualizerError) as error:
+                failures.append({"product_id": str(pid), "error": str(error)})
+        for future, scene_id in scene_futures.items():
+            try:
+                scene_results[scene_id] = future.result()
+            except (ProviderError, VisualizerError) as error:
+                failures.append({"scene_id": scene_id, "error": str(error)})
+    now = utcnow()
+    with unit_of_work() as db:
+        for product in repo.list_products(db, client_id=client_id, ids=list(product_results)):
+            product.analysis = product_results[product.id]
+            product.analyzed_at = now
+        if scene_results:
+            session = load_session(db, scope, sid, lock=True)
+            session.scenes = [
+                {**s, "analysis": scene_results[s["id"]]} if s["id"] in scene_results else s
+                for s in session.scenes or []
+            ]
+    return {"products": len(product_results), "scenes": len(scene_results), "failed": failures}
+
+
+def match_session(
+    scope: Scope,
+    *,
+    session_id: uuid.UUID | str,
+    product_ids: Sequence[uuid.UUID | str] | None = None,
+) -> list[dict[str, Any]]:
+    """The best scene for each product (hand-set pairings kept), stored on the session.
+
+    Products or scenes without an analysis are analysed first.
+    """
+    scope.require(Action.EDIT)
+    analyze_session(scope, session_id=session_id)
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id, lock=True)
+        wanted = None if product_ids is None else [parse_id(p, "product") for p in product_ids]
+        products = repo.list_products(db, client_id=session.client_id, ids=wanted)
+        if wanted is not None and len(products) != len(set(wanted)):
+            missing = set(wanted) - {p.id for p in products}
+            raise NotFound("product", next(iter(missing)))
+        scenes = {
+            s["id"]: SceneAnalysis.model_validate(s["analysis"])
+            for s in session.scenes or []
+            if s.get("analysis")
+        }
+        if not scenes:
+            raise InvalidInput("the session has no analysed scenes: add inspiration scenes first")
+        analyses = {
+            str(p.id): ProductAnalysis.model_validate(p.analysis) for p in products if p.analysis
+        }
+        previous = dict(session.matches or {})
+        overrides = {
+            pid: m["scene_id"]
+            for pid, m in previous.items()
+            if m.get("overridden") and m.get("scene_id") in scenes
+        }
+        found = best_matches(analyses, scenes, overrides)
+        matches = dict(previous)
+        out = []
+        for pid in (str(p.id) for p in products):
+            if pid not in found:
+                continue
+            match = found[pid]
+            matches[pid] = {
+                "scene_id": match.scene_id,
+                "score": round(match.score, 4),
+                "reason": match.reason,
+                "overridden": match.overridden,
+            }
+            out.append({"product_id": pid, **matches[pid]})
+        session.matches = matches
+        return out
+
+
+def set_match(
+    scope: Scope,
+    *,
+    session_id: uuid.UUID | str,
+    product_id: uuid.UUID | str,
+    scene_id: str | None,
+) -> dict[str, Any]:
+    """Override the scene of one product (``None`` returns it to the automatic choice)."""
+    scope.require(Action.EDIT)
+    pid = parse_id(product_id, "product")
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id, lock=True)
+        if repo.get(db, Product, pid, client_id=session.client_id) is None:
+            raise NotFound("product", product_id)
+        matches = dict(session.matches or {})
+        if scene_id is None:
+            matches.pop(str(pid), None)
+            session.matches = matches
+            return {"product_id": str(pid), "scene_id": None}
+        if scene_id not in {s["id"] for s in session.scenes or []}:
+            raise NotFound("scene", scene_id)
+        matches[str(pid)] = {
+            "scene_id": scene_id,
+            "score": matches.get(str(pid), {}).get("score"),
+            "reason": "set by hand",
+            "overridden": True,
+        }
+        session.matches = matches
+        return {"product_id": str(pid), **matches[str(pid)]}

@@ -1,0 +1,141 @@
+"""The results of a session: a page of images with filters, their pictures, and review."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from visualizer_core import backends
+from visualizer_core.db import repo
+from visualizer_core.db.base import utcnow
+from visualizer_core.db.models import REVIEW_STATES, GeneratedImage
+from visualizer_core.errors import InvalidInput, NotFound
+from visualizer_core.scope import Action, Scope
+from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services.sessions import load_session
+
+__all__ = ["GalleryPage", "ImageCard", "image_bytes", "list_images", "review_images"]
+
+
+@dataclass(frozen=True)
+class ImageCard:
+    id: uuid.UUID
+    flow_id: uuid.UUID
+    product_id: uuid.UUID
+    product_name: str
+    sku: str
+    scene_id: str | None
+    variant: int
+    status: str
+    error_message: str | None
+    review_state: str
+    favourite: bool
+    fidelity_score: float | None
+    thumbnail_key: str | None
+    image_key: str | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class GalleryPage:
+    cards: list[ImageCard]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def list_images(
+    scope: Scope,
+    *,
+    session_id: uuid.UUID | str,
+    page: int = 1,
+    page_size: int = 24,
+    status: Sequence[str] | None = None,
+    review_state: Sequence[str] | None = None,
+    product_ids: Sequence[uuid.UUID | str] | None = None,
+    favourites_only: bool = False,
+    order: Literal["newest", "fidelity"] = "newest",
+) -> GalleryPage:
+    """One page of a session's images, filtered; the count is of all that match."""
+    scope.require(Action.READ)
+    if page < 1 or not 1 <= page_size <= 200:
+        raise InvalidInput("page starts at 1 and a page holds 1 to 200 images")
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id)
+        total, rows = repo.gallery_page(
+            db,
+            session_id=session.id,
+            offset=(page - 1) * page_size,
+            limit=page_size,
+            status=list(status) if status else None,
+            review_state=list(review_state) if review_state else None,
+            product_ids=[parse_id(p, "product") for p in product_ids] if product_ids else None,
+            favourites_only=favourites_only,
+            order=order,
+        )
+        cards = [
+            ImageCard(
+                id=image.id,
+                flow_id=image.flow_id,
+                product_id=image.product_id,
+                product_name=name,
+                sku=sku,
+                scene_id=image.scene_id,
+                variant=image.variant,
+                status=image.status,
+                error_message=image.error_message,
+                review_state=image.review_state,
+                favourite=image.favourite,
+                fidelity_score=image.fidelity_score,
+                thumbnail_key=image.thumbnail_key,
+                image_key=image.image_key,
+                created_at=image.created_at.isoformat(),
+            )
+            for image, name, sku in rows
+        ]
+    return GalleryPage(cards=cards, total=total, page=page, page_size=page_size)
+
+
+def image_bytes(scope: Scope, *, image_id: uuid.UUID | str, thumbnail: bool = True) -> bytes:
+    """The picture of a completed image (its thumbnail by default)."""
+    scope.require(Action.READ)
+    iid = parse_id(image_id, "image")
+    with unit_of_work() as db:
+        image = repo.get(db, GeneratedImage, iid, client_id=scope.client_filter())
+        if image is None:
+            raise NotFound("image", image_id)
+        key = image.thumbnail_key if thumbnail else image.image_key
+    if key is None:
+        raise NotFound("picture of image", image_id)
+    data: bytes = backends.current().storage.get(key)
+    return data
+
+
+def review_images(
+    scope: Scope,
+    *,
+    image_ids: Sequence[uuid.UUID | str],
+    review_state: str | None = None,
+    favourite: bool | None = None,
+) -> int:
+    """Approve, reject or favourite images; returns how many changed."""
+    scope.require(Action.EDIT)
+    if review_state is not None and review_state not in REVIEW_STATES:
+        raise InvalidInput(f"review state must be one of {', '.join(REVIEW_STATES)}")
+    values: dict[str, Any] = {"updated_at": utcnow()}
+    if review_state is not None:
+        values["review_state"] = review_state
+    if favourite is not None:
+        values["favourite"] = favourite
+    ids = [parse_id(i, "image") for i in image_ids]
+    with unit_of_work() as db:
+        for iid in ids:
+            if repo.get(db, GeneratedImage, iid, client_id=scope.client_filter()) is None:
+                raise NotFound("image", iid)
+        return repo.update_images(db, ids, **values)

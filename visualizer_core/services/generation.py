@@ -1,0 +1,488 @@
+"""Generation: flows and their images, the task that makes one image, recovery, waiting.
+
+``generate`` writes a flow and all its ``generated_image`` rows in one transaction (the daily
+quota checked inside it, under a lock on the client row) and dispatches the jobs only after the
+commit. ``process_image`` is the task: the in-process queue's threads and the Celery workers run
+this same function. The database row is the truth; a queue message is only a hint to look at it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from visualizer_core import backends
+from visualizer_core.ai.base import GenerationRequest
+from visualizer_core.db import repo
+from visualizer_core.db.base import utcnow
+from visualizer_core.db.models import Flow, GeneratedImage, Product, ProductImage, StudioSession
+from visualizer_core.errors import (
+    ContentRefused,
+    InvalidInput,
+    NotFound,
+    ProviderError,
+    QuotaExceeded,
+    RateLimited,
+    TransientProviderError,
+    VisualizerError,
+)
+from visualizer_core.images.ingest import make_thumbnail
+from visualizer_core.prompts import build_prompt
+from visualizer_core.schemas import FlowSettings, ProductAnalysis, SceneAnalysis
+from visualizer_core.scope import Action, Scope
+from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services.analysis import match_session
+from visualizer_core.services.sessions import load_session
+from visualizer_core.storage import keys
+
+__all__ = [
+    "FlowRead",
+    "generate",
+    "job_id_for",
+    "process_image",
+    "quota_left",
+    "recover",
+    "wait_for_flows",
+]
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 15.0
+STALE_AFTER_S = 90.0
+BACKOFF_BASE_S = 1.0
+BACKOFF_MAX_S = 60.0
+
+
+@dataclass(frozen=True)
+class FlowRead:
+    flow_id: uuid.UUID
+    image_ids: list[uuid.UUID]
+    status: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "flow_id": str(self.flow_id),
+            "image_ids": [str(i) for i in self.image_ids],
+            "status": self.status,
+        }
+
+
+def job_id_for(image_id: uuid.UUID) -> str:
+    """The queue's job id of an image: ``{APP_ENV}:generation:jobs:{image id}``."""
+    prefix = backends.current().settings.queue_prefix
+    return f"{prefix}:generation:jobs:{image_id}"
+
+
+def _day_start(now: dt.datetime) -> dt.datetime:
+    return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def quota_left(scope: Scope, *, client_id: uuid.UUID | str) -> int:
+    """Images the client may still ask for today (UTC day)."""
+    scope.require(Action.READ)
+    cid = parse_id(client_id, "client")
+    scope.check_client(cid, "client", client_id)
+    with unit_of_work() as db:
+        client = repo.lock_client(db, cid)
+        if client is None:
+            raise NotFound("client", client_id)
+        used = repo.generated_since(db, cid, _day_start(utcnow()))
+        return max(client.daily_quota - used, 0)
+
+
+def _seed(image_id: uuid.UUID) -> int:
+    return int.from_bytes(hashlib.sha256(image_id.bytes).digest()[:4], "big") & 0x7FFFFFFF
+
+
+def generate(
+    scope: Scope,
+    *,
+    session_id: uuid.UUID | str,
+    product_ids: Sequence[uuid.UUID | str] | None = None,
+    settings: FlowSettings | None = None,
+    name: str | None = None,
+    rerun_of: dict[uuid.UUID, uuid.UUID] | None = None,
+    parent_flow_id: uuid.UUID | None = None,
+    dispatch: bool = True,
+) -> FlowRead:
+    """A flow over products (every product of the client by default) and its jobs.
+
+    Each product goes with its matched scene (the hand-set one where there is one); matching
+    runs first where it was not done. Refused whole when the client's daily quota would be
+    exceeded.
+    """
+    scope.require(Action.GENERATE)
+    settings = settings or FlowSettings()
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id)
+        sid, client_id = session.id, session.client_id
+        if session.status != "active":
+            raise InvalidInput("the session is archived: restore it to generate")
+        if product_ids is None:
+            wanted = [p.id for p in repo.list_products(db, client_id=client_id)]
+        else:
+            wanted = [parse_id(p, "product") for p in product_ids]
+            found = {p.id for p in repo.list_products(db, client_id=client_id, ids=wanted)}
+            for pid in wanted:
+                if pid not in found:
+                    raise NotFound("product", pid)
+        if not wanted:
+            raise InvalidInput("no products to generate: import a catalog first")
+        unmatched = [p for p in wanted if str(p) not in (session.matches or {})]
+    if unmatched:
+        match_session(scope, session_id=sid, product_ids=unmatched)
+
+    with unit_of_work() as db:
+        # Lock the client row first: concurrent generate calls for one client queue up here,
+        # so the quota check and the inserts below are one atomic step.
+        client = repo.lock_client(db, client_id)
+        assert client is not None
+        session = load_session(db, scope, sid)
+        images = repo.images_of(db, wanted)
+        missing_photo = [pid for pid in wanted if not images[pid]]
+        if missing_photo:
+            product = db.get(Product, missing_photo[0])
+            label = product.sku if product else missing_photo[0]
+            raise InvalidInput(f"product {label} has no photo: upload one before generating")
+        needed = len(wanted) * settings.variants
+        used = repo.generated_since(db, client_id, _day_start(utcnow()))
+        left = max(client.daily_quota - used, 0)
+        if needed > left:
+            raise QuotaExceeded(
+                f"{client.name} has {left} of {client.daily_quota} images left today; "
+                f"this request needs {needed}. Generate fewer products or variants, or ask "
+                "an admin to raise the daily quota."
+            )
+        model = settings.model or backends.current().ai.image_model
+        flow = Flow(
+            client_id=client_id,
+            studio_session_id=sid,
+            name=name,
+            product_ids=[str(p) for p in wanted],
+            settings=settings.model_dump(mode="json"),
+            parent_flow_id=parent_flow_id,
+            webhook={},
+        )
+        db.add(flow)
+        db.flush()
+        rows = []
+        for pid in wanted:
+            scene_id = (session.matches or {})[str(pid)]["scene_id"]
+            for variant in range(settings.variants):
+                image_id = uuid.uuid4()
+                rows.append(
+                    GeneratedImage(
+                        id=image_id,
+                        client_id=client_id,
+                        flow_id=flow.id,
+                        studio_session_id=sid,
+                        product_id=pid,
+                        product_image_id=images[pid][0].id,
+                        scene_id=scene_id,
+                        variant=variant,
+                        status="pending",
+                        job_id=job_id_for(image_id),
+                        model=model,
+                        seed=_seed(image_id),
+                        aspect_ratio=settings.aspect_ratio,
+                        rerun_of_id=(rerun_of or {}).get(pid),
+                        usage={},
+                        timings={},
+                    )
+                )
+        db.add_all(rows)
+        db.flush()
+        result = FlowRead(flow_id=flow.id, image_ids=[r.id for r in rows], status="queued")
+    if dispatch:
+        backends.current().queue.dispatch(result.image_ids)
+    return result
+
+
+# -- the task ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Job:
+    image_id: uuid.UUID
+    client_id: uuid.UUID
+    session_id: uuid.UUID
+    product_name: str
+    base_key: str
+    scene_key: str
+    product_analysis: ProductAnalysis | None
+    scene_analysis: SceneAnalysis | None
+    settings: FlowSettings
+    seed: int
+    model: str | None
+
+
+def _load_job(image_id: uuid.UUID) -> _Job:
+    with unit_of_work() as db:
+        image = db.get(GeneratedImage, image_id)
+        assert image is not None
+        flow = db.get(Flow, image.flow_id)
+        session = db.get(StudioSession, image.studio_session_id)
+        product = db.get(Product, image.product_id)
+        photo = db.get(ProductImage, image.product_image_id) if image.product_image_id else None
+        if photo is None:
+            photo_list = repo.images_of(db, [image.product_id])[image.product_id]
+            photo = photo_list[0] if photo_list else None
+        assert flow is not None and session is not None and product is not None
+        if photo is None:
+            raise InvalidInput(
+                f"product {product.sku} has no photo any more: upload one and re-run"
+            )
+        scene = next((s for s in session.scenes or [] if s["id"] == image.scene_id), None)
+        if scene is None:
+            raise InvalidInput("the scene of this image was removed from the session: pick another")
+        return _Job(
+            image_id=image.id,
+            client_id=image.client_id,
+            session_id=image.studio_session_id,
+            product_name=product.name,
+            base_key=photo.base_key,
+            scene_key=scene["key"],
+            product_analysis=ProductAnalysis.model_validate(product.analysis)
+            if product.analysis
+            else None,
+            scene_analysis=SceneAnalysis.model_validate(scene["analysis"])
+            if scene.get("analysis")
+            else None,
+            settings=FlowSettings.model_validate(flow.settings),
+            seed=image.seed,
+            model=image.model,
+        )
+
+
+def _wait_before_retry(state: RetryCallState) -> float:
+    error = state.outcome.exception() if state.outcome else None
+    if isinstance(error, RateLimited) and error.retry_after:
+        return min(float(error.retry_after), BACKOFF_MAX_S)
+    return float(min(BACKOFF_BASE_S * 2 ** (state.attempt_number - 1), BACKOFF_MAX_S))
+
+
+def _call_ai(request: GenerationRequest, attempts: int, on_retry: Callable[[], None]) -> Any:
+    ai = backends.current().ai
+    retrying = Retrying(
+        retry=retry_if_exception_type(TransientProviderError),
+        stop=stop_after_attempt(attempts),
+        wait=_wait_before_retry,
+        before_sleep=lambda _state: on_retry(),
+        reraise=True,
+    )
+    return retrying(ai.generate, request)
+
+
+def _encode(image_bytes: bytes, mime: str) -> tuple[bytes, str, str]:
+    """The stored form of a generated image: JPEG stays, anything else becomes JPEG."""
+    if mime == "image/jpeg":
+        return image_bytes, "jpg", "image/jpeg"
+    with Image.open(io.BytesIO(image_bytes)) as picture:
+        rgb = picture.convert("RGB")
+    buffer = io.BytesIO()
+    rgb.save(buffer, "JPEG", quality=92)
+    return buffer.getvalue(), "jpg", "image/jpeg"
+
+
+def _fail(image_id: uuid.UUID, worker_id: str, message: str) -> None:
+    now = utcnow()
+    with unit_of_work() as db:
+        repo.update_image(
+            db,
+            image_id,
+            expect_status="generating",
+            status="error",
+            error_message=message[:2000],
+            completed_at=now,
+            updated_at=now,
+        )
+    _finish_flow_if_done(image_id)
+
+
+def _finish_flow_if_done(image_id: uuid.UUID) -> None:
+    """When the image was its flow's last open one, mark the flow finished and notify."""
+    with unit_of_work() as db:
+        image = db.get(GeneratedImage, image_id)
+        if image is None:
+            return
+        flow_id = image.flow_id
+        won = repo.finish_flow(db, flow_id, now=utcnow())
+    if won:
+        backends.current().queue.flow_finished(flow_id)
+
+
+def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
+    """Make one image: claim it, call the AI, store it, mark it. Returns what happened.
+
+    Safe to run twice for the same image: only one run can claim a pending row, and the
+    storage key is fixed by the row, so a repeat overwrites and never adds.
+    """
+    iid = parse_id(image_id, "image")
+    current = backends.current()
+    started = time.perf_counter()
+    with unit_of_work() as db:
+        if not repo.claim_image(db, iid, worker_id=worker_id, now=utcnow()):
+            return "skipped"
+    timings: dict[str, float] = {}
+    try:
+        mark = time.perf_counter()
+        job = _load_job(iid)
+        product_png = current.storage.get(job.base_key)
+        scene_bytes = current.storage.get(job.scene_key)
+        timings["load_s"] = time.perf_counter() - mark
+        prompt = None
+        if job.product_analysis is not None and job.scene_analysis is not None:
+            prompt = build_prompt(
+                job.product_name, job.product_analysis, job.scene_analysis, job.settings
+            )
+        request = GenerationRequest(
+            product_images=(product_png,),
+            scene_image=scene_bytes,
+            prompt=prompt.text if prompt else job.settings.prompt or f"Place {job.product_name}.",
+            aspect_ratio=job.settings.aspect_ratio,
+            seed=job.seed,
+            product_analysis=job.product_analysis,
+            scene_analysis=job.scene_analysis,
+            model=job.model,
+        )
+        retries = {"n": 0}
+
+        def count_retry() -> None:
+            retries["n"] += 1
+
+        mark = time.perf_counter()
+        result = _call_ai(request, current.settings.visualizer_max_attempts, count_retry)
+        timings["ai_s"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        data, ext, mime = _encode(result.image, result.mime_type)
+        thumb = make_thumbnail(data, filename=f"{iid}.{ext}")
+        timings["encode_s"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        image_key = keys.generated_image(job.client_id, job.session_id, iid, ext)
+        thumb_key = keys.generated_thumbnail(job.client_id, job.session_id, iid)
+        current.storage.put(image_key, data, content_type=mime)
+        current.storage.put(thumb_key, thumb, content_type="image/jpeg")
+        timings["store_s"] = time.perf_counter() - mark
+    except ContentRefused as error:
+        _fail(iid, worker_id, str(error))
+        return "error"
+    except TransientProviderError as error:
+        _fail(
+            iid,
+            worker_id,
+            f"{error} — still failing after {current.settings.visualizer_max_attempts} attempts; "
+            "re-run this image later",
+        )
+        return "error"
+    except (ProviderError, VisualizerError) as error:
+        _fail(iid, worker_id, str(error))
+        return "error"
+    except Exception as error:  # a bug must not leave the row generating
+        log.exception("generation of %s failed", iid)
+        _fail(
+            iid,
+            worker_id,
+            f"generation stopped unexpectedly ({type(error).__name__}: {error}); re-run it",
+        )
+        return "error"
+
+    now = utcnow()
+    timings["total_s"] = time.perf_counter() - started
+    usage = dict(result.usage)
+    public = current.settings.r2_public_url
+    with unit_of_work() as db:
+        done = repo.update_image(
+            db,
+            iid,
+            expect_status="generating",
+            status="completed",
+            image_key=image_key,
+            thumbnail_key=thumb_key,
+            image_url=current.storage.url(image_key) if public else None,
+            error_message=None,
+            prompt=request.prompt,
+            prompt_version=prompt.version if prompt else None,
+            model=result.model,
+            usage=usage,
+            attempts=GeneratedImage.attempts + retries["n"],
+            completed_at=now,
+            heartbeat_at=now,
+            timings={k: round(v, 4) for k, v in timings.items()},
+            updated_at=now,
+        )
+    if done:
+        _finish_flow_if_done(iid)
+    return "completed" if done else "superseded"
+
+
+# -- recovery and waiting ----------------------------------------------------------------------
+
+
+def recover(
+    scope: Scope, *, stale_after_s: float = STALE_AFTER_S, dispatch: bool = True
+) -> dict[str, int]:
+    """Rebuild the queue from the database.
+
+    Rows stuck in ``generating`` whose worker stopped beating go back to ``pending``; every
+    pending row without a live job in the queue is dispatched again (after Redis lost
+    everything, that is all of them). A duplicate delivery is harmless: the claim is guarded.
+    """
+    scope.require(Action.ADMIN)
+    now = utcnow()
+    with unit_of_work() as db:
+        stuck = repo.open_image_ids(
+            db, status="generating", older_than=now - dt.timedelta(seconds=stale_after_s)
+        )
+        reset = repo.update_images(db, stuck, status="pending", worker_id=None, updated_at=now)
+        pending = repo.open_image_ids(db, status="pending")
+    if not dispatch:
+        return {"requeued": 0, "reset": reset, "pending": len(pending)}
+    queue = backends.current().queue
+    was_stuck = set(stuck)
+    live = queue.live(pending)
+    to_send = [i for i in pending if i in was_stuck or i not in live]
+    queue.dispatch(to_send)
+    return {"requeued": len(to_send), "reset": reset, "pending": len(pending)}
+
+
+def flow_status(flow_ids: Sequence[uuid.UUID]) -> dict[str, int]:
+    with unit_of_work() as db:
+        return repo.status_counts(db, flow_ids=flow_ids)
+
+
+def wait_for_flows(
+    scope: Scope,
+    *,
+    flow_ids: Sequence[uuid.UUID | str],
+    timeout: float | None = None,
+    on_progress: Callable[[dict[str, int]], None] | None = None,
+    poll_s: float = 0.25,
+) -> dict[str, int]:
+    """Block until every image of the flows is completed or failed (or the timeout passes)."""
+    scope.require(Action.READ)
+    ids = [parse_id(f, "flow") for f in flow_ids]
+    with unit_of_work() as db:
+        for fid in ids:
+            if repo.get(db, Flow, fid, client_id=scope.client_filter()) is None:
+                raise NotFound("flow", fid)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        counts = flow_status(ids)
+        if on_progress is not None:
+            on_progress(counts)
+        if counts["pending"] + counts["generating"] == 0:
+            return counts
+        if deadline is not None and time.monotonic() >= deadline:
+            return counts
+        time.sleep(poll_s)

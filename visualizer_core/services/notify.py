@@ -1,0 +1,61 @@
+"""Telling a client that a flow finished: the webhook, and the record of each delivery."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from visualizer_core import webhooks
+from visualizer_core.db import repo
+from visualizer_core.db.base import utcnow
+from visualizer_core.db.models import Client, Flow
+from visualizer_core.services._uow import unit_of_work
+
+__all__ = ["deliver_flow_webhook", "flow_summary"]
+
+
+def flow_summary(flow: Flow, counts: dict[str, int]) -> dict[str, Any]:
+    return {
+        "event": "flow.finished",
+        "flow_id": str(flow.id),
+        "session_id": str(flow.studio_session_id),
+        "client_id": str(flow.client_id),
+        "finished_at": flow.finished_at.isoformat() if flow.finished_at else None,
+        "total": counts["total"],
+        "completed": counts["completed"],
+        "error": counts["error"],
+    }
+
+
+def deliver_flow_webhook(flow_id: uuid.UUID) -> str:
+    """Deliver the finished flow's webhook, if its client has one; record how it went.
+
+    Internal: called by the queue's background delivery, never by a person.
+    """
+    with unit_of_work() as db:
+        flow = db.get(Flow, flow_id)
+        if flow is None:
+            return "no flow"
+        client = db.get(Client, flow.client_id)
+        if client is None or not client.webhook_url or not client.webhook_secret:
+            return "no webhook"
+        url, secret = client.webhook_url, client.webhook_secret
+        payload = flow_summary(flow, repo.status_counts(db, flow_ids=[flow.id]))
+    result = webhooks.deliver(url, secret, payload)
+    record = {
+        "url": url,
+        "delivered": result.delivered,
+        "attempts": result.attempts,
+        "status_code": result.status_code,
+        "error": result.error,
+        "at": utcnow().isoformat(),
+    }
+    with unit_of_work() as db:
+        flow = repo.get(db, Flow, flow_id, client_id=None, lock=True)
+        if flow is not None:
+            history = list((flow.webhook or {}).get("deliveries", []))
+            flow.webhook = {
+                "status": "delivered" if result.delivered else "failed",
+                "deliveries": [*history, record][-10:],
+            }
+    return "delivered" if result.delivered else "failed"

@@ -1,0 +1,372 @@
+"""Products: catalog import (CSV or DataFrame), photo upload, listing.
+
+Import is idempotent by ``sku``: a row whose sku exists updates the product. Each row lands
+whole or not at all: its photos are decoded and validated first (in parallel, on every core),
+their derivatives are stored under fresh keys, and only then one short transaction writes the
+product and its ``product_image`` rows; if that fails, the objects just written are deleted.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import multiprocessing
+import os
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from visualizer_core import backends
+from visualizer_core.catalog import CatalogRow, read_csv, read_records, resolve_image
+from visualizer_core.db import repo
+from visualizer_core.db.base import utcnow
+from visualizer_core.db.models import Client, Product, ProductImage
+from visualizer_core.errors import InvalidImage, InvalidInput, NotFound, VisualizerError
+from visualizer_core.images.ingest import IngestedImage, ingest_image
+from visualizer_core.scope import Action, Scope
+from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.storage import keys
+
+__all__ = [
+    "ImportReport",
+    "ProductRead",
+    "add_product_photo",
+    "get_product",
+    "import_products",
+    "list_products",
+]
+
+# Below this many photos, a process pool costs more than it saves.
+_PARALLEL_FROM = 8
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    updated: int = 0
+    failed: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    product_ids: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "imported": self.imported,
+            "updated": self.updated,
+            "failed": self.failed,
+            "errors": self.errors,
+            "product_ids": self.product_ids,
+        }
+
+
+@dataclass(frozen=True)
+class ProductRead:
+    id: uuid.UUID
+    client_id: uuid.UUID
+    sku: str
+    name: str
+    category: str | None
+    description: str | None
+    colors: list[str]
+    materials: list[str]
+    dimensions: str | None
+    analysis: dict[str, Any] | None
+    image_ids: list[uuid.UUID]
+    base_keys: list[str]
+    preview_keys: list[str]
+    thumbnail_keys: list[str]
+
+
+def _read(product: Product, images: list[ProductImage]) -> ProductRead:
+    return ProductRead(
+        id=product.id,
+        client_id=product.client_id,
+        sku=product.sku,
+        name=product.name,
+        category=product.category,
+        description=product.description,
+        colors=list(product.colors or []),
+        materials=list(product.materials or []),
+        dimensions=product.dimensions,
+        analysis=product.analysis,
+        image_ids=[i.id for i in images],
+        base_keys=[i.base_key for i in images],
+        preview_keys=[i.preview_key for i in images],
+        thumbnail_keys=[i.thumbnail_key for i in images],
+    )
+
+
+# -- ingest ------------------------------------------------------------------------------------
+
+
+def _ingest_path(path: str) -> IngestedImage | str:
+    """Runs in a worker process: a photo's derivatives, or the reason it was refused."""
+    name = os.path.basename(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        return ingest_image(data, filename=name)
+    except InvalidImage as error:
+        return str(error)
+    except OSError as error:
+        return f"{name}: cannot read ({error.strerror})"
+
+
+def _ingest_all(paths: Sequence[Path]) -> dict[Path, IngestedImage | str]:
+    unique = list(dict.fromkeys(paths))
+    if len(unique) < _PARALLEL_FROM:
+        return {p: _ingest_path(str(p)) for p in unique}
+    # "spawn": forking a process that runs worker threads and holds connections is unsafe.
+    context = multiprocessing.get_context("spawn")
+    workers = min(os.cpu_count() or 1, 8)
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        results = pool.map(_ingest_path, [str(p) for p in unique], chunksize=8)
+        return dict(zip(unique, results, strict=True))
+
+
+@dataclass
+class _Planned:
+    row: CatalogRow
+    photos: list[tuple[str, IngestedImage]]  # (source name, derivatives)
+
+
+def _store_photo(
+    client_id: uuid.UUID, product_id: uuid.UUID, photo: IngestedImage, position: int, source: str
+) -> ProductImage:
+    """Write a photo's three derivatives under a fresh image id; the row is not yet added."""
+    storage = backends.current().storage
+    image_id = uuid.uuid4()
+    base = keys.product_base(client_id, product_id, image_id)
+    preview = keys.product_preview(client_id, product_id, image_id)
+    thumb = keys.product_thumbnail(client_id, product_id, image_id)
+    written: list[str] = []
+    try:
+        for key, data, kind in (
+            (base, photo.base_png, "image/png"),
+            (preview, photo.preview_jpeg, "image/jpeg"),
+            (thumb, photo.thumbnail_jpeg, "image/jpeg"),
+        ):
+            storage.put(key, data, content_type=kind)
+            written.append(key)
+    except BaseException:
+        _delete_quietly(written)
+        raise
+    public = backends.current().settings.r2_public_url
+    return ProductImage(
+        id=image_id,
+        client_id=client_id,
+        product_id=product_id,
+        position=position,
+        base_key=base,
+        preview_key=preview,
+        thumbnail_key=thumb,
+        image_url=storage.url(preview) if public else None,
+        source_name=source,
+        sha256=photo.sha256,
+        width=photo.width,
+        height=photo.height,
+        has_alpha=photo.has_alpha,
+        background_removed=photo.background_removed,
+    )
+
+
+def _delete_quietly(object_keys: Iterable[str]) -> None:
+    """Best effort: an orphan object is harmless, a lost row is not."""
+    storage = backends.current().storage
+    for key in object_keys:
+        with contextlib.suppress(VisualizerError):
+            storage.delete(key)
+
+
+def _land_row(
+    client_id: uuid.UUID, planned: _Planned, existing: Product | None
+) -> tuple[uuid.UUID, bool]:
+    """Store one row's photos and write it in one transaction. Returns (product id, created)."""
+    product_data = planned.row.product
+    assert product_data is not None
+    product_id = existing.id if existing is not None else uuid.uuid4()
+    known = {}
+    if existing is not None:
+        with unit_of_work() as db:
+            known = {img.sha256: img.id for img in repo.images_of(db, [product_id])[product_id]}
+    new_rows: list[ProductImage] = []
+    try:
+        for position, (source, photo) in enumerate(planned.photos):
+            if photo.sha256 in known:
+                continue
+            new_rows.append(_store_photo(client_id, product_id, photo, position, source))
+        stale: list[ProductImage] = []
+        with unit_of_work() as db:
+            product = repo.get(db, Product, product_id, client_id=client_id) if existing else None
+            if product is None:
+                product = Product(id=product_id, client_id=client_id, sku=product_data.sku, name="")
+                db.add(product)
+            product.name = product_data.name
+            product.category = product_data.category
+            product.description = product_data.description
+            product.colors = product_data.colors
+            product.materials = product_data.materials
+            product.dimensions = product_data.dimensions
+            if existing is not None and (
+                existing.name != product_data.name
+                or existing.category != product_data.category
+                or existing.description != product_data.description
+            ):
+                product.analysis = None  # the text changed: analyse again
+                product.analyzed_at = None
+            if planned.photos:
+                wanted = {photo.sha256: pos for pos, (_, photo) in enumerate(planned.photos)}
+                for image in repo.images_of(db, [product_id])[product_id]:
+                    if image.sha256 in wanted:
+                        image.position = wanted[image.sha256]
+                    else:
+                        stale.append(image)
+                        db.delete(image)
+            db.add_all(new_rows)
+            product.updated_at = utcnow()
+            db.flush()
+    except BaseException:
+        _delete_quietly(
+            k for row in new_rows for k in (row.base_key, row.preview_key, row.thumbnail_key)
+        )
+        raise
+    _delete_quietly(k for row in stale for k in (row.base_key, row.preview_key, row.thumbnail_key))
+    return product_id, existing is None
+
+
+def _plan(rows: list[CatalogRow], images_dir: Path | None) -> list[CatalogRow]:
+    for row in rows:
+        if row.product is None or not row.product.images:
+            continue
+        if images_dir is None:
+            row.error = "the row names photos but no images folder was given"
+            row.product = None
+            continue
+        try:
+            row.image_paths = [resolve_image(images_dir, name) for name in row.product.images]
+        except InvalidInput as error:
+            row.error = str(error)
+            row.product = None
+    return rows
+
+
+def import_products(
+    scope: Scope,
+    *,
+    client_id: uuid.UUID | str,
+    csv_path: Path | None = None,
+    records: Iterable[Mapping[str, Any]] | None = None,
+    images_dir: Path | None = None,
+) -> ImportReport:
+    """Import a catalog from a CSV file or from records (a DataFrame's ``to_dict('records')``).
+
+    Bad rows are reported with their row number and reason and leave nothing behind; good rows
+    land whole. Photo paths are relative to ``images_dir`` (the CSV's folder by default) and
+    may not leave it.
+    """
+    scope.require(Action.EDIT)
+    cid = parse_id(client_id, "client")
+    scope.check_client(cid, "client", client_id)
+    if (csv_path is None) == (records is None):
+        raise InvalidInput("give either a CSV file or records")
+    with unit_of_work() as db:
+        if db.get(Client, cid) is None:
+            raise NotFound("client", client_id)
+    if csv_path is not None:
+        rows = read_csv(Path(csv_path))
+        images_dir = images_dir or Path(csv_path).parent
+    else:
+        assert records is not None
+        rows = read_records(records)
+    if images_dir is not None and not Path(images_dir).is_dir():
+        raise InvalidInput(f"{images_dir}: the images folder does not exist")
+    rows = _plan(rows, Path(images_dir) if images_dir else None)
+
+    photos = _ingest_all([p for row in rows if row.product for p in row.image_paths])
+    report = ImportReport()
+    with unit_of_work() as db:
+        skus = [row.product.sku for row in rows if row.product]
+        existing = repo.products_by_sku(db, cid, skus)
+        db.expunge_all()
+    for row in rows:
+        if row.product is not None:
+            planned: list[tuple[str, IngestedImage]] = []
+            for name, path in zip(row.product.images, row.image_paths, strict=True):
+                result = photos[path]
+                if isinstance(result, str):
+                    row.error = result
+                    break
+                planned.append((name, result))
+            if row.error is None:
+                try:
+                    pid, created = _land_row(
+                        cid, _Planned(row, planned), existing.get(row.product.sku)
+                    )
+                except VisualizerError as error:
+                    row.error = str(error)
+                else:
+                    report.product_ids.append(str(pid))
+                    if created:
+                        report.imported += 1
+                    else:
+                        report.updated += 1
+                    continue
+        report.failed += 1
+        report.errors.append({"row": row.row, "error": row.error or "invalid row"})
+    return report
+
+
+def add_product_photo(
+    scope: Scope, *, product_id: uuid.UUID | str, data: bytes, filename: str
+) -> ProductRead:
+    """Add one uploaded photo to a product."""
+    scope.require(Action.EDIT)
+    pid = parse_id(product_id, "product")
+    with unit_of_work() as db:
+        product = repo.get(db, Product, pid, client_id=scope.client_filter())
+        if product is None:
+            raise NotFound("product", product_id)
+        client_id = product.client_id
+        position = len(repo.images_of(db, [pid])[pid])
+    photo = ingest_image(data, filename=filename)
+    image = _store_photo(client_id, pid, photo, position, filename)
+    try:
+        with unit_of_work() as db:
+            db.add(image)
+    except BaseException:
+        _delete_quietly([image.base_key, image.preview_key, image.thumbnail_key])
+        raise
+    return get_product(scope, product_id=pid)
+
+
+def get_product(scope: Scope, *, product_id: uuid.UUID | str) -> ProductRead:
+    scope.require(Action.READ)
+    pid = parse_id(product_id, "product")
+    with unit_of_work() as db:
+        product = repo.get(db, Product, pid, client_id=scope.client_filter())
+        if product is None:
+            raise NotFound("product", product_id)
+        return _read(product, repo.images_of(db, [pid])[pid])
+
+
+def list_products(
+    scope: Scope,
+    *,
+    client_id: uuid.UUID | str | None = None,
+    product_ids: Sequence[uuid.UUID | str] | None = None,
+    search: str | None = None,
+    category: str | None = None,
+) -> list[ProductRead]:
+    """Products of the scope's client (any or the given client for the admin)."""
+    scope.require(Action.READ)
+    cid = scope.client_filter()
+    if client_id is not None:
+        wanted = parse_id(client_id, "client")
+        scope.check_client(wanted, "client", client_id)
+        cid = wanted
+    ids = None if product_ids is None else [parse_id(p, "product") for p in product_ids]
+    with unit_of_work() as db:
+        products = repo.list_products(db, client_id=cid, ids=ids, search=search, category=category)
+        images = repo.images_of(db, [p.id for p in products])
+        return [_read(p, images[p.id]) for p in products]

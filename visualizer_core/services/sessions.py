@@ -1,0 +1,231 @@
+"""Studio sessions, their inspiration scenes, and their progress."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from visualizer_core import backends
+from visualizer_core.db import repo
+from visualizer_core.db.base import utcnow
+from visualizer_core.db.models import Client, StudioSession
+from visualizer_core.errors import InvalidImage, InvalidInput, NotFound, VisualizerError
+from visualizer_core.images.ingest import make_thumbnail, normalize_photo
+from visualizer_core.scope import Action, Scope
+from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.storage import keys
+from visualizer_core.taxonomy import normalize_room_type
+
+__all__ = [
+    "AddScenesResult",
+    "SessionRead",
+    "add_scene_images",
+    "add_scenes",
+    "archive_session",
+    "create_session",
+    "get_session",
+    "list_sessions",
+    "rename_session",
+    "session_status",
+]
+
+
+@dataclass(frozen=True)
+class SessionRead:
+    id: uuid.UUID
+    client_id: uuid.UUID
+    name: str
+    status: str
+    scenes: list[dict[str, Any]]
+    matches: dict[str, Any]
+    settings: dict[str, Any]
+    created_at: str
+
+    @classmethod
+    def of(cls, row: StudioSession) -> SessionRead:
+        return cls(
+            id=row.id,
+            client_id=row.client_id,
+            name=row.name,
+            status=row.status,
+            scenes=list(row.scenes or []),
+            matches=dict(row.matches or {}),
+            settings=dict(row.settings or {}),
+            created_at=row.created_at.isoformat(),
+        )
+
+
+@dataclass
+class AddScenesResult:
+    scene_ids: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"scene_ids": self.scene_ids, "failed": self.failed}
+
+
+def _session_name(name: str) -> str:
+    if not name or not name.strip():
+        raise InvalidInput("a session needs a name")
+    if len(name) > 300:
+        raise InvalidInput("a session name may have at most 300 characters")
+    return name
+
+
+def load_session(
+    db: Any, scope: Scope, session_id: uuid.UUID | str, *, lock: bool = False
+) -> StudioSession:
+    """The session in the caller's scope, or NotFound."""
+    sid = parse_id(session_id, "session")
+    row = repo.get(db, StudioSession, sid, client_id=scope.client_filter(), lock=lock)
+    if row is None:
+        raise NotFound("session", session_id)
+    return row
+
+
+def create_session(scope: Scope, *, client_id: uuid.UUID | str, name: str) -> SessionRead:
+    scope.require(Action.EDIT)
+    cid = parse_id(client_id, "client")
+    scope.check_client(cid, "client", client_id)
+    with unit_of_work() as db:
+        if db.get(Client, cid) is None:
+            raise NotFound("client", client_id)
+        row = StudioSession(
+            client_id=cid, name=_session_name(name), scenes=[], matches={}, settings={}
+        )
+        db.add(row)
+        db.flush()
+        return SessionRead.of(row)
+
+
+def get_session(scope: Scope, *, session_id: uuid.UUID | str) -> SessionRead:
+    scope.require(Action.READ)
+    with unit_of_work() as db:
+        return SessionRead.of(load_session(db, scope, session_id))
+
+
+def list_sessions(
+    scope: Scope, *, client_id: uuid.UUID | str | None = None, include_archived: bool = False
+) -> list[SessionRead]:
+    scope.require(Action.READ)
+    cid = scope.client_filter()
+    if client_id is not None:
+        cid = parse_id(client_id, "client")
+        scope.check_client(cid, "client", client_id)
+    with unit_of_work() as db:
+        rows = repo.list_sessions(db, client_id=cid, include_archived=include_archived)
+        return [SessionRead.of(r) for r in rows]
+
+
+def rename_session(scope: Scope, *, session_id: uuid.UUID | str, name: str) -> SessionRead:
+    scope.require(Action.EDIT)
+    with unit_of_work() as db:
+        row = load_session(db, scope, session_id)
+        row.name = _session_name(name)
+        db.flush()
+        return SessionRead.of(row)
+
+
+def archive_session(
+    scope: Scope, *, session_id: uuid.UUID | str, archived: bool = True
+) -> SessionRead:
+    scope.require(Action.EDIT)
+    with unit_of_work() as db:
+        row = load_session(db, scope, session_id)
+        row.status = "archived" if archived else "active"
+        db.flush()
+        return SessionRead.of(row)
+
+
+def add_scenes(
+    scope: Scope,
+    *,
+    session_id: uuid.UUID | str,
+    files: Sequence[tuple[str, bytes]],
+    room_type: str | None = None,
+) -> AddScenesResult:
+    """Inspiration scenes from uploaded files (name, bytes); bad files are reported, not added.
+
+    ``room_type`` is free text ("Living Room", "home office"), normalised to the taxonomy.
+    """
+    return add_scene_images(
+        scope,
+        session_id=session_id,
+        files=files,
+        room_type=room_type,
+        source="upload",
+    )
+
+
+def add_scene_images(
+    scope: Scope,
+    *,
+    session_id: uuid.UUID | str,
+    files: Sequence[tuple[str, bytes]],
+    room_type: str | None = None,
+    source: str = "upload",
+    attribution: Sequence[dict[str, Any] | None] | None = None,
+) -> AddScenesResult:
+    """Store scene photos with the session; shared by uploads, search results and generations."""
+    scope.require(Action.EDIT)
+    room = normalize_room_type(room_type) if room_type else None
+    if attribution is not None and len(attribution) != len(files):
+        raise InvalidInput("one attribution per file")
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id)
+        client_id, sid = session.client_id, session.id
+    storage = backends.current().storage
+    result = AddScenesResult()
+    new_scenes: list[dict[str, Any]] = []
+    written: list[str] = []
+    try:
+        for index, (filename, data) in enumerate(files):
+            try:
+                photo = normalize_photo(data, filename=filename)
+                thumb = make_thumbnail(photo, filename=filename)
+            except InvalidImage as error:
+                result.failed.append({"file": filename, "error": str(error)})
+                continue
+            scene_id = uuid.uuid4().hex
+            key = keys.scene_image(client_id, sid, scene_id)
+            thumb_key = keys.scene_thumbnail(client_id, sid, scene_id)
+            storage.put(key, photo, content_type="image/jpeg")
+            written.append(key)
+            storage.put(thumb_key, thumb, content_type="image/jpeg")
+            written.append(thumb_key)
+            new_scenes.append(
+                {
+                    "id": scene_id,
+                    "source": source,
+                    "key": key,
+                    "thumbnail_key": thumb_key,
+                    "filename": filename,
+                    "room_type": room,
+                    "analysis": None,
+                    "attribution": attribution[index] if attribution else None,
+                    "created_at": utcnow().isoformat(),
+                }
+            )
+        if new_scenes:
+            with unit_of_work() as db:
+                session = load_session(db, scope, sid, lock=True)
+                session.scenes = [*(session.scenes or []), *new_scenes]
+                db.flush()
+    except BaseException:
+        for key in written:
+            with contextlib.suppress(VisualizerError):
+                storage.delete(key)
+        raise
+    result.scene_ids = [s["id"] for s in new_scenes]
+    return result
+
+
+def session_status(scope: Scope, *, session_id: uuid.UUID | str) -> dict[str, int]:
+    """Images of the session by status, from one aggregate query."""
+    scope.require(Action.READ)
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id)
+        return repo.status_counts(db, session_id=session.id)

@@ -1,0 +1,134 @@
+"""The Celery app of the workers: named tasks that take ids and call the library's services.
+
+Start one with ``visualizer worker --concurrency N`` (or ``celery -A workers.celery_app worker``).
+Each worker process also runs the recovery sweep every ``SWEEP_S`` seconds under a Redis lock,
+so no extra process is needed to rebuild the queue after Redis lost its data or a worker died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import uuid
+from typing import Any
+
+import redis
+from celery import signals
+
+from visualizer_core import backends
+from visualizer_core.celery_queue import GENERATE_TASK, WEBHOOK_TASK, JobRecords, make_celery
+from visualizer_core.config import get_settings
+from visualizer_core.queue import Heartbeat, worker_name
+from visualizer_core.scope import ADMIN
+
+log = logging.getLogger(__name__)
+
+SWEEP_S = 30.0
+
+settings = get_settings()
+app = make_celery(settings)
+
+_state: dict[str, Any] = {}
+_state_lock = threading.Lock()
+
+
+def _worker_state() -> dict[str, Any]:
+    """Per worker process: the heartbeat and the job records, made on first use."""
+    with _state_lock:
+        if not _state:
+            from visualizer_core.services.generation import HEARTBEAT_S
+
+            current = backends.current()
+            _state["heartbeat"] = Heartbeat(current, HEARTBEAT_S)
+            _state["records"] = JobRecords(current.settings)
+        return _state
+
+
+@app.task(name=GENERATE_TASK, ignore_result=True)
+def generate_image(image_id: str) -> str:
+    """Make one image (the same function the in-process queue runs)."""
+    from visualizer_core.services.generation import process_image
+
+    state = _worker_state()
+    records: JobRecords = state["records"]
+    heartbeat: Heartbeat = state["heartbeat"]
+    iid = uuid.UUID(image_id)
+    name = worker_name("celery")
+    heartbeat.add(iid)
+    try:
+        records.set([iid], "generating", worker=name)
+        outcome = process_image(iid, worker_id=name)
+    finally:
+        heartbeat.discard(iid)
+    if outcome in ("completed", "error"):
+        records.set([iid], outcome)
+    return outcome
+
+
+@app.task(name=WEBHOOK_TASK, ignore_result=True)
+def deliver_webhook(flow_id: str) -> str:
+    """Send a finished flow's summary to the client's webhook (retried with backoff inside)."""
+    from visualizer_core.services.notify import deliver_flow_webhook
+
+    return deliver_flow_webhook(uuid.UUID(flow_id))
+
+
+def sweep_once() -> dict[str, int] | None:
+    """One recovery sweep, if no other worker is sweeping right now."""
+    from visualizer_core.services.generation import recover
+
+    client = redis.Redis.from_url(settings.redis_url or "")
+    try:
+        lock = client.lock(f"{settings.queue_prefix}:generation:sweep-lock", timeout=SWEEP_S)
+        if not lock.acquire(blocking=False):
+            return None
+        try:
+            return recover(ADMIN, dispatch=True)
+        finally:
+            with contextlib.suppress(redis.exceptions.LockError):
+                lock.release()
+    finally:
+        client.close()
+
+
+def _sweeper(stop: threading.Event) -> None:
+    while not stop.wait(SWEEP_S):
+        try:
+            result = sweep_once()
+            if result and (result["requeued"] or result["reset"]):
+                log.warning("sweep: requeued %(requeued)s, reset %(reset)s", result)
+        except Exception:
+            log.warning("sweep failed", exc_info=True)
+
+
+_stop_sweeper = threading.Event()
+
+
+@signals.worker_ready.connect
+def _start_sweeper(**_: Any) -> None:
+    threading.Thread(target=_sweeper, args=(_stop_sweeper,), name="sweeper", daemon=True).start()
+
+
+@signals.worker_shutdown.connect
+def _stop(**_: Any) -> None:
+    _stop_sweeper.set()
+    heartbeat = _state.get("heartbeat")
+    if heartbeat is not None:
+        heartbeat.stop()
+
+
+def run_worker(*, concurrency: int = 8, loglevel: str = "INFO") -> None:
+    """A worker with the thread pool: the work is waiting on Gemini, S3 and the database,
+    so threads give many slots per process at little memory, with no monkey-patching."""
+    app.worker_main(
+        [
+            "worker",
+            "--pool=threads",
+            f"--concurrency={concurrency}",
+            f"--loglevel={loglevel}",
+            "--without-gossip",
+            "--without-mingle",
+            f"--hostname=visualizer-{uuid.uuid4().hex[:6]}@%h",
+        ]
+    )
