@@ -1,4 +1,8 @@
-"""The studio's entry: set up, then route. Every page lives in its own file under pages/."""
+"""The studio's entry: set up, then route. Every page lives in its own file under views/
+
+(Not ``pages/``: Streamlit treats a folder of that name beside the entry file as the old
+automatic multipage layout and would run a page without this file on reruns.)
+"""
 
 from __future__ import annotations
 
@@ -9,20 +13,28 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streamlit_app.common import get_backends, identity
+from streamlit_app.common import account_sidebar, can, get_backends, resolve_sign_in, scope
+from visualizer_core.scope import Action
 
-st.set_page_config(page_title="Visualizer studio", page_icon="🛋️", layout="wide")
+st.set_page_config(page_title="Visualizer studio", page_icon=":material/chair:", layout="wide")
 get_backends()
 
-here = Path(__file__).parent / "pages"
-who = identity()
+here = Path(__file__).parent / "views"
+who = resolve_sign_in()
 if who is None:
-    page = st.navigation([st.Page(here / "sign_in.py", title="Sign in", icon="🔑")])
+    page = st.navigation([st.Page(here / "sign_in.py", title="Sign in", icon=":material/login:")])
 else:
-    page = st.navigation(
-        [
-            st.Page(here / "sessions.py", title="Sessions", icon="🗂️", default=True),
-            st.Page(here / "results.py", title="Results", icon="🖼️"),
-        ]
-    )
+    account_sidebar(who)
+    pages = [
+        st.Page(
+            here / "sessions.py", title="Sessions", icon=":material/folder_open:", default=True
+        ),
+        st.Page(here / "products.py", title="Products", icon=":material/chair:"),
+        st.Page(here / "inspiration.py", title="Inspiration", icon=":material/photo_library:"),
+        st.Page(here / "generate.py", title="Match & generate", icon=":material/auto_awesome:"),
+        st.Page(here / "results.py", title="Results", icon=":material/collections:"),
+    ]
+    if can(scope(), Action.MANAGE):
+        pages.append(st.Page(here / "settings.py", title="Settings", icon=":material/settings:"))
+    page = st.navigation(pages)
 page.run()

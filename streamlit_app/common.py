@@ -1,45 +1,144 @@
-"""What every page shares: the backends, the embedded worker, the signed-in scope, errors."""
+"""What every page shares: the backends, the signed-in scope, the open session, errors.
+
+State keys are prefixed by their owner: ``auth.*`` (who is signed in, the active client),
+``studio.*`` (the open session and the products picked for it, shared by the pages), and each
+page's own ``<page>.*``.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import streamlit as st
+from pydantic import ValidationError
+from streamlit.errors import StreamlitSecretNotFoundError
 
 from visualizer_core import backends
-from visualizer_core.errors import VisualizerError
-from visualizer_core.scope import ClientScope
-from visualizer_core.services.auth import Identity, scope_for
+from visualizer_core.errors import Forbidden, VisualizerError
+from visualizer_core.scope import Action, ClientScope
+from visualizer_core.services import auth, sessions
+from visualizer_core.services.auth import Identity
 
 T = TypeVar("T")
 
+TOKEN = "auth.token"
+IDENTITY = "auth.identity"
+SCOPE = "auth.scope"
+CLIENT = "auth.client_id"
+SIGNED_OUT_BECAUSE = "auth.signed_out_because"
+SESSION = "studio.session_id"
+PICKED = "studio.product_ids"
 
-@st.cache_resource
+
+@st.cache_resource(show_spinner=False)
+def _embedded_worker(_current: backends.Backends, database_url: str) -> object:
+    """One in-process worker per database for the life of the server (embedded default)."""
+    from visualizer_core.worker import EmbeddedWorker
+
+    return EmbeddedWorker(_current, threads=_current.settings.visualizer_workers).start()
+
+
+def _served() -> bool:
+    """Whether a real Streamlit server runs this script (AppTest runs it on a stand-in)."""
+    from streamlit.runtime import Runtime
+
+    return Runtime.exists() and type(Runtime.instance()) is Runtime
+
+
 def get_backends() -> backends.Backends:
-    """The process's backends; on the embedded default also the in-process worker."""
-    current = backends.current()
-    if current.settings.redis_url is None:
-        from visualizer_core.worker import EmbeddedWorker
+    """The process's backends; under a real studio server on the embedded default, its worker.
 
-        EmbeddedWorker(current, threads=current.settings.visualizer_workers).start()
+    Under ``AppTest`` (no server runtime) no worker is started: the backends' own queue runs
+    the jobs, and the test that activated them stops it.
+    """
+    current = backends.current()
+    if current.settings.redis_url is None and _served():
+        _embedded_worker(current, current.settings.effective_database_url)
     return current
 
 
+def sso_configured() -> bool:
+    """Whether single sign-on is set up (an ``[auth]`` section in the studio's secrets)."""
+    try:
+        return "auth" in st.secrets
+    except (StreamlitSecretNotFoundError, FileNotFoundError):
+        return False
+
+
+def sso_email() -> str | None:
+    """The email the identity provider verified, when someone is signed in there."""
+    if not sso_configured() or not st.user.get("is_logged_in"):
+        return None
+    email = st.user.get("email")
+    return str(email) if email else None
+
+
+def sign_in(who: Identity) -> bool:
+    """Start a login session for a user who just proved who they are; False if refused."""
+    token = attempt(auth.issue_session_token, who)
+    if token is None:
+        return False
+    st.session_state[TOKEN] = token
+    return True
+
+
+def resolve_sign_in() -> Identity | None:
+    """Who is signed in, read afresh from the login token on every run (role and client too).
+
+    A token that expired or was revoked signs the person out with a message saying why.
+    """
+    token = st.session_state.get(TOKEN)
+    if not token:
+        return None
+    try:
+        who = auth.identity_from_token(token)
+        if not who.memberships or who.active_client_id is None:
+            raise Forbidden("your account is not a member of any client any more")
+        member = auth.scope_for(who, who.active_client_id)
+    except VisualizerError as error:
+        sign_out()
+        st.session_state[SIGNED_OUT_BECAUSE] = _sentence(str(error))
+        return None
+    if st.session_state.get(CLIENT) not in (None, member.client_id):
+        for key in (SESSION, PICKED):  # they belonged to the client used before
+            st.session_state.pop(key, None)
+    st.session_state[IDENTITY] = who
+    st.session_state[CLIENT] = member.client_id
+    st.session_state[SCOPE] = member
+    return who
+
+
 def identity() -> Identity | None:
-    value = st.session_state.get("auth.identity")
+    """Who is signed in, as read at the start of this run."""
+    value = st.session_state.get(IDENTITY)
     return value if isinstance(value, Identity) else None
+
+
+def sign_out() -> None:
+    """Forget who is signed in and everything the pages remembered for them."""
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
 
 
 def scope() -> ClientScope:
     """The signed-in member's scope in the active client; stops the page if signed out."""
-    who = identity()
-    if who is None or not who.memberships:
+    member = st.session_state.get(SCOPE)
+    if not isinstance(member, ClientScope):
         st.warning("Please sign in.")
         st.stop()
-    assert who is not None
-    client_id = st.session_state.get("auth.client_id") or who.memberships[0].client_id
-    return scope_for(who, client_id)
+    assert isinstance(member, ClientScope)
+    return member
+
+
+def can(member: ClientScope, action: Action) -> bool:
+    """Whether the member's role allows the action (to decide what to show)."""
+    try:
+        member.require(action)
+    except VisualizerError:
+        return False
+    return True
 
 
 def attempt(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
@@ -47,5 +146,99 @@ def attempt(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
     try:
         return action(*args, **kwargs)
     except VisualizerError as error:
-        st.error(str(error))
+        st.error(_sentence(str(error)))
         return None
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "value"
+        st.error(f"{field}: {first['msg']}")
+        return None
+
+
+def _sentence(message: str) -> str:
+    """The service's message as a sentence; one that starts with a name (a file, an id) stays."""
+    if not message:
+        return "Something went wrong."
+    first = message.split(" ", 1)[0]
+    return message[:1].upper() + message[1:] if first.isalpha() and first.islower() else message
+
+
+def open_session(member: ClientScope, *, page: str) -> sessions.SessionRead:
+    """The session this page works on, chosen in the sidebar; stops the page when there is none.
+
+    The choice is shared by every page (``studio.session_id``); ``page`` prefixes the widget.
+    """
+    rows = attempt(sessions.list_sessions, member)
+    if not rows:
+        st.info("No sessions yet: create one on the Sessions page.")
+        st.stop()
+    assert rows is not None
+    ids = [row.id for row in rows]
+    by_id = {row.id: row for row in rows}
+    current = st.session_state.get(SESSION)
+    if current not in by_id:
+        current = ids[0]
+        st.session_state[SESSION] = current
+
+    def remember() -> None:
+        st.session_state[SESSION] = st.session_state[f"{page}.session"]
+
+    st.sidebar.selectbox(
+        "Session",
+        ids,
+        index=ids.index(current),
+        format_func=lambda sid: by_id[sid].name,
+        key=f"{page}.session",
+        on_change=remember,
+    )
+    return by_id[st.session_state[SESSION]]
+
+
+def picked_products() -> list[uuid.UUID] | None:
+    """The products picked on the Products page, or None for "all of them"."""
+    value = st.session_state.get(PICKED)
+    return list(value) if value else None
+
+
+def account_sidebar(who: Identity) -> None:
+    """Who is signed in, the client switcher for members of several clients, and sign-out."""
+    with st.sidebar:
+        st.caption(f"Signed in as **{who.email}**")
+        if len(who.memberships) > 1:
+            names = {m.client_id: f"{m.client_name} ({m.role.value})" for m in who.memberships}
+            ids = list(names)
+            active = st.session_state.get(CLIENT)
+            st.selectbox(
+                "Client",
+                ids,
+                index=ids.index(active) if active in ids else 0,
+                format_func=names.__getitem__,
+                key="auth.client_picker",
+                on_change=_switch_client,
+            )
+        if st.button("Sign out", key="auth.sign_out", icon=":material/logout:", width="stretch"):
+            sign_out()
+            if sso_email():
+                st.logout()  # else the provider's session would sign them straight back in
+            st.rerun()
+        if st.button(
+            "Sign out everywhere",
+            key="auth.sign_out_all",
+            help="Ends your sign-in on every device",
+            width="stretch",
+        ):
+            attempt(auth.sign_out_everywhere, scope())
+            sign_out()
+            if sso_email():
+                st.logout()
+            st.rerun()
+
+
+def _switch_client() -> None:
+    """Make the picked client the active one (remembered for the next sign-in too)."""
+    member = attempt(auth.switch_client, scope(), client_id=st.session_state["auth.client_picker"])
+    if member is not None:
+        st.session_state[SCOPE] = member
+        st.session_state[CLIENT] = member.client_id
+        for key in (SESSION, PICKED):
+            st.session_state.pop(key, None)

@@ -122,6 +122,7 @@ def backend(
             r2_endpoint=storage.endpoint_url,
             r2_access_key_id="test",
             r2_secret_access_key="test",
+            auth_secret="test-auth-secret-for-signed-sessions-only",  # required off the embedded
         )
     built = backends.build(settings)
     backends.activate(built)

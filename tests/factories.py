@@ -88,3 +88,54 @@ def write_catalog(
         for row in rows:
             writer.writerow({c: row.get(c, "") for c in columns})
     return path
+
+
+# -- a small world for the pipeline: a drawn catalog and drawn rooms ---------------------------
+
+# (sku, name, category, the room type it belongs in, drawing colour)
+PIPELINE_CATALOG: tuple[tuple[str, str, str, str, tuple[int, int, int]], ...] = (
+    ("SOFA-1", "Harbor Three-Seat Sofa", "sofa", "living_room", (70, 90, 120)),
+    ("BED-1", "Haven Upholstered Bed", "bed", "bedroom", (150, 120, 160)),
+    ("DESK-1", "Studio Writing Desk", "desk", "home_office", (120, 85, 60)),
+    ("DINE-1", "Oak Dining Table", "dining table", "dining_room", (160, 120, 80)),
+)
+PIPELINE_ROOMS: tuple[str, ...] = ("living_room", "bedroom", "home_office", "dining_room")
+
+
+def import_catalog(
+    client_id: uuid.UUID,
+    items: Sequence[tuple[str, str, str, str, tuple[int, int, int]]] = PIPELINE_CATALOG,
+) -> dict[str, uuid.UUID]:
+    """Products with drawn photos, through the import service; returns sku -> product id."""
+    import tempfile
+
+    from visualizer_core import demo_art
+    from visualizer_core.services import products
+
+    with tempfile.TemporaryDirectory(prefix="catalog-") as folder:
+        records = []
+        for index, (sku, name, category, _room, color) in enumerate(items):
+            filename = f"{index}.jpg"
+            photo = demo_art.draw_product(category, color=color, seed=index, size=(400, 400))
+            (Path(folder) / filename).write_bytes(photo)
+            records.append({"sku": sku, "name": name, "category": category, "image": filename})
+        report = products.import_products(
+            ADMIN, client_id=client_id, records=records, images_dir=Path(folder)
+        )
+    assert report.failed == 0, report.errors
+    ids = [uuid.UUID(p) for p in report.product_ids]
+    return dict(zip([item[0] for item in items], ids, strict=True))
+
+
+def add_rooms(session_id: uuid.UUID, rooms: Sequence[str] = PIPELINE_ROOMS) -> dict[str, str]:
+    """One drawn scene per room type, uploaded with that room type; returns room -> scene id."""
+    from visualizer_core import demo_art
+
+    found: dict[str, str] = {}
+    for seed, room in enumerate(rooms):
+        picture = demo_art.draw_room(room, seed=seed, size=(600, 400))
+        added = sessions.add_scenes(
+            ADMIN, session_id=session_id, files=[(f"{room}.jpg", picture)], room_type=room
+        )
+        found[room] = added.scene_ids[0]
+    return found

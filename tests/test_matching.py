@@ -627,3 +627,16 @@ def test_labelled_catalog_lands_in_fitting_rooms() -> None:
     accuracy = 1 - len(misses) / len(CATALOG)
     assert len(CATALOG) >= 40
     assert accuracy >= 0.7, f"accuracy {accuracy:.0%}, misses: {misses}"
+
+
+def test_a_products_best_room_beats_its_second_however_the_second_looks() -> None:
+    sofa = product(
+        "sofa",
+        rooms=("living_room", "home_office", "bedroom"),
+        style=("minimalist",),
+        palette=("#758b70",),
+    )
+    plain_living = room("living_room", ("industrial",), ("#202020",), brightness=0.1)
+    lovely_bedroom = room("bedroom", ("minimalist",), ("#e8e4dc", "#758b70"), 0.7, 0.2)
+    assert score(sofa, plain_living)[0] > score(sofa, lovely_bedroom)[0]
+    assert best_matches({"p": sofa}, {"a": lovely_bedroom, "b": plain_living})["p"].scene_id == "b"

@@ -313,7 +313,10 @@ def generate(
         f"flow {flow.flow_id}: {len(flow.image_ids)} image(s), {payload['status']}",
     )
     if payload["status"] == "timeout":
-        fail(f"timed out after {timeout} s with {open_} image(s) still open; the jobs go on")
+        fail(
+            f"timed out after {timeout} s with {open_} image(s) still open; they stay queued "
+            "and a worker (`visualizer worker` or the studio) finishes them"
+        )
 
 
 def _wait_with_bar(flow_ids: list[Any], timeout: float | None) -> dict[str, int]:
@@ -398,8 +401,6 @@ def worker(
 @reports
 def studio(port: Annotated[int, typer.Option(min=1, max=65535)] = 8501) -> None:
     """Run the Streamlit studio."""
-    import subprocess
-
     app_file = Path(__file__).resolve().parent.parent / "streamlit_app" / "app.py"
     command = [
         sys.executable,
@@ -414,7 +415,10 @@ def studio(port: Annotated[int, typer.Option(min=1, max=65535)] = 8501) -> None:
         "--browser.gatherUsageStats",
         "false",
     ]
-    raise typer.Exit(subprocess.call(command))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become the server (no child left behind): a stop signal reaches Streamlit itself.
+    os.execv(sys.executable, command)
 
 
 @app.command("demo")

@@ -30,11 +30,13 @@ __all__ = ["Backends", "activate", "activate_for_thread", "build", "current", "r
 class Backends:
     """The database, storage, AI and queue that this process uses."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, ai: AIBackend | None = None) -> None:
         self.settings = settings
         self.engine: Engine = make_engine(settings.effective_database_url)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.storage: Storage = _make_storage(settings)
+        if ai is not None:  # a given backend (a test double, a tool's wrapper) over the configured
+            self.__dict__["ai"] = ai
 
     def transaction(self) -> AbstractContextManager[Session]:
         """A session that commits when the block ends and rolls back when it raises."""
@@ -71,9 +73,9 @@ def _make_storage(settings: Settings) -> Storage:
     return LocalStorage(settings.storage_root, public_url=settings.r2_public_url)
 
 
-def build(settings: Settings | None = None) -> Backends:
-    """Backends for ``settings`` (the environment's by default)."""
-    return Backends(settings or get_settings())
+def build(settings: Settings | None = None, *, ai: AIBackend | None = None) -> Backends:
+    """Backends for ``settings`` (the environment's by default), with ``ai`` if one is given."""
+    return Backends(settings or get_settings(), ai=ai)
 
 
 _current: Backends | None = None

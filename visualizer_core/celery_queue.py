@@ -10,6 +10,7 @@ expire 24 hours after the job completed or failed and never while it is pending.
 from __future__ import annotations
 
 import builtins
+import time
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -18,13 +19,16 @@ import redis
 from celery import Celery
 
 from visualizer_core.config import Settings
+from visualizer_core.errors import ConfigError
 
 if TYPE_CHECKING:
     from visualizer_core.backends import Backends
 
 __all__ = [
+    "FINISHED",
     "GENERATE_TASK",
     "JOB_TTL_S",
+    "WEBHOOK_TASK",
     "CeleryQueue",
     "JobRecords",
     "celery_config",
@@ -35,6 +39,7 @@ GENERATE_TASK = "visualizer.generate_image"
 WEBHOOK_TASK = "visualizer.deliver_webhook"
 QUEUE_NAME = "generation"
 JOB_TTL_S = 24 * 3600
+FINISHED = ("completed", "error")
 SOFT_TIME_LIMIT_S = 600
 HARD_TIME_LIMIT_S = 660
 # Redis hands an unacknowledged message to another worker after this long: it must exceed the
@@ -70,46 +75,97 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def make_celery(settings: Settings) -> Celery:
+    """A Celery app configured by :func:`celery_config` (no tasks: the workers add those)."""
     app = Celery("visualizer", set_as_current=False)
     app.conf.update(celery_config(settings))
     return app
 
 
 class JobRecords:
-    """``{prefix}:generation:jobs:{id}`` hashes: a status a dashboard can read without SQL."""
+    """``{prefix}:generation:jobs:{id}`` hashes: a job's status a dashboard can read without SQL.
+
+    A record is written ``pending`` when the job is dispatched and never expires while the job
+    is open; ``completed`` and ``error`` records expire ``JOB_TTL_S`` (24 hours) later. Beside
+    them, ``{prefix}:generation:stats`` counts deliveries that found their row already taken
+    (``duplicates``): harmless, but worth seeing.
+    """
 
     def __init__(self, settings: Settings) -> None:
-        assert settings.redis_url is not None
+        if settings.redis_url is None:
+            raise ConfigError("REDIS_URL: required for the Celery queue's job records")
         self._redis = redis.Redis.from_url(settings.redis_url)
         self._prefix = f"{settings.queue_prefix}:generation:jobs:"
+        self._stats_key = f"{settings.queue_prefix}:generation:stats"
 
     def key(self, image_id: uuid.UUID | str) -> str:
+        """The record's Redis key."""
         return f"{self._prefix}{image_id}"
 
     def set(self, image_ids: Sequence[uuid.UUID | str], status: str, **fields: str) -> None:
+        """Write the records of these jobs: open ones persist, finished ones expire in 24 h."""
         pipe = self._redis.pipeline(transaction=False)
+        now = time.time()
         for image_id in image_ids:
             key = self.key(image_id)
-            mapping: dict[str | bytes, str] = {"status": status, "image_id": str(image_id)}
+            mapping: dict[str | bytes, str] = {
+                "status": status,
+                "image_id": str(image_id),
+                "at": f"{now:.3f}",
+            }
             mapping.update(fields)
             pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
-            if status in ("completed", "error"):
+            if status in FINISHED:
                 pipe.expire(key, JOB_TTL_S)
             else:
                 pipe.persist(key)
         pipe.execute()
 
     def existing(self, image_ids: Sequence[uuid.UUID]) -> builtins.set[uuid.UUID]:
+        """Those of the images that have a record (dispatched, and not lost with Redis)."""
         pipe = self._redis.pipeline(transaction=False)
         for image_id in image_ids:
             pipe.exists(self.key(image_id))
         return {i for i, found in zip(image_ids, pipe.execute(), strict=True) if found}
 
+    def live(self, image_ids: Sequence[uuid.UUID], *, fresh_s: float) -> builtins.set[uuid.UUID]:
+        """Those of the images whose job is alive: a message waits for a worker (``pending``),
+        or a worker took it less than ``fresh_s`` ago (``generating``).
+        """
+        pipe = self._redis.pipeline(transaction=False)
+        for image_id in image_ids:
+            pipe.hmget(self.key(image_id), ["status", "at"])
+        oldest = time.time() - fresh_s
+        alive = set()
+        for image_id, (status, at) in zip(image_ids, pipe.execute(), strict=True):
+            if status == b"pending" or (status == b"generating" and float(at or 0) >= oldest):
+                alive.add(image_id)
+        return alive
+
+    def forget(self, image_ids: Sequence[uuid.UUID | str]) -> None:
+        """Delete these records (their jobs are gone; a sweep will dispatch them again)."""
+        if image_ids:
+            self._redis.delete(*(self.key(i) for i in image_ids))
+
     def get(self, image_id: uuid.UUID | str) -> dict[str, str]:
+        """The record's fields (empty when there is none)."""
         raw = self._redis.hgetall(self.key(image_id))
         return {k.decode(): v.decode() for k, v in raw.items()}  # type: ignore[union-attr]
 
+    def ttl(self, image_id: uuid.UUID | str) -> int:
+        """Seconds until the record expires; -1 when it never does, -2 when there is none."""
+        return int(self._redis.ttl(self.key(image_id)))  # type: ignore[arg-type]
+
+    def count(self, name: str, amount: int = 1) -> None:
+        """Add to one of the queue's counters (``duplicates``, ...)."""
+        self._redis.hincrby(self._stats_key, name, amount)
+
+    def stats(self) -> dict[str, int]:
+        """The queue's counters."""
+        raw = self._redis.hgetall(self._stats_key)
+        return {k.decode(): int(v) for k, v in raw.items()}  # type: ignore[union-attr]
+
     def close(self) -> None:
+        """Close the Redis connections."""
         self._redis.close()
 
 
@@ -121,27 +177,48 @@ class CeleryQueue:
     def __init__(self, backends: Backends) -> None:
         self._app = make_celery(backends.settings)
         self._records = JobRecords(backends.settings)
+        self._stale_after_s = backends.settings.stale_after_s
 
     def dispatch(self, image_ids: Sequence[uuid.UUID]) -> None:
+        """One message per image, after a ``pending`` job record for each.
+
+        Messages go to the queue's list through the anonymous exchange, so a Redis that lost
+        kombu's exchange bindings (a flush, a restart without persistence) still routes them.
+        When sending fails the records are removed again, so that a sweep dispatches the rows.
+        """
         if not image_ids:
             return
         self._records.set(image_ids, "pending")
-        with self._app.producer_or_acquire() as producer:
-            for image_id in image_ids:
-                self._app.send_task(
-                    GENERATE_TASK,
-                    args=[str(image_id)],
-                    task_id=f"{image_id}:{uuid.uuid4().hex[:8]}",
-                    producer=producer,
-                )
+        try:
+            # One pipelined round trip per thousand messages rather than one per message.
+            with self._app.producer_or_acquire() as producer, producer.batch(max_size=1000):
+                for image_id in image_ids:
+                    self._app.send_task(
+                        GENERATE_TASK,
+                        args=[str(image_id)],
+                        task_id=f"{image_id}:{uuid.uuid4().hex[:8]}",
+                        producer=producer,
+                    )
+        except BaseException:
+            # No message, so no record: the next sweep sees pending rows without a job.
+            self._records.forget(image_ids)
+            raise
 
     def flow_finished(self, flow_id: uuid.UUID) -> None:
+        """Deliver the flow's webhook from a worker (it retries with backoff, so not here)."""
         self._app.send_task(WEBHOOK_TASK, args=[str(flow_id)])
 
     def live(self, image_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-        """Images whose job record exists: dispatched and not lost with Redis."""
-        return self._records.existing(image_ids)
+        """Those of these pending images that still have a job.
+
+        A record that says ``pending`` means a message is waiting; one that says ``generating``
+        on a pending row means a worker took the message and is about to claim the row, unless
+        that was longer ago than a heartbeat-based grace (then the worker died in between). A
+        pending row without a record (Redis lost it) has no job.
+        """
+        return self._records.live(image_ids, fresh_s=self._stale_after_s)
 
     def close(self) -> None:
+        """Close the broker and Redis connections."""
         self._records.close()
         self._app.close()

@@ -7,13 +7,14 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -43,6 +44,11 @@ class Settings(BaseSettings):
     gemini_image_model: str | None = None
     gemini_text_model: str | None = None
     gemini_max_rpm: int | None = Field(default=None, gt=0)
+    gemini_timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    """Seconds one Gemini call may take before it counts as a (transient) timeout."""
+    gemini_prices: Annotated[dict[str, dict[str, float]] | None, NoDecode] = None
+    """Price rows (USD per 1M tokens) added to or replacing the built-in table, as JSON:
+    ``{"model": {"input": 1.5, "output": 7.5, "image_output": 30}}``."""
     visualizer_ai: Literal["gemini", "local"] | None = None
 
     unsplash_access_key: SecretStr | None = None
@@ -55,6 +61,14 @@ class Settings(BaseSettings):
     """Worker threads of the in-process queue (embedded default)."""
     visualizer_max_attempts: int = Field(default=4, ge=1, le=20)
     """Attempts per image before a transient failure becomes final."""
+    visualizer_heartbeat_s: float = Field(default=15.0, ge=0.2, le=600)
+    """Seconds between a worker's beats on the rows it works on; a row whose worker missed
+    six beats is taken as orphaned by recovery, and Celery workers sweep every two beats."""
+    visualizer_ai_latency_s: float = Field(default=0.0, ge=0, le=600)
+    """Seconds the local AI waits before each generated image, to stand in for a real model's
+    latency in benchmarks and recovery tests; 0 (no wait) by default, ignored for Gemini."""
+    visualizer_session_max_age_s: int = Field(default=7 * 24 * 3600, ge=60)
+    """How long a login session stays valid, in seconds (a week by default)."""
 
     @field_validator("database_url")
     @classmethod
@@ -65,6 +79,26 @@ class Settings(BaseSettings):
             make_url(value)
         except ArgumentError:
             raise ValueError("not a SQLAlchemy database URL") from None
+        return value
+
+    @field_validator("gemini_prices", mode="before")
+    @classmethod
+    def _price_table(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("not JSON") from None
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise ValueError('must map model names to {"input": .., "output": ..} prices')
+        for model, row in value.items():
+            if not isinstance(row, dict) or not {"input", "output"} <= set(row):
+                raise ValueError(f"{model}: needs input and output prices (USD per 1M tokens)")
+            extra = set(row) - {"input", "output", "image_output"}
+            if extra:
+                raise ValueError(f"{model}: unknown price {sorted(extra)[0]!r}")
         return value
 
     @field_validator("redis_url")
@@ -109,6 +143,11 @@ class Settings(BaseSettings):
         if self.visualizer_ai is not None:
             return self.visualizer_ai
         return "gemini" if self.gemini_api_key is not None else "local"
+
+    @property
+    def stale_after_s(self) -> float:
+        """Seconds without a heartbeat after which a generating row counts as orphaned."""
+        return 6 * self.visualizer_heartbeat_s
 
     @property
     def queue_prefix(self) -> str:

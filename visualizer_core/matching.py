@@ -2,22 +2,27 @@
 
 A product/scene pair scores between 0 and 1 from four parts:
 
-============  ======  ==========================================================================
-part          weight  what it measures
-============  ======  ==========================================================================
-room type     0.60    the scene's room is one the product belongs in: 0.60 for its best room,
-                      0.03 less per rank further down its list, never below 0.50; a room next
-                      to one it belongs in (kitchen and dining room, bedroom and kids' room)
-                      gets 0.08 at most; any other room 0
-style         0.18    shared style words (related styles count half: modern and minimalist)
-palette       0.14    colour harmony in CIE L*a*b*: neutrals go anywhere, analogous and
-                      complementary hues suit, clashing hues and a product that would vanish
-                      into the wall do not; warm products suit warm rooms
-light         0.08    a well-lit scene, and contrast between product and room
-============  ======  ==========================================================================
+The room decides first: each rank of a product's room list has its own band of scores, and
+the look of the scene (style 0.45, palette 0.35, light 0.20 of it) only orders scenes within
+a band. A scene of the product's best room therefore beats one of its second room however
+good the second one looks, and any room it belongs in beats a room it does not.
 
-Style, palette and light add up to at most 0.40 and the room part of a matching room is at
-least 0.50, so a scene of a room the product belongs in always beats one of a room it does not.
+=================================  ===========  =============================================
+the scene's room, for the product  band         notes
+=================================  ===========  =============================================
+its best room                      0.60 - 1.00
+its second room                    0.52 - 0.60
+its third room or further down     0.46 - 0.52
+next to its best room              0.06 - 0.40  kitchen and dining room, bedroom and kids' room
+next to another of its rooms       0.03 - 0.30
+any other room                     0.00 - 0.20
+=================================  ===========  =============================================
+
+Within a band: style is shared style words (related styles count half: modern and
+minimalist); palette is colour harmony in CIE L*a*b* (neutrals go anywhere, analogous and
+complementary hues suit, clashing hues and a product that would vanish into the wall do
+not; warm products suit warm rooms); light is a well-lit scene and contrast between product
+and room.
 """
 
 from __future__ import annotations
@@ -31,14 +36,18 @@ from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
 
 __all__ = ["TIE_MARGIN", "Match", "best_matches", "score", "score_matrix"]
 
-_ROOM_BEST = 0.60
-_ROOM_RANK_STEP = 0.03
-_ROOM_FLOOR = 0.50
-_NEAR_BEST = 0.08
-_NEAR_OTHER = 0.05
-_STYLE_WEIGHT = 0.18
-_PALETTE_WEIGHT = 0.14
-_LIGHT_WEIGHT = 0.08
+# (low, high) score of each room band; the scene's look places a pair within its band.
+_BANDS = {
+    "rank0": (0.60, 1.00),
+    "rank1": (0.52, 0.60),
+    "rank2+": (0.46, 0.52),
+    "near_best": (0.06, 0.40),
+    "near_other": (0.03, 0.30),
+    "other": (0.00, 0.20),
+}
+_STYLE_WEIGHT = 0.45
+_PALETTE_WEIGHT = 0.35
+_LIGHT_WEIGHT = 0.20
 
 # Scenes of the same room scoring within this of the best are equally good: products are
 # spread over them in turn instead of all going to one.
@@ -208,17 +217,17 @@ def _style_fit(product: ProductAnalysis, scene: SceneAnalysis) -> float:
     return sum(max(_style_affinity(p, s) for s in theirs) for p in ours) / len(ours)
 
 
-def _room_fit(product: ProductAnalysis, scene: SceneAnalysis) -> float:
+def _room_band(product: ProductAnalysis, scene: SceneAnalysis) -> tuple[float, float]:
     rooms = product.room_types
     if scene.room_type in rooms:
         rank = rooms.index(scene.room_type)
-        return max(_ROOM_FLOOR, _ROOM_BEST - _ROOM_RANK_STEP * rank)
+        return _BANDS["rank0" if rank == 0 else "rank1" if rank == 1 else "rank2+"]
     near = _NEIGHBOURS.get(scene.room_type, frozenset())
     if rooms and rooms[0] in near:
-        return _NEAR_BEST
+        return _BANDS["near_best"]
     if any(r in near for r in rooms):
-        return _NEAR_OTHER
-    return 0.0
+        return _BANDS["near_other"]
+    return _BANDS["other"]
 
 
 # -- the reason ---------------------------------------------------------------------------------
@@ -304,15 +313,15 @@ def _reason(product: ProductAnalysis, scene: SceneAnalysis, room: float, palette
 
 
 def _score(product: ProductAnalysis, scene: SceneAnalysis) -> tuple[float, float, float]:
-    room = _room_fit(product, scene)
+    low, high = _room_band(product, scene)
     palette = _palette_fit(product, scene)
-    total = (
-        room
-        + _STYLE_WEIGHT * _style_fit(product, scene)
+    look = (
+        _STYLE_WEIGHT * _style_fit(product, scene)
         + _PALETTE_WEIGHT * palette
         + _LIGHT_WEIGHT * _light_fit(product, scene)
     )
-    return max(0.0, min(1.0, total)), room, palette
+    total = low + (high - low) * max(0.0, min(1.0, look))
+    return max(0.0, min(1.0, total)), low, palette
 
 
 def score(product: ProductAnalysis, scene: SceneAnalysis) -> tuple[float, str]:

@@ -99,14 +99,12 @@ class InProcessQueue:
     name = "in-process"
 
     def __init__(self, backends: Backends, workers: int) -> None:
-        from visualizer_core.services.generation import HEARTBEAT_S
-
         self._backends = backends
         self._workers = workers
         self._queue: stdlib_queue.Queue[uuid.UUID | None] = stdlib_queue.Queue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        self._heartbeat_interval = HEARTBEAT_S
+        self._heartbeat_interval = backends.settings.visualizer_heartbeat_s
         self._heartbeat: Heartbeat | None = None
         self._closed = False
         self._queued: set[uuid.UUID] = set()  # waiting in self._queue: dispatched once only
@@ -174,9 +172,16 @@ class InProcessQueue:
         threading.Thread(target=deliver, name=f"webhook-{flow_id}", daemon=True).start()
 
     def close(self) -> None:
+        """Stop: the images being made are finished, those not started stay pending."""
         with self._lock:
             self._closed = True
             threads, self._threads = self._threads, []
+            self._queued.clear()
+        while True:  # the rows of jobs not started are still pending: the next worker's
+            try:
+                self._queue.get_nowait()
+            except stdlib_queue.Empty:
+                break
         for _ in threads:
             self._queue.put(None)
         for thread in threads:

@@ -13,10 +13,12 @@ from enum import StrEnum
 
 from visualizer_core.errors import Forbidden, NotFound
 
-__all__ = ["ADMIN", "Action", "AdminScope", "ClientScope", "Role", "Scope"]
+__all__ = ["ADMIN", "Action", "AdminScope", "ClientScope", "Role", "Scope", "actions_of"]
 
 
 class Role(StrEnum):
+    """A member's role in a client; each role may do all that the one below it may, and more."""
+
     OWNER = "owner"
     EDITOR = "editor"
     VIEWER = "viewer"
@@ -32,11 +34,25 @@ class Action(StrEnum):
     ADMIN = "admin"  # across clients: create clients, recover the queue
 
 
+# No role has ADMIN: only the admin scope of the command and the notebooks does.
 _ALLOWED: dict[Role, frozenset[Action]] = {
     Role.VIEWER: frozenset({Action.READ}),
     Role.EDITOR: frozenset({Action.READ, Action.EDIT, Action.GENERATE}),
     Role.OWNER: frozenset({Action.READ, Action.EDIT, Action.GENERATE, Action.MANAGE}),
 }
+
+
+_WHAT = {
+    Action.READ: "see this",
+    Action.EDIT: "make changes",
+    Action.GENERATE: "generate images",
+    Action.MANAGE: "manage members, the webhook or usage",
+}
+
+
+def actions_of(role: Role | str) -> frozenset[Action]:
+    """What a member with ``role`` may do (for pages deciding what to show)."""
+    return _ALLOWED[Role(role)]
 
 
 @dataclass(frozen=True)
@@ -49,11 +65,16 @@ class ClientScope:
 
     @property
     def is_admin(self) -> bool:
+        """Whether this scope spans every client (never, for a member)."""
         return False
 
     def require(self, action: Action) -> None:
+        """Raise ``Forbidden`` unless the role allows ``action``."""
         if action not in _ALLOWED[self.role]:
-            raise Forbidden(f"a {self.role.value} may not {action.value} in this client")
+            if action is Action.ADMIN:
+                raise Forbidden("only an admin may do this (with the visualizer command)")
+            what = _WHAT[action]
+            raise Forbidden(f"a {self.role.value} may not {what} in this client; ask an owner")
 
     def check_client(self, client_id: uuid.UUID, kind: str, ident: object) -> None:
         """Raise ``NotFound(kind, ident)`` when the row belongs to another client."""
@@ -73,15 +94,19 @@ class AdminScope:
 
     @property
     def is_admin(self) -> bool:
+        """Whether this scope spans every client (always, for the admin)."""
         return True
 
     def require(self, action: Action) -> None:
+        """The admin may do everything."""
         return None
 
     def check_client(self, client_id: uuid.UUID, kind: str, ident: object) -> None:
+        """Every client's rows are the admin's."""
         return None
 
     def client_filter(self) -> uuid.UUID | None:
+        """No client filter: queries span every client."""
         return None
 
 

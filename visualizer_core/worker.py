@@ -8,6 +8,7 @@ The sweep is what makes the database the queue: rows left pending by another pro
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 
 from visualizer_core.backends import Backends
@@ -61,8 +62,16 @@ class EmbeddedWorker:
         self.queue.close()
 
 
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_embedded_worker(backends: Backends, *, threads: int) -> None:
-    """Run until interrupted."""
+    """Run until interrupted (Ctrl-C or SIGTERM); the images being made are finished first.
+
+    Images still waiting in this process stay pending in the database for the next worker.
+    """
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     worker = EmbeddedWorker(backends, threads=threads).start()
     try:
         threading.Event().wait()
@@ -70,3 +79,4 @@ def run_embedded_worker(backends: Backends, *, threads: int) -> None:
         pass
     finally:
         worker.stop()
+        signal.signal(signal.SIGTERM, previous)

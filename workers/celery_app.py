@@ -1,8 +1,10 @@
 """The Celery app of the workers: named tasks that take ids and call the library's services.
 
-Start one with ``visualizer worker --concurrency N`` (or ``celery -A workers.celery_app worker``).
-Each worker process also runs the recovery sweep every ``SWEEP_S`` seconds under a Redis lock,
-so no extra process is needed to rebuild the queue after Redis lost its data or a worker died.
+Start one with ``visualizer worker --concurrency N`` (or ``celery -A workers.celery_app
+worker``). Each worker process also runs the recovery sweep every two heartbeats
+(``VISUALIZER_HEARTBEAT_S``, 15 s by default) under a Redis lock, once right when it is ready
+and then periodically, so no extra process is needed to rebuild the queue after Redis lost its
+data or a worker died.
 """
 
 from __future__ import annotations
@@ -17,17 +19,26 @@ import redis
 from celery import signals
 
 from visualizer_core import backends
-from visualizer_core.celery_queue import GENERATE_TASK, WEBHOOK_TASK, JobRecords, make_celery
+from visualizer_core.celery_queue import (
+    FINISHED,
+    GENERATE_TASK,
+    WEBHOOK_TASK,
+    JobRecords,
+    make_celery,
+)
 from visualizer_core.config import get_settings
 from visualizer_core.queue import Heartbeat, worker_name
 from visualizer_core.scope import ADMIN
 
-log = logging.getLogger(__name__)
+__all__ = ["app", "deliver_webhook", "generate_image", "run_worker", "sweep_once"]
 
-SWEEP_S = 30.0
+log = logging.getLogger(__name__)
 
 settings = get_settings()
 app = make_celery(settings)
+# The thread pool (see run_worker), waking the event loop when a slot frees: workers/pool.py.
+app.conf.worker_pool = "workers.pool:TaskPool"
+SWEEP_S = 2 * settings.visualizer_heartbeat_s
 
 _state: dict[str, Any] = {}
 _state_lock = threading.Lock()
@@ -37,18 +48,21 @@ def _worker_state() -> dict[str, Any]:
     """Per worker process: the heartbeat and the job records, made on first use."""
     with _state_lock:
         if not _state:
-            from visualizer_core.services.generation import HEARTBEAT_S
-
             current = backends.current()
-            _state["heartbeat"] = Heartbeat(current, HEARTBEAT_S)
+            _state["heartbeat"] = Heartbeat(current, current.settings.visualizer_heartbeat_s)
             _state["records"] = JobRecords(current.settings)
         return _state
 
 
 @app.task(name=GENERATE_TASK, ignore_result=True)
 def generate_image(image_id: str) -> str:
-    """Make one image (the same function the in-process queue runs)."""
-    from visualizer_core.services.generation import process_image
+    """Make one image (the same function the in-process queue runs); returns what happened.
+
+    A delivery that finds its row already taken (``skipped``) or taken back by a recovery while
+    it worked (``superseded``) is a duplicate: it changes nothing, is logged and counted in
+    ``{APP_ENV}:generation:stats``, and leaves the job record to the run that owns the row.
+    """
+    from visualizer_core.services.generation import image_status, process_image
 
     state = _worker_state()
     records: JobRecords = state["records"]
@@ -59,10 +73,24 @@ def generate_image(image_id: str) -> str:
     try:
         records.set([iid], "generating", worker=name)
         outcome = process_image(iid, worker_id=name)
+    except BaseException:
+        # The row may still be pending with a record that says otherwise: drop the record so
+        # that the next sweep sees a pending row without a job and dispatches it again.
+        with contextlib.suppress(redis.RedisError):
+            records.forget([iid])
+        raise
     finally:
         heartbeat.discard(iid)
-    if outcome in ("completed", "error"):
-        records.set([iid], outcome)
+    if outcome in FINISHED:
+        records.set([iid], outcome, worker=name)
+        return outcome
+    records.count("duplicates")
+    status = image_status(iid)
+    log.warning("duplicate delivery of image %s: %s (the row is %s)", iid, outcome, status)
+    if status in FINISHED:
+        records.set([iid], status)
+    elif status is None:
+        records.forget([iid])
     return outcome
 
 
@@ -75,7 +103,7 @@ def deliver_webhook(flow_id: str) -> str:
 
 
 def sweep_once() -> dict[str, int] | None:
-    """One recovery sweep, if no other worker is sweeping right now."""
+    """One recovery sweep, unless another worker is sweeping right now (then None)."""
     from visualizer_core.services.generation import recover
 
     client = redis.Redis.from_url(settings.redis_url or "")
@@ -93,13 +121,15 @@ def sweep_once() -> dict[str, int] | None:
 
 
 def _sweeper(stop: threading.Event) -> None:
-    while not stop.wait(SWEEP_S):
+    while True:
         try:
             result = sweep_once()
             if result and (result["requeued"] or result["reset"]):
                 log.warning("sweep: requeued %(requeued)s, reset %(reset)s", result)
         except Exception:
             log.warning("sweep failed", exc_info=True)
+        if stop.wait(SWEEP_S):
+            return
 
 
 _stop_sweeper = threading.Event()
@@ -119,16 +149,18 @@ def _stop(**_: Any) -> None:
 
 
 def run_worker(*, concurrency: int = 8, loglevel: str = "INFO") -> None:
-    """A worker with the thread pool: the work is waiting on Gemini, S3 and the database,
-    so threads give many slots per process at little memory, with no monkey-patching."""
+    """Run a worker with the thread pool until it is stopped.
+
+    The work is waiting on Gemini, S3 and the database, so threads give many slots per process
+    at little memory, with no monkey-patching (gevent/eventlet) and no fork per slot (prefork).
+    """
     app.worker_main(
         [
             "worker",
-            "--pool=threads",
             f"--concurrency={concurrency}",
             f"--loglevel={loglevel}",
             "--without-gossip",
             "--without-mingle",
-            f"--hostname=visualizer-{uuid.uuid4().hex[:6]}@%h",
+            "--hostname=visualizer@%h",  # what the compose healthcheck pings
         ]
     )

@@ -15,7 +15,15 @@ answers:
 Knobs: ``latency_s``, ``rpm_limit`` (a sliding minute, then 429), ``models`` (others get 404),
 ``thoughts`` / ``thought_image`` (thought parts before the answer), ``json_answer`` (values
 merged into JSON answers), and :meth:`GeminiStandIn.fail_next` for one-off faults. Routes are a
-table (:meth:`GeminiStandIn.add_route`), so batch and file endpoints can be added later.
+table (:meth:`GeminiStandIn.add_route`).
+
+The Batch API is there too, as the SDK speaks it: the Files API's resumable upload
+(``/upload/{v}/files``, then the upload URL it hands out, which takes no key),
+``models/{model}:batchGenerateContent`` on an uploaded JSONL file, ``batches/{id}`` to poll
+(``batch_polls`` polls answer RUNNING, the next runs every line through the same answer code,
+queued faults included, and answers SUCCEEDED) and ``files/{id}:download`` for the responses
+file: one ``{"key", "response"}`` or ``{"key", "error"}`` line per request. Each line is
+recorded with ``action == "batchLine"``; :meth:`GeminiStandIn.fail_next_batch` fails a job whole.
 """
 
 from __future__ import annotations
@@ -69,6 +77,7 @@ _ERRORS: dict[int, tuple[str, str]] = {
         " https://developers.generativeai.google/guide/troubleshooting",
     ),
     503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
+    504: ("DEADLINE_EXCEEDED", "Deadline expired before operation could complete."),
 }
 
 # Output pixels per imageSize; the aspect ratio keeps the area.
@@ -103,7 +112,7 @@ class RecordedRequest:
     prompt: str  # the text parts, joined by newlines
     generation_config: dict[str, Any]
     body: dict[str, Any]  # the JSON body with inline data replaced by its length
-    status: int = 0
+    status: int = 0  # the answer's HTTP status; 0 for a timeout fault (no answer in time)
 
     @property
     def image_mime_types(self) -> list[str]:
@@ -173,6 +182,7 @@ class GeminiStandIn:
         thought_image: bool = False,
         json_answer: dict[str, Any] | None = None,
         retry_delay: str = "2s",
+        batch_polls: int = 1,
     ) -> None:
         self.api_key = api_key
         self.latency_s = latency_s
@@ -189,11 +199,33 @@ class GeminiStandIn:
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self._routes: list[tuple[str, re.Pattern[str], Handler, bool]] = []
         self.add_route(
             "POST",
             r"/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+):generateContent",
             self._generate_content,
+        )
+        self.batch_polls = batch_polls
+        self._uploads: dict[str, dict[str, Any]] = {}
+        self._files: dict[str, dict[str, Any]] = {}
+        self._batches: dict[str, dict[str, Any]] = {}
+        self._fail_batches = 0
+        # The Files API's resumable upload: the start needs the key, the upload URL does not.
+        self.add_route("POST", r"/upload/(?P<version>v1|v1beta)/files", self._upload)
+        self.add_route(
+            "POST",
+            r"/upload/(?P<version>v1|v1beta)/files/(?P<upload>[^/]+)",
+            self._upload_chunk,
+            auth=False,
+        )
+        self.add_route(
+            "POST",
+            r"/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+):batchGenerateContent",
+            self._create_batch,
+        )
+        self.add_route("GET", r"/(?P<version>v1|v1beta)/batches/(?P<batch>[^/:]+)", self._get_batch)
+        self.add_route(
+            "GET", r"/(?P<version>v1|v1beta)/files/(?P<file>[^/:]+):download", self._download
         )
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -212,6 +244,9 @@ class GeminiStandIn:
                 stand_in._handle(self)
 
             def do_DELETE(self) -> None:
+                stand_in._handle(self)
+
+            def do_PUT(self) -> None:
                 stand_in._handle(self)
 
             def log_message(self, format: str, *args: Any) -> None:
@@ -279,9 +314,17 @@ class GeminiStandIn:
         with self._lock:
             return list(self._requests)
 
-    def add_route(self, method: str, pattern: str, handler: Handler) -> None:
-        """Serves ``method`` requests whose path fully matches ``pattern`` with ``handler``."""
-        self._routes.append((method.upper(), re.compile(pattern), handler))
+    def add_route(self, method: str, pattern: str, handler: Handler, *, auth: bool = True) -> None:
+        """Serves ``method`` requests whose path fully matches ``pattern`` with ``handler``.
+
+        ``auth`` False serves without an API key (the upload URL the API hands out).
+        """
+        self._routes.append((method.upper(), re.compile(pattern), handler, auth))
+
+    def fail_next_batch(self, count: int = 1) -> None:
+        """The next ``count`` batch jobs end in BATCH_STATE_FAILED, with no results."""
+        with self._lock:
+            self._fail_batches += count
 
     # -- HTTP plumbing -------------------------------------------------------------------------
 
@@ -292,12 +335,14 @@ class GeminiStandIn:
         headers = {name.lower(): value for name, value in http.headers.items()}
         query = parse_qs(url.query)
         key = headers.get("x-goog-api-key") or next(iter(query.get("key") or []), None)
-        for method, pattern, handler in self._routes:
+        for method, pattern, handler, auth in self._routes:
             match = pattern.fullmatch(url.path)
             if match is None or method != http.command:
                 continue
             request = Request(http.command, url.path, query, headers, raw, match)
-            if not key:
+            if not auth:
+                reply = handler(request)
+            elif not key:
                 reply = Reply(
                     403,
                     error_body(
@@ -396,27 +441,42 @@ class GeminiStandIn:
             self._record(request, key_ok=True, status=reply.status, body=body, images=images)
             return reply
 
+        if fault is not None and fault.kind == "timeout":
+            # Recorded now, with status 0: the client gives up long before this answers.
+            self._record(request, key_ok=True, status=0, body=body, images=images)
+            self._sleep(fault.sleep_s)
+            return Reply(504, error_body(504, "Deadline expired before operation could complete."))
+        return done(self._answer(model, request.match["version"], body, images, fault))
+
+    def _answer(
+        self,
+        model: str,
+        version: str,
+        body: dict[str, Any],
+        images: list[tuple[str, bytes]],
+        fault: Fault | None,
+        *,
+        rate_limited: bool = True,
+    ) -> Reply:
+        """The answer to one generateContent request (interactive, or a line of a batch)."""
         if self.models is not None and model not in self.models:
-            version = request.match["version"]
-            return done(
-                Reply(
+            return Reply(
+                404,
+                error_body(
                     404,
-                    error_body(
-                        404,
-                        f"models/{model} is not found for API version {version}, or is not"
-                        " supported for generateContent. Call ListModels to see the list of"
-                        " available models and their supported methods.",
-                    ),
-                )
+                    f"models/{model} is not found for API version {version}, or is not"
+                    " supported for generateContent. Call ListModels to see the list of"
+                    " available models and their supported methods.",
+                ),
             )
         if fault is not None and fault.kind == "timeout":
-            self._sleep(fault.sleep_s)
-            fault = None
+            return Reply(504, error_body(504))
         if fault is not None and fault.kind.isdigit():
-            return done(self._error_reply(int(fault.kind), fault.retry_delay))
-        limited = self._over_rate_limit()
-        if limited is not None:
-            return done(self._error_reply(429, f"{limited}s", quota="per minute"))
+            return self._error_reply(int(fault.kind), fault.retry_delay)
+        if rate_limited:
+            limited = self._over_rate_limit()
+            if limited is not None:
+                return self._error_reply(429, f"{limited}s", quota="per minute")
         config = body.get("generationConfig") or {}
         modalities = [str(m).upper() for m in config.get("responseModalities") or []]
         try:
@@ -429,10 +489,10 @@ class GeminiStandIn:
             else:
                 answer = self._text_answer(body, "A stand-in answer.")
         except _BadRequest as bad:
-            return done(Reply(400, error_body(400, bad.message)))
+            return Reply(400, error_body(400, bad.message))
         answer["modelVersion"] = model
         answer["responseId"] = uuid.uuid4().hex[:22]
-        return done(Reply(200, answer))
+        return Reply(200, answer)
 
     def _over_rate_limit(self) -> int | None:
         """Seconds until a slot frees up if ``rpm_limit`` is reached, else None (and counts)."""
@@ -582,6 +642,201 @@ class GeminiStandIn:
         if isinstance(value, dict):
             value.update(self.json_answer)
         return self._text_answer(body, json.dumps(value))
+
+    # -- files and batches ----------------------------------------------------------------------
+
+    def _upload(self, request: Request) -> Reply:
+        """Starts a resumable upload: answers the URL to send the bytes to."""
+        if request.headers.get("x-goog-upload-command") != "start":
+            raise _BadRequest("Upload command must be 'start' on the files collection.")
+        meta = (request.json().get("file") or {}) if request.raw else {}
+        size = int(request.headers.get("x-goog-upload-header-content-length") or 0)
+        upload_id = uuid.uuid4().hex
+        version = request.match["version"]
+        with self._lock:
+            self._uploads[upload_id] = {"meta": meta, "size": size, "data": bytearray()}
+        self._record(request, key_ok=True, status=200, body={})
+        return Reply(
+            200,
+            {},
+            {
+                "x-goog-upload-url": f"{self.base_url}/upload/{version}/files/{upload_id}",
+                "x-goog-upload-status": "active",
+            },
+        )
+
+    def _upload_chunk(self, request: Request) -> Reply:
+        command = request.headers.get("x-goog-upload-command", "")
+        offset = int(request.headers.get("x-goog-upload-offset") or 0)
+        with self._lock:
+            upload = self._uploads.get(request.match["upload"])
+            if upload is None:
+                return Reply(404, error_body(404, "No such upload."))
+            if offset != len(upload["data"]):
+                return Reply(400, error_body(400, "Upload offset mismatch."))
+            upload["data"].extend(request.raw)
+            if "finalize" not in command:
+                return Reply(200, {}, {"x-goog-upload-status": "active"})
+            del self._uploads[request.match["upload"]]
+            name = f"files/{uuid.uuid4().hex[:12]}"
+            file = {
+                "name": name,
+                "displayName": upload["meta"].get("display_name")
+                or upload["meta"].get("displayName"),
+                "mimeType": upload["meta"].get("mime_type") or "application/octet-stream",
+                "sizeBytes": str(len(upload["data"])),
+                "state": "ACTIVE",
+                "source": "UPLOADED",
+            }
+            self._files[name] = {"meta": file, "data": bytes(upload["data"])}
+        return Reply(200, {"file": file}, {"x-goog-upload-status": "final"})
+
+    def _create_batch(self, request: Request) -> Reply:
+        spec = request.json().get("batch") or {}
+        source = (spec.get("inputConfig") or {}).get("fileName")
+        with self._lock:
+            known = source in self._files
+        if not known:
+            raise _BadRequest(f"Input file {source!r} not found.")
+        batch_id = uuid.uuid4().hex[:16]
+        with self._lock:
+            fails = self._fail_batches > 0
+            self._fail_batches -= 1 if fails else 0
+            self._batches[batch_id] = {
+                "model": request.match["model"],
+                "version": request.match["version"],
+                "display_name": spec.get("displayName"),
+                "source": source,
+                "polls": 0,
+                "state": "BATCH_STATE_PENDING",
+                "output": None,
+                "fail": fails,
+            }
+        self._record(request, key_ok=True, status=200)
+        return Reply(200, self._batch_json(batch_id))
+
+    def _get_batch(self, request: Request) -> Reply:
+        batch_id = request.match["batch"]
+        with self._lock:
+            batch = self._batches.get(batch_id)
+            if batch is None:
+                return Reply(404, error_body(404, f"Batch batches/{batch_id} not found."))
+            batch["polls"] += 1
+            due = batch["polls"] > self.batch_polls and batch["state"] in (
+                "BATCH_STATE_PENDING",
+                "BATCH_STATE_RUNNING",
+            )
+            if not due and batch["state"] == "BATCH_STATE_PENDING":
+                batch["state"] = "BATCH_STATE_RUNNING"
+        if due:
+            self._run_batch(batch_id)
+        self._record(request, key_ok=True, status=200)
+        return Reply(200, self._batch_json(batch_id))
+
+    def _run_batch(self, batch_id: str) -> None:
+        """Answers every line of the batch's input file, in order, into a responses file."""
+        with self._lock:
+            batch = self._batches[batch_id]
+            data = self._files[batch["source"]]["data"]
+        if batch["fail"]:
+            with self._lock:
+                batch["state"] = "BATCH_STATE_FAILED"
+            return
+        out: list[str] = []
+        for line in data.decode("utf-8").splitlines():
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            body = item.get("request") or {}
+            try:
+                images = _inline_images(body)
+            except _BadRequest as bad:
+                out.append(
+                    json.dumps(
+                        {"key": item.get("key"), "error": error_body(400, bad.message)["error"]}
+                    )
+                )
+                continue
+            with self._lock:
+                fault = self._faults.popleft() if self._faults else None
+            reply = self._answer(
+                batch["model"], batch["version"], body, images, fault, rate_limited=False
+            )
+            self._record_line(batch_id, batch["model"], item.get("key"), body, images, reply)
+            assert isinstance(reply.body, dict)
+            if reply.status == 200:
+                out.append(json.dumps({"key": item.get("key"), "response": reply.body}))
+            else:
+                out.append(json.dumps({"key": item.get("key"), "error": reply.body["error"]}))
+        name = f"files/batch-{batch_id}-responses"
+        with self._lock:
+            self._files[name] = {
+                "meta": {"name": name, "mimeType": "application/jsonl", "source": "GENERATED"},
+                "data": ("\n".join(out) + "\n").encode(),
+            }
+            batch["output"] = name
+            batch["state"] = "BATCH_STATE_SUCCEEDED"
+
+    def _record_line(
+        self,
+        batch_id: str,
+        model: str,
+        key: Any,
+        body: dict[str, Any],
+        images: list[tuple[str, bytes]],
+        reply: Reply,
+    ) -> None:
+        texts = _texts(body)
+        recorded = RecordedRequest(
+            method="BATCH",
+            path=f"/batches/{batch_id}#{key}",
+            api_version=None,
+            model=model,
+            action="batchLine",
+            headers={},
+            key_ok=True,
+            images=images,
+            prompt="\n".join(texts),
+            generation_config=dict(body.get("generationConfig") or {}),
+            body=_without_data(body),
+            status=reply.status,
+        )
+        with self._lock:
+            self._requests.append(recorded)
+
+    def _batch_json(self, batch_id: str) -> dict[str, Any]:
+        with self._lock:
+            batch = dict(self._batches[batch_id])
+        metadata: dict[str, Any] = {
+            "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+            "name": f"batches/{batch_id}",
+            "model": f"models/{batch['model']}",
+            "displayName": batch["display_name"],
+            "state": batch["state"],
+            "createTime": "2026-11-25T08:00:00Z",
+            "inputConfig": {"fileName": batch["source"]},
+        }
+        answer: dict[str, Any] = {"name": f"batches/{batch_id}", "metadata": metadata}
+        if batch["output"]:
+            metadata["output"] = {"responsesFile": batch["output"]}
+            answer["done"] = True
+            answer["response"] = {
+                "@type": "type.googleapis.com/google.ai.generativelanguage.v1main"
+                ".GenerateContentBatchOutput",
+                "responsesFile": batch["output"],
+            }
+        if batch["state"] == "BATCH_STATE_FAILED":
+            answer["done"] = True
+            answer["error"] = {"code": 13, "message": "The batch job failed."}
+        return answer
+
+    def _download(self, request: Request) -> Reply:
+        name = f"files/{request.match['file']}"
+        with self._lock:
+            file = self._files.get(name)
+        if file is None or file["meta"].get("source") != "GENERATED":
+            return Reply(400, error_body(400, f"File {name} is not downloadable."))
+        return Reply(200, file["data"])
 
 
 # -- request decoding ---------------------------------------------------------------------------

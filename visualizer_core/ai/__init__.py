@@ -15,6 +15,10 @@ __all__ = ["AIBackend", "GenerationRequest", "GenerationResult", "ProductFacts",
 def make_ai(settings: Settings) -> AIBackend:
     """The backend the settings ask for, under the shared rate limit when one is set."""
     backend = _choose(settings)
+    if settings.visualizer_ai_latency_s and settings.ai_backend == "local":
+        from visualizer_core.ai.latency import DelayedAI
+
+        return DelayedAI(backend, latency_s=settings.visualizer_ai_latency_s)
     if settings.gemini_max_rpm and settings.ai_backend == "gemini":
         from visualizer_core.ai.ratelimit import RateLimitedAI
 
@@ -39,6 +43,8 @@ def _choose(settings: Settings) -> AIBackend:
             base_url=settings.gemini_base_url,
             image_model=settings.gemini_image_model or gemini.DEFAULT_IMAGE_MODEL,
             text_model=settings.gemini_text_model or gemini.DEFAULT_TEXT_MODEL,
+            prices=settings.gemini_prices,
+            timeout_s=settings.gemini_timeout_s,
         )
     from visualizer_core.ai.local import LocalAI
 

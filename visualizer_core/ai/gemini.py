@@ -29,7 +29,7 @@ import httpx
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from visualizer_core.ai.base import GenerationRequest, GenerationResult, ProductFacts
 from visualizer_core.errors import (
@@ -41,14 +41,17 @@ from visualizer_core.errors import (
     RateLimited,
     TransientProviderError,
 )
+from visualizer_core.fidelity import FidelityCheck
 from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
 
 __all__ = [
     "DEFAULT_IMAGE_MODEL",
     "DEFAULT_TEXT_MODEL",
     "PRICES",
+    "FidelityJudgement",
     "GeminiAI",
     "Price",
+    "classify_api_error",
     "estimate_cost",
 ]
 
@@ -108,6 +111,13 @@ _REFUSALS: dict[str, str] = {
 _ADVICE = "change the extra prompt text, the product photo or the scene, then try again"
 
 _T = TypeVar("_T", bound=BaseModel)
+
+
+class FidelityJudgement(BaseModel):
+    """The text model's answer to "is this the same product?"."""
+
+    score: float = Field(ge=0.0, le=1.0, description="1: the very product; 0: not there at all")
+    reason: str = Field(description="one sentence: what differs, or that nothing does")
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -201,6 +211,11 @@ class GeminiAI:
         """Closes the HTTP connections."""
         self._client.close()
 
+    @property
+    def sdk(self) -> genai.Client:
+        """The google-genai client (for :mod:`visualizer_core.ai.gemini_batch`)."""
+        return self._client
+
     def estimate_cost(self, model: str, usage: Mapping[str, int]) -> float:
         """:func:`estimate_cost` with this backend's price table."""
         return estimate_cost(model, usage, self.prices)
@@ -216,6 +231,14 @@ class GeminiAI:
         return self._generate_once(request, attempt=2)
 
     def _generate_once(self, request: GenerationRequest, *, attempt: int) -> GenerationResult:
+        model, parts, config = self.image_call(request)
+        response = self._call(model, parts, config)
+        return self.image_result(response, model, attempt=attempt)
+
+    def image_call(
+        self, request: GenerationRequest
+    ) -> tuple[str, list[types.Part], types.GenerateContentConfig]:
+        """The model, parts and config of the ``generateContent`` call that makes ``request``."""
         model = request.model or self.image_model
         if not request.product_images:
             raise InvalidInput("a generation request needs at least one product image")
@@ -229,7 +252,17 @@ class GeminiAI:
             ),
             seed=request.seed,
         )
-        response = self._call(model, parts, config)
+        return model, parts, config
+
+    def image_result(
+        self,
+        response: types.GenerateContentResponse,
+        model: str,
+        *,
+        attempt: int = 1,
+        price_factor: float = 1.0,
+    ) -> GenerationResult:
+        """The image of an answer (the last non-thought image part), or ContentRefused."""
         _raise_if_blocked(response, "the image")
         candidate = response.candidates[0] if response.candidates else None
         finish = _finish_reason(candidate)
@@ -253,7 +286,7 @@ class GeminiAI:
                 "response_id": response.response_id,
                 "model_version": response.model_version,
                 "attempts": attempt,
-                "cost_usd": self.estimate_cost(model, usage),
+                "cost_usd": self.estimate_cost(model, usage) * price_factor,
             },
         )
 
@@ -323,14 +356,50 @@ class GeminiAI:
             room_type = _normalize(taxonomy, "normalize_room_type", room_type) or room_type
         return analysis.model_copy(update={"room_type": room_type})
 
+    def judge_fidelity(self, product_image: bytes, generated_image: bytes) -> FidelityCheck:
+        """How faithfully the product of the first image appears in the second, 0..1.
+
+        One call to the text model, with both images and a JSON answer schema. Its tokens and
+        cost are in the result, to be added to the generated image's.
+        """
+        lines = [
+            "The first image is a product photo (a cut-out). The second image was generated to"
+            " show that very product placed in a room.",
+            "Judge how faithfully the product appears in the second image: same shape,"
+            " proportions, colours, materials and details. Ignore the room, the lighting and"
+            " the product's position and size.",
+            "score: 1.0 the same product, unchanged; 0.7 small drift (a detail or shade off);"
+            " 0.4 clearly altered; 0.0 missing or a different product.",
+            "reason: one short sentence naming what differs, or that nothing does.",
+        ]
+        parts = [
+            _image_part(product_image, "product image"),
+            _image_part(generated_image, "generated image"),
+            types.Part.from_text(text="\n".join(lines)),
+        ]
+        answer, usage = self._analyze_with_usage(parts, FidelityJudgement, "fidelity judgement")
+        return FidelityCheck(
+            score=round(answer.score, 4),
+            method="gemini-judgement",
+            reason=answer.reason,
+            usage=usage,
+            cost_usd=self.estimate_cost(self.text_model, usage),
+        )
+
     def _analyze(self, parts: list[types.Part], schema: type[_T], what: str) -> _T:
+        return self._analyze_with_usage(parts, schema, what)[0]
+
+    def _analyze_with_usage(
+        self, parts: list[types.Part], schema: type[_T], what: str
+    ) -> tuple[_T, dict[str, int]]:
         config = types.GenerateContentConfig(
             response_mime_type="application/json", response_schema=schema
         )
         response = self._call(self.text_model, parts, config)
         _raise_if_blocked(response, f"the {what}")
+        usage = _usage(response.usage_metadata)
         if isinstance(response.parsed, schema):
-            return response.parsed
+            return response.parsed, usage
         finish = _finish_reason(response.candidates[0] if response.candidates else None)
         text = (response.text or "").strip()
         if finish in _REFUSALS and not text:
@@ -341,7 +410,7 @@ class GeminiAI:
             )
         unfenced = re.sub(r"^```(?:json)?\s*|\s*```$", "", text)
         try:
-            return schema.model_validate_json(unfenced)
+            return schema.model_validate_json(unfenced), usage
         except ValidationError as error:
             problem = error.errors()[0]
             where = ".".join(str(item) for item in problem["loc"]) or "the answer"
@@ -361,7 +430,7 @@ class GeminiAI:
                 model=model, contents=[types.Content(role="user", parts=parts)], config=config
             )
         except genai_errors.APIError as error:
-            raise _classify(error, model) from error
+            raise classify_api_error(error, model) from error
         except _TRANSPORT_ERRORS as error:
             kind = "timed out" if "Timeout" in type(error).__name__ else "failed"
             raise TransientProviderError(
@@ -372,7 +441,7 @@ class GeminiAI:
             raise TransientProviderError(f"Gemini sent an unreadable answer: {error}") from error
 
 
-def _classify(error: genai_errors.APIError, model: str) -> ProviderError:
+def classify_api_error(error: genai_errors.APIError, model: str) -> ProviderError:
     """The ``ProviderError`` for an HTTP error answer from the API."""
     code = error.code
     text = f"Gemini answered {code} {error.status or ''}".rstrip() + f": {error.message or error}"

@@ -8,10 +8,10 @@ oldest request leaves it.
 
 from __future__ import annotations
 
-import threading
+import logging
 import time
 
-from limits import RateLimitItemPerMinute
+from limits import RateLimitItemPerSecond
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
@@ -20,44 +20,67 @@ from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
 
 __all__ = ["RateLimitedAI"]
 
+log = logging.getLogger(__name__)
+
 
 class RateLimitedAI:
-    """Wraps a backend so that all its calls, in all processes, keep under ``rpm``."""
+    """Wraps a backend so that all its calls, in all processes, keep under ``rpm``.
+
+    ``window_s`` is the window the budget is counted over: a minute for ``GEMINI_MAX_RPM``.
+    """
 
     def __init__(
-        self, inner: AIBackend, *, rpm: int, redis_url: str | None, key_prefix: str
+        self,
+        inner: AIBackend,
+        *,
+        rpm: int,
+        redis_url: str | None,
+        key_prefix: str,
+        window_s: int = 60,
     ) -> None:
         self.inner = inner
         self.name = inner.name
         self.image_model = inner.image_model
         self.text_model = inner.text_model
+        self.rpm = rpm
         if redis_url:
             storage = storage_from_string(redis_url, key_prefix=f"{key_prefix}:ratelimit")
         else:
             storage = storage_from_string("memory://")
         self._limiter = MovingWindowRateLimiter(storage)
-        self._item = RateLimitItemPerMinute(rpm)
-        self._lock = threading.Lock()
+        self._item = RateLimitItemPerSecond(rpm, window_s)
+
+    def try_acquire(self) -> bool:
+        """Take a slot in the window if one is free; never waits."""
+        return bool(self._limiter.hit(self._item, self.name))
 
     def acquire(self) -> float:
         """Wait for a slot in the window; returns the seconds waited."""
         waited = 0.0
-        while not self._limiter.hit(self._item, self.name):
+        while not self.try_acquire():
             reset_at = self._limiter.get_window_stats(self._item, self.name).reset_time
             pause = min(max(reset_at - time.time(), 0.05), 5.0)
+            if not waited:
+                log.info(
+                    "GEMINI_MAX_RPM: the %d requests of this window are taken; waiting for a slot",
+                    self.rpm,
+                )
             time.sleep(pause)
             waited += pause
         return waited
 
     def analyze_product(self, facts: ProductFacts, images: list[bytes]) -> ProductAnalysis:
+        """The inner backend's analysis, after a slot in the window."""
         self.acquire()
         return self.inner.analyze_product(facts, images)
 
     def analyze_scene(self, image: bytes, *, room_type_hint: str | None = None) -> SceneAnalysis:
+        """The inner backend's analysis, after a slot in the window."""
         self.acquire()
         return self.inner.analyze_scene(image, room_type_hint=room_type_hint)
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
+        """The inner backend's image, after a slot in the window (the wait is in ``meta``)."""
         waited = self.acquire()
         result = self.inner.generate(request)
         if waited:

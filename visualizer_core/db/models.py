@@ -97,7 +97,12 @@ class User(_Timestamps, Base):
 
 
 class Member(_Timestamps, Base):
-    """A user's role in a client."""
+    """A user's role in a client.
+
+    An invitation is a member row that is not yet accepted: it holds the SHA-256 of the
+    single-use invite token (never the token itself) and when it expires. Accepting clears
+    both; only accepted rows (``invite_token_hash IS NULL``) grant access.
+    """
 
     __tablename__ = "member"
 
@@ -109,6 +114,8 @@ class Member(_Timestamps, Base):
         ForeignKey("client.id", ondelete="CASCADE"), index=True
     )
     role: Mapped[str] = mapped_column(String(20))
+    invite_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    invite_expires_at: Mapped[dt.datetime | None] = mapped_column()
 
     __table_args__ = (
         UniqueConstraint("user_id", "client_id"),

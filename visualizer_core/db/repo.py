@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, case, func, select, update
+from sqlalchemy import Select, String, TypeDecorator, case, func, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from visualizer_core.db.base import Base
@@ -67,20 +67,47 @@ def user_by_email(db: Session, email: str) -> User | None:
     return db.scalars(select(User).where(User.email == email)).one_or_none()
 
 
-def membership(db: Session, user_id: uuid.UUID, client_id: uuid.UUID) -> Member | None:
-    return db.scalars(
-        select(Member).where(Member.user_id == user_id, Member.client_id == client_id)
-    ).one_or_none()
+def membership(
+    db: Session, user_id: uuid.UUID, client_id: uuid.UUID, *, lock: bool = False
+) -> Member | None:
+    """The user's member row in the client, accepted or still an invitation."""
+    stmt = select(Member).where(Member.user_id == user_id, Member.client_id == client_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return db.scalars(stmt).one_or_none()
 
 
 def memberships(db: Session, user_id: uuid.UUID) -> Sequence[tuple[Member, Client]]:
+    """The user's accepted memberships (invitations not yet accepted grant nothing)."""
     rows = db.execute(
         select(Member, Client)
         .join(Client, Client.id == Member.client_id)
-        .where(Member.user_id == user_id)
-        .order_by(Client.name)
+        .where(Member.user_id == user_id, Member.invite_token_hash.is_(None))
+        .order_by(Client.name, Client.id)
     ).all()
     return [(m, c) for m, c in rows]
+
+
+def member_by_invite(db: Session, token_hash: str) -> Member | None:
+    """The invitation whose token has this hash, locked until the transaction ends."""
+    stmt = select(Member).where(Member.invite_token_hash == token_hash).with_for_update()
+    return db.scalars(stmt).one_or_none()
+
+
+def invitations_of(db: Session, user_id: uuid.UUID) -> Sequence[Member]:
+    """The user's invitations not yet accepted (expired ones included)."""
+    stmt = select(Member).where(Member.user_id == user_id, Member.invite_token_hash.is_not(None))
+    return db.scalars(stmt).all()
+
+
+def count_owners(db: Session, client_id: uuid.UUID) -> int:
+    """Accepted owners of the client."""
+    stmt = select(func.count()).where(
+        Member.client_id == client_id,
+        Member.role == "owner",
+        Member.invite_token_hash.is_(None),
+    )
+    return int(db.execute(stmt).scalar_one())
 
 
 def members_of(db: Session, client_id: uuid.UUID) -> Sequence[tuple[Member, User]]:
@@ -192,6 +219,34 @@ def generated_since(db: Session, client_id: uuid.UUID, since: dt.datetime) -> in
     return int(db.execute(stmt).scalar_one())
 
 
+def usage_by_day(
+    db: Session, client_id: uuid.UUID, since: dt.datetime
+) -> list[tuple[str, int, int, int, float]]:
+    """Per UTC day since ``since``: (day ``YYYY-MM-DD``, images asked for, completed, failed,
+    cost in USD), oldest first; days without images are left out."""
+    column = GeneratedImage.created_at
+    if db.get_bind().dialect.name == "postgresql":
+        day = func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    else:  # SQLite keeps UTC timestamps as text
+        day = func.strftime("%Y-%m-%d", column)
+    stmt = (
+        select(
+            day.label("day"),
+            func.count(),
+            func.coalesce(func.sum(case((GeneratedImage.status == "completed", 1), else_=0)), 0),
+            func.coalesce(func.sum(case((GeneratedImage.status == "error", 1), else_=0)), 0),
+            func.coalesce(func.sum(GeneratedImage.cost_usd), 0.0),
+        )
+        .where(GeneratedImage.client_id == client_id, column >= since)
+        .group_by(day)
+        .order_by(day)
+    )
+    return [
+        (str(d), int(total), int(done), int(failed), float(cost))
+        for d, total, done, failed, cost in db.execute(stmt).all()
+    ]
+
+
 def flows_of(db: Session, session_id: uuid.UUID) -> Sequence[Flow]:
     return db.scalars(
         select(Flow).where(Flow.studio_session_id == session_id).order_by(Flow.created_at)
@@ -281,6 +336,7 @@ def gallery_page(
     product_ids: list[uuid.UUID] | None,
     favourites_only: bool,
     order: str,
+    min_fidelity: float | None = None,
 ) -> tuple[int, list[tuple[GeneratedImage, str, str]]]:
     """A page of a session's images with their product's name and sku, and the total count."""
     conditions: list[Any] = [GeneratedImage.studio_session_id == session_id]
@@ -292,6 +348,8 @@ def gallery_page(
         conditions.append(GeneratedImage.product_id.in_(product_ids))
     if favourites_only:
         conditions.append(GeneratedImage.favourite.is_(True))
+    if min_fidelity is not None:
+        conditions.append(GeneratedImage.fidelity_score >= min_fidelity)
     total = int(db.execute(select(func.count()).where(*conditions)).scalar_one())
     ordering: list[Any]
     if order == "fidelity":
@@ -330,3 +388,276 @@ def finish_flow(db: Session, flow_id: uuid.UUID, *, now: dt.datetime) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+# -- the notebook API: tables across clients (visualizer_core.admin) --------------------------
+
+Rows = tuple[list[str], list[tuple[Any, ...]]]
+"""Column names and the rows of a read-only table query."""
+
+_AnySelect = Select[*tuple[Any, ...]]
+
+
+def _of_client(stmt: _AnySelect, model: Any, client_id: uuid.UUID | None) -> _AnySelect:
+    return stmt if client_id is None else stmt.where(model.client_id == client_id)
+
+
+class _IdText(TypeDecorator[str]):
+    """A uuid column read as its text, without making a ``uuid.UUID`` per cell (big tables)."""
+
+    impl = String
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, str) and len(value) == 32:  # SQLite keeps the 32 hex digits
+            return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+        return str(value)
+
+
+def _id_text(column: Any, label: str) -> Any:
+    return type_coerce(column, _IdText()).label(label)
+
+
+def _table(db: Session, stmt: _AnySelect) -> Rows:
+    result = db.execute(stmt)
+    columns = list(result.keys())
+    return columns, [tuple(row) for row in result.all()]
+
+
+def _status_sums(model: Any) -> list[Any]:
+    return [
+        func.count().label("images"),
+        *(
+            func.coalesce(func.sum(case((model.status == s, 1), else_=0)), 0).label(label)
+            for s, label in (
+                ("pending", "pending"),
+                ("generating", "generating"),
+                ("completed", "completed"),
+                ("error", "errors"),
+            )
+        ),
+        func.max(model.created_at).label("last_generated_at"),
+    ]
+
+
+def generation_table(
+    db: Session,
+    *,
+    client_id: uuid.UUID | None,
+    since: dt.datetime | None = None,
+    flow_ids: Sequence[uuid.UUID] | None = None,
+) -> Rows:
+    """One row per generated image with its client, session, flow and product: one query."""
+    stmt: _AnySelect = (
+        select(
+            _id_text(GeneratedImage.id, "id"),
+            _id_text(GeneratedImage.client_id, "client_id"),
+            Client.name.label("client_name"),
+            _id_text(GeneratedImage.studio_session_id, "session_id"),
+            StudioSession.name.label("session_name"),
+            _id_text(GeneratedImage.flow_id, "flow_id"),
+            Flow.name.label("flow_name"),
+            _id_text(Flow.parent_flow_id, "parent_flow_id"),
+            _id_text(GeneratedImage.rerun_of_id, "rerun_of_id"),
+            _id_text(GeneratedImage.product_id, "product_id"),
+            Product.sku.label("sku"),
+            Product.name.label("product_name"),
+            func.coalesce(Product.category, Product.analysis["category"].as_string()).label(
+                "category"
+            ),
+            GeneratedImage.scene_id.label("scene_id"),
+            GeneratedImage.variant.label("variant"),
+            GeneratedImage.status.label("status"),
+            GeneratedImage.error_message.label("error_message"),
+            GeneratedImage.created_at.label("created_at"),
+            GeneratedImage.started_at.label("started_at"),
+            GeneratedImage.completed_at.label("completed_at"),
+            GeneratedImage.attempts.label("attempts"),
+            GeneratedImage.model.label("model"),
+            GeneratedImage.prompt_version.label("prompt_version"),
+            Flow.settings["prompt"].as_string().label("flow_prompt"),
+            Flow.settings["economy"].as_boolean().label("economy"),
+            GeneratedImage.aspect_ratio.label("aspect_ratio"),
+            GeneratedImage.cost_usd.label("cost_usd"),
+            GeneratedImage.fidelity_score.label("fidelity_score"),
+            GeneratedImage.review_state.label("review_state"),
+            GeneratedImage.favourite.label("favourite"),
+        )
+        .join(Client, Client.id == GeneratedImage.client_id)
+        .join(StudioSession, StudioSession.id == GeneratedImage.studio_session_id)
+        .join(Flow, Flow.id == GeneratedImage.flow_id)
+        .join(Product, Product.id == GeneratedImage.product_id)
+        .order_by(
+            GeneratedImage.created_at,
+            GeneratedImage.flow_id,
+            GeneratedImage.product_id,
+            GeneratedImage.variant,
+        )
+    )
+    stmt = _of_client(stmt, GeneratedImage, client_id)
+    if since is not None:
+        stmt = stmt.where(GeneratedImage.created_at >= since)
+    if flow_ids is not None:
+        stmt = stmt.where(GeneratedImage.flow_id.in_(list(flow_ids)))
+    return _table(db, stmt)
+
+
+def product_table(db: Session, *, client_id: uuid.UUID | None) -> Rows:
+    """One row per product with its client, photo count and generation counts: one query."""
+    photos = _of_client(
+        select(ProductImage.product_id, func.count().label("photos")).group_by(
+            ProductImage.product_id
+        ),
+        ProductImage,
+        client_id,
+    ).subquery()
+    made = _of_client(
+        select(GeneratedImage.product_id, *_status_sums(GeneratedImage)).group_by(
+            GeneratedImage.product_id
+        ),
+        GeneratedImage,
+        client_id,
+    ).subquery()
+    stmt = (
+        select(
+            Product.id.label("id"),
+            Product.client_id.label("client_id"),
+            Client.name.label("client_name"),
+            Product.sku.label("sku"),
+            Product.name.label("name"),
+            Product.category.label("category"),
+            Product.description.label("description"),
+            Product.colors.label("colors"),
+            Product.materials.label("materials"),
+            Product.dimensions.label("dimensions"),
+            Product.analysis.label("analysis"),
+            Product.analyzed_at.label("analyzed_at"),
+            Product.created_at.label("created_at"),
+            func.coalesce(photos.c.photos, 0).label("photos"),
+            func.coalesce(made.c.images, 0).label("images"),
+            func.coalesce(made.c.completed, 0).label("completed"),
+            func.coalesce(made.c.errors, 0).label("errors"),
+            made.c.last_generated_at.label("last_generated_at"),
+        )
+        .join(Client, Client.id == Product.client_id)
+        .outerjoin(photos, photos.c.product_id == Product.id)
+        .outerjoin(made, made.c.product_id == Product.id)
+        .order_by(Client.name, Product.client_id, Product.sku)
+    )
+    return _table(db, _of_client(stmt, Product, client_id))
+
+
+def session_table(db: Session, *, client_id: uuid.UUID | None) -> Rows:
+    """One row per studio session (archived too) with flow and image counts: one query."""
+    flows = _of_client(
+        select(Flow.studio_session_id, func.count().label("flows")).group_by(
+            Flow.studio_session_id
+        ),
+        Flow,
+        client_id,
+    ).subquery()
+    made = _of_client(
+        select(GeneratedImage.studio_session_id, *_status_sums(GeneratedImage)).group_by(
+            GeneratedImage.studio_session_id
+        ),
+        GeneratedImage,
+        client_id,
+    ).subquery()
+    stmt = (
+        select(
+            StudioSession.id.label("id"),
+            StudioSession.client_id.label("client_id"),
+            Client.name.label("client_name"),
+            StudioSession.name.label("name"),
+            StudioSession.status.label("status"),
+            StudioSession.scenes.label("scenes"),
+            StudioSession.matches.label("matches"),
+            StudioSession.created_at.label("created_at"),
+            func.coalesce(flows.c.flows, 0).label("flows"),
+            func.coalesce(made.c.images, 0).label("images"),
+            func.coalesce(made.c.pending, 0).label("pending"),
+            func.coalesce(made.c.generating, 0).label("generating"),
+            func.coalesce(made.c.completed, 0).label("completed"),
+            func.coalesce(made.c.errors, 0).label("errors"),
+            made.c.last_generated_at.label("last_generated_at"),
+        )
+        .join(Client, Client.id == StudioSession.client_id)
+        .outerjoin(flows, flows.c.studio_session_id == StudioSession.id)
+        .outerjoin(made, made.c.studio_session_id == StudioSession.id)
+        .order_by(StudioSession.created_at.desc(), StudioSession.id)
+    )
+    return _table(db, _of_client(stmt, StudioSession, client_id))
+
+
+def client_table(db: Session) -> Rows:
+    """One row per client with its products, sessions, images and spend: one query."""
+    products = select(Product.client_id, func.count().label("products")).group_by(Product.client_id)
+    sessions = select(StudioSession.client_id, func.count().label("sessions")).group_by(
+        StudioSession.client_id
+    )
+    made = select(
+        GeneratedImage.client_id,
+        *_status_sums(GeneratedImage),
+        func.sum(GeneratedImage.cost_usd).label("cost_usd"),
+    ).group_by(GeneratedImage.client_id)
+    p, s, m = products.subquery(), sessions.subquery(), made.subquery()
+    stmt = (
+        select(
+            Client.id.label("id"),
+            Client.name.label("name"),
+            Client.plan.label("plan"),
+            Client.daily_quota.label("daily_quota"),
+            Client.created_at.label("created_at"),
+            func.coalesce(p.c.products, 0).label("products"),
+            func.coalesce(s.c.sessions, 0).label("sessions"),
+            func.coalesce(m.c.images, 0).label("images"),
+            func.coalesce(m.c.completed, 0).label("completed"),
+            func.coalesce(m.c.errors, 0).label("errors"),
+            func.coalesce(m.c.cost_usd, 0.0).label("cost_usd"),
+            m.c.last_generated_at.label("last_generated_at"),
+        )
+        .outerjoin(p, p.c.client_id == Client.id)
+        .outerjoin(s, s.c.client_id == Client.id)
+        .outerjoin(m, m.c.client_id == Client.id)
+        .order_by(Client.name, Client.id)
+    )
+    return _table(db, stmt)
+
+
+def rerun_sources(db: Session, image_ids: Sequence[uuid.UUID]) -> list[tuple[Any, ...]]:
+    """What re-running images needs to know of each: its session, flow, product and scene.
+
+    Rows of ``(id, client_id, client_name, session_id, session_status, flow_id, flow_name,
+    flow_settings, product_id, scene_id, status)``, one query per 500 ids.
+    """
+    ids = list(image_ids)
+    found: list[tuple[Any, ...]] = []
+    for start in range(0, len(ids), 500):
+        stmt = (
+            select(
+                GeneratedImage.id,
+                GeneratedImage.client_id,
+                Client.name,
+                GeneratedImage.studio_session_id,
+                StudioSession.status,
+                GeneratedImage.flow_id,
+                Flow.name,
+                Flow.settings,
+                GeneratedImage.product_id,
+                GeneratedImage.scene_id,
+                GeneratedImage.status,
+            )
+            .join(Client, Client.id == GeneratedImage.client_id)
+            .join(StudioSession, StudioSession.id == GeneratedImage.studio_session_id)
+            .join(Flow, Flow.id == GeneratedImage.flow_id)
+            .where(GeneratedImage.id.in_(ids[start : start + 500]))
+        )
+        found.extend(tuple(row) for row in db.execute(stmt).all())
+    return found
+
+
+def sessions_by_id(db: Session, session_ids: Sequence[uuid.UUID]) -> Sequence[StudioSession]:
+    """These sessions (any client), archived ones too."""
+    return db.scalars(select(StudioSession).where(StudioSession.id.in_(list(session_ids)))).all()

@@ -71,6 +71,7 @@ __all__ = [
     "WORK_MAX",
     "IngestedImage",
     "image_size",
+    "ingest_file",
     "ingest_image",
     "make_thumbnail",
     "normalize_photo",
@@ -202,6 +203,25 @@ class IngestedImage:
 
 
 # -- public API ----------------------------------------------------------------------------------
+
+
+def ingest_file(path: str) -> IngestedImage | str:
+    """A photo file's derivatives, or the reason it was refused (for process pools).
+
+    It lives here, beside :func:`ingest_image`, so that a pool's worker processes import only
+    Pillow and NumPy, not the services, and start quickly.
+    """
+    import os
+
+    name = os.path.basename(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        return ingest_image(data, filename=name)
+    except InvalidImage as error:
+        return str(error)
+    except OSError as error:
+        return f"{name}: cannot read ({error.strerror})"
 
 
 def ingest_image(

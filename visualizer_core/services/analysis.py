@@ -78,7 +78,12 @@ def analyze_session(
     failures: list[dict[str, str]] = []
     product_results: dict[uuid.UUID, dict[str, Any]] = {}
     scene_results: dict[str, dict[str, Any]] = {}
-    with cf.ThreadPoolExecutor(_ANALYSIS_THREADS) as pool:
+    # The pool's threads use the caller's backends, also when the caller has its own.
+    with cf.ThreadPoolExecutor(
+        _ANALYSIS_THREADS,
+        initializer=backends.activate_for_thread,
+        initargs=(backends.current(),),
+    ) as pool:
         product_futures = {pool.submit(_analyze_product, *job): job[0] for job in product_jobs}
         scene_futures = {pool.submit(_analyze_scene, job[1], job[2]): job[0] for job in scene_jobs}
         for future, pid in product_futures.items():

@@ -1,31 +1,58 @@
-"""Clients (brands) and their members."""
+"""Clients (brands) and their members.
+
+Members: an admin adds a user directly (:func:`create_user`, the ``visualizer user create``
+command); an owner invites by email (:func:`invite_member`), which yields a single-use token
+valid for a week by default; the invited person accepts it with
+:func:`visualizer_core.services.auth.accept_invite` (or by signing in with single sign-on).
+Owners list members, change roles and remove members; a client always keeps at least one
+owner.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import uuid
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from visualizer_core.db import repo
+from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Client, Member, User
-from visualizer_core.errors import Conflict, InvalidInput, NotFound
+from visualizer_core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from visualizer_core.scope import Action, Role, Scope
-from visualizer_core.security import MIN_PASSWORD_LENGTH, hash_password
+from visualizer_core.security import (
+    check_password_rules,
+    hash_password,
+    invite_token,
+    normalise_email,
+)
 from visualizer_core.services._uow import parse_id, unit_of_work
 
 __all__ = [
     "ClientRead",
+    "DayUsage",
+    "Invitation",
+    "MemberRead",
+    "Usage",
     "UserRead",
+    "client_usage",
     "create_client",
     "create_user",
     "get_client",
+    "invite_member",
     "list_clients",
+    "list_members",
+    "remove_member",
     "set_daily_quota",
+    "set_role",
+    "set_webhook",
 ]
 
 DEFAULT_DAILY_QUOTA = 100
+INVITE_VALID_FOR = dt.timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -99,12 +126,11 @@ def set_daily_quota(scope: Scope, *, client_id: uuid.UUID | str, daily_quota: in
         return ClientRead.of(client)
 
 
-def _normalise_email(email: str) -> str:
-    cleaned = email.strip().lower()
-    local, at, domain = cleaned.partition("@")
-    if not at or not local or "." not in domain or " " in cleaned or len(cleaned) > 320:
-        raise InvalidInput(f"not an email address: {email!r}")
-    return cleaned
+def _role(role: Role | str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise InvalidInput(f"role must be owner, editor or viewer, not {role!r}") from None
 
 
 def create_user(
@@ -118,18 +144,17 @@ def create_user(
 ) -> UserRead:
     """A user and their membership of ``client_id``; an existing user just gains the membership.
 
-    The admin may add to any client; an owner only to their own.
+    The admin may add to any client; an owner only to their own, and only the admin may set
+    the password of an account that exists already (an owner invites such a person instead).
+    A pending invitation of the same person is accepted on the spot, with ``role``.
     """
     scope.require(Action.MANAGE)
     cid = parse_id(client_id, "client")
     scope.check_client(cid, "client", client_id)
-    try:
-        role = Role(role)
-    except ValueError:
-        raise InvalidInput(f"role must be owner, editor or viewer, not {role!r}") from None
-    address = _normalise_email(email)
-    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    role = _role(role)
+    address = normalise_email(email)
+    if password is not None:
+        check_password_rules(password)
     try:
         with unit_of_work() as db:
             if db.get(Client, cid) is None:
@@ -138,12 +163,22 @@ def create_user(
             if user is None:
                 user = User(email=address, name=name)
                 db.add(user)
+            elif password is not None and not scope.is_admin:
+                raise Forbidden(
+                    f"{address} already has an account: invite them instead of setting a password"
+                )
             if password is not None:
                 user.password_hash = hash_password(password)
             db.flush()
-            if repo.membership(db, user.id, cid) is not None:
+            member = repo.membership(db, user.id, cid)
+            if member is not None and member.invite_token_hash is None:
                 raise Conflict(f"{address} is already a member of this client")
-            db.add(Member(user_id=user.id, client_id=cid, role=role.value))
+            if member is None:
+                db.add(Member(user_id=user.id, client_id=cid, role=role.value))
+            else:
+                member.role = role.value
+                member.invite_token_hash = None
+                member.invite_expires_at = None
             db.flush()
             return UserRead(id=user.id, email=user.email, name=user.name)
     except IntegrityError:
@@ -173,3 +208,215 @@ def set_webhook(
         client.webhook_url = url
         client.webhook_secret = None if url is None else secret or secrets.token_urlsafe(32)
         return {"url": client.webhook_url, "secret": client.webhook_secret}
+
+
+# -- members -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberRead:
+    """A member of a client as the members page shows it.
+
+    ``status`` is ``active``, ``invited`` (an invitation not yet accepted) or ``expired``.
+    """
+
+    user_id: uuid.UUID
+    email: str
+    name: str | None
+    role: Role
+    status: str
+    invite_expires_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, member: Member, user: User, now: dt.datetime) -> MemberRead:
+        if member.invite_token_hash is None:
+            status = "active"
+        elif member.invite_expires_at is not None and member.invite_expires_at > now:
+            status = "invited"
+        else:
+            status = "expired"
+        return cls(
+            user_id=user.id,
+            email=user.email,
+            name=user.name,
+            role=Role(member.role),
+            status=status,
+            invite_expires_at=member.invite_expires_at,
+        )
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A new invitation. ``token`` is shown once, to put in the link sent to ``email``."""
+
+    token: str
+    email: str
+    role: Role
+    client_id: uuid.UUID
+    expires_at: dt.datetime
+
+
+def _managed_client(db: Session, scope: Scope, client_id: uuid.UUID | str) -> uuid.UUID:
+    """The client the owner (or admin) manages, locked so that member changes happen in turn."""
+    scope.require(Action.MANAGE)
+    cid = parse_id(client_id, "client")
+    scope.check_client(cid, "client", client_id)
+    if repo.lock_client(db, cid) is None:
+        raise NotFound("client", client_id)
+    return cid
+
+
+def invite_member(
+    scope: Scope,
+    *,
+    client_id: uuid.UUID | str,
+    email: str,
+    role: Role | str,
+    valid_for: dt.timedelta = INVITE_VALID_FOR,
+) -> Invitation:
+    """Invite a person by email to the client with a role (owners and the admin).
+
+    Returns the single-use token, valid for ``valid_for`` (a week by default); only its hash is
+    kept. Inviting someone again replaces their earlier invitation. The account is made now,
+    without a password, if the email has none yet: it grants nothing until the invitation is
+    accepted.
+    """
+    role = _role(role)
+    address = normalise_email(email)
+    if not dt.timedelta(minutes=5) <= valid_for <= dt.timedelta(days=30):
+        raise InvalidInput("an invitation is valid for 5 minutes to 30 days")
+    token, token_hash = invite_token()
+    expires_at = utcnow() + valid_for
+    try:
+        with unit_of_work() as db:
+            cid = _managed_client(db, scope, client_id)
+            user = repo.user_by_email(db, address)
+            if user is None:
+                user = User(email=address)
+                db.add(user)
+                db.flush()
+            member = repo.membership(db, user.id, cid, lock=True)
+            if member is not None and member.invite_token_hash is None:
+                raise Conflict(f"{address} is already a member of this client")
+            if member is None:
+                member = Member(user_id=user.id, client_id=cid, role=role.value)
+                db.add(member)
+            member.role = role.value
+            member.invite_token_hash = token_hash
+            member.invite_expires_at = expires_at
+            db.flush()
+    except IntegrityError:
+        raise Conflict(f"{address} was invited at the same moment by someone else") from None
+    return Invitation(token=token, email=address, role=role, client_id=cid, expires_at=expires_at)
+
+
+def list_members(scope: Scope, *, client_id: uuid.UUID | str) -> list[MemberRead]:
+    """The client's members and open invitations, by email (owners and the admin)."""
+    scope.require(Action.MANAGE)
+    cid = parse_id(client_id, "client")
+    scope.check_client(cid, "client", client_id)
+    now = utcnow()
+    with unit_of_work() as db:
+        if db.get(Client, cid) is None:
+            raise NotFound("client", client_id)
+        return [MemberRead.of(m, u, now) for m, u in repo.members_of(db, cid)]
+
+
+def _member(db: Session, cid: uuid.UUID, user_id: uuid.UUID | str) -> tuple[Member, User]:
+    uid = parse_id(user_id, "member")
+    member = repo.membership(db, uid, cid, lock=True)
+    user = db.get(User, uid)
+    if member is None or user is None:
+        raise NotFound("member", user_id)
+    return member, user
+
+
+def _keep_an_owner(db: Session, cid: uuid.UUID, member: Member, user: User) -> None:
+    """Refuse to take away the client's last owner."""
+    is_owner = member.role == Role.OWNER.value and member.invite_token_hash is None
+    if is_owner and repo.count_owners(db, cid) <= 1:
+        raise Conflict(
+            f"{user.email} is the last owner of this client: make another member an owner first"
+        )
+
+
+def set_role(
+    scope: Scope, *, client_id: uuid.UUID | str, user_id: uuid.UUID | str, role: Role | str
+) -> MemberRead:
+    """Change a member's role (owners and the admin); the last owner stays an owner."""
+    role = _role(role)
+    with unit_of_work() as db:
+        cid = _managed_client(db, scope, client_id)
+        member, user = _member(db, cid, user_id)
+        if role is not Role.OWNER:
+            _keep_an_owner(db, cid, member, user)
+        member.role = role.value
+        db.flush()
+        return MemberRead.of(member, user, utcnow())
+
+
+def remove_member(scope: Scope, *, client_id: uuid.UUID | str, user_id: uuid.UUID | str) -> None:
+    """Remove a member or withdraw an invitation (owners and the admin); not the last owner.
+
+    The person loses access at once: their next request finds no membership.
+    """
+    with unit_of_work() as db:
+        cid = _managed_client(db, scope, client_id)
+        member, user = _member(db, cid, user_id)
+        _keep_an_owner(db, cid, member, user)
+        db.delete(member)
+        if user.active_client_id == cid:
+            user.active_client_id = None
+
+
+# -- usage ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayUsage:
+    """One UTC day of a client's generations."""
+
+    day: str  # YYYY-MM-DD
+    images: int
+    completed: int
+    failed: int
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a client has used: today against its quota, and each day of the period."""
+
+    client_id: uuid.UUID
+    daily_quota: int
+    used_today: int
+    days: list[DayUsage]
+
+    @property
+    def images(self) -> int:
+        """Images asked for over the whole period."""
+        return sum(d.images for d in self.days)
+
+    @property
+    def cost_usd(self) -> float:
+        """What the AI provider charged over the period (the local backend is free)."""
+        return sum(d.cost_usd for d in self.days)
+
+
+def client_usage(scope: Scope, *, client_id: uuid.UUID | str, days: int = 30) -> Usage:
+    """The client's generations per UTC day over the last ``days`` days (owners and the admin)."""
+    scope.require(Action.MANAGE)
+    if not 1 <= days <= 366:
+        raise InvalidInput("usage covers 1 to 366 days")
+    cid = parse_id(client_id, "client")
+    scope.check_client(cid, "client", client_id)
+    today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    with unit_of_work() as db:
+        client = db.get(Client, cid)
+        if client is None:
+            raise NotFound("client", client_id)
+        rows = repo.usage_by_day(db, cid, today - dt.timedelta(days=days - 1))
+        quota = client.daily_quota
+    per_day = [DayUsage(*row) for row in rows]
+    used_today = sum(d.images for d in per_day if d.day == today.date().isoformat())
+    return Usage(client_id=cid, daily_quota=quota, used_today=used_today, days=per_day)

@@ -20,16 +20,19 @@ DEMO_CLIENT = "Demo Home Co"
 DEMO_EMAIL = "demo@visualizer.local"
 DEMO_PASSWORD = "visualize-demo"
 DEMO_SESSION = "Spring collection"
+# Large enough for the 1024-pixel compositions, small enough to draw the catalog quickly.
+PHOTO_SIZE = (640, 640)
 
 
 def _existing_demo() -> dict[str, Any] | None:
     with unit_of_work() as db:
         for client in repo.list_clients(db, client_id=None):
             if (client.settings or {}).get("demo"):
-                session_id = (client.settings or {}).get("demo_session_id")
+                settings = client.settings or {}
                 return {
                     "client_id": str(client.id),
-                    "session_id": session_id,
+                    "session_id": settings.get("demo_session_id"),
+                    "flow_id": settings.get("demo_flow_id"),
                     "email": DEMO_EMAIL,
                     "password": DEMO_PASSWORD,
                     "created": False,
@@ -40,7 +43,12 @@ def _existing_demo() -> dict[str, Any] | None:
 def create_demo(
     scope: Scope = ADMIN, *, if_missing: bool = False, generate: bool = True, dispatch: bool = True
 ) -> dict[str, Any]:
-    """Make the demo on the current backends and return how to sign in to it."""
+    """Make the demo on the current backends and return how to sign in to it.
+
+    With ``if_missing`` an existing demo is returned as it is (``created`` is then false).
+    The first generation is dispatched to the current queue unless ``dispatch`` is false;
+    then it waits, pending, for a worker (the studio's or ``visualizer worker``) to sweep it up.
+    """
     scope.require(Action.ADMIN)
     if if_missing:
         found = _existing_demo()
@@ -54,7 +62,9 @@ def create_demo(
         records = []
         for index, item in enumerate(demo_art.DEMO_CATALOG):
             filename = f"{item.sku}.jpg"
-            photo = demo_art.draw_product(item.category, color=item.color, seed=index)
+            photo = demo_art.draw_product(
+                item.category, color=item.color, seed=index, size=PHOTO_SIZE
+            )
             (Path(folder) / filename).write_bytes(photo)
             records.append(
                 {
@@ -86,6 +96,10 @@ def create_demo(
     flow_id: uuid.UUID | None = None
     if generate:
         flow_id = generation.generate(ADMIN, session_id=session.id, dispatch=dispatch).flow_id
+        with unit_of_work() as db:
+            row = db.get(Client, client.id)
+            assert row is not None
+            row.settings = {**(row.settings or {}), "demo_flow_id": str(flow_id)}
     return {
         "client_id": str(client.id),
         "session_id": str(session.id),

@@ -61,8 +61,12 @@ def list_images(
     product_ids: Sequence[uuid.UUID | str] | None = None,
     favourites_only: bool = False,
     order: Literal["newest", "fidelity"] = "newest",
+    min_fidelity: float | None = None,
 ) -> GalleryPage:
-    """One page of a session's images, filtered; the count is of all that match."""
+    """One page of a session's images, filtered; the count is of all that match.
+
+    ``min_fidelity`` keeps the images scored at least that (unscored images drop out).
+    """
     scope.require(Action.READ)
     if page < 1 or not 1 <= page_size <= 200:
         raise InvalidInput("page starts at 1 and a page holds 1 to 200 images")
@@ -78,6 +82,7 @@ def list_images(
             product_ids=[parse_id(p, "product") for p in product_ids] if product_ids else None,
             favourites_only=favourites_only,
             order=order,
+            min_fidelity=min_fidelity,
         )
         cards = [
             ImageCard(

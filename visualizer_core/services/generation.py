@@ -22,20 +22,19 @@ from PIL import Image
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from visualizer_core import backends
-from visualizer_core.ai.base import GenerationRequest
+from visualizer_core.ai.base import GenerationRequest, GenerationResult
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Flow, GeneratedImage, Product, ProductImage, StudioSession
 from visualizer_core.errors import (
-    ContentRefused,
     InvalidInput,
     NotFound,
-    ProviderError,
     QuotaExceeded,
     RateLimited,
     TransientProviderError,
     VisualizerError,
 )
+from visualizer_core.fidelity import FidelityCheck, check_fidelity
 from visualizer_core.images.ingest import make_thumbnail
 from visualizer_core.prompts import build_prompt
 from visualizer_core.schemas import FlowSettings, ProductAnalysis, SceneAnalysis
@@ -114,12 +113,15 @@ def generate(
     rerun_of: dict[uuid.UUID, uuid.UUID] | None = None,
     parent_flow_id: uuid.UUID | None = None,
     dispatch: bool = True,
+    scenes: dict[uuid.UUID, str] | None = None,
 ) -> FlowRead:
     """A flow over products (every product of the client by default) and its jobs.
 
     Each product goes with its matched scene (the hand-set one where there is one); matching
-    runs first where it was not done. Refused whole when the client's daily quota would be
-    exceeded.
+    runs first where it was not done. ``scenes`` (product id to scene id) sets the scene of
+    some products for this flow only, leaving the session's pairings alone: a re-run keeps the
+    scene of the image it re-runs, a plan names its own. Refused whole when the client's daily
+    quota would be exceeded.
     """
     scope.require(Action.GENERATE)
     settings = settings or FlowSettings()
@@ -138,7 +140,16 @@ def generate(
                     raise NotFound("product", pid)
         if not wanted:
             raise InvalidInput("no products to generate: import a catalog first")
-        unmatched = [p for p in wanted if str(p) not in (session.matches or {})]
+        chosen = scenes or {}
+        unmatched = [p for p in wanted if p not in chosen and str(p) not in (session.matches or {})]
+        # Lineage may only point at the client's own rows.
+        if parent_flow_id is not None and (
+            repo.get(db, Flow, parent_flow_id, client_id=client_id) is None
+        ):
+            raise NotFound("flow", parent_flow_id)
+        for earlier in (rerun_of or {}).values():
+            if repo.get(db, GeneratedImage, earlier, client_id=client_id) is None:
+                raise NotFound("image", earlier)
     if unmatched:
         match_session(scope, session_id=sid, product_ids=unmatched)
 
@@ -148,6 +159,10 @@ def generate(
         client = repo.lock_client(db, client_id)
         assert client is not None
         session = load_session(db, scope, sid)
+        scene_ids = {s["id"] for s in session.scenes or []}
+        for scene in chosen.values():
+            if scene not in scene_ids:
+                raise NotFound("scene", scene)
         images = repo.images_of(db, wanted)
         missing_photo = [pid for pid in wanted if not images[pid]]
         if missing_photo:
@@ -177,7 +192,7 @@ def generate(
         db.flush()
         rows = []
         for pid in wanted:
-            scene_id = (session.matches or {})[str(pid)]["scene_id"]
+            scene_id = chosen.get(pid) or (session.matches or {})[str(pid)]["scene_id"]
             for variant in range(settings.variants):
                 image_id = uuid.uuid4()
                 rows.append(
@@ -203,7 +218,11 @@ def generate(
         db.add_all(rows)
         db.flush()
         result = FlowRead(flow_id=flow.id, image_ids=[r.id for r in rows], status="queued")
-    if dispatch:
+    if dispatch and settings.economy:
+        from visualizer_core.services.economy import submit_economy
+
+        submit_economy(scope, flow_id=result.flow_id)  # the Batch API; workers without one
+    elif dispatch:
         backends.current().queue.dispatch(result.image_ids)
     return result
 
@@ -271,16 +290,32 @@ def _wait_before_retry(state: RetryCallState) -> float:
     return float(min(BACKOFF_BASE_S * 2 ** (state.attempt_number - 1), BACKOFF_MAX_S))
 
 
-def _call_ai(request: GenerationRequest, attempts: int, on_retry: Callable[[], None]) -> Any:
+@dataclass
+class _Retries:
+    """What the retry loop did for one image: retries made and seconds waited before them."""
+
+    count: int = 0
+    waited_s: float = 0.0
+
+    def before_sleep(self, state: RetryCallState) -> None:
+        self.count += 1
+        self.waited_s += state.next_action.sleep if state.next_action else 0.0
+        error = state.outcome.exception() if state.outcome else None
+        log.info("retrying after %s (attempt %d)", error, state.attempt_number + 1)
+
+
+def _call_ai(request: GenerationRequest, attempts: int, retries: _Retries) -> GenerationResult:
+    """The AI's image, with transient failures retried with exponential backoff."""
     ai = backends.current().ai
     retrying = Retrying(
         retry=retry_if_exception_type(TransientProviderError),
         stop=stop_after_attempt(attempts),
         wait=_wait_before_retry,
-        before_sleep=lambda _state: on_retry(),
+        before_sleep=retries.before_sleep,
         reraise=True,
     )
-    return retrying(ai.generate, request)
+    result: GenerationResult = retrying(ai.generate, request)
+    return result
 
 
 def _encode(image_bytes: bytes, mime: str) -> tuple[bytes, str, str]:
@@ -294,7 +329,10 @@ def _encode(image_bytes: bytes, mime: str) -> tuple[bytes, str, str]:
     return buffer.getvalue(), "jpg", "image/jpeg"
 
 
-def _fail(image_id: uuid.UUID, worker_id: str, message: str) -> None:
+def _fail(
+    image_id: uuid.UUID, message: str, *, retries: _Retries, timings: dict[str, float]
+) -> None:
+    """Mark the image failed with a message a person can act on (if it is still ours)."""
     now = utcnow()
     with unit_of_work() as db:
         repo.update_image(
@@ -303,6 +341,8 @@ def _fail(image_id: uuid.UUID, worker_id: str, message: str) -> None:
             expect_status="generating",
             status="error",
             error_message=message[:2000],
+            attempts=GeneratedImage.attempts + retries.count,
+            timings={k: round(v, 4) for k, v in timings.items()},
             completed_at=now,
             updated_at=now,
         )
@@ -321,11 +361,36 @@ def _finish_flow_if_done(image_id: uuid.UUID) -> None:
         backends.current().queue.flow_finished(flow_id)
 
 
+def _usage_with(result: GenerationResult, fidelity: FidelityCheck | None) -> dict[str, Any]:
+    """The generation's token usage, with the fidelity judgement's under ``fidelity``."""
+    usage: dict[str, Any] = dict(result.usage)
+    if fidelity is not None and fidelity.usage:
+        usage["fidelity"] = dict(fidelity.usage)
+    return usage
+
+
+def _cost_of(result: GenerationResult, fidelity: FidelityCheck | None) -> float:
+    """USD of the image: the backend's estimate (0 for the local one) plus the fidelity check."""
+    cost = float(result.meta.get("cost_usd") or 0.0)
+    return round(cost + (fidelity.cost_usd if fidelity else 0.0), 8)
+
+
+def _extra_attempts(result: GenerationResult) -> int:
+    return max(int(result.meta.get("attempts") or 1) - 1, 0)
+
+
 def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
     """Make one image: claim it, call the AI, store it, mark it. Returns what happened.
 
-    Safe to run twice for the same image: only one run can claim a pending row, and the
-    storage key is fixed by the row, so a repeat overwrites and never adds.
+    ``"completed"`` or ``"error"`` for the run that claimed the row; ``"skipped"`` when another
+    run has it (or had it); ``"superseded"`` when the row was taken back while this run worked
+    (a recovery reset it). Safe to run twice for the same image: only one run can claim a
+    pending row, and the storage key is fixed by the row, so a repeat overwrites and never adds.
+
+    The row's ``timings`` say where the time went, in seconds: ``db_s`` (claim and loading the
+    job), ``load_s`` (reading the product and scene pictures), ``ai_s`` (the AI call, retries
+    included), ``backoff_s`` (waiting between retries), ``encode_s`` (image and thumbnail),
+    ``store_s`` (writing both), ``fidelity_s`` (the product fidelity check) and ``total_s``.
     """
     iid = parse_id(image_id, "image")
     current = backends.current()
@@ -334,9 +399,12 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
         if not repo.claim_image(db, iid, worker_id=worker_id, now=utcnow()):
             return "skipped"
     timings: dict[str, float] = {}
+    retries = _Retries()
+    attempts = current.settings.visualizer_max_attempts
     try:
-        mark = time.perf_counter()
         job = _load_job(iid)
+        timings["db_s"] = time.perf_counter() - started
+        mark = time.perf_counter()
         product_png = current.storage.get(job.base_key)
         scene_bytes = current.storage.get(job.scene_key)
         timings["load_s"] = time.perf_counter() - mark
@@ -355,14 +423,12 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
             scene_analysis=job.scene_analysis,
             model=job.model,
         )
-        retries = {"n": 0}
-
-        def count_retry() -> None:
-            retries["n"] += 1
-
         mark = time.perf_counter()
-        result = _call_ai(request, current.settings.visualizer_max_attempts, count_retry)
-        timings["ai_s"] = time.perf_counter() - mark
+        try:
+            result = _call_ai(request, attempts, retries)
+        finally:
+            timings["ai_s"] = time.perf_counter() - mark
+            timings["backoff_s"] = retries.waited_s
 
         mark = time.perf_counter()
         data, ext, mime = _encode(result.image, result.mime_type)
@@ -374,32 +440,37 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
         current.storage.put(image_key, data, content_type=mime)
         current.storage.put(thumb_key, thumb, content_type="image/jpeg")
         timings["store_s"] = time.perf_counter() - mark
-    except ContentRefused as error:
-        _fail(iid, worker_id, str(error))
-        return "error"
+        mark = time.perf_counter()
+        fidelity = check_fidelity(
+            current.ai, product_png=product_png, generated=data, meta=result.meta
+        )
+        timings["fidelity_s"] = time.perf_counter() - mark
     except TransientProviderError as error:
+        tried = retries.count + 1
         _fail(
             iid,
-            worker_id,
-            f"{error} — still failing after {current.settings.visualizer_max_attempts} attempts; "
-            "re-run this image later",
+            f"{error} (still failing after {tried} attempt{'s' if tried != 1 else ''}); "
+            "the provider may be overloaded: re-run this image later",
+            retries=retries,
+            timings=timings,
         )
         return "error"
-    except (ProviderError, VisualizerError) as error:
-        _fail(iid, worker_id, str(error))
+    except VisualizerError as error:  # permanent: refused content, a bad input, storage
+        _fail(iid, str(error), retries=retries, timings=timings)
         return "error"
     except Exception as error:  # a bug must not leave the row generating
         log.exception("generation of %s failed", iid)
         _fail(
             iid,
-            worker_id,
-            f"generation stopped unexpectedly ({type(error).__name__}: {error}); re-run it",
+            f"generation stopped unexpectedly ({type(error).__name__}: {error}); re-run it, "
+            "and report it if it happens again",
+            retries=retries,
+            timings=timings,
         )
         return "error"
 
     now = utcnow()
     timings["total_s"] = time.perf_counter() - started
-    usage = dict(result.usage)
     public = current.settings.r2_public_url
     with unit_of_work() as db:
         done = repo.update_image(
@@ -414,8 +485,11 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
             prompt=request.prompt,
             prompt_version=prompt.version if prompt else None,
             model=result.model,
-            usage=usage,
-            attempts=GeneratedImage.attempts + retries["n"],
+            usage=_usage_with(result, fidelity),
+            cost_usd=_cost_of(result, fidelity),
+            fidelity_score=fidelity.score if fidelity else None,
+            # An answer without an image that the backend asked again for is an attempt too.
+            attempts=GeneratedImage.attempts + retries.count + _extra_attempts(result),
             completed_at=now,
             heartbeat_at=now,
             timings={k: round(v, 4) for k, v in timings.items()},
@@ -430,15 +504,28 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
 
 
 def recover(
-    scope: Scope, *, stale_after_s: float = STALE_AFTER_S, dispatch: bool = True
+    scope: Scope, *, stale_after_s: float | None = None, dispatch: bool = True
 ) -> dict[str, int]:
     """Rebuild the queue from the database.
 
-    Rows stuck in ``generating`` whose worker stopped beating go back to ``pending``; every
-    pending row without a live job in the queue is dispatched again (after Redis lost
-    everything, that is all of them). A duplicate delivery is harmless: the claim is guarded.
+    Rows stuck in ``generating`` whose worker stopped beating (for ``stale_after_s``: six
+    ``VISUALIZER_HEARTBEAT_S`` beats by default) go back to ``pending``; every pending row
+    without a live job in the queue is dispatched again (after Redis lost everything, that is
+    all of them). A duplicate delivery is harmless: the claim is guarded.
+
+    Open Gemini batch jobs (economy flows) are polled first: that keeps their rows' heartbeat
+    fresh, and ingests the jobs that have finished.
     """
     scope.require(Action.ADMIN)
+    if stale_after_s is None:
+        stale_after_s = backends.current().settings.stale_after_s
+    if dispatch:
+        from visualizer_core.services.economy import poll_economy
+
+        try:
+            poll_economy(scope)
+        except VisualizerError as error:  # a failed poll must not stop the recovery
+            log.warning("polling economy batches failed: %s", error)
     now = utcnow()
     with unit_of_work() as db:
         stuck = repo.open_image_ids(
@@ -454,6 +541,13 @@ def recover(
     to_send = [i for i in pending if i in was_stuck or i not in live]
     queue.dispatch(to_send)
     return {"requeued": len(to_send), "reset": reset, "pending": len(pending)}
+
+
+def image_status(image_id: uuid.UUID) -> str | None:
+    """The status of one image row, or None when there is no such row (internal: workers)."""
+    with unit_of_work() as db:
+        image = db.get(GeneratedImage, image_id)
+        return image.status if image is not None else None
 
 
 def flow_status(flow_ids: Sequence[uuid.UUID]) -> dict[str, int]:

@@ -9,12 +9,15 @@ from visualizer_core import webhooks
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Client, Flow
-from visualizer_core.services._uow import unit_of_work
+from visualizer_core.errors import NotFound
+from visualizer_core.scope import Action, Scope
+from visualizer_core.services._uow import parse_id, unit_of_work
 
-__all__ = ["deliver_flow_webhook", "flow_summary"]
+__all__ = ["deliver_flow_webhook", "flow_summary", "webhook_deliveries"]
 
 
 def flow_summary(flow: Flow, counts: dict[str, int]) -> dict[str, Any]:
+    """The JSON body of the ``flow.finished`` webhook."""
     return {
         "event": "flow.finished",
         "flow_id": str(flow.id),
@@ -27,9 +30,16 @@ def flow_summary(flow: Flow, counts: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def deliver_flow_webhook(flow_id: uuid.UUID) -> str:
+def deliver_flow_webhook(
+    flow_id: uuid.UUID,
+    *,
+    attempts: int = webhooks.ATTEMPTS,
+    backoff_s: float = webhooks.BACKOFF_S,
+) -> str:
     """Deliver the finished flow's webhook, if its client has one; record how it went.
 
+    Each delivery (its attempts, the receiver's last status, the error) is kept on
+    ``flow.webhook``, the last ten of them, with ``status`` ``delivered`` or ``failed``.
     Internal: called by the queue's background delivery, never by a person.
     """
     with unit_of_work() as db:
@@ -41,7 +51,7 @@ def deliver_flow_webhook(flow_id: uuid.UUID) -> str:
             return "no webhook"
         url, secret = client.webhook_url, client.webhook_secret
         payload = flow_summary(flow, repo.status_counts(db, flow_ids=[flow.id]))
-    result = webhooks.deliver(url, secret, payload)
+    result = webhooks.deliver(url, secret, payload, attempts=attempts, backoff_s=backoff_s)
     record = {
         "url": url,
         "delivered": result.delivered,
@@ -59,3 +69,14 @@ def deliver_flow_webhook(flow_id: uuid.UUID) -> str:
                 "deliveries": [*history, record][-10:],
             }
     return "delivered" if result.delivered else "failed"
+
+
+def webhook_deliveries(scope: Scope, *, flow_id: uuid.UUID | str) -> dict[str, Any]:
+    """How the flow's webhook went: ``{"status", "deliveries": [...]}``; empty before any."""
+    scope.require(Action.READ)
+    fid = parse_id(flow_id, "flow")
+    with unit_of_work() as db:
+        flow = repo.get(db, Flow, fid, client_id=scope.client_filter())
+        if flow is None:
+            raise NotFound("flow", flow_id)
+        return dict(flow.webhook or {})

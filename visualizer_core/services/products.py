@@ -23,8 +23,8 @@ from visualizer_core.catalog import CatalogRow, read_csv, read_records, resolve_
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Client, Product, ProductImage
-from visualizer_core.errors import InvalidImage, InvalidInput, NotFound, VisualizerError
-from visualizer_core.images.ingest import IngestedImage, ingest_image
+from visualizer_core.errors import InvalidInput, NotFound, VisualizerError
+from visualizer_core.images.ingest import IngestedImage, ingest_file, ingest_image
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services._uow import parse_id, unit_of_work
 from visualizer_core.storage import keys
@@ -100,29 +100,35 @@ def _read(product: Product, images: list[ProductImage]) -> ProductRead:
 # -- ingest ------------------------------------------------------------------------------------
 
 
-def _ingest_path(path: str) -> IngestedImage | str:
-    """Runs in a worker process: a photo's derivatives, or the reason it was refused."""
-    name = os.path.basename(path)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-        return ingest_image(data, filename=name)
-    except InvalidImage as error:
-        return str(error)
-    except OSError as error:
-        return f"{name}: cannot read ({error.strerror})"
+class _Ingest:
+    """Photos being ingested on every core; results are taken in the order rows need them.
 
+    Rows land (storage writes and their transaction) while later photos are still being
+    ingested, so the two overlap instead of running one after the other.
+    """
 
-def _ingest_all(paths: Sequence[Path]) -> dict[Path, IngestedImage | str]:
-    unique = list(dict.fromkeys(paths))
-    if len(unique) < _PARALLEL_FROM:
-        return {p: _ingest_path(str(p)) for p in unique}
-    # "spawn": forking a process that runs worker threads and holds connections is unsafe.
-    context = multiprocessing.get_context("spawn")
-    workers = min(os.cpu_count() or 1, 8)
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        results = pool.map(_ingest_path, [str(p) for p in unique], chunksize=8)
-        return dict(zip(unique, results, strict=True))
+    def __init__(self, paths: Sequence[Path]) -> None:
+        unique = list(dict.fromkeys(paths))
+        self._pool: cf.ProcessPoolExecutor | None = None
+        self._futures: dict[Path, cf.Future[IngestedImage | str]] = {}
+        self._done: dict[Path, IngestedImage | str] = {}
+        if len(unique) < _PARALLEL_FROM:
+            self._done = {p: ingest_file(str(p)) for p in unique}
+            return
+        # "spawn": forking a process that runs worker threads and holds connections is unsafe.
+        context = multiprocessing.get_context("spawn")
+        workers = min(os.cpu_count() or 1, 8)
+        self._pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        self._futures = {p: self._pool.submit(ingest_file, str(p)) for p in unique}
+
+    def result(self, path: Path) -> IngestedImage | str:
+        if path not in self._done:
+            self._done[path] = self._futures.pop(path).result()
+        return self._done[path]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass
@@ -283,17 +289,31 @@ def import_products(
         raise InvalidInput(f"{images_dir}: the images folder does not exist")
     rows = _plan(rows, Path(images_dir) if images_dir else None)
 
-    photos = _ingest_all([p for row in rows if row.product for p in row.image_paths])
     report = ImportReport()
     with unit_of_work() as db:
         skus = [row.product.sku for row in rows if row.product]
         existing = repo.products_by_sku(db, cid, skus)
         db.expunge_all()
+    photos = _Ingest([p for row in rows if row.product for p in row.image_paths])
+    try:
+        _land_rows(cid, rows, photos, existing, report)
+    finally:
+        photos.close()
+    return report
+
+
+def _land_rows(
+    cid: uuid.UUID,
+    rows: list[CatalogRow],
+    photos: _Ingest,
+    existing: Mapping[str, Product],
+    report: ImportReport,
+) -> None:
     for row in rows:
         if row.product is not None:
             planned: list[tuple[str, IngestedImage]] = []
             for name, path in zip(row.product.images, row.image_paths, strict=True):
-                result = photos[path]
+                result = photos.result(path)
                 if isinstance(result, str):
                     row.error = result
                     break
@@ -314,7 +334,6 @@ def import_products(
                     continue
         report.failed += 1
         report.errors.append({"row": row.row, "error": row.error or "invalid row"})
-    return report
 
 
 def add_product_photo(

@@ -1,0 +1,196 @@
+"""Match & generate: each product's scene (score, reason, override), the settings, the estimate,
+and the button. Viewers see the matches but no button."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from streamlit_app.common import attempt, can, open_session, picked_products, scope
+from visualizer_core.schemas import ASPECT_RATIOS, FlowSettings
+from visualizer_core.scope import Action
+from visualizer_core.services import analysis, estimates, generation, products
+from visualizer_core.taxonomy import ROOM_TYPES
+
+AUTO = "auto"
+
+member = scope()
+editor = can(member, Action.EDIT)
+may_generate = can(member, Action.GENERATE)
+session = open_session(member, page="generate")
+st.title("Match & generate")
+
+notice = st.session_state.pop("generate.notice", None)
+if notice:
+    st.success(notice)
+
+picked = picked_products()
+catalog = attempt(products.list_products, member, product_ids=picked) or []
+if not catalog:
+    st.info("No products yet: import a catalog on the Products page.")
+    st.stop()
+st.caption(
+    f"Session **{session.name}** · {len(catalog)} product(s)"
+    + (" picked on the Products page" if picked else " (the whole catalog)")
+    + f" · {len(session.scenes)} scene(s)"
+)
+if not session.scenes:
+    st.warning("This session has no scenes: add some on the Inspiration page first.")
+
+scenes = {s["id"]: s for s in session.scenes}
+
+
+def scene_label(scene_id: str) -> str:
+    if scene_id == AUTO:
+        return "Automatic"
+    scene = scenes.get(scene_id)
+    if scene is None:
+        return "(removed scene)"
+    room = (scene.get("analysis") or {}).get("room_type") or scene.get("room_type") or ""
+    return f"{scene.get('filename') or scene_id[:8]} · {ROOM_TYPES.get(room, room)}"
+
+
+def duration(seconds: float) -> str:
+    """A short human duration: "about 1 s", "40 s", "3 min 20 s", "2 h 5 min"."""
+    whole = max(round(seconds), 1)
+    if whole < 60:
+        return f"about {whole} s" if whole < 5 else f"{whole} s"
+    minutes, rest = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+# -- matching ----------------------------------------------------------------------------------
+
+if editor and st.button(
+    "Match products to scenes",
+    key="generate.match",
+    type="secondary" if session.matches else "primary",
+    disabled=not session.scenes,
+):
+    with st.spinner("Analysing and matching…"):
+        found = attempt(
+            analysis.match_session,
+            member,
+            session_id=session.id,
+            product_ids=[p.id for p in catalog],
+        )
+    if found is not None:
+        st.session_state["generate.notice"] = f"Matched {len(found)} product(s)."
+        st.rerun()
+
+rows = []
+for product in catalog:
+    match = session.matches.get(str(product.id)) or {}
+    rows.append(
+        {
+            "sku": product.sku,
+            "product": product.name,
+            "scene": scene_label(match["scene_id"]) if match else "not matched yet",
+            "score": match.get("score"),
+            "reason": match.get("reason", ""),
+            "by hand": bool(match.get("overridden")),
+        }
+    )
+st.dataframe(
+    pd.DataFrame(rows),
+    hide_index=True,
+    width="stretch",
+    key="generate.matches",
+    column_config={
+        "score": st.column_config.ProgressColumn("Score", min_value=0.0, max_value=1.0),
+    },
+)
+
+if editor and scenes:
+    with st.expander("Change the scene of a product"):
+        by_id = {p.id: p for p in catalog}
+        left, right, button = st.columns([3, 3, 1], vertical_alignment="bottom")
+        product_id = left.selectbox(
+            "Product",
+            list(by_id),
+            format_func=lambda pid: f"{by_id[pid].sku} · {by_id[pid].name}",
+            key="generate.override_product",
+        )
+        current = (session.matches.get(str(product_id)) or {}).get("scene_id", AUTO)
+        choice = right.selectbox(
+            "Scene",
+            [AUTO, *scenes],
+            index=[AUTO, *scenes].index(current) if current in scenes else 0,
+            format_func=scene_label,
+            key="generate.override_scene",
+        )
+        if button.button("Set", key="generate.override") and attempt(
+            analysis.set_match,
+            member,
+            session_id=session.id,
+            product_id=product_id,
+            scene_id=None if choice == AUTO else choice,
+        ):
+            st.session_state["generate.notice"] = f"Scene of {by_id[product_id].sku} set."
+            st.rerun()
+
+# -- settings, estimate, button ----------------------------------------------------------------
+
+st.subheader("Settings")
+left, middle = st.columns(2)
+aspect_ratio = left.selectbox("Aspect ratio", ASPECT_RATIOS, key="generate.aspect_ratio")
+variants = int(
+    middle.number_input(
+        "Variants per product", min_value=1, max_value=8, value=1, key="generate.variants"
+    )
+)
+prompt = st.text_area(
+    "Extra prompt text (optional)",
+    max_chars=2000,
+    key="generate.prompt",
+    placeholder="e.g. soft morning light, a plant in the corner",
+)
+settings = attempt(FlowSettings, aspect_ratio=aspect_ratio, variants=variants, prompt=prompt)
+if settings is None:
+    st.stop()
+assert settings is not None
+
+estimate = attempt(
+    estimates.estimate_generation,
+    member,
+    client_id=member.client_id,
+    products=len(catalog),
+    settings=settings,
+)
+if estimate is not None:
+    figures = st.columns(4)
+    figures[0].metric("Images", estimate.images)
+    figures[1].metric("Estimated cost", f"${estimate.cost_usd:,.2f}")
+    figures[2].metric("Estimated time", duration(estimate.seconds))
+    figures[3].metric("Quota left today", estimate.quota_left)
+    if not estimate.within_quota:
+        st.warning(
+            f"This needs {estimate.images} images but only {estimate.quota_left} are left "
+            "today: pick fewer products or variants."
+        )
+
+if not may_generate:
+    st.info("Viewers can look at the matches; an editor or owner starts the generation.")
+else:
+    if st.button(
+        f"Generate {len(catalog) * variants} image(s)",
+        key="generate.go",
+        type="primary",
+        disabled=not session.scenes,
+    ):
+        with st.spinner("Starting…"):
+            flow = attempt(
+                generation.generate,
+                member,
+                session_id=session.id,
+                product_ids=[p.id for p in catalog],
+                settings=settings,
+            )
+        if flow is not None:
+            st.session_state["results.notice"] = (
+                f"Generation started: {len(flow.image_ids)} image(s) on their way."
+            )
+            st.switch_page("views/results.py")

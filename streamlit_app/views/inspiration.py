@@ -1,0 +1,285 @@
+"""Inspiration: the open session's scenes, from uploads, Unsplash search and earlier generations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from streamlit_app.common import attempt, can, open_session, scope
+from visualizer_core.errors import VisualizerError
+from visualizer_core.inspiration import COLORS, ORIENTATIONS, InspirationPhoto
+from visualizer_core.scope import Action
+from visualizer_core.services import gallery, inspiration, previews, sessions
+from visualizer_core.taxonomy import ROOM_TYPES, normalize_room_type
+
+PHOTO_TYPES = ["jpg", "jpeg", "png", "webp"]
+FROM_NAME = "from-name"
+ROOM_CHOICES = {
+    FROM_NAME: "From each file name (e.g. bedroom-2.jpg), else the analysis decides",
+    "": "Let the analysis decide",
+}
+COLUMNS = 4
+SEARCH_PAGE = 12
+
+member = scope()
+editor = can(member, Action.EDIT)
+session = open_session(member, page="inspiration")
+st.title("Inspiration")
+st.caption(f"Scenes of **{session.name}**: each product is matched to the one that fits it best.")
+
+
+def _room_label(room: str | None) -> str:
+    return ROOM_TYPES.get(room or "", room or "any room")
+
+
+def credit_line(attribution: dict[str, Any] | None) -> str:
+    """The credit a picture must carry: Unsplash's photographer and link, or its origin."""
+    if not attribution:
+        return ""
+    if attribution.get("provider") == "unsplash":
+        name = attribution.get("photographer") or "an Unsplash photographer"
+        who = (
+            f"[{name}]({attribution['photographer_url']})"
+            if attribution.get("photographer_url")
+            else name
+        )
+        where = attribution.get("unsplash_url") or "https://unsplash.com/"
+        return f"Photo by {who} on [Unsplash]({where})"
+    return str(attribution.get("text") or "")
+
+
+def show_scenes() -> None:
+    """The session's scenes as a grid of thumbnails with what the analysis saw."""
+    scenes = session.scenes
+    if not scenes:
+        st.info("No scenes yet: upload some, or pick earlier generations below.")
+        return
+    st.subheader(f"Scenes in this session ({len(scenes)})")
+    columns = st.columns(COLUMNS)
+    for index, scene in enumerate(scenes):
+        with columns[index % COLUMNS]:
+            picture = attempt(
+                previews.scene_picture, member, session_id=session.id, scene_id=scene["id"]
+            )
+            found = scene.get("analysis") or {}
+            room = found.get("room_type") or scene.get("room_type")
+            caption = f"{scene.get('filename') or scene['id'][:8]} · {_room_label(room)}"
+            if found:
+                caption += (
+                    f" · {', '.join(found.get('style', [])[:2]) or found.get('lighting', '')}"
+                )
+            if picture is not None:
+                st.image(picture, caption=caption)
+            credit = credit_line(scene.get("attribution"))
+            if credit:
+                st.caption(credit)
+
+
+def room_from_name(filename: str) -> str | None:
+    """The room type a file's name gives ("home-office_2.jpg"), if it names one."""
+    words = Path(filename).stem.replace("_", " ").replace("-", " ")
+    try:
+        return normalize_room_type(words)
+    except VisualizerError:
+        return None
+
+
+def upload_scenes() -> None:
+    """Upload scene photos; their room type is chosen, read from each file name, or analysed."""
+    with st.form("inspiration.upload", clear_on_submit=True):
+        files = st.file_uploader(
+            "Scene photos", type=PHOTO_TYPES, accept_multiple_files=True, key="inspiration.files"
+        )
+        rooms = [FROM_NAME, "", *ROOM_TYPES]
+        room = st.selectbox(
+            "Room type",
+            rooms,
+            format_func=lambda r: ROOM_CHOICES.get(r) or _room_label(r),
+            key="inspiration.room",
+        )
+        if st.form_submit_button("Add scenes", type="primary"):
+            if not files:
+                st.error("Choose at least one photo.")
+                return
+            groups: dict[str | None, list[tuple[str, bytes]]] = {}
+            for upload in files:
+                chosen = room_from_name(upload.name) if room == FROM_NAME else room or None
+                groups.setdefault(chosen, []).append((upload.name, upload.getvalue()))
+            added, failed = 0, []
+            for group_room, group in groups.items():
+                result = attempt(
+                    sessions.add_scenes,
+                    member,
+                    session_id=session.id,
+                    files=group,
+                    room_type=group_room,
+                )
+                if result is not None:
+                    added += len(result.scene_ids)
+                    failed += result.failed
+            st.session_state["inspiration.added"] = added
+            st.session_state["inspiration.failed"] = failed
+            st.rerun()
+
+
+def result_picture(photo: InspirationPhoto) -> bytes | str | None:
+    """What to show for a search result: Unsplash's hotlinked thumbnail, or our own picture."""
+    if photo.thumb_url:
+        return photo.thumb_url
+    if photo.source == "session":
+        return attempt(
+            previews.scene_picture,
+            member,
+            session_id=photo.ref["session_id"],
+            scene_id=photo.ref["scene_id"],
+        )
+    if photo.source == "generation":
+        return attempt(gallery.image_bytes, member, image_id=photo.ref["image_id"])
+    return None
+
+
+def search() -> None:
+    """Search Unsplash (with a key) or the client's own library, and use the chosen photos."""
+    with st.form("inspiration.search"):
+        left, middle, right = st.columns([4, 2, 2], vertical_alignment="bottom")
+        query = left.text_input(
+            "Search photos", key="inspiration.query", placeholder="bright oak kitchen"
+        )
+        orientation = middle.selectbox(
+            "Orientation", ["any", *ORIENTATIONS], key="inspiration.orientation"
+        )
+        color = right.selectbox("Colour", ["any", *COLORS], key="inspiration.color")
+        go = st.form_submit_button("Search")
+    if go:
+        st.session_state["inspiration.search_page"] = 1
+        st.session_state["inspiration.search_args"] = {
+            "query": query.strip(),
+            "orientation": None if orientation == "any" else orientation,
+            "color": None if color == "any" else color,
+        }
+    arguments = st.session_state.get("inspiration.search_args")
+    if arguments is None:
+        st.caption(
+            "Search Unsplash's photos."
+            if inspiration.unsplash_configured()
+            else "Search your own scenes, earlier generations and Visualizer's drawn rooms "
+            "(Unsplash needs UNSPLASH_ACCESS_KEY)."
+        )
+        return
+    found = attempt(
+        inspiration.search_inspiration,
+        member,
+        client_id=member.client_id,
+        page=int(st.session_state.get("inspiration.search_page", 1)),
+        per_page=SEARCH_PAGE,
+        **arguments,
+    )
+    if found is None:
+        return
+    if found.notice:
+        st.info(found.notice)
+    if not found.photos:
+        st.caption("Nothing found: try other words.")
+        return
+    st.caption(f"{found.total} photo(s) · page {found.page} of {max(found.total_pages, 1)}")
+    columns = st.columns(COLUMNS)
+    chosen: list[InspirationPhoto] = []
+    for index, photo in enumerate(found.photos):
+        with columns[index % COLUMNS], st.container(border=True):
+            picture = result_picture(photo)
+            if picture is not None:
+                st.image(picture)
+            st.markdown(photo.description or photo.id)
+            credit = credit_line(photo.attribution)
+            if credit:
+                st.caption(credit)
+            if st.checkbox("Use", key=f"inspiration.use.{photo.id}"):
+                chosen.append(photo)
+    pager = st.columns([1, 1, 4])
+    if pager[0].button("← Previous", key="inspiration.search_prev", disabled=found.page <= 1):
+        st.session_state["inspiration.search_page"] = found.page - 1
+        st.rerun()
+    if pager[1].button(
+        "Next →", key="inspiration.search_next", disabled=found.page >= found.total_pages
+    ):
+        st.session_state["inspiration.search_page"] = found.page + 1
+        st.rerun()
+    if st.button(
+        f"Add {len(chosen)} photo(s) as scenes",
+        key="inspiration.use_chosen",
+        type="primary",
+        disabled=not chosen,
+    ):
+        with st.spinner("Adding…"):
+            result = attempt(
+                inspiration.add_inspiration, member, session_id=session.id, photos=chosen
+            )
+        if result is not None:
+            st.session_state["inspiration.added"] = len(result.scene_ids)
+            st.session_state["inspiration.failed"] = result.failed
+            st.rerun()
+
+
+def earlier_generations() -> None:
+    """Completed images of any of the client's sessions, to reuse as scenes."""
+    rows = attempt(sessions.list_sessions, member) or []
+    if not rows:
+        return
+    names = {row.id: row.name for row in rows}
+    source = st.selectbox(
+        "From session", list(names), format_func=names.__getitem__, key="inspiration.from"
+    )
+    page = attempt(
+        gallery.list_images,
+        member,
+        session_id=source,
+        status=["completed"],
+        page_size=12,
+        order="newest",
+    )
+    if page is None or not page.cards:
+        st.caption("No completed images in that session yet.")
+        return
+    columns = st.columns(COLUMNS)
+    chosen = []
+    for index, card in enumerate(page.cards):
+        with columns[index % COLUMNS]:
+            picture = attempt(gallery.image_bytes, member, image_id=card.id)
+            if picture is not None:
+                st.image(picture, caption=f"{card.sku} · v{card.variant + 1}")
+            if editor and st.checkbox("Use", key=f"inspiration.reuse.{card.id}"):
+                chosen.append(card)
+    if editor and st.button(
+        f"Add {len(chosen)} as scene(s)", key="inspiration.reuse", disabled=not chosen
+    ):
+        added, failed = 0, []
+        for card in chosen:
+            try:
+                inspiration.generation_as_scene(member, image_id=card.id, session_id=session.id)
+                added += 1
+            except VisualizerError as error:  # shown after the rerun, with the others
+                failed.append({"file": f"{card.sku} v{card.variant + 1}", "error": str(error)})
+        st.session_state["inspiration.added"] = added
+        st.session_state["inspiration.failed"] = failed
+        st.rerun()
+
+
+added = st.session_state.pop("inspiration.added", None)
+if added is not None:
+    st.success(f"{added} scene(s) added.")
+for failure in st.session_state.pop("inspiration.failed", None) or []:
+    message = str(failure["error"])
+    named = message.startswith(f"{failure['file']}:")
+    st.error(message if named else f"{failure['file']}: {message}")
+
+if editor:
+    upload_tab, search_tab, earlier_tab = st.tabs(["Upload", "Search", "Earlier generations"])
+    with upload_tab:
+        upload_scenes()
+    with search_tab:
+        search()
+    with earlier_tab:
+        earlier_generations()
+show_scenes()

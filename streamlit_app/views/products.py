@@ -1,0 +1,224 @@
+"""Products: the catalog as a table with search, filters and analysis; import; photos; picking.
+
+The products picked here (``studio.product_ids``) are the ones the Match & generate page works
+on; with none picked it works on the whole catalog.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from streamlit_app.common import PICKED, SESSION, attempt, can, scope
+from visualizer_core.scope import Action
+from visualizer_core.services import analysis, previews, products
+
+PHOTO_TYPES = ["jpg", "jpeg", "png", "webp"]
+
+member = scope()
+editor = can(member, Action.EDIT)
+st.title("Products")
+
+# -- import ------------------------------------------------------------------------------------
+
+if editor:
+    with st.expander(
+        "Import a catalog (CSV and photos)", expanded="products.report" in st.session_state
+    ):
+        st.caption(
+            "Columns: sku, name (required), category, description, colors, materials, "
+            "dimensions, image (photo file names, several joined by |). Rows with a known sku "
+            "update that product; bad rows are reported and skipped."
+        )
+        with st.form("products.import", clear_on_submit=True):
+            csv_file = st.file_uploader("Catalog CSV", type=["csv"], key="products.csv")
+            photos = st.file_uploader(
+                "Photos named in the CSV",
+                type=PHOTO_TYPES,
+                accept_multiple_files=True,
+                key="products.photos",
+            )
+            run_import = st.form_submit_button("Import", type="primary")
+        if run_import:
+            if csv_file is None:
+                st.error("Choose a CSV file to import.")
+            else:
+                with tempfile.TemporaryDirectory(prefix="visualizer-import-") as folder:
+                    root = Path(folder)
+                    csv_path = root / "catalog.csv"
+                    csv_path.write_bytes(csv_file.getvalue())
+                    for photo in photos or []:
+                        (root / Path(photo.name).name).write_bytes(photo.getvalue())
+                    with st.spinner("Importing…"):
+                        report = attempt(
+                            products.import_products,
+                            member,
+                            client_id=member.client_id,
+                            csv_path=csv_path,
+                            images_dir=root,
+                        )
+                if report is not None:
+                    st.session_state["products.report"] = report.as_dict()
+        report_dict = st.session_state.get("products.report")
+        if report_dict:
+            message = (
+                f"{report_dict['imported']} imported · {report_dict['updated']} updated · "
+                f"{report_dict['failed']} failed"
+            )
+            (st.warning if report_dict["failed"] else st.success)(message)
+            if report_dict["errors"]:
+                st.dataframe(
+                    pd.DataFrame(report_dict["errors"], columns=["row", "error"]),
+                    hide_index=True,
+                    width="stretch",
+                    key="products.errors",
+                )
+
+# -- the table ---------------------------------------------------------------------------------
+
+everything = attempt(products.list_products, member) or []
+categories = sorted({p.category for p in everything if p.category})
+left, middle, right = st.columns([3, 2, 2])
+search = left.text_input("Search by name or SKU", key="products.search")
+category = middle.selectbox("Category", ["All", *categories], key="products.category")
+analysed = right.selectbox("Analysis", ["All", "Analysed", "Not analysed"], key="products.analysed")
+
+shown = attempt(
+    products.list_products,
+    member,
+    search=search.strip() or None,
+    category=None if category == "All" else category,
+)
+shown = shown or []
+if analysed != "All":
+    shown = [p for p in shown if (p.analysis is not None) == (analysed == "Analysed")]
+
+picked: set = set(st.session_state.get(PICKED) or [])
+picked &= {p.id for p in everything}
+
+
+def _join(value: object) -> str:
+    return ", ".join(str(v) for v in value) if isinstance(value, list) else str(value or "")
+
+
+table = pd.DataFrame(
+    [
+        {
+            "picked": p.id in picked,
+            "sku": p.sku,
+            "name": p.name,
+            "category": p.category or "",
+            "photos": len(p.image_ids),
+            "kind": (p.analysis or {}).get("category", ""),
+            "rooms": _join((p.analysis or {}).get("room_types", [])),
+            "style": _join((p.analysis or {}).get("style", [])),
+            "materials": _join((p.analysis or {}).get("materials", []) or p.materials),
+            "colours": _join((p.analysis or {}).get("colors", []) or p.colors),
+        }
+        for p in shown
+    ],
+    columns=[
+        "picked",
+        "sku",
+        "name",
+        "category",
+        "photos",
+        "kind",
+        "rooms",
+        "style",
+        "materials",
+        "colours",
+    ],
+)
+st.caption(
+    f"{len(shown)} of {len(everything)} product(s) shown · {len(picked)} picked for generation"
+    + ("" if picked else " (none picked: generation uses every product)")
+)
+event = st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    on_select="rerun",
+    selection_mode="multi-row",
+    key="products.table",
+    column_config={
+        "picked": st.column_config.CheckboxColumn("Picked", width="small"),
+        "photos": st.column_config.NumberColumn("Photos", width="small"),
+        "kind": st.column_config.TextColumn("Analysed as"),
+        "rooms": st.column_config.TextColumn("Fits in"),
+    },
+)
+selected_rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
+
+buttons = st.columns(4)
+if buttons[0].button(
+    f"Pick selected rows ({len(selected_rows)})",
+    key="products.pick_selected",
+    disabled=not selected_rows,
+):
+    picked |= {shown[i].id for i in selected_rows}
+if buttons[1].button(f"Pick all shown ({len(shown)})", key="products.pick_shown"):
+    picked |= {p.id for p in shown}
+if buttons[2].button("Unpick shown", key="products.unpick_shown"):
+    picked -= {p.id for p in shown}
+if buttons[3].button("Clear picks", key="products.clear"):
+    picked = set()
+if picked != set(st.session_state.get(PICKED) or []):
+    st.session_state[PICKED] = sorted(picked, key=str)
+    st.rerun()
+
+if editor:
+    session_id = st.session_state.get(SESSION)
+    if st.button(
+        "Analyse products without analysis",
+        key="products.analyse",
+        disabled=session_id is None,
+        help=None if session_id else "Open a session first (the analysis runs in one).",
+    ):
+        with st.spinner("Analysing…"):
+            done = attempt(analysis.analyze_session, member, session_id=session_id)
+        if done is not None:
+            st.session_state["products.analysed_report"] = done
+            st.rerun()
+    done = st.session_state.pop("products.analysed_report", None)
+    if done is not None:
+        st.success(f"Analysed {done['products']} product(s) and {done['scenes']} scene(s).")
+        for failure in done["failed"]:
+            st.warning(failure["error"])
+
+# -- one product: its photo, and another one --------------------------------------------------
+
+if everything:
+    st.subheader("Photos")
+    by_id = {p.id: p for p in everything}
+    chosen = st.selectbox(
+        "Product",
+        list(by_id),
+        format_func=lambda pid: f"{by_id[pid].sku} · {by_id[pid].name}",
+        key="products.photo_product",
+    )
+    product = by_id[chosen]
+    left, right = st.columns([1, 3])
+    if product.image_ids:
+        picture = attempt(previews.product_picture, member, product_id=product.id)
+        if picture is not None:
+            left.image(picture, caption=f"{len(product.image_ids)} photo(s)")
+    else:
+        left.info("No photo yet: it is needed to generate.")
+    if editor:
+        with right.form("products.photo", clear_on_submit=True):
+            upload = st.file_uploader("Add a photo", type=PHOTO_TYPES, key="products.photo_file")
+            if st.form_submit_button("Upload photo"):
+                if upload is None:
+                    st.error("Choose a photo to upload.")
+                elif attempt(
+                    products.add_product_photo,
+                    member,
+                    product_id=product.id,
+                    data=upload.getvalue(),
+                    filename=upload.name,
+                ):
+                    st.success(f"Photo added to {product.sku}.")

@@ -1,0 +1,145 @@
+"""Settings of the active client, for its owners: members and roles, the webhook, usage."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from streamlit_app.common import attempt, can, identity, scope
+from visualizer_core.scope import Action, Role
+from visualizer_core.services import clients, generation
+
+ROLES = [r.value for r in Role]
+
+member = scope()
+st.title("Settings")
+if not can(member, Action.MANAGE):
+    st.warning("Only the client's owners can change its settings.")
+    st.stop()
+
+client = attempt(clients.get_client, member, client_id=member.client_id)
+if client is None:
+    st.stop()
+assert client is not None
+st.caption(f"**{client.name}** · {client.plan} plan")
+
+notice = st.session_state.pop("settings.notice", None)
+if notice:
+    st.success(notice)
+invitation = st.session_state.pop("settings.invitation", None)  # its token is shown once
+if invitation is not None:
+    st.success(
+        f"Invitation for {invitation.email} ({invitation.role.value}) until "
+        f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC. Send them this link (shown once):"
+    )
+    base = (st.context.url or "").split("?", 1)[0].rsplit("/", 1)[0]
+    st.code(
+        f"{base}/?invite={invitation.token}" if base else f"?invite={invitation.token}",
+        language=None,
+    )
+
+# -- usage -------------------------------------------------------------------------------------
+
+st.subheader("Usage today")
+left = attempt(generation.quota_left, member, client_id=member.client_id)
+if left is not None:
+    used = max(client.daily_quota - left, 0)
+    share = used / client.daily_quota if client.daily_quota else 1.0
+    st.progress(min(share, 1.0), text=f"{used} of {client.daily_quota} images used (UTC day)")
+    st.caption(f"{left} image(s) left today. An admin can change the daily quota.")
+
+# -- members -----------------------------------------------------------------------------------
+
+st.subheader("Members")
+members = attempt(clients.list_members, member, client_id=member.client_id) or []
+me = identity()
+if members:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "email": m.email,
+                    "name": m.name or "",
+                    "role": m.role.value,
+                    "status": m.status,
+                    "invitation expires": m.invite_expires_at,
+                }
+                for m in members
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        key="settings.members",
+    )
+    by_id = {m.user_id: m for m in members}
+    with st.form("settings.role"):
+        columns = st.columns([3, 2, 1, 1], vertical_alignment="bottom")
+        who = columns[0].selectbox(
+            "Member",
+            list(by_id),
+            format_func=lambda uid: by_id[uid].email,
+            key="settings.member",
+        )
+        role = columns[1].selectbox("Role", ROLES, key="settings.member_role")
+        change = columns[2].form_submit_button("Set role")
+        remove = columns[3].form_submit_button("Remove")
+    if change and attempt(
+        clients.set_role, member, client_id=member.client_id, user_id=who, role=role
+    ):
+        st.session_state["settings.notice"] = f"{by_id[who].email} is now {role}."
+        st.rerun()
+    if remove:
+        if me is not None and who == me.user_id:
+            st.error("You cannot remove yourself here: ask another owner.")
+        else:
+            removed = attempt(
+                lambda: (
+                    clients.remove_member(member, client_id=member.client_id, user_id=who) or True
+                )
+            )
+            if removed:
+                st.session_state["settings.notice"] = f"{by_id[who].email} removed."
+                st.rerun()
+
+with st.form("settings.invite", clear_on_submit=True):
+    st.markdown("**Invite someone**")
+    columns = st.columns([3, 2, 1], vertical_alignment="bottom")
+    email = columns[0].text_input("Email", key="settings.invite_email")
+    invite_role = columns[1].selectbox("Role", ROLES, index=1, key="settings.invite_role")
+    invited = columns[2].form_submit_button("Invite")
+if invited:
+    invitation = attempt(
+        clients.invite_member,
+        member,
+        client_id=member.client_id,
+        email=email,
+        role=invite_role,
+    )
+    if invitation is not None:
+        st.session_state["settings.invitation"] = invitation
+        st.rerun()
+
+# -- webhook -----------------------------------------------------------------------------------
+
+st.subheader("Webhook")
+st.caption(
+    "Called with a signed POST when a session's generation finishes. The secret is shown "
+    "once, to give to the receiver."
+)
+current_url = getattr(client, "webhook_url", None)
+if current_url:
+    st.caption(f"Now: `{current_url}`")
+with st.form("settings.webhook"):
+    url = st.text_input("URL", value=current_url or "", key="settings.webhook_url")
+    columns = st.columns(2)
+    save = columns[0].form_submit_button("Save webhook")
+    drop = columns[1].form_submit_button("Remove webhook")
+if save:
+    saved = attempt(
+        clients.set_webhook, member, client_id=member.client_id, url=url.strip() or None
+    )
+    if saved is not None and saved["url"]:
+        st.success(f"Webhook set to {saved['url']}. Its signing secret:")
+        st.code(saved["secret"] or "", language=None)
+if drop and attempt(clients.set_webhook, member, client_id=member.client_id, url=None):
+    st.success("Webhook removed.")

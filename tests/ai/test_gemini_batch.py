@@ -1,0 +1,135 @@
+"""The Gemini Batch API through the real SDK: JSONL upload, job, polling, results per row."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.ai.test_gemini import make_ai, png_cutout, request
+from tests.standins import gemini_fixtures
+from tests.standins.gemini_server import GeminiStandIn
+from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL, GeminiAI
+from visualizer_core.ai.gemini_batch import BATCH_PRICE_FACTOR, GeminiBatch
+from visualizer_core.errors import (
+    ContentRefused,
+    InvalidInput,
+    PermanentProviderError,
+    RateLimited,
+    TransientProviderError,
+)
+
+gemini_server = gemini_fixtures.gemini_server
+gemini_ai = gemini_fixtures.gemini_ai
+
+
+def test_a_batch_runs_every_row_with_both_images(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI
+) -> None:
+    batch = GeminiBatch(gemini_ai)
+    rows = [
+        ("row-a", request(product_images=(png_cutout((200, 30, 30)),), seed=1)),
+        ("row-b", request(product_images=(png_cutout((30, 30, 200)),), seed=2)),
+    ]
+    name = batch.submit(rows, display_name="flow 1")
+    assert name.startswith("batches/")
+
+    first = batch.status(name)
+    assert first.state == "running" and not first.done  # the stand-in takes one poll
+    done = batch.status(name)
+    assert done.state == "succeeded" and done.done and done.responses_file
+
+    results = batch.results(done)
+    assert set(results) == {"row-a", "row-b"}
+    for key, _req in rows:
+        result = results[key]
+        assert not isinstance(result, Exception)
+        assert result.image[:3] == b"\xff\xd8\xff" and result.model == DEFAULT_IMAGE_MODEL
+        assert result.meta["batch"] == name
+        full = gemini_ai.estimate_cost(DEFAULT_IMAGE_MODEL, result.usage)
+        assert result.meta["cost_usd"] == pytest.approx(full * BATCH_PRICE_FACTOR)
+    lines = {r.path.rsplit("#", 1)[1]: r for r in gemini_server.requests if r.action == "batchLine"}
+    assert set(lines) == {"row-a", "row-b"}
+    for key, req in rows:
+        line = lines[key]
+        assert line.image_mime_types == ["image/png", "image/jpeg"]
+        assert line.images[0][1] == req.product_images[0]
+        assert line.images[1][1] == req.scene_image
+        assert line.generation_config["seed"] == req.seed
+        assert line.generation_config["imageConfig"]["aspectRatio"] == "16:9"
+    # The upload went through the resumable protocol; the create named the uploaded file.
+    calls = [(r.method, r.path.split("/")[-1]) for r in gemini_server.requests]
+    assert ("POST", "files") in calls
+    assert ("POST", f"{DEFAULT_IMAGE_MODEL}:batchGenerateContent") in calls
+
+
+def test_failures_are_per_row(gemini_server: GeminiStandIn, gemini_ai: GeminiAI) -> None:
+    batch = GeminiBatch(gemini_ai)
+    rows = [(f"row-{n}", request(seed=n)) for n in range(6)]
+    gemini_server.fail_next("429")
+    gemini_server.fail_next("503")
+    gemini_server.fail_next("400")
+    gemini_server.fail_next("blocked")
+    gemini_server.fail_next("no_image", finish_reason="IMAGE_SAFETY")
+    name = batch.submit(rows, display_name="mixed")
+    batch.status(name)
+    results = batch.results(batch.status(name))
+
+    assert isinstance(results["row-0"], RateLimited)
+    assert isinstance(results["row-1"], TransientProviderError)
+    assert isinstance(results["row-2"], PermanentProviderError)
+    assert "400" in str(results["row-2"])
+    assert isinstance(results["row-3"], ContentRefused)
+    assert "block reason SAFETY" in str(results["row-3"])
+    assert isinstance(results["row-4"], ContentRefused)
+    assert "IMAGE_SAFETY" in str(results["row-4"])
+    assert not isinstance(results["row-5"], Exception) and results["row-5"].image
+
+
+def test_a_failed_job_has_no_results(gemini_server: GeminiStandIn, gemini_ai: GeminiAI) -> None:
+    batch = GeminiBatch(gemini_ai)
+    gemini_server.fail_next_batch()
+    name = batch.submit([("only", request())], display_name="doomed")
+    batch.status(name)
+    status = batch.status(name)
+    assert status.state == "failed" and status.done and status.error
+    with pytest.raises(InvalidInput, match="no results"):
+        batch.results(status)
+
+
+def test_submit_checks_its_input(gemini_server: GeminiStandIn, gemini_ai: GeminiAI) -> None:
+    batch = GeminiBatch(gemini_ai)
+    with pytest.raises(InvalidInput, match="at least one"):
+        batch.submit([], display_name="empty")
+    with pytest.raises(InvalidInput, match="unique"):
+        batch.submit([("a", request()), ("a", request())], display_name="twice")
+    with pytest.raises(InvalidInput, match="one model"):
+        batch.submit(
+            [("a", request()), ("b", request(model="gemini-3-pro-image"))], display_name="two"
+        )
+    assert gemini_server.requests == []  # nothing was sent
+
+
+def test_a_wrong_key_is_permanent(gemini_server: GeminiStandIn) -> None:
+    ai = GeminiAI("not-the-key", base_url=gemini_server.base_url, timeout_s=10)
+    with pytest.raises(PermanentProviderError, match="GEMINI_API_KEY"):
+        GeminiBatch(ai).submit([("a", request())], display_name="x")
+    ai.close()
+
+
+def test_the_jsonl_lines_are_generate_content_requests(gemini_server: GeminiStandIn) -> None:
+    ai = make_ai(gemini_server, image_size="2K")
+    GeminiBatch(ai).submit([("k1", request(prompt="Put it by the window."))], display_name="x")
+    [upload] = [r for r in gemini_server.requests if r.path.endswith("/files")]
+    assert upload.key_ok
+    # What the stand-in stored is what the SDK uploaded: one JSON object per line.
+    stored = next(iter(gemini_server._files.values()))["data"].decode()
+    [line] = [json.loads(text) for text in stored.splitlines()]
+    assert line["key"] == "k1"
+    config = line["request"]["generationConfig"]
+    assert config["imageConfig"] == {"aspectRatio": "16:9", "imageSize": "2K"}
+    assert config["responseModalities"] == ["TEXT", "IMAGE"]
+    parts = line["request"]["contents"][0]["parts"]
+    assert [sorted(p) for p in parts] == [["inlineData"], ["inlineData"], ["text"]]
+    assert parts[2]["text"] == "Put it by the window."
+    ai.close()

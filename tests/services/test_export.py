@@ -1,0 +1,168 @@
+"""Export on both backend sets: the ZIP of completed images and its spreadsheet-safe manifest."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import factories
+from visualizer_core import backends
+from visualizer_core.db import repo
+from visualizer_core.db.models import GeneratedImage
+from visualizer_core.errors import NotFound, StorageError
+from visualizer_core.scope import ADMIN, Role
+from visualizer_core.services import analysis, export, gallery, generation
+from visualizer_core.services.export import spreadsheet_safe
+
+# Product names a spreadsheet would run as formulas, and one it would not.
+CATALOG = (
+    ("SOFA-EQ", '=HYPERLINK("http://evil.example","click")', "sofa", "living_room", (90, 60, 60)),
+    ("BED-PLUS", "+1 Haven Bed", "bed", "bedroom", (150, 120, 160)),
+    ("DESK-MINUS", "-2+3 Writing Desk", "desk", "home_office", (120, 85, 60)),
+    ("LAMP-AT", "@SUM(A1:A9) Floor Lamp", "floor lamp", "living_room", (200, 190, 120)),
+    ("TABLE", "Oak Dining Table", "dining table", "dining_room", (160, 120, 80)),
+)
+
+
+@pytest.fixture
+def generated(backend: backends.Backends) -> Iterator[dict[str, Any]]:
+    """A session whose five images were made: four completed, one failed."""
+    client = factories.create_client()
+    session = factories.create_session(client.id)
+    products = factories.import_catalog(client.id, CATALOG)
+    factories.add_rooms(session.id)
+    analysis.match_session(ADMIN, session_id=session.id)
+    flow = generation.generate(ADMIN, session_id=session.id, dispatch=False)
+    with backend.transaction() as db:
+        rows = {
+            r.product_id: r.id
+            for r in repo.images_where(db, GeneratedImage.flow_id == flow.flow_id)
+        }
+    failed = rows[products["TABLE"]]
+    for image_id in rows.values():
+        if image_id != failed:
+            assert generation.process_image(image_id, worker_id="test") == "completed"
+    with backend.transaction() as db:  # the table's image failed: it has no picture
+        repo.update_image(
+            db, failed, expect_status="pending", status="error", error_message="refused"
+        )
+    yield {"client": client, "session": session, "products": products, "images": rows}
+
+
+def read_zip(path: Path) -> tuple[dict[str, bytes], list[dict[str, str]]]:
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    manifest = files.pop("manifest.csv").decode("utf-8")
+    return files, list(csv.DictReader(io.StringIO(manifest)))
+
+
+def test_export_has_the_completed_images_and_a_manifest(
+    generated: dict[str, Any], tmp_path: Path
+) -> None:
+    out = tmp_path / "exports" / "spring.zip"
+    result = export.export_session(ADMIN, session_id=generated["session"].id, out=out)
+    assert result == {"images": 4, "path": str(out)}
+
+    files, manifest = read_zip(out)
+    assert len(files) == 4 and len(manifest) == 4
+    assert {row["file"] for row in manifest} == set(files)
+    by_sku = {row["sku"]: row for row in manifest}
+    assert set(by_sku) == {"SOFA-EQ", "BED-PLUS", "DESK-MINUS", "LAMP-AT"}
+    for row in manifest:
+        assert row["file"].endswith(".jpg")
+        image_id = uuid.UUID(row["image_id"])
+        card = gallery.image_bytes(ADMIN, image_id=image_id, thumbnail=False)
+        assert files[row["file"]] == card
+        assert row["model"] == "local-compositor-v1" and row["prompt_version"]
+        assert row["completed_at"]
+
+
+def test_manifest_cells_that_would_run_as_formulas_are_escaped(
+    generated: dict[str, Any], tmp_path: Path
+) -> None:
+    out = tmp_path / "spring.zip"
+    export.export_session(ADMIN, session_id=generated["session"].id, out=out)
+    _files, manifest = read_zip(out)
+    names = {row["sku"]: row["product_name"] for row in manifest}
+    assert names["SOFA-EQ"] == '\'=HYPERLINK("http://evil.example","click")'
+    assert names["BED-PLUS"] == "'+1 Haven Bed"
+    assert names["DESK-MINUS"] == "'-2+3 Writing Desk"
+    assert names["LAMP-AT"] == "'@SUM(A1:A9) Floor Lamp"
+    for row in manifest:
+        for value in row.values():
+            assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), row
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+44 20", "'+44 20"),
+        ("-3", "'-3"),
+        ("@A1", "'@A1"),
+        ("\t=1", "'\t=1"),
+        ("Sofa = comfy", "Sofa = comfy"),
+        ("", ""),
+        (None, ""),
+        (3, "3"),
+    ],
+)
+def test_spreadsheet_safe(value: object, shown: str) -> None:
+    assert spreadsheet_safe(value) == shown
+
+
+def test_export_of_approved_images_only(generated: dict[str, Any], tmp_path: Path) -> None:
+    session_id = generated["session"].id
+    bed = generated["images"][generated["products"]["BED-PLUS"]]
+    gallery.review_images(ADMIN, image_ids=[bed], review_state="approved")
+    out = tmp_path / "approved.zip"
+    result = export.export_session(ADMIN, session_id=session_id, out=out, approved_only=True)
+    assert result["images"] == 1
+    _files, manifest = read_zip(out)
+    assert [(row["image_id"], row["review_state"]) for row in manifest] == [(str(bed), "approved")]
+
+
+def test_an_empty_session_exports_just_the_manifest_header(
+    backend: backends.Backends, tmp_path: Path
+) -> None:
+    session = factories.create_session(factories.create_client().id)
+    out = tmp_path / "empty.zip"
+    assert export.export_session(ADMIN, session_id=session.id, out=out)["images"] == 0
+    files, manifest = read_zip(out)
+    assert files == {} and manifest == []
+    with zipfile.ZipFile(out) as archive:
+        header = archive.read("manifest.csv").decode().splitlines()[0]
+    assert header.split(",") == list(export.MANIFEST_COLUMNS)
+
+
+def test_a_failed_export_leaves_no_file_behind(generated: dict[str, Any], tmp_path: Path) -> None:
+    sofa = generated["images"][generated["products"]["SOFA-EQ"]]
+    with backends.current().transaction() as db:
+        row = db.get(GeneratedImage, sofa)
+        assert row is not None and row.image_key
+        key = row.image_key
+    backends.current().storage.delete(key)
+    out = tmp_path / "exports" / "broken.zip"
+    with pytest.raises(StorageError, match=key):
+        export.export_session(ADMIN, session_id=generated["session"].id, out=out)
+    assert list(out.parent.iterdir()) == []
+
+
+def test_export_is_scoped_to_the_client(generated: dict[str, Any], tmp_path: Path) -> None:
+    stranger = factories.member_scope(factories.create_client().id, Role.OWNER)
+    with pytest.raises(NotFound):
+        export.export_session(stranger, session_id=generated["session"].id, out=tmp_path / "x.zip")
+    viewer = factories.member_scope(generated["client"].id, Role.VIEWER)
+    assert (
+        export.export_session(viewer, session_id=generated["session"].id, out=tmp_path / "y.zip")[
+            "images"
+        ]
+        == 4
+    )

@@ -1,0 +1,728 @@
+"""Tenancy over the whole service surface: a member of client A never reaches client B.
+
+Every public function of every ``visualizer_core.services`` module (its ``__all__``) is found by
+introspection and must have an entry in :data:`REGISTRY` saying how to call it on client B's
+ids. A new service function without an entry fails :func:`test_member_of_another_client_is_refused`
+with a message saying what to add, so nobody has to remember.
+
+For each function the test checks, on both backends (embedded and PostgreSQL with S3):
+
+- the owner of client A (the strongest role there) calling it with client B's ids gets
+  ``NotFound``, as a random id would; admin-only functions are ``Forbidden`` to every member;
+- where a function takes a container and items (a session of A, a product of B), mixing gets
+  ``NotFound`` too;
+- listings called by A contain nothing of B;
+- the same call made by a member of B with the least role allowed to make it succeeds, which
+  proves the ids were real and the refusal came from tenancy, not from a typo in the test.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import pkgutil
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import visualizer_core.services
+from tests.factories import product_photo, scene_photo
+from visualizer_core import backends
+from visualizer_core.errors import Forbidden, NotFound
+from visualizer_core.inspiration import InspirationPhoto
+from visualizer_core.scope import ADMIN, Action, ClientScope, Role, actions_of
+from visualizer_core.services import (
+    auth,
+    clients,
+    generation,
+    inspiration,
+    products,
+    sessions,
+)
+
+# -- the service surface ------------------------------------------------------------------------
+
+
+def service_modules() -> list[Any]:
+    """Every module of ``visualizer_core.services`` but the private ones (``_uow``)."""
+    found = []
+    for info in pkgutil.iter_modules(visualizer_core.services.__path__):
+        if not info.name.startswith("_"):
+            found.append(importlib.import_module(f"visualizer_core.services.{info.name}"))
+    return found
+
+
+def service_functions() -> dict[str, Callable[..., Any]]:
+    """``module.function`` -> function, for every function a services module exports."""
+    found: dict[str, Callable[..., Any]] = {}
+    for module in service_modules():
+        short = module.__name__.rsplit(".", 1)[1]
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name)
+            if inspect.isfunction(obj):
+                found[f"{short}.{name}"] = obj
+    return found
+
+
+# Public names (no underscore) that are not exported, and why no member can reach them.
+INTERNAL: dict[str, str] = {
+    "sessions.load_session": "repository helper of the services: takes an open db session first",
+    "generation.flow_status": "helper of wait_for_flows, called after the scope check there",
+    "generation.image_status": "worker helper: the queue asks whether a row is still open",
+}
+
+
+# -- a world of two clients ---------------------------------------------------------------------
+
+
+class Tenant:
+    """One client with an owner and an editor; its other rows are made on first use."""
+
+    def __init__(self, label: str, folder: Path) -> None:
+        self.label = label
+        self.folder = folder
+        self.client = clients.create_client(ADMIN, name=f"Tenant {label} {uuid.uuid4().hex[:6]}")
+        self.client_id = self.client.id
+        # No password: hashing one is slow on purpose, and most tests never sign in.
+        self.owner = clients.create_user(
+            ADMIN,
+            email=f"owner-{label}-{uuid.uuid4().hex[:6]}@example.com",
+            client_id=self.client_id,
+            role=Role.OWNER,
+        )
+
+    def scope(self, role: Role = Role.OWNER) -> ClientScope:
+        """This client's scope with ``role``, acting as its owner's user."""
+        return ClientScope(client_id=self.client_id, role=role, user_id=self.owner.id)
+
+    @functools.cached_property
+    def editor(self) -> clients.UserRead:
+        return clients.create_user(
+            ADMIN,
+            email=f"editor-{self.label}-{uuid.uuid4().hex[:6]}@example.com",
+            client_id=self.client_id,
+            role=Role.EDITOR,
+        )
+
+    @functools.cached_property
+    def product_id(self) -> uuid.UUID:
+        (self.folder / f"{self.label}.jpg").write_bytes(product_photo())
+        report = products.import_products(
+            ADMIN,
+            client_id=self.client_id,
+            records=[
+                {"sku": f"SKU-{self.label}", "name": "Oak chair", "image": f"{self.label}.jpg"}
+            ],
+            images_dir=self.folder,
+        )
+        assert report.failed == 0, report.errors
+        return uuid.UUID(report.product_ids[0])
+
+    @functools.cached_property
+    def session_id(self) -> uuid.UUID:
+        return sessions.create_session(ADMIN, client_id=self.client_id, name="Spring").id
+
+    @functools.cached_property
+    def scene_id(self) -> str:
+        added = sessions.add_scenes(
+            ADMIN,
+            session_id=self.session_id,
+            files=[("room.jpg", scene_photo())],
+            room_type="living room",
+        )
+        return added.scene_ids[0]
+
+    @functools.cached_property
+    def flow(self) -> generation.FlowRead:
+        self.scene_id  # noqa: B018 - a session with a scene, to match against
+        flow = generation.generate(
+            ADMIN, session_id=self.session_id, product_ids=[self.product_id], dispatch=False
+        )
+        for image_id in flow.image_ids:
+            assert generation.process_image(image_id, worker_id="tenancy") == "completed"
+        # The finished flow's webhook is delivered on a thread of the in-process queue; let it
+        # end before the test does, so the database is not emptied under it.
+        for thread in threading.enumerate():
+            if thread.name == f"webhook-{flow.flow_id}":
+                thread.join()
+        return flow
+
+    @property
+    def flow_id(self) -> uuid.UUID:
+        return self.flow.flow_id
+
+    @property
+    def image_id(self) -> uuid.UUID:
+        return self.flow.image_ids[0]
+
+    @functools.cached_property
+    def identity(self) -> auth.Identity:
+        return auth.user_for_sso_email(self.owner.email)
+
+    @functools.cached_property
+    def token(self) -> str:
+        return auth.issue_session_token(self.identity)
+
+    def secrets(self) -> list[str]:
+        """What of this tenant must never show up in another tenant's results."""
+        known = [str(self.client_id), self.client_id.hex, self.client.name, self.owner.email]
+        for name in ("product_id", "session_id", "scene_id"):
+            if name in self.__dict__:
+                value = self.__dict__[name]
+                known += [str(value), getattr(value, "hex", str(value))]
+        return known
+
+
+class World:
+    """Clients A (the actor) and B (the one that must stay out of reach)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        (folder / "a").mkdir()
+        (folder / "b").mkdir()
+        self.a = Tenant("a", folder / "a")
+        self.b = Tenant("b", folder / "b")
+
+
+@pytest.fixture
+def world(backend: backends.Backends, tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+# -- the registry -------------------------------------------------------------------------------
+
+Kwargs = Callable[["Tenant", "World"], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to call a scoped service function.
+
+    ``call(t, w)`` gives keyword arguments that name tenant ``t``'s rows: the test passes
+    client B's tenant and acts as client A. ``mixed`` give arguments that mix A's container
+    with B's items (acting as A). ``listing`` gives arguments for a call naming no ids, whose
+    result must show nothing of B. ``action`` is what the function needs; ``Action.ADMIN``
+    means no member may call it at all. ``control`` is False where B's own call is too costly
+    to make in a test (and is covered by that function's own tests). ``check`` is a further
+    test of its own, for refusals a function reports in its result rather than raises.
+    """
+
+    action: Action
+    call: Kwargs | None = None
+    mixed: tuple[Callable[[World], dict[str, Any]], ...] = ()
+    listing: Kwargs | None = None
+    control: bool = True
+    check: Callable[[World], None] | None = None
+
+
+@dataclass(frozen=True)
+class Special:
+    """A function with no ids of a client to misuse, and why; ``check`` tests its tenancy.
+
+    The entry points of signing in (they make scopes), worker tasks (the queue calls them with
+    ids it dispatched itself), pure helpers, and functions that act on the scope's own user.
+    """
+
+    reason: str
+    check: Callable[[World], None] | None = None
+
+
+Entry = Case | Special
+
+
+def _scope_for_refuses_other_clients(w: World) -> None:
+    assert auth.scope_for(w.a.identity, w.a.client_id).client_id == w.a.client_id
+    with pytest.raises(NotFound):
+        auth.scope_for(w.a.identity, w.b.client_id)
+
+
+def _token_gives_own_client(w: World) -> None:
+    scope = auth.scope_from_token(w.a.token)
+    assert scope.client_id == w.a.client_id
+    assert {m.client_id for m in auth.identity_from_token(w.a.token).memberships} == {w.a.client_id}
+
+
+def _sign_in_knows_only_own_clients(w: World) -> None:
+    user = clients.create_user(
+        ADMIN, email="pw@example.com", client_id=w.a.client_id, role="viewer", password="pa55word"
+    )
+    identity = auth.sign_in(user.email, "pa55word")
+    assert [m.client_id for m in identity.memberships] == [w.a.client_id]
+
+
+def _sso_knows_only_own_clients(w: World) -> None:
+    identity = auth.user_for_sso_email(w.a.owner.email)
+    assert [m.client_id for m in identity.memberships] == [w.a.client_id]
+
+
+def _invite_admits_to_its_client_only(w: World) -> None:
+    invitation = clients.invite_member(
+        w.b.scope(), client_id=w.b.client_id, email="new@example.com", role=Role.VIEWER
+    )
+    identity = auth.accept_invite(invitation.token, password="a new password")
+    assert [m.client_id for m in identity.memberships] == [w.b.client_id]
+
+
+def _sign_out_is_own(w: World) -> None:
+    token_a, token_b = w.a.token, w.b.token
+    auth.sign_out_everywhere(w.a.scope(Role.VIEWER))
+    assert auth.scope_from_token(token_b).client_id == w.b.client_id
+    with pytest.raises(auth.SessionInvalid):
+        auth.scope_from_token(token_a)
+
+
+def _webhook_of_own_flow(w: World) -> None:
+    # The queue passes ids it read from the database itself; nothing of A can be named.
+    from visualizer_core.services import notify
+
+    assert notify.deliver_flow_webhook(uuid.uuid4()) == "no flow"
+
+
+def _library_photo(t: Tenant) -> InspirationPhoto:
+    return InspirationPhoto(
+        id=f"scene-{t.scene_id}",
+        source="session",
+        description="a room",
+        ref={"session_id": str(t.session_id), "scene_id": t.scene_id},
+    )
+
+
+def _inspiration_from_another_client_fails(w: World) -> None:
+    stolen = [
+        _library_photo(w.b),
+        InspirationPhoto(
+            id="gen", source="generation", description="", ref={"image_id": str(w.b.image_id)}
+        ),
+    ]
+    result = inspiration.add_inspiration(w.a.scope(), session_id=w.a.session_id, photos=stolen)
+    assert result.scene_ids == []
+    assert [f["error"].endswith("not found") for f in result.failed] == [True, True]
+
+
+_WORKER = "worker task: the queue calls it with ids it dispatched itself, never a person"
+_PURE = "pure helper: reads and writes no data"
+
+REGISTRY: dict[str, Entry] = {
+    # analysis
+    "analysis.analyze_session": Case(Action.EDIT, lambda t, w: {"session_id": t.session_id}),
+    "analysis.match_session": Case(
+        Action.EDIT,
+        lambda t, w: {"session_id": t.session_id, "_": t.scene_id},
+        mixed=(lambda w: {"session_id": w.a.session_id, "product_ids": [w.b.product_id]},),
+    ),
+    "analysis.set_match": Case(
+        Action.EDIT,
+        lambda t, w: {
+            "session_id": t.session_id,
+            "product_id": t.product_id,
+            "scene_id": t.scene_id,
+        },
+        mixed=(
+            lambda w: {
+                "session_id": w.a.session_id,
+                "product_id": w.b.product_id,
+                "scene_id": w.a.scene_id,
+            },
+        ),
+    ),
+    # auth: the entry points that make scopes
+    "auth.accept_invite": Special(
+        "signing in: the invitation token is the credential", _invite_admits_to_its_client_only
+    ),
+    "auth.identity_from_token": Special(
+        "signing in: the signed session token is the credential", _token_gives_own_client
+    ),
+    "auth.issue_session_token": Special(
+        "signing in: takes an identity that sign-in produced", _token_gives_own_client
+    ),
+    "auth.scope_for": Special(
+        "makes a scope from an identity's own memberships", _scope_for_refuses_other_clients
+    ),
+    "auth.scope_from_token": Special(
+        "signing in: the signed session token is the credential", _token_gives_own_client
+    ),
+    "auth.sign_in": Special("signing in: email and password", _sign_in_knows_only_own_clients),
+    "auth.user_for_sso_email": Special(
+        "signing in: an email the identity provider verified", _sso_knows_only_own_clients
+    ),
+    "auth.sign_out_everywhere": Special(
+        "takes a scope but no ids: acts on the scope's own user only", _sign_out_is_own
+    ),
+    "auth.switch_client": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    # clients and members
+    "clients.client_usage": Case(
+        Action.MANAGE, lambda t, w: {"client_id": t.client_id, "_": t.image_id}
+    ),
+    "clients.create_client": Case(Action.ADMIN, lambda t, w: {"name": "Another brand"}),
+    "clients.create_user": Case(
+        Action.MANAGE,
+        lambda t, w: {
+            "client_id": t.client_id,
+            "email": f"someone-{uuid.uuid4().hex[:6]}@example.com",
+            "role": Role.VIEWER,
+        },
+    ),
+    "clients.get_client": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    "clients.invite_member": Case(
+        Action.MANAGE,
+        lambda t, w: {"client_id": t.client_id, "email": "invitee@example.com", "role": "editor"},
+    ),
+    "clients.list_clients": Case(Action.READ, listing=lambda t, w: {}),
+    "clients.list_members": Case(Action.MANAGE, lambda t, w: {"client_id": t.client_id}),
+    "clients.remove_member": Case(
+        Action.MANAGE,
+        lambda t, w: {"client_id": t.client_id, "user_id": t.editor.id},
+        mixed=(lambda w: {"client_id": w.a.client_id, "user_id": w.b.editor.id},),
+    ),
+    "clients.set_daily_quota": Case(
+        Action.ADMIN, lambda t, w: {"client_id": t.client_id, "daily_quota": 5}
+    ),
+    "clients.set_role": Case(
+        Action.MANAGE,
+        lambda t, w: {"client_id": t.client_id, "user_id": t.editor.id, "role": Role.VIEWER},
+        mixed=(
+            lambda w: {"client_id": w.a.client_id, "user_id": w.b.owner.id, "role": Role.VIEWER},
+        ),
+    ),
+    "clients.set_webhook": Case(
+        Action.MANAGE,
+        lambda t, w: {"client_id": t.client_id, "url": "https://hooks.example.com/visualizer"},
+    ),
+    # demo
+    "demo.create_demo": Case(
+        Action.ADMIN, lambda t, w: {"generate": False, "dispatch": False}, control=False
+    ),
+    # economy (the provider's batch mode)
+    "economy.economy_available": Special("reads the configuration only"),
+    "economy.poll_economy": Case(Action.ADMIN, lambda t, w: {}),
+    "economy.submit_economy": Case(Action.GENERATE, lambda t, w: {"flow_id": t.flow_id}),
+    # estimates
+    "estimates.estimate_generation": Case(
+        Action.READ, lambda t, w: {"client_id": t.client_id, "products": 3}
+    ),
+    # export
+    "export.export_session": Case(
+        Action.READ,
+        lambda t, w: {"session_id": t.session_id, "out": w.folder / f"{uuid.uuid4().hex}.zip"},
+    ),
+    "export.spreadsheet_safe": Special(_PURE),
+    # gallery
+    "gallery.image_bytes": Case(Action.READ, lambda t, w: {"image_id": t.image_id}),
+    "gallery.list_images": Case(
+        Action.READ, lambda t, w: {"session_id": t.session_id, "_": t.image_id}
+    ),
+    "gallery.review_images": Case(
+        Action.EDIT,
+        lambda t, w: {"image_ids": [t.image_id], "review_state": "approved"},
+        mixed=(lambda w: {"image_ids": [w.a.image_id, w.b.image_id], "favourite": True},),
+    ),
+    # generation
+    "generation.generate": Case(
+        Action.GENERATE,
+        lambda t, w: {
+            "session_id": t.session_id,
+            "product_ids": [t.product_id],
+            "dispatch": False,
+            "_": t.scene_id,
+        },
+        mixed=(
+            lambda w: {
+                "session_id": w.a.session_id,
+                "product_ids": [w.b.product_id],
+                "dispatch": False,
+            },
+            lambda w: {
+                "session_id": w.a.session_id,
+                "product_ids": [w.a.product_id],
+                "parent_flow_id": w.b.flow_id,
+                "dispatch": False,
+                "_": w.a.scene_id,
+            },
+            lambda w: {
+                "session_id": w.a.session_id,
+                "product_ids": [w.a.product_id],
+                "rerun_of": {w.a.product_id: w.b.image_id},
+                "dispatch": False,
+                "_": w.a.scene_id,
+            },
+        ),
+    ),
+    "generation.job_id_for": Special(_PURE),
+    "generation.process_image": Special(_WORKER),
+    "generation.quota_left": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    "generation.recover": Case(Action.ADMIN, lambda t, w: {"dispatch": False}),
+    "generation.wait_for_flows": Case(
+        Action.READ, lambda t, w: {"flow_ids": [t.flow_id], "timeout": 0}
+    ),
+    # inspiration
+    "inspiration.add_inspiration": Case(
+        Action.EDIT,
+        lambda t, w: {"session_id": t.session_id, "photos": [_library_photo(t)]},
+        check=_inspiration_from_another_client_fails,
+    ),
+    "inspiration.generation_as_scene": Case(
+        Action.EDIT,
+        lambda t, w: {"image_id": t.image_id},
+        mixed=(lambda w: {"image_id": w.a.image_id, "session_id": w.b.session_id},),
+    ),
+    "inspiration.search_inspiration": Case(
+        Action.READ, lambda t, w: {"client_id": t.client_id, "query": "living room"}
+    ),
+    "inspiration.unsplash_configured": Special("reads the configuration only"),
+    # notify
+    "notify.deliver_flow_webhook": Special(_WORKER, _webhook_of_own_flow),
+    "notify.flow_summary": Special(_PURE),
+    "notify.webhook_deliveries": Case(Action.READ, lambda t, w: {"flow_id": t.flow_id}),
+    # previews
+    "previews.product_picture": Case(Action.READ, lambda t, w: {"product_id": t.product_id}),
+    "previews.scene_picture": Case(
+        Action.READ,
+        lambda t, w: {"session_id": t.session_id, "scene_id": t.scene_id},
+        mixed=(lambda w: {"session_id": w.a.session_id, "scene_id": w.b.scene_id},),
+    ),
+    # products
+    "products.add_product_photo": Case(
+        Action.EDIT,
+        lambda t, w: {"product_id": t.product_id, "data": product_photo(), "filename": "more.jpg"},
+    ),
+    "products.get_product": Case(Action.READ, lambda t, w: {"product_id": t.product_id}),
+    "products.import_products": Case(
+        Action.EDIT,
+        lambda t, w: {"client_id": t.client_id, "records": [{"sku": "NEW-1", "name": "Lamp"}]},
+    ),
+    "products.list_products": Case(
+        Action.READ,
+        lambda t, w: {"client_id": t.client_id},
+        listing=lambda t, w: {"_": w.b.product_id},
+    ),
+    # sessions
+    "sessions.add_scene_images": Case(
+        Action.EDIT,
+        lambda t, w: {"session_id": t.session_id, "files": [("s.jpg", scene_photo())]},
+    ),
+    "sessions.add_scenes": Case(
+        Action.EDIT,
+        lambda t, w: {"session_id": t.session_id, "files": [("s.jpg", scene_photo())]},
+    ),
+    "sessions.archive_session": Case(Action.EDIT, lambda t, w: {"session_id": t.session_id}),
+    "sessions.create_session": Case(
+        Action.EDIT, lambda t, w: {"client_id": t.client_id, "name": "Autumn"}
+    ),
+    "sessions.get_session": Case(Action.READ, lambda t, w: {"session_id": t.session_id}),
+    "sessions.list_sessions": Case(
+        Action.READ,
+        lambda t, w: {"client_id": t.client_id},
+        listing=lambda t, w: {"include_archived": True, "_": w.b.session_id},
+    ),
+    "sessions.rename_session": Case(
+        Action.EDIT, lambda t, w: {"session_id": t.session_id, "name": "Renamed"}
+    ),
+    "sessions.session_status": Case(Action.READ, lambda t, w: {"session_id": t.session_id}),
+}
+"""``module.function`` -> how to call it on another client's ids (see :class:`Case`).
+
+A key ``"_"`` in the arguments is not passed: it only makes the world build a row first.
+"""
+
+
+def _args(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in kwargs.items() if k != "_"}
+
+
+def least_role(action: Action) -> Role:
+    """The weakest role that may do ``action``."""
+    for role in (Role.VIEWER, Role.EDITOR, Role.OWNER):
+        if action in actions_of(role):
+            return role
+    raise AssertionError(f"no role may {action}")
+
+
+def _missing_entry(name: str) -> str:
+    return (
+        f"{name} has no entry in REGISTRY (tests/services/test_tenancy.py). Add one: a Case "
+        "saying which Action it needs and how to call it on a tenant's ids, so that the test can "
+        "check that client A cannot reach client B through it; or, if it takes no scope, an "
+        "Special entry saying why no member can reach another client through it."
+    )
+
+
+# -- the tests ----------------------------------------------------------------------------------
+
+FUNCTIONS = service_functions()
+
+
+def test_every_service_function_is_registered() -> None:
+    missing = sorted(set(FUNCTIONS) - set(REGISTRY))
+    assert not missing, "\n".join(_missing_entry(name) for name in missing)
+    stale = sorted(set(REGISTRY) - set(FUNCTIONS))
+    assert not stale, f"REGISTRY names functions that are no longer exported: {stale}"
+
+
+def test_every_public_function_is_exported_or_known_internal() -> None:
+    loose = []
+    for module in service_modules():
+        short = module.__name__.rsplit(".", 1)[1]
+        exported = set(getattr(module, "__all__", ()))
+        for name, obj in vars(module).items():
+            if (
+                inspect.isfunction(obj)
+                and obj.__module__ == module.__name__
+                and not name.startswith("_")
+                and name not in exported
+                and f"{short}.{name}" not in INTERNAL
+            ):
+                loose.append(f"{short}.{name}")
+    assert not loose, (
+        f"{loose}: public functions missing from their module's __all__ (so the tenancy test "
+        "cannot see them). Export them, prefix them with _, or list them in INTERNAL with why."
+    )
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_scope_comes_first_and_the_rest_is_keyword_only(name: str) -> None:
+    entry = REGISTRY.get(name)
+    if entry is None:
+        pytest.fail(_missing_entry(name))
+    parameters = list(inspect.signature(FUNCTIONS[name]).parameters.values())
+    takes_scope = bool(parameters) and parameters[0].name == "scope"
+    if isinstance(entry, Case):
+        assert takes_scope, f"{name} is a scoped service: its first parameter must be the scope"
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters[1:]), (
+            f"{name}: everything after the scope must be keyword-only"
+        )
+    else:
+        assert not takes_scope or entry.check is not None, (
+            f"{name} takes a scope: register it as a Case, or give its entry a check"
+        )
+
+
+def _expect_refused(func: Callable[..., Any], scope: ClientScope, kwargs: dict[str, Any]) -> None:
+    with pytest.raises(NotFound) as refused:
+        func(scope, **_args(kwargs))
+    message = str(refused.value)
+    assert message.endswith("not found"), message
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_member_of_another_client_is_refused(name: str, world: World) -> None:
+    entry = REGISTRY.get(name)
+    if entry is None:
+        pytest.fail(_missing_entry(name))
+    func = FUNCTIONS[name]
+    w = world
+    if isinstance(entry, Special):
+        if entry.check is not None:
+            entry.check(w)
+        return
+
+    if entry.action is Action.ADMIN:
+        assert entry.call is not None
+        for role in Role:
+            with pytest.raises(Forbidden):
+                func(w.a.scope(role), **_args(entry.call(w.b, w)))
+        if entry.control:
+            func(ADMIN, **_args(entry.call(w.b, w)))
+        return
+
+    if entry.call is not None:
+        _expect_refused(func, w.a.scope(Role.OWNER), entry.call(w.b, w))
+    for mixed in entry.mixed:
+        _expect_refused(func, w.a.scope(Role.OWNER), mixed(w))
+    if entry.listing is not None:
+        result = func(w.a.scope(Role.VIEWER), **_args(entry.listing(w.a, w)))
+        shown = repr(result)
+        for secret in w.b.secrets():
+            assert secret not in shown, f"{name} showed {secret!r} of client B to client A"
+    if entry.check is not None:
+        entry.check(w)
+    if entry.control and entry.call is not None:
+        # The same call by B's least-privileged member who may make it goes through.
+        func(w.b.scope(least_role(entry.action)), **_args(entry.call(w.b, w)))
+
+
+def test_the_admin_scope_spans_clients(world: World) -> None:
+    w = world
+    for tenant in (w.a, w.b):
+        assert sessions.get_session(ADMIN, session_id=tenant.session_id).client_id == (
+            tenant.client_id
+        )
+        assert products.get_product(ADMIN, product_id=tenant.product_id).client_id == (
+            tenant.client_id
+        )
+    listed = {c.id for c in clients.list_clients(ADMIN)}
+    assert {w.a.client_id, w.b.client_id} <= listed
+
+
+def test_a_refused_change_leaves_the_other_client_as_it_was(world: World) -> None:
+    w = world
+    before = sessions.get_session(ADMIN, session_id=w.b.session_id)
+    with pytest.raises(NotFound):
+        sessions.rename_session(w.a.scope(), session_id=w.b.session_id, name="Hijacked")
+    with pytest.raises(NotFound):
+        clients.set_role(
+            w.a.scope(), client_id=w.b.client_id, user_id=w.b.owner.id, role=Role.VIEWER
+        )
+    assert sessions.get_session(ADMIN, session_id=w.b.session_id).name == before.name
+    roles = {m.email: m.role for m in clients.list_members(ADMIN, client_id=w.b.client_id)}
+    assert roles[w.b.owner.email] is Role.OWNER
+
+
+# -- properties ---------------------------------------------------------------------------------
+
+READERS: dict[str, Callable[[ClientScope, uuid.UUID], Any]] = {
+    "session": lambda s, i: sessions.get_session(s, session_id=i),
+    "product": lambda s, i: products.get_product(s, product_id=i),
+    "client": lambda s, i: clients.get_client(s, client_id=i),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(READERS))
+def test_another_clients_id_answers_like_a_random_one(kind: str, world: World) -> None:
+    """Whatever id A asks for, B's real one or one that exists nowhere, the answer is the same."""
+    w = world
+    real = {"session": w.b.session_id, "product": w.b.product_id, "client": w.b.client_id}[kind]
+    read = READERS[kind]
+
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(ident=st.one_of(st.uuids(), st.just(real)), role=st.sampled_from(list(Role)))
+    def property_(ident: uuid.UUID, role: Role) -> None:
+        with pytest.raises(NotFound) as refused:
+            read(w.a.scope(role), ident)
+        assert str(refused.value) == f"{kind} {ident} not found"
+
+    property_()
+
+
+@settings(max_examples=200)
+@given(own=st.uuids(), other=st.uuids(), role=st.sampled_from(list(Role)))
+def test_a_scope_admits_exactly_its_own_client(
+    own: uuid.UUID, other: uuid.UUID, role: Role
+) -> None:
+    scope = ClientScope(client_id=own, role=role)
+    scope.check_client(own, "client", own)
+    if other != own:
+        with pytest.raises(NotFound):
+            scope.check_client(other, "session", other)
+    ADMIN.check_client(other, "session", other)
+    assert scope.client_filter() == own
+    assert ADMIN.client_filter() is None
+
+
+def test_registry_actions_match_what_the_roles_allow() -> None:
+    """Sanity of the registry itself: every action it names is one some role (or admin) has."""
+    for name, entry in REGISTRY.items():
+        if isinstance(entry, Case) and entry.action is not Action.ADMIN:
+            least_role(entry.action)
+        assert name.count(".") == 1

@@ -1,0 +1,103 @@
+"""Products page: the table with search and filters, CSV import with its report, photos, picking."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from streamlit.testing.v1 import AppTest
+
+from tests.studio.conftest import Studio, button, frame, jpeg, texts
+from visualizer_core.services import products
+
+CSV = (
+    b"sku,name,category,image\n"
+    b"LAMP-1,Arc Floor Lamp,floor lamp,lamp.jpg\n"
+    b"RUG-1,Wool Rug,rug,missing.jpg\n"
+    b",No Sku,chair,\n"
+)
+
+
+def table(app: AppTest):  # type: ignore[no-untyped-def]
+    return app.dataframe(key="products.table").value
+
+
+def test_a_csv_with_photos_imports_good_rows_and_reports_bad_ones(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    app = open_app("editor", "products")
+    app.file_uploader(key="products.csv").upload("catalog.csv", CSV, "text/csv")
+    app.file_uploader(key="products.photos").upload("lamp.jpg", jpeg(), "image/jpeg")
+    button(app, "Import").click().run()
+    assert not app.exception
+    assert "1 imported · 0 updated · 2 failed" in [w.value for w in app.warning]
+    report = frame(app, "row", "error")
+    assert list(report["row"]) == [2, 3]
+    assert "missing.jpg" in report["error"][0]
+    assert "LAMP-1" in list(table(app)["sku"])
+    assert "RUG-1" not in list(table(app)["sku"])
+
+
+def test_search_and_category_filter_the_table(open_app: Callable[..., AppTest]) -> None:
+    app = open_app("editor", "products")
+    assert len(table(app)) == 3
+    app.text_input(key="products.search").input("desk").run()
+    assert list(table(app)["sku"]) == ["DESK-1"]
+    app.text_input(key="products.search").input("").run()
+    app.selectbox(key="products.category").select("bed").run()
+    assert list(table(app)["sku"]) == ["BED-1"]
+    app.selectbox(key="products.analysed").select("Analysed").run()
+    assert len(table(app)) == 0
+    assert "0 of 3 product(s) shown" in texts(app)
+
+
+def test_analysis_shows_as_columns(open_app: Callable[..., AppTest]) -> None:
+    app = open_app("editor", "products")
+    app.button(key="products.analyse").click().run()
+    assert not app.exception
+    assert any("Analysed 3 product(s)" in s.value for s in app.success)
+    shown = table(app).set_index("sku")
+    assert shown.loc["SOFA-1", "kind"] == "sofa"
+    assert "living" in shown.loc["SOFA-1", "rooms"].lower()
+
+
+def test_picking_products_narrows_the_generation(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    app = open_app("editor", "products")
+    app.text_input(key="products.search").input("sofa").run()
+    app.button(key="products.pick_shown").click().run()
+    assert "1 picked for generation" in texts(app)
+    assert app.session_state["studio.product_ids"] == [studio.product_ids["SOFA-1"]]
+
+    app.switch_page("views/generate.py").run()
+    assert "1 product(s) picked on the Products page" in texts(app)
+    assert list(frame(app, "sku", "scene", "score")["sku"]) == ["SOFA-1"]
+
+    app.switch_page("views/products.py").run()
+    app.button(key="products.clear").click().run()
+    assert "0 picked for generation" in texts(app)
+
+
+def test_a_photo_upload_adds_a_photo_and_a_bad_file_is_a_message(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    app = open_app("editor", "products")
+    app.selectbox(key="products.photo_product").select(studio.product_ids["DESK-1"]).run()
+    app.file_uploader(key="products.photo_file").upload("desk-2.jpg", jpeg(), "image/jpeg")
+    button(app, "Upload photo").click().run()
+    assert not app.exception
+    assert "Photo added to DESK-1." in [s.value for s in app.success]
+    desk = products.get_product(studio.scope(), product_id=studio.product_ids["DESK-1"])
+    assert len(desk.image_ids) == 2
+
+    app.file_uploader(key="products.photo_file").upload("notes.png", b"not a picture", "image/png")
+    button(app, "Upload photo").click().run()
+    assert not app.exception
+    assert len(app.error) == 1 and "notes.png" in app.error[0].value
+
+
+def test_a_viewer_sees_the_table_but_no_import_or_upload(open_app: Callable[..., AppTest]) -> None:
+    app = open_app("viewer", "products")
+    assert len(table(app)) == 3
+    assert len(app.file_uploader) == 0
+    assert "products.analyse" not in [b.key for b in app.button]

@@ -1,0 +1,96 @@
+"""Settings page (owners only): members and roles, invitations, the webhook, usage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.studio.conftest import Studio, button, frame, generate_and_wait, texts
+from visualizer_core.scope import Role
+from visualizer_core.services import clients
+
+
+def test_only_owners_have_a_settings_page(open_app: Callable[..., AppTest]) -> None:
+    for role in ("editor", "viewer"):
+        app = open_app(role)
+        with pytest.raises(ValueError):
+            app.switch_page("views/settings.py")
+    app = open_app("owner", "settings")
+    assert not app.exception
+    assert "Settings" in [t.value for t in app.title]
+
+
+def test_usage_against_the_quota(studio: Studio, open_app: Callable[..., AppTest]) -> None:
+    generate_and_wait(studio)
+    app = open_app("owner", "settings")
+    assert app.get("progress")[0].proto.text == "3 of 200 images used (UTC day)"
+    assert "197 image(s) left today. An admin can change the daily quota." in texts(app)
+
+
+def test_members_are_listed_and_roles_changed(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    app = open_app("owner", "settings")
+    members = frame(app, "email", "role", "status").set_index("email")
+    assert members.loc[studio.emails["viewer"], "role"] == "viewer"
+    viewer = next(
+        m
+        for m in clients.list_members(studio.scope(), client_id=studio.client_id)
+        if m.email == studio.emails["viewer"]
+    )
+    app.selectbox(key="settings.member").select(viewer.user_id)
+    app.selectbox(key="settings.member_role").select("editor")
+    button(app, "Set role").click().run()
+    assert not app.exception
+    assert f"{studio.emails['viewer']} is now editor." in [s.value for s in app.success]
+    assert frame(app, "email", "role").set_index("email").loc[studio.emails["viewer"], "role"] == (
+        "editor"
+    )
+
+
+def test_the_last_owner_cannot_be_demoted(studio: Studio, open_app: Callable[..., AppTest]) -> None:
+    app = open_app("owner", "settings")
+    owner = next(
+        m
+        for m in clients.list_members(studio.scope(), client_id=studio.client_id)
+        if m.role is Role.OWNER
+    )
+    app.selectbox(key="settings.member").select(owner.user_id)
+    app.selectbox(key="settings.member_role").select("viewer")
+    button(app, "Set role").click().run()
+    assert not app.exception
+    assert len(app.error) == 1 and "last owner" in app.error[0].value
+
+
+def test_an_invitation_shows_its_link_once(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    app = open_app("owner", "settings")
+    app.text_input(key="settings.invite_email").input("new.person@brand.test")
+    app.selectbox(key="settings.invite_role").select("viewer")
+    button(app, "Invite").click().run()
+    assert not app.exception
+    assert any("Invitation for new.person@brand.test (viewer)" in s.value for s in app.success)
+    assert "?invite=" in app.code[0].value
+    members = frame(app, "email", "status").set_index("email")
+    assert members.loc["new.person@brand.test", "status"] == "invited"
+
+    button(app, "Invite").click().run()  # an empty email
+    assert len(app.error) == 1
+
+
+def test_the_webhook_is_saved_with_its_secret_and_a_bad_url_refused(
+    open_app: Callable[..., AppTest],
+) -> None:
+    app = open_app("owner", "settings")
+    app.text_input(key="settings.webhook_url").input("ftp://example.test/hook")
+    button(app, "Save webhook").click().run()
+    assert len(app.error) == 1 and "https://" in app.error[0].value
+
+    app.text_input(key="settings.webhook_url").input("https://hooks.brand.test/visualizer")
+    button(app, "Save webhook").click().run()
+    assert not app.exception
+    assert any("https://hooks.brand.test/visualizer" in s.value for s in app.success)
+    assert len(app.code[0].value) >= 16

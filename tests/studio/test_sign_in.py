@@ -1,0 +1,160 @@
+"""Sign-in page: signing in, wrong passwords, invitations, and switching between clients."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.factories import create_client
+from tests.studio.conftest import APP, PASSWORD, TIMEOUT, Studio, add_member, button, texts
+from visualizer_core.scope import ADMIN, ClientScope, Role
+from visualizer_core.services import clients, sessions
+
+
+def fresh_app() -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.run()
+    assert not app.exception
+    return app
+
+
+def fill_sign_in(app: AppTest, email: str, password: str) -> AppTest:
+    app.text_input(key="sign_in.email").input(email)
+    app.text_input(key="sign_in.password").input(password)
+    return button(app, "Sign in").click().run()
+
+
+def test_signed_out_people_see_only_the_sign_in_form(studio: Studio) -> None:
+    app = fresh_app()
+    assert "Visualizer studio" in texts(app)
+    assert [b.label for b in app.get("form_submit_button")] == ["Sign in"]
+    assert "Sessions" not in [t.value for t in app.title]
+
+
+def test_a_wrong_password_is_a_message_not_a_traceback(studio: Studio) -> None:
+    app = fill_sign_in(fresh_app(), studio.emails["editor"], "not the password")
+    assert not app.exception
+    assert [e.value for e in app.error] == ["Wrong email or password"]
+    assert "Sessions" not in [t.value for t in app.title]
+
+
+def test_an_empty_form_asks_for_email_and_password(studio: Studio) -> None:
+    app = button(fresh_app(), "Sign in").click().run()
+    assert [e.value for e in app.error] == ["Enter your email and password."]
+
+
+def test_signing_in_opens_the_sessions_of_the_client(studio: Studio) -> None:
+    app = fill_sign_in(fresh_app(), studio.emails["editor"].upper(), PASSWORD)
+    assert not app.exception
+    assert "Sessions" in [t.value for t in app.title]
+    assert f"Signed in as **{studio.emails['editor']}**" in texts(app)
+    assert "auth.token" in app.session_state
+    # Signing out forgets the token and shows the form again.
+    button(app, "Sign out").click().run()
+    assert "auth.token" not in app.session_state
+    assert [b.label for b in app.get("form_submit_button")] == ["Sign in"]
+
+
+def test_members_of_two_clients_switch_in_the_sidebar(studio: Studio) -> None:
+    other = create_client(name="Second Brand")
+    sessions.create_session(ADMIN, client_id=other.id, name="Second brand launch")
+    clients.create_user(
+        ADMIN, email=studio.emails["editor"], client_id=other.id, role="viewer", password=None
+    )
+    app = fill_sign_in(fresh_app(), studio.emails["editor"], PASSWORD)
+    picker = app.selectbox(key="auth.client_picker")
+    assert len(picker.options) == 2
+    assert "Second brand launch" not in texts(app)
+
+    picker.select(other.id).run()
+    assert not app.exception
+    assert "**Second brand launch**" in texts(app)
+    # A viewer there: no form to create sessions.
+    assert "Create" not in [b.label for b in app.get("form_submit_button")]
+    # The choice is remembered for the next sign-in.
+    again = fill_sign_in(fresh_app(), studio.emails["editor"], PASSWORD)
+    assert "**Second brand launch**" in texts(again)
+
+
+def test_a_removed_member_is_signed_out_with_a_reason(studio: Studio) -> None:
+    email = add_member(studio.client_id, "editor")
+    app = fill_sign_in(fresh_app(), email, PASSWORD)
+    assert "Sessions" in [t.value for t in app.title]
+    owner = ClientScope(client_id=studio.client_id, role=Role.OWNER)
+    member = next(
+        m for m in clients.list_members(owner, client_id=studio.client_id) if m.email == email
+    )
+    clients.remove_member(owner, client_id=studio.client_id, user_id=member.user_id)
+
+    app.run()
+    assert not app.exception
+    assert "Sessions" not in [t.value for t in app.title]
+    assert any("not a member of any client" in w.value for w in app.warning)
+
+
+def test_an_invitation_link_lets_a_new_person_choose_a_password(studio: Studio) -> None:
+    owner = ClientScope(client_id=studio.client_id, role=Role.OWNER)
+    invitation = clients.invite_member(
+        owner, client_id=studio.client_id, email="newcomer@brand.test", role="editor"
+    )
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.query_params["invite"] = invitation.token
+    app.run()
+    assert "Accept your invitation" in texts(app)
+    app.text_input(key="sign_in.invite_password").input("a new long password")
+    button(app, "Accept and sign in").click().run()
+    assert not app.exception
+    assert "Sessions" in [t.value for t in app.title]
+    assert "Signed in as **newcomer@brand.test**" in texts(app)
+
+
+def test_a_used_invitation_is_refused_with_a_message(studio: Studio) -> None:
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.query_params["invite"] = "not-a-real-token"
+    app.run()
+    app.text_input(key="sign_in.invite_password").input("a new long password")
+    button(app, "Accept and sign in").click().run()
+    assert not app.exception
+    assert any("not valid" in e.value for e in app.error)
+
+
+AUTH_SECRETS = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "a long random cookie secret for tests",
+    "client_id": "studio",
+    "client_secret": "secret",
+    "server_metadata_url": "https://id.example.test/.well-known/openid-configuration",
+}
+
+
+def sso_app(user: dict[str, object]) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.secrets["auth"] = AUTH_SECRETS
+    app.user = user
+    return app.run()
+
+
+def test_single_sign_on_offers_its_button_when_configured(studio: Studio) -> None:
+    app = sso_app({"is_logged_in": False})
+    assert not app.exception
+    assert "Sign in with single sign-on" in [b.label for b in app.button]
+    assert [b.label for b in app.get("form_submit_button")] == ["Sign in"]
+
+
+def test_a_verified_email_of_a_member_signs_in(studio: Studio) -> None:
+    app = sso_app({"is_logged_in": True, "email": studio.emails["viewer"]})
+    assert not app.exception
+    assert "Sessions" in [t.value for t in app.title]
+    assert f"Signed in as **{studio.emails['viewer']}**" in texts(app)
+    # Signing out also ends the provider's session, so nobody is signed straight back in.
+    button(app, "Sign out").click().run()
+    assert "Sessions" not in [t.value for t in app.title]
+    assert app.user == {"is_logged_in": False}
+
+
+def test_a_verified_email_without_an_account_is_refused(studio: Studio) -> None:
+    app = sso_app({"is_logged_in": True, "email": "stranger@elsewhere.test"})
+    assert not app.exception
+    assert len(app.error) == 1 and "There is no account for stranger@elsewhere.test" in (
+        app.error[0].value
+    )
+    assert "Use another account" in [b.label for b in app.button]

@@ -1,0 +1,230 @@
+"""Real Celery worker processes on the live Redis, PostgreSQL and S3 test server.
+
+The promise under test: a flow's images end completed, or failed with a message a person can
+act on; none is lost and none stays open, whatever happens to a worker or to Redis meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.servers.celery_worker import QueueStack, World, make_world, queue_stack
+from visualizer_core import backends
+from visualizer_core.celery_queue import JOB_TTL_S, JobRecords
+from visualizer_core.schemas import FlowSettings
+from visualizer_core.scope import ADMIN
+from visualizer_core.services import gallery, generation
+from visualizer_core.storage import keys
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def stack(s3_server: str, tmp_path: Path) -> Iterator[QueueStack]:
+    with queue_stack(s3_server, tmp_path / "home") as built:
+        yield built
+
+
+def _cards(session_id: uuid.UUID) -> list[gallery.ImageCard]:
+    cards: list[gallery.ImageCard] = []
+    page = 1
+    while True:
+        result = gallery.list_images(ADMIN, session_id=session_id, page=page, page_size=200)
+        cards += result.cards
+        if page >= result.pages:
+            return cards
+        page += 1
+
+
+def _wait_until(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what} after {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def _settle(stack: QueueStack, world: World, flow_id: uuid.UUID, timeout: float) -> dict[str, int]:
+    counts = generation.wait_for_flows(ADMIN, flow_ids=[flow_id], timeout=timeout)
+    assert counts["pending"] + counts["generating"] == 0, (
+        f"rows still open after {timeout:.0f} s: {counts}\n{stack.worker_logs()[-4000:]}"
+    )
+    return counts
+
+
+def _assert_nothing_lost(world: World, image_ids: list[uuid.UUID]) -> None:
+    """Every row is completed with its picture in storage, or failed with a message."""
+    cards = {c.id: c for c in _cards(world.session_id)}
+    assert set(image_ids) <= set(cards)
+    storage = backends.current().storage
+    for image_id in image_ids:
+        card = cards[image_id]
+        assert card.status in ("completed", "error"), card
+        if card.status == "error":
+            assert card.error_message, f"image {image_id} failed without a message"
+        else:
+            assert card.image_key and storage.exists(card.image_key)
+    # A repeated run overwrites its row's fixed key: never more than image + thumbnail per row.
+    media = storage.list(keys.session_prefix(world.client_id, world.session_id))
+    generated = [k for k in media if any(str(i) in k for i in image_ids)]
+    completed = sum(1 for i in image_ids if cards[i].status == "completed")
+    assert len(generated) == 2 * completed, (len(generated), completed)
+
+
+def _duplicates(stack: QueueStack, log_from: int = 0) -> int:
+    """Duplicate deliveries: counted in Redis, and each one logged by the worker that met it.
+
+    ``log_from``: where in the workers' log Redis last lost its counters (a flush).
+    """
+    records = JobRecords(backends.current().settings)
+    try:
+        counted = records.stats().get("duplicates", 0)
+    finally:
+        records.close()
+    logged = stack.worker_logs()[log_from:].count("duplicate delivery of image")
+    assert counted == logged, (counted, logged)
+    return counted
+
+
+def test_a_100_image_flow_completes_on_a_real_worker(stack: QueueStack, tmp_path: Path) -> None:
+    world = make_world(tmp_path / "catalog", products_count=25)
+    stack.start_worker(concurrency=8)
+
+    flow = generation.generate(
+        ADMIN, session_id=world.session_id, settings=FlowSettings(variants=4)
+    )
+    assert len(flow.image_ids) == 100
+
+    counts = _settle(stack, world, flow.flow_id, timeout=240)
+    assert counts == {"total": 100, "pending": 0, "generating": 0, "completed": 100, "error": 0}
+    _assert_nothing_lost(world, flow.image_ids)
+
+    # The job records say the same, and expire a day after the job finished.
+    records = JobRecords(backends.current().settings)
+    try:
+        first = flow.image_ids[0]
+        assert records.get(first)["status"] == "completed"
+        assert records.key(first) == f"client:generation:jobs:{first}"
+        assert 0 < records.ttl(first) <= JOB_TTL_S
+    finally:
+        records.close()
+    # The broker's keys carry the APP_ENV prefix too.
+    names = {k.decode() for k in stack.redis().keys("*")}
+    assert names and all(n.startswith("client:") for n in names), sorted(names)[:10]
+
+
+def test_the_compose_healthcheck_pings_a_running_worker(stack: QueueStack) -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    kind, command = compose["services"]["worker"]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    command = command.replace("$$", "$").replace("celery ", f"{sys.executable} -m celery ", 1)
+    env = stack.env(HOSTNAME=socket.gethostname())
+
+    down = subprocess.run(command, shell=True, env=env, cwd=ROOT, capture_output=True, timeout=60)
+    assert down.returncode != 0  # no worker yet: unhealthy
+
+    stack.start_worker(concurrency=2)
+    up = subprocess.run(command, shell=True, env=env, cwd=ROOT, capture_output=True, timeout=60)
+    assert up.returncode == 0, up.stdout + up.stderr
+
+
+def test_pending_job_records_never_expire(stack: QueueStack, tmp_path: Path) -> None:
+    world = make_world(tmp_path / "catalog", products_count=2)
+    flow = generation.generate(ADMIN, session_id=world.session_id)  # no worker: stays pending
+    records = JobRecords(backends.current().settings)
+    try:
+        for image_id in flow.image_ids:
+            assert records.get(image_id)["status"] == "pending"
+            assert records.ttl(image_id) == -1
+    finally:
+        records.close()
+
+
+def test_a_worker_killed_mid_run_loses_nothing(stack: QueueStack, tmp_path: Path) -> None:
+    world = make_world(tmp_path / "catalog", products_count=40)
+    # Slow images, and quick heartbeats so that a dead worker's rows are seen within seconds.
+    slow = {"VISUALIZER_AI_LATENCY_S": "1.0", "VISUALIZER_HEARTBEAT_S": "1"}
+    first = stack.start_worker(concurrency=4, **slow)
+    flow = generation.generate(ADMIN, session_id=world.session_id)
+
+    def some_done_some_running() -> bool:
+        counts = generation.flow_status([flow.flow_id])
+        return counts["completed"] >= 8 and counts["generating"] > 0
+
+    _wait_until(some_done_some_running, 120, "the first worker to be mid-run")
+    first.kill()
+    orphaned = generation.flow_status([flow.flow_id])
+    assert orphaned["generating"] > 0  # rows the dead worker had claimed
+
+    # A new worker recovers them by itself (its sweep); nothing else is run.
+    stack.start_worker(concurrency=4, **slow)
+    counts = _settle(stack, world, flow.flow_id, timeout=240)
+    assert counts["total"] == 40
+    assert counts["completed"] + counts["error"] == 40
+    _assert_nothing_lost(world, flow.image_ids)
+    duplicates = _duplicates(stack)
+    print(f"killed mid-run: {orphaned['generating']} orphaned rows, {duplicates} duplicates")
+
+
+def test_redis_flushed_mid_run_then_recover_loses_nothing(
+    stack: QueueStack, tmp_path: Path
+) -> None:
+    world = make_world(tmp_path / "catalog", products_count=40)
+    # Beats every 30 s: the workers' own sweep (every 60 s) stays out of the way, so that the
+    # `visualizer recover` below is what rebuilds the queue.
+    slow = {"VISUALIZER_AI_LATENCY_S": "0.5", "VISUALIZER_HEARTBEAT_S": "30"}
+    stack.start_worker(concurrency=4, **slow)
+    flow = generation.generate(ADMIN, session_id=world.session_id)
+
+    _wait_until(
+        lambda: generation.flow_status([flow.flow_id])["completed"] >= 8,
+        120,
+        "the worker to be mid-run",
+    )
+    flushed_at = len(stack.worker_logs())
+    stack.redis().flushdb()  # the broker's queue, the job records: all gone
+    before = generation.flow_status([flow.flow_id])
+    assert before["pending"] > 0
+
+    command = [sys.executable, "-m", "visualizer_cli", "recover", "--json"]
+    done = subprocess.run(
+        command, env=stack.env(), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    # Every pending row had lost its message (a worker may have claimed one in between).
+    assert 0 < report["requeued"] <= before["pending"]
+
+    counts = _settle(stack, world, flow.flow_id, timeout=240)
+    assert counts["completed"] + counts["error"] == 40
+    _assert_nothing_lost(world, flow.image_ids)
+    duplicates = _duplicates(stack, log_from=flushed_at)
+    print(f"flushed mid-run: requeued {report['requeued']}, {duplicates} duplicates")
+
+
+def test_the_workers_own_sweep_rebuilds_a_flushed_queue(stack: QueueStack, tmp_path: Path) -> None:
+    world = make_world(tmp_path / "catalog", products_count=30)
+    slow = {"VISUALIZER_AI_LATENCY_S": "0.5", "VISUALIZER_HEARTBEAT_S": "1"}
+    stack.start_worker(concurrency=4, **slow)
+    flow = generation.generate(ADMIN, session_id=world.session_id)
+    _wait_until(
+        lambda: generation.flow_status([flow.flow_id])["completed"] >= 4,
+        120,
+        "the worker to be mid-run",
+    )
+    stack.redis().flushdb()
+    counts = _settle(stack, world, flow.flow_id, timeout=240)
+    assert counts["completed"] + counts["error"] == 30
+    _assert_nothing_lost(world, flow.image_ids)

@@ -1,0 +1,260 @@
+"""Limits that must hold with many workers at once: GEMINI_MAX_RPM, a provider's 429, the quota."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import factories
+from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.servers.celery_worker import QueueStack, claim_redis_db, make_world, queue_stack
+from tests.servers.s3 import ACCESS_KEY_ID, SECRET_ACCESS_KEY, make_s3_storage
+from tests.standins.gemini_server import GeminiStandIn, RecordedRequest
+from visualizer_core import backends
+from visualizer_core.ai.base import GenerationRequest
+from visualizer_core.ai.local import LocalAI
+from visualizer_core.ai.ratelimit import RateLimitedAI
+from visualizer_core.config import load_settings
+from visualizer_core.db import migrate
+from visualizer_core.db.engine import make_engine
+from visualizer_core.db.models import GeneratedImage
+from visualizer_core.errors import QuotaExceeded
+from visualizer_core.scope import ADMIN
+from visualizer_core.services import generation
+
+pytestmark = [pytest.mark.redis]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# One process of many: six threads, one Gemini image call each, under the shared budget.
+_CALLER = textwrap.dedent(
+    """
+    import io, logging, sys, threading
+    from PIL import Image
+    from visualizer_core.ai import make_ai
+    from visualizer_core.ai.base import GenerationRequest
+    from visualizer_core.config import load_settings
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("google_genai").setLevel(logging.WARNING)
+
+    def picture(mode, fmt):
+        buffer = io.BytesIO()
+        Image.new(mode, (64, 64), (200, 120, 80)).save(buffer, fmt)
+        return buffer.getvalue()
+
+    ai = make_ai(load_settings())
+    request = GenerationRequest(
+        product_images=(picture("RGBA", "PNG"),), scene_image=picture("RGB", "JPEG"), prompt="x"
+    )
+
+    def call():
+        ai.generate(request)
+        print("answered", flush=True)
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    """
+)
+
+
+def _image_calls(server: GeminiStandIn) -> list[RecordedRequest]:
+    """The image generation calls the stand-in received (not analysis or fidelity checks)."""
+    return [
+        r
+        for r in server.requests
+        if "IMAGE" in [str(m).upper() for m in r.generation_config.get("responseModalities", [])]
+    ]
+
+
+def _lines(process: subprocess.Popen[str], sink: list[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        sink.append(line)
+
+
+def test_gemini_max_rpm_holds_across_processes(tmp_path: Path) -> None:
+    rpm = 6
+    with GeminiStandIn() as server, claim_redis_db() as number:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("VISUALIZER_", "GEMINI_", "PYTEST_"))
+        }
+        env |= {
+            "VISUALIZER_HOME": str(tmp_path),
+            "REDIS_URL": f"redis://127.0.0.1:6379/{number}",
+            "VISUALIZER_AI": "gemini",
+            "GEMINI_API_KEY": server.api_key,
+            "GEMINI_BASE_URL": server.base_url,
+            "GEMINI_MAX_RPM": str(rpm),
+        }
+        outputs: list[list[str]] = [[], []]
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", _CALLER],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in outputs
+        ]
+        readers = [
+            threading.Thread(target=_lines, args=(p, out), daemon=True)
+            for p, out in zip(processes, outputs, strict=True)
+        ]
+        for reader in readers:
+            reader.start()
+        try:
+            # Twelve calls in two processes: each either answered or is waiting for a slot.
+            deadline = time.monotonic() + 120
+            while True:
+                text = "".join(outputs[0] + outputs[1])
+                answered = text.count("answered")
+                waiting = text.count("waiting for a slot")
+                if answered + waiting >= 12 or time.monotonic() > deadline:
+                    break
+                assert all(p.poll() in (None, 0) for p in processes), text
+                time.sleep(0.1)
+            assert (answered, waiting) == (rpm, 12 - rpm), text
+            assert len(_image_calls(server)) == rpm  # the stand-in saw the budget, not twelve calls
+            assert {p.poll() for p in processes} == {None}  # the rest still wait
+        finally:
+            for process in processes:
+                process.kill()
+                process.wait()
+
+
+def test_a_full_window_waits_for_its_oldest_call_to_leave() -> None:
+    with claim_redis_db() as number:
+        ai = RateLimitedAI(
+            LocalAI(),
+            rpm=2,
+            redis_url=f"redis://127.0.0.1:6379/{number}",
+            key_prefix="client",
+            window_s=2,
+        )
+        request = GenerationRequest(
+            product_images=(factories.product_photo(fmt="PNG"),),
+            scene_image=factories.scene_photo(),
+            prompt="An armchair in the living room.",
+        )
+        first, second, third = (ai.generate(request) for _ in range(3))
+        assert "rate_limit_wait_s" not in first.meta
+        assert "rate_limit_wait_s" not in second.meta
+        assert third.meta["rate_limit_wait_s"] > 0
+        assert third.image  # and then it was made
+
+
+@pytest.fixture
+def gemini_stack(s3_server: str, tmp_path: Path) -> Iterator[tuple[QueueStack, GeminiStandIn]]:
+    with GeminiStandIn() as server:
+        gemini = {"gemini_api_key": server.api_key, "gemini_base_url": server.base_url}
+        with queue_stack(s3_server, tmp_path / "home", **gemini) as stack:
+            yield stack, server
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_worker_waits_out_a_429_as_long_as_the_provider_asks(
+    gemini_stack: tuple[QueueStack, GeminiStandIn], tmp_path: Path
+) -> None:
+    stack, server = gemini_stack
+    world = make_world(tmp_path / "catalog", products_count=1)
+    stack.start_worker(
+        concurrency=2,
+        VISUALIZER_AI="gemini",
+        GEMINI_API_KEY=server.api_key,
+        GEMINI_BASE_URL=server.base_url,
+        GEMINI_MAX_RPM="100",
+    )
+    server.reset()
+    server.fail_next("429", retry_delay="2.5s")
+
+    flow = generation.generate(ADMIN, session_id=world.session_id)
+    counts = generation.wait_for_flows(ADMIN, flow_ids=[flow.flow_id], timeout=120)
+
+    assert counts["completed"] == 1, (counts, stack.worker_logs()[-3000:])
+    assert [c.status for c in _image_calls(server)] == [429, 200]
+    with backends.current().transaction() as db:
+        row = db.get(GeneratedImage, flow.image_ids[0])
+        assert row is not None
+        assert row.attempts == 2
+        assert row.timings["backoff_s"] == 2.5  # the provider's RetryInfo, not our own backoff
+
+
+@pytest.fixture
+def on_postgres(s3_server: str, tmp_path: Path) -> Iterator[backends.Backends]:
+    """PostgreSQL and S3 without Redis: the quota is the database's business alone."""
+    url = create_postgres_database("vz_quota")
+    try:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        storage = make_s3_storage(s3_server)
+        settings = load_settings(
+            visualizer_home=tmp_path / "home",
+            database_url=url,
+            r2_bucket=storage.bucket,
+            r2_endpoint=storage.endpoint_url,
+            r2_access_key_id=ACCESS_KEY_ID,
+            r2_secret_access_key=SECRET_ACCESS_KEY,
+        )
+        storage.close()
+        built = backends.build(settings)
+        backends.activate(built)
+        try:
+            yield built
+        finally:
+            backends.reset()
+    finally:
+        drop_postgres_database(url)
+
+
+@pytest.mark.postgres
+def test_twenty_simultaneous_requests_for_ten_images_left_accept_exactly_ten(
+    on_postgres: backends.Backends, tmp_path: Path
+) -> None:
+    world = make_world(tmp_path / "catalog", products_count=20, daily_quota=10)
+    scope = factories.member_scope(world.client_id)
+    start = threading.Barrier(20)
+    accepted: list[uuid.UUID] = []
+    refused: list[str] = []
+    lock = threading.Lock()
+
+    def ask(product_id: uuid.UUID) -> None:
+        start.wait()
+        try:
+            flow = generation.generate(scope, session_id=world.session_id, product_ids=[product_id])
+        except QuotaExceeded as error:
+            with lock:
+                refused.append(str(error))
+        else:
+            with lock:
+                accepted.extend(flow.image_ids)
+
+    threads = [threading.Thread(target=ask, args=(p,)) for p in world.product_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(accepted) == 10
+    assert len(refused) == 10
+    assert all("0 of 10 images left today" in message for message in refused), refused[0]
+    assert generation.quota_left(scope, client_id=world.client_id) == 0

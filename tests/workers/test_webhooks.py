@@ -1,0 +1,172 @@
+"""Webhooks: a finished flow's summary, signed, retried with backoff, its failures on record."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers.celery_worker import QueueStack, make_world, queue_stack
+from visualizer_core import backends, webhooks
+from visualizer_core.scope import ADMIN
+from visualizer_core.services import clients, generation, notify
+
+SECRET = "receiver-shared-secret-0123456789"
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+    def signature_ok(self, secret: str) -> bool:
+        """What a receiver does: recompute the HMAC of "{timestamp}.{body}" and compare."""
+        timestamp = self.headers["x-visualizer-timestamp"]
+        expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + self.body, hashlib.sha256)
+        return hmac.compare_digest(
+            self.headers["x-visualizer-signature"], "sha256=" + expected.hexdigest()
+        )
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on loopback that answers the given statuses in turn, then 200."""
+
+    answers: list[int]
+    received: list[Received] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/visualizer"
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.received.append(Received(headers, body))
+                status = receiver.answers.pop(0) if receiver.answers else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def wait_for(self, count: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count:
+            assert time.monotonic() < deadline, f"only {len(self.received)} webhook call(s) came"
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    started = Receiver(answers=[500]).start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def stack(s3_server: str, tmp_path: Path) -> Iterator[QueueStack]:
+    with queue_stack(s3_server, tmp_path / "home") as built:
+        yield built
+
+
+def _wait_for_record(flow_id: Any, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        record = notify.webhook_deliveries(ADMIN, flow_id=flow_id)
+        if record.get("status"):
+            return record
+        assert time.monotonic() < deadline, "the delivery was never recorded"
+        time.sleep(0.1)
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_a_finished_flow_is_announced_signed_after_a_failed_first_try(
+    stack: QueueStack, receiver: Receiver, tmp_path: Path
+) -> None:
+    world = make_world(tmp_path / "catalog", products_count=3)
+    clients.set_webhook(ADMIN, client_id=world.client_id, url=receiver.url, secret=SECRET)
+    stack.start_worker(concurrency=4)
+
+    flow = generation.generate(ADMIN, session_id=world.session_id)
+    generation.wait_for_flows(ADMIN, flow_ids=[flow.flow_id], timeout=120)
+    receiver.wait_for(2)  # the first answer was a 500: the worker tried again
+
+    first, second = receiver.received
+    assert first.body == second.body  # the same summary, signed afresh each time
+    assert second.signature_ok(SECRET)
+    assert not second.signature_ok("someone-elses-secret-0123456789")
+    assert abs(int(second.headers["x-visualizer-timestamp"]) - time.time()) < 300
+    summary = json.loads(second.body)
+    assert summary["event"] == "flow.finished"
+    assert summary["flow_id"] == str(flow.flow_id)
+    assert summary["session_id"] == str(world.session_id)
+    assert (summary["total"], summary["completed"], summary["error"]) == (3, 3, 0)
+
+    record = _wait_for_record(flow.flow_id)
+    assert record["status"] == "delivered"
+    [delivery] = record["deliveries"]
+    assert delivery["attempts"] == 2 and delivery["status_code"] == 200
+
+
+def test_a_refused_delivery_is_on_record(embedded: backends.Backends, tmp_path: Path) -> None:
+    refusing = Receiver(answers=[410]).start()  # 4xx: the receiver does not want it; no retry
+    try:
+        world = make_world(tmp_path / "catalog", products_count=1)
+        clients.set_webhook(ADMIN, client_id=world.client_id, url=refusing.url, secret=SECRET)
+        flow = generation.generate(ADMIN, session_id=world.session_id)  # the in-process queue
+        generation.wait_for_flows(ADMIN, flow_ids=[flow.flow_id], timeout=60)
+
+        record = _wait_for_record(flow.flow_id)
+        assert record["status"] == "failed"
+        [delivery] = record["deliveries"]
+        assert delivery["url"] == refusing.url
+        assert delivery["status_code"] == 410
+        assert "410" in delivery["error"]
+        assert len(refusing.received) == 1
+    finally:
+        refusing.stop()
+
+
+def test_a_receiver_that_keeps_failing_is_given_up_on_after_the_attempts() -> None:
+    failing = Receiver(answers=[503] * 10).start()
+    try:
+        result = webhooks.deliver(
+            failing.url, SECRET, {"event": "flow.finished"}, attempts=3, backoff_s=0.01
+        )
+    finally:
+        failing.stop()
+    assert not result.delivered
+    assert result.attempts == 3 and len(failing.received) == 3
+    assert result.status_code == 503
+    assert result.error == "the receiver answered 503"

@@ -1,0 +1,871 @@
+"""The notebook API: every client's generations, products and sessions as pandas DataFrames.
+
+For analysts and admins in Jupyter. Everything here acts in the admin scope (all clients at
+once, or one with ``client_id``), and each table is one query, however many rows it has::
+
+    from visualizer_core import admin
+
+    gens = admin.generations(since="7 days")
+    failed = gens[gens.status == "error"]
+    flows = admin.rerun(failed, prompt="soft daylight, no people")  # one new flow per session
+    after = admin.wait(flows)                                        # a progress bar, then rows
+
+A re-run keeps its lineage: each new image's ``rerun_of_id`` names the image it re-made and
+each new flow's ``parent_flow_id`` the flow it came from.
+
+The plan is a DataFrame too: :func:`plan` lists every product x scene x variant a session
+could make, with its matching score and the estimated cost and time of each image; filter or
+edit it with pandas, then :func:`submit` turns what is left into flows::
+
+    p = admin.plan(session_id=sid, variants=2)
+    p = p[p["rank"] == 1]              # each product in its best scene
+    flows = admin.submit(p)
+
+Errors are :mod:`visualizer_core.errors` (``NotFound``, ``InvalidInput``, ``QuotaExceeded``
+...), each with a message meant for the person at the notebook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import pandas as pd
+from PIL import Image
+from pydantic import ValidationError
+from tqdm import tqdm
+
+from visualizer_core import backends
+from visualizer_core.db import repo
+from visualizer_core.db.base import utcnow
+from visualizer_core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
+from visualizer_core.matching import score as match_score
+from visualizer_core.schemas import FlowSettings, ProductAnalysis, SceneAnalysis
+from visualizer_core.scope import ADMIN
+from visualizer_core.services import analysis, estimates, gallery, generation
+from visualizer_core.services import clients as client_service
+from visualizer_core.services._uow import parse_id, unit_of_work
+
+__all__ = [
+    "GENERATION_COLUMNS",
+    "PLAN_COLUMNS",
+    "clients",
+    "generations",
+    "image",
+    "plan",
+    "products",
+    "rerun",
+    "scenes",
+    "sessions",
+    "submit",
+    "wait",
+]
+
+GENERATION_COLUMNS = (
+    "id",
+    "client_id",
+    "client_name",
+    "session_id",
+    "session_name",
+    "flow_id",
+    "flow_name",
+    "parent_flow_id",
+    "rerun_of_id",
+    "product_id",
+    "sku",
+    "product_name",
+    "category",
+    "scene_id",
+    "variant",
+    "status",
+    "error_message",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "duration_s",
+    "queue_s",
+    "work_s",
+    "attempts",
+    "model",
+    "prompt_version",
+    "flow_prompt",
+    "economy",
+    "aspect_ratio",
+    "cost_usd",
+    "fidelity_score",
+    "review_state",
+    "favourite",
+)
+"""The columns of :func:`generations` (and of :func:`wait`), in order."""
+
+PLAN_COLUMNS = (
+    "client_id",
+    "client_name",
+    "session_id",
+    "session_name",
+    "product_id",
+    "sku",
+    "product_name",
+    "category",
+    "scene_id",
+    "scene_file",
+    "room_type",
+    "score",
+    "rank",
+    "is_match",
+    "reason",
+    "variant",
+    "aspect_ratio",
+    "prompt",
+    "model",
+    "economy",
+    "est_cost_usd",
+    "est_seconds",
+)
+"""The columns of :func:`plan`, in order."""
+
+_SETTING_NAMES = tuple(FlowSettings.model_fields)
+_PLAN_SETTINGS = ("aspect_ratio", "prompt", "model", "economy")
+
+_ECONOMY_PRICE_FACTOR = 0.5  # the Batch API's price, relative to the standard one
+
+
+# -- conversions -------------------------------------------------------------------------------
+
+
+def _text(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def _frame(
+    rows: repo.Rows,
+    *,
+    ids: Sequence[str] = (),
+    times: Sequence[str] = (),
+    floats: Sequence[str] = (),
+) -> pd.DataFrame:
+    """A DataFrame of a table query: ids as strings, times as UTC timestamps, floats as NaN."""
+    columns, data = rows
+    frame = pd.DataFrame.from_records(data, columns=columns)
+    for column in ids:
+        frame[column] = pd.Series([_text(v) for v in frame[column]], index=frame.index)
+    for column in times:
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    for column in floats:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    return frame
+
+
+def _seconds(later: pd.Series, earlier: pd.Series) -> pd.Series:
+    return (later - earlier).dt.total_seconds()
+
+
+def _client_filter(client_id: uuid.UUID | str | None) -> uuid.UUID | None:
+    """The client to limit a table to (checked to exist), or None for every client."""
+    if client_id is None:
+        return None
+    found = client_service.get_client(ADMIN, client_id=client_id)
+    return found.id
+
+
+def _since(value: object) -> dt.datetime | None:
+    """A point in time from a datetime, a date, an ISO string, or a span back from now."""
+    if value is None:
+        return None
+    now = utcnow()
+    if isinstance(value, dt.timedelta):  # pd.Timedelta is one too
+        return now - value
+    if isinstance(value, str):
+        try:
+            return now - pd.Timedelta(value).to_pytimedelta()
+        except ValueError:
+            pass
+    try:
+        stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"since={value!r} is neither a time (a datetime, a date, '2026-11-01') "
+            "nor a span back from now ('7 days', '12h')"
+        ) from None
+    if pd.isna(stamp):
+        raise InvalidInput(f"since={value!r} is not a time")
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    result: dt.datetime = stamp.tz_convert("UTC").to_pydatetime()
+    return result
+
+
+def _ids_of(rows: object, column: str, kind: str) -> list[uuid.UUID]:
+    """Ids from a DataFrame's ``column``, a Series, one id, or an iterable of ids; in order."""
+    values: Iterable[Any]
+    if isinstance(rows, pd.DataFrame):
+        if column not in rows.columns:
+            raise InvalidInput(
+                f"the DataFrame has no {column!r} column: pass rows of admin.generations() "
+                "or a list of ids"
+            )
+        values = rows[column].tolist()
+    elif isinstance(rows, pd.Series):
+        values = rows.tolist()
+    elif isinstance(rows, str | uuid.UUID):
+        values = [rows]
+    elif isinstance(rows, Iterable):
+        values = rows
+    else:
+        raise InvalidInput(f"expected a DataFrame or a list of {kind} ids, got {type(rows)}")
+    out: list[uuid.UUID] = []
+    seen: set[uuid.UUID] = set()
+    for value in values:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        ident = parse_id(value, kind)
+        if ident not in seen:
+            seen.add(ident)
+            out.append(ident)
+    return out
+
+
+def _flow_settings(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> FlowSettings:
+    """``base`` (a flow's stored settings) with ``overrides``, validated."""
+    unknown = sorted(set(overrides) - set(_SETTING_NAMES))
+    if unknown:
+        raise InvalidInput(
+            f"unknown setting {unknown[0]!r}: the settings are {', '.join(_SETTING_NAMES)}"
+        )
+    merged = {k: v for k, v in base.items() if k in _SETTING_NAMES}
+    merged.update(overrides)
+    try:
+        return FlowSettings.model_validate(merged)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise InvalidInput(f"{where}: {first['msg']}") from None
+
+
+# -- tables ------------------------------------------------------------------------------------
+
+
+def _generations(
+    *,
+    client_id: uuid.UUID | None = None,
+    since: dt.datetime | None = None,
+    flow_ids: Sequence[uuid.UUID] | None = None,
+) -> pd.DataFrame:
+    with unit_of_work() as db:
+        rows = repo.generation_table(db, client_id=client_id, since=since, flow_ids=flow_ids)
+    frame = _frame(
+        rows,
+        ids=(
+            "id",
+            "client_id",
+            "session_id",
+            "flow_id",
+            "parent_flow_id",
+            "rerun_of_id",
+            "product_id",
+        ),
+        times=("created_at", "started_at", "completed_at"),
+        floats=("cost_usd", "fidelity_score"),
+    )
+    frame["duration_s"] = _seconds(frame["completed_at"], frame["created_at"])
+    frame["queue_s"] = _seconds(frame["started_at"], frame["created_at"])
+    frame["work_s"] = _seconds(frame["completed_at"], frame["started_at"])
+    frame["economy"] = [bool(v) for v in frame["economy"]]
+    frame["favourite"] = [bool(v) for v in frame["favourite"]]
+    frame["attempts"] = frame["attempts"].astype("int64")
+    frame["variant"] = frame["variant"].astype("int64")
+    return frame[list(GENERATION_COLUMNS)]
+
+
+def generations(client_id: uuid.UUID | str | None = None, since: object = None) -> pd.DataFrame:
+    """One row per generated image, oldest first, across every client (or one).
+
+    Columns: see :data:`GENERATION_COLUMNS`. Times are UTC timestamps; ``duration_s`` is from
+    the request to the result (``queue_s`` waiting for a worker, then ``work_s`` working), NaN
+    while the image is open. ``cost_usd`` and ``fidelity_score`` are NaN where none was
+    recorded. ``since`` takes a datetime, a date, an ISO string or a span back from now such as
+    ``"7 days"``.
+    """
+    return _generations(client_id=_client_filter(client_id), since=_since(since))
+
+
+def products(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
+    """One row per catalog product, with its analysis and how its generations went.
+
+    Columns: ``id, client_id, client_name, sku, name, category, analysed_category, room_types,
+    style, colors, materials, dimensions, description, photos, images, completed, errors,
+    analyzed_at, last_generated_at, created_at``.
+    """
+    with unit_of_work() as db:
+        rows = repo.product_table(db, client_id=_client_filter(client_id))
+    frame = _frame(
+        rows,
+        ids=("id", "client_id"),
+        times=("analyzed_at", "created_at", "last_generated_at"),
+    )
+    found = [a or {} for a in frame["analysis"]]
+    frame["analysed_category"] = [a.get("category") for a in found]
+    frame["room_types"] = [list(a.get("room_types") or []) for a in found]
+    frame["style"] = [list(a.get("style") or []) for a in found]
+    frame["colors"] = [list(c or []) for c in frame["colors"]]
+    frame["materials"] = [list(m or []) for m in frame["materials"]]
+    for column in ("photos", "images", "completed", "errors"):
+        frame[column] = frame[column].astype("int64")
+    return frame[
+        [
+            "id",
+            "client_id",
+            "client_name",
+            "sku",
+            "name",
+            "category",
+            "analysed_category",
+            "room_types",
+            "style",
+            "colors",
+            "materials",
+            "dimensions",
+            "description",
+            "photos",
+            "images",
+            "completed",
+            "errors",
+            "analyzed_at",
+            "last_generated_at",
+            "created_at",
+        ]
+    ]
+
+
+def sessions(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
+    """One row per studio session (archived ones too, see ``status``), newest first.
+
+    Columns: ``id, client_id, client_name, name, status, scenes, matched, flows, images,
+    pending, generating, completed, errors, created_at, last_generated_at``.
+    """
+    with unit_of_work() as db:
+        rows = repo.session_table(db, client_id=_client_filter(client_id))
+    frame = _frame(rows, ids=("id", "client_id"), times=("created_at", "last_generated_at"))
+    frame["scenes"] = [len(s or []) for s in frame["scenes"]]
+    frame["matched"] = [len(m or {}) for m in frame["matches"]]
+    for column in ("flows", "images", "pending", "generating", "completed", "errors"):
+        frame[column] = frame[column].astype("int64")
+    return frame[
+        [
+            "id",
+            "client_id",
+            "client_name",
+            "name",
+            "status",
+            "scenes",
+            "matched",
+            "flows",
+            "images",
+            "pending",
+            "generating",
+            "completed",
+            "errors",
+            "created_at",
+            "last_generated_at",
+        ]
+    ]
+
+
+def clients() -> pd.DataFrame:
+    """One row per client: quota, products, sessions, images by outcome and total spend.
+
+    Columns: ``id, name, plan, daily_quota, products, sessions, images, completed, errors,
+    cost_usd, created_at, last_generated_at``.
+    """
+    with unit_of_work() as db:
+        rows = repo.client_table(db)
+    frame = _frame(
+        rows, ids=("id",), times=("created_at", "last_generated_at"), floats=("cost_usd",)
+    )
+    for column in ("daily_quota", "products", "sessions", "images", "completed", "errors"):
+        frame[column] = frame[column].astype("int64")
+    return frame[
+        [
+            "id",
+            "name",
+            "plan",
+            "daily_quota",
+            "products",
+            "sessions",
+            "images",
+            "completed",
+            "errors",
+            "cost_usd",
+            "created_at",
+            "last_generated_at",
+        ]
+    ]
+
+
+def scenes(
+    client_id: uuid.UUID | str | None = None, *, session_id: uuid.UUID | str | None = None
+) -> pd.DataFrame:
+    """One row per inspiration scene of the sessions (of a client, or of one session).
+
+    Columns: ``session_id, session_name, client_id, client_name, scene_id, scene_file, source,
+    room_type, style, lighting, analysed, matched_products``; ``matched_products`` counts the
+    products the session pairs with the scene.
+    """
+    records = []
+    for session, client_name in _sessions_of(client_id, session_id, active_only=False):
+        pairs = session.matches or {}
+        for scene in session.scenes or []:
+            found = scene.get("analysis") or {}
+            records.append(
+                {
+                    "session_id": str(session.id),
+                    "session_name": session.name,
+                    "client_id": str(session.client_id),
+                    "client_name": client_name,
+                    "scene_id": scene["id"],
+                    "scene_file": scene.get("filename"),
+                    "source": scene.get("source"),
+                    "room_type": found.get("room_type") or scene.get("room_type"),
+                    "style": list(found.get("style") or []),
+                    "lighting": found.get("lighting"),
+                    "analysed": bool(found),
+                    "matched_products": sum(
+                        1 for m in pairs.values() if m.get("scene_id") == scene["id"]
+                    ),
+                }
+            )
+    columns = [
+        "session_id",
+        "session_name",
+        "client_id",
+        "client_name",
+        "scene_id",
+        "scene_file",
+        "source",
+        "room_type",
+        "style",
+        "lighting",
+        "analysed",
+        "matched_products",
+    ]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def image(image_id: uuid.UUID | str, *, thumbnail: bool = True) -> Image.Image:
+    """The picture of a completed image (its thumbnail by default), to show in a notebook."""
+    data = gallery.image_bytes(ADMIN, image_id=image_id, thumbnail=thumbnail)
+    picture = Image.open(io.BytesIO(data))
+    picture.load()
+    return picture
+
+
+# -- re-runs, waiting --------------------------------------------------------------------------
+
+
+class _Source(NamedTuple):
+    """An image to re-run, as :func:`repo.rerun_sources` reads it."""
+
+    id: uuid.UUID
+    client_id: uuid.UUID
+    client_name: str
+    session_id: uuid.UUID
+    session_status: str
+    flow_id: uuid.UUID
+    flow_name: str | None
+    flow_settings: dict[str, Any] | None
+    product_id: uuid.UUID
+    scene_id: str | None
+    status: str
+
+
+@dataclass
+class _FlowRequest:
+    """One flow to create: products, each with its scene, and what each re-makes."""
+
+    client_id: uuid.UUID
+    client_name: str
+    session_id: uuid.UUID
+    settings: FlowSettings
+    name: str
+    parent_flow_id: uuid.UUID | None = None
+    product_ids: list[uuid.UUID] = field(default_factory=list)
+    scenes: dict[uuid.UUID, str] = field(default_factory=dict)
+    rerun_of: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+
+    @property
+    def images(self) -> int:
+        return len(self.product_ids) * self.settings.variants
+
+
+def _rounds(keys: Sequence[tuple[uuid.UUID, Any]]) -> list[list[int]]:
+    """Positions of ``(product_id, ...)`` keys split so each product is once per round."""
+    rounds: list[list[int]] = []
+    seen: dict[uuid.UUID, int] = {}
+    for position, (product_id, _rest) in enumerate(keys):
+        index = seen.get(product_id, 0)
+        seen[product_id] = index + 1
+        if index == len(rounds):
+            rounds.append([])
+        rounds[index].append(position)
+    return rounds
+
+
+def _check_quota(requests: Sequence[_FlowRequest]) -> None:
+    """Refuse the whole batch before anything is created if a client's quota cannot take it."""
+    needed: dict[uuid.UUID, int] = {}
+    names: dict[uuid.UUID, str] = {}
+    for request in requests:
+        needed[request.client_id] = needed.get(request.client_id, 0) + request.images
+        names[request.client_id] = request.client_name
+    for client_id, count in needed.items():
+        left = generation.quota_left(ADMIN, client_id=client_id)
+        if count > left:
+            raise QuotaExceeded(
+                f"{names[client_id]} has {left} images left today and this needs {count}: "
+                "select fewer rows, or raise the client's daily quota"
+            )
+
+
+def _create(requests: Sequence[_FlowRequest]) -> list[str]:
+    _check_quota(requests)
+    flow_ids = []
+    for request in requests:
+        made = generation.generate(
+            ADMIN,
+            session_id=request.session_id,
+            product_ids=request.product_ids,
+            settings=request.settings,
+            name=request.name,
+            rerun_of=request.rerun_of or None,
+            parent_flow_id=request.parent_flow_id,
+            scenes=request.scenes,
+        )
+        flow_ids.append(str(made.flow_id))
+    return flow_ids
+
+
+def rerun(rows: object, **settings: Any) -> list[str]:
+    """Re-generate images as new flows in their own sessions; returns the new flow ids.
+
+    ``rows`` is a DataFrame with an ``id`` column (rows of :func:`generations`), a Series or a
+    list of image ids. Each image is made again once (``variants=2`` makes two of each) with
+    the settings of the flow it came from, overridden by ``settings`` (``prompt``,
+    ``aspect_ratio``, ``model``, ``economy``, ``variants``), in the scene it was made in (the
+    session's current pairing if that scene was removed). The images of one session and flow
+    become one new flow whose ``parent_flow_id`` is that flow; each new image's
+    ``rerun_of_id`` is the image it re-makes. Nothing is created when an image is still open
+    or a client's daily quota cannot take the whole batch.
+    """
+    ids = _ids_of(rows, "id", "image")
+    if not ids:
+        return []
+    overrides = {"variants": 1, **settings}
+    _flow_settings({}, overrides)  # a wrong setting is refused before anything is read
+    with unit_of_work() as db:
+        by_id = {s.id: s for s in map(_Source._make, repo.rerun_sources(db, ids))}
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise NotFound("image", missing[0])
+        session_ids = sorted({s.session_id for s in by_id.values()}, key=str)
+        scene_ids = {
+            s.id: {scene["id"] for scene in s.scenes or []}
+            for s in repo.sessions_by_id(db, session_ids)
+        }
+    still_open = [i for i in ids if by_id[i].status in ("pending", "generating")]
+    if still_open:
+        raise Conflict(
+            f"{len(still_open)} of the images are still pending or generating "
+            f"(for example {still_open[0]}): wait for them, then re-run what failed"
+        )
+    archived = [i for i in ids if by_id[i].session_status != "active"]
+    if archived:
+        raise InvalidInput(
+            f"image {archived[0]} is in an archived session: restore the session to re-run it"
+        )
+
+    groups: dict[tuple[uuid.UUID, uuid.UUID], list[_Source]] = {}
+    for image_id in ids:
+        source = by_id[image_id]
+        groups.setdefault((source.session_id, source.flow_id), []).append(source)
+    requests: list[_FlowRequest] = []
+    for (session_id, flow_id), members in groups.items():
+        first = members[0]
+        flow_settings = _flow_settings(first.flow_settings or {}, overrides)
+        flow_name = first.flow_name or f"flow {str(flow_id)[:8]}"
+        keys = [(m.product_id, m) for m in members]
+        for positions in _rounds(keys):
+            request = _FlowRequest(
+                client_id=first.client_id,
+                client_name=first.client_name,
+                session_id=session_id,
+                settings=flow_settings,
+                name=f"Re-run of {flow_name}",
+                parent_flow_id=flow_id,
+            )
+            for position in positions:
+                source = members[position]
+                request.product_ids.append(source.product_id)
+                request.rerun_of[source.product_id] = source.id
+                if source.scene_id in scene_ids.get(session_id, set()):
+                    assert source.scene_id is not None
+                    request.scenes[source.product_id] = source.scene_id
+            requests.append(request)
+    return _create(requests)
+
+
+def wait(flow_ids: object, timeout: float | None = None, progress: bool = True) -> pd.DataFrame:
+    """Block until the flows' images are all completed or failed; returns their rows.
+
+    ``flow_ids`` is what :func:`rerun` or :func:`submit` returned (one id, a list, or a
+    DataFrame with a ``flow_id`` column). A tqdm progress bar counts finished images and
+    errors. After ``timeout`` seconds it returns the rows as they are: open rows then still
+    say ``pending`` or ``generating``.
+    """
+    ids = _ids_of(flow_ids, "flow_id", "flow")
+    if not ids:
+        return _generations(flow_ids=[])
+    bars: list[Any] = []  # made on the first count, when the total is known
+
+    def show(counts: dict[str, int]) -> None:
+        if not bars:
+            bars.append(
+                tqdm(total=counts["total"], desc="generating", unit="image", disable=not progress)
+            )
+        bar = bars[0]
+        bar.n = counts["completed"] + counts["error"]
+        bar.set_postfix(errors=counts["error"], refresh=False)
+        bar.refresh()
+
+    try:
+        generation.wait_for_flows(ADMIN, flow_ids=ids, timeout=timeout, on_progress=show)
+    finally:
+        for bar in bars:
+            bar.close()
+    return _generations(flow_ids=ids)
+
+
+# -- plans -------------------------------------------------------------------------------------
+
+
+def _sessions_of(
+    client_id: uuid.UUID | str | None,
+    session_id: uuid.UUID | str | None,
+    *,
+    active_only: bool,
+) -> list[tuple[Any, str]]:
+    """The sessions asked for, each with its client's name."""
+    cid = _client_filter(client_id)
+    with unit_of_work() as db:
+        names = {c.id: c.name for c in repo.list_clients(db, client_id=None)}
+        if session_id is not None:
+            sid = parse_id(session_id, "session")
+            found = repo.sessions_by_id(db, [sid])
+            if not found or (cid is not None and found[0].client_id != cid):
+                raise NotFound("session", session_id)
+            rows = list(found)
+        else:
+            rows = list(repo.list_sessions(db, client_id=cid, include_archived=not active_only))
+    return [(s, names.get(s.client_id, "")) for s in rows]
+
+
+def _estimate(client_id: uuid.UUID, settings: FlowSettings) -> tuple[float, float]:
+    """Cost (USD) and seconds of one image for the client, as the studio estimates them.
+
+    Economy mode is half the price; its batch finishes within a day, so it has no per-image
+    time (NaN).
+    """
+    found = estimates.estimate_generation(
+        ADMIN, client_id=client_id, products=1, settings=settings.model_copy(update={"variants": 1})
+    )
+    if settings.economy:
+        return found.cost_usd * _ECONOMY_PRICE_FACTOR, math.nan
+    return found.cost_usd, found.seconds_per_image
+
+
+def plan(
+    client_id: uuid.UUID | str | None = None,
+    *,
+    session_id: uuid.UUID | str | None = None,
+    variants: int = 1,
+    top: int | None = None,
+    analyze: bool = True,
+    **settings: Any,
+) -> pd.DataFrame:
+    """Every image the active sessions could make: one row per product x scene x variant.
+
+    For one session (``session_id``), a client's sessions (``client_id``) or every client's.
+    Each row has the matching ``score`` (0..1) and ``reason`` of the product in the scene, its
+    ``rank`` among the session's scenes for that product (1 is best), ``is_match`` (the scene
+    the session pairs it with now), the flow settings (``aspect_ratio, prompt, model,
+    economy``: ``settings`` sets them, and they may be edited per row) and ``est_cost_usd`` and
+    ``est_seconds`` for one image. ``top=N`` keeps each product's N best scenes. With
+    ``analyze`` (the default), products and scenes without an analysis are analysed first,
+    as matching does; otherwise they get no score (NaN). Columns: :data:`PLAN_COLUMNS`.
+    """
+    flow_settings = _flow_settings({}, {"variants": variants, **settings})
+    if top is not None and top < 1:
+        raise InvalidInput("top must be at least 1")
+    chosen = _sessions_of(client_id, session_id, active_only=session_id is None)
+    chosen = [(s, name) for s, name in chosen if s.scenes]
+    if analyze:
+        for session, _name in chosen:
+            analysis.analyze_session(ADMIN, session_id=session.id)
+        with unit_of_work() as db:
+            fresh = {s.id: s for s in repo.sessions_by_id(db, [s.id for s, _ in chosen])}
+        chosen = [(fresh[s.id], name) for s, name in chosen]
+    client_ids = sorted({s.client_id for s, _ in chosen}, key=str)
+    with unit_of_work() as db:
+        only = client_ids[0] if len(client_ids) == 1 else None
+        catalog = [p for p in repo.list_products(db, client_id=only) if p.client_id in client_ids]
+    by_client: dict[uuid.UUID, list[Any]] = {}
+    for product in catalog:
+        by_client.setdefault(product.client_id, []).append(product)
+
+    model = flow_settings.model or backends.current().ai.image_model
+    per_client = {cid: _estimate(cid, flow_settings) for cid in client_ids}
+    records: list[dict[str, Any]] = []
+    for session, client_name in chosen:
+        cost, seconds = per_client[session.client_id]
+        scene_list = list(session.scenes or [])
+        scene_analyses = {
+            s["id"]: SceneAnalysis.model_validate(s["analysis"])
+            for s in scene_list
+            if s.get("analysis")
+        }
+        pairs = session.matches or {}
+        for product in by_client.get(session.client_id, []):
+            product_analysis = (
+                ProductAnalysis.model_validate(product.analysis) if product.analysis else None
+            )
+            scored = []
+            for scene in scene_list:
+                found = scene_analyses.get(scene["id"])
+                if product_analysis is not None and found is not None:
+                    total, reason = match_score(product_analysis, found)
+                else:
+                    total, reason = math.nan, "not analysed yet: run the analysis first"
+                scored.append((scene, total, reason))
+            scored.sort(
+                key=lambda item: (-item[1] if not math.isnan(item[1]) else 1.0, item[0]["id"])
+            )
+            matched = (pairs.get(str(product.id)) or {}).get("scene_id")
+            for rank, (scene, total, reason) in enumerate(scored, start=1):
+                if top is not None and rank > top:
+                    break
+                described = scene_analyses.get(scene["id"])
+                room = described.room_type if described else scene.get("room_type")
+                for variant in range(flow_settings.variants):
+                    records.append(
+                        {
+                            "client_id": str(session.client_id),
+                            "client_name": client_name,
+                            "session_id": str(session.id),
+                            "session_name": session.name,
+                            "product_id": str(product.id),
+                            "sku": product.sku,
+                            "product_name": product.name,
+                            "category": product.category
+                            or (product.analysis or {}).get("category"),
+                            "scene_id": scene["id"],
+                            "scene_file": scene.get("filename"),
+                            "room_type": room,
+                            "score": total,
+                            "rank": rank,
+                            "is_match": scene["id"] == matched,
+                            "reason": reason,
+                            "variant": variant,
+                            "aspect_ratio": flow_settings.aspect_ratio,
+                            "prompt": flow_settings.prompt,
+                            "model": model,
+                            "economy": flow_settings.economy,
+                            "est_cost_usd": cost,
+                            "est_seconds": seconds,
+                        }
+                    )
+    frame = pd.DataFrame.from_records(records, columns=list(PLAN_COLUMNS))
+    frame["score"] = frame["score"].astype("float64")
+    frame["est_cost_usd"] = frame["est_cost_usd"].astype("float64")
+    frame["est_seconds"] = frame["est_seconds"].astype("float64")
+    return frame
+
+
+def _cell(value: Any) -> Any:
+    """A plan cell, with pandas' missing values as None."""
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value
+
+
+def submit(plan: pd.DataFrame, *, name: str | None = None) -> list[str]:
+    """Turn a plan's rows into flows and their jobs; returns the new flow ids.
+
+    ``plan`` needs ``session_id, product_id, scene_id``; its ``aspect_ratio, prompt, model,
+    economy`` columns, where present, set each row's flow settings. The rows of one product
+    and scene are its variants. One flow per session and settings (more when a product is
+    planned in several scenes: a product is in a flow once). Nothing is created when a
+    client's daily quota cannot take the whole plan.
+    """
+    if not isinstance(plan, pd.DataFrame):
+        raise InvalidInput("submit takes the DataFrame that admin.plan() returned")
+    missing = [c for c in ("session_id", "product_id", "scene_id") if c not in plan.columns]
+    if missing:
+        raise InvalidInput(f"the plan has no {missing[0]!r} column: start from admin.plan()")
+    if plan.empty:
+        return []
+    present = [c for c in _PLAN_SETTINGS if c in plan.columns]
+    # (session, settings) -> {(product, scene): variants}, in the plan's order
+    groups: dict[tuple[uuid.UUID, tuple[Any, ...]], dict[tuple[uuid.UUID, str], int]] = {}
+    for record in plan.to_dict("records"):
+        session_id = parse_id(str(record["session_id"]), "session")
+        product_id = parse_id(str(record["product_id"]), "product")
+        scene_id = _cell(record["scene_id"])
+        if scene_id is None:
+            raise InvalidInput(f"product {product_id} has no scene in the plan")
+        values = tuple(_cell(record[c]) for c in present)
+        cells = groups.setdefault((session_id, values), {})
+        cells[(product_id, str(scene_id))] = cells.get((product_id, str(scene_id)), 0) + 1
+
+    with unit_of_work() as db:
+        session_ids = sorted({key[0] for key in groups}, key=str)
+        found = {s.id: s for s in repo.sessions_by_id(db, session_ids)}
+        names = {c.id: c.name for c in repo.list_clients(db, client_id=None)}
+    requests: list[_FlowRequest] = []
+    for (session_id, values), cells in groups.items():
+        session = found.get(session_id)
+        if session is None:
+            raise NotFound("session", session_id)
+        if session.status != "active":
+            raise InvalidInput(
+                f"session {session.name!r} is archived: restore it to generate in it"
+            )
+        given = {k: v for k, v in zip(present, values, strict=True) if v is not None}
+        keys = list(cells)
+        for positions in _rounds(keys):
+            by_variants: dict[int, list[tuple[uuid.UUID, str]]] = {}
+            for position in positions:
+                by_variants.setdefault(cells[keys[position]], []).append(keys[position])
+            for count, items in by_variants.items():
+                request = _FlowRequest(
+                    client_id=session.client_id,
+                    client_name=names.get(session.client_id, str(session.client_id)),
+                    session_id=session_id,
+                    settings=_flow_settings(given, {"variants": count}),
+                    name=name or "Plan",
+                )
+                for product_id, scene_id in items:
+                    request.product_ids.append(product_id)
+                    request.scenes[product_id] = scene_id
+                requests.append(request)
+    return _create(requests)

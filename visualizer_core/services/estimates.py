@@ -1,0 +1,94 @@
+"""What a generation will cost and how long it will take, shown before the button is pressed.
+
+The time comes from the client's own recent images (the median of their recorded total time)
+spread over the configured workers; with no history yet, from a typical figure per backend.
+The cost is the AI provider's price for a typical image call; the local backend is free.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from visualizer_core import backends
+from visualizer_core.db.models import GeneratedImage
+from visualizer_core.errors import InvalidInput
+from visualizer_core.schemas import FlowSettings
+from visualizer_core.scope import Action, Scope
+from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services.generation import quota_left
+
+__all__ = ["GenerationEstimate", "estimate_generation"]
+
+# A typical image call: two input images (product and scene) and a short prompt in, one 1K
+# image out. Used only to estimate; the real usage of each call is stored on its image.
+TYPICAL_USAGE = {"input_tokens": 2 * 1120 + 400, "output_tokens": 1120, "image_output_tokens": 1120}
+TYPICAL_SECONDS = {"local": 0.5, "gemini": 12.0}
+HISTORY = 50
+
+
+@dataclass(frozen=True)
+class GenerationEstimate:
+    """The figures the studio shows next to the generate button."""
+
+    images: int
+    cost_usd: float
+    seconds: float
+    seconds_per_image: float
+    quota_left: int
+    model: str
+
+    @property
+    def within_quota(self) -> bool:
+        return self.images <= self.quota_left
+
+
+def _cost_per_image(ai_name: str, model: str) -> float:
+    if ai_name != "gemini":
+        return 0.0
+    from visualizer_core.ai.gemini import estimate_cost
+
+    return estimate_cost(model, TYPICAL_USAGE)
+
+
+def estimate_generation(
+    scope: Scope,
+    *,
+    client_id: uuid.UUID | str,
+    products: int,
+    settings: FlowSettings | None = None,
+) -> GenerationEstimate:
+    """Images, cost, time and the quota left for ``products`` x ``settings.variants`` images."""
+    scope.require(Action.READ)
+    if products < 0:
+        raise InvalidInput("the number of products cannot be negative")
+    settings = settings or FlowSettings()
+    cid = parse_id(client_id, "client")
+    scope.check_client(cid, "client", client_id)
+    left = quota_left(scope, client_id=cid)
+    current = backends.current()
+    ai = current.ai
+    model = settings.model or ai.image_model
+    with unit_of_work() as db:
+        recent = db.scalars(
+            select(GeneratedImage.timings)
+            .where(GeneratedImage.client_id == cid, GeneratedImage.status == "completed")
+            .order_by(GeneratedImage.completed_at.desc())
+            .limit(HISTORY)
+        ).all()
+    totals = [float(t["total_s"]) for t in recent if t and "total_s" in t]
+    per_image = statistics.median(totals) if totals else TYPICAL_SECONDS.get(ai.name, 10.0)
+    images = products * settings.variants
+    workers = max(current.settings.visualizer_workers, 1)
+    return GenerationEstimate(
+        images=images,
+        cost_usd=images * _cost_per_image(ai.name, model),
+        seconds=math.ceil(images / workers) * per_image,
+        seconds_per_image=per_image,
+        quota_left=left,
+        model=model,
+    )

@@ -1,0 +1,283 @@
+"""Inspiration: search for scene photos, and turn the chosen ones into scenes of a session.
+
+Search goes to Unsplash when ``UNSPLASH_ACCESS_KEY`` is set and to the client's local scene
+library otherwise (see :mod:`visualizer_core.inspiration`). Using a photo stores it as a scene
+with its attribution; for an Unsplash photo that is also when Unsplash's download tracking is
+called, as its API guidelines require. Any completed generated image of the client can become
+a scene too, of a session of its own or of a new one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from visualizer_core import backends
+from visualizer_core.db import repo
+from visualizer_core.db.models import GeneratedImage, Product
+from visualizer_core.demo_art import DEMO_ROOMS, draw_room
+from visualizer_core.errors import InvalidInput, NotFound, ProviderError, VisualizerError
+from visualizer_core.inspiration import COLORS, ORIENTATIONS, InspirationPhoto, SearchPage
+from visualizer_core.inspiration.library import DEMO_ROOM_SIZE, search_library
+from visualizer_core.inspiration.unsplash import UnsplashClient
+from visualizer_core.scope import Action, Scope
+from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services.sessions import (
+    AddScenesResult,
+    add_scene_images,
+    create_session,
+    load_session,
+)
+
+__all__ = [
+    "SceneFromGeneration",
+    "add_inspiration",
+    "generation_as_scene",
+    "search_inspiration",
+    "unsplash_configured",
+]
+
+NO_KEY_NOTICE = (
+    "Unsplash search is not set up (no UNSPLASH_ACCESS_KEY): showing your own scene library,"
+    " earlier generations and Visualizer's drawn rooms."
+)
+
+
+@dataclass(frozen=True)
+class SceneFromGeneration:
+    """Where an earlier generation became a scene."""
+
+    session_id: uuid.UUID
+    scene_id: str
+    created_session: bool
+
+
+def unsplash_configured() -> bool:
+    """Whether search goes to Unsplash (an access key is set)."""
+    return backends.current().settings.unsplash_access_key is not None
+
+
+def _unsplash() -> UnsplashClient:
+    settings = backends.current().settings
+    if settings.unsplash_access_key is None:
+        raise InvalidInput("Unsplash is not set up: set UNSPLASH_ACCESS_KEY to use its photos")
+    return UnsplashClient(
+        settings.unsplash_access_key.get_secret_value(), base_url=settings.unsplash_api_url
+    )
+
+
+def search_inspiration(
+    scope: Scope,
+    *,
+    client_id: uuid.UUID | str,
+    query: str,
+    page: int = 1,
+    per_page: int = 12,
+    orientation: str | None = None,
+    color: str | None = None,
+) -> SearchPage:
+    """A page of photos for ``query``: Unsplash's with a key, the client's library without."""
+    scope.require(Action.READ)
+    cid = parse_id(client_id, "client")
+    scope.check_client(cid, "client", client_id)
+    if page < 1 or not 1 <= per_page <= 30:
+        raise InvalidInput("page starts at 1 and a page holds 1 to 30 photos")
+    if orientation is not None and orientation not in ORIENTATIONS:
+        raise InvalidInput(f"orientation must be one of {', '.join(ORIENTATIONS)}")
+    if color is not None and color not in COLORS:
+        raise InvalidInput(f"colour must be one of {', '.join(COLORS)}")
+    if unsplash_configured():
+        with _unsplash() as client:
+            return client.search(
+                query, page=page, per_page=per_page, orientation=orientation, color=color
+            )
+    with unit_of_work() as db:
+        found = search_library(
+            db, client_id=cid, query=query, page=page, per_page=per_page, orientation=orientation
+        )
+    notice = NO_KEY_NOTICE
+    if color:
+        notice += " The colour filter applies to Unsplash only."
+    return SearchPage(**{**found.__dict__, "notice": notice})
+
+
+# -- using photos ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Picked:
+    filename: str
+    data: bytes
+    source: str
+    attribution: dict[str, Any] | None
+    room_type: str | None = None
+    label: str = ""  # what the picture shows, in a few words
+    client_id: uuid.UUID | None = None
+
+
+def _from_unsplash(client: UnsplashClient, photo: InspirationPhoto) -> _Picked:
+    url = client.track_download(photo)  # the guidelines' download event, before the fetch
+    data = client.fetch(url)
+    return _Picked(f"unsplash-{photo.id}.jpg", data, "unsplash", dict(photo.attribution or {}))
+
+
+def _from_session(scope: Scope, photo: InspirationPhoto) -> _Picked:
+    with unit_of_work() as db:
+        session = load_session(db, scope, str(photo.ref.get("session_id")))
+        scene = next(
+            (s for s in session.scenes or [] if s["id"] == photo.ref.get("scene_id")), None
+        )
+        if scene is None:
+            raise NotFound("scene", photo.ref.get("scene_id"))
+    data = backends.current().storage.get(scene["key"])
+    return _Picked(
+        scene.get("filename") or f"scene-{scene['id']}.jpg",
+        data,
+        "library",
+        scene.get("attribution"),  # an Unsplash photo keeps its photographer's credit
+        scene.get("room_type"),
+    )
+
+
+def _generation(scope: Scope, image_id: uuid.UUID | str) -> tuple[GeneratedImage, str, str | None]:
+    """A completed generated image in scope, its product's name and its scene's room type."""
+    iid = parse_id(image_id, "image")
+    with unit_of_work() as db:
+        image = repo.get(db, GeneratedImage, iid, client_id=scope.client_filter())
+        if image is None:
+            raise NotFound("image", image_id)
+        if image.status != "completed" or not image.image_key:
+            raise InvalidInput(
+                f"image {image_id} is {image.status}: only a finished image can inspire"
+            )
+        product = db.get(Product, image.product_id)
+        session = load_session(db, scope, image.studio_session_id)
+        scene = next((s for s in session.scenes or [] if s["id"] == image.scene_id), None)
+        room = None
+        if scene is not None:
+            room = scene.get("room_type") or (scene.get("analysis") or {}).get("room_type")
+        db.expunge(image)
+        return image, product.name if product else "a product", room
+
+
+def _from_generation(scope: Scope, image_id: uuid.UUID | str) -> _Picked:
+    image, product_name, room = _generation(scope, image_id)
+    assert image.image_key is not None
+    data = backends.current().storage.get(image.image_key)
+    attribution = {
+        "provider": "visualizer",
+        "generated_image_id": str(image.id),
+        "flow_id": str(image.flow_id),
+        "session_id": str(image.studio_session_id),
+        "model": image.model,
+        "text": f"Generated by Visualizer ({product_name})",
+    }
+    return _Picked(
+        f"generation-{image.id}.jpg",
+        data,
+        "generation",
+        attribution,
+        room,
+        label=product_name,
+        client_id=image.client_id,
+    )
+
+
+def _from_demo(photo: InspirationPhoto) -> _Picked:
+    room_type, seed = photo.ref.get("room_type"), photo.ref.get("seed")
+    if (room_type, seed) not in DEMO_ROOMS:
+        raise NotFound("demo room", photo.id)
+    assert isinstance(room_type, str) and isinstance(seed, int)
+    data = draw_room(room_type, seed=seed, size=DEMO_ROOM_SIZE)
+    attribution = {"provider": "visualizer", "text": "Room drawn by Visualizer"}
+    return _Picked(f"demo-{room_type}-{seed}.jpg", data, "demo", attribution, room_type)
+
+
+def add_inspiration(
+    scope: Scope,
+    *,
+    session_id: uuid.UUID | str,
+    photos: Sequence[InspirationPhoto],
+    room_type: str | None = None,
+) -> AddScenesResult:
+    """Make scenes of the session from search results, in their order.
+
+    A photo that cannot be used is reported in ``failed`` (by its id) and the rest are added.
+    ``room_type`` (free text) applies to every photo; without it, a library photo keeps the
+    room type it had.
+    """
+    scope.require(Action.EDIT)
+    with unit_of_work() as db:
+        load_session(db, scope, session_id)
+    result = AddScenesResult()
+    client: UnsplashClient | None = None
+    try:
+        for photo in photos:
+            try:
+                if photo.source == "unsplash":
+                    client = client or _unsplash()
+                    picked = _from_unsplash(client, photo)
+                elif photo.source == "session":
+                    picked = _from_session(scope, photo)
+                elif photo.source == "generation":
+                    picked = _from_generation(scope, str(photo.ref.get("image_id")))
+                elif photo.source == "demo":
+                    picked = _from_demo(photo)
+                else:
+                    raise InvalidInput(f"unknown photo source {photo.source!r}")
+                added = add_scene_images(
+                    scope,
+                    session_id=session_id,
+                    files=[(picked.filename, picked.data)],
+                    room_type=room_type or picked.room_type,
+                    source=picked.source,
+                    attribution=[picked.attribution],
+                )
+            except (ProviderError, VisualizerError) as error:
+                result.failed.append({"file": photo.id, "error": str(error)})
+                continue
+            result.scene_ids.extend(added.scene_ids)
+            result.failed.extend({**f, "file": photo.id} for f in added.failed)
+    finally:
+        if client is not None:
+            client.close()
+    return result
+
+
+def generation_as_scene(
+    scope: Scope,
+    *,
+    image_id: uuid.UUID | str,
+    session_id: uuid.UUID | str | None = None,
+    session_name: str | None = None,
+) -> SceneFromGeneration:
+    """An earlier generated image as a scene: of ``session_id``, or of a new session.
+
+    The scene keeps the room type of the scene the image was made in, and a credit that links
+    it to the image, its flow and its session.
+    """
+    scope.require(Action.EDIT)
+    picked = _from_generation(scope, image_id)
+    created = session_id is None
+    if session_id is None:
+        assert picked.client_id is not None
+        name = session_name or f"Inspired by {picked.label}"
+        session_id = create_session(scope, client_id=picked.client_id, name=name[:300]).id
+    added = add_scene_images(
+        scope,
+        session_id=session_id,
+        files=[(picked.filename, picked.data)],
+        room_type=picked.room_type,
+        source="generation",
+        attribution=[picked.attribution],
+    )
+    if not added.scene_ids:
+        reason = added.failed[0]["error"] if added.failed else "it could not be read"
+        raise InvalidInput(f"image {image_id} cannot become a scene: {reason}")
+    return SceneFromGeneration(
+        session_id=parse_id(session_id, "session"),
+        scene_id=added.scene_ids[0],
+        created_session=created,
+    )

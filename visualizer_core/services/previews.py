@@ -1,0 +1,51 @@
+"""Pictures people look at in the studio: scene and product thumbnails (or full pictures).
+
+Generated images have :func:`visualizer_core.services.gallery.image_bytes`; these are the
+inputs' counterparts, read through the caller's scope like every other service.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from visualizer_core import backends
+from visualizer_core.db import repo
+from visualizer_core.db.models import Product
+from visualizer_core.errors import NotFound
+from visualizer_core.scope import Action, Scope
+from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services.sessions import load_session
+
+__all__ = ["product_picture", "scene_picture"]
+
+
+def scene_picture(
+    scope: Scope, *, session_id: uuid.UUID | str, scene_id: str, thumbnail: bool = True
+) -> bytes:
+    """The picture of one of the session's inspiration scenes (its thumbnail by default)."""
+    scope.require(Action.READ)
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id)
+        scene = next((s for s in session.scenes or [] if s.get("id") == scene_id), None)
+    if scene is None:
+        raise NotFound("scene", scene_id)
+    key = scene.get("thumbnail_key") if thumbnail else scene.get("key")
+    if not key:
+        key = scene["key"]
+    data: bytes = backends.current().storage.get(str(key))
+    return data
+
+
+def product_picture(scope: Scope, *, product_id: uuid.UUID | str, thumbnail: bool = True) -> bytes:
+    """The product's first photo as people see it: its thumbnail, or the preview on white."""
+    scope.require(Action.READ)
+    pid = parse_id(product_id, "product")
+    with unit_of_work() as db:
+        if repo.get(db, Product, pid, client_id=scope.client_filter()) is None:
+            raise NotFound("product", product_id)
+        photos = repo.images_of(db, [pid])[pid]
+        if not photos:
+            raise NotFound("photo of product", product_id)
+        key = photos[0].thumbnail_key if thumbnail else photos[0].preview_key
+    data: bytes = backends.current().storage.get(key)
+    return data
