@@ -39,6 +39,7 @@ _HIST_BINS = 6  # per channel: 216 colour cells
 _GAIN_RANGE = (0.75, 1.33)  # per-channel light changes forgiven before colours are compared
 _SSIM_WINDOW = 7
 _MIN_PIXELS = 16  # fewer visible product pixels than this: nothing to compare
+_COMPARE_SIDE = 256  # long side, in pixels, of the copies that are compared
 _C1 = (0.01 * 255) ** 2
 _C2 = (0.03 * 255) ** 2
 
@@ -123,12 +124,28 @@ def local_fidelity(product_png: bytes, generated: bytes, box: Sequence[int]) -> 
     full_w, full_h = int(box[2]) - int(box[0]), int(box[3]) - int(box[1])
     if right - left < 2 or bottom - top < 2 or full_w < 2 or full_h < 2:
         return 0.0
-    scaled = product.resize((full_w, full_h), Image.Resampling.LANCZOS)
-    # The part of the box inside the picture (a product may hang off the frame's edge).
-    scaled = scaled.crop(
-        (left - int(box[0]), top - int(box[1]), right - int(box[0]), bottom - int(box[1]))
+    # Compare at most _COMPARE_SIDE pixels on the long side: the score is about colours and
+    # shapes, which a small copy keeps, and it costs a fraction of a full-size comparison.
+    factor = min(1.0, _COMPARE_SIDE / max(full_w, full_h))
+    scaled = product.resize(
+        (max(2, round(full_w * factor)), max(2, round(full_h * factor))),
+        Image.Resampling.BILINEAR,
+        reducing_gap=2.0,
     )
-    region = np.asarray(picture.crop((left, top, right, bottom)), dtype=np.uint8)
+    # The part of the box inside the picture (a product may hang off the frame's edge).
+    inside = (
+        round((left - int(box[0])) * factor),
+        round((top - int(box[1])) * factor),
+        round((right - int(box[0])) * factor),
+        round((bottom - int(box[1])) * factor),
+    )
+    if inside[2] - inside[0] < 2 or inside[3] - inside[1] < 2:
+        return 0.0
+    scaled = scaled.crop(inside)
+    crop = picture.crop((left, top, right, bottom))
+    if crop.size != scaled.size:
+        crop = crop.resize(scaled.size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    region = np.asarray(crop, dtype=np.uint8)
     reference = np.asarray(scaled, dtype=np.uint8)
     alpha = reference[..., 3].astype(np.float64) / 255.0
     visible = alpha > 0.5

@@ -7,7 +7,7 @@ import streamlit as st
 
 from streamlit_app.common import attempt, can, identity, scope
 from visualizer_core.scope import Action, Role
-from visualizer_core.services import clients, generation
+from visualizer_core.services import clients
 
 ROLES = [r.value for r in Role]
 
@@ -40,13 +40,25 @@ if invitation is not None:
 
 # -- usage -------------------------------------------------------------------------------------
 
-st.subheader("Usage today")
-left = attempt(generation.quota_left, member, client_id=member.client_id)
-if left is not None:
-    used = max(client.daily_quota - left, 0)
-    share = used / client.daily_quota if client.daily_quota else 1.0
-    st.progress(min(share, 1.0), text=f"{used} of {client.daily_quota} images used (UTC day)")
+st.subheader("Usage")
+usage = attempt(clients.client_usage, member, client_id=member.client_id, days=30)
+if usage is not None:
+    quota = usage.daily_quota
+    share = usage.used_today / quota if quota else 1.0
+    st.progress(min(share, 1.0), text=f"Today: {usage.used_today} of {quota} images used (UTC day)")
+    left = max(quota - usage.used_today, 0)
     st.caption(f"{left} image(s) left today. An admin can change the daily quota.")
+    figures = st.columns(3)
+    figures[0].metric("Images, last 30 days", usage.images)
+    figures[1].metric("Completed", sum(d.completed for d in usage.days))
+    figures[2].metric("AI cost, last 30 days", f"${usage.cost_usd:,.2f}")
+    if usage.days:
+        st.bar_chart(
+            pd.DataFrame(
+                [{"day": d.day, "completed": d.completed, "failed": d.failed} for d in usage.days]
+            ).set_index("day"),
+            height=180,
+        )
 
 # -- members -----------------------------------------------------------------------------------
 

@@ -25,8 +25,10 @@ def test_only_owners_have_a_settings_page(open_app: Callable[..., AppTest]) -> N
 def test_usage_against_the_quota(studio: Studio, open_app: Callable[..., AppTest]) -> None:
     generate_and_wait(studio)
     app = open_app("owner", "settings")
-    assert app.get("progress")[0].proto.text == "3 of 200 images used (UTC day)"
+    assert app.get("progress")[0].proto.text == "Today: 3 of 200 images used (UTC day)"
     assert "197 image(s) left today. An admin can change the daily quota." in texts(app)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Images, last 30 days"] == "3" and metrics["Completed"] == "3"
 
 
 def test_members_are_listed_and_roles_changed(
