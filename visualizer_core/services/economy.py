@@ -23,7 +23,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
 from visualizer_core import backends
 from visualizer_core.ai.base import GenerationRequest, GenerationResult
@@ -38,12 +38,8 @@ from visualizer_core.errors import (
     TransientProviderError,
     VisualizerError,
 )
-from visualizer_core.fidelity import check_fidelity
-from visualizer_core.images.ingest import make_thumbnail
-from visualizer_core.prompts import build_prompt
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services._uow import parse_id, unit_of_work
-from visualizer_core.storage import keys
 
 __all__ = ["JOB_PREFIX", "economy_available", "poll_economy", "submit_economy"]
 
@@ -68,27 +64,12 @@ def economy_available() -> bool:
 
 def _request(image_id: uuid.UUID) -> tuple[GenerationRequest, str | None]:
     """The row's request, built as the generation task builds it, and its prompt version."""
-    # The task's own loader, so that a batch row and a worker row ask for the same picture.
-    from visualizer_core.services.generation import _load_job
+    # The task's own builder, so that a batch row and a worker row ask for the same picture.
+    from visualizer_core.services.generation import _build_request, _load_job
 
     job = _load_job(image_id)
     storage = backends.current().storage
-    prompt = None
-    if job.product_analysis is not None and job.scene_analysis is not None:
-        prompt = build_prompt(
-            job.product_name, job.product_analysis, job.scene_analysis, job.settings
-        )
-    request = GenerationRequest(
-        product_images=(storage.get(job.base_key),),
-        scene_image=storage.get(job.scene_key),
-        prompt=prompt.text if prompt else job.settings.prompt or f"Place {job.product_name}.",
-        aspect_ratio=job.settings.aspect_ratio,
-        seed=job.seed,
-        product_analysis=job.product_analysis,
-        scene_analysis=job.scene_analysis,
-        model=job.model,
-    )
-    return request, prompt.version if prompt else None
+    return _build_request(job, storage.get(job.base_key), storage.get(job.scene_key))
 
 
 def _back_to_queue(image_ids: Sequence[uuid.UUID], why: str) -> None:
@@ -187,53 +168,22 @@ def _fail_rows(rows: Sequence[tuple[uuid.UUID, str]]) -> None:
 
 def _store(iid: uuid.UUID, result: GenerationResult) -> bool:
     """Store one batch result as the row's image and complete the row (its job_id stays)."""
-    from visualizer_core.services.generation import _encode, _finish_flow_if_done, _load_job
+    from visualizer_core.services.generation import _complete, _keep_result, _load_job
 
     started = time.perf_counter()
-    current = backends.current()
     job = _load_job(iid)
     request, prompt_version = _request(iid)
-    data, ext, mime = _encode(result.image, result.mime_type)
-    thumb = make_thumbnail(data, filename=f"{iid}.{ext}")
-    image_key = keys.generated_image(job.client_id, job.session_id, iid, ext)
-    thumb_key = keys.generated_thumbnail(job.client_id, job.session_id, iid)
-    current.storage.put(image_key, data, content_type=mime)
-    current.storage.put(thumb_key, thumb, content_type="image/jpeg")
-    fidelity = check_fidelity(
-        current.ai, product_png=request.product_images[0], generated=data, meta=result.meta
+    timings: dict[str, float] = {}
+    kept = _keep_result(iid, job, result, request.product_images[0], timings)
+    timings["ingest_s"] = time.perf_counter() - started
+    return _complete(
+        iid,
+        request=request,
+        prompt_version=prompt_version,
+        result=result,
+        kept=kept,
+        timings=timings,
     )
-    usage: dict[str, Any] = dict(result.usage)
-    cost = float(result.meta.get("cost_usd") or 0.0)
-    if fidelity is not None:
-        cost += fidelity.cost_usd
-        if fidelity.usage:
-            usage["fidelity"] = dict(fidelity.usage)
-    now = utcnow()
-    public = current.settings.r2_public_url
-    with unit_of_work() as db:
-        done = repo.update_image(
-            db,
-            iid,
-            expect_status="generating",
-            status="completed",
-            image_key=image_key,
-            thumbnail_key=thumb_key,
-            image_url=current.storage.url(image_key) if public else None,
-            error_message=None,
-            prompt=request.prompt,
-            prompt_version=prompt_version,
-            model=result.model,
-            usage=usage,
-            cost_usd=round(cost, 8),
-            fidelity_score=fidelity.score if fidelity else None,
-            completed_at=now,
-            heartbeat_at=now,
-            timings={"ingest_s": round(time.perf_counter() - started, 4)},
-            updated_at=now,
-        )
-    if done:
-        _finish_flow_if_done(iid)
-    return done
 
 
 def poll_economy(scope: Scope) -> dict[str, int]:

@@ -379,6 +379,101 @@ def _extra_attempts(result: GenerationResult) -> int:
     return max(int(result.meta.get("attempts") or 1) - 1, 0)
 
 
+def _build_request(
+    job: _Job, product_png: bytes, scene_bytes: bytes
+) -> tuple[GenerationRequest, str | None]:
+    """The AI request of a row, and the version of its prompt (None without analyses)."""
+    prompt = None
+    if job.product_analysis is not None and job.scene_analysis is not None:
+        prompt = build_prompt(
+            job.product_name, job.product_analysis, job.scene_analysis, job.settings
+        )
+    request = GenerationRequest(
+        product_images=(product_png,),
+        scene_image=scene_bytes,
+        prompt=prompt.text if prompt else job.settings.prompt or f"Place {job.product_name}.",
+        aspect_ratio=job.settings.aspect_ratio,
+        seed=job.seed,
+        product_analysis=job.product_analysis,
+        scene_analysis=job.scene_analysis,
+        model=job.model,
+    )
+    return request, prompt.version if prompt else None
+
+
+@dataclass(frozen=True)
+class _Kept:
+    image_key: str
+    thumb_key: str
+    fidelity: FidelityCheck | None
+
+
+def _keep_result(
+    iid: uuid.UUID,
+    job: _Job,
+    result: GenerationResult,
+    product_png: bytes,
+    timings: dict[str, float],
+) -> _Kept:
+    """Encode and store the image and its thumbnail at the row's keys, then check fidelity."""
+    current = backends.current()
+    mark = time.perf_counter()
+    data, ext, mime = _encode(result.image, result.mime_type)
+    thumb = make_thumbnail(data, filename=f"{iid}.{ext}")
+    timings["encode_s"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    image_key = keys.generated_image(job.client_id, job.session_id, iid, ext)
+    thumb_key = keys.generated_thumbnail(job.client_id, job.session_id, iid)
+    current.storage.put(image_key, data, content_type=mime)
+    current.storage.put(thumb_key, thumb, content_type="image/jpeg")
+    timings["store_s"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    fidelity = check_fidelity(current.ai, product_png=product_png, generated=data, meta=result.meta)
+    timings["fidelity_s"] = time.perf_counter() - mark
+    return _Kept(image_key, thumb_key, fidelity)
+
+
+def _complete(
+    iid: uuid.UUID,
+    *,
+    request: GenerationRequest,
+    prompt_version: str | None,
+    result: GenerationResult,
+    kept: _Kept,
+    timings: dict[str, float],
+    extra_attempts: int = 0,
+) -> bool:
+    """Mark a row completed with its lineage (if it is still this run's); finish its flow."""
+    current = backends.current()
+    now = utcnow()
+    public = current.settings.r2_public_url
+    with unit_of_work() as db:
+        done = repo.update_image(
+            db,
+            iid,
+            expect_status="generating",
+            status="completed",
+            image_key=kept.image_key,
+            thumbnail_key=kept.thumb_key,
+            image_url=current.storage.url(kept.image_key) if public else None,
+            error_message=None,
+            prompt=request.prompt,
+            prompt_version=prompt_version,
+            model=result.model,
+            usage=_usage_with(result, kept.fidelity),
+            cost_usd=_cost_of(result, kept.fidelity),
+            fidelity_score=kept.fidelity.score if kept.fidelity else None,
+            attempts=GeneratedImage.attempts + extra_attempts,
+            completed_at=now,
+            heartbeat_at=now,
+            timings={k: round(v, 4) for k, v in timings.items()},
+            updated_at=now,
+        )
+    if done:
+        _finish_flow_if_done(iid)
+    return done
+
+
 def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
     """Make one image: claim it, call the AI, store it, mark it. Returns what happened.
 
@@ -408,21 +503,7 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
         product_png = current.storage.get(job.base_key)
         scene_bytes = current.storage.get(job.scene_key)
         timings["load_s"] = time.perf_counter() - mark
-        prompt = None
-        if job.product_analysis is not None and job.scene_analysis is not None:
-            prompt = build_prompt(
-                job.product_name, job.product_analysis, job.scene_analysis, job.settings
-            )
-        request = GenerationRequest(
-            product_images=(product_png,),
-            scene_image=scene_bytes,
-            prompt=prompt.text if prompt else job.settings.prompt or f"Place {job.product_name}.",
-            aspect_ratio=job.settings.aspect_ratio,
-            seed=job.seed,
-            product_analysis=job.product_analysis,
-            scene_analysis=job.scene_analysis,
-            model=job.model,
-        )
+        request, prompt_version = _build_request(job, product_png, scene_bytes)
         mark = time.perf_counter()
         try:
             result = _call_ai(request, attempts, retries)
@@ -430,21 +511,7 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
             timings["ai_s"] = time.perf_counter() - mark
             timings["backoff_s"] = retries.waited_s
 
-        mark = time.perf_counter()
-        data, ext, mime = _encode(result.image, result.mime_type)
-        thumb = make_thumbnail(data, filename=f"{iid}.{ext}")
-        timings["encode_s"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        image_key = keys.generated_image(job.client_id, job.session_id, iid, ext)
-        thumb_key = keys.generated_thumbnail(job.client_id, job.session_id, iid)
-        current.storage.put(image_key, data, content_type=mime)
-        current.storage.put(thumb_key, thumb, content_type="image/jpeg")
-        timings["store_s"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        fidelity = check_fidelity(
-            current.ai, product_png=product_png, generated=data, meta=result.meta
-        )
-        timings["fidelity_s"] = time.perf_counter() - mark
+        kept = _keep_result(iid, job, result, product_png, timings)
     except TransientProviderError as error:
         tried = retries.count + 1
         _fail(
@@ -469,34 +536,17 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
         )
         return "error"
 
-    now = utcnow()
     timings["total_s"] = time.perf_counter() - started
-    public = current.settings.r2_public_url
-    with unit_of_work() as db:
-        done = repo.update_image(
-            db,
-            iid,
-            expect_status="generating",
-            status="completed",
-            image_key=image_key,
-            thumbnail_key=thumb_key,
-            image_url=current.storage.url(image_key) if public else None,
-            error_message=None,
-            prompt=request.prompt,
-            prompt_version=prompt.version if prompt else None,
-            model=result.model,
-            usage=_usage_with(result, fidelity),
-            cost_usd=_cost_of(result, fidelity),
-            fidelity_score=fidelity.score if fidelity else None,
-            # An answer without an image that the backend asked again for is an attempt too.
-            attempts=GeneratedImage.attempts + retries.count + _extra_attempts(result),
-            completed_at=now,
-            heartbeat_at=now,
-            timings={k: round(v, 4) for k, v in timings.items()},
-            updated_at=now,
-        )
-    if done:
-        _finish_flow_if_done(iid)
+    done = _complete(
+        iid,
+        request=request,
+        prompt_version=prompt_version,
+        result=result,
+        kept=kept,
+        timings=timings,
+        # An answer without an image that the backend asked again for is an attempt too.
+        extra_attempts=retries.count + _extra_attempts(result),
+    )
     return "completed" if done else "superseded"
 
 
