@@ -523,6 +523,33 @@ def test_recover_resets_rows_whose_worker_died_and_requeues_pending(
         generation.recover(factories.member_scope(world["client"].id, Role.OWNER))
 
 
+def test_recovery_leaves_alone_a_row_that_finished_after_it_was_seen_as_orphaned(
+    world: dict[str, Any], recording: RecordingQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flow = generation.generate(ADMIN, session_id=world["session"].id, dispatch=False)
+    finished, orphan = flow.image_ids[:2]
+    long_ago = utcnow() - dt.timedelta(minutes=10)
+    with backends.current().transaction() as db:
+        assert repo.claim_image(db, finished, worker_id="slow", now=long_ago)
+        assert repo.claim_image(db, orphan, worker_id="crashed", now=long_ago)
+    seen = repo.open_image_ids
+
+    def seen_then_finished(db: Any, **kwargs: Any) -> list[Any]:
+        ids = seen(db, **kwargs)
+        if kwargs.get("status") == "generating":
+            # The slow worker completes its row between recovery's read and its reset.
+            repo.update_images(db, [finished], status="completed")
+        return ids
+
+    monkeypatch.setattr(repo, "open_image_ids", seen_then_finished)
+    result = generation.recover(ADMIN)
+    assert result["reset"] == 1
+    rows = rows_of([finished, orphan])
+    assert rows[finished].status == "completed"
+    assert rows[orphan].status == "pending"
+    assert finished not in recording.dispatched
+
+
 def test_a_worker_that_lost_its_row_to_recovery_does_not_overwrite_the_outcome(
     world: dict[str, Any], swap_ai: Any
 ) -> None:

@@ -315,6 +315,33 @@ def open_image_ids(
     return list(db.scalars(stmt.order_by(GeneratedImage.created_at)))
 
 
+def reset_orphaned_images(
+    db: Session, *, older_than: dt.datetime, now: dt.datetime
+) -> list[uuid.UUID]:
+    """Generating rows whose heartbeat stopped before ``older_than`` go back to pending.
+
+    The update re-checks the status and the heartbeat, so a row that a live worker finished
+    or beat on after it was selected is left as it is. Returns the ids that were reset.
+    """
+    orphaned = (GeneratedImage.heartbeat_at.is_(None)) | (GeneratedImage.heartbeat_at < older_than)
+    candidates = open_image_ids(db, status="generating", older_than=older_than)
+    reset: list[uuid.UUID] = []
+    for start in range(0, len(candidates), 500):
+        result = db.execute(
+            update(GeneratedImage)
+            .where(
+                GeneratedImage.id.in_(candidates[start : start + 500]),
+                GeneratedImage.status == "generating",
+                orphaned,
+            )
+            .values(status="pending", worker_id=None, updated_at=now)
+            .returning(GeneratedImage.id)
+            .execution_options(synchronize_session=False)
+        )
+        reset.extend(result.scalars())
+    return reset
+
+
 def touch_images(db: Session, ids: Sequence[uuid.UUID], *, now: dt.datetime) -> None:
     """Heartbeat: these generating rows are still being worked on."""
     db.execute(

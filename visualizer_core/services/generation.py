@@ -56,8 +56,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 15.0
-STALE_AFTER_S = 90.0
 BACKOFF_BASE_S = 1.0
 BACKOFF_MAX_S = 60.0
 
@@ -578,10 +576,10 @@ def recover(
             log.warning("polling economy batches failed: %s", error)
     now = utcnow()
     with unit_of_work() as db:
-        stuck = repo.open_image_ids(
-            db, status="generating", older_than=now - dt.timedelta(seconds=stale_after_s)
+        stuck = repo.reset_orphaned_images(
+            db, older_than=now - dt.timedelta(seconds=stale_after_s), now=now
         )
-        reset = repo.update_images(db, stuck, status="pending", worker_id=None, updated_at=now)
+        reset = len(stuck)
         pending = repo.open_image_ids(db, status="pending")
     if not dispatch:
         return {"requeued": 0, "reset": reset, "pending": len(pending)}
