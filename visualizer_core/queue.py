@@ -15,6 +15,7 @@ import os
 import queue as stdlib_queue
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 __all__ = ["Heartbeat", "InProcessQueue", "Queue", "make_queue", "worker_name"]
 
 log = logging.getLogger(__name__)
+
+# How long closing the in-process queue waits for webhook deliveries (and their retries).
+_DELIVERY_GRACE_S = 30.0
 
 
 class Queue(Protocol):
@@ -107,6 +111,7 @@ class InProcessQueue:
         self._heartbeat_interval = backends.settings.visualizer_heartbeat_s
         self._heartbeat: Heartbeat | None = None
         self._closed = False
+        self._deliveries: list[threading.Thread] = []  # webhook deliveries under way
         self._queued: set[uuid.UUID] = set()  # waiting in self._queue: dispatched once only
 
     def start(self) -> None:
@@ -169,7 +174,10 @@ class InProcessQueue:
             except Exception:
                 log.exception("webhook of flow %s failed", flow_id)
 
-        threading.Thread(target=deliver, name=f"webhook-{flow_id}", daemon=True).start()
+        thread = threading.Thread(target=deliver, name=f"webhook-{flow_id}", daemon=True)
+        with self._lock:
+            self._deliveries = [t for t in self._deliveries if t.is_alive()] + [thread]
+        thread.start()
 
     def close(self) -> None:
         """Stop: the images being made are finished, those not started stay pending."""
@@ -186,6 +194,12 @@ class InProcessQueue:
             self._queue.put(None)
         for thread in threads:
             thread.join(timeout=30)
+        # Webhook deliveries under way finish (with their retries) before the backends close.
+        with self._lock:
+            deliveries, self._deliveries = self._deliveries, []
+        deadline = time.monotonic() + _DELIVERY_GRACE_S
+        for thread in deliveries:
+            thread.join(timeout=max(deadline - time.monotonic(), 0.0))
         if self._heartbeat is not None:
             self._heartbeat.stop()
 

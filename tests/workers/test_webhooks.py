@@ -170,3 +170,22 @@ def test_a_receiver_that_keeps_failing_is_given_up_on_after_the_attempts() -> No
     assert result.attempts == 3 and len(failing.received) == 3
     assert result.status_code == 503
     assert result.error == "the receiver answered 503"
+
+
+def test_stopping_the_in_process_queue_lets_a_webhook_under_retry_finish(
+    embedded: backends.Backends, tmp_path: Path
+) -> None:
+    flaky = Receiver(answers=[503]).start()  # the first try fails; the retry comes a second later
+    try:
+        world = make_world(tmp_path / "catalog", products_count=1)
+        clients.set_webhook(ADMIN, client_id=world.client_id, url=flaky.url, secret=SECRET)
+        flow = generation.generate(ADMIN, session_id=world.session_id)  # the in-process queue
+        generation.wait_for_flows(ADMIN, flow_ids=[flow.flow_id], timeout=60)
+        embedded.queue.close()  # as the studio or `visualizer worker` does when it stops
+
+        assert len(flaky.received) == 2
+        record = notify.webhook_deliveries(ADMIN, flow_id=flow.flow_id)
+        assert record["status"] == "delivered"
+        assert [d["status_code"] for d in record["deliveries"]][-1] == 200
+    finally:
+        flaky.stop()
