@@ -342,6 +342,18 @@ def reset_orphaned_images(
     return reset
 
 
+def recent_timings(db: Session, client_id: uuid.UUID, *, limit: int) -> list[dict[str, Any]]:
+    """The timings of the client's latest completed images, newest first."""
+    return list(
+        db.scalars(
+            select(GeneratedImage.timings)
+            .where(GeneratedImage.client_id == client_id, GeneratedImage.status == "completed")
+            .order_by(GeneratedImage.completed_at.desc())
+            .limit(limit)
+        )
+    )
+
+
 def touch_images(db: Session, ids: Sequence[uuid.UUID], *, now: dt.datetime) -> None:
     """Heartbeat: these generating rows are still being worked on."""
     db.execute(

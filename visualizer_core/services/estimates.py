@@ -12,10 +12,8 @@ import statistics
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from visualizer_core import backends
-from visualizer_core.db.models import GeneratedImage
+from visualizer_core.db import repo
 from visualizer_core.errors import InvalidInput
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import Action, Scope
@@ -74,12 +72,7 @@ def estimate_generation(
     ai = current.ai
     model = settings.model or ai.image_model
     with unit_of_work() as db:
-        recent = db.scalars(
-            select(GeneratedImage.timings)
-            .where(GeneratedImage.client_id == cid, GeneratedImage.status == "completed")
-            .order_by(GeneratedImage.completed_at.desc())
-            .limit(HISTORY)
-        ).all()
+        recent = repo.recent_timings(db, cid, limit=HISTORY)
     totals = [float(t["total_s"]) for t in recent if t and "total_s" in t]
     per_image = statistics.median(totals) if totals else TYPICAL_SECONDS.get(ai.name, 10.0)
     images = products * settings.variants
