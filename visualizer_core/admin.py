@@ -137,7 +137,6 @@ _SETTING_NAMES = tuple(FlowSettings.model_fields)
 _PLAN_SETTINGS = ("aspect_ratio", "prompt", "model", "economy")
 
 
-
 # -- conversions -------------------------------------------------------------------------------
 
 
