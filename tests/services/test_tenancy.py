@@ -408,6 +408,9 @@ REGISTRY: dict[str, Entry] = {
     "estimates.estimate_generation": Case(
         Action.READ, lambda t, w: {"client_id": t.client_id, "products": 3}
     ),
+    # spend (the ledger of provider calls)
+    "spend.cost_per_image": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    "spend.spend": Case(Action.MANAGE, lambda t, w: {"client_id": t.client_id, "_": t.image_id}),
     # export
     "export.export_session": Case(
         Action.READ,
