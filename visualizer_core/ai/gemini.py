@@ -36,7 +36,7 @@ import importlib
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import ModuleType
@@ -51,6 +51,13 @@ from pydantic import BaseModel, Field, ValidationError
 from visualizer_core.ai import usage as usage_records
 from visualizer_core.ai.base import GenerationRequest, GenerationResult, ProductFacts
 from visualizer_core.ai.ratelimit import ModelLimiter, day_end
+from visualizer_core.ai.usage import (
+    PRICES,
+    CallKind,
+    Price,
+    Pricing,
+    estimate_cost,
+)
 from visualizer_core.errors import (
     ConfigError,
     ContentRefused,
@@ -91,30 +98,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_IMAGE_MODEL = "gemini-nano-banana-2.1"
 DEFAULT_TEXT_MODEL = "gemini-3.8-flash"
 
-
-@dataclass(frozen=True)
-class Price:
-    """USD per one million tokens. Thinking tokens are billed as text output."""
-
-    input: float  # prompt tokens: text and images alike
-    output: float  # text output, thinking included
-    image_output: float | None = None  # image output tokens (image models only)
-
-
-# Paid-tier standard (not Batch) prices, Gemini Developer API, as transcribed 2026-10/11 from
-# https://ai.google.dev/gemini-api/docs/pricing (via the api-evangelist pricing harvest of
-# 2026-10-07 and LiteLLM's Nano Banana 2.1 launch notes, BerriAI/litellm discussion 44983).
-# An image is billed by its output tokens: 1120 tokens for 1K, 1680 for 2K, 2520 for 4K, so a
-# 1K Nano Banana 2.1 image is 1120 * $30 / 1M = $0.0336. Gemini 3.8 Flash is on a promotion of
-# $0.75 / $3.75 until 2026-12-31; the table holds its list price from 2027-01-01 so that budgets
-# do not silently double in January. Override any row with ``GeminiAI(prices=...)``.
-PRICES: dict[str, Price] = {
-    "gemini-nano-banana-2.1": Price(input=1.50, output=7.50, image_output=30.00),
-    "gemini-3.1-flash-image": Price(input=0.50, output=3.00, image_output=60.00),
-    "gemini-3-pro-image": Price(input=2.00, output=12.00, image_output=120.00),
-    "gemini-3.8-flash": Price(input=1.50, output=7.50),
-    "gemini-3.5-flash": Price(input=1.50, output=9.00),
-}
 
 # Finish reasons that mean "the model would not", as opposed to "the model could not".
 _REFUSALS: dict[str, str] = {
@@ -164,36 +147,6 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 
 _TRANSPORT_ERRORS = _transport_errors()
-_UNPRICED: set[str] = set()  # models already warned about
-
-
-def estimate_cost(
-    model: str, usage: Mapping[str, int], prices: Mapping[str, Price] | None = None
-) -> float:
-    """What a call cost in USD, from its ``usage`` (the keys :class:`GeminiAI` reports).
-
-    The model is looked up exactly, then by the longest known prefix (``gemini-3.8-flash-001``
-    is priced as ``gemini-3.8-flash``). An unknown model costs 0.0 and is logged.
-    """
-    table = PRICES if prices is None else prices
-    name = model.removeprefix("models/")
-    price = table.get(name)
-    if price is None:
-        keys = [key for key in table if name.startswith(key)]
-        price = table[max(keys, key=len)] if keys else None
-    if price is None:
-        if model not in _UNPRICED:
-            _UNPRICED.add(model)
-            logger.warning("no price known for Gemini model %r; counting its calls as free", model)
-        return 0.0
-    image_out = usage.get("image_output_tokens", 0) if price.image_output is not None else 0
-    text_out = max(usage.get("output_tokens", 0) - image_out, 0) + usage.get("thoughts_tokens", 0)
-    cost = (
-        usage.get("input_tokens", 0) * price.input
-        + text_out * price.output
-        + image_out * (price.image_output or 0.0)
-    )
-    return cost / 1_000_000
 
 
 class GeminiAI:
@@ -226,15 +179,8 @@ class GeminiAI:
         self.text_model = text_model
         self.image_size = image_size
         self.timeout_s = timeout_s
-        self.prices: dict[str, Price] = dict(PRICES)
-        for model, row in (prices or {}).items():
-            self.prices[model] = row if isinstance(row, Price) else Price(**row)
-        self.pricing = usage_records.Pricing(
-            {
-                model: usage_records.Price(p.input, p.output, p.image_output)
-                for model, p in self.prices.items()
-            }
-        )
+        self.pricing = Pricing(prices)
+        self.prices: dict[str, Price] = self.pricing.table
         self.limiter = limiter
         self._client = genai.Client(
             vertexai=False,  # the Gemini Developer API, whatever GOOGLE_GENAI_USE_VERTEXAI says
@@ -288,7 +234,7 @@ class GeminiAI:
         self, request: GenerationRequest, *, attempt: int, calls: list[usage_records.CallRecord]
     ) -> GenerationResult:
         model, parts, config = self.image_call(request)
-        response = self._call(model, parts, config, kind="image", calls=calls)
+        response = self._call(model, parts, config, kind=CallKind.IMAGE, calls=calls)
         try:
             result = self.image_result(response, model, attempt=attempt)
         except ProviderError as error:
@@ -443,7 +389,9 @@ class GeminiAI:
             types.Part.from_text(text="\n".join(lines)),
         ]
         with usage_records.collect() as calls:
-            answer, usage = self._analyze_with_usage(parts, FidelityJudgement, "fidelity judgement")
+            answer, usage = self._analyze_with_usage(
+                parts, FidelityJudgement, "fidelity judgement", kind=CallKind.JUDGEMENT
+            )
         return FidelityCheck(
             score=round(answer.score, 4),
             method="gemini-judgement",
@@ -457,10 +405,14 @@ class GeminiAI:
         return self._analyze_with_usage(parts, schema, what)[0]
 
     def _analyze_with_usage(
-        self, parts: list[types.Part], schema: type[_T], what: str
+        self,
+        parts: list[types.Part],
+        schema: type[_T],
+        what: str,
+        *,
+        kind: CallKind = CallKind.ANALYSIS,
     ) -> tuple[_T, dict[str, int]]:
         """One JSON answer of the text model; a safety refusal is asked once more."""
-        kind = "judgement" if schema is FidelityJudgement else "analysis"
         calls: list[usage_records.CallRecord] = []
         try:
             try:
@@ -478,7 +430,7 @@ class GeminiAI:
         parts: list[types.Part],
         schema: type[_T],
         what: str,
-        kind: str,
+        kind: CallKind,
         calls: list[usage_records.CallRecord],
         *,
         seed: int | None,
@@ -527,7 +479,7 @@ class GeminiAI:
         parts: list[types.Part],
         config: types.GenerateContentConfig,
         *,
-        kind: str = "image",
+        kind: CallKind = CallKind.IMAGE,
         calls: list[usage_records.CallRecord] | None = None,
     ) -> types.GenerateContentResponse:
         """One ``generateContent`` call, after a slot of the model's limits.
@@ -537,7 +489,7 @@ class GeminiAI:
         """
         if self.limiter is not None:
             self.limiter.take(model, tokens=_estimated_tokens(parts, kind))
-        image_model = kind == "image"
+        image_model = kind is CallKind.IMAGE
         try:
             response = self._client.models.generate_content(
                 model=model, contents=[types.Content(role="user", parts=parts)], config=config
@@ -571,7 +523,7 @@ class GeminiAI:
         self,
         tokens: usage_records.Tokens,
         model: str,
-        kind: str,
+        kind: CallKind,
         calls: list[usage_records.CallRecord] | None,
         *,
         error: BaseException | None = None,
@@ -587,11 +539,11 @@ def next_seed(seed: int) -> int:
     return (mixed ^ (mixed >> 15)) & 0x7FFFFFFF
 
 
-def _estimated_tokens(parts: list[types.Part], kind: str) -> int:
+def _estimated_tokens(parts: list[types.Part], kind: CallKind) -> int:
     """The tokens a call will use, guessed before it is sent (for tokens-a-minute limits)."""
     text = sum(len(part.text or "") for part in parts)
     images = sum(1 for part in parts if part.inline_data is not None)
-    expected = _EXPECTED_OUTPUT_TOKENS["image" if kind == "image" else "text"]
+    expected = _EXPECTED_OUTPUT_TOKENS["image" if kind is CallKind.IMAGE else "text"]
     return text // 4 + 1 + images * _TOKENS_PER_IMAGE_INPUT + expected
 
 
