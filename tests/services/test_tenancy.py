@@ -394,7 +394,7 @@ REGISTRY: dict[str, Entry] = {
     ),
     "clients.set_webhook": Case(
         Action.MANAGE,
-        lambda t, w: {"client_id": t.client_id, "url": "https://hooks.example.com/visualizer"},
+        lambda t, w: {"client_id": t.client_id, "url": "https://93.184.215.14/visualizer"},
     ),
     # demo
     "demo.create_demo": Case(
