@@ -97,6 +97,8 @@ class _Vocabulary(BaseModel):
     relational: list[str]
     negations: list[str]
     stopwords: list[str]
+    modifier_words: list[str]
+    description_room_words: dict[str, list[str]]
 
 
 @dataclass(frozen=True)
@@ -237,7 +239,11 @@ def data() -> TaxonomyData:
         kind = Kind(kind_id, spec.label, node_id, tuple(spec.words), spec.height_m)
         kinds[kind_id] = kind
         kinds_at.setdefault(node_id, []).append(kind)
-    unknown = [r for r in vocabulary.room_modifiers if r not in rules.rooms]
+    unknown = [
+        r
+        for r in [*vocabulary.room_modifiers, *vocabulary.description_room_words]
+        if r not in rules.rooms
+    ]
     if unknown:
         raise ValueError(f"vocabulary.toml: unknown room(s) {', '.join(unknown)}")
     return TaxonomyData(

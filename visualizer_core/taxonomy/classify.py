@@ -29,7 +29,15 @@ import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from visualizer_core.taxonomy._data import SEPARATOR, Category, Kind, TaxonomyData, data
+from visualizer_core.taxonomy._data import (
+    SEPARATOR,
+    Category,
+    Kind,
+    Placement,
+    SizeClass,
+    TaxonomyData,
+    data,
+)
 from visualizer_core.taxonomy._text import BOUNDARY, normalize_text, singular
 
 __all__ = ["Candidate", "Classification", "classify", "lookup", "phrases_of"]
@@ -76,8 +84,8 @@ class Classification:
     label: str
     confidence: float
     rooms: tuple[str, ...]
-    placement: str
-    size_class: str
+    placement: Placement
+    size_class: SizeClass
     height_m: float
     source: str
     candidates: tuple[Candidate, ...] = ()
@@ -97,6 +105,8 @@ class _Vocab:
     stopwords: frozenset[str]
     modifiers: dict[str, str]
     multiword_modifiers: dict[tuple[str, ...], str]
+    describing: frozenset[str]
+    description_rooms: dict[tuple[str, ...], str]
 
 
 def _plain(text: str) -> list[str]:
@@ -132,6 +142,12 @@ def _vocab() -> _Vocab:
         stopwords=frozenset(singular(w) for w in v.stopwords),
         modifiers=modifiers,
         multiword_modifiers=multi,
+        describing=frozenset(t for w in v.modifier_words for t in _plain(w)),
+        description_rooms={
+            tuple(_plain(phrase)): room
+            for room, phrases in v.description_room_words.items()
+            for phrase in phrases
+        },
     )
 
 
@@ -257,9 +273,10 @@ class _Hit:
     start: int
     end: int  # the head's position
     strength: float
+    describing: bool = False  # a lone material or finish word ("marble", "brass")
 
 
-def _hits(tokens: Sequence[str]) -> list[_Hit]:
+def _hits(tokens: Sequence[str], describing: frozenset[str] = frozenset()) -> list[_Hit]:
     """Every phrase that ends at each token, matched backwards from its head."""
     index = _index()
     vocab = _vocab()
@@ -284,7 +301,8 @@ def _hits(tokens: Sequence[str]) -> list[_Hit]:
                     strength += 1.0 + bonus
                 else:
                     strength -= 0.2 * (len(phrase) - matched)
-                hits.append(_Hit(node, end - matched + 1, end, strength))
+                lone = matched == 1 and (token in vocab.describing or token in describing)
+                hits.append(_Hit(node, end - matched + 1, end, strength, lone))
     return hits
 
 
@@ -299,12 +317,18 @@ def _segments(tokens: Sequence[str]) -> list[tuple[int, int]]:
     return out
 
 
-def _score_field(tokens: list[str], weight: float, *, head_last_part: bool) -> dict[int, float]:
+def _score_field(
+    tokens: list[str],
+    weight: float,
+    *,
+    head_last_part: bool,
+    describing: frozenset[str] = frozenset(),
+) -> dict[int, float]:
     """Each category's best score from one field."""
     if not tokens:
         return {}
     vocab = _vocab()
-    hits = _hits(tokens)
+    hits = _hits(tokens, describing)
     if not hits:
         return {}
     best_at: dict[int, float] = {}
@@ -324,13 +348,21 @@ def _score_field(tokens: list[str], weight: float, *, head_last_part: bool) -> d
 
     # The head: the last product word of the head part that no relational word comes before.
     def related(pos: int) -> bool:
+        """Whether a relational word stands between an earlier product word and ``pos``
+        ("Cushion Cover for Sofa"; not "Under Desk Drawer Unit")."""
         seg = next(s for s in segments if s[0] <= pos < s[1])
-        before = tokens[seg[0] : pos]
-        return any(t in vocab.relational for t in before)
+        for at in range(seg[0], pos):
+            if tokens[at] in vocab.relational and any(seg[0] <= e < at for e in ends):
+                return True
+        return False
 
+    only_describing = {
+        e for e in ends if all(h.describing for h in hits if h.end == e)
+    }
     in_head = [e for e in ends if head_segment[0] <= e < head_segment[1]]
-    free = [e for e in in_head if not related(e)]
-    head = (free or in_head)[-1]
+    naming = [e for e in in_head if e not in only_describing] or in_head
+    free = [e for e in naming if not related(e)]
+    head = (free or naming)[-1]
     scores: dict[int, float] = {}
     for hit in hits:
         if hit.end in covered and hit.end != head:
@@ -343,6 +375,8 @@ def _score_field(tokens: list[str], weight: float, *, head_last_part: bool) -> d
             factor = _HEAD_PART
         else:
             factor = _ELSEWHERE
+        if hit.describing and hit.end != head:
+            factor *= _OUTMATCHED
         if hit.strength < best_at[hit.end] - 0.01:
             factor *= _OUTMATCHED  # a longer phrase ends here: "end table" over "table"
         value = weight * hit.strength * factor
@@ -402,6 +436,20 @@ def _modifier_rooms(tokens: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def _description_rooms(tokens: Sequence[str]) -> list[str]:
+    """Rooms a description names by use ("weatherproof", "UV resistant"), unless negated."""
+    vocab = _vocab()
+    found = []
+    for phrase, room in vocab.description_rooms.items():
+        for i in range(len(tokens) - len(phrase) + 1):
+            if tuple(tokens[i : i + len(phrase)]) == phrase:
+                before = tokens[max(0, i - 3) : i]
+                if not any(t in vocab.negations for t in before):
+                    found.append(room)
+                    break
+    return list(dict.fromkeys(found))
+
+
 def _result(
     node: Category,
     *,
@@ -458,20 +506,28 @@ def classify(
     taxonomy_hint: str | int | None = None,
     tags: Sequence[str] = (),
     room_mentions: Sequence[str] = (),
+    describing: Sequence[str] = (),
 ) -> Classification:
     """Where a product sits in the taxonomy, from its catalog text.
 
     ``taxonomy_hint`` is the catalog's own ``google_product_category`` (id or path) and wins
     when it names a category; a ``category`` text that is itself a taxonomy id or path wins
     the same way. ``room_mentions`` are rooms the product's own text names outright; they go
-    first, and are all the rooms there are when no category fits.
+    first, and are all the rooms there are when no category fits. ``describing`` are the
+    product's own colour and material words, which describe it rather than name it.
     """
     tax = data()
     name_tokens = prepare(name)
     category_tokens = prepare(category)
     description_tokens = prepare(description)
     tag_tokens = prepare(" . ".join(tags)) if tags else []
-    lead = [*room_mentions, *_modifier_rooms(category_tokens), *_modifier_rooms(name_tokens)]
+    lead = [
+        *room_mentions,
+        *_modifier_rooms(category_tokens),
+        *_modifier_rooms(name_tokens),
+        *_description_rooms(description_tokens),
+    ]
+    own_words = frozenset(t for w in describing for t in _plain(w))
     title = [*category_tokens, BOUNDARY, *name_tokens]
     first_sentence = description_tokens[: description_tokens.index(BOUNDARY)] if (
         BOUNDARY in description_tokens
@@ -484,7 +540,7 @@ def classify(
         return _result(own, confidence=1.0, source="catalog", text_tokens=title, lead_rooms=lead)
 
     by_field = [
-        _score_field(tokens, _WEIGHTS[field], head_last_part=last_part)
+        _score_field(tokens, _WEIGHTS[field], head_last_part=last_part, describing=own_words)
         for tokens, field, last_part in (
             (category_tokens, "category", True),
             (name_tokens, "name", False),
