@@ -386,9 +386,7 @@ def _catalog_palette(colors: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))[:_MAX_COLORS]
 
 
-# Below this confidence the category is only a guess: its rooms are not used, and the product
-# goes to the "needs a room" list unless its own text names a room.
-UNSURE_BELOW = 0.35
+UNSURE_BELOW = taxonomy.UNSURE_BELOW
 
 
 def _rooms(found: taxonomy.Classification, facts: ProductFacts) -> list[str]:

@@ -33,7 +33,13 @@ from visualizer_core.taxonomy._data import (
 )
 from visualizer_core.taxonomy._text import BOUNDARY as _BOUNDARY
 from visualizer_core.taxonomy._text import normalize_text
-from visualizer_core.taxonomy.classify import Candidate, Classification, classify, lookup
+from visualizer_core.taxonomy.classify import (
+    UNSURE_BELOW,
+    Candidate,
+    Classification,
+    classify,
+    lookup,
+)
 
 __all__ = [
     "CATEGORIES",
@@ -41,6 +47,7 @@ __all__ = [
     "NEUTRAL_ROOMS",
     "ROOM_TYPES",
     "TAXONOMY_VERSION",
+    "UNSURE_BELOW",
     "Candidate",
     "Category",
     "CategoryInfo",
@@ -92,7 +99,7 @@ def _info_for_kinds() -> dict[str, CategoryInfo]:
     tax = data()
     out: dict[str, CategoryInfo] = {}
     for kind in tax.kinds.values():
-        node = tax.categories[kind.node_id]
+        node = tax.categories[kind.node_ids[0]]
         out[kind.id] = CategoryInfo(
             kind.id,
             kind.label,
@@ -144,7 +151,8 @@ def _info_of(node: Category) -> CategoryInfo:
 def normalize_category(name: str, category: str | None, description: str | None) -> str:
     """A short kind for a catalog product ("sofa", "floor_lamp", "range_hood"), through
     :func:`classify`; ``"other"`` when nothing fits."""
-    return classify(name or "", category, description).kind
+    found = classify(name or "", category, description)
+    return found.kind if found.confidence >= UNSURE_BELOW else "other"
 
 
 def category_info(category: str) -> CategoryInfo:

@@ -54,7 +54,8 @@ class _Rule(BaseModel):
 class _Kind(BaseModel):
     model_config = ConfigDict(extra="forbid")
     label: str
-    path: str
+    paths: list[str] = Field(min_length=1)
+    subtree: bool = False
     words: list[str] = Field(default_factory=list)
     height_m: float = Field(gt=0, le=5)
 
@@ -107,7 +108,8 @@ class Kind:
 
     id: str
     label: str
-    node_id: int
+    node_ids: tuple[int, ...]
+    subtree: bool
     words: tuple[str, ...]
     height_m: float
 
@@ -233,12 +235,18 @@ def data() -> TaxonomyData:
     kinds: dict[str, Kind] = {}
     kinds_at: dict[int, list[Kind]] = {}
     for kind_id, spec in rules.kinds.items():
-        node_id = by_path.get(spec.path.lower())
-        if node_id is None:
-            raise ValueError(f"rules.toml: kind {kind_id!r} names no category ({spec.path!r})")
-        kind = Kind(kind_id, spec.label, node_id, tuple(spec.words), spec.height_m)
+        node_ids = []
+        for path in spec.paths:
+            node_id = by_path.get(path.lower())
+            if node_id is None:
+                raise ValueError(f"rules.toml: kind {kind_id!r} names no category ({path!r})")
+            node_ids.append(node_id)
+        kind = Kind(
+            kind_id, spec.label, tuple(node_ids), spec.subtree, tuple(spec.words), spec.height_m
+        )
         kinds[kind_id] = kind
-        kinds_at.setdefault(node_id, []).append(kind)
+        for node_id in node_ids:
+            kinds_at.setdefault(node_id, []).append(kind)
     unknown = [
         r
         for r in [*vocabulary.room_modifiers, *vocabulary.description_room_words]

@@ -40,7 +40,11 @@ from visualizer_core.taxonomy._data import (
 )
 from visualizer_core.taxonomy._text import BOUNDARY, normalize_text, singular
 
-__all__ = ["Candidate", "Classification", "classify", "lookup", "phrases_of"]
+__all__ = ["UNSURE_BELOW", "Candidate", "Classification", "classify", "lookup", "phrases_of"]
+
+UNSURE_BELOW = 0.35
+"""Below this confidence a category is a guess: its rooms are not used (the product needs a room
+unless its text names one) and :func:`~visualizer_core.taxonomy.normalize_category` says "other"."""
 
 # Field weights: how much a hit in each part of the product's text counts.
 _WEIGHTS = {"category": 3.0, "name": 2.5, "tags": 1.0, "description": 0.8}
@@ -215,9 +219,10 @@ def phrases_of(name: str) -> list[tuple[str, ...]]:
     out = []
     vocab = _vocab()
     for phrase in found:
-        mapped: list[str] = []
-        for token in phrase:
-            mapped.extend(vocab.spellings.get(token, (token,)))
+        # one-word spellings only: the taxonomy's "Microwave Ovens" stays as it is
+        mapped = [
+            spelled[0] if len(spelled := vocab.spellings.get(t, (t,))) == 1 else t for t in phrase
+        ]
         out.append(tuple(mapped))
     return list(dict.fromkeys(out))
 
@@ -245,7 +250,8 @@ def _index() -> _Index:
         for word in kind.words:
             phrase = tuple(prepare(word))
             if phrase:
-                by_head.setdefault(phrase[-1], []).append((phrase, kind.node_id, 0.0))
+                for node_id in kind.node_ids:
+                    by_head.setdefault(phrase[-1], []).append((phrase, node_id, 0.0))
     stop = _vocab().stopwords
     context = {
         node.id: frozenset(
@@ -405,7 +411,9 @@ def lookup(value: str | int | None) -> Category | None:
 def _kind(node: Category, text_tokens: Sequence[str], tax: TaxonomyData) -> Kind | None:
     joined = " " + " ".join(text_tokens) + " "
     for ancestor in tax.ancestors(node.id):
-        kinds = tax.kinds_at.get(ancestor.id)
+        kinds = tuple(
+            k for k in tax.kinds_at.get(ancestor.id, ()) if ancestor is node or k.subtree
+        )
         if not kinds:
             continue
         for kind in kinds:
@@ -521,9 +529,10 @@ def classify(
     category_tokens = prepare(category)
     description_tokens = prepare(description)
     tag_tokens = prepare(" . ".join(tags)) if tags else []
+    names_path = lookup(category) is not None if category and ">" in category else False
     lead = [
         *room_mentions,
-        *_modifier_rooms(category_tokens),
+        *([] if names_path else _modifier_rooms(category_tokens)),
         *_modifier_rooms(name_tokens),
         *_description_rooms(description_tokens),
     ]
