@@ -89,16 +89,20 @@ def main() -> None:
     total = [ok for oks in right.values() for ok in oks]
     placed = [r for r in rows if _split(r["rooms"]) != ("none",)]
     sure = sum(analyses[r["sku"]].confidence >= UNSURE_BELOW for r in placed)
-    print(f"evaluation catalog: {len(rows)} products, {len(right)} home rooms; scenes: "
-          f"{SCENES_PER_ROOM} of each of {len(taxonomy.ROOM_TYPES)} room types")
+    print(
+        f"evaluation catalog: {len(rows)} products, {len(right)} home rooms; scenes: "
+        f"{SCENES_PER_ROOM} of each of {len(taxonomy.ROOM_TYPES)} room types"
+    )
     print(f"{'home room':14} {'products':>8} {'right room':>10}")
     for room in sorted(right, key=lambda r: (r == "none", r)):
         oks = right[room]
         print(f"{room:14} {len(oks):8d} {sum(oks) / len(oks):10.3f}")
     print(f"{'overall':14} {len(total):8d} {sum(total) / len(total):10.3f}")
     worst = min(sum(oks) / len(oks) for oks in right.values())
-    print(f"lowest room: {worst:.3f}; classified with confidence >= {UNSURE_BELOW}: "
-          f"{sure / len(placed):.3f} of placeable products")
+    print(
+        f"lowest room: {worst:.3f}; classified with confidence >= {UNSURE_BELOW}: "
+        f"{sure / len(placed):.3f} of placeable products"
+    )
     print(f"offline analysis: {per_product * 1000:.2f} ms a product (text only)")
     if misses:
         print("misses:")

@@ -284,10 +284,22 @@ def test_every_category_of_the_home_departments_has_rooms_placement_and_size() -
     ("path", "room", "placement"),
     [
         ("Home & Garden > Kitchen & Dining > Kitchen Appliances > Range Hoods", "kitchen", "wall"),
-        ("Hardware > Plumbing > Plumbing Fixtures > Sinks > Kitchen & Utility Sinks", "kitchen", None),
+        (
+            "Hardware > Plumbing > Plumbing Fixtures > Sinks > Kitchen & Utility Sinks",
+            "kitchen",
+            None,
+        ),
         ("Hardware > Building Materials > Countertops", "kitchen", None),
-        ("Hardware > Hardware Accessories > Cabinet Hardware > Cabinet Knobs & Handles", "kitchen", None),
-        ("Toys & Games > Toys > Dolls, Playsets & Toy Figures > Stuffed Animals", "kids_room", None),
+        (
+            "Hardware > Hardware Accessories > Cabinet Hardware > Cabinet Knobs & Handles",
+            "kitchen",
+            None,
+        ),
+        (
+            "Toys & Games > Toys > Dolls, Playsets & Toy Figures > Stuffed Animals",
+            "kids_room",
+            None,
+        ),
         ("Baby & Toddler > Nursing & Feeding > Baby Bottles", "kids_room", None),
         ("Furniture > Office Furniture > Desks", "home_office", "floor"),
         ("Office Supplies > Filing & Organization > Desk Organizers", "home_office", None),

@@ -398,7 +398,10 @@ def _rooms(found: taxonomy.Classification, facts: ProductFacts) -> list[str]:
     second if not: it adds a room, it does not overrule what the product is. A category the
     classifier is unsure of gives no rooms of its own: only rooms the text names remain.
     """
-    strong = [*taxonomy.find_room_mentions(facts.name), *taxonomy.find_room_mentions(facts.category)]
+    strong = [
+        *taxonomy.find_room_mentions(facts.name),
+        *taxonomy.find_room_mentions(facts.category),
+    ]
     weak = taxonomy.find_room_mentions(facts.description)
     if found.confidence < UNSURE_BELOW:
         return list(dict.fromkeys([*strong, *weak]))
@@ -434,9 +437,10 @@ def analyze_product(facts: ProductFacts, images: list[bytes]) -> ProductAnalysis
 
     The category comes from :func:`taxonomy.classify` (a Google product taxonomy id and path
     with a confidence); rooms, placement and size from the rules on its path (rooms the text
-    names go first; none when the classifier is unsure and the text names no room); style and material words from the
-    text, with a guess from the colours when the text names no style. Colours come from the
-    first photo's opaque pixels (the base PNG is a cut-out), named after the catalog's own.
+    names go first; none when the classifier is unsure and the text names no room); style
+    and material words from the text, with a guess from the colours when the text names no
+    style. Colours come from the first photo's opaque pixels (the base PNG is a cut-out),
+    named after the catalog's own.
     A photo that cannot be decoded raises :class:`~visualizer_core.errors.InvalidImage`.
     """
     found = taxonomy.classify(

@@ -286,9 +286,7 @@ def normalize_room_type(text: str) -> str:
         hits = _find(words, _room_patterns(False))
         if hits:
             return max(hits, key=lambda h: (h.end - h.start, -h.start)).target
-    raise UnknownRoomType(
-        f"unknown room type {text!r}; known room types: {', '.join(ROOM_TYPES)}"
-    )
+    raise UnknownRoomType(f"unknown room type {text!r}; known room types: {', '.join(ROOM_TYPES)}")
 
 
 def find_room_mentions(text: str | None) -> list[str]:

@@ -201,18 +201,20 @@ def _apply_rules(rules: _Rules, categories: dict[int, Category], by_path: dict[s
         by_rule_path[rule.path.lower()] = rule
     root = by_rule_path.get("")
     if root is None or None in (root.rooms, root.placement, root.size, root.height_m):
-        raise ValueError("rules.toml: the rule for the whole taxonomy (path '') must set all values")
+        raise ValueError(
+            "rules.toml: the rule for the whole taxonomy (path '') must set all values"
+        )
     for node in categories.values():
         parts = node.path.split(SEPARATOR)
         rooms, placement, size, height = root.rooms, root.placement, root.size, root.height_m
         for depth in range(1, len(parts) + 1):
-            rule = by_rule_path.get(SEPARATOR.join(parts[:depth]).lower())
-            if rule is None:
+            step = by_rule_path.get(SEPARATOR.join(parts[:depth]).lower())
+            if step is None:
                 continue
-            rooms = rule.rooms if rule.rooms is not None else rooms
-            placement = rule.placement or placement
-            size = rule.size or size
-            height = rule.height_m or height
+            rooms = step.rooms if step.rooms is not None else rooms
+            placement = step.placement or placement
+            size = step.size or size
+            height = step.height_m or height
         assert rooms is not None and placement and size and height
         node.rooms, node.placement, node.size_class, node.height_m = (
             tuple(rooms),

@@ -362,9 +362,7 @@ def _score_field(
                 return True
         return False
 
-    only_describing = {
-        e for e in ends if all(h.describing for h in hits if h.end == e)
-    }
+    only_describing = {e for e in ends if all(h.describing for h in hits if h.end == e)}
     in_head = [e for e in ends if head_segment[0] <= e < head_segment[1]]
     naming = [e for e in in_head if e not in only_describing] or in_head
     free = [e for e in naming if not related(e)]
@@ -411,9 +409,7 @@ def lookup(value: str | int | None) -> Category | None:
 def _kind(node: Category, text_tokens: Sequence[str], tax: TaxonomyData) -> Kind | None:
     joined = " " + " ".join(text_tokens) + " "
     for ancestor in tax.ancestors(node.id):
-        kinds = tuple(
-            k for k in tax.kinds_at.get(ancestor.id, ()) if ancestor is node or k.subtree
-        )
+        kinds = tuple(k for k in tax.kinds_at.get(ancestor.id, ()) if ancestor is node or k.subtree)
         if not kinds:
             continue
         for kind in kinds:
@@ -538,9 +534,11 @@ def classify(
     ]
     own_words = frozenset(t for w in describing for t in _plain(w))
     title = [*category_tokens, BOUNDARY, *name_tokens]
-    first_sentence = description_tokens[: description_tokens.index(BOUNDARY)] if (
-        BOUNDARY in description_tokens
-    ) else description_tokens
+    first_sentence = (
+        description_tokens[: description_tokens.index(BOUNDARY)]
+        if (BOUNDARY in description_tokens)
+        else description_tokens
+    )
 
     own = lookup(taxonomy_hint)
     if own is None and category and (category.strip().isdigit() or ">" in category):
@@ -582,7 +580,7 @@ def classify(
         expanded.update(vocab.same.get(token, ()))
     ranked: list[tuple[float, int]] = []
     for node_id, value in scores.items():
-        node = tax.categories[node_id]
+        department = tax.categories[node_id].department
         own_words = index.own[node_id]
         bonus = min(
             _CONTEXT_CAP,
@@ -598,16 +596,14 @@ def classify(
             ),
             default=0.0,
         )
-        weight = tax.department_weight.get(node.department, 1.0)
+        weight = tax.department_weight.get(department, 1.0)
         ranked.append(((value + bonus + _ANCESTOR_SHARE * broader) * weight, node_id))
     ranked.sort(key=lambda item: (-item[0], tax.categories[item[1]].depth, item[1]))
     top_score, top_id = ranked[0]
     runner_up = next((s for s, n in ranked[1:] if not _related_nodes(n, top_id)), 0.0)
     lead_share = top_score / (top_score + runner_up)
     confidence = min(1.0, top_score / _SURE) * (0.4 + 0.6 * lead_share)
-    candidates = tuple(
-        Candidate(n, tax.categories[n].path, round(s, 3)) for s, n in ranked[:8]
-    )
+    candidates = tuple(Candidate(n, tax.categories[n].path, round(s, 3)) for s, n in ranked[:8])
     return _result(
         tax.categories[top_id],
         confidence=max(confidence, 0.9) if own is not None else confidence,
