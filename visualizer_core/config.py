@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from visualizer_core.errors import ConfigError
+from visualizer_core.outbound import PrivateHosts, parse_private_hosts
 
 __all__ = ["Settings", "get_settings", "load_settings"]
 
@@ -57,6 +58,9 @@ class Settings(BaseSettings):
     auth_secret: SecretStr | None = None
 
     # The project's own.
+    visualizer_private_hosts_allowed: str | None = None
+    """Comma-separated host names (``*.suffix`` too) and CIDRs that outbound requests (webhooks,
+    photo downloads) may reach although they are not public: tests and on-premise installs."""
     visualizer_workers: int = Field(default=4, ge=1, le=64)
     """Worker threads of the in-process queue (embedded default)."""
     visualizer_max_attempts: int = Field(default=4, ge=1, le=20)
@@ -101,6 +105,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"{model}: unknown price {sorted(extra)[0]!r}")
         return value
 
+    @field_validator("visualizer_private_hosts_allowed")
+    @classmethod
+    def _private_hosts(cls, value: str | None) -> str | None:
+        parse_private_hosts(value)  # a ValueError names the bad entry
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
@@ -133,6 +143,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def private_hosts_allowed(self) -> PrivateHosts:
+        """What ``VISUALIZER_PRIVATE_HOSTS_ALLOWED`` lets outbound requests reach."""
+        return parse_private_hosts(self.visualizer_private_hosts_allowed)
 
     @property
     def storage_root(self) -> Path:

@@ -394,7 +394,7 @@ REGISTRY: dict[str, Entry] = {
     ),
     "clients.set_webhook": Case(
         Action.MANAGE,
-        lambda t, w: {"client_id": t.client_id, "url": "https://hooks.example.com/visualizer"},
+        lambda t, w: {"client_id": t.client_id, "url": "https://93.184.215.14/visualizer"},
     ),
     # demo
     "demo.create_demo": Case(
@@ -408,6 +408,9 @@ REGISTRY: dict[str, Entry] = {
     "estimates.estimate_generation": Case(
         Action.READ, lambda t, w: {"client_id": t.client_id, "products": 3}
     ),
+    # spend (the ledger of provider calls)
+    "spend.cost_per_image": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    "spend.spend": Case(Action.MANAGE, lambda t, w: {"client_id": t.client_id, "_": t.image_id}),
     # export
     "export.export_session": Case(
         Action.READ,

@@ -206,6 +206,7 @@ class GeminiStandIn:
             self._generate_content,
         )
         self.batch_polls = batch_polls
+        self._billing: dict[str, dict[str, int]] = {}
         self._uploads: dict[str, dict[str, Any]] = {}
         self._files: dict[str, dict[str, Any]] = {}
         self._batches: dict[str, dict[str, Any]] = {}
@@ -307,6 +308,7 @@ class GeminiStandIn:
             self._requests.clear()
             self._faults.clear()
             self._window.clear()
+            self._billing.clear()
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -325,6 +327,41 @@ class GeminiStandIn:
         """The next ``count`` batch jobs end in BATCH_STATE_FAILED, with no results."""
         with self._lock:
             self._fail_batches += count
+
+    # -- billing: what the provider would count ----------------------------------------------
+
+    def billing(self) -> dict[str, dict[str, int]]:
+        """The server's own count, per model: ``calls`` (generateContent requests, failed and
+        timed-out ones too), ``batch_lines`` (answered lines of batch jobs) and the tokens of
+        every answer's ``usageMetadata`` (``prompt``, ``candidates``, ``thoughts``, ``total``,
+        and ``image_output`` from the candidates' details). Uploads and polls are not billed.
+        """
+        with self._lock:
+            return {model: dict(counts) for model, counts in self._billing.items()}
+
+    def _bill(self, model: str, reply: Reply | None, *, batch: bool) -> None:
+        metadata: dict[str, Any] = {}
+        if reply is not None and reply.status == 200 and isinstance(reply.body, dict):
+            metadata = reply.body.get("usageMetadata") or {}
+        image_output = sum(
+            int(item.get("tokenCount") or 0)
+            for item in metadata.get("candidatesTokensDetails") or []
+            if item.get("modality") == "IMAGE"
+        )
+        with self._lock:
+            counts = self._billing.setdefault(
+                model,
+                dict.fromkeys(
+                    ("calls", "batch_lines", "prompt", "candidates", "thoughts", "total"), 0
+                )
+                | {"image_output": 0},
+            )
+            counts["batch_lines" if batch else "calls"] += 1
+            counts["prompt"] += int(metadata.get("promptTokenCount") or 0)
+            counts["candidates"] += int(metadata.get("candidatesTokenCount") or 0)
+            counts["thoughts"] += int(metadata.get("thoughtsTokenCount") or 0)
+            counts["total"] += int(metadata.get("totalTokenCount") or 0)
+            counts["image_output"] += image_output
 
     # -- HTTP plumbing -------------------------------------------------------------------------
 
@@ -439,11 +476,13 @@ class GeminiStandIn:
 
         def done(reply: Reply) -> Reply:
             self._record(request, key_ok=True, status=reply.status, body=body, images=images)
+            self._bill(model, reply, batch=False)
             return reply
 
         if fault is not None and fault.kind == "timeout":
             # Recorded now, with status 0: the client gives up long before this answers.
             self._record(request, key_ok=True, status=0, body=body, images=images)
+            self._bill(model, None, batch=False)
             self._sleep(fault.sleep_s)
             return Reply(504, error_body(504, "Deadline expired before operation could complete."))
         return done(self._answer(model, request.match["version"], body, images, fault))
@@ -763,6 +802,7 @@ class GeminiStandIn:
                 batch["model"], batch["version"], body, images, fault, rate_limited=False
             )
             self._record_line(batch_id, batch["model"], item.get("key"), body, images, reply)
+            self._bill(batch["model"], reply, batch=True)
             assert isinstance(reply.body, dict)
             if reply.status == 200:
                 out.append(json.dumps({"key": item.get("key"), "response": reply.body}))

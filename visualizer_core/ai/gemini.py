@@ -19,7 +19,6 @@ import importlib
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import ModuleType
@@ -32,6 +31,16 @@ from google.genai import types
 from pydantic import BaseModel, Field, ValidationError
 
 from visualizer_core.ai.base import GenerationRequest, GenerationResult, ProductFacts
+from visualizer_core.ai.usage import (
+    PRICES,
+    CallKind,
+    CallRecord,
+    Price,
+    Pricing,
+    emit,
+    estimate_cost,
+    tokens_from_metadata,
+)
 from visualizer_core.errors import (
     ConfigError,
     ContentRefused,
@@ -71,30 +80,6 @@ DEFAULT_IMAGE_MODEL = "gemini-nano-banana-2.1"
 DEFAULT_TEXT_MODEL = "gemini-3.8-flash"
 
 
-@dataclass(frozen=True)
-class Price:
-    """USD per one million tokens. Thinking tokens are billed as text output."""
-
-    input: float  # prompt tokens: text and images alike
-    output: float  # text output, thinking included
-    image_output: float | None = None  # image output tokens (image models only)
-
-
-# Paid-tier standard (not Batch) prices, Gemini Developer API, as transcribed 2026-10/11 from
-# https://ai.google.dev/gemini-api/docs/pricing (via the api-evangelist pricing harvest of
-# 2026-10-07 and LiteLLM's Nano Banana 2.1 launch notes, BerriAI/litellm discussion 44983).
-# An image is billed by its output tokens: 1120 tokens for 1K, 1680 for 2K, 2520 for 4K, so a
-# 1K Nano Banana 2.1 image is 1120 * $30 / 1M = $0.0336. Gemini 3.8 Flash is on a promotion of
-# $0.75 / $3.75 until 2026-12-31; the table holds its list price from 2027-01-01 so that budgets
-# do not silently double in January. Override any row with ``GeminiAI(prices=...)``.
-PRICES: dict[str, Price] = {
-    "gemini-nano-banana-2.1": Price(input=1.50, output=7.50, image_output=30.00),
-    "gemini-3.1-flash-image": Price(input=0.50, output=3.00, image_output=60.00),
-    "gemini-3-pro-image": Price(input=2.00, output=12.00, image_output=120.00),
-    "gemini-3.8-flash": Price(input=1.50, output=7.50),
-    "gemini-3.5-flash": Price(input=1.50, output=9.00),
-}
-
 # Finish reasons that mean "the model would not", as opposed to "the model could not".
 _REFUSALS: dict[str, str] = {
     "SAFETY": "the prompt or an input image was judged unsafe",
@@ -133,36 +118,6 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 
 _TRANSPORT_ERRORS = _transport_errors()
-_UNPRICED: set[str] = set()  # models already warned about
-
-
-def estimate_cost(
-    model: str, usage: Mapping[str, int], prices: Mapping[str, Price] | None = None
-) -> float:
-    """What a call cost in USD, from its ``usage`` (the keys :class:`GeminiAI` reports).
-
-    The model is looked up exactly, then by the longest known prefix (``gemini-3.8-flash-001``
-    is priced as ``gemini-3.8-flash``). An unknown model costs 0.0 and is logged.
-    """
-    table = PRICES if prices is None else prices
-    name = model.removeprefix("models/")
-    price = table.get(name)
-    if price is None:
-        keys = [key for key in table if name.startswith(key)]
-        price = table[max(keys, key=len)] if keys else None
-    if price is None:
-        if model not in _UNPRICED:
-            _UNPRICED.add(model)
-            logger.warning("no price known for Gemini model %r; counting its calls as free", model)
-        return 0.0
-    image_out = usage.get("image_output_tokens", 0) if price.image_output is not None else 0
-    text_out = max(usage.get("output_tokens", 0) - image_out, 0) + usage.get("thoughts_tokens", 0)
-    cost = (
-        usage.get("input_tokens", 0) * price.input
-        + text_out * price.output
-        + image_out * (price.image_output or 0.0)
-    )
-    return cost / 1_000_000
 
 
 class GeminiAI:
@@ -193,9 +148,8 @@ class GeminiAI:
         self.text_model = text_model
         self.image_size = image_size
         self.timeout_s = timeout_s
-        self.prices: dict[str, Price] = dict(PRICES)
-        for model, row in (prices or {}).items():
-            self.prices[model] = row if isinstance(row, Price) else Price(**row)
+        self.pricing = Pricing(prices)
+        self.prices: dict[str, Price] = self.pricing.table
         self._client = genai.Client(
             vertexai=False,  # the Gemini Developer API, whatever GOOGLE_GENAI_USE_VERTEXAI says
             api_key=api_key,
@@ -232,8 +186,12 @@ class GeminiAI:
 
     def _generate_once(self, request: GenerationRequest, *, attempt: int) -> GenerationResult:
         model, parts, config = self.image_call(request)
-        response = self._call(model, parts, config)
-        return self.image_result(response, model, attempt=attempt)
+        response, record = self._call(model, parts, config, kind=CallKind.IMAGE)
+        try:
+            return self.image_result(response, model, attempt=attempt)
+        except ContentRefused as refused:  # billed all the same: the record keeps its cost
+            record.failed(refused)
+            raise
 
     def image_call(
         self, request: GenerationRequest
@@ -377,7 +335,9 @@ class GeminiAI:
             _image_part(generated_image, "generated image"),
             types.Part.from_text(text="\n".join(lines)),
         ]
-        answer, usage = self._analyze_with_usage(parts, FidelityJudgement, "fidelity judgement")
+        answer, usage = self._analyze_with_usage(
+            parts, FidelityJudgement, "fidelity judgement", kind=CallKind.JUDGEMENT
+        )
         return FidelityCheck(
             score=round(answer.score, 4),
             method="gemini-judgement",
@@ -390,12 +350,26 @@ class GeminiAI:
         return self._analyze_with_usage(parts, schema, what)[0]
 
     def _analyze_with_usage(
-        self, parts: list[types.Part], schema: type[_T], what: str
+        self,
+        parts: list[types.Part],
+        schema: type[_T],
+        what: str,
+        *,
+        kind: CallKind = CallKind.ANALYSIS,
     ) -> tuple[_T, dict[str, int]]:
         config = types.GenerateContentConfig(
             response_mime_type="application/json", response_schema=schema
         )
-        response = self._call(self.text_model, parts, config)
+        response, record = self._call(self.text_model, parts, config, kind=kind)
+        try:
+            return self._parsed(response, schema, what)
+        except ProviderError as error:  # a refusal or an unreadable answer: billed, not usable
+            record.failed(error)
+            raise
+
+    def _parsed(
+        self, response: types.GenerateContentResponse, schema: type[_T], what: str
+    ) -> tuple[_T, dict[str, int]]:
         _raise_if_blocked(response, f"the {what}")
         usage = _usage(response.usage_metadata)
         if isinstance(response.parsed, schema):
@@ -422,23 +396,42 @@ class GeminiAI:
     # -- the call and its failures ------------------------------------------------------------
 
     def _call(
-        self, model: str, parts: list[types.Part], config: types.GenerateContentConfig
-    ) -> types.GenerateContentResponse:
-        """One ``generateContent`` call, its failures raised as ``ProviderError``s."""
+        self,
+        model: str,
+        parts: list[types.Part],
+        config: types.GenerateContentConfig,
+        *,
+        kind: CallKind,
+    ) -> tuple[types.GenerateContentResponse, CallRecord]:
+        """One ``generateContent`` call, its failures raised as ``ProviderError``s.
+
+        Each call, failed ones too, is one :class:`CallRecord` handed to
+        :func:`visualizer_core.ai.usage.emit` (the spend ledger's collectors).
+        """
         try:
-            return self._client.models.generate_content(
+            response = self._client.models.generate_content(
                 model=model, contents=[types.Content(role="user", parts=parts)], config=config
             )
         except genai_errors.APIError as error:
-            raise classify_api_error(error, model) from error
+            failure: ProviderError = classify_api_error(error, model)
+            cause: BaseException = error
         except _TRANSPORT_ERRORS as error:
-            kind = "timed out" if "Timeout" in type(error).__name__ else "failed"
-            raise TransientProviderError(
-                f"Gemini request {kind} after at most {self.timeout_s:g}s:"
+            what = "timed out" if "Timeout" in type(error).__name__ else "failed"
+            failure = TransientProviderError(
+                f"Gemini request {what} after at most {self.timeout_s:g}s:"
                 f" {type(error).__name__} {error}".rstrip()
-            ) from error
+            )
+            cause = error
         except genai_errors.UnknownApiResponseError as error:
-            raise TransientProviderError(f"Gemini sent an unreadable answer: {error}") from error
+            failure = TransientProviderError(f"Gemini sent an unreadable answer: {error}")
+            cause = error
+        else:
+            tokens = tokens_from_metadata(
+                response.usage_metadata, image_model=kind is CallKind.IMAGE
+            )
+            return response, emit(self.pricing.record(kind, model, tokens))
+        emit(self.pricing.record(kind, model, error=failure))
+        raise failure from cause
 
 
 def classify_api_error(error: genai_errors.APIError, model: str) -> ProviderError:
