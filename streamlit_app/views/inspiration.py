@@ -180,6 +180,12 @@ def search() -> None:
         return
     if found.notice:
         st.info(found.notice)
+    if found.quota_low:
+        st.warning(
+            f"Unsplash: {found.rate_limit_remaining} of {found.rate_limit or '?'} requests left"
+            " this hour. Searches already made stay available for an hour; each new search,"
+            " page or photo used takes one."
+        )
     if not found.photos:
         st.caption("Nothing found: try other words.")
         return
