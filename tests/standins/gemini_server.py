@@ -513,6 +513,18 @@ class GeminiStandIn:
                 return {}
         return {"key": key}
 
+    def _batch_error_reply(self, status: int) -> Reply:
+        """An error answer to a batch step; a 429 carries RetryInfo (``retry_delay``)."""
+        details = []
+        if status == 429:
+            details = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                    "retryDelay": self.retry_delay,
+                }
+            ]
+        return Reply(status, error_body(status, details=details))
+
     def _list_batches(self, request: Request) -> Reply:
         with self._lock:
             ids = list(self._batches)
@@ -1007,12 +1019,12 @@ class GeminiStandIn:
     def _create_batch(self, request: Request) -> Reply:
         fault = self._batch_fault("create")
         if fault in ("429", "400"):
-            reply = self._error_reply(int(fault), self.retry_delay)
+            reply = self._batch_error_reply(int(fault))
             self._record(request, key_ok=True, status=reply.status)
             return reply
         made = self._create_batch_job(request)
         if fault == "503-after":
-            return self._error_reply(503, self.retry_delay)
+            return self._batch_error_reply(503)
         return made
 
     def _create_batch_job(self, request: Request) -> Reply:
@@ -1158,7 +1170,7 @@ class GeminiStandIn:
     def _download(self, request: Request) -> Reply:
         fault = self._batch_fault("download")
         if fault is not None:
-            return self._error_reply(int(fault), self.retry_delay)
+            return self._batch_error_reply(int(fault))
         name = f"files/{request.match['file']}"
         with self._lock:
             file = self._files.get(name)
