@@ -252,9 +252,8 @@ def earlier_generations() -> None:
     chosen = []
     for index, card in enumerate(page.cards):
         with columns[index % COLUMNS]:
-            picture = attempt(gallery.image_bytes, member, image_id=card.id)
-            if picture is not None:
-                st.image(picture, caption=f"{card.sku} · v{card.variant + 1}")
+            if card.thumbnail_url:
+                st.image(card.thumbnail_url, caption=f"{card.sku} · v{card.variant + 1}")
             if editor and st.checkbox("Use", key=f"inspiration.reuse.{card.id}"):
                 chosen.append(card)
     if editor and st.button(
