@@ -22,14 +22,13 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import ValidationError
 
 from visualizer_core.ai.base import GenerationRequest, GenerationResult
-from visualizer_core.ai.gemini import GeminiAI, classify_api_error
 from visualizer_core.errors import (
     InvalidInput,
     PermanentProviderError,
@@ -37,6 +36,9 @@ from visualizer_core.errors import (
     RateLimited,
     TransientProviderError,
 )
+
+if TYPE_CHECKING:
+    from visualizer_core.ai.gemini import GeminiAI
 
 __all__ = ["BATCH_PRICE_FACTOR", "BatchStatus", "GeminiBatch"]
 
@@ -128,7 +130,7 @@ class GeminiBatch:
                 config=types.CreateBatchJobConfig(display_name=display_name),
             )
         except genai_errors.APIError as error:
-            raise classify_api_error(error, model) from error
+            raise self.ai.api_error(error, model) from error
         except (KeyError, ValueError) as error:  # the SDK's upload protocol checks
             raise TransientProviderError(f"uploading the batch file failed: {error}") from error
         if not job.name:
@@ -140,7 +142,7 @@ class GeminiBatch:
         try:
             job = self.ai.sdk.batches.get(name=name)
         except genai_errors.APIError as error:
-            raise classify_api_error(error, self.ai.image_model) from error
+            raise self.ai.api_error(error, self.ai.image_model) from error
         state = _STATES.get(_enum(job.state), "pending")
         why = None
         if job.error is not None:
@@ -162,7 +164,7 @@ class GeminiBatch:
         try:
             data = self.ai.sdk.files.download(file=status.responses_file)
         except genai_errors.APIError as error:
-            raise classify_api_error(error, self.ai.image_model) from error
+            raise self.ai.api_error(error, self.ai.image_model) from error
         model = (status.model or self.ai.image_model).removeprefix("models/")
         found: dict[str, GenerationResult | ProviderError] = {}
         for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from limits import RateLimitItemPerSecond
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from visualizer_core.ai.base import AIBackend, GenerationRequest, GenerationResult, ProductFacts
+from visualizer_core.ai.base import (
+    AIBackend,
+    BatchAI,
+    GenerationRequest,
+    GenerationResult,
+    ProductFacts,
+)
 from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
 
 __all__ = ["RateLimitedAI"]
@@ -42,6 +49,7 @@ class RateLimitedAI:
         self.name = inner.name
         self.image_model = inner.image_model
         self.text_model = inner.text_model
+        self.supports_batch = inner.supports_batch
         self.rpm = rpm
         if redis_url:
             storage = storage_from_string(redis_url, key_prefix=f"{key_prefix}:ratelimit")
@@ -68,6 +76,10 @@ class RateLimitedAI:
             time.sleep(pause)
             waited += pause
         return waited
+
+    def batch(self) -> BatchAI[Any]:
+        """The inner backend's batch mode (its jobs are not rate limited or delayed here)."""
+        return self.inner.batch()
 
     def analyze_product(self, facts: ProductFacts, images: list[bytes]) -> ProductAnalysis:
         """The inner backend's analysis, after a slot in the window."""
