@@ -121,6 +121,8 @@ def test_the_public_api_is_exactly_this_and_documented() -> None:
         [
             "GENERATION_COLUMNS",
             "PLAN_COLUMNS",
+            "SPEND_KINDS",
+            "calls",
             "clients",
             "generations",
             "image",
@@ -129,6 +131,7 @@ def test_the_public_api_is_exactly_this_and_documented() -> None:
             "rerun",
             "scenes",
             "sessions",
+            "spend",
             "submit",
             "wait",
         ]

@@ -41,7 +41,7 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from visualizer_core import backends
-from visualizer_core.db import repo
+from visualizer_core.db import ledger, repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from visualizer_core.matching import score as match_score
@@ -49,11 +49,14 @@ from visualizer_core.schemas import FlowSettings, ProductAnalysis, SceneAnalysis
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import analysis, estimates, gallery, generation
 from visualizer_core.services import clients as client_service
+from visualizer_core.services import spend as spend_service
 from visualizer_core.services._uow import parse_id, unit_of_work
 
 __all__ = [
     "GENERATION_COLUMNS",
     "PLAN_COLUMNS",
+    "SPEND_KINDS",
+    "calls",
     "clients",
     "generations",
     "image",
@@ -62,6 +65,7 @@ __all__ = [
     "rerun",
     "scenes",
     "sessions",
+    "spend",
     "submit",
     "wait",
 ]
@@ -131,8 +135,6 @@ PLAN_COLUMNS = (
 
 _SETTING_NAMES = tuple(FlowSettings.model_fields)
 _PLAN_SETTINGS = ("aspect_ratio", "prompt", "model", "economy")
-
-_ECONOMY_PRICE_FACTOR = 0.5  # the Batch API's price, relative to the standard one
 
 
 # -- conversions -------------------------------------------------------------------------------
@@ -458,6 +460,122 @@ def scenes(
     return pd.DataFrame.from_records(records, columns=columns)
 
 
+# -- spend -------------------------------------------------------------------------------------
+
+SPEND_KINDS = ("image", "judgement", "analysis", "batch")
+"""The kinds of provider calls, each a ``*_usd`` column of :func:`spend`."""
+
+
+def spend(
+    since: object = None, by: str = "client", client_id: uuid.UUID | str | None = None
+) -> pd.DataFrame:
+    """What the provider calls cost, grouped ``by`` client, day, model, kind or session.
+
+    One row per group, with ``calls`` (failed and refused ones included: ``failed`` counts
+    them), tokens (``input_tokens``, ``output_tokens``, ``thinking_tokens``), ``cost_usd`` and
+    its split by kind (``image_usd``, ``judgement_usd``, ``analysis_usd``, ``batch_usd``). By
+    client or session there are also ``approved`` images and the headline
+    ``cost_per_approved_usd`` (spend / approved images; NaN before any approval). Every
+    grouping adds up to the same total: the provider's bill for those calls. ``since`` as in
+    :func:`generations` (the time of each call counts).
+    """
+    rows = spend_service.spend(
+        ADMIN, client_id=_client_filter(client_id), since=_since(since), by=by
+    )
+    name = {"client": "client_name", "session": "session_name"}.get(by)
+    key = {"client": "client_id", "session": "session_id"}.get(by, by)
+    records = []
+    for row in rows:
+        record: dict[str, Any] = {key: row.key}
+        if name:
+            record[name] = row.label
+        if by == "session":
+            record["client_id"] = row.client_id
+        record.update(
+            calls=row.calls,
+            failed=row.failed,
+            input_tokens=row.input_tokens,
+            output_tokens=row.output_tokens,
+            thinking_tokens=row.thinking_tokens,
+            cost_usd=row.cost_usd,
+        )
+        for kind in SPEND_KINDS:
+            record[f"{kind}_usd"] = row.kinds.get(kind, 0.0)
+        if by in ("client", "session"):
+            record["approved"] = row.approved or 0
+            record["cost_per_approved_usd"] = (
+                math.nan if row.cost_per_approved_usd is None else row.cost_per_approved_usd
+            )
+        records.append(record)
+    columns = [key, *([name] if name else []), *(["client_id"] if by == "session" else [])]
+    columns += ["calls", "failed", "input_tokens", "output_tokens", "thinking_tokens", "cost_usd"]
+    columns += [f"{kind}_usd" for kind in SPEND_KINDS]
+    if by in ("client", "session"):
+        columns += ["approved", "cost_per_approved_usd"]
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    for column in columns:
+        if column.endswith("_usd"):
+            frame[column] = frame[column].astype("float64")
+        elif column in ("calls", "failed", "approved") or column.endswith("_tokens"):
+            frame[column] = frame[column].astype("int64")
+    return frame
+
+
+def calls(client_id: uuid.UUID | str | None = None, since: object = None) -> pd.DataFrame:
+    """The ledger itself: one row per provider call, oldest first.
+
+    Columns: ``at, kind, model, ok, error, cost_usd, input_text, input_image, output_text,
+    output_image, thinking, client_id, client_name, session_id, image_id, product_id,
+    scene_id, batch``.
+    """
+    cid = _client_filter(client_id)
+    with unit_of_work() as db:
+        found = list(ledger.calls(db, client_id=cid, since=_since(since)))
+    columns = [
+        "at",
+        "kind",
+        "model",
+        "ok",
+        "error",
+        "cost_usd",
+        "input_text",
+        "input_image",
+        "output_text",
+        "output_image",
+        "thinking",
+        "client_id",
+        "client_name",
+        "session_id",
+        "image_id",
+        "product_id",
+        "scene_id",
+        "batch",
+    ]
+    records = [
+        {
+            "at": c.record.at,
+            "kind": c.record.kind.value,
+            "model": c.record.model,
+            "ok": c.record.ok,
+            "error": c.record.error,
+            "cost_usd": c.record.cost_usd,
+            **{k: getattr(c.record.tokens, k) for k in columns[6:11]},
+            "client_id": str(c.client_id),
+            "client_name": c.client_name,
+            "session_id": _text(c.session_id),
+            "image_id": _text(c.image_id),
+            "product_id": _text(c.product_id),
+            "scene_id": c.scene_id,
+            "batch": c.record.batch,
+        }
+        for c in found
+    ]
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    frame["at"] = pd.to_datetime(frame["at"], utc=True)
+    frame["cost_usd"] = frame["cost_usd"].astype("float64")
+    return frame.sort_values("at", kind="stable").reset_index(drop=True)
+
+
 def image(image_id: uuid.UUID | str, *, thumbnail: bool = True) -> Image.Image:
     """The picture of a completed image (its thumbnail by default), to show in a notebook."""
     data = gallery.image_bytes(ADMIN, image_id=image_id, thumbnail=thumbnail)
@@ -685,7 +803,7 @@ def _estimate(client_id: uuid.UUID, settings: FlowSettings) -> tuple[float, floa
         ADMIN, client_id=client_id, products=1, settings=settings.model_copy(update={"variants": 1})
     )
     if settings.economy:
-        return found.cost_usd * _ECONOMY_PRICE_FACTOR, math.nan
+        return found.cost_usd, math.nan  # the estimate knows the batch price
     return found.cost_usd, found.seconds_per_image
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from visualizer_core.errors import ConfigError
+from visualizer_core.private_hosts import PrivateHosts, parse_private_hosts
 
 __all__ = ["Settings", "get_settings", "load_settings"]
 
@@ -44,6 +45,11 @@ class Settings(BaseSettings):
     gemini_image_model: str | None = None
     gemini_text_model: str | None = None
     gemini_max_rpm: int | None = Field(default=None, gt=0)
+    """Requests a minute to each Gemini model not listed in ``GEMINI_LIMITS``, all workers
+    together; unset: no limit of our own for those models."""
+    gemini_limits: Annotated[dict[str, dict[str, int]] | None, NoDecode] = None
+    """Per-model limits across all workers, as JSON: ``{"model": {"rpm": N, "tpm": N, "rpd": N}}``
+    (requests a minute, tokens a minute, requests a Pacific-time day; each key optional)."""
     gemini_timeout_s: float = Field(default=120.0, gt=0, le=3600)
     """Seconds one Gemini call may take before it counts as a (transient) timeout."""
     gemini_prices: Annotated[dict[str, dict[str, float]] | None, NoDecode] = None
@@ -57,6 +63,9 @@ class Settings(BaseSettings):
     auth_secret: SecretStr | None = None
 
     # The project's own.
+    visualizer_private_hosts_allowed: str | None = None
+    """Comma-separated host names (``*.suffix`` too) and CIDRs that outbound requests (webhooks,
+    photo downloads) may reach although they are not public: tests and on-premise installs."""
     visualizer_workers: int = Field(default=4, ge=1, le=64)
     """Worker threads of the in-process queue (embedded default)."""
     visualizer_max_attempts: int = Field(default=4, ge=1, le=20)
@@ -67,6 +76,17 @@ class Settings(BaseSettings):
     visualizer_ai_latency_s: float = Field(default=0.0, ge=0, le=600)
     """Seconds the local AI waits before each generated image, to stand in for a real model's
     latency in benchmarks and recovery tests; 0 (no wait) by default, ignored for Gemini."""
+    visualizer_limit_window_s: int = Field(default=60, ge=1, le=3600)
+    """Test knob: the length in seconds of the "minute" of the per-model limits (rpm, tpm).
+    60 in production; tests and benchmarks shorten it rather than wait a real minute."""
+    visualizer_limit_day_s: float | None = Field(default=None, gt=0)
+    """Test knob: the length in seconds of the "day" of ``rpd`` limits. Unset (production):
+    Gemini's day, which ends at midnight Pacific time."""
+    visualizer_retry_base_s: float = Field(default=15.0, ge=0, le=3600)
+    """The first backoff before a transient provider failure is retried; each later retry
+    waits about twice as long (with jitter), up to ``visualizer_retry_max_s``."""
+    visualizer_retry_max_s: float = Field(default=600.0, ge=0, le=3600)
+    """The longest single backoff between two attempts at one call."""
     visualizer_session_max_age_s: int = Field(default=7 * 24 * 3600, ge=60)
     """How long a login session stays valid, in seconds (a week by default)."""
 
@@ -101,6 +121,34 @@ class Settings(BaseSettings):
                 raise ValueError(f"{model}: unknown price {sorted(extra)[0]!r}")
         return value
 
+    @field_validator("gemini_limits", mode="before")
+    @classmethod
+    def _model_limits(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("not JSON") from None
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise ValueError('must map model names to {"rpm": N, "tpm": N, "rpd": N}')
+        for model, row in value.items():
+            if not isinstance(row, dict) or not row:
+                raise ValueError(f'{model}: needs a limit such as {{"rpm": 100}}')
+            for name, limit in row.items():
+                if name not in ("rpm", "tpm", "rpd"):
+                    raise ValueError(f"{model}: unknown limit {name!r} (rpm, tpm or rpd)")
+                if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+                    raise ValueError(f"{model}: {name} must be a whole number above 0")
+        return value
+
+    @field_validator("visualizer_private_hosts_allowed")
+    @classmethod
+    def _private_hosts(cls, value: str | None) -> str | None:
+        parse_private_hosts(value)  # a ValueError names the bad entry
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
@@ -133,6 +181,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def private_hosts_allowed(self) -> PrivateHosts:
+        """What ``VISUALIZER_PRIVATE_HOSTS_ALLOWED`` lets outbound requests reach."""
+        return parse_private_hosts(self.visualizer_private_hosts_allowed)
 
     @property
     def storage_root(self) -> Path:

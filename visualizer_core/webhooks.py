@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from visualizer_core.outbound import CheckedURL, pinned_client
+
 __all__ = ["Delivery", "deliver", "sign"]
 
 ATTEMPTS = 5
@@ -47,17 +49,19 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def deliver(
-    url: str,
+    url: CheckedURL,
     secret: str,
     payload: dict[str, Any],
     *,
     attempts: int = ATTEMPTS,
     backoff_s: float = BACKOFF_S,
-    transport: httpx.BaseTransport | None = None,
 ) -> Delivery:
-    """POST the payload; retry network errors, 5xx and 429 with exponential backoff.
+    """POST the payload to a URL that passed the outbound guard; retry network errors, 5xx and
+    429 with exponential backoff.
 
-    A 2xx answer is delivered; any other 4xx is final at once (the receiver refused it).
+    The connection goes to the addresses that were checked (never a new DNS answer), redirects
+    are not followed (a 3xx is a final answer). A 2xx answer is delivered; any other 4xx is final
+    at once (the receiver refused it).
     """
     body = json.dumps(payload, sort_keys=True, default=str).encode()
     tries = {"n": 0}
@@ -67,7 +71,7 @@ def deliver(
         tries["n"] += 1
         timestamp = str(int(time.time()))
         response = client.post(
-            url,
+            url.url,
             content=body,
             headers={
                 "Content-Type": "application/json",
@@ -89,7 +93,7 @@ def deliver(
         reraise=True,
     )
     try:
-        with httpx.Client(timeout=TIMEOUT_S, transport=transport, follow_redirects=False) as client:
+        with pinned_client(url, timeout=TIMEOUT_S) as client:
             status = retrying(post_once, client)
     except (httpx.HTTPError, _RetryableStatus) as error:
         return Delivery(False, tries["n"], last_status["code"], str(error) or type(error).__name__)

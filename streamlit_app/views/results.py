@@ -175,10 +175,8 @@ if not listing.cards:
 columns = st.columns(COLUMNS)
 for index, card in enumerate(listing.cards):
     with columns[index % COLUMNS], st.container(border=True):
-        if card.thumbnail_key:
-            picture = attempt(gallery.image_bytes, member, image_id=card.id)
-            if picture is not None:
-                st.image(picture)
+        if card.thumbnail_url:
+            st.image(card.thumbnail_url)
         else:
             st.markdown(f"_{card.status}_")
         star = ":orange[:material/star:] " if card.favourite else ""

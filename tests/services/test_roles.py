@@ -103,7 +103,7 @@ CAPABILITIES: dict[str, Capability] = {
         s, client_id=w.a.client_id, email="invitee@example.com", role="viewer"
     ),
     "set the webhook": lambda s, w: clients.set_webhook(
-        s, client_id=w.a.client_id, url="https://hooks.example.com/x"
+        s, client_id=w.a.client_id, url="https://93.184.215.14/x"
     ),
     "see usage": lambda s, w: clients.client_usage(s, client_id=w.a.client_id),
     "create a client": lambda s, w: clients.create_client(s, name="Another"),

@@ -393,7 +393,7 @@ REGISTRY: dict[str, Entry] = {
     ),
     "clients.set_webhook": Case(
         Action.MANAGE,
-        lambda t, w: {"client_id": t.client_id, "url": "https://hooks.example.com/visualizer"},
+        lambda t, w: {"client_id": t.client_id, "url": "https://93.184.215.14/visualizer"},
     ),
     # demo
     "demo.create_demo": Case(
@@ -407,6 +407,9 @@ REGISTRY: dict[str, Entry] = {
     "estimates.estimate_generation": Case(
         Action.READ, lambda t, w: {"client_id": t.client_id, "products": 3}
     ),
+    # spend (the ledger of provider calls)
+    "spend.cost_per_image": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    "spend.spend": Case(Action.MANAGE, lambda t, w: {"client_id": t.client_id, "_": t.image_id}),
     # export
     "export.export_session": Case(
         Action.READ,
@@ -414,6 +417,7 @@ REGISTRY: dict[str, Entry] = {
     ),
     "export.spreadsheet_safe": Special(_PURE),
     # gallery
+    "gallery.browser_urls": Special("takes storage keys the caller's scope read; no ids"),
     "gallery.image_bytes": Case(Action.READ, lambda t, w: {"image_id": t.image_id}),
     "gallery.list_images": Case(
         Action.READ, lambda t, w: {"session_id": t.session_id, "_": t.image_id}
@@ -516,6 +520,30 @@ REGISTRY: dict[str, Entry] = {
         Action.READ,
         lambda t, w: {"client_id": t.client_id},
         listing=lambda t, w: {"_": w.b.product_id},
+    ),
+    # review
+    "review.approve_by_rule": Case(
+        Action.EDIT, lambda t, w: {"session_id": t.session_id, "min_fidelity": 0.0}
+    ),
+    "review.decide": Case(
+        Action.EDIT, lambda t, w: {"image_id": t.image_id, "decision": "approved"}
+    ),
+    "review.lineage": Case(Action.READ, lambda t, w: {"image_id": t.image_id}),
+    "review.pick_variant": Case(Action.EDIT, lambda t, w: {"image_id": t.image_id}),
+    "review.pictures": Special("takes an item the caller's scope read; no ids"),
+    "review.remember_position": Case(
+        Action.READ,
+        lambda t, w: {"session_id": t.session_id, "image_id": t.image_id},
+    ),
+    "review.rerun_errors": Case(Action.GENERATE, lambda t, w: {"session_id": t.session_id}),
+    "review.rerun_with_note": Case(
+        Action.GENERATE, lambda t, w: {"image_id": t.image_id, "note": "warmer light"}
+    ),
+    "review.review_queue": Case(
+        Action.READ, lambda t, w: {"session_id": t.session_id, "_": t.image_id}
+    ),
+    "review.set_favourite": Case(
+        Action.EDIT, lambda t, w: {"image_id": t.image_id, "favourite": True}
     ),
     # sessions
     "sessions.add_scene_images": Case(

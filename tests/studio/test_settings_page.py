@@ -91,8 +91,8 @@ def test_the_webhook_is_saved_with_its_secret_and_a_bad_url_refused(
     button(app, "Save webhook").click().run()
     assert len(app.error) == 1 and "https://" in app.error[0].value
 
-    app.text_input(key="settings.webhook_url").input("https://hooks.brand.test/visualizer")
+    app.text_input(key="settings.webhook_url").input("https://93.184.215.14/visualizer")
     button(app, "Save webhook").click().run()
     assert not app.exception
-    assert any("https://hooks.brand.test/visualizer" in s.value for s in app.success)
+    assert any("https://93.184.215.14/visualizer" in s.value for s in app.success)
     assert len(app.code[0].value) >= 16

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +17,11 @@ from typing import Any
 import pytest
 
 from tests.servers.celery_worker import QueueStack, make_world, queue_stack
-from visualizer_core import backends, webhooks
+from visualizer_core import backends, outbound, webhooks
+from visualizer_core.config import load_settings
+from visualizer_core.db.models import Client
+from visualizer_core.errors import InvalidInput
+from visualizer_core.outbound import parse_private_hosts
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import clients, generation, notify
 
@@ -92,10 +97,33 @@ def receiver() -> Iterator[Receiver]:
         started.stop()
 
 
+# The receivers run on loopback, which the outbound guard refuses unless it is allowed, as an
+# on-premise install allows its own hosts.
+LOOPBACK = "127.0.0.1/32"
+
+
 @pytest.fixture
 def stack(s3_server: str, tmp_path: Path) -> Iterator[QueueStack]:
-    with queue_stack(s3_server, tmp_path / "home") as built:
+    with queue_stack(
+        s3_server, tmp_path / "home", visualizer_private_hosts_allowed=LOOPBACK
+    ) as built:
         yield built
+
+
+@pytest.fixture
+def embedded(tmp_path: Path, sqlite_template: Path) -> Iterator[backends.Backends]:
+    """The embedded default, with the loopback receivers allowed."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(sqlite_template, home / "visualizer.db")
+    built = backends.build(
+        load_settings(visualizer_home=home, visualizer_private_hosts_allowed=LOOPBACK)
+    )
+    backends.activate(built)
+    try:
+        yield built
+    finally:
+        backends.reset()
 
 
 def _wait_for_record(flow_id: Any, timeout: float = 60) -> dict[str, Any]:
@@ -116,7 +144,7 @@ def test_a_finished_flow_is_announced_signed_after_a_failed_first_try(
 ) -> None:
     world = make_world(tmp_path / "catalog", products_count=3)
     clients.set_webhook(ADMIN, client_id=world.client_id, url=receiver.url, secret=SECRET)
-    stack.start_worker(concurrency=4)
+    stack.start_worker(concurrency=4, VISUALIZER_PRIVATE_HOSTS_ALLOWED=LOOPBACK)
 
     flow = generation.generate(ADMIN, session_id=world.session_id)
     generation.wait_for_flows(ADMIN, flow_ids=[flow.flow_id], timeout=120)
@@ -161,8 +189,9 @@ def test_a_refused_delivery_is_on_record(embedded: backends.Backends, tmp_path: 
 def test_a_receiver_that_keeps_failing_is_given_up_on_after_the_attempts() -> None:
     failing = Receiver(answers=[503] * 10).start()
     try:
+        checked = outbound.check_url(failing.url, allowed=parse_private_hosts(LOOPBACK))
         result = webhooks.deliver(
-            failing.url, SECRET, {"event": "flow.finished"}, attempts=3, backoff_s=0.01
+            checked, SECRET, {"event": "flow.finished"}, attempts=3, backoff_s=0.01
         )
     finally:
         failing.stop()
@@ -189,3 +218,53 @@ def test_stopping_the_in_process_queue_lets_a_webhook_under_retry_finish(
         assert [d["status_code"] for d in record["deliveries"]][-1] == 200
     finally:
         flaky.stop()
+
+
+# -- finding 6 of issue 12: the webhook was a port scanner into the studio's network -------------
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:6379/", "loopback"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://[::1]:5432/", "loopback"),
+        ("http://0x7f000001/", "loopback"),
+        ("http://2130706433/", "loopback"),
+        ("https://user:pw@10.0.0.1/", "user name or password"),
+        ("https://93.184.215.14/hook\r\nX-Injected: 1", "control character"),
+        ("gopher://127.0.0.1:6379/_INFO", "http:// or https://"),
+    ],
+)
+def test_a_webhook_into_the_network_is_refused_when_it_is_set(
+    backend: backends.Backends, tmp_path: Path, url: str, reason: str
+) -> None:
+    world = make_world(tmp_path / "catalog", products_count=1)
+    with pytest.raises(InvalidInput) as caught:
+        clients.set_webhook(ADMIN, client_id=world.client_id, url=url, secret=SECRET)
+    assert reason in str(caught.value)
+    with backend.transaction() as db:
+        client = db.get(Client, world.client_id)
+        assert client is not None and client.webhook_url is None
+
+
+def test_the_url_is_checked_again_at_delivery(embedded: backends.Backends, tmp_path: Path) -> None:
+    """A host that was fine when the webhook was set may point inside by the time a flow ends."""
+    listener = Receiver(answers=[]).start()
+    try:
+        world = make_world(tmp_path / "catalog", products_count=1)
+        clients.set_webhook(ADMIN, client_id=world.client_id, url=listener.url, secret=SECRET)
+        # the same install, now without loopback allowed: the stored URL leads inside
+        strict = backends.build(load_settings(visualizer_home=embedded.settings.visualizer_home))
+        with backends.using(strict):
+            flow = generation.generate(ADMIN, session_id=world.session_id)
+            generation.wait_for_flows(ADMIN, flow_ids=[flow.flow_id], timeout=60)
+            record = _wait_for_record(flow.flow_id)
+        strict.close()
+    finally:
+        listener.stop()
+    assert record["status"] == "failed"
+    [delivery] = record["deliveries"]
+    assert delivery["attempts"] == 0 and delivery["status_code"] is None
+    assert "loopback" in delivery["error"]
+    assert listener.received == []

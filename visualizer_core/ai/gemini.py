@@ -3,10 +3,27 @@
 One :class:`google.genai.Client` per :class:`GeminiAI`; its synchronous calls are safe to share
 between threads. The SDK is built without ``retry_options``, which in google-genai 3.x means
 "never retry" (``_api_client.retry_args(None)`` stops after one attempt), so every 429, 5xx and
-timeout reaches this module and is raised as the matching :mod:`visualizer_core.errors` class;
-retrying with backoff is the generation task's job. The one retry made here is the issue's:
-an answer without an image (a blocked prompt, an image safety stop) is asked for once more
-before it becomes :class:`~visualizer_core.errors.ContentRefused`.
+timeout reaches this module and is raised as the matching :mod:`visualizer_core.errors` class.
+Retrying is the queue's job (with backoff and jitter, a new seed each time, the wait spent in
+the queue): this module only classifies. How each failure is classified:
+
+=====================================================  ==========================================
+what Gemini did                                        raised as
+=====================================================  ==========================================
+429 with a per-minute quota violation (``RetryInfo``)  ``RateLimited`` (``retry_after`` from it)
+429 whose violation is a per-day quota                 ``DailyLimitReached``: the model pauses
+                                                       until midnight Pacific time, for all
+500, 503 (overloaded), 504, a timeout, no connection   ``TransientProviderError``
+an answer with no candidates, finish reason ``OTHER``,  ``TransientProviderError`` (a new seed
+``MAX_TOKENS``, ``NO_IMAGE`` or no image at all        may well draw it)
+a safety stop or a blocked prompt                      asked once more with another seed, then
+                                                       ``ContentRefused`` (permanent)
+400, 401/403 (key), 404 (model)                        ``PermanentProviderError``
+=====================================================  ==========================================
+
+Every HTTP call first takes a slot of its model's limits (:mod:`.ratelimit`), and becomes one
+:class:`~visualizer_core.ai.usage.CallRecord` (failed calls too): emitted to the thread's
+collectors, listed on the result (``GenerationResult.calls``) and on a raised error (``calls``).
 
 What is sent to ``generateContent`` for an image: the product's base PNGs (most important
 first), then the scene, then the prompt text, with ``responseModalities`` TEXT and IMAGE and
@@ -19,7 +36,7 @@ import importlib
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import ModuleType
@@ -31,10 +48,20 @@ from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import BaseModel, Field, ValidationError
 
+from visualizer_core.ai import usage as usage_records
 from visualizer_core.ai.base import BatchAI, GenerationRequest, GenerationResult, ProductFacts
+from visualizer_core.ai.ratelimit import ModelLimiter, day_end
+from visualizer_core.ai.usage import (
+    PRICES,
+    CallKind,
+    Price,
+    Pricing,
+    estimate_cost,
+)
 from visualizer_core.errors import (
     ConfigError,
     ContentRefused,
+    DailyLimitReached,
     InvalidInput,
     PermanentProviderError,
     ProviderError,
@@ -53,6 +80,7 @@ __all__ = [
     "Price",
     "classify_api_error",
     "estimate_cost",
+    "next_seed",
 ]
 
 logger = logging.getLogger(__name__)
@@ -71,30 +99,6 @@ DEFAULT_IMAGE_MODEL = "gemini-nano-banana-2.1"
 DEFAULT_TEXT_MODEL = "gemini-3.8-flash"
 
 
-@dataclass(frozen=True)
-class Price:
-    """USD per one million tokens. Thinking tokens are billed as text output."""
-
-    input: float  # prompt tokens: text and images alike
-    output: float  # text output, thinking included
-    image_output: float | None = None  # image output tokens (image models only)
-
-
-# Paid-tier standard (not Batch) prices, Gemini Developer API, as transcribed 2026-10/11 from
-# https://ai.google.dev/gemini-api/docs/pricing (via the api-evangelist pricing harvest of
-# 2026-10-07 and LiteLLM's Nano Banana 2.1 launch notes, BerriAI/litellm discussion 44983).
-# An image is billed by its output tokens: 1120 tokens for 1K, 1680 for 2K, 2520 for 4K, so a
-# 1K Nano Banana 2.1 image is 1120 * $30 / 1M = $0.0336. Gemini 3.8 Flash is on a promotion of
-# $0.75 / $3.75 until 2026-12-31; the table holds its list price from 2027-01-01 so that budgets
-# do not silently double in January. Override any row with ``GeminiAI(prices=...)``.
-PRICES: dict[str, Price] = {
-    "gemini-nano-banana-2.1": Price(input=1.50, output=7.50, image_output=30.00),
-    "gemini-3.1-flash-image": Price(input=0.50, output=3.00, image_output=60.00),
-    "gemini-3-pro-image": Price(input=2.00, output=12.00, image_output=120.00),
-    "gemini-3.8-flash": Price(input=1.50, output=7.50),
-    "gemini-3.5-flash": Price(input=1.50, output=9.00),
-}
-
 # Finish reasons that mean "the model would not", as opposed to "the model could not".
 _REFUSALS: dict[str, str] = {
     "SAFETY": "the prompt or an input image was judged unsafe",
@@ -105,9 +109,19 @@ _REFUSALS: dict[str, str] = {
     "SPII": "the prompt or images contain personal information",
     "RECITATION": "the result would copy protected material too closely",
     "IMAGE_RECITATION": "the image would copy protected material too closely",
+}
+# Finish reasons that mean "the model could not, this time": worth another seed.
+_UNFINISHED: dict[str, str] = {
+    "OTHER": "the model stopped for an unspecified reason",
+    "MAX_TOKENS": "the answer was cut off at the output token limit",
     "NO_IMAGE": "the model answered without drawing an image",
     "IMAGE_OTHER": "the image could not be made",
+    "MALFORMED_FUNCTION_CALL": "the model sent a malformed answer",
+    "UNEXPECTED_TOOL_CALL": "the model sent a malformed answer",
+    "FINISH_REASON_UNSPECIFIED": "the model stopped for an unspecified reason",
 }
+_TOKENS_PER_IMAGE_INPUT = 258
+_EXPECTED_OUTPUT_TOKENS = {"image": 1290, "text": 400}
 _ADVICE = "change the extra prompt text, the product photo or the scene, then try again"
 
 _T = TypeVar("_T", bound=BaseModel)
@@ -133,36 +147,6 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 
 _TRANSPORT_ERRORS = _transport_errors()
-_UNPRICED: set[str] = set()  # models already warned about
-
-
-def estimate_cost(
-    model: str, usage: Mapping[str, int], prices: Mapping[str, Price] | None = None
-) -> float:
-    """What a call cost in USD, from its ``usage`` (the keys :class:`GeminiAI` reports).
-
-    The model is looked up exactly, then by the longest known prefix (``gemini-3.8-flash-001``
-    is priced as ``gemini-3.8-flash``). An unknown model costs 0.0 and is logged.
-    """
-    table = PRICES if prices is None else prices
-    name = model.removeprefix("models/")
-    price = table.get(name)
-    if price is None:
-        keys = [key for key in table if name.startswith(key)]
-        price = table[max(keys, key=len)] if keys else None
-    if price is None:
-        if model not in _UNPRICED:
-            _UNPRICED.add(model)
-            logger.warning("no price known for Gemini model %r; counting its calls as free", model)
-        return 0.0
-    image_out = usage.get("image_output_tokens", 0) if price.image_output is not None else 0
-    text_out = max(usage.get("output_tokens", 0) - image_out, 0) + usage.get("thoughts_tokens", 0)
-    cost = (
-        usage.get("input_tokens", 0) * price.input
-        + text_out * price.output
-        + image_out * (price.image_output or 0.0)
-    )
-    return cost / 1_000_000
 
 
 class GeminiAI:
@@ -181,11 +165,13 @@ class GeminiAI:
         image_size: str | None = None,
         api_version: str | None = None,
         prices: Mapping[str, Price | Mapping[str, float]] | None = None,
+        limiter: ModelLimiter | None = None,
     ) -> None:
         """``api_version`` None uses the SDK's default (``v1`` in google-genai 3.x).
 
         ``prices`` adds or replaces rows of :data:`PRICES`, as :class:`Price` or as
-        ``{"input": .., "output": .., "image_output": ..}`` dicts.
+        ``{"input": .., "output": .., "image_output": ..}`` dicts. ``limiter`` hands out a
+        slot of each model's limits before every call (and learns of daily-quota 429s).
         """
         if not api_key.strip():
             raise ConfigError("GEMINI_API_KEY is empty")
@@ -193,9 +179,9 @@ class GeminiAI:
         self.text_model = text_model
         self.image_size = image_size
         self.timeout_s = timeout_s
-        self.prices: dict[str, Price] = dict(PRICES)
-        for model, row in (prices or {}).items():
-            self.prices[model] = row if isinstance(row, Price) else Price(**row)
+        self.pricing = Pricing(prices)
+        self.prices: dict[str, Price] = self.pricing.table
+        self.limiter = limiter
         self._client = genai.Client(
             vertexai=False,  # the Gemini Developer API, whatever GOOGLE_GENAI_USE_VERTEXAI says
             api_key=api_key,
@@ -208,8 +194,10 @@ class GeminiAI:
         )
 
     def close(self) -> None:
-        """Closes the HTTP connections."""
+        """Closes the HTTP connections (and the limiter's)."""
         self._client.close()
+        if self.limiter is not None:
+            self.limiter.close()
 
     @property
     def sdk(self) -> genai.Client:
@@ -236,17 +224,38 @@ class GeminiAI:
     # -- generation ---------------------------------------------------------------------------
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
-        """One image of the product in the scene; an answer without an image is asked once more."""
-        try:
-            return self._generate_once(request, attempt=1)
-        except ContentRefused as first:
-            logger.info("Gemini gave no image (%s); asking once more", first)
-        return self._generate_once(request, attempt=2)
+        """One image of the product in the scene.
 
-    def _generate_once(self, request: GenerationRequest, *, attempt: int) -> GenerationResult:
+        A safety refusal is asked once more with another seed before it is final; every other
+        failure is raised at once, classified (see the module docstring), with ``calls``.
+        """
+        calls: list[usage_records.CallRecord] = []
+        try:
+            try:
+                return self._generate_once(request, attempt=1, calls=calls)
+            except ContentRefused as first:
+                logger.info("Gemini refused the image (%s); asking once more, another seed", first)
+            return self._generate_once(
+                replace(request, seed=next_seed(request.seed)), attempt=2, calls=calls
+            )
+        except ProviderError as error:
+            error.calls = [*calls]
+            error.model = error.model or request.model or self.image_model
+            raise
+
+    def _generate_once(
+        self, request: GenerationRequest, *, attempt: int, calls: list[usage_records.CallRecord]
+    ) -> GenerationResult:
         model, parts, config = self.image_call(request)
-        response = self._call(model, parts, config)
-        return self.image_result(response, model, attempt=attempt)
+        response = self._call(model, parts, config, kind=CallKind.IMAGE, calls=calls)
+        try:
+            result = self.image_result(response, model, attempt=attempt)
+        except ProviderError as error:
+            calls[-1].failed(error)
+            raise
+        result.calls.extend(calls)
+        result.meta["seed"] = request.seed
+        return result
 
     def image_call(
         self, request: GenerationRequest
@@ -287,7 +296,9 @@ class GeminiAI:
             if (part.inline_data.mime_type or "").startswith("image/"):
                 image = part.inline_data
         if image is None or image.data is None:
-            raise ContentRefused(_no_image_message(finish, response.text))
+            if finish in _REFUSALS:
+                raise ContentRefused(_no_image_message(finish, response.text), model=model)
+            raise TransientProviderError(_unfinished_message(finish, response), model=model)
         usage = _usage(response.usage_metadata, image_model=True)
         return GenerationResult(
             image=image.data,
@@ -390,25 +401,66 @@ class GeminiAI:
             _image_part(generated_image, "generated image"),
             types.Part.from_text(text="\n".join(lines)),
         ]
-        answer, usage = self._analyze_with_usage(parts, FidelityJudgement, "fidelity judgement")
+        with usage_records.collect() as calls:
+            answer, usage = self._analyze_with_usage(
+                parts, FidelityJudgement, "fidelity judgement", kind=CallKind.JUDGEMENT
+            )
         return FidelityCheck(
             score=round(answer.score, 4),
             method="gemini-judgement",
             reason=answer.reason,
             usage=usage,
             cost_usd=self.estimate_cost(self.text_model, usage),
+            calls=list(calls),
         )
 
     def _analyze(self, parts: list[types.Part], schema: type[_T], what: str) -> _T:
         return self._analyze_with_usage(parts, schema, what)[0]
 
     def _analyze_with_usage(
-        self, parts: list[types.Part], schema: type[_T], what: str
+        self,
+        parts: list[types.Part],
+        schema: type[_T],
+        what: str,
+        *,
+        kind: CallKind = CallKind.ANALYSIS,
+    ) -> tuple[_T, dict[str, int]]:
+        """One JSON answer of the text model; a safety refusal is asked once more."""
+        calls: list[usage_records.CallRecord] = []
+        try:
+            try:
+                return self._analyze_once(parts, schema, what, kind, calls, seed=None)
+            except ContentRefused as first:
+                logger.info("Gemini refused the %s (%s); asking once more", what, first)
+            return self._analyze_once(parts, schema, what, kind, calls, seed=next_seed(len(calls)))
+        except ProviderError as error:
+            error.calls = [*calls]
+            error.model = error.model or self.text_model
+            raise
+
+    def _analyze_once(
+        self,
+        parts: list[types.Part],
+        schema: type[_T],
+        what: str,
+        kind: CallKind,
+        calls: list[usage_records.CallRecord],
+        *,
+        seed: int | None,
     ) -> tuple[_T, dict[str, int]]:
         config = types.GenerateContentConfig(
-            response_mime_type="application/json", response_schema=schema
+            response_mime_type="application/json", response_schema=schema, seed=seed
         )
-        response = self._call(self.text_model, parts, config)
+        response = self._call(self.text_model, parts, config, kind=kind, calls=calls)
+        try:
+            return self._parse(response, schema, what)
+        except ProviderError as error:
+            calls[-1].failed(error)
+            raise
+
+    def _parse(
+        self, response: types.GenerateContentResponse, schema: type[_T], what: str
+    ) -> tuple[_T, dict[str, int]]:
         _raise_if_blocked(response, f"the {what}")
         usage = _usage(response.usage_metadata)
         if isinstance(response.parsed, schema):
@@ -419,7 +471,7 @@ class GeminiAI:
             raise ContentRefused(f"Gemini refused the {what} ({finish}): {_REFUSALS[finish]}")
         if not text:
             raise TransientProviderError(
-                f"Gemini returned no text for the {what} (finish reason {finish})"
+                f"Gemini returned no text for the {what} ({_unfinished_message(finish, response)})"
             )
         unfenced = re.sub(r"^```(?:json)?\s*|\s*```$", "", text)
         try:
@@ -435,39 +487,141 @@ class GeminiAI:
     # -- the call and its failures ------------------------------------------------------------
 
     def _call(
-        self, model: str, parts: list[types.Part], config: types.GenerateContentConfig
+        self,
+        model: str,
+        parts: list[types.Part],
+        config: types.GenerateContentConfig,
+        *,
+        kind: CallKind = CallKind.IMAGE,
+        calls: list[usage_records.CallRecord] | None = None,
     ) -> types.GenerateContentResponse:
-        """One ``generateContent`` call, its failures raised as ``ProviderError``s."""
+        """One ``generateContent`` call, after a slot of the model's limits.
+
+        Its record (success or failure) is emitted and appended to ``calls``; its failures are
+        raised as ``ProviderError``s. A full window raises ``RateLimited`` before any call.
+        """
+        if self.limiter is not None:
+            self.limiter.take(model, tokens=_estimated_tokens(parts, kind))
+        image_model = kind is CallKind.IMAGE
         try:
-            return self._client.models.generate_content(
+            response = self._client.models.generate_content(
                 model=model, contents=[types.Content(role="user", parts=parts)], config=config
             )
         except genai_errors.APIError as error:
-            raise classify_api_error(error, model) from error
+            failure = classify_api_error(error, model, limiter=self.limiter)
+            self._keep(usage_records.Tokens(), model, kind, calls, error=failure)
+            raise failure from error
         except _TRANSPORT_ERRORS as error:
-            kind = "timed out" if "Timeout" in type(error).__name__ else "failed"
-            raise TransientProviderError(
-                f"Gemini request {kind} after at most {self.timeout_s:g}s:"
-                f" {type(error).__name__} {error}".rstrip()
-            ) from error
+            what = "timed out" if "Timeout" in type(error).__name__ else "failed"
+            failure = TransientProviderError(
+                f"Gemini request {what} after at most {self.timeout_s:g}s:"
+                f" {type(error).__name__} {error}".rstrip(),
+                model=model,
+            )
+            self._keep(usage_records.Tokens(), model, kind, calls, error=failure)
+            raise failure from error
         except genai_errors.UnknownApiResponseError as error:
-            raise TransientProviderError(f"Gemini sent an unreadable answer: {error}") from error
+            failure = TransientProviderError(
+                f"Gemini sent an unreadable answer: {error}", model=model
+            )
+            self._keep(usage_records.Tokens(), model, kind, calls, error=failure)
+            raise failure from error
+        tokens = usage_records.tokens_from_metadata(
+            response.usage_metadata, image_model=image_model
+        )
+        self._keep(tokens, model, kind, calls)
+        return response
+
+    def _keep(
+        self,
+        tokens: usage_records.Tokens,
+        model: str,
+        kind: CallKind,
+        calls: list[usage_records.CallRecord] | None,
+        *,
+        error: BaseException | None = None,
+    ) -> None:
+        record = usage_records.emit(self.pricing.record(kind, model, tokens, error=error))
+        if calls is not None:
+            calls.append(record)
 
 
-def classify_api_error(error: genai_errors.APIError, model: str) -> ProviderError:
-    """The ``ProviderError`` for an HTTP error answer from the API."""
+def next_seed(seed: int) -> int:
+    """Another seed, derived from ``seed`` (a re-ask or a retry draws a different picture)."""
+    mixed = (seed * 0x9E3779B1 + 0x7F4A7C15) & 0xFFFFFFFF
+    return (mixed ^ (mixed >> 15)) & 0x7FFFFFFF
+
+
+def _estimated_tokens(parts: list[types.Part], kind: CallKind) -> int:
+    """The tokens a call will use, guessed before it is sent (for tokens-a-minute limits)."""
+    text = sum(len(part.text or "") for part in parts)
+    images = sum(1 for part in parts if part.inline_data is not None)
+    expected = _EXPECTED_OUTPUT_TOKENS["image" if kind is CallKind.IMAGE else "text"]
+    return text // 4 + 1 + images * _TOKENS_PER_IMAGE_INPUT + expected
+
+
+def classify_api_error(
+    error: genai_errors.APIError, model: str, *, limiter: ModelLimiter | None = None
+) -> ProviderError:
+    """The ``ProviderError`` for an HTTP error answer from the API.
+
+    A 429 whose quota violation is a per-day one is the model's daily quota, not a busy
+    minute: :class:`DailyLimitReached`, and with a ``limiter`` the model is paused for every
+    worker until the quota resets.
+    """
     code = error.code
     text = f"Gemini answered {code} {error.status or ''}".rstrip() + f": {error.message or error}"
     if code == 429:
-        return RateLimited(text, retry_after=_retry_after(error))
+        if _is_daily_quota(error):
+            if limiter is not None:
+                daily = limiter.provider_day_used(model, text)
+            else:
+                resets = day_end()
+                daily = DailyLimitReached(
+                    f"the daily request quota of {model} is used up; it resets at"
+                    f" {resets:%Y-%m-%d %H:%M} UTC (midnight Pacific time); Gemini said: {text}",
+                    resets_at=resets,
+                )
+            daily.model = model
+            return daily
+        return RateLimited(
+            f"{text} (the requests a minute of {model} are used up for now)",
+            retry_after=_retry_after(error),
+            model=model,
+        )
+    if code == 503:
+        return TransientProviderError(
+            f"{text} (Gemini is overloaded right now; the image is retried later)", model=model
+        )
     if code == 408 or code >= 500:
-        return TransientProviderError(text)
+        return TransientProviderError(text, model=model)
     reasons = {item.get("reason") for item in _error_details(error)}
     if "API_KEY_INVALID" in reasons or code in (401, 403):
-        return PermanentProviderError(f"{text} (check GEMINI_API_KEY)")
+        return PermanentProviderError(f"{text} (check GEMINI_API_KEY)", model=model)
     if code == 404:
-        return PermanentProviderError(f"{text} (check the model name {model!r})")
-    return PermanentProviderError(text)
+        return PermanentProviderError(f"{text} (check the model name {model!r})", model=model)
+    return PermanentProviderError(
+        f"{text} (Gemini refused the request as it was sent: check the settings of this"
+        " image, such as its model, aspect ratio and image size)",
+        model=model,
+    )
+
+
+def _is_daily_quota(error: genai_errors.APIError) -> bool:
+    """Whether a 429 is a per-day quota: a QuotaFailure violation names a per-day quota, and
+    no per-minute one is named beside it with a RetryInfo (that 429 is a busy minute)."""
+    day = minute = retry_info = False
+    for item in _error_details(error):
+        kind = str(item.get("@type", ""))
+        retry_info = retry_info or kind.endswith("google.rpc.RetryInfo")
+        if not kind.endswith("google.rpc.QuotaFailure"):
+            continue
+        for violation in item.get("violations") or []:
+            if isinstance(violation, dict):
+                names = f"{violation.get('quotaId', '')} {violation.get('quotaMetric', '')}"
+                day = day or "PerDay" in names or "per_day" in names.lower()
+                minute = minute or "PerMinute" in names or "per_minute" in names.lower()
+    return day and not (minute and retry_info)
 
 
 def _error_details(error: genai_errors.APIError) -> list[dict[str, Any]]:
@@ -510,6 +664,16 @@ def _raise_if_blocked(response: types.GenerateContentResponse, what: str) -> Non
         raise ContentRefused(
             f"Gemini blocked the request for {what} (block reason {reason}{detail}); {_ADVICE}"
         )
+
+
+def _unfinished_message(finish: str | None, response: types.GenerateContentResponse) -> str:
+    if not response.candidates:
+        return "Gemini sent an empty answer (no candidates); it is asked again with another seed"
+    why = _UNFINISHED.get(finish or "", "it answered with text only")
+    return (
+        f"Gemini returned no image (finish reason {finish or 'none'}): {why}; it is asked again"
+        " with another seed"
+    )
 
 
 def _no_image_message(finish: str | None, text: str | None) -> str:

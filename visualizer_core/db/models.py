@@ -141,6 +141,8 @@ class Product(_Timestamps, Base):
     dimensions: Mapped[str | None] = mapped_column(Text)
     analysis: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     analyzed_at: Mapped[dt.datetime | None] = mapped_column()
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """The spend ledger of its analysis calls: ``{"calls": [CallRecord...], "cost_usd"}``."""
 
     __table_args__ = (UniqueConstraint("client_id", "sku"),)
 
@@ -248,7 +250,11 @@ class GeneratedImage(_Timestamps, Base):
     seed: Mapped[int] = mapped_column(BigInteger, default=0)
     aspect_ratio: Mapped[str] = mapped_column(String(10), default="1:1")
     usage: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    """The spend ledger of every provider call made for this image: each attempt (refused,
+    retried and failed ones too), its fidelity judgement, its batch line, as
+    ``{"calls": [CallRecord...], "cost_usd", "tokens"}`` (see :mod:`visualizer_core.ai.usage`)."""
     cost_usd: Mapped[float | None] = mapped_column(Float)
+    """The sum of ``usage["calls"]``' costs."""
 
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(200))

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from visualizer_core import backends
+from visualizer_core.ai import usage
 from visualizer_core.ai.base import ProductFacts
-from visualizer_core.db import repo
+from visualizer_core.db import ledger, repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Product
-from visualizer_core.errors import InvalidInput, NotFound, ProviderError, VisualizerError
+from visualizer_core.errors import InvalidInput, NotFound, VisualizerError
 from visualizer_core.matching import best_matches
 from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
 from visualizer_core.scope import Action, Scope
@@ -36,18 +37,41 @@ def _facts(product: Product) -> ProductFacts:
     )
 
 
+_Outcome = tuple[dict[str, Any] | VisualizerError, list[usage.CallRecord]]
+
+
 def _analyze_product(
-    product_id: uuid.UUID, facts: ProductFacts, base_key: str | None
-) -> dict[str, Any]:
+    client_id: uuid.UUID, product_id: uuid.UUID, facts: ProductFacts, base_key: str | None
+) -> _Outcome:
+    """The product's analysis (or the error that stopped it) and the provider calls it made."""
     current = backends.current()
-    images = [current.storage.get(base_key)] if base_key else []
-    return current.ai.analyze_product(facts, images).model_dump(mode="json")
+    with usage.collect() as calls:
+        try:
+            images = [current.storage.get(base_key)] if base_key else []
+            found: dict[str, Any] | VisualizerError = current.ai.analyze_product(
+                facts, images
+            ).model_dump(mode="json")
+        except VisualizerError as error:
+            found = error
+    for record in calls:
+        record.client_id, record.product_id = str(client_id), str(product_id)
+    return found, calls
 
 
-def _analyze_scene(key: str, room_type: str | None) -> dict[str, Any]:
+def _analyze_scene(
+    client_id: uuid.UUID, scene_id: str, key: str, room_type: str | None
+) -> _Outcome:
+    """The scene's analysis (or the error that stopped it) and the provider calls it made."""
     current = backends.current()
-    analysis = current.ai.analyze_scene(current.storage.get(key), room_type_hint=room_type)
-    return analysis.model_dump(mode="json")
+    with usage.collect() as calls:
+        try:
+            analysis = current.ai.analyze_scene(current.storage.get(key), room_type_hint=room_type)
+            found: dict[str, Any] | VisualizerError = analysis.model_dump(mode="json")
+        except VisualizerError as error:
+            found = error
+    for record in calls:
+        record.client_id, record.scene_id = str(client_id), scene_id
+    return found, calls
 
 
 def analyze_session(
@@ -71,33 +95,45 @@ def analyze_session(
             for p in todo_products
         ]
         scene_jobs = [
-            (s["id"], s["key"], s.get("room_type"))
+            (str(s["id"]), s["key"], s.get("room_type"))
             for s in session.scenes or []
             if force or not s.get("analysis")
         ]
     failures: list[dict[str, str]] = []
     product_results: dict[uuid.UUID, dict[str, Any]] = {}
     scene_results: dict[str, dict[str, Any]] = {}
+    product_calls: dict[uuid.UUID, list[usage.CallRecord]] = {}
+    scene_calls: dict[str, list[usage.CallRecord]] = {}
     # The pool's threads use the caller's backends, also when the caller has its own.
     with cf.ThreadPoolExecutor(
         _ANALYSIS_THREADS,
         initializer=backends.activate_for_thread,
         initargs=(backends.current(),),
     ) as pool:
-        product_futures = {pool.submit(_analyze_product, *job): job[0] for job in product_jobs}
-        scene_futures = {pool.submit(_analyze_scene, job[1], job[2]): job[0] for job in scene_jobs}
+        product_futures = {
+            pool.submit(_analyze_product, client_id, *job): job[0] for job in product_jobs
+        }
+        scene_futures = {pool.submit(_analyze_scene, client_id, *job): job[0] for job in scene_jobs}
         for future, pid in product_futures.items():
-            try:
-                product_results[pid] = future.result()
-            except (ProviderError, VisualizerError) as error:
-                failures.append({"product_id": str(pid), "error": str(error)})
+            found, calls = future.result()
+            product_calls[pid] = calls
+            if isinstance(found, VisualizerError):
+                failures.append({"product_id": str(pid), "error": str(found)})
+            else:
+                product_results[pid] = found
         for future, scene_id in scene_futures.items():
-            try:
-                scene_results[scene_id] = future.result()
-            except (ProviderError, VisualizerError) as error:
-                failures.append({"scene_id": scene_id, "error": str(error)})
+            found, calls = future.result()
+            scene_calls[scene_id] = calls
+            if isinstance(found, VisualizerError):
+                failures.append({"scene_id": scene_id, "error": str(found)})
+            else:
+                scene_results[scene_id] = found
     now = utcnow()
     with unit_of_work() as db:
+        # Every call is spend, also those of an analysis that failed: the ledger keeps them.
+        for pid, calls in product_calls.items():
+            ledger.add_product_calls(db, pid, calls)
+        ledger.add_scene_calls(db, sid, scene_calls)
         for product in repo.list_products(db, client_id=client_id, ids=list(product_results)):
             product.analysis = product_results[product.id]
             product.analyzed_at = now

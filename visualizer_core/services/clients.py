@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from visualizer_core import outbound
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Client, Member, User
@@ -197,8 +198,8 @@ def set_webhook(
     scope.require(Action.MANAGE)
     cid = parse_id(client_id, "client")
     scope.check_client(cid, "client", client_id)
-    if url is not None and not url.startswith(("https://", "http://")):
-        raise InvalidInput("the webhook URL must start with https:// (or http:// for testing)")
+    if url is not None:
+        outbound.check_url(url)  # http(s), no credentials, a public host (or an allowed one)
     if secret is not None and len(secret) < 16:
         raise InvalidInput("a webhook secret needs at least 16 characters")
     with unit_of_work() as db:

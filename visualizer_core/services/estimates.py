@@ -2,7 +2,10 @@
 
 The time comes from the client's own recent images (the median of their recorded total time)
 spread over the configured workers; with no history yet, from a typical figure per backend.
-The cost is the AI provider's price for a typical image call; the local backend is free.
+The cost is what the client's recent images really cost, from the spend ledger (the mean of
+every call recorded on each finished image: refusals, retries and fidelity judgements
+included, economy images averaged apart); with no history yet, the provider's price for a
+typical image call and its judgement. The local backend is free.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from visualizer_core.db import repo
 from visualizer_core.errors import InvalidInput
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import Action, Scope
+from visualizer_core.services import spend
 from visualizer_core.services._uow import parse_id, unit_of_work
 from visualizer_core.services.generation import quota_left
 
@@ -45,12 +49,24 @@ class GenerationEstimate:
         return self.images <= self.quota_left
 
 
-def _cost_per_image(ai_name: str, model: str) -> float:
+# A typical fidelity judgement: two images and instructions in, a short JSON answer out.
+TYPICAL_JUDGEMENT = {"input_tokens": 2 * 258 + 200, "output_tokens": 40}
+
+
+def _cost_per_image(
+    scope: Scope, client_id: uuid.UUID, ai_name: str, model: str, text_model: str, economy: bool
+) -> float:
     if ai_name != "gemini":
         return 0.0
-    from visualizer_core.ai.gemini import estimate_cost
+    recorded = spend.cost_per_image(scope, client_id=client_id, model=model, economy=economy)
+    if recorded.image_usd is not None:
+        return recorded.image_usd
+    from visualizer_core.ai.usage import BATCH_PRICE_FACTOR, estimate_cost
 
-    return estimate_cost(model, TYPICAL_USAGE)
+    image = estimate_cost(model, TYPICAL_USAGE)
+    return image * (BATCH_PRICE_FACTOR if economy else 1.0) + estimate_cost(
+        text_model, TYPICAL_JUDGEMENT
+    )
 
 
 def estimate_generation(
@@ -79,7 +95,8 @@ def estimate_generation(
     workers = max(current.settings.visualizer_workers, 1)
     return GenerationEstimate(
         images=images,
-        cost_usd=images * _cost_per_image(ai.name, model),
+        cost_usd=images
+        * _cost_per_image(scope, cid, ai.name, model, ai.text_model, settings.economy),
         seconds=math.ceil(images / workers) * per_image,
         seconds_per_image=per_image,
         quota_left=left,

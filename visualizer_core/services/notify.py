@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from visualizer_core import webhooks
+from visualizer_core import outbound, webhooks
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Client, Flow
-from visualizer_core.errors import NotFound
+from visualizer_core.errors import InvalidInput, NotFound
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services._uow import parse_id, unit_of_work
 
@@ -51,7 +51,12 @@ def deliver_flow_webhook(
             return "no webhook"
         url, secret = client.webhook_url, client.webhook_secret
         payload = flow_summary(flow, repo.status_counts(db, flow_ids=[flow.id]))
-    result = webhooks.deliver(url, secret, payload, attempts=attempts, backoff_s=backoff_s)
+    try:  # checked again now: the name may resolve elsewhere than when it was registered
+        checked = outbound.check_url(url)
+    except InvalidInput as refused:
+        result = webhooks.Delivery(False, 0, None, str(refused))
+    else:
+        result = webhooks.deliver(checked, secret, payload, attempts=attempts, backoff_s=backoff_s)
     record = {
         "url": url,
         "delivered": result.delivered,

@@ -1,0 +1,151 @@
+"""Spend: what the provider calls cost, from the ledger on the rows they served.
+
+Every figure here is a sum of :class:`~visualizer_core.ai.usage.CallRecord` s: images (each
+attempt, refused, retried and failed ones included), fidelity judgements, batch lines and the
+analyses of products and scenes. So the totals of :func:`spend` by any grouping are the same,
+and the image kinds add up to ``admin.generations().cost_usd.sum()``.
+
+The headline is the **cost per approved image**: everything spent for a client (or in a
+session) divided by the images a person approved there. Spend on rejected images, failures and
+retries is in the numerator: it is what an approved image really cost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from sqlalchemy.orm import Session
+
+from visualizer_core.db import ledger, repo
+from visualizer_core.errors import InvalidInput
+from visualizer_core.scope import Action, Scope
+from visualizer_core.services._uow import parse_id, unit_of_work
+
+__all__ = ["GROUPINGS", "SpendRow", "cost_per_image", "spend"]
+
+Grouping = Literal["client", "day", "model", "kind", "session"]
+GROUPINGS: Final[tuple[str, ...]] = ("client", "day", "model", "kind", "session")
+
+
+@dataclass
+class SpendRow:
+    """One group of calls. ``approved`` and ``cost_per_approved_usd`` only by client/session."""
+
+    key: str  # the client id, the day (YYYY-MM-DD), the model, the kind or the session id
+    label: str  # what a person reads: the client's or session's name, else the key
+    calls: int = 0
+    failed: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    thinking_tokens: int = 0
+    cost_usd: float = 0.0
+    approved: int | None = None
+    cost_per_approved_usd: float | None = None
+    client_id: str | None = None
+    kinds: dict[str, float] = field(default_factory=dict)  # cost by kind within the group
+
+
+def _scope_client(scope: Scope, client_id: uuid.UUID | str | None) -> uuid.UUID | None:
+    scope.require(Action.MANAGE)
+    if client_id is None:
+        return scope.client_filter()
+    cid = parse_id(client_id, "client")
+    scope.check_client(cid, "client", client_id)
+    return cid
+
+
+def spend(
+    scope: Scope,
+    *,
+    client_id: uuid.UUID | str | None = None,
+    since: dt.datetime | None = None,
+    by: str = "client",
+) -> list[SpendRow]:
+    """The calls since ``since`` (all by default) grouped ``by`` client, day, model, kind or
+    session, largest cost first (days in order). Owners see their client; the admin all."""
+    if by not in GROUPINGS:
+        raise InvalidInput(f"by={by!r}: group by one of {', '.join(GROUPINGS)}")
+    cid = _scope_client(scope, client_id)
+    rows: dict[str, SpendRow] = {}
+    with unit_of_work() as db:
+        for call in ledger.calls(db, client_id=cid, since=since):
+            record = call.record
+            if by == "client":
+                key, label = str(call.client_id), call.client_name
+            elif by == "session":
+                key = str(call.session_id) if call.session_id else "-"
+                label = key if call.session_id else "catalog analysis (no session)"
+            elif by == "day":
+                key = record.at.astimezone(dt.UTC).date().isoformat()
+                label = key
+            elif by == "model":
+                key = label = record.model
+            else:
+                key = label = record.kind.value
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = SpendRow(key=key, label=label)
+            if by in ("client", "session"):
+                row.client_id = str(call.client_id)
+            row.calls += 1
+            row.failed += 0 if record.ok else 1
+            row.input_tokens += record.tokens.input
+            row.output_tokens += record.tokens.output
+            row.thinking_tokens += record.tokens.thinking
+            row.cost_usd += record.cost_usd
+            row.kinds[record.kind.value] = row.kinds.get(record.kind.value, 0.0) + record.cost_usd
+        if by in ("client", "session"):
+            approved = ledger.approved_counts(db, client_id=cid, since=since)
+            _add_approved(db, rows, approved, by)
+    for row in rows.values():
+        row.cost_usd = round(row.cost_usd, 8)
+    if by == "day":
+        return sorted(rows.values(), key=lambda r: r.key)
+    return sorted(rows.values(), key=lambda r: (-r.cost_usd, r.key))
+
+
+def _add_approved(
+    db: Session,
+    rows: dict[str, SpendRow],
+    approved: dict[tuple[uuid.UUID, uuid.UUID], int],
+    by: str,
+) -> None:
+    per: dict[str, int] = defaultdict(int)
+    for (cid, sid), count in approved.items():
+        per[str(cid) if by == "client" else str(sid)] += count
+    if by == "session":
+        ids = [uuid.UUID(k) for k in rows if k != "-"]
+        names = {str(s.id): s.name for s in repo.sessions_by_id(db, ids)}
+        for key, row in rows.items():
+            row.label = names.get(key, row.label)
+    for key, row in rows.items():
+        row.approved = per.get(key, 0)
+        row.cost_per_approved_usd = row.cost_usd / row.approved if row.approved else None
+
+
+@dataclass(frozen=True)
+class CostPerImage:
+    """What one image costs the client, from its recorded calls (for the Generate estimate)."""
+
+    image_usd: float | None  # the mean recorded spend of a finished image (all its calls)
+    samples: int
+
+
+def cost_per_image(
+    scope: Scope, *, client_id: uuid.UUID | str, model: str | None = None, economy: bool = False
+) -> CostPerImage:
+    """The mean spend of the client's recently finished images (``model``'s, when given):
+    every call of each image counted, retries and judgements included. ``image_usd`` is None
+    when there is no history yet. Economy images are averaged apart from standard ones."""
+    scope.require(Action.READ)
+    cid = parse_id(client_id, "client")
+    scope.check_client(cid, "client", client_id)
+    with unit_of_work() as db:
+        costs = ledger.recent_image_costs(db, cid, model=model, economy=economy, limit=200)
+    if not costs:
+        return CostPerImage(None, 0)
+    return CostPerImage(sum(costs) / len(costs), len(costs))
