@@ -259,6 +259,17 @@ def images_where(db: Session, *conditions: Any, order: Any = None) -> Sequence[G
     return db.scalars(stmt).all()
 
 
+def open_counts_by_model(db: Session, *, session_id: uuid.UUID | None = None) -> dict[str, int]:
+    """Pending and generating images per model (of one session, or all), in one query."""
+    stmt = select(GeneratedImage.model, func.count()).where(
+        GeneratedImage.status.in_(("pending", "generating"))
+    )
+    if session_id is not None:
+        stmt = stmt.where(GeneratedImage.studio_session_id == session_id)
+    rows = db.execute(stmt.group_by(GeneratedImage.model)).all()
+    return {str(model): int(count) for model, count in rows if model}
+
+
 def claim_image(db: Session, image_id: uuid.UUID, *, worker_id: str, now: dt.datetime) -> bool:
     """Pending to generating, once: a guarded update that only one worker can win."""
     result = db.execute(

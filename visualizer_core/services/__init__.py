@@ -1,8 +1,10 @@
 """The use cases: every function takes the acting scope first and runs in one unit of work.
 
 Importing the package registers the queue's tasks (:func:`visualizer_core.jobqueue.register_tasks`):
-the image task, the webhook delivery and the recovery sweep. The queue adapters run what is
-registered here and never import the services themselves.
+the image task, the judgement, the webhook delivery and the recovery sweep. The queue adapters
+run what is registered here and never import the services themselves. The tasks import their
+modules when they first run, so that a quick command (``visualizer status``) that imports one
+service does not pay for loading them all.
 """
 
 from __future__ import annotations
@@ -11,17 +13,37 @@ import uuid
 
 from visualizer_core.jobqueue import Tasks, register_tasks
 from visualizer_core.scope import ADMIN
-from visualizer_core.services import generation, notify
 
 
 def _make_image(image_id: uuid.UUID, worker_id: str) -> str:
+    from visualizer_core.services import generation
+
     return generation.process_image(image_id, worker_id=worker_id)
 
 
+def _deliver_webhook(flow_id: uuid.UUID) -> object:
+    from visualizer_core.services import notify
+
+    return notify.deliver_flow_webhook(flow_id)
+
+
+def _judge_image(image_id: uuid.UUID, worker_id: str) -> str:
+    from visualizer_core.services import generation
+
+    return generation.judge_image(image_id, worker_id=worker_id)
+
+
 def _sweep() -> dict[str, int]:
+    from visualizer_core.services import generation
+
     return generation.recover(ADMIN, dispatch=True)
 
 
 register_tasks(
-    Tasks(make_image=_make_image, deliver_webhook=notify.deliver_flow_webhook, sweep=_sweep)
+    Tasks(
+        make_image=_make_image,
+        deliver_webhook=_deliver_webhook,
+        sweep=_sweep,
+        judge_image=_judge_image,
+    )
 )

@@ -170,13 +170,16 @@ def match_session(
     *,
     session_id: uuid.UUID | str,
     product_ids: Sequence[uuid.UUID | str] | None = None,
+    analyze: bool = True,
 ) -> list[dict[str, Any]]:
     """The best scene for each product (hand-set pairings kept), stored on the session.
 
-    Products or scenes without an analysis are analysed first.
+    Products or scenes without an analysis are analysed first (unless ``analyze`` is False:
+    the caller just did). A product whose analysis failed gets no match (it is not in the list).
     """
     scope.require(Action.EDIT)
-    analyze_session(scope, session_id=session_id)
+    if analyze:
+        analyze_session(scope, session_id=session_id)
     with unit_of_work() as db:
         session = load_session(db, scope, session_id, lock=True)
         wanted = None if product_ids is None else [parse_id(p, "product") for p in product_ids]
