@@ -403,7 +403,11 @@ def gallery_page(
     total = int(db.execute(select(func.count()).where(*conditions)).scalar_one())
     ordering: list[Any]
     if order == "fidelity":
-        ordering = [GeneratedImage.fidelity_score.asc().nulls_last(), GeneratedImage.id]
+        # Lowest fidelity first, with the completed images whose judgement has not answered
+        # yet as a group of their own ahead of them (not hidden at the end); unfinished last.
+        unchecked = (GeneratedImage.status == "completed") & GeneratedImage.fidelity_score.is_(None)
+        group = case((unchecked, 0), (GeneratedImage.fidelity_score.is_not(None), 1), else_=2)
+        ordering = [group, GeneratedImage.fidelity_score.asc(), GeneratedImage.id]
     else:
         ordering = [
             GeneratedImage.created_at.desc(),

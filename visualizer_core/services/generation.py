@@ -317,7 +317,9 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
     except DailyLimitReached as error:
         # Not a failure of the image: it waits, pending, until the model's quota resets.
         wait = (error.resets_at - dt.datetime.now(dt.UTC)).total_seconds()
-        jobs.defer(iid, max(wait, 1.0) + random.uniform(0, 30), retry=False, note=str(error))
+        # Spread the resumption a little (up to a tenth of the wait, at most 30 s).
+        spread = random.uniform(0, min(30.0, 0.1 * max(wait, 0.0)))
+        jobs.defer(iid, max(wait, 0.5) + spread, retry=False, note=str(error))
         return "deferred"
     except RateLimited as error:
         if error.local:  # our own limiter: the slot kept for this image is due then
