@@ -8,6 +8,7 @@ in-process queue's worker threads make the images.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,6 +56,8 @@ def _gemini_backends(
             gemini_api_key=server.api_key,
             gemini_base_url=server.base_url,
             gemini_prices={DEFAULT_IMAGE_MODEL: CUSTOM_PRICE},
+            visualizer_retry_base_s=0.05,  # the retry policy's waits, shortened for tests
+            visualizer_retry_max_s=0.2,
             **extra,
         )
     )
@@ -142,6 +145,17 @@ def _run(scope: ClientScope, session_id: uuid.UUID, **settings: Any) -> list[Gen
     return _rows(flow.flow_id)
 
 
+def _judged(flow_id: uuid.UUID, timeout: float = 60) -> list[GeneratedImage]:
+    """The flow's rows once every completed one has its fidelity score (or the time is up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = _rows(flow_id)
+        waiting = [r for r in rows if r.status == "completed" and r.fidelity_score is None]
+        if not waiting or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
 def test_a_flow_sends_product_and_scene_in_every_call_and_keeps_lineage(
     gemini: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
 ) -> None:
@@ -153,8 +167,10 @@ def test_a_flow_sends_product_and_scene_in_every_call_and_keeps_lineage(
     rows = _run(scope, session_id, variants=2, aspect_ratio="4:3")
 
     assert [r.status for r in rows] == ["completed"] * 6, [r.error_message for r in rows]
+    rows = _judged(rows[0].flow_id)  # the judgements are tasks of their own: their scores follow
     calls = _image_calls(gemini_server)
     assert len(calls) == 6
+    assert len([r for r in gemini_server.requests if r.model == DEFAULT_TEXT_MODEL]) == 6
     session = sessions.get_session(scope, session_id=session_id)
     [scene] = session.scenes
     scene_bytes = gemini.storage.get(scene["key"])
@@ -192,14 +208,15 @@ def test_a_rate_limit_is_waited_out_as_the_api_asks(
 ) -> None:
     scope, session_id = _prepared_session(tmp_path, products_count=1)
     gemini_server.reset()
-    gemini_server.fail_next("429", retry_delay="1.5s")
+    gemini_server.fail_next("429", retry_delay="1.5s", model=DEFAULT_IMAGE_MODEL)
 
     [row] = _run(scope, session_id)
 
     assert row.status == "completed"
     assert row.attempts == 2
-    assert row.timings["backoff_s"] == 1.5  # the RetryInfo delay, not the backoff's own 1s
-    assert [c.status for c in _image_calls(gemini_server)] == [429, 200]
+    first, second = _image_calls(gemini_server)
+    assert (first.status, second.status) == (429, 200)
+    assert second.at - first.at >= 1.5  # the RetryInfo delay, spent in the queue
 
 
 @pytest.mark.parametrize("kind", ["500", "503", "timeout"])
@@ -208,13 +225,14 @@ def test_server_errors_and_timeouts_are_retried(
 ) -> None:
     scope, session_id = _prepared_session(tmp_path, products_count=1)
     gemini_server.reset()
-    gemini_server.fail_next(kind, sleep_s=60.0)
+    gemini_server.fail_next(kind, sleep_s=60.0, model=DEFAULT_IMAGE_MODEL)
 
     [row] = _run(scope, session_id)
 
     assert row.status == "completed", row.error_message
     assert row.attempts == 2
-    assert len(_image_calls(gemini_server)) == 2
+    first, second = _image_calls(gemini_server)
+    assert first.generation_config["seed"] != second.generation_config["seed"]  # a new draw
 
 
 def test_a_bad_request_is_not_retried(
@@ -222,7 +240,7 @@ def test_a_bad_request_is_not_retried(
 ) -> None:
     scope, session_id = _prepared_session(tmp_path, products_count=1)
     gemini_server.reset()
-    gemini_server.fail_next("400")
+    gemini_server.fail_next("400", model=DEFAULT_IMAGE_MODEL)
 
     [row] = _run(scope, session_id)
 
@@ -249,7 +267,7 @@ def test_a_refusal_is_asked_once_more_then_explained(
 ) -> None:
     scope, session_id = _prepared_session(tmp_path, products_count=1)
     gemini_server.reset()
-    gemini_server.fail_next(kind, count=2, **options)
+    gemini_server.fail_next(kind, count=2, model=DEFAULT_IMAGE_MODEL, **options)
 
     [row] = _run(scope, session_id)
 
@@ -265,7 +283,7 @@ def test_a_refusal_then_an_image_completes(
 ) -> None:
     scope, session_id = _prepared_session(tmp_path, products_count=1)
     gemini_server.reset()
-    gemini_server.fail_next("no_image")
+    gemini_server.fail_next("no_image", model=DEFAULT_IMAGE_MODEL)
 
     [row] = _run(scope, session_id)
 
@@ -306,7 +324,7 @@ def test_an_economy_flow_goes_through_the_batch_api(
     assert len(_image_calls(gemini_server)) == 1  # the requeued row, made interactively
     prices = {DEFAULT_IMAGE_MODEL: Price(**CUSTOM_PRICE)}
     by_status: dict[str, list[GeneratedImage]] = {}
-    for row in _rows(flow.flow_id):
+    for row in _judged(flow.flow_id):
         by_status.setdefault(row.status, []).append(row)
     [refused] = by_status["error"]
     assert "Gemini answered 400" in (refused.error_message or "")

@@ -384,6 +384,9 @@ REGISTRY: dict[str, Entry] = {
     "clients.set_daily_quota": Case(
         Action.ADMIN, lambda t, w: {"client_id": t.client_id, "daily_quota": 5}
     ),
+    "clients.set_fidelity_check": Case(
+        Action.MANAGE, lambda t, w: {"client_id": t.client_id, "mode": "sample:0.5"}
+    ),
     "clients.set_role": Case(
         Action.MANAGE,
         lambda t, w: {"client_id": t.client_id, "user_id": t.editor.id, "role": Role.VIEWER},
@@ -459,6 +462,7 @@ REGISTRY: dict[str, Entry] = {
         ),
     ),
     "generation.process_image": Special(_WORKER),
+    "generation.judge_image": Special(_WORKER),
     "generation.quota_left": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
     "generation.recover": Case(Action.ADMIN, lambda t, w: {"dispatch": False}),
     "generation.wait_for_flows": Case(
@@ -486,7 +490,9 @@ REGISTRY: dict[str, Entry] = {
             "build_request",
             "call_ai",
             "complete",
+            "defer",
             "fail",
+            "judge",
             "finish_flow_if_done",
             "image_status",
             "keep_result",
@@ -495,6 +501,8 @@ REGISTRY: dict[str, Entry] = {
         )
     },
     "jobs.job_id_for": Special(_PURE),
+    "jobs.fidelity_wanted": Special(_PURE),
+    "jobs.parse_fidelity_check": Special(_PURE),
     # notify
     "notify.deliver_flow_webhook": Special(_WORKER, _webhook_of_own_flow),
     "notify.flow_summary": Special(_PURE),
@@ -568,6 +576,7 @@ REGISTRY: dict[str, Entry] = {
         Action.EDIT, lambda t, w: {"session_id": t.session_id, "name": "Renamed"}
     ),
     "sessions.session_status": Case(Action.READ, lambda t, w: {"session_id": t.session_id}),
+    "sessions.paused_models": Case(Action.READ, lambda t, w: {"session_id": t.session_id}),
 }
 """``module.function`` -> how to call it on another client's ids (see :class:`Case`).
 

@@ -26,6 +26,7 @@ __all__ = [
     "create_session",
     "get_session",
     "list_sessions",
+    "paused_models",
     "rename_session",
     "session_status",
 ]
