@@ -1,8 +1,9 @@
 """The use cases: every function takes the acting scope first and runs in one unit of work.
 
-Importing the package registers the queue's tasks (:func:`visualizer_core.jobqueue.register_tasks`):
-the image task, the webhook delivery and the recovery sweep. The queue adapters run what is
-registered here and never import the services themselves.
+:data:`TASKS` are the queue's tasks (the image task, the webhook delivery, the recovery sweep):
+entry points that start a worker pass them to it, and importing the package registers them for
+the queue that services dispatch to (:func:`visualizer_core.jobqueue.register_tasks`). The queue
+adapters run what they are given and never import the services themselves.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def _sweep() -> dict[str, int]:
     return generation.recover(ADMIN, dispatch=True)
 
 
-register_tasks(
-    Tasks(make_image=_make_image, deliver_webhook=notify.deliver_flow_webhook, sweep=_sweep)
-)
+TASKS = Tasks(make_image=_make_image, deliver_webhook=notify.deliver_flow_webhook, sweep=_sweep)
+"""The queue's tasks; entry points that start a worker pass them to it."""
+
+register_tasks(TASKS)
