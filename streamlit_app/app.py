@@ -35,6 +35,7 @@ else:
         st.Page(here / "results.py", title="Results", icon=":material/collections:"),
     ]
     if can(scope(), Action.MANAGE):
+        pages.append(st.Page(here / "usage.py", title="Usage", icon=":material/payments:"))
         pages.append(st.Page(here / "settings.py", title="Settings", icon=":material/settings:"))
     page = st.navigation(pages)
 page.run()
