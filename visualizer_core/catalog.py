@@ -97,7 +97,8 @@ def _blank(value: Any) -> bool:
 
 
 def _text(value: Any) -> str | None:
-    return None if _blank(value) else str(value).strip()
+    """The value as text, verbatim (a catalog's spacing is its own), or None when blank."""
+    return None if _blank(value) else str(value)
 
 
 def _split_list(value: Any, separators: str = "|,") -> list[str]:
@@ -181,6 +182,7 @@ def _taxonomy_path(value: Any) -> tuple[str | None, str | None]:
     text = _text(value)
     if text is None:
         return None, None
+    text = text.strip()
     from visualizer_core import taxonomy  # the taxonomy's data is loaded on first use
 
     if text.startswith("gid://shopify/TaxonomyCategory/"):
@@ -214,8 +216,8 @@ def _validate(row: int, record: Mapping[str, Any]) -> CatalogRow:
         description = f"{description or ''}\nTags: {', '.join(tags)}".strip()
     try:
         product = ProductCreate(
-            sku=str(values["sku"]).strip(),
-            name=str(values["name"]).strip(),
+            sku=str(values["sku"]),
+            name=str(values["name"]),
             category=path or _text(values.get("category")),
             description=description,
             colors=_split_list(values.get("colors")),
@@ -256,6 +258,9 @@ def detect_format(columns: Iterable[str]) -> str:
     keys = {_key(c) for c in columns}
     if {"sku", "name"} <= keys:
         return "visualizer"
+    if keys & {"sku", "name"} and not keys & {"handle", "id"}:
+        missing = [c for c in REQUIRED if c not in keys]
+        raise InvalidInput(f"missing column(s) {', '.join(missing)} in the header")
     if "handle" in keys and keys & {"title", "body (html)", "variant sku", "image src"}:
         return "shopify"
     if {"id", "title"} <= keys:
@@ -452,7 +457,10 @@ def _read_delimited(path: Path, text: str) -> list[CatalogRow]:
     if unclosed == 1:
         raise InvalidInput(f"{path}: a quote in the header is never closed")
     names = [_key(h) for h in header]
-    fmt = detect_format(names)
+    try:
+        fmt = detect_format(names)
+    except InvalidInput as error:
+        raise InvalidInput(f"{path}: {error}") from None
     numbered: list[tuple[int, dict[str, Any]]] = []
     errors: list[CatalogRow] = []
     number = 0

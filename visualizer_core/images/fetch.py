@@ -33,6 +33,7 @@ from visualizer_core.images.ingest import MAX_BYTES
 
 __all__ = [
     "CONCURRENCY",
+    "MAX_PHOTO_BYTES",
     "MAX_REDIRECTS",
     "Downloaded",
     "download_all",
@@ -41,6 +42,7 @@ __all__ = [
 
 CONCURRENCY = 8
 MAX_REDIRECTS = 5
+MAX_PHOTO_BYTES = MAX_BYTES  # the ingest's own limit: a bigger photo would be refused there
 TIMEOUT_S = 20.0
 ATTEMPTS = 3
 BACKOFF_S = 0.5
@@ -176,14 +178,23 @@ def download_all(
     urls: Sequence[str],
     folder: Path,
     *,
-    concurrency: int = CONCURRENCY,
-    timeout: float = TIMEOUT_S,
-    max_bytes: int = MAX_BYTES,
-    attempts: int = ATTEMPTS,
-    backoff: float = BACKOFF_S,
+    concurrency: int | None = None,
+    timeout: float | None = None,
+    max_bytes: int | None = None,
+    attempts: int | None = None,
+    backoff: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Downloaded]:
-    """Download every URL (each once) into ``folder``; ``progress(done, total)`` after each."""
+    """Download every URL (each once) into ``folder``; ``progress(done, total)`` after each.
+
+    Limits left out are this module's: :data:`CONCURRENCY`, :data:`TIMEOUT_S`,
+    :data:`MAX_PHOTO_BYTES`, :data:`ATTEMPTS`, :data:`BACKOFF_S`.
+    """
+    concurrency = concurrency or CONCURRENCY
+    timeout = timeout or TIMEOUT_S
+    max_bytes = max_bytes or MAX_PHOTO_BYTES
+    attempts = attempts or ATTEMPTS
+    backoff = BACKOFF_S if backoff is None else backoff
     unique = list(dict.fromkeys(urls))
     results: dict[str, Downloaded] = {}
     if not unique:
