@@ -36,6 +36,7 @@ else:
         st.Page(here / "review.py", title="Review", icon=":material/rate_review:"),
     ]
     if can(scope(), Action.MANAGE):
+        pages.append(st.Page(here / "usage.py", title="Usage", icon=":material/payments:"))
         pages.append(st.Page(here / "settings.py", title="Settings", icon=":material/settings:"))
     page = st.navigation(pages)
 page.run()

@@ -258,7 +258,10 @@ def match(
     human = "\n".join(
         f"{m['product_id']} -> {m['scene_id']} ({m['score']:.2f}) {m['reason']}" for m in found
     )
-    emit(as_json, {"matches": found}, human or "no products to match")
+    homeless = [m["product_id"] for m in found if m.get("needs_room")]
+    if homeless:
+        human += f"\nneeds a room ({len(homeless)}): {', '.join(homeless)}"
+    emit(as_json, {"matches": found, "needs_room": homeless}, human or "no products to match")
 
 
 @app.command("generate")

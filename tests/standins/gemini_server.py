@@ -306,6 +306,12 @@ class GeminiStandIn:
         )
         self.batch_polls = batch_polls
         self._billing: dict[str, dict[str, int]] = {}
+        self._batch_faults: dict[str, collections.deque[str]] = {
+            "create": collections.deque(),
+            "download": collections.deque(),
+        }
+        self._unkeyed_lines = 0
+        self._keyed_first = 0
         self._uploads: dict[str, dict[str, Any]] = {}
         self._files: dict[str, dict[str, Any]] = {}
         self._batches: dict[str, dict[str, Any]] = {}
@@ -329,6 +335,7 @@ class GeminiStandIn:
         self.add_route(
             "GET", r"/(?P<version>v[0-9a-z]+)/files/(?P<file>[^/:]+):download", self._download
         )
+        self.add_route("GET", r"/(?P<version>v1|v1beta)/batches", self._list_batches)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -465,6 +472,64 @@ class GeminiStandIn:
         """The next ``count`` batch jobs end in BATCH_STATE_FAILED, with no results."""
         with self._lock:
             self._fail_batches += count
+
+    # -- batch faults: refused or ambiguous creates, failed downloads, lines without a key ----
+
+    def fail_next_create(self, kind: str, count: int = 1) -> None:
+        """The next ``count`` batch creates fail: ``"429"`` or ``"400"`` (refused, no job made),
+        or ``"503-after"`` (the job IS made, then the answer is a 503: the caller cannot know)."""
+        if kind not in ("429", "400", "503-after"):
+            raise ValueError(f"unknown create fault {kind!r}")
+        with self._lock:
+            self._batch_faults["create"].extend([kind] * count)
+
+    def fail_next_download(self, count: int = 1, status: int = 503) -> None:
+        """The next ``count`` downloads of a responses file answer ``status``."""
+        with self._lock:
+            self._batch_faults["download"].extend([str(status)] * count)
+
+    def drop_keys(self, count: int = 1, *, after: int = 0) -> None:
+        """``count`` lines written to responses files, after the next ``after``, lose ``key``."""
+        with self._lock:
+            self._keyed_first = after
+            self._unkeyed_lines += count
+
+    def batches_created(self) -> int:
+        """How many batch jobs exist (each one is paid for when it runs)."""
+        with self._lock:
+            return len(self._batches)
+
+    def _batch_fault(self, where: str) -> str | None:
+        with self._lock:
+            faults = self._batch_faults[where]
+            return faults.popleft() if faults else None
+
+    def _line_key(self, key: Any) -> dict[str, Any]:
+        with self._lock:
+            if self._keyed_first > 0:
+                self._keyed_first -= 1
+            elif self._unkeyed_lines > 0:
+                self._unkeyed_lines -= 1
+                return {}
+        return {"key": key}
+
+    def _batch_error_reply(self, status: int) -> Reply:
+        """An error answer to a batch step; a 429 carries RetryInfo (``retry_delay``)."""
+        details = []
+        if status == 429:
+            details = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                    "retryDelay": self.retry_delay,
+                }
+            ]
+        return Reply(status, error_body(status, details=details))
+
+    def _list_batches(self, request: Request) -> Reply:
+        with self._lock:
+            ids = list(self._batches)
+        self._record(request, key_ok=True, status=200, body={})
+        return Reply(200, {"operations": [self._batch_json(i) for i in ids]})
 
     # -- billing: what the provider would count ----------------------------------------------
 
@@ -952,6 +1017,17 @@ class GeminiStandIn:
         return Reply(200, {"file": file}, {"x-goog-upload-status": "final"})
 
     def _create_batch(self, request: Request) -> Reply:
+        fault = self._batch_fault("create")
+        if fault in ("429", "400"):
+            reply = self._batch_error_reply(int(fault))
+            self._record(request, key_ok=True, status=reply.status)
+            return reply
+        made = self._create_batch_job(request)
+        if fault == "503-after":
+            return self._batch_error_reply(503)
+        return made
+
+    def _create_batch_job(self, request: Request) -> Reply:
         spec = request.json().get("batch") or {}
         source = (spec.get("inputConfig") or {}).get("fileName")
         with self._lock:
@@ -1024,10 +1100,11 @@ class GeminiStandIn:
             self._record_line(batch_id, batch["model"], item.get("key"), body, images, reply)
             self._bill(batch["model"], reply, batch=True)
             assert isinstance(reply.body, dict)
+            keyed = self._line_key(item.get("key"))
             if reply.status == 200:
-                out.append(json.dumps({"key": item.get("key"), "response": reply.body}))
+                out.append(json.dumps({**keyed, "response": reply.body}))
             else:
-                out.append(json.dumps({"key": item.get("key"), "error": reply.body["error"]}))
+                out.append(json.dumps({**keyed, "error": reply.body["error"]}))
         name = f"files/batch-{batch_id}-responses"
         with self._lock:
             self._files[name] = {
@@ -1091,6 +1168,9 @@ class GeminiStandIn:
         return answer
 
     def _download(self, request: Request) -> Reply:
+        fault = self._batch_fault("download")
+        if fault is not None:
+            return self._batch_error_reply(int(fault))
         name = f"files/{request.match['file']}"
         with self._lock:
             file = self._files.get(name)
