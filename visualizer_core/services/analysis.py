@@ -173,7 +173,8 @@ def match_session(
 ) -> list[dict[str, Any]]:
     """The best scene for each product (hand-set pairings kept), stored on the session.
 
-    Products or scenes without an analysis are analysed first.
+    Products or scenes without an analysis are analysed first. A product whose analysis found
+    no room (``needs_room``) gets a neutral scene and is flagged so people can choose.
     """
     scope.require(Action.EDIT)
     analyze_session(scope, session_id=session_id)
@@ -212,6 +213,7 @@ def match_session(
                 "score": round(match.score, 4),
                 "reason": match.reason,
                 "overridden": match.overridden,
+                "needs_room": match.needs_room,
             }
             out.append({"product_id": pid, **matches[pid]})
         session.matches = matches
