@@ -368,13 +368,21 @@ def export(
     session: Annotated[str, typer.Option("--session", help="Session id.")],
     out: Annotated[Path, typer.Option("--out", help="The ZIP file to write.")],
     approved_only: Annotated[bool, typer.Option(help="Only approved images.")] = False,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="Deliver at a preset: square-2048, portrait-1600x2000, original, "
+            "square-2048-webp (sRGB, metadata stripped, {sku}_{variant} names).",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Completed images and manifest.csv as a ZIP."""
+    """Completed images and manifest.csv as a ZIP (as stored, or at a delivery preset)."""
     from visualizer_core.services import export as export_service
 
     result = export_service.export_session(
-        ADMIN, session_id=session, out=out, approved_only=approved_only
+        ADMIN, session_id=session, out=out, approved_only=approved_only, preset=preset
     )
     emit(as_json, result, f"wrote {result['images']} image(s) to {result['path']}")
 
