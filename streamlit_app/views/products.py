@@ -29,12 +29,16 @@ if editor:
         "Import a catalog (CSV and photos)", expanded="products.report" in st.session_state
     ):
         st.caption(
-            "Columns: sku, name (required), category, description, colors, materials, "
-            "dimensions, image (photo file names, several joined by |). Rows with a known sku "
-            "update that product; bad rows are reported and skipped."
+            "Our CSV (sku, name, category, description, colors, materials, dimensions, image: "
+            "photo file names or http(s) URLs, several joined by |), a Shopify product export, "
+            "or a Google Merchant Center feed (TSV, CSV, RSS/Atom XML): the format is read from "
+            "its header. Rows with a known sku update that product; bad rows are reported and "
+            "skipped."
         )
         with st.form("products.import", clear_on_submit=True):
-            csv_file = st.file_uploader("Catalog CSV", type=["csv"], key="products.csv")
+            csv_file = st.file_uploader(
+                "Catalog file", type=["csv", "tsv", "txt", "xml"], key="products.csv"
+            )
             photos = st.file_uploader(
                 "Photos named in the CSV",
                 type=PHOTO_TYPES,
@@ -48,18 +52,24 @@ if editor:
             else:
                 with tempfile.TemporaryDirectory(prefix="visualizer-import-") as folder:
                     root = Path(folder)
-                    csv_path = root / "catalog.csv"
+                    csv_path = root / f"catalog{Path(csv_file.name).suffix or '.csv'}"
                     csv_path.write_bytes(csv_file.getvalue())
                     for photo in photos or []:
                         (root / Path(photo.name).name).write_bytes(photo.getvalue())
-                    with st.spinner("Importing…"):
-                        report = attempt(
-                            products.import_products,
-                            member,
-                            client_id=member.client_id,
-                            csv_path=csv_path,
-                            images_dir=root,
-                        )
+                    bar = st.progress(0.0, text="Importing…")
+
+                    def advance(done: int, total: int) -> None:
+                        bar.progress(done / total, text=f"Downloading photos: {done} of {total}")
+
+                    report = attempt(
+                        products.import_products,
+                        member,
+                        client_id=member.client_id,
+                        csv_path=csv_path,
+                        images_dir=root,
+                        progress=advance,
+                    )
+                    bar.empty()
                 if report is not None:
                     st.session_state["products.report"] = report.as_dict()
         report_dict = st.session_state.get("products.report")
