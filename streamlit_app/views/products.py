@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from streamlit_app.common import PICKED, SESSION, attempt, can, scope
+from streamlit_app.common import PICKED, SESSION, attempt, can, plain, scope
 from visualizer_core.scope import Action
-from visualizer_core.services import analysis, previews, products
+from visualizer_core.services import analysis, gallery, previews, products
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp"]
 
@@ -114,10 +114,13 @@ def _join(value: object) -> str:
     return ", ".join(str(v) for v in value) if isinstance(value, list) else str(value or "")
 
 
+# Thumbnails reach the browser by URL: the bucket's (presigned, cached) or a cached read.
+photo_urls = gallery.browser_urls(p.thumbnail_keys[0] for p in shown if p.thumbnail_keys)
 table = pd.DataFrame(
     [
         {
             "picked": p.id in picked,
+            "photo": photo_urls.get(p.thumbnail_keys[0]) if p.thumbnail_keys else None,
             "sku": p.sku,
             "name": p.name,
             "category": p.category or "",
@@ -132,6 +135,7 @@ table = pd.DataFrame(
     ],
     columns=[
         "picked",
+        "photo",
         "sku",
         "name",
         "category",
@@ -156,6 +160,7 @@ event = st.dataframe(
     key="products.table",
     column_config={
         "picked": st.column_config.CheckboxColumn("Picked", width="small"),
+        "photo": st.column_config.ImageColumn("Photo", width="small"),
         "photos": st.column_config.NumberColumn("Photos", width="small"),
         "kind": st.column_config.TextColumn("Analysed as"),
         "rooms": st.column_config.TextColumn("Fits in"),
@@ -231,4 +236,4 @@ if everything:
                     data=upload.getvalue(),
                     filename=upload.name,
                 ):
-                    st.success(f"Photo added to {product.sku}.")
+                    st.success(f"Photo added to {plain(product.sku)}.")
