@@ -8,9 +8,16 @@ Every HTTP call takes its own slot from its own model's bucket *before* it is se
 (:meth:`ModelLimiter.take`): an image and the judgement of that image draw on two buckets, and a
 ``generate()`` that asks twice takes two slots. What is counted where:
 
-- RPM and TPM: moving windows kept by the ``limits`` library. With ``REDIS_URL`` they live in
-  Redis (each hit is one atomic Lua script, so the budget holds across processes and machines);
-  on the embedded default they live in this process's memory. TPM is charged with an estimate of
+- RPM: a sliding log of the calls' times per model, with *reservations*. A call that finds the
+  last minute full is not just told "later": it is given the first moment its request fits the
+  window (the time the oldest call that blocks it leaves), and that place is kept for it. The
+  job goes back to the queue until then and, when it returns, its reserved slot is waiting (a
+  reservation belongs to a holder: ``image:{id}``, ``judgement:{id}``; see :func:`holding`).
+  So a burst of 200 images against 100 a minute runs the first 100 at once and the rest as
+  their slots free, with no herd of retries polling the window. With ``REDIS_URL`` the log is a
+  sorted set changed by one Lua script per take (atomic across processes and machines); on the
+  embedded default it lives in this process's memory under a lock.
+- TPM: a moving window of the ``limits`` library (Redis or memory), charged with an estimate of
   the call's tokens made before it is sent (inputs plus the output expected).
 - RPD: a counter per model and day (Redis ``INCR`` with an expiry, or memory).
 - A model whose day is used up is *paused* until the day ends: by our own RPD count, or because
@@ -38,6 +45,7 @@ import logging
 import math
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,15 +66,18 @@ __all__ = [
     "ModelLimits",
     "PauseBoard",
     "day_end",
+    "holding",
     "limiter_from_settings",
     "limits_table",
     "paused_models",
     "waiting",
+    "waiting_on",
 ]
 
 log = logging.getLogger(__name__)
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
+_MARGIN_S = 0.25  # a reserved slot starts this long after the blocking call leaves the window
 
 _wait_in_place: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "visualizer_wait_for_slots", default=True
@@ -84,6 +95,82 @@ def waiting(allowed: bool) -> Iterator[None]:
         yield
     finally:
         _wait_in_place.reset(token)
+
+
+_holder: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+    "visualizer_slot_holder", default=None
+)
+
+
+@contextlib.contextmanager
+def holding(holder: str) -> Iterator[None]:
+    """Calls made within the block take (and keep) their reservations as ``holder``.
+
+    The n-th call of the block is ``{holder}#{n}``: a job that went back to the queue to wait
+    for its slot finds it under the same name when it runs again.
+    """
+    token = _holder.set([holder, 0])
+    try:
+        yield
+    finally:
+        _holder.reset(token)
+
+
+def _next_holder() -> str | None:
+    state = _holder.get()
+    if state is None:
+        return None
+    name = f"{state[0]}#{state[1]}"
+    state[1] += 1
+    return name
+
+
+# KEYS[1]: the model's sorted set of calls (member: holder or a unique name; score: the time
+# the slot is for). ARGV: now, window, limit, member, margin. A member that is a reservation not
+# yet due answers its wait; one due is consumed (renamed, so it is never taken twice). Returns
+# {1, when} when the slot is for now (or was reserved and is due), {0, when} when a slot was
+# reserved for ``when`` (later).
+_RESERVE = """
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local member = ARGV[4]
+local margin = tonumber(ARGV[5])
+local reserve = ARGV[6] == '1'
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local mine = redis.call('ZSCORE', key, member)
+if mine then
+  mine = tonumber(mine)
+  if mine <= now + margin then
+    redis.call('ZREM', key, member)
+    redis.call('ZADD', key, mine, member .. ':used:' .. now)
+    return {1, tostring(mine)}
+  end
+  return {0, tostring(mine)}
+end
+local count = redis.call('ZCARD', key)
+local at = now
+if count >= limit then
+  local blocker = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+  at = math.max(now, tonumber(blocker[2]) + window + margin)
+end
+local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+if last[2] and tonumber(last[2]) > at and count >= limit then
+  at = tonumber(last[2])
+end
+if at <= now then
+  redis.call('ZADD', key, now, member .. ':used:' .. now)
+  redis.call('PEXPIRE', key, math.ceil(window * 1000) + 1000)
+  return {1, tostring(now)}
+end
+if not reserve then
+  return {0, tostring(at)}
+end
+redis.call('ZADD', key, at, member)
+redis.call('PEXPIRE', key, math.ceil((at - now + window) * 1000) + 1000)
+return {0, tostring(at)}
+"""
 
 
 @dataclass(frozen=True)
@@ -225,6 +312,8 @@ class ModelLimiter:
             storage = storage_from_string("memory://")
             self._redis = None
         self._windows = MovingWindowRateLimiter(storage)
+        self._script: Any = self._redis.register_script(_RESERVE) if self._redis else None
+        self._logs: dict[str, dict[str, float]] = {}
         self._days: dict[str, int] = {}
         self._lock = threading.Lock()
         self.board = PauseBoard(redis_url=redis_url, key_prefix=key_prefix, home=home)
@@ -237,25 +326,28 @@ class ModelLimiter:
         """A slot for one call of ``model``; returns the seconds waited for it (0 mostly).
 
         Raises :class:`DailyLimitReached` when the model's day is used up (never waited out),
-        and :class:`RateLimited` (``local``) when a window is full and :func:`waiting` is off.
+        and :class:`RateLimited` (``local``, ``retry_after`` the seconds until the slot kept for
+        this holder is due) when a window is full and :func:`waiting` is off.
         """
+        holder = _next_holder()
+        member = holder or f"anon:{uuid.uuid4().hex}"
         waited = 0.0
         while True:
             try:
-                self._take_once(model, tokens)
+                self._take_once(model, tokens, member, reserve=holder is not None or waiting_on())
                 return waited
             except DailyLimitReached:
                 raise
             except RateLimited as full:
-                if not _wait_in_place.get():
+                if not waiting_on():
                     raise
-                pause = min(max(full.retry_after or 0.05, 0.05), 5.0)
+                pause = min(max(full.retry_after or 0.05, 0.01), 5.0)
                 if not waited:
                     log.info("%s; waiting for a slot", full)
                 time.sleep(pause)
                 waited += pause
 
-    def _take_once(self, model: str, tokens: int) -> None:
+    def _take_once(self, model: str, tokens: int, member: str, *, reserve: bool) -> None:
         name = model.removeprefix("models/")
         until = self.board.until(name)
         if until is not None:
@@ -265,34 +357,66 @@ class ModelLimiter:
         limits = self.limits_of(name)
         if not (limits.rpm or limits.tpm or limits.rpd):
             return
-        counted_day = False
-        if limits.rpd:
-            counted_day = True
-            if self._count_day(name, +1) > limits.rpd:
-                self._count_day(name, -1)
-                end = day_end(day_s=self.day_s)
-                reason = f"the {limits.rpd} requests a day set in GEMINI_LIMITS are used"
-                self.board.pause(name, end, reason)
-                raise DailyLimitReached(
-                    _paused_message(name, end, reason), resets_at=end, local=True, model=name
+        if limits.tpm and tokens:
+            item = RateLimitItemPerSecond(limits.tpm, self.window_s)
+            cost = min(tokens, limits.tpm)
+            if not self._windows.test(item, name, "tokens", cost=cost):
+                raise self._full(name, item, "tokens", f"{limits.tpm} tokens")
+        if limits.rpm:
+            now = time.time()
+            ready, at = self._reserve(name, limits.rpm, member, now, reserve=reserve)
+            if not ready:
+                raise RateLimited(
+                    f"the {limits.rpm} requests a {_window_name(self.window_s)} allowed for"
+                    f" {name} are taken; a slot is kept for {at - now:.1f} s from now",
+                    retry_after=max(at - now, 0.01),
+                    local=True,
+                    model=name,
                 )
-        try:
-            if limits.tpm and tokens:
-                item = RateLimitItemPerSecond(limits.tpm, self.window_s)
-                cost = min(tokens, limits.tpm)
-                if not self._windows.test(item, name, "tokens", cost=cost):
-                    raise self._full(name, item, "tokens", f"{limits.tpm} tokens")
-            if limits.rpm:
-                item = RateLimitItemPerSecond(limits.rpm, self.window_s)
-                if not self._windows.hit(item, name, "requests"):
-                    raise self._full(name, item, "requests", f"{limits.rpm} requests")
-            if limits.tpm and tokens:
-                item = RateLimitItemPerSecond(limits.tpm, self.window_s)
-                self._windows.hit(item, name, "tokens", cost=min(tokens, limits.tpm))
-        except RateLimited:
-            if counted_day:
-                self._count_day(name, -1)
-            raise
+        if limits.rpd and self._count_day(name, +1) > limits.rpd:
+            self._count_day(name, -1)
+            end = day_end(day_s=self.day_s)
+            reason = f"the {limits.rpd} requests a day set in GEMINI_LIMITS are used"
+            self.board.pause(name, end, reason)
+            raise DailyLimitReached(
+                _paused_message(name, end, reason), resets_at=end, local=True, model=name
+            )
+        if limits.tpm and tokens:
+            item = RateLimitItemPerSecond(limits.tpm, self.window_s)
+            self._windows.hit(item, name, "tokens", cost=min(tokens, limits.tpm))
+
+    def _reserve(
+        self, model: str, limit: int, member: str, now: float, *, reserve: bool
+    ) -> tuple[bool, float]:
+        """(True, now) when the slot is this call's now, else (False, when it will be)."""
+        window = float(self.window_s)
+        if self._redis is not None:
+            ready, at = self._script(
+                keys=[f"{self._prefix}:rpm:{model}"],
+                args=[now, window, limit, member, _MARGIN_S, "1" if reserve else "0"],
+            )
+            return bool(int(ready)), float(at)
+        with self._lock:
+            log_ = self._logs.setdefault(model, {})
+            for key in [k for k, t in log_.items() if t <= now - window]:
+                del log_[key]
+            mine = log_.get(member)
+            if mine is not None:
+                if mine <= now + _MARGIN_S:
+                    del log_[member]
+                    log_[f"{member}:used:{now}"] = mine
+                    return True, mine
+                return False, mine
+            times = sorted(log_.values())
+            at = now
+            if len(times) >= limit:
+                at = max(now, times[len(times) - limit] + window + _MARGIN_S, times[-1])
+            if at <= now:
+                log_[f"{member}:used:{now}"] = now
+                return True, now
+            if reserve:
+                log_[member] = at
+            return False, at
 
     def _full(self, model: str, item: RateLimitItemPerSecond, kind: str, what: str) -> RateLimited:
         stats = self._windows.get_window_stats(item, model, kind)
@@ -338,6 +462,11 @@ class ModelLimiter:
         self.board.close()
         if self._redis is not None:
             self._redis.close()
+
+
+def waiting_on() -> bool:
+    """Whether a full window is waited out in place here (see :func:`waiting`)."""
+    return _wait_in_place.get()
 
 
 def _window_name(window_s: int) -> str:
