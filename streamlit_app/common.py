@@ -7,6 +7,7 @@ page's own ``<page>.*``.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -36,8 +37,10 @@ PICKED = "studio.product_ids"
 def _embedded_worker(_current: backends.Backends, database_url: str) -> object:
     """One in-process worker per database for the life of the server (embedded default)."""
     from visualizer_core.jobqueue import EmbeddedWorker
+    from visualizer_core.services import TASKS
 
-    return EmbeddedWorker(_current, threads=_current.settings.visualizer_workers).start()
+    threads = _current.settings.visualizer_workers
+    return EmbeddedWorker(_current, threads=threads, tasks=TASKS).start()
 
 
 def _served() -> bool:
@@ -163,6 +166,22 @@ def _sentence(message: str) -> str:
     return message[:1].upper() + message[1:] if first.isalpha() and first.islower() else message
 
 
+# Every ASCII punctuation sign but the hyphen, which only means something at a line's start.
+_MARKDOWN_SIGNS = re.compile(r"([!-,./:-@\[-`{-~])")
+
+
+def plain(text: object) -> str:
+    """Text a person typed (a sku, a product or session name), safe inside ``st.markdown``.
+
+    Punctuation is escaped, so no link, image, emphasis, colour or icon directive, HTML tag,
+    formula or bare-URL autolink can be made from it: an editor cannot put a link or a picture
+    in front of a viewer through a product name. Line breaks become spaces, and a leading
+    hyphen is escaped (it would start a list).
+    """
+    flat = _MARKDOWN_SIGNS.sub(r"\\\1", " ".join(str(text).split()))
+    return "\\" + flat if flat.startswith("-") else flat
+
+
 def open_session(member: ClientScope, *, page: str) -> sessions.SessionRead:
     """The session this page works on, chosen in the sidebar; stops the page when there is none.
 
@@ -187,7 +206,7 @@ def open_session(member: ClientScope, *, page: str) -> sessions.SessionRead:
         "Session",
         ids,
         index=ids.index(current),
-        format_func=lambda sid: by_id[sid].name,
+        format_func=lambda sid: by_id[sid].name,  # a select box shows plain text
         key=f"{page}.session",
         on_change=remember,
     )

@@ -142,17 +142,33 @@ def user_create(
 @products_app.command("import")
 @reports
 def products_import(
-    file: Annotated[Path, typer.Argument(help="The catalog CSV.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="The catalog: our CSV, a Shopify product export, or a Google Merchant "
+            "Center feed (TSV, CSV, RSS/Atom XML); the format is read from its header."
+        ),
+    ],
     client: Annotated[str, typer.Option("--client", help="Client id.")],
     images_dir: Annotated[
         Path | None, typer.Option(help="Folder the image column is relative to.")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Import products and their photos; rows with a known sku update."""
+    """Import products and their photos (files or http(s) URLs); rows with a known sku update."""
+    from tqdm import tqdm
+
     from visualizer_core.services import products
 
-    report = products.import_products(ADMIN, client_id=client, csv_path=file, images_dir=images_dir)
+    with tqdm(total=0, unit="photo", file=sys.stderr, desc="photos", leave=False) as bar:
+
+        def advance(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = products.import_products(
+            ADMIN, client_id=client, csv_path=file, images_dir=images_dir, progress=advance
+        )
     lines = [f"imported {report.imported}, updated {report.updated}, failed {report.failed}"]
     lines += [f"  row {e['row']}: {e['error']}" for e in report.errors]
     emit(as_json, report.as_dict(), "\n".join(lines))
@@ -266,7 +282,10 @@ def match(
     human = "\n".join(
         f"{m['product_id']} -> {m['scene_id']} ({m['score']:.2f}) {m['reason']}" for m in found
     )
-    emit(as_json, {"matches": found}, human or "no products to match")
+    homeless = [m["product_id"] for m in found if m.get("needs_room")]
+    if homeless:
+        human += f"\nneeds a room ({len(homeless)}): {', '.join(homeless)}"
+    emit(as_json, {"matches": found, "needs_room": homeless}, human or "no products to match")
 
 
 @app.command("generate")
@@ -360,13 +379,21 @@ def export(
     session: Annotated[str, typer.Option("--session", help="Session id.")],
     out: Annotated[Path, typer.Option("--out", help="The ZIP file to write.")],
     approved_only: Annotated[bool, typer.Option(help="Only approved images.")] = False,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="Deliver at a preset: square-2048, portrait-1600x2000, original, "
+            "square-2048-webp (sRGB, metadata stripped, {sku}_{variant} names).",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Completed images and manifest.csv as a ZIP."""
+    """Completed images and manifest.csv as a ZIP (as stored, or at a delivery preset)."""
     from visualizer_core.services import export as export_service
 
     result = export_service.export_session(
-        ADMIN, session_id=session, out=out, approved_only=approved_only
+        ADMIN, session_id=session, out=out, approved_only=approved_only, preset=preset
     )
     emit(as_json, result, f"wrote {result['images']} image(s) to {result['path']}")
 
@@ -417,9 +444,10 @@ def worker(
         run_worker(concurrency=concurrency, judgement_concurrency=judges)
         return
     from visualizer_core.jobqueue import run_embedded_worker
+    from visualizer_core.services import TASKS
 
     typer.echo(f"in-process worker with {concurrency} thread(s); Ctrl-C to stop", err=True)
-    run_embedded_worker(current, threads=concurrency, judgement_threads=judges)
+    run_embedded_worker(current, threads=concurrency, tasks=TASKS, judgement_threads=judges)
 
 
 @app.command("studio")

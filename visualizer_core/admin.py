@@ -33,6 +33,7 @@ import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -49,6 +50,7 @@ from visualizer_core.schemas import FlowSettings, ProductAnalysis, SceneAnalysis
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import analysis, estimates, gallery, generation
 from visualizer_core.services import clients as client_service
+from visualizer_core.services import export as export_service
 from visualizer_core.services import spend as spend_service
 from visualizer_core.services._uow import parse_id, unit_of_work
 
@@ -58,8 +60,10 @@ __all__ = [
     "SPEND_KINDS",
     "calls",
     "clients",
+    "export",
     "generations",
     "image",
+    "import_products",
     "plan",
     "products",
     "rerun",
@@ -296,6 +300,47 @@ def generations(client_id: uuid.UUID | str | None = None, since: object = None) 
     ``"7 days"``.
     """
     return _generations(client_id=_client_filter(client_id), since=_since(since))
+
+
+def import_products(
+    df: pd.DataFrame | Iterable[Mapping[str, Any]],
+    *,
+    client_id: uuid.UUID | str,
+    images_dir: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Import a catalog given as a DataFrame with any column set ``visualizer products import``
+    reads: ours (``sku, name, ...``), a Shopify export's (``Handle, Title, ...``) or a Merchant
+    Center feed's (``id, title, image_link, ...``), e.g. ``pd.read_csv(path, sep="\\t")``.
+
+    Photo file names are relative to ``images_dir``; ``http(s)`` photo URLs are downloaded
+    with a progress bar. Returns the report: ``imported, updated, failed, errors`` (one
+    ``{"row", "error"}`` per row that did not land) and ``product_ids``. Rows with a known sku
+    update their product, so importing the same frame again is safe.
+    """
+    from pathlib import Path
+
+    from visualizer_core.services import products as product_service
+
+    records: list[Mapping[str, Any]] = (
+        [{str(k): v for k, v in row.items()} for row in df.to_dict("records")]
+        if isinstance(df, pd.DataFrame)
+        else list(df)
+    )
+    with tqdm(total=0, desc="photos", unit="photo", disable=not progress) as bar:
+
+        def advance(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = product_service.import_products(
+            ADMIN,
+            client_id=client_id,
+            records=records,
+            images_dir=Path(images_dir) if images_dir else None,
+            progress=advance,
+        )
+    return report.as_dict()
 
 
 def products(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
@@ -582,6 +627,34 @@ def image(image_id: uuid.UUID | str, *, thumbnail: bool = True) -> Image.Image:
     picture = Image.open(io.BytesIO(data))
     picture.load()
     return picture
+
+
+def export(
+    session_id: uuid.UUID | str,
+    out: str | Path,
+    preset: export_service.DeliveryPreset | str | Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The session's approved images at a delivery preset, with ``manifest.csv``, as a ZIP.
+
+    ``preset`` is a name (``"square-2048"``, ``"portrait-1600x2000"``, ``"original"``,
+    ``"square-2048-webp"``), a dict such as ``{"format": "webp", "size": "original",
+    "pattern": "{sku}_{variant}"}``, or a :class:`DeliveryPreset`; None uses the one the
+    session's client chose last in the studio. Returns ``{"images", "path", "preset"}``.
+    """
+    if preset is None:
+        with unit_of_work() as db:
+            found = repo.sessions_by_id(db, [parse_id(session_id, "session")])
+            if not found:
+                raise NotFound("session", session_id)
+            client_id = found[0].client_id
+        chosen = export_service.client_preset(ADMIN, client_id=client_id)
+    else:
+        chosen = export_service.parse_preset(
+            preset if isinstance(preset, export_service.DeliveryPreset | str) else dict(preset)
+        )
+    return export_service.export_session(
+        ADMIN, session_id=session_id, out=Path(out), approved_only=True, preset=chosen
+    )
 
 
 # -- re-runs, waiting --------------------------------------------------------------------------

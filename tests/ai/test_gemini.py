@@ -219,6 +219,26 @@ def test_answers_are_normalised_to_the_taxonomy(
     assert "sofa, desk" in gemini_server.requests[-1].prompt
 
 
+def test_product_analysis_names_a_taxonomy_category_from_a_short_list(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI
+) -> None:
+    facts = ProductFacts(name="Ardent 60cm Chimney Cooker Hood", category="Kitchen Appliances")
+    gemini_server.json_answer = {"taxonomy_id": 684, "room_types": ["kitchen"]}
+    analysis = gemini_ai.analyze_product(facts, [png_cutout()])
+    assert analysis.taxonomy_id == 684
+    assert analysis.taxonomy_path == (
+        "Home & Garden > Kitchen & Dining > Kitchen Appliances > Range Hoods"
+    )
+    prompt = gemini_server.requests[-1].prompt
+    assert "684 = Home & Garden > Kitchen & Dining > Kitchen Appliances > Range Hoods" in prompt
+    assert prompt.count(" = ") <= 6  # a short list, not the taxonomy
+
+    # an id that was not offered is not taken: the offline classifier's answer stands
+    gemini_server.json_answer = {"taxonomy_id": 1, "room_types": []}
+    analysis = gemini_ai.analyze_product(facts, [png_cutout()])
+    assert analysis.taxonomy_id == 684 and analysis.room_types == ["kitchen"]
+
+
 def test_bad_json_is_a_clear_error(gemini_server: GeminiStandIn, gemini_ai: GeminiAI) -> None:
     gemini_server.fail_next("bad_json")
     with pytest.raises(TransientProviderError, match="not valid SceneAnalysis JSON") as caught:

@@ -418,6 +418,12 @@ REGISTRY: dict[str, Entry] = {
         Action.READ,
         lambda t, w: {"session_id": t.session_id, "out": w.folder / f"{uuid.uuid4().hex}.zip"},
     ),
+    "export.client_preset": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    "export.parse_preset": Special(_PURE),
+    "export.remember_preset": Case(
+        Action.EDIT, lambda t, w: {"client_id": t.client_id, "preset": "original"}
+    ),
+    "export.render": Special(_PURE),
     "export.spreadsheet_safe": Special(_PURE),
     # gallery
     "gallery.browser_urls": Special("takes storage keys the caller's scope read; no ids"),

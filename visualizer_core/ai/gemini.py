@@ -320,10 +320,12 @@ class GeminiAI:
     def analyze_product(self, facts: ProductFacts, images: list[bytes]) -> ProductAnalysis:
         """Category, fitting rooms, style, materials and colours, from catalog text and photos."""
         taxonomy = _taxonomy()
+        offline = _offline_category(taxonomy, facts)
         lines = [
             "You are cataloguing furniture and home products for interior photographs.",
             "Describe the product in the photos and text below as JSON matching the schema.",
             _choices(taxonomy, "category", ("CATEGORIES", "PRODUCT_CATEGORIES", "CATEGORY_IDS")),
+            _taxonomy_choices(offline),
             _choices(taxonomy, "room type", ("ROOM_TYPES", "ROOM_TYPE_IDS")),
             "room_types: the rooms it belongs in, best first. palette: dominant colours as"
             " #rrggbb. placement: where it stands (floor, surface, wall or ceiling).",
@@ -357,6 +359,7 @@ class GeminiAI:
                     "room_types": list(dict.fromkeys(r for r in rooms if r)),
                 }
             )
+            analysis = _with_taxonomy(taxonomy, facts, analysis, offline)
         return analysis
 
     def analyze_scene(self, image: bytes, *, room_type_hint: str | None = None) -> SceneAnalysis:
@@ -752,6 +755,70 @@ def _ids(taxonomy: ModuleType | None, names: Iterable[str]) -> list[str]:
                 item if isinstance(item, str) else str(getattr(item, "id", item)) for item in value
             ]
     return []
+
+
+def _offline_category(taxonomy: ModuleType | None, facts: ProductFacts) -> Any:
+    """The offline classifier's answer for the product, if the taxonomy has one."""
+    classify = getattr(taxonomy, "classify", None)
+    if classify is None:
+        return None
+    return classify(facts.name, facts.category, facts.description)
+
+
+_CANDIDATES = 6
+
+
+def _candidate_ids(offline: Any) -> dict[int, str]:
+    """The Google taxonomy ids (with paths) the offline classifier thinks likely, best first;
+    only the catalog's own when it gave one."""
+    if offline is None:
+        return {}
+    if getattr(offline, "source", "") == "catalog" and offline.taxonomy_id is not None:
+        return {int(offline.taxonomy_id): str(offline.path)}
+    return {int(c.id): str(c.path) for c in list(offline.candidates)[:_CANDIDATES]}
+
+
+def _taxonomy_choices(offline: Any) -> str:
+    """The candidates as a line of the prompt: a short list keeps the answer's schema small
+    and the id one the project knows."""
+    candidates = _candidate_ids(offline)
+    if not candidates:
+        return "taxonomy_id: null (no Google product taxonomy category is known to fit)."
+    listed = "; ".join(f"{node_id} = {path}" for node_id, path in candidates.items())
+    return (
+        "taxonomy_id: the Google product taxonomy id of the product, one of these, or null"
+        f" when none is right: {listed}."
+    )
+
+
+def _with_taxonomy(
+    taxonomy: ModuleType, facts: ProductFacts, analysis: ProductAnalysis, offline: Any
+) -> ProductAnalysis:
+    """The analysis with a taxonomy id the project knows: the model's choice when it is one of
+    the candidates offered, else the offline classifier's; path and confidence follow the id."""
+    category = getattr(taxonomy, "category", None)
+    classify = getattr(taxonomy, "classify", None)
+    if category is None or classify is None:
+        return analysis
+    offered = _candidate_ids(offline)
+    chosen = category(analysis.taxonomy_id) if analysis.taxonomy_id in offered else None
+    if chosen is None:
+        found = offline
+        if found is None or found.taxonomy_id is None:
+            return analysis.model_copy(
+                update={"taxonomy_id": None, "taxonomy_path": None, "confidence": 0.0}
+            )
+    else:
+        found = classify(facts.name, facts.category, facts.description, taxonomy_hint=chosen.id)
+    rooms = analysis.room_types or list(found.rooms)
+    return analysis.model_copy(
+        update={
+            "taxonomy_id": found.taxonomy_id,
+            "taxonomy_path": found.path,
+            "confidence": 1.0 if chosen is not None else found.confidence,
+            "room_types": rooms,
+        }
+    )
 
 
 def _choices(taxonomy: ModuleType | None, label: str, names: Iterable[str]) -> str:

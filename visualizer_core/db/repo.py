@@ -335,6 +335,9 @@ def reset_orphaned_images(
     or beat on after it was selected is left as it is. Returns the ids that were reset.
     """
     orphaned = (GeneratedImage.heartbeat_at.is_(None)) | (GeneratedImage.heartbeat_at < older_than)
+    # Rows of a batch job (economy mode) are the economy poll's: made again here, they would
+    # be paid a second time at the standard price.
+    not_batch = GeneratedImage.job_id.is_(None) | GeneratedImage.job_id.not_like("gemini-batch:%")
     candidates = open_image_ids(db, status="generating", older_than=older_than)
     reset: list[uuid.UUID] = []
     for start in range(0, len(candidates), 500):
@@ -344,6 +347,7 @@ def reset_orphaned_images(
                 GeneratedImage.id.in_(candidates[start : start + 500]),
                 GeneratedImage.status == "generating",
                 orphaned,
+                not_batch,
             )
             .values(status="pending", worker_id=None, updated_at=now)
             .returning(GeneratedImage.id)

@@ -247,8 +247,8 @@ class EmbeddedWorker:
         backends: Backends,
         *,
         threads: int,
+        tasks: Tasks,
         sweep_s: float = SWEEP_S,
-        tasks: Tasks | None = None,
         judgement_threads: int | None = None,
     ) -> None:
         self.backends = backends
@@ -265,7 +265,7 @@ class EmbeddedWorker:
     def sweep(self) -> Mapping[str, int]:
         """Reset stuck rows and queue every pending row that is not queued here yet."""
         self.backends.activate_for_thread()
-        return (self._tasks or registered_tasks()).sweep()
+        return self._tasks.sweep()
 
     def stop(self) -> None:
         self._sweeper.stop()
@@ -277,14 +277,16 @@ def _stop_on_sigterm(_signum: int, _frame: object) -> None:
 
 
 def run_embedded_worker(
-    backends: Backends, *, threads: int, judgement_threads: int | None = None
+    backends: Backends, *, threads: int, tasks: Tasks, judgement_threads: int | None = None
 ) -> None:
     """Run until interrupted (Ctrl-C or SIGTERM); the images being made are finished first.
 
     Images still waiting in this process stay pending in the database for the next worker.
     """
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    worker = EmbeddedWorker(backends, threads=threads, judgement_threads=judgement_threads).start()
+    worker = EmbeddedWorker(
+        backends, threads=threads, tasks=tasks, judgement_threads=judgement_threads
+    ).start()
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

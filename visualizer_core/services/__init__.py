@@ -1,10 +1,11 @@
 """The use cases: every function takes the acting scope first and runs in one unit of work.
 
-Importing the package registers the queue's tasks (:func:`visualizer_core.jobqueue.register_tasks`):
-the image task, the judgement, the webhook delivery and the recovery sweep. The queue adapters
-run what is registered here and never import the services themselves. The tasks import their
-modules when they first run, so that a quick command (``visualizer status``) that imports one
-service does not pay for loading them all.
+:data:`TASKS` are the queue's tasks (the image task, the fidelity judgement, the webhook
+delivery, the recovery sweep): entry points that start a worker pass them to it, and importing
+the package registers them for the queue that services dispatch to
+(:func:`visualizer_core.jobqueue.register_tasks`). The queue adapters run what they are given and
+never import the services themselves. The tasks import their modules when they first run, so
+that a quick command (``visualizer status``) that imports one service does not load them all.
 """
 
 from __future__ import annotations
@@ -39,11 +40,12 @@ def _sweep() -> dict[str, int]:
     return generation.recover(ADMIN, dispatch=True)
 
 
-register_tasks(
-    Tasks(
-        make_image=_make_image,
-        deliver_webhook=_deliver_webhook,
-        sweep=_sweep,
-        judge_image=_judge_image,
-    )
+TASKS = Tasks(
+    make_image=_make_image,
+    deliver_webhook=_deliver_webhook,
+    sweep=_sweep,
+    judge_image=_judge_image,
 )
+"""The queue's tasks; entry points that start a worker pass them to it."""
+
+register_tasks(TASKS)

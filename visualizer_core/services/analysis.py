@@ -175,7 +175,9 @@ def match_session(
     """The best scene for each product (hand-set pairings kept), stored on the session.
 
     Products or scenes without an analysis are analysed first (unless ``analyze`` is False:
-    the caller just did). A product whose analysis failed gets no match (it is not in the list).
+    the caller just did); a product whose analysis failed gets no match (it is not in the
+    list). A product whose analysis found no room (``needs_room``) gets a neutral scene and is
+    flagged so people can choose.
     """
     scope.require(Action.EDIT)
     if analyze:
@@ -215,6 +217,7 @@ def match_session(
                 "score": round(match.score, 4),
                 "reason": match.reason,
                 "overridden": match.overridden,
+                "needs_room": match.needs_room,
             }
             out.append({"product_id": pid, **matches[pid]})
         session.matches = matches

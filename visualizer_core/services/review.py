@@ -299,8 +299,10 @@ def _image_of(db: Any, scope: Scope, image_id: uuid.UUID | str) -> GeneratedImag
     return image
 
 
-def decide(scope: Scope, *, image_id: uuid.UUID | str, decision: Decision) -> None:
-    """Approve, reject or undecide one completed image, now; the later decision wins."""
+def decide(scope: Scope, *, image_id: uuid.UUID | str, decision: Decision) -> str:
+    """Approve, reject or undecide one completed image, now; the later decision wins.
+
+    Returns the decision saved."""
     scope.require(Action.EDIT)
     if decision not in ("approved", "rejected", "none"):
         raise InvalidInput("a decision is approved, rejected or none")
@@ -310,14 +312,16 @@ def decide(scope: Scope, *, image_id: uuid.UUID | str, decision: Decision) -> No
             raise InvalidInput(f"image {image.id} is {image.status}: only finished ones are judged")
         repo.update_images(db, [image.id], review_state=decision, updated_at=utcnow())
         _save_position(db, scope, image.studio_session_id, image.id)
+    return decision
 
 
-def set_favourite(scope: Scope, *, image_id: uuid.UUID | str, favourite: bool) -> None:
-    """Mark or unmark one image as a favourite."""
+def set_favourite(scope: Scope, *, image_id: uuid.UUID | str, favourite: bool) -> bool:
+    """Mark or unmark one image as a favourite; returns the new mark."""
     scope.require(Action.EDIT)
     with unit_of_work() as db:
         image = _image_of(db, scope, image_id)
         repo.update_images(db, [image.id], favourite=favourite, updated_at=utcnow())
+    return favourite
 
 
 def pick_variant(scope: Scope, *, image_id: uuid.UUID | str) -> int:
