@@ -402,7 +402,7 @@ def worker(
 
         run_worker(concurrency=concurrency)
         return
-    from visualizer_core.worker import run_embedded_worker
+    from visualizer_core.jobqueue import run_embedded_worker
 
     typer.echo(f"in-process worker with {concurrency} thread(s); Ctrl-C to stop", err=True)
     run_embedded_worker(current, threads=concurrency)

@@ -47,7 +47,7 @@ def test_the_demo_signs_in_and_its_first_generation_completes() -> None:
 
 
 def test_the_demo_is_made_once_and_its_pending_images_are_swept_up_by_a_worker() -> None:
-    from visualizer_core.worker import EmbeddedWorker
+    from visualizer_core.jobqueue import EmbeddedWorker
 
     first = create_demo(ADMIN, if_missing=True, dispatch=False)
     again = create_demo(ADMIN, if_missing=True, dispatch=False)

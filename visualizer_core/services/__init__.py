@@ -1,0 +1,27 @@
+"""The use cases: every function takes the acting scope first and runs in one unit of work.
+
+Importing the package registers the queue's tasks (:func:`visualizer_core.jobqueue.register_tasks`):
+the image task, the webhook delivery and the recovery sweep. The queue adapters run what is
+registered here and never import the services themselves.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from visualizer_core.jobqueue import Tasks, register_tasks
+from visualizer_core.scope import ADMIN
+from visualizer_core.services import generation, notify
+
+
+def _make_image(image_id: uuid.UUID, worker_id: str) -> str:
+    return generation.process_image(image_id, worker_id=worker_id)
+
+
+def _sweep() -> dict[str, int]:
+    return generation.recover(ADMIN, dispatch=True)
+
+
+register_tasks(
+    Tasks(make_image=_make_image, deliver_webhook=notify.deliver_flow_webhook, sweep=_sweep)
+)
