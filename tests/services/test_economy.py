@@ -35,7 +35,9 @@ def gemini(backend: backends.Backends, gemini_server: GeminiStandIn) -> Iterator
     )
 
 
-def _economy_flow(tmp_path: Path, server: GeminiStandIn, products: int) -> tuple[ClientScope, uuid.UUID]:
+def _economy_flow(
+    tmp_path: Path, server: GeminiStandIn, products: int
+) -> tuple[ClientScope, uuid.UUID]:
     scope, session_id = flows._prepared_session(tmp_path, products_count=products)
     server.reset()
     flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(economy=True))
@@ -47,7 +49,11 @@ def _rows(flow_id: uuid.UUID) -> list[GeneratedImage]:
 
 
 def _judgements(server: GeminiStandIn) -> int:
-    return sum(1 for r in server.requests if r.action == "generateContent" and r not in flows._image_calls(server))
+    return sum(
+        1
+        for r in server.requests
+        if r.action == "generateContent" and r not in flows._image_calls(server)
+    )
 
 
 def _batch_records(row: GeneratedImage) -> list:
