@@ -165,8 +165,9 @@ def test_a_refused_submission_waits_for_a_decision(
     assert flows._image_calls(gemini_server) == []
     assert {r.status for r in _rows(flow.flow_id)} == {"generating"}
 
-    again = economy.decide_economy(scope, flow_id=flow.flow_id, choice="retry")
-    assert again.state == "submitted" and again.in_batch == 2
+    assert admin.economy(flow.flow_id)["state"] == "waiting_decision"
+    again = admin.economy(flow.flow_id, choose="retry")
+    assert again["state"] == "submitted" and again["in_batch"] == 2
     economy.poll_economy(ADMIN)
     economy.poll_economy(ADMIN)
     assert economy.economy_status(scope, flow_id=flow.flow_id).state == "done"
