@@ -35,7 +35,9 @@ def gemini(backend: backends.Backends, gemini_server: GeminiStandIn) -> Iterator
     )
 
 
-def _economy_flow(tmp_path: Path, server: GeminiStandIn, products: int) -> tuple[ClientScope, uuid.UUID]:
+def _economy_flow(
+    tmp_path: Path, server: GeminiStandIn, products: int
+) -> tuple[ClientScope, uuid.UUID]:
     scope, session_id = flows._prepared_session(tmp_path, products_count=products)
     server.reset()
     flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(economy=True))
@@ -47,7 +49,11 @@ def _rows(flow_id: uuid.UUID) -> list[GeneratedImage]:
 
 
 def _judgements(server: GeminiStandIn) -> int:
-    return sum(1 for r in server.requests if r.action == "generateContent" and r not in flows._image_calls(server))
+    return sum(
+        1
+        for r in server.requests
+        if r.action == "generateContent" and r not in flows._image_calls(server)
+    )
 
 
 def _batch_records(row: GeneratedImage) -> list:
@@ -159,8 +165,9 @@ def test_a_refused_submission_waits_for_a_decision(
     assert flows._image_calls(gemini_server) == []
     assert {r.status for r in _rows(flow.flow_id)} == {"generating"}
 
-    again = economy.decide_economy(scope, flow_id=flow.flow_id, choice="retry")
-    assert again.state == "submitted" and again.in_batch == 2
+    assert admin.economy(flow.flow_id)["state"] == "waiting_decision"
+    again = admin.economy(flow.flow_id, choose="retry")
+    assert again["state"] == "submitted" and again["in_batch"] == 2
     economy.poll_economy(ADMIN)
     economy.poll_economy(ADMIN)
     assert economy.economy_status(scope, flow_id=flow.flow_id).state == "done"
@@ -179,3 +186,29 @@ def test_full_price_when_a_person_chooses_it(
     counts = generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=60)
     assert counts["completed"] == 1
     assert len(flows._image_calls(gemini_server)) == 1
+
+
+def test_the_lease_is_renewed_while_a_long_ingest_runs(
+    gemini: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
+) -> None:
+    """An ingest longer than the lease: a later sweep finds the rows still held, not free."""
+    _scope, flow_id = _economy_flow(tmp_path, gemini_server, products=4)
+    economy.poll_economy(ADMIN)
+    lease_s = gemini.settings.stale_after_s  # 3 s with a 0.5 s heartbeat
+    gemini_server.latency_s = lease_s / 2  # the fourth judgement starts after the lease
+    first: list[dict[str, int]] = []
+
+    def sweep() -> None:
+        backends.activate_for_thread(gemini)
+        first.append(economy.poll_economy(ADMIN))
+
+    thread = threading.Thread(target=sweep)
+    thread.start()
+    thread.join(timeout=lease_s * 1.3)  # past the lease, the first sweep still ingesting
+    assert thread.is_alive()
+    late = economy.poll_economy(ADMIN)
+    thread.join(timeout=60)
+    assert late["completed"] == 0 and late["skipped"] == 1
+    assert first[0]["completed"] == 4
+    assert _judgements(gemini_server) == 4
+    assert {r.status for r in _rows(flow_id)} == {"completed"}
