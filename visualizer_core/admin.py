@@ -61,6 +61,7 @@ __all__ = [
     "SPEND_KINDS",
     "calls",
     "clients",
+    "economy",
     "export",
     "generations",
     "image",
