@@ -418,10 +418,11 @@ def worker(
 
         run_worker(concurrency=concurrency)
         return
-    from visualizer_core.worker import run_embedded_worker
+    from visualizer_core.jobqueue import run_embedded_worker
+    from visualizer_core.services import TASKS
 
     typer.echo(f"in-process worker with {concurrency} thread(s); Ctrl-C to stop", err=True)
-    run_embedded_worker(current, threads=concurrency)
+    run_embedded_worker(current, threads=concurrency, tasks=TASKS)
 
 
 @app.command("studio")

@@ -76,7 +76,6 @@ def service_functions() -> dict[str, Callable[..., Any]]:
 INTERNAL: dict[str, str] = {
     "sessions.load_session": "repository helper of the services: takes an open db session first",
     "generation.flow_status": "helper of wait_for_flows, called after the scope check there",
-    "generation.image_status": "worker helper: the queue asks whether a row is still open",
 }
 
 
@@ -465,7 +464,6 @@ REGISTRY: dict[str, Entry] = {
             },
         ),
     ),
-    "generation.job_id_for": Special(_PURE),
     "generation.process_image": Special(_WORKER),
     "generation.quota_left": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
     "generation.recover": Case(Action.ADMIN, lambda t, w: {"dispatch": False}),
@@ -487,6 +485,22 @@ REGISTRY: dict[str, Entry] = {
         Action.READ, lambda t, w: {"client_id": t.client_id, "query": "living room"}
     ),
     "inspiration.unsplash_configured": Special("reads the configuration only"),
+    # jobs (the steps of one image: the queue's tasks call them with ids they dispatched)
+    **{
+        f"jobs.{name}": Special(_WORKER)
+        for name in (
+            "build_request",
+            "call_ai",
+            "complete",
+            "fail",
+            "finish_flow_if_done",
+            "image_status",
+            "keep_result",
+            "load_job",
+            "request_for",
+        )
+    },
+    "jobs.job_id_for": Special(_PURE),
     # notify
     "notify.deliver_flow_webhook": Special(_WORKER, _webhook_of_own_flow),
     "notify.flow_summary": Special(_PURE),
