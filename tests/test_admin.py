@@ -127,6 +127,7 @@ def test_the_public_api_is_exactly_this_and_documented() -> None:
             "export",
             "generations",
             "image",
+            "import_products",
             "plan",
             "products",
             "rerun",
