@@ -348,9 +348,10 @@ def import_products(
 def products(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
     """One row per catalog product, with its analysis and how its generations went.
 
-    Columns: ``id, client_id, client_name, sku, name, category, analysed_category, room_types,
-    style, colors, materials, dimensions, description, photos, images, completed, errors,
-    analyzed_at, last_generated_at, created_at``.
+    Columns: ``id, client_id, client_name, sku, name, category, analysed_category,
+    taxonomy_id, taxonomy_path, confidence, room_types, style, colors, materials, dimensions,
+    description, photos, images, completed, errors, analyzed_at, last_generated_at,
+    created_at``. ``room_types`` is empty for a product that needs a room.
     """
     with unit_of_work() as db:
         rows = repo.product_table(db, client_id=_client_filter(client_id))
@@ -361,6 +362,9 @@ def products(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
     )
     found = [a or {} for a in frame["analysis"]]
     frame["analysed_category"] = [a.get("category") for a in found]
+    frame["taxonomy_id"] = pd.array([a.get("taxonomy_id") for a in found], dtype="Int64")
+    frame["taxonomy_path"] = [a.get("taxonomy_path") for a in found]
+    frame["confidence"] = [a.get("confidence") if a else None for a in found]
     frame["room_types"] = [list(a.get("room_types") or []) for a in found]
     frame["style"] = [list(a.get("style") or []) for a in found]
     frame["colors"] = [list(c or []) for c in frame["colors"]]
@@ -376,6 +380,9 @@ def products(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
             "name",
             "category",
             "analysed_category",
+            "taxonomy_id",
+            "taxonomy_path",
+            "confidence",
             "room_types",
             "style",
             "colors",
