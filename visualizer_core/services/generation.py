@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from visualizer_core import backends
+from visualizer_core.ai import usage
 from visualizer_core.ai.retry import retry_delay_s
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
@@ -299,80 +300,85 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
     timings: dict[str, float] = {}
     settings = current.settings
     attempt = 0
-    try:
-        job = jobs.load_job(iid)
-        attempt = job.attempt
-        timings["db_s"] = time.perf_counter() - started
-        mark = time.perf_counter()
-        product_png = current.storage.get(job.base_key)
-        scene_bytes = current.storage.get(job.scene_key)
-        timings["load_s"] = time.perf_counter() - mark
-        request, prompt_version = jobs.build_request(job, product_png, scene_bytes)
-        mark = time.perf_counter()
+    # Every provider call of this run (a failed attempt's too) goes on the ledger.
+    with usage.collect() as calls:
         try:
-            result = jobs.call_ai(iid, request)
-        finally:
-            timings["ai_s"] = time.perf_counter() - mark
-        kept = jobs.keep_result(iid, job, result, product_png, timings)
-    except DailyLimitReached as error:
-        # Not a failure of the image: it waits, pending, until the model's quota resets.
-        wait = (error.resets_at - dt.datetime.now(dt.UTC)).total_seconds()
-        # Spread the resumption a little (up to a tenth of the wait, at most 30 s).
-        spread = random.uniform(0, min(30.0, 0.1 * max(wait, 0.0)))
-        jobs.defer(iid, max(wait, 0.5) + spread, retry=False, note=str(error))
-        return "deferred"
-    except RateLimited as error:
-        if error.local:  # our own limiter: the slot kept for this image is due then
-            jobs.defer(iid, error.retry_after or 1.0, retry=False, note=str(error))
+            job = jobs.load_job(iid)
+            attempt = job.attempt
+            timings["db_s"] = time.perf_counter() - started
+            mark = time.perf_counter()
+            product_png = current.storage.get(job.base_key)
+            scene_bytes = current.storage.get(job.scene_key)
+            timings["load_s"] = time.perf_counter() - mark
+            request, prompt_version = jobs.build_request(job, product_png, scene_bytes)
+            mark = time.perf_counter()
+            try:
+                result = jobs.call_ai(iid, request)
+            finally:
+                timings["ai_s"] = time.perf_counter() - mark
+            kept = jobs.keep_result(iid, job, result, product_png, timings)
+        except DailyLimitReached as error:
+            # Not a failure of the image: it waits, pending, until the model's quota resets.
+            wait = (error.resets_at - dt.datetime.now(dt.UTC)).total_seconds()
+            # Spread the resumption a little (up to a tenth of the wait, at most 30 s).
+            spread = random.uniform(0, min(30.0, 0.1 * max(wait, 0.0)))
+            jobs.defer(iid, max(wait, 0.5) + spread, retry=False, note=str(error), calls=calls)
             return "deferred"
-        # Gemini's 429: an attempt that failed; wait as long as it asks (with some jitter).
-        tried = attempt + 1
-        if tried < settings.visualizer_max_attempts:
-            delay = retry_delay_s(
-                error,
-                tried,
-                base=settings.visualizer_retry_base_s,
-                cap=settings.visualizer_retry_max_s,
+        except RateLimited as error:
+            if error.local:  # our own limiter: the slot kept for this image is due then
+                jobs.defer(iid, error.retry_after or 1.0, retry=False, note=str(error), calls=calls)
+                return "deferred"
+            # Gemini's 429: an attempt that failed; wait as long as it asks (with some jitter).
+            tried = attempt + 1
+            if tried < settings.visualizer_max_attempts:
+                delay = retry_delay_s(
+                    error,
+                    tried,
+                    base=settings.visualizer_retry_base_s,
+                    cap=settings.visualizer_retry_max_s,
+                )
+                jobs.defer(iid, delay, retry=True, note=str(error), calls=calls)
+                return "deferred"
+            jobs.fail(
+                iid,
+                f"{error} (still refused after {tried} attempts); the model's requests a minute"
+                " are used up by other work: re-run this image later or lower GEMINI_LIMITS",
+                timings=timings,
+                calls=calls,
             )
-            jobs.defer(iid, delay, retry=True, note=str(error))
-            return "deferred"
-        jobs.fail(
-            iid,
-            f"{error} (still refused after {tried} attempts); the model's requests a minute"
-            " are used up by other work: re-run this image later or lower GEMINI_LIMITS",
-            timings=timings,
-        )
-        return "error"
-    except TransientProviderError as error:
-        tried = attempt + 1
-        if tried < settings.visualizer_max_attempts:
-            delay = retry_delay_s(
-                error,
-                tried,
-                base=settings.visualizer_retry_base_s,
-                cap=settings.visualizer_retry_max_s,
+            return "error"
+        except TransientProviderError as error:
+            tried = attempt + 1
+            if tried < settings.visualizer_max_attempts:
+                delay = retry_delay_s(
+                    error,
+                    tried,
+                    base=settings.visualizer_retry_base_s,
+                    cap=settings.visualizer_retry_max_s,
+                )
+                jobs.defer(iid, delay, retry=True, note=str(error), calls=calls)
+                return "deferred"
+            jobs.fail(
+                iid,
+                f"{error} (still failing after {tried} attempt{'s' if tried != 1 else ''}, over"
+                f" {_span(settings, tried)}); re-run this image later",
+                timings=timings,
+                calls=calls,
             )
-            jobs.defer(iid, delay, retry=True, note=str(error))
-            return "deferred"
-        jobs.fail(
-            iid,
-            f"{error} (still failing after {tried} attempt{'s' if tried != 1 else ''}, over"
-            f" {_span(settings, tried)}); re-run this image later",
-            timings=timings,
-        )
-        return "error"
-    except VisualizerError as error:  # permanent: refused content, a bad input, storage
-        jobs.fail(iid, str(error), timings=timings)
-        return "error"
-    except Exception as error:  # a bug must not leave the row generating
-        log.exception("generation of %s failed", iid)
-        jobs.fail(
-            iid,
-            f"generation stopped unexpectedly ({type(error).__name__}: {error}); re-run it, "
-            "and report it if it happens again",
-            timings=timings,
-        )
-        return "error"
+            return "error"
+        except VisualizerError as error:  # permanent: refused content, a bad input, storage
+            jobs.fail(iid, str(error), timings=timings, calls=calls)
+            return "error"
+        except Exception as error:  # a bug must not leave the row generating
+            log.exception("generation of %s failed", iid)
+            jobs.fail(
+                iid,
+                f"generation stopped unexpectedly ({type(error).__name__}: {error}); re-run it, "
+                "and report it if it happens again",
+                timings=timings,
+                calls=calls,
+            )
+            return "error"
 
     timings["total_s"] = time.perf_counter() - started
     done = jobs.complete(
@@ -384,6 +390,7 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
         timings=timings,
         # An answer refused and asked again for is an attempt too.
         extra_attempts=max(int(result.meta.get("attempts") or 1) - 1, 0),
+        calls=calls,
     )
     return "completed" if done else "superseded"
 

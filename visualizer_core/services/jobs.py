@@ -27,17 +27,18 @@ import io
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
+from sqlalchemy.orm import Session
 
 from visualizer_core import backends
-from visualizer_core.ai import ratelimit
+from visualizer_core.ai import ratelimit, usage
 from visualizer_core.ai.base import GenerationRequest, GenerationResult
 from visualizer_core.ai.retry import seed_for
-from visualizer_core.db import repo
+from visualizer_core.db import ledger, repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import (
     Client,
@@ -71,6 +72,7 @@ __all__ = [
     "keep_result",
     "load_job",
     "parse_fidelity_check",
+    "record_calls",
     "request_for",
 ]
 
@@ -190,15 +192,24 @@ def call_ai(image_id: uuid.UUID, request: GenerationRequest) -> GenerationResult
         return backends.current().ai.generate(request)
 
 
-def defer(image_id: uuid.UUID, delay_s: float, *, retry: bool, note: str) -> bool:
+def defer(
+    image_id: uuid.UUID,
+    delay_s: float,
+    *,
+    retry: bool,
+    note: str,
+    calls: Sequence[usage.CallRecord] = (),
+) -> bool:
     """Give the row back to the queue for ``delay_s`` seconds (the wait is the queue's).
 
     The row goes back to ``pending`` (if it is still this run's) and the queue hands it to a
     worker when the delay is over. ``retry`` True counts this run as a failed attempt (the next
     one draws with a new seed); False (a rate limit, a paused model) gives the attempt back.
+    ``calls`` (the provider calls of this run, failed ones included) go on the row's ledger.
     """
     now = utcnow()
     with unit_of_work() as db:
+        _add_calls(db, image_id, calls)
         done = repo.update_image(
             db,
             image_id,
@@ -277,18 +288,26 @@ def _local_check(product_png: bytes, data: bytes, box: list[int]) -> FidelityChe
         return None
 
 
-def _usage_with(result: GenerationResult, fidelity: FidelityCheck | None) -> dict[str, Any]:
-    """The generation's token usage, with the fidelity judgement's under ``fidelity``."""
-    usage: dict[str, Any] = dict(result.usage)
-    if fidelity is not None and fidelity.usage:
-        usage["fidelity"] = dict(fidelity.usage)
-    return usage
+def record_calls(image_id: uuid.UUID, calls: Sequence[usage.CallRecord]) -> float:
+    """Puts provider calls made for an image on its ledger (own transaction); returns the
+    image's total cost. For calls made outside :func:`complete` and :func:`fail` (a
+    judgement made later, a batch line)."""
+    with unit_of_work() as db:
+        return _add_calls(db, image_id, calls)
 
 
-def _cost_of(result: GenerationResult, fidelity: FidelityCheck | None) -> float:
-    """USD of the image: the backend's estimate (0 for the local one) plus the fidelity check."""
-    cost = float(result.meta.get("cost_usd") or 0.0)
-    return round(cost + (fidelity.cost_usd if fidelity else 0.0), 8)
+def _add_calls(db: Session, image_id: uuid.UUID, calls: Sequence[usage.CallRecord]) -> float:
+    row = db.get(GeneratedImage, image_id)
+    if row is None:
+        return 0.0
+    for record in calls:  # what each call was for
+        record.image_id = str(image_id)
+        record.client_id = str(row.client_id)
+        record.product_id = str(row.product_id)
+    if not calls and row.cost_usd is None:
+        row.cost_usd = 0.0  # no provider call (the local backend): free, not unknown
+        return 0.0
+    return ledger.add_image_calls(db, image_id, calls)
 
 
 def _rounded(timings: Mapping[str, float]) -> dict[str, float]:
@@ -374,11 +393,16 @@ def judge(image_id: uuid.UUID, *, worker_id: str) -> str:
     generated = current.storage.get(image_key)
     started = time.perf_counter()
     try:
-        with ratelimit.waiting(False), ratelimit.holding(f"judgement:{image_id}"):
+        with (
+            usage.collect() as calls,
+            ratelimit.waiting(False),
+            ratelimit.holding(f"judgement:{image_id}"),
+        ):
             check = check_fidelity(
                 current.ai, product_png=product_png, generated=generated, meta={}, raise_errors=True
             )
     except ProviderError as error:
+        record_calls(image_id, calls)  # a failed judgement was paid for all the same
         settings = current.settings
         if isinstance(error, RateLimited) and (error.local or isinstance(error, DailyLimitReached)):
             current.queue.dispatch_judgements([image_id], delay_s=error.retry_after or 1.0)
@@ -395,7 +419,7 @@ def judge(image_id: uuid.UUID, *, worker_id: str) -> str:
             return "deferred"
         _judged(image_id, None, worker_id=worker_id, failed=str(error))
         return "failed"
-    _judged(image_id, check, worker_id=worker_id, took_s=time.perf_counter() - started)
+    _judged(image_id, check, worker_id=worker_id, took_s=time.perf_counter() - started, calls=calls)
     return "judged" if check is not None else "failed"
 
 
@@ -415,11 +439,15 @@ def _judged(
     worker_id: str,
     took_s: float = 0.0,
     failed: str | None = None,
+    calls: Sequence[usage.CallRecord] = (),
 ) -> None:
-    """The judgement's outcome on the row: its score, tokens and cost, or nothing (logged)."""
+    """The judgement's outcome on the row: its score and its calls on the ledger, or nothing
+    (logged)."""
     if failed:
         log.warning("fidelity judgement of %s failed: %s", image_id, failed)
     with unit_of_work() as db:
+        if calls:
+            _add_calls(db, image_id, calls)
         image = db.get(GeneratedImage, image_id, with_for_update=True)
         if image is None:
             return
@@ -431,9 +459,6 @@ def _judged(
         if check is not None:
             timings["fidelity_s"] = round(took_s, 4)
             image.fidelity_score = check.score
-            if check.usage:
-                image.usage = {**(image.usage or {}), "fidelity": dict(check.usage)}
-            image.cost_usd = round(float(image.cost_usd or 0.0) + check.cost_usd, 8)
         image.timings = timings
         image.updated_at = utcnow()
 
@@ -447,12 +472,15 @@ def complete(
     kept: Kept,
     timings: dict[str, float],
     extra_attempts: int = 0,
+    calls: Sequence[usage.CallRecord] = (),
 ) -> bool:
     """Mark a row completed with its lineage (if it is still this run's); finish its flow.
 
     The image is done here: progress, the gallery and the flow's webhook see it at once. When
     the client wants its fidelity judged (``fidelity_check``) and it was not measured on the
     spot, the judgement is queued as a task of its own and its score arrives on the row later.
+    ``calls`` (every provider call made for the row by this run) go on its ledger in the same
+    transaction, also when the row was taken back meanwhile: they were paid all the same.
     """
     current = backends.current()
     now = utcnow()
@@ -466,6 +494,7 @@ def complete(
     if judge_later:
         timings = {**timings, "fidelity_queued_at": time.time()}
     with unit_of_work() as db:
+        _add_calls(db, iid, calls)
         done = repo.update_image(
             db,
             iid,
@@ -478,8 +507,6 @@ def complete(
             prompt=request.prompt,
             prompt_version=prompt_version,
             model=result.model,
-            usage=_usage_with(result, kept.fidelity),
-            cost_usd=_cost_of(result, kept.fidelity),
             fidelity_score=kept.fidelity.score if kept.fidelity else None,
             attempts=GeneratedImage.attempts + extra_attempts,
             completed_at=now,
@@ -501,15 +528,18 @@ def fail(
     *,
     extra_attempts: int = 0,
     timings: Mapping[str, float] | None = None,
+    calls: Sequence[usage.CallRecord] = (),
 ) -> bool:
     """Mark the row failed with a message a person can act on (if it is still this run's).
 
     ``extra_attempts`` (retries made) are added to the row's attempts; ``timings``, when given,
-    replace its timings. The flow is finished when this was its last open row.
+    replace its timings; ``calls`` go on its ledger (a failed image was paid for too). The flow
+    is finished when this was its last open row.
     """
     now = utcnow()
     extra: dict[str, Any] = {} if timings is None else {"timings": _rounded(timings)}
     with unit_of_work() as db:
+        _add_calls(db, image_id, calls)
         done = repo.update_image(
             db,
             image_id,
