@@ -46,6 +46,8 @@ def _gemini_backends(
     """The backend set of ``base`` with Gemini switched on, as its environment would do it."""
     settings = base.settings
     secret = settings.r2_secret_access_key
+    extra.setdefault("visualizer_retry_base_s", 0.05)  # the retry policy's waits, for tests
+    extra.setdefault("visualizer_retry_max_s", 0.2)
     built = backends.build(
         load_settings(
             visualizer_home=settings.visualizer_home,
@@ -57,8 +59,6 @@ def _gemini_backends(
             gemini_api_key=server.api_key,
             gemini_base_url=server.base_url,
             gemini_prices={DEFAULT_IMAGE_MODEL: CUSTOM_PRICE},
-            visualizer_retry_base_s=0.05,  # the retry policy's waits, shortened for tests
-            visualizer_retry_max_s=0.2,
             **extra,
         )
     )
@@ -147,11 +147,11 @@ def _run(scope: ClientScope, session_id: uuid.UUID, **settings: Any) -> list[Gen
 
 
 def _judged(flow_id: uuid.UUID, timeout: float = 60) -> list[GeneratedImage]:
-    """The flow's rows once every completed one has its fidelity score (or the time is up)."""
+    """The flow's rows once no judgement of theirs is still to come (or the time is up)."""
     deadline = time.monotonic() + timeout
     while True:
         rows = _rows(flow_id)
-        waiting = [r for r in rows if r.status == "completed" and r.fidelity_score is None]
+        waiting = [r for r in rows if "fidelity_queued_at" in (r.timings or {})]
         if not waiting or time.monotonic() > deadline:
             return rows
         time.sleep(0.1)

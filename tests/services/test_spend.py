@@ -60,6 +60,7 @@ def test_the_ledger_is_the_providers_count_after_faults_and_retries(
     flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(variants=2))
     counts = generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=120)
     assert counts["pending"] + counts["generating"] == 0, counts
+    flows._judged(flow.flow_id)  # the judgements follow the images, as tasks of their own
 
     billed = gemini_server.billing()
     failed_calls = [r for r in gemini_server.requests if r.status != 200]
