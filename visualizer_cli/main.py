@@ -232,7 +232,8 @@ def status(
 
     counts: dict[str, Any] = dict(sessions.session_status(ADMIN, session_id=session))
     paused = sessions.paused_models(ADMIN, session_id=session)
-    counts["paused"] = paused  # models whose day's quota is used up: their images wait
+    if paused:  # models whose day's quota is used up: their images wait, named here
+        counts["paused"] = paused
     human = " ".join(f"{k} {v}" for k, v in counts.items() if k != "paused")
     for entry in paused:
         human += (
