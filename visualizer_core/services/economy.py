@@ -38,6 +38,7 @@ from visualizer_core.errors import (
     TransientProviderError,
     VisualizerError,
 )
+from visualizer_core.schemas import ImageStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services import jobs
 from visualizer_core.services._uow import parse_id, unit_of_work
@@ -73,8 +74,8 @@ def _back_to_queue(image_ids: Sequence[uuid.UUID], why: str) -> None:
             repo.update_image(
                 db,
                 iid,
-                expect_status="generating",
-                status="pending",
+                expect_status=ImageStatus.GENERATING,
+                status=ImageStatus.PENDING,
                 worker_id=None,
                 job_id=job_id_for(iid),
                 updated_at=now,
@@ -96,7 +97,7 @@ def submit_economy(scope: Scope, *, flow_id: uuid.UUID | str) -> list[str]:
         pending = [
             row.id
             for row in repo.images_where(
-                db, GeneratedImage.flow_id == fid, GeneratedImage.status == "pending"
+                db, GeneratedImage.flow_id == fid, GeneratedImage.status == ImageStatus.PENDING
             )
         ]
     ai = _batch_ai()
@@ -166,7 +167,7 @@ def poll_economy(scope: Scope) -> dict[str, int]:
     with unit_of_work() as db:
         rows = repo.images_where(
             db,
-            GeneratedImage.status == "generating",
+            GeneratedImage.status == ImageStatus.GENERATING,
             GeneratedImage.job_id.like(f"{JOB_PREFIX}%"),
         )
         open_jobs: dict[str, list[uuid.UUID]] = defaultdict(list)
