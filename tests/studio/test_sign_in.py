@@ -33,7 +33,7 @@ def test_signed_out_people_see_only_the_sign_in_form(studio: Studio) -> None:
 def test_a_wrong_password_is_a_message_not_a_traceback(studio: Studio) -> None:
     app = fill_sign_in(fresh_app(), studio.emails["editor"], "not the password")
     assert not app.exception
-    assert [e.value for e in app.error] == ["Wrong email or password"]
+    assert len(app.error) == 1 and app.error[0].value.startswith("Wrong email or password")
     assert "Sessions" not in [t.value for t in app.title]
 
 

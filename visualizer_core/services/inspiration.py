@@ -23,7 +23,7 @@ from visualizer_core.inspiration import COLORS, ORIENTATIONS, InspirationPhoto, 
 from visualizer_core.inspiration.library import DEMO_ROOM_SIZE, search_library
 from visualizer_core.inspiration.unsplash import UnsplashClient
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import parse_id, search_text, unit_of_work
 from visualizer_core.services.sessions import (
     AddScenesResult,
     add_scene_images,
@@ -80,6 +80,7 @@ def search_inspiration(
 ) -> SearchPage:
     """A page of photos for ``query``: Unsplash's with a key, the client's library without."""
     scope.require(Action.READ)
+    query = search_text(query, "search") or ""
     cid = parse_id(client_id, "client")
     scope.check_client(cid, "client", client_id)
     if page < 1 or not 1 <= per_page <= 30:

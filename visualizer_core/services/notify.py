@@ -58,7 +58,7 @@ def deliver_flow_webhook(
     else:
         result = webhooks.deliver(checked, secret, payload, attempts=attempts, backoff_s=backoff_s)
     record = {
-        "url": url,
+        "url": outbound.redact(url),
         "delivered": result.delivered,
         "attempts": result.attempts,
         "status_code": result.status_code,
@@ -77,8 +77,12 @@ def deliver_flow_webhook(
 
 
 def webhook_deliveries(scope: Scope, *, flow_id: uuid.UUID | str) -> dict[str, Any]:
-    """How the flow's webhook went: ``{"status", "deliveries": [...]}``; empty before any."""
-    scope.require(Action.READ)
+    """How the flow's webhook went: ``{"status", "deliveries": [...]}``; empty before any.
+
+    Owners and the admin only: the receiver's status codes and errors say things about the
+    receiver's network that viewers and editors have no need to see. No response body is kept.
+    """
+    scope.require(Action.MANAGE)
     fid = parse_id(flow_id, "flow")
     with unit_of_work() as db:
         flow = repo.get(db, Flow, fid, client_id=scope.client_filter())

@@ -43,6 +43,12 @@ class LocalStorage:
     def __init__(self, root: Path | str, *, public_url: str | None = None) -> None:
         self.root = Path(root).absolute()
         self.public_url = public_url.rstrip("/") if public_url else None
+        # A new root is the owner's only (0700): catalog photos and generations are private
+        # to their clients. An existing one is left as it is (it may be served on purpose).
+        try:
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StorageError(f"storage folder {self.root} cannot be made: {exc}") from exc
 
     def __repr__(self) -> str:
         return f"LocalStorage({str(self.root)!r})"
