@@ -33,8 +33,10 @@ else:
         st.Page(here / "inspiration.py", title="Inspiration", icon=":material/photo_library:"),
         st.Page(here / "generate.py", title="Match & generate", icon=":material/auto_awesome:"),
         st.Page(here / "results.py", title="Results", icon=":material/collections:"),
+        st.Page(here / "review.py", title="Review", icon=":material/rate_review:"),
     ]
     if can(scope(), Action.MANAGE):
+        pages.append(st.Page(here / "usage.py", title="Usage", icon=":material/payments:"))
         pages.append(st.Page(here / "settings.py", title="Settings", icon=":material/settings:"))
     page = st.navigation(pages)
 page.run()

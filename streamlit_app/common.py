@@ -7,6 +7,7 @@ page's own ``<page>.*``.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -163,6 +164,20 @@ def _sentence(message: str) -> str:
     return message[:1].upper() + message[1:] if first.isalpha() and first.islower() else message
 
 
+_MARKDOWN_SIGNS = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def plain(text: object) -> str:
+    """Text a person typed (a sku, a product or session name), safe inside ``st.markdown``.
+
+    Every ASCII punctuation sign is escaped, so no link, image, emphasis, colour or icon
+    directive, HTML tag or bare-URL autolink can be made from it: an editor cannot put a link
+    or a picture in front of a viewer through a product name. Line breaks become spaces.
+    """
+    flat = " ".join(str(text).split())
+    return _MARKDOWN_SIGNS.sub(r"\\\1", flat)
+
+
 def open_session(member: ClientScope, *, page: str) -> sessions.SessionRead:
     """The session this page works on, chosen in the sidebar; stops the page when there is none.
 
@@ -187,7 +202,7 @@ def open_session(member: ClientScope, *, page: str) -> sessions.SessionRead:
         "Session",
         ids,
         index=ids.index(current),
-        format_func=lambda sid: by_id[sid].name,
+        format_func=lambda sid: by_id[sid].name,  # a select box shows plain text
         key=f"{page}.session",
         on_change=remember,
     )

@@ -124,6 +124,7 @@ def test_the_public_api_is_exactly_this_and_documented() -> None:
             "SPEND_KINDS",
             "calls",
             "clients",
+            "export",
             "generations",
             "image",
             "plan",

@@ -640,3 +640,27 @@ def test_a_products_best_room_beats_its_second_however_the_second_looks() -> Non
     lovely_bedroom = room("bedroom", ("minimalist",), ("#e8e4dc", "#758b70"), 0.7, 0.2)
     assert score(sofa, plain_living)[0] > score(sofa, lovely_bedroom)[0]
     assert best_matches({"p": sofa}, {"a": lovely_bedroom, "b": plain_living})["p"].scene_id == "b"
+
+
+def test_a_product_that_needs_a_room_gets_a_neutral_scene_and_is_flagged() -> None:
+    unknown = product(category="other", rooms=())
+    scenes = {
+        "a-bath": room("bathroom", style=("modern",)),
+        "b-kitchen": room("kitchen", style=("modern",)),
+        "c-living": room("living_room", style=("boho",), palette=("#802020",)),
+    }
+    found = best_matches({"p1": unknown, "p2": product()}, scenes)
+    assert found["p1"].scene_id == "c-living"  # the neutral room, however it looks
+    assert found["p1"].needs_room and "needs a room" in found["p1"].reason
+    assert not found["p2"].needs_room
+
+
+def test_offline_analysis_leaves_unknown_products_without_a_room() -> None:
+    unknown = analyze_product(ProductFacts(name="SKU 88412 PK2"), [])
+    assert (unknown.category, unknown.taxonomy_id, unknown.room_types) == ("other", None, [])
+    assert unknown.confidence == 0.0
+    hood = analyze_product(ProductFacts(name="Chimney Cooker Hood 60cm"), [])
+    assert hood.taxonomy_path == (
+        "Home & Garden > Kitchen & Dining > Kitchen Appliances > Range Hoods"
+    )
+    assert hood.room_types[0] == "kitchen" and hood.placement == "wall"

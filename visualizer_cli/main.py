@@ -287,7 +287,10 @@ def match(
     human = "\n".join(
         f"{m['product_id']} -> {m['scene_id']} ({m['score']:.2f}) {m['reason']}" for m in found
     )
-    emit(as_json, {"matches": found}, human or "no products to match")
+    homeless = [m["product_id"] for m in found if m.get("needs_room")]
+    if homeless:
+        human += f"\nneeds a room ({len(homeless)}): {', '.join(homeless)}"
+    emit(as_json, {"matches": found, "needs_room": homeless}, human or "no products to match")
 
 
 @app.command("generate")
@@ -378,13 +381,21 @@ def export(
     session: Annotated[str, typer.Option("--session", help="Session id.")],
     out: Annotated[Path, typer.Option("--out", help="The ZIP file to write.")],
     approved_only: Annotated[bool, typer.Option(help="Only approved images.")] = False,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="Deliver at a preset: square-2048, portrait-1600x2000, original, "
+            "square-2048-webp (sRGB, metadata stripped, {sku}_{variant} names).",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Completed images and manifest.csv as a ZIP."""
+    """Completed images and manifest.csv as a ZIP (as stored, or at a delivery preset)."""
     from visualizer_core.services import export as export_service
 
     result = export_service.export_session(
-        ADMIN, session_id=session, out=out, approved_only=approved_only
+        ADMIN, session_id=session, out=out, approved_only=approved_only, preset=preset
     )
     emit(as_json, result, f"wrote {result['images']} image(s) to {result['path']}")
 

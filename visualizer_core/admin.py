@@ -33,6 +33,7 @@ import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -49,6 +50,7 @@ from visualizer_core.schemas import FlowSettings, ProductAnalysis, SceneAnalysis
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import analysis, estimates, gallery, generation
 from visualizer_core.services import clients as client_service
+from visualizer_core.services import export as export_service
 from visualizer_core.services import spend as spend_service
 from visualizer_core.services._uow import parse_id, unit_of_work
 
@@ -58,6 +60,7 @@ __all__ = [
     "SPEND_KINDS",
     "calls",
     "clients",
+    "export",
     "generations",
     "image",
     "plan",
@@ -582,6 +585,34 @@ def image(image_id: uuid.UUID | str, *, thumbnail: bool = True) -> Image.Image:
     picture = Image.open(io.BytesIO(data))
     picture.load()
     return picture
+
+
+def export(
+    session_id: uuid.UUID | str,
+    out: str | Path,
+    preset: export_service.DeliveryPreset | str | Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The session's approved images at a delivery preset, with ``manifest.csv``, as a ZIP.
+
+    ``preset`` is a name (``"square-2048"``, ``"portrait-1600x2000"``, ``"original"``,
+    ``"square-2048-webp"``), a dict such as ``{"format": "webp", "size": "original",
+    "pattern": "{sku}_{variant}"}``, or a :class:`DeliveryPreset`; None uses the one the
+    session's client chose last in the studio. Returns ``{"images", "path", "preset"}``.
+    """
+    if preset is None:
+        with unit_of_work() as db:
+            found = repo.sessions_by_id(db, [parse_id(session_id, "session")])
+            if not found:
+                raise NotFound("session", session_id)
+            client_id = found[0].client_id
+        chosen = export_service.client_preset(ADMIN, client_id=client_id)
+    else:
+        chosen = export_service.parse_preset(
+            preset if isinstance(preset, export_service.DeliveryPreset | str) else dict(preset)
+        )
+    return export_service.export_session(
+        ADMIN, session_id=session_id, out=Path(out), approved_only=True, preset=chosen
+    )
 
 
 # -- re-runs, waiting --------------------------------------------------------------------------

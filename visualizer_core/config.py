@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     gemini_image_model: str | None = None
     gemini_text_model: str | None = None
     gemini_max_rpm: int | None = Field(default=None, gt=0)
+    """Requests a minute to each Gemini model not listed in ``GEMINI_LIMITS``, all workers
+    together; unset: no limit of our own for those models."""
+    gemini_limits: Annotated[dict[str, dict[str, int]] | None, NoDecode] = None
+    """Per-model limits across all workers, as JSON: ``{"model": {"rpm": N, "tpm": N, "rpd": N}}``
+    (requests a minute, tokens a minute, requests a Pacific-time day; each key optional)."""
     gemini_timeout_s: float = Field(default=120.0, gt=0, le=3600)
     """Seconds one Gemini call may take before it counts as a (transient) timeout."""
     gemini_prices: Annotated[dict[str, dict[str, float]] | None, NoDecode] = None
@@ -119,6 +124,17 @@ class Settings(BaseSettings):
     visualizer_ai_latency_s: float = Field(default=0.0, ge=0, le=600)
     """Seconds the local AI waits before each generated image, to stand in for a real model's
     latency in benchmarks and recovery tests; 0 (no wait) by default, ignored for Gemini."""
+    visualizer_limit_window_s: int = Field(default=60, ge=1, le=3600)
+    """Test knob: the length in seconds of the "minute" of the per-model limits (rpm, tpm).
+    60 in production; tests and benchmarks shorten it rather than wait a real minute."""
+    visualizer_limit_day_s: float | None = Field(default=None, gt=0)
+    """Test knob: the length in seconds of the "day" of ``rpd`` limits. Unset (production):
+    Gemini's day, which ends at midnight Pacific time."""
+    visualizer_retry_base_s: float = Field(default=15.0, ge=0, le=3600)
+    """The first backoff before a transient provider failure is retried; each later retry
+    waits about twice as long (with jitter), up to ``visualizer_retry_max_s``."""
+    visualizer_retry_max_s: float = Field(default=600.0, ge=0, le=3600)
+    """The longest single backoff between two attempts at one call."""
     visualizer_session_max_age_s: int = Field(default=7 * 24 * 3600, ge=60)
     """How long a login session stays valid, in seconds (a week by default)."""
 
@@ -151,6 +167,28 @@ class Settings(BaseSettings):
             extra = set(row) - {"input", "output", "image_output"}
             if extra:
                 raise ValueError(f"{model}: unknown price {sorted(extra)[0]!r}")
+        return value
+
+    @field_validator("gemini_limits", mode="before")
+    @classmethod
+    def _model_limits(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("not JSON") from None
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise ValueError('must map model names to {"rpm": N, "tpm": N, "rpd": N}')
+        for model, row in value.items():
+            if not isinstance(row, dict) or not row:
+                raise ValueError(f'{model}: needs a limit such as {{"rpm": 100}}')
+            for name, limit in row.items():
+                if name not in ("rpm", "tpm", "rpd"):
+                    raise ValueError(f"{model}: unknown limit {name!r} (rpm, tpm or rpd)")
+                if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+                    raise ValueError(f"{model}: {name} must be a whole number above 0")
         return value
 
     @field_validator("visualizer_private_hosts_allowed")

@@ -13,18 +13,27 @@ and show its message as one plain sentence; anything else is a bug.
     ├── QuotaExceeded        the client's daily generation quota would be exceeded
     ├── StorageError         the object store failed
     └── ProviderError        an AI or search provider failed
-        ├── TransientProviderError   worth retrying (429, 5xx, timeouts)
-        │   └── RateLimited          the provider asked us to wait ``retry_after`` seconds
+        ├── TransientProviderError   worth retrying (5xx, overloaded, timeouts, empty answers)
+        │   └── RateLimited          wait ``retry_after`` seconds (a 429, or our own limit)
+        │       └── DailyLimitReached    a model's requests-per-day quota is used up until
+        │                                ``resets_at``: its work pauses, nothing fails
         ├── PermanentProviderError   retrying will not help (400, bad key)
         └── ContentRefused           blocked prompt or no image in the answer
+
+A ``ProviderError`` carries ``calls``: the records of the provider calls made before it was
+raised (failed ones included), so that a caller can keep what the attempt cost.
 """
 
 from __future__ import annotations
+
+import datetime as dt
+from typing import Any
 
 __all__ = [
     "ConfigError",
     "Conflict",
     "ContentRefused",
+    "DailyLimitReached",
     "Forbidden",
     "InvalidImage",
     "InvalidInput",
@@ -86,7 +95,18 @@ class StorageError(VisualizerError):
 
 
 class ProviderError(VisualizerError):
-    """An external provider (AI, image search) failed."""
+    """An external provider (AI, image search) failed.
+
+    ``calls`` holds the records of the provider calls made on the way (usage.CallRecord),
+    failed attempts included; ``model`` names the model when one was called.
+    """
+
+    def __init__(
+        self, message: str, *, calls: list[Any] | None = None, model: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.calls: list[Any] = list(calls or [])
+        self.model = model
 
 
 class TransientProviderError(ProviderError):
@@ -94,11 +114,40 @@ class TransientProviderError(ProviderError):
 
 
 class RateLimited(TransientProviderError):
-    """The provider refused for now and said how long to wait."""
+    """Refused for now: wait ``retry_after`` seconds (None: the provider did not say).
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    ``local`` is True when our own per-model limit refused before any call was made.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        local: bool = False,
+        calls: list[Any] | None = None,
+        model: str | None = None,
+    ) -> None:
+        super().__init__(message, calls=calls, model=model)
         self.retry_after = retry_after
+        self.local = local
+
+
+class DailyLimitReached(RateLimited):
+    """A model's requests-per-day quota is used up; it resets at ``resets_at`` (UTC)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        resets_at: dt.datetime,
+        local: bool = False,
+        calls: list[Any] | None = None,
+        model: str | None = None,
+    ) -> None:
+        wait = max((resets_at - dt.datetime.now(dt.UTC)).total_seconds(), 0.0)
+        super().__init__(message, wait, local=local, calls=calls, model=model)
+        self.resets_at = resets_at
 
 
 class PermanentProviderError(ProviderError):

@@ -53,6 +53,7 @@ class FidelityCheck:
     reason: str | None = None
     usage: dict[str, int] = field(default_factory=dict)  # tokens of a judgement call
     cost_usd: float = 0.0
+    calls: list[Any] = field(default_factory=list)  # usage.CallRecord of each provider call
 
 
 class FidelityJudge(Protocol):
@@ -193,9 +194,6 @@ def check_fidelity(
         judge = _judge_of(ai)
         if judge is None:
             return None
-        acquire = getattr(ai, "acquire", None)  # keep a shared rate limit, if there is one
-        if callable(acquire):
-            acquire()
         return judge.judge_fidelity(product_png, generated)
     except (ProviderError, InvalidImage) as error:
         log.warning("fidelity check failed: %s", error)

@@ -10,7 +10,7 @@ good the second one looks, and any room it belongs in beats a room it does not.
 =================================  ===========  =============================================
 the scene's room, for the product  band         notes
 =================================  ===========  =============================================
-its best room                      0.60 - 1.00
+its best room                      0.60 - 1.00  (no room: the neutral rooms, in order)
 its second room                    0.52 - 0.60
 its third room or further down     0.46 - 0.52
 next to its best room              0.06 - 0.40  kitchen and dining room, bedroom and kids' room
@@ -106,6 +106,7 @@ class Match:
     score: float
     reason: str
     overridden: bool = False
+    needs_room: bool = False
 
 
 # -- colour -------------------------------------------------------------------------------------
@@ -217,8 +218,13 @@ def _style_fit(product: ProductAnalysis, scene: SceneAnalysis) -> float:
     return sum(max(_style_affinity(p, s) for s in theirs) for p in ours) / len(ours)
 
 
+def _rooms_of(product: ProductAnalysis) -> list[str]:
+    """The product's rooms; a product that needs a room goes where most things look at home."""
+    return list(product.room_types) or list(taxonomy.NEUTRAL_ROOMS)
+
+
 def _room_band(product: ProductAnalysis, scene: SceneAnalysis) -> tuple[float, float]:
-    rooms = product.room_types
+    rooms = _rooms_of(product)
     if scene.room_type in rooms:
         rank = rooms.index(scene.room_type)
         return _BANDS["rank0" if rank == 0 else "rank1" if rank == 1 else "rank2+"]
@@ -260,10 +266,12 @@ def _with_article(noun: str) -> str:
 
 
 def _product_noun(product: ProductAnalysis) -> str:
-    info = taxonomy.CATEGORY_INFO.get(product.category)
-    if info is None or info.id == "other":
+    if product.category in ("", "other"):
         return "product"
-    return info.label.lower()
+    info = taxonomy.CATEGORY_INFO.get(product.category)
+    if info is not None:
+        return info.label.lower()
+    return product.category.replace("_", " ")
 
 
 def _join(words: Sequence[str]) -> str:
@@ -274,7 +282,9 @@ def _reason(product: ProductAnalysis, scene: SceneAnalysis, room: float, palette
     noun = _with_article(_product_noun(product))
     label = _room_label(scene.room_type)
     rooms = product.room_types
-    if scene.room_type in rooms:
+    if not rooms:
+        parts = [f"needs a room: {label} is a neutral setting for {noun}"]
+    elif scene.room_type in rooms:
         verb = "fits" if rooms.index(scene.room_type) == 0 else "suits"
         parts = [f"{label} {verb} {noun}"]
     elif room > 0:
@@ -370,7 +380,7 @@ def best_matches(
         if pid in hand_set:
             sid = hand_set[pid]
             total, _room, _palette = _score(analyses[pid], scenes[sid])
-            found[pid] = Match(sid, total, "set by hand", True)
+            found[pid] = Match(sid, total, "set by hand", True, not analyses[pid].room_types)
             load[sid] += 1
     for pid in sorted(analyses):
         if pid in found:
@@ -389,6 +399,10 @@ def best_matches(
         load[chosen] += 1
         total, room_part, palette = scored[chosen]
         found[pid] = Match(
-            chosen, total, _reason(product, scenes[chosen], room_part, palette), False
+            chosen,
+            total,
+            _reason(product, scenes[chosen], room_part, palette),
+            False,
+            not product.room_types,
         )
     return {pid: found[pid] for pid in analyses}

@@ -24,9 +24,18 @@ class ProductAnalysis(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    category: str = Field(description="normalised category from the taxonomy, e.g. 'sofa'")
+    category: str = Field(description="short kind from the taxonomy, e.g. 'sofa', 'range_hood'")
+    taxonomy_id: int | None = Field(
+        default=None, description="Google product taxonomy id, e.g. 460; None when nothing fits"
+    )
+    taxonomy_path: str | None = Field(
+        default=None, description="Google product taxonomy path, e.g. 'Furniture > Sofas'"
+    )
+    confidence: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="how sure the category is, 0..1"
+    )
     room_types: list[str] = Field(
-        description="room types from the taxonomy it belongs in, best first"
+        description="room types it belongs in, best first; empty when it needs a room"
     )
     style: list[str] = Field(default_factory=list, description="style words, e.g. 'modern'")
     materials: list[str] = Field(default_factory=list)

@@ -92,7 +92,16 @@ for product in catalog:
             "score": match.get("score"),
             "reason": match.get("reason", ""),
             "by hand": bool(match.get("overridden")),
+            "needs a room": bool(match.get("needs_room")),
         }
+    )
+homeless = [row["product"] for row in rows if row["needs a room"]]
+if homeless:
+    st.warning(
+        f"{len(homeless)} product(s) need a room: the catalog does not say what they are, so "
+        "they got a neutral scene. Pick a scene for them below: "
+        + ", ".join(homeless[:10])
+        + ("…" if len(homeless) > 10 else "")
     )
 st.dataframe(
     pd.DataFrame(rows),

@@ -180,6 +180,12 @@ def search() -> None:
         return
     if found.notice:
         st.info(found.notice)
+    if found.quota_low:
+        st.warning(
+            f"Unsplash: {found.rate_limit_remaining} of {found.rate_limit or '?'} requests left"
+            " this hour. Searches already made stay available for an hour; each new search,"
+            " page or photo used takes one."
+        )
     if not found.photos:
         st.caption("Nothing found: try other words.")
         return
@@ -246,9 +252,8 @@ def earlier_generations() -> None:
     chosen = []
     for index, card in enumerate(page.cards):
         with columns[index % COLUMNS]:
-            picture = attempt(gallery.image_bytes, member, image_id=card.id)
-            if picture is not None:
-                st.image(picture, caption=f"{card.sku} · v{card.variant + 1}")
+            if card.thumbnail_url:
+                st.image(card.thumbnail_url, caption=f"{card.sku} · v{card.variant + 1}")
             if editor and st.checkbox("Use", key=f"inspiration.reuse.{card.id}"):
                 chosen.append(card)
     if editor and st.button(

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from streamlit_app.common import attempt, can, open_session, scope
+from streamlit_app.common import attempt, can, open_session, plain, scope
+from streamlit_app.delivery import open_delivery, show_delivery
 from visualizer_core.schemas import ASPECT_RATIOS, FlowSettings
 from visualizer_core.scope import Action
 from visualizer_core.services import export, gallery, generation, products, sessions
@@ -37,7 +38,11 @@ member = scope()
 editor = can(member, Action.EDIT)
 may_generate = can(member, Action.GENERATE)
 session = open_session(member, page="results")
-st.title(session.name)
+st.title(plain(session.name), anchor=False)
+if st.button(
+    "Review one by one", key="results.review_mode", icon=":material/rate_review:", type="primary"
+):
+    st.switch_page("views/review.py")
 
 notice = st.session_state.pop("results.notice", None)
 if notice:
@@ -175,16 +180,14 @@ if not listing.cards:
 columns = st.columns(COLUMNS)
 for index, card in enumerate(listing.cards):
     with columns[index % COLUMNS], st.container(border=True):
-        if card.thumbnail_key:
-            picture = attempt(gallery.image_bytes, member, image_id=card.id)
-            if picture is not None:
-                st.image(picture)
+        if card.thumbnail_url:
+            st.image(card.thumbnail_url)
         else:
             st.markdown(f"_{card.status}_")
         star = ":orange[:material/star:] " if card.favourite else ""
         score = "" if card.fidelity_score is None else f" · fidelity {card.fidelity_score:.2f}"
-        st.markdown(f"{star}**{card.sku}** · v{card.variant + 1} {BADGE[card.review_state]}")
-        st.caption(f"{card.product_name}{score}")
+        st.markdown(f"{star}**{plain(card.sku)}** · v{card.variant + 1} {BADGE[card.review_state]}")
+        st.caption(f"{plain(card.product_name)}{score}")
         if card.error_message:
             st.error(card.error_message)
         if editor:
@@ -330,6 +333,13 @@ if st.button("Prepare ZIP of approved images", key="results.prepare"):
                 st.warning("No approved images yet: approve some in the gallery first.")
             else:
                 st.session_state["results.zip"] = (session.id, made["images"], target.read_bytes())
+st.button(
+    "Deliver at a store's sizes",
+    key="results.deliver",
+    icon=":material/local_shipping:",
+    on_click=open_delivery,
+)
+show_delivery(member, session_id=session.id, session_name=session.name)
 ready = st.session_state.get("results.zip")
 if ready and ready[0] == session.id:
     slug = re.sub(r"[^A-Za-z0-9_-]+", "-", session.name).strip("-") or "session"

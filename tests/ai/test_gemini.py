@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import json
 import sys
 import types
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -23,8 +27,12 @@ from visualizer_core.ai.gemini import (
     Price,
     estimate_cost,
 )
+from visualizer_core.ai.ratelimit import ModelLimiter, ModelLimits, paused_models, waiting
+from visualizer_core.ai.usage import collect
+from visualizer_core.config import load_settings
 from visualizer_core.errors import (
     ContentRefused,
+    DailyLimitReached,
     PermanentProviderError,
     RateLimited,
     TransientProviderError,
@@ -135,13 +143,16 @@ def test_generate_with_image_size_and_request_model(gemini_server: GeminiStandIn
     ai.close()
 
 
-@pytest.mark.parametrize("version", ["v1", "v1beta"])
-def test_both_api_versions(gemini_server: GeminiStandIn, version: str) -> None:
-    ai = make_ai(gemini_server, api_version=version)
+def test_one_api_version_is_served(gemini_server: GeminiStandIn) -> None:
+    ai = make_ai(gemini_server)  # the SDK's default version, which the stand-in serves
     ai.generate(request())
     ai.analyze_scene(jpeg_scene())
-    assert [r.api_version for r in gemini_server.requests] == [version, version]
+    assert [r.api_version for r in gemini_server.requests] == ["v1", "v1"]
     ai.close()
+    other = make_ai(gemini_server, api_version="v1beta")
+    with pytest.raises(PermanentProviderError, match="404"):
+        other.generate(request())
+    other.close()
 
 
 # -- analysis -----------------------------------------------------------------------------------
@@ -208,6 +219,26 @@ def test_answers_are_normalised_to_the_taxonomy(
     assert "sofa, desk" in gemini_server.requests[-1].prompt
 
 
+def test_product_analysis_names_a_taxonomy_category_from_a_short_list(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI
+) -> None:
+    facts = ProductFacts(name="Ardent 60cm Chimney Cooker Hood", category="Kitchen Appliances")
+    gemini_server.json_answer = {"taxonomy_id": 684, "room_types": ["kitchen"]}
+    analysis = gemini_ai.analyze_product(facts, [png_cutout()])
+    assert analysis.taxonomy_id == 684
+    assert analysis.taxonomy_path == (
+        "Home & Garden > Kitchen & Dining > Kitchen Appliances > Range Hoods"
+    )
+    prompt = gemini_server.requests[-1].prompt
+    assert "684 = Home & Garden > Kitchen & Dining > Kitchen Appliances > Range Hoods" in prompt
+    assert prompt.count(" = ") <= 6  # a short list, not the taxonomy
+
+    # an id that was not offered is not taken: the offline classifier's answer stands
+    gemini_server.json_answer = {"taxonomy_id": 1, "room_types": []}
+    analysis = gemini_ai.analyze_product(facts, [png_cutout()])
+    assert analysis.taxonomy_id == 684 and analysis.room_types == ["kitchen"]
+
+
 def test_bad_json_is_a_clear_error(gemini_server: GeminiStandIn, gemini_ai: GeminiAI) -> None:
     gemini_server.fail_next("bad_json")
     with pytest.raises(TransientProviderError, match="not valid SceneAnalysis JSON") as caught:
@@ -216,10 +247,11 @@ def test_bad_json_is_a_clear_error(gemini_server: GeminiStandIn, gemini_ai: Gemi
 
 
 def test_blocked_analysis_is_refused(gemini_server: GeminiStandIn, gemini_ai: GeminiAI) -> None:
-    gemini_server.fail_next("blocked")
-    with pytest.raises(ContentRefused, match="block reason SAFETY"):
+    gemini_server.fail_next("blocked", count=2)
+    with pytest.raises(ContentRefused, match="block reason SAFETY") as caught:
         gemini_ai.analyze_product(ProductFacts(name="x"), [png_cutout()])
-    assert len(gemini_server.requests) == 1  # analysis is not retried here
+    assert len(gemini_server.requests) == 2  # asked once more with a seed, as images are
+    assert [c.kind for c in caught.value.calls] == ["analysis", "analysis"]
 
 
 # -- failures -----------------------------------------------------------------------------------
@@ -236,18 +268,6 @@ def test_429_is_rate_limited_with_retry_info(
     assert len(gemini_server.requests) == 1  # the SDK did not retry on its own
 
 
-@pytest.mark.parametrize("kind", ["500", "503"])
-def test_server_errors_are_transient(
-    gemini_server: GeminiStandIn, gemini_ai: GeminiAI, kind: str
-) -> None:
-    gemini_server.fail_next(kind)
-    with pytest.raises(TransientProviderError, match=f"Gemini answered {kind}") as caught:
-        gemini_ai.generate(request())
-    assert not isinstance(caught.value, RateLimited)
-    assert len(gemini_server.requests) == 1
-    assert gemini_ai.generate(request()).image  # the next call goes through
-
-
 @pytest.mark.parametrize("kind", ["400", "403", "404"])
 def test_client_errors_are_permanent(
     gemini_server: GeminiStandIn, gemini_ai: GeminiAI, kind: str
@@ -259,8 +279,7 @@ def test_client_errors_are_permanent(
 
 
 def test_unknown_model_is_permanent(gemini_server: GeminiStandIn) -> None:
-    gemini_server.models = {DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL}
-    ai = make_ai(gemini_server, image_model="gemini-9-image")
+    ai = make_ai(gemini_server, image_model="gemini-9-image")  # not in the stand-in's list
     with pytest.raises(PermanentProviderError, match="gemini-9-image"):
         ai.generate(request())
     ai.close()
@@ -275,30 +294,61 @@ def test_wrong_key_is_permanent(gemini_server: GeminiStandIn) -> None:
     ai.close()
 
 
-@pytest.mark.parametrize("kind", ["blocked", "no_image"])
-def test_refusal_is_retried_once_then_raised(
+@pytest.mark.parametrize("kind", ["blocked", "safety"])
+def test_safety_refusal_is_asked_once_more_with_another_seed_then_permanent(
     gemini_server: GeminiStandIn, gemini_ai: GeminiAI, kind: str
 ) -> None:
     gemini_server.fail_next(kind, count=2)
     with pytest.raises(ContentRefused) as caught:
-        gemini_ai.generate(request())
+        gemini_ai.generate(request(seed=7))
     message = str(caught.value)
     assert "SAFETY" in message and "change the extra prompt text" in message
-    assert len(gemini_server.requests) == 2
+    first, second = gemini_server.requests
+    assert first.generation_config["seed"] == 7
+    assert second.generation_config["seed"] not in (7, None)
+    assert [c.ok for c in caught.value.calls] == [False, False]  # both calls are on the error
 
 
-@pytest.mark.parametrize("kind", ["blocked", "no_image"])
+@pytest.mark.parametrize("kind", ["blocked", "safety"])
 def test_refusal_then_success(gemini_server: GeminiStandIn, gemini_ai: GeminiAI, kind: str) -> None:
     gemini_server.fail_next(kind)
-    result = gemini_ai.generate(request())
+    result = gemini_ai.generate(request(seed=7))
     assert result.image and result.meta["attempts"] == 2
+    assert result.meta["seed"] != 7
     assert len(gemini_server.requests) == 2
+    assert [(c.kind, c.ok) for c in result.calls] == [("image", False), ("image", True)]
 
 
-def test_no_image_reason_is_named(gemini_server: GeminiStandIn, gemini_ai: GeminiAI) -> None:
-    gemini_server.fail_next("no_image", count=2, finish_reason="NO_IMAGE")
-    with pytest.raises(ContentRefused, match=r"no image \(finish reason NO_IMAGE\)"):
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("empty", "empty answer"),
+        ("other", "finish reason OTHER"),
+        ("max_tokens", "finish reason MAX_TOKENS"),
+        ("no_image", "finish reason NO_IMAGE"),
+    ],
+)
+def test_an_answer_without_an_image_is_transient_and_not_asked_again_here(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI, kind: str, words: str
+) -> None:
+    # Asked again with the same seed it would likely fail the same way: the queue retries it
+    # later with a new seed, so the adapter makes one call and says what happened.
+    gemini_server.fail_next(kind, finish_reason="NO_IMAGE")
+    with pytest.raises(TransientProviderError, match=words) as caught:
         gemini_ai.generate(request())
+    assert not isinstance(caught.value, ContentRefused)
+    assert len(gemini_server.requests) == 1
+    [call] = caught.value.calls
+    assert (call.kind, call.ok, call.model) == ("image", False, DEFAULT_IMAGE_MODEL)
+
+
+@pytest.mark.parametrize("kind", ["empty", "other", "max_tokens"])
+def test_an_empty_analysis_is_transient(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI, kind: str
+) -> None:
+    gemini_server.fail_next(kind)
+    with pytest.raises(TransientProviderError):
+        gemini_ai.analyze_scene(jpeg_scene())
 
 
 def test_timeout_is_transient(gemini_server: GeminiStandIn) -> None:
@@ -327,7 +377,170 @@ def test_rpm_limit_answers_429(gemini_server: GeminiStandIn, gemini_ai: GeminiAI
     gemini_ai.analyze_scene(jpeg_scene())
     with pytest.raises(RateLimited) as caught:
         gemini_ai.analyze_scene(jpeg_scene())
+    assert not isinstance(caught.value, DailyLimitReached)
     assert 50 <= (caught.value.retry_after or 0) <= 60
+    assert "requests a minute" in str(caught.value)
+    gemini_ai.generate(request())  # the image model's bucket is its own
+
+
+def test_a_daily_quota_429_is_named_as_such(gemini_server: GeminiStandIn) -> None:
+    gemini_server.limits = {DEFAULT_IMAGE_MODEL: {"rpd": 1}}
+    ai = make_ai(gemini_server)
+    ai.generate(request())
+    with pytest.raises(DailyLimitReached) as caught:
+        ai.generate(request())
+    message = str(caught.value)
+    assert "daily request quota" in message and DEFAULT_IMAGE_MODEL in message
+    assert "overloaded" not in message
+    assert caught.value.model == DEFAULT_IMAGE_MODEL
+    # Gemini's day ends at midnight Pacific time.
+    resets = caught.value.resets_at.astimezone(ZoneInfo("America/Los_Angeles"))
+    assert (resets.hour, resets.minute) == (0, 0)
+    assert resets > dt.datetime.now(dt.UTC)
+    [body] = [r.status for r in gemini_server.requests][1:]
+    assert body == 429
+    ai.analyze_scene(jpeg_scene())  # the text model has its own day
+    ai.close()
+
+
+def test_a_daily_429_pauses_the_model_for_every_caller(
+    gemini_server: GeminiStandIn, tmp_path: Path
+) -> None:
+    limiter = ModelLimiter({}, ModelLimits(), redis_url=None, key_prefix="t", home=tmp_path)
+    ai = make_ai(gemini_server, limiter=limiter)
+    gemini_server.fail_next("daily_429")
+    with pytest.raises(DailyLimitReached):
+        ai.generate(request())
+    assert len(gemini_server.requests) == 1
+    # Known to every process now (here: the file of the embedded default) ...
+    assert DEFAULT_IMAGE_MODEL in paused_models(load_settings(visualizer_home=tmp_path))
+    # ... so the next call is not sent at all, and says why.
+    with pytest.raises(DailyLimitReached, match="paused until") as caught:
+        ai.generate(request())
+    assert caught.value.local and len(gemini_server.requests) == 1
+    ai.close()
+
+
+def test_an_image_size_the_model_does_not_take_is_a_clear_400(
+    gemini_server: GeminiStandIn,
+) -> None:
+    ai = make_ai(gemini_server, image_size="512")
+    with pytest.raises(PermanentProviderError, match=r"'512' is not supported.*image size"):
+        ai.generate(request())
+    ai.generate(request(model="gemini-3.1-flash-image"))  # that model takes 512
+    ai.close()
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ({"responseModalities": ["IMAGE"], "imageSize": "1K"}, 'Unknown name "imageSize"'),
+        ({"imageConfig": {"aspectRatio": "1:1", "size": "1K"}}, 'Unknown name "size"'),
+        ({"imageConfig": {"aspectRatio": "7:5"}}, "Invalid aspect ratio"),
+    ],
+)
+def test_the_stand_in_refuses_what_the_api_refuses(
+    gemini_server: GeminiStandIn, config: dict[str, Any], words: str
+) -> None:
+    answer = httpx.post(
+        f"{gemini_server.base_url}/v1/models/{DEFAULT_IMAGE_MODEL}:generateContent",
+        headers={"x-goog-api-key": gemini_server.api_key},
+        json={"contents": [{"parts": [{"text": "x"}]}], "generationConfig": config},
+    )
+    assert answer.status_code == 400
+    assert words in answer.json()["error"]["message"]
+
+
+def test_an_image_asked_of_a_text_model_is_refused(gemini_server: GeminiStandIn) -> None:
+    ai = make_ai(gemini_server)
+    with pytest.raises(PermanentProviderError, match="does not support"):
+        ai.generate(request(model=DEFAULT_TEXT_MODEL))
+    ai.close()
+
+
+@pytest.mark.parametrize(("kind", "words"), [("503", "overloaded"), ("500", "500"), ("504", "504")])
+def test_server_errors_say_what_happened(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI, kind: str, words: str
+) -> None:
+    gemini_server.fail_next(kind, count=3)
+    for _ in range(3):  # a burst: each call fails, none is retried inside the adapter
+        with pytest.raises(TransientProviderError, match=words):
+            gemini_ai.generate(request())
+    assert len(gemini_server.requests) == 3
+    assert gemini_ai.generate(request()).image
+
+
+def test_a_fault_can_be_aimed_at_one_model(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI
+) -> None:
+    gemini_server.fail_next("500", model=DEFAULT_TEXT_MODEL)
+    assert gemini_ai.generate(request()).image  # the image model passes the fault by
+    with pytest.raises(TransientProviderError):
+        gemini_ai.analyze_scene(jpeg_scene())
+
+
+def test_every_call_is_a_record_on_the_result_or_the_error(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI
+) -> None:
+    with collect() as emitted:
+        result = gemini_ai.generate(request())
+        gemini_server.fail_next("503")
+        with pytest.raises(TransientProviderError) as caught:
+            gemini_ai.generate(request())
+        check = gemini_ai.judge_fidelity(png_cutout(), result.image)
+    [made] = result.calls
+    assert (made.kind, made.model, made.ok) == ("image", DEFAULT_IMAGE_MODEL, True)
+    assert made.tokens.output_image == 1120 and made.cost_usd > 0
+    [failed] = caught.value.calls
+    assert (failed.ok, failed.cost_usd) == (False, 0.0) and "503" in (failed.error or "")
+    [judged] = check.calls
+    assert (judged.kind, judged.model) == ("judgement", DEFAULT_TEXT_MODEL)
+    assert emitted == [made, failed, judged]
+
+
+# -- our own per-model limits -------------------------------------------------------------------
+
+
+def test_each_call_takes_a_slot_of_its_own_models_bucket(
+    gemini_server: GeminiStandIn, tmp_path: Path
+) -> None:
+    limiter = ModelLimiter(
+        {DEFAULT_IMAGE_MODEL: ModelLimits(rpm=2), DEFAULT_TEXT_MODEL: ModelLimits(rpm=1)},
+        ModelLimits(),
+        redis_url=None,
+        key_prefix="t",
+        home=tmp_path,
+    )
+    ai = make_ai(gemini_server, limiter=limiter)
+    gemini_server.fail_next("safety")
+    with waiting(False):
+        ai.generate(request())  # refused once, asked again: two calls, two slots
+        with pytest.raises(RateLimited) as caught:
+            ai.generate(request())
+        assert caught.value.local and 0 < (caught.value.retry_after or 0) <= 61
+        ai.analyze_scene(jpeg_scene())  # the text model's bucket is untouched
+        with pytest.raises(RateLimited, match=DEFAULT_TEXT_MODEL):
+            ai.analyze_scene(jpeg_scene())
+    assert len(gemini_server.requests) == 3  # the refused slots sent nothing
+    ai.close()
+
+
+def test_a_full_window_is_waited_out_in_place_outside_the_queue(
+    gemini_server: GeminiStandIn, tmp_path: Path
+) -> None:
+    limiter = ModelLimiter(
+        {DEFAULT_TEXT_MODEL: ModelLimits(rpm=1)},
+        ModelLimits(),
+        redis_url=None,
+        key_prefix="t",
+        home=tmp_path,
+        window_s=1,  # the test knob: a one-second "minute"
+    )
+    ai = make_ai(gemini_server, limiter=limiter)
+    ai.analyze_scene(jpeg_scene())
+    ai.analyze_scene(jpeg_scene())  # waited for the window, then sent
+    assert [r.status for r in gemini_server.requests] == [200, 200]
+    ai.close()
 
 
 def test_server_accepts_both_base64_alphabets() -> None:

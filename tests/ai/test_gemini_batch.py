@@ -10,7 +10,7 @@ from tests.ai.test_gemini import make_ai, png_cutout, request
 from tests.standins import gemini_fixtures
 from tests.standins.gemini_server import GeminiStandIn
 from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL, GeminiAI
-from visualizer_core.ai.gemini_batch import BATCH_PRICE_FACTOR, GeminiBatch
+from visualizer_core.ai.gemini_batch import BATCH_PRICE_FACTOR, BatchRefused, GeminiBatch
 from visualizer_core.errors import (
     ContentRefused,
     InvalidInput,
@@ -112,7 +112,7 @@ def test_submit_checks_its_input(gemini_server: GeminiStandIn, gemini_ai: Gemini
 
 def test_a_wrong_key_is_permanent(gemini_server: GeminiStandIn) -> None:
     ai = GeminiAI("not-the-key", base_url=gemini_server.base_url, timeout_s=10)
-    with pytest.raises(PermanentProviderError, match="GEMINI_API_KEY"):
+    with pytest.raises(BatchRefused, match="GEMINI_API_KEY"):
         GeminiBatch(ai).submit([("a", request())], display_name="x")
     ai.close()
 
@@ -133,3 +133,76 @@ def test_the_jsonl_lines_are_generate_content_requests(gemini_server: GeminiStan
     assert [sorted(p) for p in parts] == [["inlineData"], ["inlineData"], ["text"]]
     assert parts[2]["text"] == "Put it by the window."
     ai.close()
+
+
+# -- failures of every step: nothing made or paid twice ---------------------------------------
+
+
+def _batch(ai: GeminiAI) -> GeminiBatch:
+    return GeminiBatch(ai, sleep=lambda _s: None)
+
+
+def test_several_polls_then_lines_without_key_and_failed_lines(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI, tmp_path
+) -> None:
+    gemini_server.batch_polls = 3
+    batch = _batch(gemini_ai)
+    rows = [(f"row-{n}", request(seed=n)) for n in range(5)]
+    gemini_server.fail_next("503")  # the first line fails
+    gemini_server.drop_keys(1, after=1)  # the second comes back without its key
+    name = batch.submit(iter(rows), display_name="polls")
+    states = [batch.status(name).state for _ in range(3)]
+    assert states == ["running", "running", "running"]
+    done = batch.status(name)
+    assert done.state == "succeeded"
+    lines = list(batch.lines(batch.download(done, tmp_path / "out.jsonl"), done))
+    assert len(lines) == 5
+    assert [line.key for line in lines] == ["row-0", None, "row-2", "row-3", "row-4"]
+    failed, unkeyed = lines[0], lines[1]
+    assert isinstance(failed.result, TransientProviderError)
+    assert not failed.record.ok and failed.record.cost_usd == 0
+    # The unkeyed line made an image, and was paid: its record says so.
+    assert not isinstance(unkeyed.result, Exception) and unkeyed.record.cost_usd > 0
+    for line in lines[1:]:
+        assert line.record.kind == "batch" and line.record.factor == BATCH_PRICE_FACTOR
+        assert line.record.batch == name
+
+
+def test_a_failed_download_is_retried(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI, tmp_path
+) -> None:
+    batch = _batch(gemini_ai)
+    name = batch.submit([("a", request())], display_name="dl")
+    batch.status(name)
+    done = batch.status(name)
+    gemini_server.fail_next_download(2)
+    path = batch.download(done, tmp_path / "out.jsonl")
+    assert [line.key for line in batch.lines(path, done)] == ["a"]
+    gemini_server.fail_next_download(4)
+    with pytest.raises(TransientProviderError, match="downloading the results"):
+        batch.download(done, tmp_path / "again.jsonl")
+
+
+def test_a_create_without_an_answer_never_makes_a_second_job(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI
+) -> None:
+    batch = _batch(gemini_ai)
+    gemini_server.fail_next_create("503-after")  # the job is made, the answer is lost
+    name = batch.submit([("a", request())], display_name="ambiguous")
+    assert gemini_server.batches_created() == 1
+    assert name.startswith("batches/")
+    batch.status(name)
+    assert batch.status(name).state == "succeeded"
+
+
+def test_a_refused_create_is_reported_not_retried(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI
+) -> None:
+    batch = _batch(gemini_ai)
+    gemini_server.fail_next_create("429")
+    with pytest.raises(BatchRefused, match="429") as refused:
+        batch.submit([("a", request())], display_name="refused")
+    assert refused.value.retry_after == 2.0
+    assert gemini_server.batches_created() == 0
+    creates = [r for r in gemini_server.requests if r.path.endswith(":batchGenerateContent")]
+    assert len(creates) == 1

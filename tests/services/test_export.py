@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image, ImageCms
 
 from tests import factories
-from visualizer_core import backends
+from visualizer_core import admin, backends
 from visualizer_core.db import repo
 from visualizer_core.db.models import GeneratedImage
-from visualizer_core.errors import NotFound, StorageError
+from visualizer_core.errors import Forbidden, InvalidInput, NotFound, StorageError
 from visualizer_core.scope import ADMIN, Role
 from visualizer_core.services import analysis, export, gallery, generation
 from visualizer_core.services.export import spreadsheet_safe
@@ -166,3 +167,108 @@ def test_export_is_scoped_to_the_client(generated: dict[str, Any], tmp_path: Pat
         ]
         == 4
     )
+
+
+# -- delivery presets --------------------------------------------------------------------------
+
+
+def srgb(picture: Image.Image) -> bool:
+    profile = picture.info.get("icc_profile")
+    if not profile:
+        return False
+    described = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(profile)))
+    return "sRGB" in described
+
+
+@pytest.mark.parametrize(
+    ("preset", "size", "extension"),
+    [
+        ("square-2048", (2048, 2048), "jpg"),
+        ({"size": "portrait_1600x2000", "format": "webp"}, (1600, 2000), "webp"),
+    ],
+)
+def test_delivery_preset_sizes_names_srgb_and_no_metadata(
+    generated: dict[str, Any], tmp_path: Path, preset: Any, size: tuple[int, int], extension: str
+) -> None:
+    approved = [generated["images"][generated["products"][s]] for s in ("BED-PLUS", "SOFA-EQ")]
+    gallery.review_images(ADMIN, image_ids=approved, review_state="approved")
+    out = tmp_path / "delivery.zip"
+    result = export.export_session(
+        ADMIN, session_id=generated["session"].id, out=out, approved_only=True, preset=preset
+    )
+    assert result["images"] == 2
+    files, manifest = read_zip(out)
+    assert sorted(files) == [f"BED-PLUS_1.{extension}", f"SOFA-EQ_1.{extension}"]
+    for row in manifest:
+        with Image.open(io.BytesIO(files[row["file"]])) as picture:
+            assert picture.size == size
+            assert (int(row["width"]), int(row["height"])) == size
+            assert picture.mode == "RGB" and srgb(picture)
+            assert not picture.getexif()  # no EXIF (camera, GPS, software ...)
+            assert "xmp" not in picture.info and "exif" not in picture.info
+        assert row["format"] == ("jpeg" if extension == "jpg" else "webp")
+
+
+def test_render_embeds_srgb_and_drops_exif() -> None:
+    source = Image.new("RGB", (300, 200), (200, 30, 30))
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x010F] = "Camera maker"  # Make
+    source.save(buffer, "JPEG", exif=exif.tobytes())
+    data, width, height = export.render(buffer.getvalue(), export.PRESETS["original"])
+    with Image.open(io.BytesIO(data)) as out:
+        assert (width, height) == (300, 200) == out.size
+        assert srgb(out) and not out.getexif()
+
+
+def test_file_name_patterns_and_their_mistakes(generated: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "named.zip"
+    export.export_session(
+        ADMIN,
+        session_id=generated["session"].id,
+        out=out,
+        preset={"size": "original", "pattern": "{session}/{sku} v{variant}"},
+    )
+    files, _ = read_zip(out)
+    assert all("/" not in name and " " not in name for name in files)
+    with pytest.raises(InvalidInput, match=r"unknown placeholder \{colour\}"):
+        export.parse_preset({"pattern": "{sku}_{colour}"})
+    with pytest.raises(InvalidInput, match="unknown preset"):
+        export.parse_preset("poster-a0")
+    # Two images that would get one name both arrive, under different names.
+    export.export_session(
+        ADMIN,
+        session_id=generated["session"].id,
+        out=out,
+        preset={"size": "original", "pattern": "{variant}"},
+    )
+    files, manifest = read_zip(out)
+    assert len(files) == 4 == len({row["file"] for row in manifest})
+
+
+def test_the_chosen_preset_is_remembered_per_client(generated: dict[str, Any]) -> None:
+    client_id = generated["client"].id
+    editor = factories.member_scope(client_id, Role.EDITOR)
+    viewer = factories.member_scope(client_id, Role.VIEWER)
+    assert export.client_preset(viewer, client_id=client_id) == export.PRESETS["square-2048"]
+    export.remember_preset(editor, client_id=client_id, preset="square-2048-webp")
+    assert export.client_preset(viewer, client_id=client_id).format == "webp"
+    with pytest.raises(Forbidden):
+        export.remember_preset(viewer, client_id=client_id, preset="original")
+
+
+def test_admin_export_uses_the_clients_preset(generated: dict[str, Any], tmp_path: Path) -> None:
+    bed = generated["images"][generated["products"]["BED-PLUS"]]
+    gallery.review_images(ADMIN, image_ids=[bed], review_state="approved")
+    export.remember_preset(ADMIN, client_id=generated["client"].id, preset="portrait-1600x2000")
+    result = admin.export(generated["session"].id, tmp_path / "a.zip")
+    files, manifest = read_zip(tmp_path / "a.zip")
+    assert result["images"] == 1 and list(files) == ["BED-PLUS_1.jpg"]
+    assert (manifest[0]["width"], manifest[0]["height"]) == ("1600", "2000")
+    result = admin.export(generated["session"].id, tmp_path / "b.zip", preset="original")
+    assert result["preset"]["size"] == "original"
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r", "\uff1d"])
+def test_every_formula_start_is_neutralised(start: str) -> None:
+    assert spreadsheet_safe(f"{start}cmd|' /C calc'!A0").startswith("'")

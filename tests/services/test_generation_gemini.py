@@ -237,7 +237,6 @@ def test_a_bad_request_is_not_retried(
     [
         ("blocked", {"block_reason": "PROHIBITED_CONTENT"}, "block reason PROHIBITED_CONTENT"),
         ("no_image", {"finish_reason": "IMAGE_SAFETY"}, "finish reason IMAGE_SAFETY"),
-        ("no_image", {"finish_reason": "NO_IMAGE"}, "finish reason NO_IMAGE"),
     ],
 )
 def test_a_refusal_is_asked_once_more_then_explained(

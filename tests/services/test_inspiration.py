@@ -163,8 +163,10 @@ def test_rate_limit_is_a_clear_message(unsplash_server: UnsplashStandIn) -> None
     scope = _member()
     unsplash_server.rate_limit = 1
     inspiration.search_inspiration(scope, client_id=scope.client_id, query="hallway")
+    # The same search again is the cache's; another one needs a request, and there is none.
+    inspiration.search_inspiration(scope, client_id=scope.client_id, query="hallway")
     with pytest.raises(RateLimited, match=r"request limit .* used up \(1 requests an hour\)"):
-        inspiration.search_inspiration(scope, client_id=scope.client_id, query="hallway")
+        inspiration.search_inspiration(scope, client_id=scope.client_id, query="hallway", page=2)
     assert unsplash_server.requests[-1].status == 403
 
 
@@ -210,6 +212,87 @@ def test_a_failed_download_is_reported_and_the_rest_added(
     assert "500" in added.failed[0]["error"]
     assert len(added.scene_ids) == 1
     assert unsplash_server.downloads() == [photos[1].id]
+
+
+@pytest.mark.usefixtures("unsplash")
+def test_repeated_searches_make_one_api_call(unsplash_server: UnsplashStandIn) -> None:
+    """What a Streamlit page does on every rerun: the same search again, and again."""
+    scope = _member()
+    pages = [
+        inspiration.search_inspiration(
+            scope, client_id=scope.client_id, query="  Living   ROOM ", per_page=3
+        )
+        for _ in range(5)
+    ]
+    assert unsplash_server.search_calls() == 1
+    assert [p.cached for p in pages] == [False, True, True, True, True]
+    assert all(p.photos == pages[0].photos for p in pages)
+    # Another page, filter or query is another request; each is then kept too.
+    for _ in range(2):
+        inspiration.search_inspiration(
+            scope, client_id=scope.client_id, query="living room", per_page=3, page=2
+        )
+        inspiration.search_inspiration(
+            scope, client_id=scope.client_id, query="living room", per_page=3, color="teal"
+        )
+    assert unsplash_server.search_calls() == 3
+
+
+@pytest.mark.usefixtures("unsplash")
+def test_the_quota_is_read_from_every_answer(unsplash_server: UnsplashStandIn) -> None:
+    scope = _member()
+    unsplash_server.rate_limit = 12
+    first = inspiration.search_inspiration(scope, client_id=scope.client_id, query="kitchen")
+    assert (first.rate_limit, first.rate_limit_remaining) == (12, 11) and not first.quota_low
+    again = inspiration.search_inspiration(scope, client_id=scope.client_id, query="kitchen")
+    assert again.cached and again.rate_limit_remaining == 11  # the last known figure
+    session = sessions.create_session(scope, client_id=scope.client_id, name="Quota")
+    inspiration.add_inspiration(scope, session_id=session.id, photos=first.photos[:6])
+    # Six download events were six requests; the next search page knows it.
+    later = inspiration.search_inspiration(scope, client_id=scope.client_id, query="bedroom")
+    assert later.rate_limit_remaining == 4 and later.quota_low
+
+
+@pytest.mark.usefixtures("unsplash")
+def test_the_image_host_never_sees_the_key(unsplash_server: UnsplashStandIn) -> None:
+    scope = _member()
+    session = sessions.create_session(scope, client_id=scope.client_id, name="Keys")
+    photos = inspiration.search_inspiration(scope, client_id=scope.client_id, query="patio").photos
+    added = inspiration.add_inspiration(scope, session_id=session.id, photos=photos[:2])
+    assert added.failed == []
+    seen = unsplash_server.requests
+    images = [r for r in seen if r.kind == "image"]
+    assert len(images) == 2 and all(r.host == "images" for r in images)
+    assert not any(r.key_sent for r in images)
+    assert all(r.key_sent for r in seen if r.host == "api")
+    assert urlsplit(photos[0].thumb_url or "").netloc != urlsplit(unsplash_server.base_url).netloc
+
+
+def test_search_pages_are_shared_through_redis(unsplash_server: UnsplashStandIn) -> None:
+    """With REDIS_URL, every process reads the same cache: a second client asks nobody."""
+    import redis
+
+    from tests.servers.celery_worker import _base_redis_url, claim_redis_db
+    from visualizer_core.inspiration.cache import cache_for
+    from visualizer_core.inspiration.unsplash import UnsplashClient
+
+    with claim_redis_db() as number:
+        url = f"{_base_redis_url()}/{number}"
+        for _ in range(2):  # two studio processes, each with its own client
+            with UnsplashClient(
+                unsplash_server.access_key,
+                base_url=unsplash_server.base_url,
+                cache=cache_for(url, "client"),
+            ) as client:
+                page = client.search("bedroom")
+        assert page.cached and page.rate_limit_remaining == unsplash_server.rate_limit - 1
+        assert unsplash_server.search_calls() == 1
+        db = redis.Redis.from_url(url)
+        keys = [k.decode() for k in db.keys("client:unsplash:*")]
+        assert "client:unsplash:ratelimit" in keys
+        search = next(k for k in keys if k.startswith("client:unsplash:search:"))
+        assert 3500 < db.ttl(search) <= 3600
+        db.close()
 
 
 # -- without a key: the local library -----------------------------------------------------------

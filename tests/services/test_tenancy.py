@@ -465,8 +465,15 @@ REGISTRY: dict[str, Entry] = {
         Action.READ,
         lambda t, w: {"session_id": t.session_id, "out": w.folder / f"{uuid.uuid4().hex}.zip"},
     ),
+    "export.client_preset": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    "export.parse_preset": Special(_PURE),
+    "export.remember_preset": Case(
+        Action.EDIT, lambda t, w: {"client_id": t.client_id, "preset": "original"}
+    ),
+    "export.render": Special(_PURE),
     "export.spreadsheet_safe": Special(_PURE),
     # gallery
+    "gallery.browser_urls": Special("takes storage keys the caller's scope read; no ids"),
     "gallery.image_bytes": Case(Action.READ, lambda t, w: {"image_id": t.image_id}),
     "gallery.list_images": Case(
         Action.READ, lambda t, w: {"session_id": t.session_id, "_": t.image_id}
@@ -554,6 +561,30 @@ REGISTRY: dict[str, Entry] = {
         Action.READ,
         lambda t, w: {"client_id": t.client_id},
         listing=lambda t, w: {"_": w.b.product_id},
+    ),
+    # review
+    "review.approve_by_rule": Case(
+        Action.EDIT, lambda t, w: {"session_id": t.session_id, "min_fidelity": 0.0}
+    ),
+    "review.decide": Case(
+        Action.EDIT, lambda t, w: {"image_id": t.image_id, "decision": "approved"}
+    ),
+    "review.lineage": Case(Action.READ, lambda t, w: {"image_id": t.image_id}),
+    "review.pick_variant": Case(Action.EDIT, lambda t, w: {"image_id": t.image_id}),
+    "review.pictures": Special("takes an item the caller's scope read; no ids"),
+    "review.remember_position": Case(
+        Action.READ,
+        lambda t, w: {"session_id": t.session_id, "image_id": t.image_id},
+    ),
+    "review.rerun_errors": Case(Action.GENERATE, lambda t, w: {"session_id": t.session_id}),
+    "review.rerun_with_note": Case(
+        Action.GENERATE, lambda t, w: {"image_id": t.image_id, "note": "warmer light"}
+    ),
+    "review.review_queue": Case(
+        Action.READ, lambda t, w: {"session_id": t.session_id, "_": t.image_id}
+    ),
+    "review.set_favourite": Case(
+        Action.EDIT, lambda t, w: {"image_id": t.image_id, "favourite": True}
     ),
     # sessions
     "sessions.add_scene_images": Case(

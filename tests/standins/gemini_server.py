@@ -1,9 +1,22 @@
 """A Gemini API stand-in: a real HTTP server on loopback that the google-genai SDK talks to.
 
 It speaks the ``generateContent`` wire format of the Gemini Developer API (camelCase JSON,
-base64 ``inlineData``, ``generationConfig``, google.rpc error bodies) on ``/v1`` and
-``/v1beta``, checks the ``x-goog-api-key`` header (or ``?key=``), records every request, and
-answers:
+base64 ``inlineData``, ``generationConfig``, google.rpc error bodies), checks the
+``x-goog-api-key`` header (or ``?key=``), records every request, and is as strict as the real
+service where our code could go wrong:
+
+- one API version (``api_version``, ``v1`` as the SDK uses by default): another is a 404;
+- a known model list (:data:`MODELS`: image or text model, the image sizes it takes): another
+  model is a 404, an image size the model does not take or an image asked of a text model a 400;
+- ``generationConfig`` and ``imageConfig`` fields it does not know are a 400 ("Unknown name"),
+  as the real API's proto parsing answers;
+- per-model limits (``limits={"model": {"rpm", "tpm", "rpd"}}``, ``rpm_limit`` the default):
+  past the minute's requests or tokens a 429 RESOURCE_EXHAUSTED with a per-minute QuotaFailure
+  and a RetryInfo; past the day's requests a 429 with a per-day QuotaFailure and no RetryInfo.
+  ``window_s`` (60) and ``day_s`` (a day) are test knobs: the same lengths the client's limiter
+  is told (``VISUALIZER_LIMIT_WINDOW_S`` / ``VISUALIZER_LIMIT_DAY_S``).
+
+It answers:
 
 - image requests (``responseModalities`` has IMAGE): optional thought parts, a text part and a
   JPEG composed from the inputs (the last image is the scene, the first is pasted into its
@@ -12,10 +25,12 @@ answers:
   ``responseSchema`` or ``responseJsonSchema``;
 - anything else: a short text.
 
-Knobs: ``latency_s``, ``rpm_limit`` (a sliding minute, then 429), ``models`` (others get 404),
-``thoughts`` / ``thought_image`` (thought parts before the answer), ``json_answer`` (values
-merged into JSON answers), and :meth:`GeminiStandIn.fail_next` for one-off faults. Routes are a
-table (:meth:`GeminiStandIn.add_route`).
+Knobs: ``latency_s`` (and ``model_latency_s`` per model), ``rpm_limit`` / ``limits``,
+``models`` (the names served; others get 404), ``thoughts`` / ``thought_image`` (thought parts
+before the answer), ``json_answer`` (values merged into JSON answers). Faults: every failure our
+client must handle can be sent on purpose, once (:meth:`GeminiStandIn.fail_next`, optionally only
+for one model) or at a rate (:meth:`GeminiStandIn.fail_rate`): see :data:`FAULT_KINDS`. Routes
+are a table (:meth:`GeminiStandIn.add_route`).
 
 The Batch API is there too, as the SDK speaks it: the Files API's resumable upload
 (``/upload/{v}/files``, then the upload URL it hands out, which takes no key),
@@ -34,6 +49,7 @@ import collections
 import io
 import json
 import math
+import random
 import re
 import threading
 import time
@@ -46,20 +62,82 @@ from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image, ImageDraw
 
-__all__ = ["FAULT_KINDS", "Fault", "GeminiStandIn", "RecordedRequest", "Reply", "Request"]
+__all__ = [
+    "FAULT_KINDS",
+    "MODELS",
+    "Fault",
+    "GeminiStandIn",
+    "ModelSpec",
+    "RecordedRequest",
+    "Reply",
+    "Request",
+]
 
 FAULT_KINDS = (
-    "429",
+    "429",  # a busy minute: per-minute QuotaFailure and RetryInfo (``retry_delay``)
+    "daily_429",  # the model's day is used up: per-day QuotaFailure, no RetryInfo
     "400",
     "403",
     "404",
     "500",
-    "503",
-    "blocked",
-    "no_image",
-    "bad_json",
-    "timeout",
+    "503",  # "The model is overloaded"
+    "504",
+    "blocked",  # promptFeedback.blockReason (``block_reason``), no candidates
+    "no_image",  # a text-only answer with ``finish_reason`` (IMAGE_SAFETY by default)
+    "safety",  # no_image with finish reason IMAGE_SAFETY
+    "empty",  # 200 with no candidates at all
+    "other",  # finish reason OTHER, nothing in the answer
+    "max_tokens",  # finish reason MAX_TOKENS, a cut-off text and no image
+    "bad_json",  # a JSON answer cut off in the middle
+    "timeout",  # no answer for ``sleep_s`` seconds
 )
+_ALIASES = {"safety": ("no_image", "IMAGE_SAFETY")}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model served here takes: ``kind`` image or text, and its image sizes."""
+
+    kind: str
+    image_sizes: tuple[str, ...] = ()
+
+
+# The models of the Gemini Developer API this stand-in knows (ai.google.dev, 2026-11).
+MODELS: dict[str, ModelSpec] = {
+    "gemini-nano-banana-2.1": ModelSpec("image", ("1K", "2K", "4K")),
+    "gemini-3.1-flash-image": ModelSpec("image", ("512", "1K", "2K", "4K")),
+    "gemini-3-pro-image": ModelSpec("image", ("1K", "2K", "4K")),
+    "gemini-3.8-flash": ModelSpec("text"),
+    "gemini-3.5-flash": ModelSpec("text"),
+}
+
+# The GenerationConfig fields of the API (camelCase, as sent on the wire).
+_GENERATION_CONFIG_FIELDS = frozenset(
+    {
+        "stopSequences",
+        "responseMimeType",
+        "responseSchema",
+        "responseJsonSchema",
+        "responseModalities",
+        "candidateCount",
+        "maxOutputTokens",
+        "temperature",
+        "topP",
+        "topK",
+        "seed",
+        "presencePenalty",
+        "frequencyPenalty",
+        "responseLogprobs",
+        "logprobs",
+        "enableEnhancedCivicAnswers",
+        "speechConfig",
+        "thinkingConfig",
+        "imageConfig",
+        "mediaResolution",
+    }
+)
+_IMAGE_CONFIG_FIELDS = frozenset({"aspectRatio", "imageSize"})
+_ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 
 # Status, google.rpc code name and message of the real API's error answers.
 _ERRORS: dict[int, tuple[str, str]] = {
@@ -95,6 +173,7 @@ class Fault:
     finish_reason: str = "IMAGE_SAFETY"  # for no_image
     block_reason: str = "SAFETY"  # for blocked
     sleep_s: float = 30.0  # for timeout: how long the answer takes
+    model: str | None = None  # only calls of this model meet it (None: any call)
 
 
 @dataclass(frozen=True)
@@ -183,51 +262,80 @@ class GeminiStandIn:
         json_answer: dict[str, Any] | None = None,
         retry_delay: str = "2s",
         batch_polls: int = 1,
+        api_version: str = "v1",
+        limits: dict[str, dict[str, int]] | None = None,
+        window_s: float = 60.0,
+        day_s: float | None = None,
+        model_latency_s: dict[str, float] | None = None,
     ) -> None:
         self.api_key = api_key
         self.latency_s = latency_s
+        self.model_latency_s = dict(model_latency_s or {})
         self.rpm_limit = rpm_limit
-        self.models = models
+        self.models = set(MODELS) if models is None else set(models)
         self.thoughts = thoughts
         self.thought_image = thought_image
         self.json_answer = dict(json_answer or {})
         self.retry_delay = retry_delay
+        self.api_version = api_version
+        self.limits = {model: dict(row) for model, row in (limits or {}).items()}
+        self.window_s = window_s
+        self.day_s = day_s
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._faults: collections.deque[Fault] = collections.deque()
-        self._window: collections.deque[float] = collections.deque()
+        self._rates: list[tuple[Fault, float]] = []
+        self._random = random.Random(0)
+        # Per model: times of the requests in the window, (time, tokens) of the tokens, and the
+        # requests counted in the current day ((day index, count)).
+        self._windows: dict[str, collections.deque[float]] = collections.defaultdict(
+            collections.deque
+        )
+        self._token_windows: dict[str, collections.deque[tuple[float, int]]] = (
+            collections.defaultdict(collections.deque)
+        )
+        self._days: dict[str, tuple[int, int]] = {}
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._routes: list[tuple[str, re.Pattern[str], Handler, bool]] = []
         self.add_route(
             "POST",
-            r"/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+):generateContent",
+            r"/(?P<version>v[0-9a-z]+)/models/(?P<model>[^/:]+):generateContent",
             self._generate_content,
         )
         self.batch_polls = batch_polls
         self._billing: dict[str, dict[str, int]] = {}
+        self._batch_faults: dict[str, collections.deque[str]] = {
+            "create": collections.deque(),
+            "download": collections.deque(),
+        }
+        self._unkeyed_lines = 0
+        self._keyed_first = 0
         self._uploads: dict[str, dict[str, Any]] = {}
         self._files: dict[str, dict[str, Any]] = {}
         self._batches: dict[str, dict[str, Any]] = {}
         self._fail_batches = 0
         # The Files API's resumable upload: the start needs the key, the upload URL does not.
-        self.add_route("POST", r"/upload/(?P<version>v1|v1beta)/files", self._upload)
+        self.add_route("POST", r"/upload/(?P<version>v[0-9a-z]+)/files", self._upload)
         self.add_route(
             "POST",
-            r"/upload/(?P<version>v1|v1beta)/files/(?P<upload>[^/]+)",
+            r"/upload/(?P<version>v[0-9a-z]+)/files/(?P<upload>[^/]+)",
             self._upload_chunk,
             auth=False,
         )
         self.add_route(
             "POST",
-            r"/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+):batchGenerateContent",
+            r"/(?P<version>v[0-9a-z]+)/models/(?P<model>[^/:]+):batchGenerateContent",
             self._create_batch,
         )
-        self.add_route("GET", r"/(?P<version>v1|v1beta)/batches/(?P<batch>[^/:]+)", self._get_batch)
         self.add_route(
-            "GET", r"/(?P<version>v1|v1beta)/files/(?P<file>[^/:]+):download", self._download
+            "GET", r"/(?P<version>v[0-9a-z]+)/batches/(?P<batch>[^/:]+)", self._get_batch
         )
+        self.add_route(
+            "GET", r"/(?P<version>v[0-9a-z]+)/files/(?P<file>[^/:]+):download", self._download
+        )
+        self.add_route("GET", r"/(?P<version>v1|v1beta)/batches", self._list_batches)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -293,22 +401,59 @@ class GeminiStandIn:
     def fail_next(self, kind: str, count: int = 1, **options: Any) -> None:
         """The next ``count`` generateContent calls fail as ``kind`` (see :data:`FAULT_KINDS`).
 
-        Options are :class:`Fault` fields, e.g. ``retry_delay="7s"`` or
-        ``finish_reason="NO_IMAGE"``. Faults queue up in order.
+        Options are :class:`Fault` fields, e.g. ``retry_delay="7s"``,
+        ``finish_reason="NO_IMAGE"`` or ``model="gemini-3.8-flash"`` (only that model's calls
+        meet the fault; the others pass it by). Faults queue up in order.
         """
+        fault = self._fault(kind, options)
+        with self._lock:
+            self._faults.extend(fault for _ in range(count))
+
+    def fail_rate(self, kind: str, rate: float, *, seed: int = 0, **options: Any) -> None:
+        """From now on a share ``rate`` (0..1) of the calls fails as ``kind``, drawn from a
+        generator seeded with ``seed`` (so a run is repeatable); ``rate`` 0 stops it."""
+        fault = self._fault(kind, options)
+        with self._lock:
+            self._random = random.Random(seed)
+            self._rates = [(f, r) for f, r in self._rates if f.kind != fault.kind]
+            if rate > 0:
+                self._rates.append((fault, rate))
+
+    def _fault(self, kind: str, options: dict[str, Any]) -> Fault:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
+        kind, finish = _ALIASES.get(kind, (kind, None))
+        if finish:
+            options.setdefault("finish_reason", finish)
         options.setdefault("retry_delay", self.retry_delay)
+        return Fault(kind, **options)
+
+    def _next_fault(self, model: str) -> Fault | None:
         with self._lock:
-            self._faults.extend(Fault(kind, **options) for _ in range(count))
+            for fault in self._faults:
+                if fault.model in (None, model):
+                    self._faults.remove(fault)
+                    return fault
+            for fault, rate in self._rates:
+                if fault.model in (None, model) and self._random.random() < rate:
+                    return fault
+        return None
 
     def reset(self) -> None:
-        """Forgets requests, queued faults and the rate window; knobs stay as they are."""
+        """Forgets requests, faults and the limits' counts; knobs stay as they are."""
         with self._lock:
             self._requests.clear()
             self._faults.clear()
-            self._window.clear()
+            self._rates.clear()
+            self._windows.clear()
+            self._token_windows.clear()
+            self._days.clear()
             self._billing.clear()
+
+    def new_day(self) -> None:
+        """The quota day ends now: every model's requests-per-day count starts again."""
+        with self._lock:
+            self._days.clear()
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -327,6 +472,64 @@ class GeminiStandIn:
         """The next ``count`` batch jobs end in BATCH_STATE_FAILED, with no results."""
         with self._lock:
             self._fail_batches += count
+
+    # -- batch faults: refused or ambiguous creates, failed downloads, lines without a key ----
+
+    def fail_next_create(self, kind: str, count: int = 1) -> None:
+        """The next ``count`` batch creates fail: ``"429"`` or ``"400"`` (refused, no job made),
+        or ``"503-after"`` (the job IS made, then the answer is a 503: the caller cannot know)."""
+        if kind not in ("429", "400", "503-after"):
+            raise ValueError(f"unknown create fault {kind!r}")
+        with self._lock:
+            self._batch_faults["create"].extend([kind] * count)
+
+    def fail_next_download(self, count: int = 1, status: int = 503) -> None:
+        """The next ``count`` downloads of a responses file answer ``status``."""
+        with self._lock:
+            self._batch_faults["download"].extend([str(status)] * count)
+
+    def drop_keys(self, count: int = 1, *, after: int = 0) -> None:
+        """``count`` lines written to responses files, after the next ``after``, lose ``key``."""
+        with self._lock:
+            self._keyed_first = after
+            self._unkeyed_lines += count
+
+    def batches_created(self) -> int:
+        """How many batch jobs exist (each one is paid for when it runs)."""
+        with self._lock:
+            return len(self._batches)
+
+    def _batch_fault(self, where: str) -> str | None:
+        with self._lock:
+            faults = self._batch_faults[where]
+            return faults.popleft() if faults else None
+
+    def _line_key(self, key: Any) -> dict[str, Any]:
+        with self._lock:
+            if self._keyed_first > 0:
+                self._keyed_first -= 1
+            elif self._unkeyed_lines > 0:
+                self._unkeyed_lines -= 1
+                return {}
+        return {"key": key}
+
+    def _batch_error_reply(self, status: int) -> Reply:
+        """An error answer to a batch step; a 429 carries RetryInfo (``retry_delay``)."""
+        details = []
+        if status == 429:
+            details = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                    "retryDelay": self.retry_delay,
+                }
+            ]
+        return Reply(status, error_body(status, details=details))
+
+    def _list_batches(self, request: Request) -> Reply:
+        with self._lock:
+            ids = list(self._batches)
+        self._record(request, key_ok=True, status=200, body={})
+        return Reply(200, {"operations": [self._batch_json(i) for i in ids]})
 
     # -- billing: what the provider would count ----------------------------------------------
 
@@ -376,6 +579,8 @@ class GeminiStandIn:
             match = pattern.fullmatch(url.path)
             if match is None or method != http.command:
                 continue
+            if match.groupdict().get("version", self.api_version) != self.api_version:
+                continue  # one API version is served, as a deployment of the real API is
             request = Request(http.command, url.path, query, headers, raw, match)
             if not auth:
                 reply = handler(request)
@@ -470,9 +675,8 @@ class GeminiStandIn:
             raise _BadRequest(f"Invalid JSON payload received. {error}") from error
         model = request.match["model"]
         images = _inline_images(body)  # raises _BadRequest on undecodable base64
-        with self._lock:
-            fault = self._faults.popleft() if self._faults else None
-        self._sleep(self.latency_s)
+        fault = self._next_fault(model)
+        self._sleep(self.model_latency_s.get(model, self.latency_s))
 
         def done(reply: Reply) -> Reply:
             self._record(request, key_ok=True, status=reply.status, body=body, images=images)
@@ -498,7 +702,7 @@ class GeminiStandIn:
         rate_limited: bool = True,
     ) -> Reply:
         """The answer to one generateContent request (interactive, or a line of a batch)."""
-        if self.models is not None and model not in self.models:
+        if model not in self.models:
             return Reply(
                 404,
                 error_body(
@@ -510,17 +714,27 @@ class GeminiStandIn:
             )
         if fault is not None and fault.kind == "timeout":
             return Reply(504, error_body(504))
+        if fault is not None and fault.kind == "daily_429":
+            return self._quota_reply(model, "day", None)
         if fault is not None and fault.kind.isdigit():
-            return self._error_reply(int(fault.kind), fault.retry_delay)
-        if rate_limited:
-            limited = self._over_rate_limit()
-            if limited is not None:
-                return self._error_reply(429, f"{limited}s", quota="per minute")
+            if fault.kind == "429":
+                return self._quota_reply(model, "minute", fault.retry_delay)
+            return Reply(int(fault.kind), error_body(int(fault.kind)))
         config = body.get("generationConfig") or {}
+        try:
+            _check_config(model, config)
+        except _BadRequest as bad:
+            return Reply(400, error_body(400, bad.message))
+        if rate_limited:
+            limited = self._over_limit(model, _prompt_tokens(body, len(images)))
+            if limited is not None:
+                return limited
         modalities = [str(m).upper() for m in config.get("responseModalities") or []]
         try:
             if fault is not None and fault.kind == "blocked":
                 answer = self._blocked_answer(fault, body)
+            elif fault is not None and fault.kind in ("empty", "other", "max_tokens"):
+                answer = self._unfinished_answer(fault.kind, body, images)
             elif "IMAGE" in modalities:
                 answer = self._image_answer(body, images, config, fault)
             elif str(config.get("responseMimeType", "")).startswith("application/json"):
@@ -533,45 +747,98 @@ class GeminiStandIn:
         answer["responseId"] = uuid.uuid4().hex[:22]
         return Reply(200, answer)
 
-    def _over_rate_limit(self) -> int | None:
-        """Seconds until a slot frees up if ``rpm_limit`` is reached, else None (and counts)."""
+    def _limits_of(self, model: str) -> dict[str, int]:
+        row = dict(self.limits.get(model, {}))
+        if "rpm" not in row and self.rpm_limit is not None:
+            row["rpm"] = self.rpm_limit
+        return row
+
+    def _over_limit(self, model: str, tokens: int) -> Reply | None:
+        """The 429 of a limit this request is past, else None (and the request is counted)."""
+        limits = self._limits_of(model)
         now = time.monotonic()
         with self._lock:
-            while self._window and now - self._window[0] >= 60:
-                self._window.popleft()
-            if self.rpm_limit is not None and len(self._window) >= self.rpm_limit:
-                return max(1, math.ceil(60 - (now - self._window[0])))
-            self._window.append(now)
-        return None
+            window = self._windows[model]
+            while window and now - window[0] >= self.window_s:
+                window.popleft()
+            token_window = self._token_windows[model]
+            while token_window and now - token_window[0][0] >= self.window_s:
+                token_window.popleft()
+            day = math.floor(time.time() / self.day_s) if self.day_s else int(time.time() // 86400)
+            day_index, day_count = self._days.get(model, (day, 0))
+            if day_index != day:
+                day_count = 0
+            if "rpd" in limits and day_count >= limits["rpd"]:
+                quota: tuple[str, str | None] | None = ("day", None)
+            elif "rpm" in limits and len(window) >= limits["rpm"]:
+                wait = self.window_s - (now - window[0])
+                quota = ("minute", f"{max(wait, 0.001):.3f}s")
+            elif "tpm" in limits and sum(t for _, t in token_window) + tokens > limits["tpm"]:
+                wait = self.window_s - (now - token_window[0][0]) if token_window else 0.0
+                quota = ("tokens", f"{max(wait, 0.001):.3f}s")
+            else:
+                quota = None
+                window.append(now)
+                token_window.append((now, tokens))
+                self._days[model] = (day, day_count + 1)
+        if quota is None:
+            return None
+        return self._quota_reply(model, quota[0], quota[1])
 
-    def _error_reply(self, status: int, retry_delay: str, quota: str = "per day") -> Reply:
-        details: list[dict[str, Any]] = []
-        if status == 429:
-            details = [
-                {
-                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-                    "violations": [
-                        {
-                            "quotaMetric": "generativelanguage.googleapis.com/"
-                            "generate_content_paid_tier_requests",
-                            "quotaId": f"GenerateRequests{quota.title().replace(' ', '')}"
-                            "PerProjectPerModel",
-                            "quotaValue": str(self.rpm_limit or 10),
-                        }
-                    ],
-                },
-                {
-                    "@type": "type.googleapis.com/google.rpc.Help",
-                    "links": [
-                        {
-                            "description": "Learn more about Gemini API quotas",
-                            "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
-                        }
-                    ],
-                },
-                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay},
-            ]
-        return Reply(status, error_body(status, details=details))
+    def _quota_reply(self, model: str, per: str, retry_delay: str | None) -> Reply:
+        """A 429 as Gemini sends it: which quota, its value, and RetryInfo for a minute's."""
+        limits = self._limits_of(model)
+        quota_id, metric, value = {
+            "minute": (
+                "GenerateRequestsPerMinutePerProjectPerModel",
+                "generate_content_paid_tier_requests",
+                limits.get("rpm", 10),
+            ),
+            "tokens": (
+                "GenerateContentInputTokensPerModelPerMinute",
+                "generate_content_paid_tier_input_token_count",
+                limits.get("tpm", 0),
+            ),
+            "day": (
+                "GenerateRequestsPerDayPerProjectPerModel",
+                "generate_content_paid_tier_requests",
+                limits.get("rpd", 10),
+            ),
+        }[per]
+        metric = f"generativelanguage.googleapis.com/{metric}"
+        details: list[dict[str, Any]] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": metric,
+                        "quotaId": quota_id,
+                        "quotaDimensions": {"location": "global", "model": model},
+                        "quotaValue": str(value),
+                    }
+                ],
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.Help",
+                "links": [
+                    {
+                        "description": "Learn more about Gemini API quotas",
+                        "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                    }
+                ],
+            },
+        ]
+        if retry_delay is not None:
+            details.append(
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay}
+            )
+        message = (
+            f"{_ERRORS[429][1]}\n* Quota exceeded for metric: {metric}, limit: {value},"
+            f" model: {model}"
+        )
+        if retry_delay is not None:
+            message += f"\nPlease retry in {retry_delay}."
+        return Reply(429, error_body(429, message, details))
 
     def _usage(
         self, body: dict[str, Any], images: int, output: dict[str, int], thoughts: int
@@ -592,6 +859,27 @@ class GeminiStandIn:
         if thoughts:
             usage["thoughtsTokenCount"] = thoughts
         return usage
+
+    def _unfinished_answer(
+        self, kind: str, body: dict[str, Any], images: list[tuple[str, bytes]]
+    ) -> dict[str, Any]:
+        """A 200 that carries nothing usable: no candidates, or one stopped OTHER/MAX_TOKENS."""
+        usage = self._usage(body, len(images), {}, 0)
+        if kind == "empty":
+            return {"usageMetadata": usage}
+        if kind == "other":
+            return {"candidates": [{"finishReason": "OTHER", "index": 0}], "usageMetadata": usage}
+        cut = "Here is the product placed in the sce"
+        return {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": [{"text": cut}]},
+                    "finishReason": "MAX_TOKENS",
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": self._usage(body, len(images), {"TEXT": 8}, 0),
+        }
 
     def _blocked_answer(self, fault: Fault, body: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -637,8 +925,6 @@ class GeminiStandIn:
         image_config = config.get("imageConfig") or {}
         ratio = str(image_config.get("aspectRatio") or "1:1")
         size = str(image_config.get("imageSize") or "1K")
-        if size not in _SIZES:
-            raise _BadRequest(f"Invalid image size {size!r}; use one of {', '.join(_SIZES)}.")
         width, height = _dimensions(ratio, _SIZES[size])
         parts: list[dict[str, Any]] = []
         thoughts = 0
@@ -731,6 +1017,17 @@ class GeminiStandIn:
         return Reply(200, {"file": file}, {"x-goog-upload-status": "final"})
 
     def _create_batch(self, request: Request) -> Reply:
+        fault = self._batch_fault("create")
+        if fault in ("429", "400"):
+            reply = self._batch_error_reply(int(fault))
+            self._record(request, key_ok=True, status=reply.status)
+            return reply
+        made = self._create_batch_job(request)
+        if fault == "503-after":
+            return self._batch_error_reply(503)
+        return made
+
+    def _create_batch_job(self, request: Request) -> Reply:
         spec = request.json().get("batch") or {}
         source = (spec.get("inputConfig") or {}).get("fileName")
         with self._lock:
@@ -796,18 +1093,18 @@ class GeminiStandIn:
                     )
                 )
                 continue
-            with self._lock:
-                fault = self._faults.popleft() if self._faults else None
+            fault = self._next_fault(batch["model"])
             reply = self._answer(
                 batch["model"], batch["version"], body, images, fault, rate_limited=False
             )
             self._record_line(batch_id, batch["model"], item.get("key"), body, images, reply)
             self._bill(batch["model"], reply, batch=True)
             assert isinstance(reply.body, dict)
+            keyed = self._line_key(item.get("key"))
             if reply.status == 200:
-                out.append(json.dumps({"key": item.get("key"), "response": reply.body}))
+                out.append(json.dumps({**keyed, "response": reply.body}))
             else:
-                out.append(json.dumps({"key": item.get("key"), "error": reply.body["error"]}))
+                out.append(json.dumps({**keyed, "error": reply.body["error"]}))
         name = f"files/batch-{batch_id}-responses"
         with self._lock:
             self._files[name] = {
@@ -871,6 +1168,9 @@ class GeminiStandIn:
         return answer
 
     def _download(self, request: Request) -> Reply:
+        fault = self._batch_fault("download")
+        if fault is not None:
+            return self._batch_error_reply(int(fault))
         name = f"files/{request.match['file']}"
         with self._lock:
             file = self._files.get(name)
@@ -957,6 +1257,62 @@ def _without_data(body: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- answers ------------------------------------------------------------------------------------
+
+
+def _spec(model: str) -> ModelSpec:
+    """The model's spec; a model served but not in :data:`MODELS` is taken by its name."""
+    return MODELS.get(model) or ModelSpec(
+        "image" if "image" in model else "text", tuple(_SIZES) if "image" in model else ()
+    )
+
+
+def _unknown_field(name: str, where: str) -> _BadRequest:
+    return _BadRequest(
+        f"Invalid JSON payload received. Unknown name \"{name}\" at '{where}': Cannot find field."
+    )
+
+
+def _check_config(model: str, config: dict[str, Any]) -> None:
+    """Refuses what the real API refuses in a ``generationConfig``, as a 400."""
+    if not isinstance(config, dict):
+        raise _BadRequest("Invalid value at 'generation_config': not an object")
+    for name in config:
+        if name not in _GENERATION_CONFIG_FIELDS:
+            raise _unknown_field(name, "generation_config")
+    spec = _spec(model)
+    modalities = [str(m).upper() for m in config.get("responseModalities") or []]
+    for modality in modalities:
+        if modality not in ("TEXT", "IMAGE", "AUDIO"):
+            raise _BadRequest(
+                f"Invalid value at 'generation_config.response_modalities' ({modality})"
+            )
+    if "IMAGE" in modalities and spec.kind != "image":
+        raise _BadRequest(
+            f"Model {model} does not support the requested response modalities: image"
+        )
+    image_config = config.get("imageConfig")
+    if image_config is None:
+        return
+    if spec.kind != "image":
+        raise _BadRequest(f"Image config is not supported by model {model}.")
+    for name in image_config:
+        if name not in _IMAGE_CONFIG_FIELDS:
+            raise _unknown_field(name, "generation_config.image_config")
+    ratio = image_config.get("aspectRatio")
+    if ratio is not None and ratio not in _ASPECT_RATIOS:
+        raise _BadRequest(
+            f"Invalid aspect ratio {ratio!r}; supported: {', '.join(_ASPECT_RATIOS)}."
+        )
+    size = image_config.get("imageSize")
+    if size is not None and size not in spec.image_sizes:
+        raise _BadRequest(
+            f"Image size {size!r} is not supported by {model}; use one of"
+            f" {', '.join(spec.image_sizes)}."
+        )
+
+
+def _prompt_tokens(body: dict[str, Any], images: int) -> int:
+    return sum(len(t) for t in _texts(body)) // 4 + 1 + images * _TOKENS_PER_INPUT_IMAGE
 
 
 def _dimensions(ratio: str, side: int) -> tuple[int, int]:

@@ -7,10 +7,12 @@ Routes (``Authorization: Client-ID <key>`` or ``?client_id=``, as the real API t
   ``links`` (``html``, ``download``, ``download_location``), ``user``, ``color`` and a real
   ``blur_hash`` of the picture it serves;
 - ``GET /photos/{id}/download``: the download tracking event; answers ``{"url": ...}``;
-- ``GET /images/{id}.jpg?w=``: the photo, a room the server draws (in the photo's colour, at
-  the photo's aspect ratio, ``w`` pixels wide).
+- ``GET /images/{id}.jpg?w=`` on a second server, the image host (Unsplash's is
+  images.unsplash.com, another host than its API): the photo, a room the server draws (in the
+  photo's colour, at the photo's aspect ratio, ``w`` pixels wide). It needs no key, and records
+  whether one was sent anyway (``Recorded.key_sent``): the key is the API's only.
 
-Every answer carries ``X-Ratelimit-Limit`` and ``X-Ratelimit-Remaining``. With ``rate_limit``
+Every API answer carries ``X-Ratelimit-Limit`` and ``X-Ratelimit-Remaining``. With ``rate_limit``
 set, API calls past it answer 403 with the plain-text body ``Rate Limit Exceeded``, as Unsplash
 does; image requests are not counted (Unsplash's image CDN is not rate limited).
 :meth:`UnsplashStandIn.fail_next` queues one-off faults ("429", "500", "503", "401").
@@ -159,6 +161,8 @@ class Recorded:
     key_ok: bool
     status: int
     kind: str  # "search", "download", "image", "other"
+    host: str = "api"  # "api" or "images": which of the two servers answered
+    key_sent: bool = False  # a Client-ID header or client_id parameter came with it
 
 
 class UnsplashStandIn:
@@ -173,39 +177,48 @@ class UnsplashStandIn:
         self._faults: collections.deque[str] = collections.deque()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._image_server: ThreadingHTTPServer | None = None
+        self._image_thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> UnsplashStandIn:
-        stand_in = self
+        self._server, self._thread = self._serve(self._handle, "unsplash-stand-in")
+        self._image_server, self._image_thread = self._serve(
+            self._handle_image, "unsplash-stand-in-images"
+        )
+        return self
 
+    @staticmethod
+    def _serve(handle: Any, name: str) -> tuple[ThreadingHTTPServer, threading.Thread]:
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                stand_in._handle(self)
+                handle(self)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="unsplash-stand-in",
-            daemon=True,
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server.daemon_threads = True
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name=name, daemon=True
         )
-        self._thread.start()
-        return self
+        thread.start()
+        return server, thread
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+        for server, thread in (
+            (self._server, self._thread),
+            (self._image_server, self._image_thread),
+        ):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+            if thread is not None:
+                thread.join(timeout=5)
+        self._server = self._thread = self._image_server = self._image_thread = None
 
     @property
     def base_url(self) -> str:
@@ -213,6 +226,18 @@ class UnsplashStandIn:
             raise RuntimeError("the stand-in is not started")
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    @property
+    def image_url(self) -> str:
+        """The image host's address (another port: another origin than the API)."""
+        if self._image_server is None:
+            raise RuntimeError("the stand-in is not started")
+        host, port = self._image_server.server_address[:2]
+        return f"http://localhost:{port}" if host == "127.0.0.1" else f"http://{host!s}:{port}"
+
+    def search_calls(self) -> int:
+        """How many searches reached the API (cached answers never do)."""
+        return sum(1 for r in self.requests if r.kind == "search")
 
     # -- knobs and records ---------------------------------------------------------------------
 
@@ -236,17 +261,24 @@ class UnsplashStandIn:
 
     # -- HTTP ---------------------------------------------------------------------------------
 
+    def _handle_image(self, http: BaseHTTPRequestHandler) -> None:
+        url = urlsplit(http.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        sent = bool(http.headers.get("authorization")) or "client_id" in query
+        query.pop("client_id", None)
+        status, body, ctype = self._image(url.path, query)
+        with self._lock:
+            self._requests.append(
+                Recorded(url.path, dict(query), True, status, "image", "images", sent)
+            )
+        self._send(http, status, body, ctype, counted=False)
+
     def _handle(self, http: BaseHTTPRequestHandler) -> None:
         url = urlsplit(http.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         auth = http.headers.get("authorization") or ""
         key = auth.removeprefix("Client-ID ").strip() if auth.startswith("Client-ID ") else None
         key = key or query.pop("client_id", None)
-        if url.path.startswith("/images/"):
-            status, body, ctype = self._image(url.path, query)
-            self._record(url.path, query, True, status, "image")
-            self._send(http, status, body, ctype, counted=False)
-            return
         kind = (
             "search"
             if url.path == "/search/photos"
@@ -274,14 +306,23 @@ class UnsplashStandIn:
             status, body, ctype = self._download(url.path, query)
         else:
             status, body, ctype = 404, _errors("Couldn't find the route"), None
-        self._record(url.path, query, key_ok, status, kind)
+        self._record(url.path, query, key_ok, status, kind, key_sent=bool(key))
         self._send(http, status, body, ctype, counted=True)
 
     def _record(
-        self, path: str, query: dict[str, str], key_ok: bool, status: int, kind: str
+        self,
+        path: str,
+        query: dict[str, str],
+        key_ok: bool,
+        status: int,
+        kind: str,
+        *,
+        key_sent: bool,
     ) -> None:
         with self._lock:
-            self._requests.append(Recorded(path, dict(query), key_ok, status, kind))
+            self._requests.append(
+                Recorded(path, dict(query), key_ok, status, kind, "api", key_sent)
+            )
 
     def _send(
         self,
@@ -334,7 +375,7 @@ class UnsplashStandIn:
 
     def _photo_json(self, photo: StandInPhoto) -> dict[str, Any]:
         base = self.base_url
-        image = f"{base}/images/{photo.id}.jpg?ixid=standin&ixlib=rb-4.0.3"
+        image = f"{self.image_url}/images/{photo.id}.jpg?ixid=standin&ixlib=rb-4.0.3"
         return {
             "id": photo.id,
             "slug": photo.description.lower().replace(" ", "-") + f"-{photo.id}",
@@ -373,7 +414,7 @@ class UnsplashStandIn:
         photo_id = path.split("/")[2]
         if not any(p.id == photo_id for p in CATALOGUE):
             return 404, _errors("Couldn't find Photo"), None
-        url = f"{self.base_url}/images/{photo_id}.jpg?ixid=standin&fm=jpg"
+        url = f"{self.image_url}/images/{photo_id}.jpg?ixid=standin&fm=jpg"
         return 200, json.dumps({"url": url}).encode(), None
 
     def _image(self, path: str, query: dict[str, str]) -> tuple[int, bytes, str | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import socket
 import threading
@@ -335,3 +336,48 @@ def test_local_key_under_an_object_is_a_storage_error(tmp_path: Path) -> None:
     storage.delete("a/b/c")
     storage.delete("a")  # a folder: no object there
     assert storage.get("a/b") == b"x"
+
+
+def test_browser_url_uses_the_public_url(make_storage: MakeStorage) -> None:
+    storage = make_storage(public_url="https://cdn.example.com/media")
+    storage.put(KEY, b"x", content_type="image/jpeg")
+    assert storage.browser_url(KEY) == f"https://cdn.example.com/media/{KEY}"
+
+
+def test_s3_browser_url_is_presigned_once_and_serves_the_bytes(s3_storage: S3Storage) -> None:
+    s3_storage.put(KEY, b"picture", content_type="image/jpeg")
+
+    first = s3_storage.browser_url(KEY)
+    again = s3_storage.browser_url(KEY)
+
+    assert first == again  # the same address on every rerun: the browser's cache works
+    assert "X-Amz-Expires=21600" in first
+    assert httpx.get(first).content == b"picture"
+    other = "clients/c1/sessions/s1/media/other.jpg"
+    s3_storage.put(other, b"other", content_type="image/jpeg")
+    assert httpx.get(s3_storage.browser_url(other)).content == b"other"
+
+
+def test_local_browser_url_is_a_data_url_read_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = LocalStorage(tmp_path)
+    storage.put(KEY, b"first", content_type="image/jpeg")
+    reads: list[str] = []
+    original = LocalStorage.get
+
+    def counting_get(self: LocalStorage, key: str) -> bytes:
+        reads.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(LocalStorage, "get", counting_get)
+
+    url = storage.browser_url(KEY)
+    assert url == "data:image/jpeg;base64," + base64.b64encode(b"first").decode()
+    assert storage.browser_url(KEY) == url
+    assert reads == [KEY]  # the second call was served from the cache
+
+    storage.put(KEY, b"second!", content_type="image/jpeg")  # rewritten: read afresh
+    assert base64.b64decode(storage.browser_url(KEY).split(",", 1)[1]) == b"second!"
+    with pytest.raises(StorageError, match=r"missing\.jpg"):
+        storage.browser_url("clients/c1/missing.jpg")

@@ -131,6 +131,30 @@ def test_unsplash_results_carry_their_credit_and_become_scenes(
     assert any("on [Unsplash](" in c.value for c in app.caption)
 
 
+def test_reruns_do_not_search_again_and_a_low_quota_is_shown(
+    unsplash_studio: Studio, unsplash_server: UnsplashStandIn
+) -> None:
+    unsplash_server.rate_limit = 8
+    app = signed_in(
+        unsplash_studio.emails["editor"], page="inspiration", session_id=unsplash_studio.session_id
+    )
+    app.text_input(key="inspiration.query").input("bedroom")
+    button(app, "Search").click().run()
+    assert not app.exception and not app.warning
+    boxes = [c for c in app.checkbox if c.key.startswith("inspiration.use.")]
+    for box in boxes[:3]:  # every click is a rerun of the page, and of its search
+        box.check().run()
+    app.run()
+    assert unsplash_server.search_calls() == 1
+    app.button(key="inspiration.use_chosen").click().run()  # three download events
+    assert not app.exception
+    app.text_input(key="inspiration.query").input("kitchen")
+    button(app, "Search").click().run()
+    assert unsplash_server.search_calls() == 2
+    [warning] = app.warning
+    assert "3 of 8 requests left this hour" in warning.value
+
+
 def test_without_a_key_search_looks_in_the_own_library(open_app: Callable[..., AppTest]) -> None:
     app = open_app("editor", "inspiration")
     app.text_input(key="inspiration.query").input("bedroom")

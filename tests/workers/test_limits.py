@@ -20,14 +20,12 @@ from tests.servers.celery_worker import QueueStack, claim_redis_db, make_world, 
 from tests.servers.s3 import ACCESS_KEY_ID, SECRET_ACCESS_KEY, make_s3_storage
 from tests.standins.gemini_server import GeminiStandIn, RecordedRequest
 from visualizer_core import backends
-from visualizer_core.ai.base import GenerationRequest
-from visualizer_core.ai.local import LocalAI
-from visualizer_core.ai.ratelimit import RateLimitedAI
+from visualizer_core.ai.ratelimit import ModelLimiter, ModelLimits, waiting
 from visualizer_core.config import load_settings
 from visualizer_core.db import migrate
 from visualizer_core.db.engine import make_engine
 from visualizer_core.db.models import GeneratedImage
-from visualizer_core.errors import QuotaExceeded
+from visualizer_core.errors import QuotaExceeded, RateLimited
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import generation
 
@@ -142,23 +140,20 @@ def test_gemini_max_rpm_holds_across_processes(tmp_path: Path) -> None:
 
 def test_a_full_window_waits_for_its_oldest_call_to_leave() -> None:
     with claim_redis_db() as number:
-        ai = RateLimitedAI(
-            LocalAI(),
-            rpm=2,
+        limiter = ModelLimiter(
+            {"gemini-nano-banana-2.1": ModelLimits(rpm=2)},
+            ModelLimits(),
             redis_url=f"redis://127.0.0.1:6379/{number}",
             key_prefix="client",
-            window_s=2,
+            window_s=2,  # the test knob: a two-second "minute"
         )
-        request = GenerationRequest(
-            product_images=(factories.product_photo(fmt="PNG"),),
-            scene_image=factories.scene_photo(),
-            prompt="An armchair in the living room.",
-        )
-        first, second, third = (ai.generate(request) for _ in range(3))
-        assert "rate_limit_wait_s" not in first.meta
-        assert "rate_limit_wait_s" not in second.meta
-        assert third.meta["rate_limit_wait_s"] > 0
-        assert third.image  # and then it was made
+        first, second = (limiter.take("gemini-nano-banana-2.1") for _ in range(2))
+        assert first == second == 0.0
+        with waiting(False), pytest.raises(RateLimited) as caught:
+            limiter.take("gemini-nano-banana-2.1")
+        assert 0 < (caught.value.retry_after or 0) <= 3
+        assert limiter.take("gemini-nano-banana-2.1") > 0  # waited in place, then got its slot
+        limiter.close()
 
 
 @pytest.fixture

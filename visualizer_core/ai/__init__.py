@@ -13,21 +13,12 @@ __all__ = ["AIBackend", "GenerationRequest", "GenerationResult", "ProductFacts",
 
 
 def make_ai(settings: Settings) -> AIBackend:
-    """The backend the settings ask for, under the shared rate limit when one is set."""
+    """The backend the settings ask for; Gemini's calls keep to the per-model limits."""
     backend = _choose(settings)
     if settings.visualizer_ai_latency_s and settings.ai_backend == "local":
         from visualizer_core.ai.latency import DelayedAI
 
         return DelayedAI(backend, latency_s=settings.visualizer_ai_latency_s)
-    if settings.gemini_max_rpm and settings.ai_backend == "gemini":
-        from visualizer_core.ai.ratelimit import RateLimitedAI
-
-        return RateLimitedAI(
-            backend,
-            rpm=settings.gemini_max_rpm,
-            redis_url=settings.redis_url,
-            key_prefix=settings.queue_prefix,
-        )
     return backend
 
 
@@ -36,6 +27,7 @@ def _choose(settings: Settings) -> AIBackend:
     if settings.ai_backend == "gemini":
         from visualizer_core.ai import gemini
         from visualizer_core.ai.gemini import GeminiAI
+        from visualizer_core.ai.ratelimit import limiter_from_settings
 
         assert settings.gemini_api_key is not None
         return GeminiAI(
@@ -45,6 +37,7 @@ def _choose(settings: Settings) -> AIBackend:
             text_model=settings.gemini_text_model or gemini.DEFAULT_TEXT_MODEL,
             prices=settings.gemini_prices,
             timeout_s=settings.gemini_timeout_s,
+            limiter=limiter_from_settings(settings),
         )
     from visualizer_core.ai.local import LocalAI
 

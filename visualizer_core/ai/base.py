@@ -56,6 +56,7 @@ class GenerationResult:
     model: str
     usage: dict[str, int] = field(default_factory=dict)  # input_tokens, output_tokens, ...
     meta: dict[str, Any] = field(default_factory=dict)  # backend-specific details worth keeping
+    calls: list[Any] = field(default_factory=list)  # usage.CallRecord of each provider call
 
 
 @runtime_checkable

@@ -3,10 +3,27 @@
 One :class:`google.genai.Client` per :class:`GeminiAI`; its synchronous calls are safe to share
 between threads. The SDK is built without ``retry_options``, which in google-genai 3.x means
 "never retry" (``_api_client.retry_args(None)`` stops after one attempt), so every 429, 5xx and
-timeout reaches this module and is raised as the matching :mod:`visualizer_core.errors` class;
-retrying with backoff is the generation task's job. The one retry made here is the issue's:
-an answer without an image (a blocked prompt, an image safety stop) is asked for once more
-before it becomes :class:`~visualizer_core.errors.ContentRefused`.
+timeout reaches this module and is raised as the matching :mod:`visualizer_core.errors` class.
+Retrying is the queue's job (with backoff and jitter, a new seed each time, the wait spent in
+the queue): this module only classifies. How each failure is classified:
+
+=====================================================  ==========================================
+what Gemini did                                        raised as
+=====================================================  ==========================================
+429 with a per-minute quota violation (``RetryInfo``)  ``RateLimited`` (``retry_after`` from it)
+429 whose violation is a per-day quota                 ``DailyLimitReached``: the model pauses
+                                                       until midnight Pacific time, for all
+500, 503 (overloaded), 504, a timeout, no connection   ``TransientProviderError``
+an answer with no candidates, finish reason ``OTHER``,  ``TransientProviderError`` (a new seed
+``MAX_TOKENS``, ``NO_IMAGE`` or no image at all        may well draw it)
+a safety stop or a blocked prompt                      asked once more with another seed, then
+                                                       ``ContentRefused`` (permanent)
+400, 401/403 (key), 404 (model)                        ``PermanentProviderError``
+=====================================================  ==========================================
+
+Every HTTP call first takes a slot of its model's limits (:mod:`.ratelimit`), and becomes one
+:class:`~visualizer_core.ai.usage.CallRecord` (failed calls too): emitted to the thread's
+collectors, listed on the result (``GenerationResult.calls``) and on a raised error (``calls``).
 
 What is sent to ``generateContent`` for an image: the product's base PNGs (most important
 first), then the scene, then the prompt text, with ``responseModalities`` TEXT and IMAGE and
@@ -19,6 +36,7 @@ import importlib
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import ModuleType
@@ -30,20 +48,20 @@ from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import BaseModel, Field, ValidationError
 
+from visualizer_core.ai import usage as usage_records
 from visualizer_core.ai.base import GenerationRequest, GenerationResult, ProductFacts
+from visualizer_core.ai.ratelimit import ModelLimiter, day_end
 from visualizer_core.ai.usage import (
     PRICES,
     CallKind,
-    CallRecord,
     Price,
     Pricing,
-    emit,
     estimate_cost,
-    tokens_from_metadata,
 )
 from visualizer_core.errors import (
     ConfigError,
     ContentRefused,
+    DailyLimitReached,
     InvalidInput,
     PermanentProviderError,
     ProviderError,
@@ -62,6 +80,7 @@ __all__ = [
     "Price",
     "classify_api_error",
     "estimate_cost",
+    "next_seed",
 ]
 
 logger = logging.getLogger(__name__)
@@ -90,9 +109,19 @@ _REFUSALS: dict[str, str] = {
     "SPII": "the prompt or images contain personal information",
     "RECITATION": "the result would copy protected material too closely",
     "IMAGE_RECITATION": "the image would copy protected material too closely",
+}
+# Finish reasons that mean "the model could not, this time": worth another seed.
+_UNFINISHED: dict[str, str] = {
+    "OTHER": "the model stopped for an unspecified reason",
+    "MAX_TOKENS": "the answer was cut off at the output token limit",
     "NO_IMAGE": "the model answered without drawing an image",
     "IMAGE_OTHER": "the image could not be made",
+    "MALFORMED_FUNCTION_CALL": "the model sent a malformed answer",
+    "UNEXPECTED_TOOL_CALL": "the model sent a malformed answer",
+    "FINISH_REASON_UNSPECIFIED": "the model stopped for an unspecified reason",
 }
+_TOKENS_PER_IMAGE_INPUT = 258
+_EXPECTED_OUTPUT_TOKENS = {"image": 1290, "text": 400}
 _ADVICE = "change the extra prompt text, the product photo or the scene, then try again"
 
 _T = TypeVar("_T", bound=BaseModel)
@@ -136,11 +165,13 @@ class GeminiAI:
         image_size: str | None = None,
         api_version: str | None = None,
         prices: Mapping[str, Price | Mapping[str, float]] | None = None,
+        limiter: ModelLimiter | None = None,
     ) -> None:
         """``api_version`` None uses the SDK's default (``v1`` in google-genai 3.x).
 
         ``prices`` adds or replaces rows of :data:`PRICES`, as :class:`Price` or as
-        ``{"input": .., "output": .., "image_output": ..}`` dicts.
+        ``{"input": .., "output": .., "image_output": ..}`` dicts. ``limiter`` hands out a
+        slot of each model's limits before every call (and learns of daily-quota 429s).
         """
         if not api_key.strip():
             raise ConfigError("GEMINI_API_KEY is empty")
@@ -150,6 +181,7 @@ class GeminiAI:
         self.timeout_s = timeout_s
         self.pricing = Pricing(prices)
         self.prices: dict[str, Price] = self.pricing.table
+        self.limiter = limiter
         self._client = genai.Client(
             vertexai=False,  # the Gemini Developer API, whatever GOOGLE_GENAI_USE_VERTEXAI says
             api_key=api_key,
@@ -162,8 +194,10 @@ class GeminiAI:
         )
 
     def close(self) -> None:
-        """Closes the HTTP connections."""
+        """Closes the HTTP connections (and the limiter's)."""
         self._client.close()
+        if self.limiter is not None:
+            self.limiter.close()
 
     @property
     def sdk(self) -> genai.Client:
@@ -177,21 +211,38 @@ class GeminiAI:
     # -- generation ---------------------------------------------------------------------------
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
-        """One image of the product in the scene; an answer without an image is asked once more."""
-        try:
-            return self._generate_once(request, attempt=1)
-        except ContentRefused as first:
-            logger.info("Gemini gave no image (%s); asking once more", first)
-        return self._generate_once(request, attempt=2)
+        """One image of the product in the scene.
 
-    def _generate_once(self, request: GenerationRequest, *, attempt: int) -> GenerationResult:
-        model, parts, config = self.image_call(request)
-        response, record = self._call(model, parts, config, kind=CallKind.IMAGE)
+        A safety refusal is asked once more with another seed before it is final; every other
+        failure is raised at once, classified (see the module docstring), with ``calls``.
+        """
+        calls: list[usage_records.CallRecord] = []
         try:
-            return self.image_result(response, model, attempt=attempt)
-        except ContentRefused as refused:  # billed all the same: the record keeps its cost
-            record.failed(refused)
+            try:
+                return self._generate_once(request, attempt=1, calls=calls)
+            except ContentRefused as first:
+                logger.info("Gemini refused the image (%s); asking once more, another seed", first)
+            return self._generate_once(
+                replace(request, seed=next_seed(request.seed)), attempt=2, calls=calls
+            )
+        except ProviderError as error:
+            error.calls = [*calls]
+            error.model = error.model or request.model or self.image_model
             raise
+
+    def _generate_once(
+        self, request: GenerationRequest, *, attempt: int, calls: list[usage_records.CallRecord]
+    ) -> GenerationResult:
+        model, parts, config = self.image_call(request)
+        response = self._call(model, parts, config, kind=CallKind.IMAGE, calls=calls)
+        try:
+            result = self.image_result(response, model, attempt=attempt)
+        except ProviderError as error:
+            calls[-1].failed(error)
+            raise
+        result.calls.extend(calls)
+        result.meta["seed"] = request.seed
+        return result
 
     def image_call(
         self, request: GenerationRequest
@@ -232,7 +283,9 @@ class GeminiAI:
             if (part.inline_data.mime_type or "").startswith("image/"):
                 image = part.inline_data
         if image is None or image.data is None:
-            raise ContentRefused(_no_image_message(finish, response.text))
+            if finish in _REFUSALS:
+                raise ContentRefused(_no_image_message(finish, response.text), model=model)
+            raise TransientProviderError(_unfinished_message(finish, response), model=model)
         usage = _usage(response.usage_metadata, image_model=True)
         return GenerationResult(
             image=image.data,
@@ -253,10 +306,12 @@ class GeminiAI:
     def analyze_product(self, facts: ProductFacts, images: list[bytes]) -> ProductAnalysis:
         """Category, fitting rooms, style, materials and colours, from catalog text and photos."""
         taxonomy = _taxonomy()
+        offline = _offline_category(taxonomy, facts)
         lines = [
             "You are cataloguing furniture and home products for interior photographs.",
             "Describe the product in the photos and text below as JSON matching the schema.",
             _choices(taxonomy, "category", ("CATEGORIES", "PRODUCT_CATEGORIES", "CATEGORY_IDS")),
+            _taxonomy_choices(offline),
             _choices(taxonomy, "room type", ("ROOM_TYPES", "ROOM_TYPE_IDS")),
             "room_types: the rooms it belongs in, best first. palette: dominant colours as"
             " #rrggbb. placement: where it stands (floor, surface, wall or ceiling).",
@@ -290,6 +345,7 @@ class GeminiAI:
                     "room_types": list(dict.fromkeys(r for r in rooms if r)),
                 }
             )
+            analysis = _with_taxonomy(taxonomy, facts, analysis, offline)
         return analysis
 
     def analyze_scene(self, image: bytes, *, room_type_hint: str | None = None) -> SceneAnalysis:
@@ -335,15 +391,17 @@ class GeminiAI:
             _image_part(generated_image, "generated image"),
             types.Part.from_text(text="\n".join(lines)),
         ]
-        answer, usage = self._analyze_with_usage(
-            parts, FidelityJudgement, "fidelity judgement", kind=CallKind.JUDGEMENT
-        )
+        with usage_records.collect() as calls:
+            answer, usage = self._analyze_with_usage(
+                parts, FidelityJudgement, "fidelity judgement", kind=CallKind.JUDGEMENT
+            )
         return FidelityCheck(
             score=round(answer.score, 4),
             method="gemini-judgement",
             reason=answer.reason,
             usage=usage,
             cost_usd=self.estimate_cost(self.text_model, usage),
+            calls=list(calls),
         )
 
     def _analyze(self, parts: list[types.Part], schema: type[_T], what: str) -> _T:
@@ -357,17 +415,40 @@ class GeminiAI:
         *,
         kind: CallKind = CallKind.ANALYSIS,
     ) -> tuple[_T, dict[str, int]]:
-        config = types.GenerateContentConfig(
-            response_mime_type="application/json", response_schema=schema
-        )
-        response, record = self._call(self.text_model, parts, config, kind=kind)
+        """One JSON answer of the text model; a safety refusal is asked once more."""
+        calls: list[usage_records.CallRecord] = []
         try:
-            return self._parsed(response, schema, what)
-        except ProviderError as error:  # a refusal or an unreadable answer: billed, not usable
-            record.failed(error)
+            try:
+                return self._analyze_once(parts, schema, what, kind, calls, seed=None)
+            except ContentRefused as first:
+                logger.info("Gemini refused the %s (%s); asking once more", what, first)
+            return self._analyze_once(parts, schema, what, kind, calls, seed=next_seed(len(calls)))
+        except ProviderError as error:
+            error.calls = [*calls]
+            error.model = error.model or self.text_model
             raise
 
-    def _parsed(
+    def _analyze_once(
+        self,
+        parts: list[types.Part],
+        schema: type[_T],
+        what: str,
+        kind: CallKind,
+        calls: list[usage_records.CallRecord],
+        *,
+        seed: int | None,
+    ) -> tuple[_T, dict[str, int]]:
+        config = types.GenerateContentConfig(
+            response_mime_type="application/json", response_schema=schema, seed=seed
+        )
+        response = self._call(self.text_model, parts, config, kind=kind, calls=calls)
+        try:
+            return self._parse(response, schema, what)
+        except ProviderError as error:
+            calls[-1].failed(error)
+            raise
+
+    def _parse(
         self, response: types.GenerateContentResponse, schema: type[_T], what: str
     ) -> tuple[_T, dict[str, int]]:
         _raise_if_blocked(response, f"the {what}")
@@ -380,7 +461,7 @@ class GeminiAI:
             raise ContentRefused(f"Gemini refused the {what} ({finish}): {_REFUSALS[finish]}")
         if not text:
             raise TransientProviderError(
-                f"Gemini returned no text for the {what} (finish reason {finish})"
+                f"Gemini returned no text for the {what} ({_unfinished_message(finish, response)})"
             )
         unfenced = re.sub(r"^```(?:json)?\s*|\s*```$", "", text)
         try:
@@ -401,53 +482,136 @@ class GeminiAI:
         parts: list[types.Part],
         config: types.GenerateContentConfig,
         *,
-        kind: CallKind,
-    ) -> tuple[types.GenerateContentResponse, CallRecord]:
-        """One ``generateContent`` call, its failures raised as ``ProviderError``s.
+        kind: CallKind = CallKind.IMAGE,
+        calls: list[usage_records.CallRecord] | None = None,
+    ) -> types.GenerateContentResponse:
+        """One ``generateContent`` call, after a slot of the model's limits.
 
-        Each call, failed ones too, is one :class:`CallRecord` handed to
-        :func:`visualizer_core.ai.usage.emit` (the spend ledger's collectors).
+        Its record (success or failure) is emitted and appended to ``calls``; its failures are
+        raised as ``ProviderError``s. A full window raises ``RateLimited`` before any call.
         """
+        if self.limiter is not None:
+            self.limiter.take(model, tokens=_estimated_tokens(parts, kind))
+        image_model = kind is CallKind.IMAGE
         try:
             response = self._client.models.generate_content(
                 model=model, contents=[types.Content(role="user", parts=parts)], config=config
             )
         except genai_errors.APIError as error:
-            failure: ProviderError = classify_api_error(error, model)
-            cause: BaseException = error
+            failure = classify_api_error(error, model, limiter=self.limiter)
+            self._keep(usage_records.Tokens(), model, kind, calls, error=failure)
+            raise failure from error
         except _TRANSPORT_ERRORS as error:
             what = "timed out" if "Timeout" in type(error).__name__ else "failed"
             failure = TransientProviderError(
                 f"Gemini request {what} after at most {self.timeout_s:g}s:"
-                f" {type(error).__name__} {error}".rstrip()
+                f" {type(error).__name__} {error}".rstrip(),
+                model=model,
             )
-            cause = error
+            self._keep(usage_records.Tokens(), model, kind, calls, error=failure)
+            raise failure from error
         except genai_errors.UnknownApiResponseError as error:
-            failure = TransientProviderError(f"Gemini sent an unreadable answer: {error}")
-            cause = error
-        else:
-            tokens = tokens_from_metadata(
-                response.usage_metadata, image_model=kind is CallKind.IMAGE
+            failure = TransientProviderError(
+                f"Gemini sent an unreadable answer: {error}", model=model
             )
-            return response, emit(self.pricing.record(kind, model, tokens))
-        emit(self.pricing.record(kind, model, error=failure))
-        raise failure from cause
+            self._keep(usage_records.Tokens(), model, kind, calls, error=failure)
+            raise failure from error
+        tokens = usage_records.tokens_from_metadata(
+            response.usage_metadata, image_model=image_model
+        )
+        self._keep(tokens, model, kind, calls)
+        return response
+
+    def _keep(
+        self,
+        tokens: usage_records.Tokens,
+        model: str,
+        kind: CallKind,
+        calls: list[usage_records.CallRecord] | None,
+        *,
+        error: BaseException | None = None,
+    ) -> None:
+        record = usage_records.emit(self.pricing.record(kind, model, tokens, error=error))
+        if calls is not None:
+            calls.append(record)
 
 
-def classify_api_error(error: genai_errors.APIError, model: str) -> ProviderError:
-    """The ``ProviderError`` for an HTTP error answer from the API."""
+def next_seed(seed: int) -> int:
+    """Another seed, derived from ``seed`` (a re-ask or a retry draws a different picture)."""
+    mixed = (seed * 0x9E3779B1 + 0x7F4A7C15) & 0xFFFFFFFF
+    return (mixed ^ (mixed >> 15)) & 0x7FFFFFFF
+
+
+def _estimated_tokens(parts: list[types.Part], kind: CallKind) -> int:
+    """The tokens a call will use, guessed before it is sent (for tokens-a-minute limits)."""
+    text = sum(len(part.text or "") for part in parts)
+    images = sum(1 for part in parts if part.inline_data is not None)
+    expected = _EXPECTED_OUTPUT_TOKENS["image" if kind is CallKind.IMAGE else "text"]
+    return text // 4 + 1 + images * _TOKENS_PER_IMAGE_INPUT + expected
+
+
+def classify_api_error(
+    error: genai_errors.APIError, model: str, *, limiter: ModelLimiter | None = None
+) -> ProviderError:
+    """The ``ProviderError`` for an HTTP error answer from the API.
+
+    A 429 whose quota violation is a per-day one is the model's daily quota, not a busy
+    minute: :class:`DailyLimitReached`, and with a ``limiter`` the model is paused for every
+    worker until the quota resets.
+    """
     code = error.code
     text = f"Gemini answered {code} {error.status or ''}".rstrip() + f": {error.message or error}"
     if code == 429:
-        return RateLimited(text, retry_after=_retry_after(error))
+        if _is_daily_quota(error):
+            if limiter is not None:
+                daily = limiter.provider_day_used(model, text)
+            else:
+                resets = day_end()
+                daily = DailyLimitReached(
+                    f"the daily request quota of {model} is used up; it resets at"
+                    f" {resets:%Y-%m-%d %H:%M} UTC (midnight Pacific time); Gemini said: {text}",
+                    resets_at=resets,
+                )
+            daily.model = model
+            return daily
+        return RateLimited(
+            f"{text} (the requests a minute of {model} are used up for now)",
+            retry_after=_retry_after(error),
+            model=model,
+        )
+    if code == 503:
+        return TransientProviderError(
+            f"{text} (Gemini is overloaded right now; the image is retried later)", model=model
+        )
     if code == 408 or code >= 500:
-        return TransientProviderError(text)
+        return TransientProviderError(text, model=model)
     reasons = {item.get("reason") for item in _error_details(error)}
     if "API_KEY_INVALID" in reasons or code in (401, 403):
-        return PermanentProviderError(f"{text} (check GEMINI_API_KEY)")
+        return PermanentProviderError(f"{text} (check GEMINI_API_KEY)", model=model)
     if code == 404:
-        return PermanentProviderError(f"{text} (check the model name {model!r})")
-    return PermanentProviderError(text)
+        return PermanentProviderError(f"{text} (check the model name {model!r})", model=model)
+    return PermanentProviderError(
+        f"{text} (Gemini refused the request as it was sent: check the settings of this"
+        " image, such as its model, aspect ratio and image size)",
+        model=model,
+    )
+
+
+def _is_daily_quota(error: genai_errors.APIError) -> bool:
+    """Whether a 429 is a per-day quota: a QuotaFailure violation names a per-day quota, and
+    no per-minute one is named beside it with a RetryInfo (that 429 is a busy minute)."""
+    day = minute = retry_info = False
+    for item in _error_details(error):
+        kind = str(item.get("@type", ""))
+        retry_info = retry_info or kind.endswith("google.rpc.RetryInfo")
+        if not kind.endswith("google.rpc.QuotaFailure"):
+            continue
+        for violation in item.get("violations") or []:
+            if isinstance(violation, dict):
+                names = f"{violation.get('quotaId', '')} {violation.get('quotaMetric', '')}"
+                day = day or "PerDay" in names or "per_day" in names.lower()
+                minute = minute or "PerMinute" in names or "per_minute" in names.lower()
+    return day and not (minute and retry_info)
 
 
 def _error_details(error: genai_errors.APIError) -> list[dict[str, Any]]:
@@ -490,6 +654,16 @@ def _raise_if_blocked(response: types.GenerateContentResponse, what: str) -> Non
         raise ContentRefused(
             f"Gemini blocked the request for {what} (block reason {reason}{detail}); {_ADVICE}"
         )
+
+
+def _unfinished_message(finish: str | None, response: types.GenerateContentResponse) -> str:
+    if not response.candidates:
+        return "Gemini sent an empty answer (no candidates); it is asked again with another seed"
+    why = _UNFINISHED.get(finish or "", "it answered with text only")
+    return (
+        f"Gemini returned no image (finish reason {finish or 'none'}): {why}; it is asked again"
+        " with another seed"
+    )
 
 
 def _no_image_message(finish: str | None, text: str | None) -> str:
@@ -573,6 +747,70 @@ def _ids(taxonomy: ModuleType | None, names: Iterable[str]) -> list[str]:
                 item if isinstance(item, str) else str(getattr(item, "id", item)) for item in value
             ]
     return []
+
+
+def _offline_category(taxonomy: ModuleType | None, facts: ProductFacts) -> Any:
+    """The offline classifier's answer for the product, if the taxonomy has one."""
+    classify = getattr(taxonomy, "classify", None)
+    if classify is None:
+        return None
+    return classify(facts.name, facts.category, facts.description)
+
+
+_CANDIDATES = 6
+
+
+def _candidate_ids(offline: Any) -> dict[int, str]:
+    """The Google taxonomy ids (with paths) the offline classifier thinks likely, best first;
+    only the catalog's own when it gave one."""
+    if offline is None:
+        return {}
+    if getattr(offline, "source", "") == "catalog" and offline.taxonomy_id is not None:
+        return {int(offline.taxonomy_id): str(offline.path)}
+    return {int(c.id): str(c.path) for c in list(offline.candidates)[:_CANDIDATES]}
+
+
+def _taxonomy_choices(offline: Any) -> str:
+    """The candidates as a line of the prompt: a short list keeps the answer's schema small
+    and the id one the project knows."""
+    candidates = _candidate_ids(offline)
+    if not candidates:
+        return "taxonomy_id: null (no Google product taxonomy category is known to fit)."
+    listed = "; ".join(f"{node_id} = {path}" for node_id, path in candidates.items())
+    return (
+        "taxonomy_id: the Google product taxonomy id of the product, one of these, or null"
+        f" when none is right: {listed}."
+    )
+
+
+def _with_taxonomy(
+    taxonomy: ModuleType, facts: ProductFacts, analysis: ProductAnalysis, offline: Any
+) -> ProductAnalysis:
+    """The analysis with a taxonomy id the project knows: the model's choice when it is one of
+    the candidates offered, else the offline classifier's; path and confidence follow the id."""
+    category = getattr(taxonomy, "category", None)
+    classify = getattr(taxonomy, "classify", None)
+    if category is None or classify is None:
+        return analysis
+    offered = _candidate_ids(offline)
+    chosen = category(analysis.taxonomy_id) if analysis.taxonomy_id in offered else None
+    if chosen is None:
+        found = offline
+        if found is None or found.taxonomy_id is None:
+            return analysis.model_copy(
+                update={"taxonomy_id": None, "taxonomy_path": None, "confidence": 0.0}
+            )
+    else:
+        found = classify(facts.name, facts.category, facts.description, taxonomy_hint=chosen.id)
+    rooms = analysis.room_types or list(found.rooms)
+    return analysis.model_copy(
+        update={
+            "taxonomy_id": found.taxonomy_id,
+            "taxonomy_path": found.path,
+            "confidence": 1.0 if chosen is not None else found.confidence,
+            "room_types": rooms,
+        }
+    )
 
 
 def _choices(taxonomy: ModuleType | None, label: str, names: Iterable[str]) -> str:

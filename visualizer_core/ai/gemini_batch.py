@@ -1,35 +1,58 @@
 """Bulk economy mode: many images through the Gemini Batch API, at half the price, slower.
 
-The steps, all through the google-genai SDK:
+The steps, all through the google-genai SDK, each with its failures mapped to
+:mod:`visualizer_core.errors` and the passing ones retried with backoff here:
 
 1. :meth:`GeminiBatch.submit` writes one JSONL line per image, ``{"key": ..., "request":
-   {GenerateContentRequest}}`` (the same parts and config as an interactive call), uploads the
-   file (``files.upload``, the resumable upload protocol) and creates the job
-   (``batches.create``: ``models/{model}:batchGenerateContent``). One job holds one model.
-2. :meth:`GeminiBatch.status` polls the job (``batches.get``).
-3. :meth:`GeminiBatch.results`, once the job succeeded, downloads its responses file
-   (``files.download``) and reads each line into a :class:`GenerationResult` or, for a line
-   with an ``error`` or an answer without an image, the :class:`ProviderError` a person can act
-   on. Lines are matched by ``key``, never by position.
+   {GenerateContentRequest}}`` (the same parts and config as an interactive call), to a
+   temporary file, one request at a time (the requests are an iterable: memory stays flat in
+   the number of images), uploads it (``files.upload``, the resumable protocol, which reads the
+   file in chunks) and creates the job (``batches.create``: ``models/{model}:
+   batchGenerateContent``). One job holds one model.
 
-Batch calls cost half the standard price (:data:`BATCH_PRICE_FACTOR`); the results' ``meta``
-says so (``cost_usd`` is the discounted figure, ``batch`` the job's name).
+   A create that got no clear answer (a timeout, a 5xx, a dropped connection) may have made
+   the job all the same; before asking again, the jobs are listed and one with this
+   submission's unique display name is taken as the answer, so a retry never makes (and
+   pays for) a second job. A create the API *refused* (429: over the batch quota; 4xx) is
+   not retried here: :class:`BatchRefused` says so, and the caller decides what to do.
+2. :meth:`GeminiBatch.status` polls the job (``batches.get``). States: ``JOB_STATE_PENDING``
+   / ``QUEUED`` / ``RUNNING`` (not done yet), ``SUCCEEDED``, ``FAILED``, ``CANCELLED``,
+   ``EXPIRED`` (the API gives up on jobs not done within 48 hours).
+3. :meth:`GeminiBatch.download` streams a succeeded job's responses file to a local path
+   (``files.download(destination=...)``), retrying a failed download; :meth:`GeminiBatch.lines`
+   then reads it line by line into :class:`BatchLine` s: the row's key, a
+   :class:`GenerationResult` or the :class:`ProviderError` a person can act on, and the line's
+   :class:`~visualizer_core.ai.usage.CallRecord` (batch price). Lines are matched by ``key``,
+   never by position; a line without one is still read (its cost is real) with ``key`` None.
+
+Batch lines cost :data:`~visualizer_core.ai.usage.BATCH_PRICE_FACTOR` of the standard price.
 """
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Mapping, Sequence
+import logging
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from pathlib import Path
+from typing import IO, Any, Final, Literal, TypeVar
 
+import httpx
 from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import ValidationError
 
 from visualizer_core.ai.base import GenerationRequest, GenerationResult
 from visualizer_core.ai.gemini import GeminiAI, classify_api_error
+from visualizer_core.ai.usage import (
+    BATCH_PRICE_FACTOR,
+    CallKind,
+    CallRecord,
+    tokens_from_metadata,
+)
 from visualizer_core.errors import (
     InvalidInput,
     PermanentProviderError,
@@ -38,10 +61,17 @@ from visualizer_core.errors import (
     TransientProviderError,
 )
 
-__all__ = ["BATCH_PRICE_FACTOR", "BatchStatus", "GeminiBatch"]
+__all__ = [
+    "BATCH_PRICE_FACTOR",
+    "BatchLine",
+    "BatchRefused",
+    "BatchStatus",
+    "GeminiBatch",
+]
 
-BATCH_PRICE_FACTOR: Final = 0.5
-"""The Batch API's price relative to standard calls."""
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 State = Literal["pending", "running", "succeeded", "failed", "cancelled", "expired"]
 _STATES: Final[dict[str, State]] = {
@@ -50,11 +80,24 @@ _STATES: Final[dict[str, State]] = {
     "JOB_STATE_UNSPECIFIED": "pending",
     "JOB_STATE_RUNNING": "running",
     "JOB_STATE_SUCCEEDED": "succeeded",
+    "JOB_STATE_PARTIALLY_SUCCEEDED": "succeeded",
     "JOB_STATE_FAILED": "failed",
     "JOB_STATE_CANCELLED": "cancelled",
     "JOB_STATE_CANCELLING": "running",
     "JOB_STATE_EXPIRED": "expired",
 }
+
+
+class BatchRefused(ProviderError):
+    """The API refused to take the batch (429 over quota, or a 4xx): nothing was submitted.
+
+    Not retried and not switched to the standard price behind anyone's back: the economy
+    service reports it on the flow and waits for a person's decision.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -72,29 +115,112 @@ class BatchStatus:
         return self.state in ("succeeded", "failed", "cancelled", "expired")
 
 
+@dataclass(frozen=True)
+class BatchLine:
+    """One line of a job's responses: its key (None when the line had none), what it gave,
+    and what it cost."""
+
+    key: str | None
+    result: GenerationResult | ProviderError
+    record: CallRecord
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [httpx.TransportError]
+    try:
+        import httpx2
+
+        found.append(httpx2.TransportError)
+    except ImportError:  # pragma: no cover - depends on the installed SDK extras
+        pass
+    return tuple(found)
+
+
+_TRANSPORT: Final = _transport_errors()
+
+
 class GeminiBatch:
-    """Batch jobs on the account of a :class:`GeminiAI` (same key, address and price table)."""
+    """Batch jobs on the account of a :class:`GeminiAI` (same key, address and price table).
 
-    def __init__(self, ai: GeminiAI) -> None:
+    ``attempts`` bounds each step's tries on a passing failure (backoff ``backoff_s`` doubling,
+    or the API's ``retryDelay``); ``sleep`` is how it waits (tests pass a no-op).
+    """
+
+    def __init__(
+        self,
+        ai: GeminiAI,
+        *,
+        attempts: int = 4,
+        backoff_s: float = 1.0,
+        max_wait_s: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.ai = ai
+        self.attempts = max(attempts, 1)
+        self.backoff_s = backoff_s
+        self.max_wait_s = max_wait_s
+        self._sleep = sleep
 
-    def submit(
-        self, requests: Sequence[tuple[str, GenerationRequest]], *, display_name: str
-    ) -> str:
-        """Upload the requests as JSONL and create one job; returns the job's name.
+    # -- failures and retries -----------------------------------------------------------------
 
-        Keys must be unique; every request must use the same model.
+    def _mapped(self, what: str, call: Callable[[], _T], model: str) -> _T:
+        """``call()``, its failures raised as ``ProviderError`` s naming ``what``."""
+        try:
+            return call()
+        except genai_errors.APIError as error:
+            raise classify_api_error(error, model) from error
+        except _TRANSPORT as error:
+            raise TransientProviderError(
+                f"{what} failed on the network ({type(error).__name__} {error})"
+            ) from error
+        except genai_errors.UnknownApiResponseError as error:
+            raise TransientProviderError(f"{what}: Gemini sent an unreadable answer") from error
+        except (KeyError, ValueError) as error:  # the SDK's protocol checks (upload URL...)
+            raise TransientProviderError(f"{what} failed: {error}") from error
+        except OSError as error:  # the local temporary file
+            raise TransientProviderError(f"{what} failed on a local file: {error}") from error
+
+    def _retried(self, what: str, call: Callable[[], _T], model: str) -> _T:
+        """:meth:`_mapped` with passing failures retried ``attempts`` times in all."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return self._mapped(what, call, model)
+            except TransientProviderError as error:
+                if attempt == self.attempts:
+                    raise _named(error, what, attempt) from error
+                wait = self._wait(error, attempt)
+                log.warning("%s: %s; trying again in %.1fs", what, error, wait)
+                self._sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(self, error: ProviderError, attempt: int) -> float:
+        if isinstance(error, RateLimited) and error.retry_after:
+            return min(float(error.retry_after), self.max_wait_s)
+        return float(min(self.backoff_s * 2 ** (attempt - 1), self.max_wait_s))
+
+    # -- submitting ---------------------------------------------------------------------------
+
+    def write_jsonl(
+        self, requests: Iterable[tuple[str, GenerationRequest]], out: IO[bytes]
+    ) -> tuple[int, str]:
+        """Writes one JSONL line per request to ``out``, one at a time; returns (lines, model).
+
+        Keys must be unique and every request must use the same model.
         """
-        if not requests:
-            raise InvalidInput("a batch needs at least one request")
-        keys = [key for key, _ in requests]
-        if len(set(keys)) != len(keys):
-            raise InvalidInput("batch request keys must be unique")
-        lines: list[str] = []
-        models: set[str] = set()
+        keys: set[str] = set()
+        model: str | None = None
+        count = 0
         for key, request in requests:
-            model, parts, config = self.ai.image_call(request)
-            models.add(model)
+            if key in keys:
+                raise InvalidInput("batch request keys must be unique")
+            keys.add(key)
+            line_model, parts, config = self.ai.image_call(request)
+            if model is None:
+                model = line_model
+            elif line_model != model:
+                raise InvalidInput(
+                    f"one batch holds one model; these use {', '.join(sorted({model, line_model}))}"
+                )
             body = {
                 "contents": [
                     {
@@ -109,38 +235,110 @@ class GeminiBatch:
                     mode="json", by_alias=True, exclude_none=True
                 ),
             }
-            lines.append(json.dumps({"key": key, "request": body}, separators=(",", ":")))
-        if len(models) != 1:
-            raise InvalidInput(f"one batch holds one model; these use {', '.join(sorted(models))}")
-        model = models.pop()
-        data = ("\n".join(lines) + "\n").encode()
+            out.write(json.dumps({"key": key, "request": body}, separators=(",", ":")).encode())
+            out.write(b"\n")
+            count += 1
+        if model is None:
+            raise InvalidInput("a batch needs at least one request")
+        return count, model
+
+    def submit(
+        self, requests: Iterable[tuple[str, GenerationRequest]], *, display_name: str
+    ) -> str:
+        """Upload the requests as JSONL and create one job; returns the job's name.
+
+        ``requests`` may be a generator: each request is written and dropped before the next is
+        made. Raises :class:`BatchRefused` when the API will not take the job, and
+        ``TransientProviderError`` when it could not be reached after the retries.
+        """
+        # A unique name: the job can be found again when a create's answer is lost.
+        unique = f"{display_name} [{uuid.uuid4().hex[:12]}]"
+        with tempfile.TemporaryDirectory(prefix="visualizer-batch-") as folder:
+            path = Path(folder) / "requests.jsonl"
+            with path.open("wb") as out:
+                count, model = self.write_jsonl(requests, out)
+            log.info("batch %r: %d requests, %d bytes", unique, count, path.stat().st_size)
+            client = self.ai.sdk
+            try:
+                uploaded = self._retried(
+                    "uploading the batch file",
+                    lambda: client.files.upload(
+                        file=str(path),
+                        config=types.UploadFileConfig(mime_type="jsonl", display_name=unique[:500]),
+                    ),
+                    model,
+                )
+            except (RateLimited, PermanentProviderError) as error:
+                raise BatchRefused(
+                    f"Gemini refused the batch file ({error})",
+                    retry_after=getattr(error, "retry_after", None),
+                ) from error
+        if not uploaded.name:
+            raise TransientProviderError("Gemini accepted the batch file without naming it")
+        return self._create(model, uploaded.name, unique)
+
+    def _create(self, model: str, source: str, display_name: str) -> str:
         client = self.ai.sdk
+        for attempt in range(1, self.attempts + 1):
+            try:
+                job = self._mapped(
+                    "creating the batch job",
+                    lambda: client.batches.create(
+                        model=model,
+                        src=source,
+                        config=types.CreateBatchJobConfig(display_name=display_name),
+                    ),
+                    model,
+                )
+            except RateLimited as error:
+                raise BatchRefused(
+                    f"Gemini refused the batch job: {error}", retry_after=error.retry_after
+                ) from error
+            except PermanentProviderError as error:
+                raise BatchRefused(f"Gemini refused the batch job: {error}") from error
+            except TransientProviderError as error:
+                # No clear answer: the job may exist. Take it if it does; never make two.
+                found = self._find(display_name, model)
+                if found is not None:
+                    log.warning(
+                        "creating batch %r: %s; the job was made: %s", display_name, error, found
+                    )
+                    return found
+                if attempt == self.attempts:
+                    raise
+                self._sleep(self._wait(error, attempt))
+                continue
+            if not job.name:
+                raise TransientProviderError("Gemini created the batch job without naming it")
+            return job.name
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _find(self, display_name: str, model: str) -> str | None:
+        """The job made under ``display_name``, if the API lists one."""
         try:
-            uploaded = client.files.upload(
-                file=io.BytesIO(data),
-                config=types.UploadFileConfig(mime_type="jsonl", display_name=display_name),
+            pager = self._retried(
+                "listing batch jobs",
+                lambda: self.ai.sdk.batches.list(config=types.ListBatchJobsConfig(page_size=100)),
+                model,
             )
-            if not uploaded.name:
-                raise TransientProviderError("Gemini accepted the batch file without naming it")
-            job = client.batches.create(
-                model=model,
-                src=uploaded.name,
-                config=types.CreateBatchJobConfig(display_name=display_name),
-            )
-        except genai_errors.APIError as error:
-            raise classify_api_error(error, model) from error
-        except (KeyError, ValueError) as error:  # the SDK's upload protocol checks
-            raise TransientProviderError(f"uploading the batch file failed: {error}") from error
-        if not job.name:
-            raise TransientProviderError("Gemini created the batch job without naming it")
-        return job.name
+            for job in self._mapped("listing batch jobs", lambda: list(pager), model):
+                if job.display_name == display_name and job.name:
+                    return job.name
+        except ProviderError as error:
+            log.warning("could not list batch jobs to look for %r: %s", display_name, error)
+            raise TransientProviderError(
+                f"creating the batch job got no answer, and the jobs could not be listed to see"
+                f" whether it was made ({error})"
+            ) from error
+        return None
+
+    # -- polling and results ------------------------------------------------------------------
 
     def status(self, name: str) -> BatchStatus:
-        """The job's state now."""
-        try:
-            job = self.ai.sdk.batches.get(name=name)
-        except genai_errors.APIError as error:
-            raise classify_api_error(error, self.ai.image_model) from error
+        """The job's state now (passing failures retried)."""
+        job = self._retried(
+            f"reading batch {name}", lambda: self.ai.sdk.batches.get(name=name), self.ai.image_model
+        )
         state = _STATES.get(_enum(job.state), "pending")
         why = None
         if job.error is not None:
@@ -155,45 +353,88 @@ class GeminiBatch:
             error=why,
         )
 
-    def results(self, status: BatchStatus) -> dict[str, GenerationResult | ProviderError]:
-        """Each line of a succeeded job's responses, by key."""
+    def download(self, status: BatchStatus, destination: Path) -> Path:
+        """Streams a succeeded job's responses file to ``destination`` (retried)."""
         if status.state != "succeeded" or not status.responses_file:
             raise InvalidInput(f"batch {status.name} has no results ({status.state})")
-        try:
-            data = self.ai.sdk.files.download(file=status.responses_file)
-        except genai_errors.APIError as error:
-            raise classify_api_error(error, self.ai.image_model) from error
-        model = (status.model or self.ai.image_model).removeprefix("models/")
-        found: dict[str, GenerationResult | ProviderError] = {}
-        for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError:
-                raise TransientProviderError(
-                    f"line {number} of the batch results is not JSON"
-                ) from None
-            key = str(item.get("key", ""))
-            found[key] = self._line_result(item, model, status.name)
-        return found
+        responses = status.responses_file
 
-    def _line_result(
-        self, item: Mapping[str, Any], model: str, batch: str
-    ) -> GenerationResult | ProviderError:
+        def fetch() -> None:
+            with destination.open("wb") as out:
+                self.ai.sdk.files.download(file=responses, destination=out)
+
+        self._retried(f"downloading the results of {status.name}", fetch, self.ai.image_model)
+        return destination
+
+    def lines(self, path: Path, status: BatchStatus) -> Iterator[BatchLine]:
+        """Each line of a downloaded responses file, read one at a time."""
+        model = (status.model or self.ai.image_model).removeprefix("models/")
+        with path.open("rb") as source:
+            for number, raw in enumerate(source, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    item = json.loads(raw)
+                    if not isinstance(item, dict):
+                        raise ValueError("not an object")
+                except ValueError:
+                    problem = TransientProviderError(
+                        f"line {number} of the results of {status.name} is not JSON"
+                    )
+                    yield BatchLine(None, problem, self._record(model, status.name, None, problem))
+                    continue
+                key = item.get("key")
+                yield self._line(
+                    str(key) if key not in (None, "") else None, item, model, status.name
+                )
+
+    def results(self, status: BatchStatus) -> dict[str, GenerationResult | ProviderError]:
+        """Every keyed line of a succeeded job, by key (small jobs and tests; reads it whole)."""
+        with tempfile.TemporaryDirectory(prefix="visualizer-batch-") as folder:
+            path = self.download(status, Path(folder) / "responses.jsonl")
+            return {line.key: line.result for line in self.lines(path, status) if line.key}
+
+    def _record(
+        self, model: str, batch: str, metadata: Any, error: ProviderError | None
+    ) -> CallRecord:
+        tokens = tokens_from_metadata(metadata, image_model=True)
+        return self.ai.pricing.record(
+            CallKind.BATCH, model, tokens, factor=BATCH_PRICE_FACTOR, error=error, batch=batch
+        )
+
+    def _line(self, key: str | None, item: Mapping[str, Any], model: str, batch: str) -> BatchLine:
         error = item.get("error") or item.get("status")
         if isinstance(error, Mapping) and error.get("code") not in (None, 0):
-            return _line_error(error, model)
+            failed = _line_error(error, model)
+            return BatchLine(key, failed, self._record(model, batch, None, failed))
+        raw = item.get("response") or {}
         try:
-            response = types.GenerateContentResponse.model_validate(item.get("response") or {})
+            response = types.GenerateContentResponse.model_validate(raw)
         except ValidationError as problem:
-            return TransientProviderError(f"an unreadable batch answer ({problem.errors()[0]})")
+            unreadable = TransientProviderError(
+                f"an unreadable batch answer ({problem.errors()[0]['msg']})"
+            )
+            metadata = raw.get("usageMetadata") if isinstance(raw, Mapping) else None
+            return BatchLine(key, unreadable, self._record(model, batch, metadata, unreadable))
         try:
             result = self.ai.image_result(response, model, price_factor=BATCH_PRICE_FACTOR)
         except ProviderError as refused:
-            return refused
+            return BatchLine(
+                key, refused, self._record(model, batch, response.usage_metadata, refused)
+            )
         result.meta["batch"] = batch
-        return result
+        record = self._record(model, batch, response.usage_metadata, None)
+        result.meta["cost_usd"] = record.cost_usd
+        return BatchLine(key, result, record)
+
+
+def _named(error: TransientProviderError, what: str, attempts: int) -> TransientProviderError:
+    """The same failure, its message saying which step failed and how often it was tried."""
+    text = str(error) if str(error).startswith(what) else f"{what}: {error}"
+    text += f" (tried {attempts} times)"
+    if isinstance(error, RateLimited):
+        return RateLimited(text, retry_after=error.retry_after)
+    return TransientProviderError(text)
 
 
 def _line_error(error: Mapping[str, Any], model: str) -> ProviderError:

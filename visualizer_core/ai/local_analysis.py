@@ -386,25 +386,26 @@ def _catalog_palette(colors: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))[:_MAX_COLORS]
 
 
-def _rooms(info: taxonomy.CategoryInfo, facts: ProductFacts) -> list[str]:
+UNSURE_BELOW = taxonomy.UNSURE_BELOW
+
+
+def _rooms(found: taxonomy.Classification, facts: ProductFacts) -> list[str]:
     """The category's rooms, with rooms the product's own text names put first.
 
-    A room in the name goes first ("Patio Lantern" is for the outdoors), and so does one in
-    a category text that is a room department ("Dining Room Furniture"). A room mentioned
-    otherwise (in a description, or beside a product word in the category, as in
-    "Bed & Bath") goes first if the category belongs there anyway and second if not: it
-    adds a room, it does not overrule what the product is.
+    A room in the name or named by a qualifier ("Kids' Desk", "Garden Bench") goes first,
+    and so does one in a category text that is a room department ("Dining Room Furniture").
+    A room mentioned in a description goes first if the category belongs there anyway and
+    second if not: it adds a room, it does not overrule what the product is. A category the
+    classifier is unsure of gives no rooms of its own: only rooms the text names remain.
     """
-    usual = list(info.room_types)
-    category_names_product = bool(facts.category) and (
-        taxonomy.normalize_category("", facts.category, None) != "other"
-    )
-    strong = taxonomy.find_room_mentions(facts.name)
+    strong = [
+        *taxonomy.find_room_mentions(facts.name),
+        *taxonomy.find_room_mentions(facts.category),
+    ]
     weak = taxonomy.find_room_mentions(facts.description)
-    if category_names_product:
-        weak = [*taxonomy.find_room_mentions(facts.category), *weak]
-    else:
-        strong = [*taxonomy.find_room_mentions(facts.category), *strong]
+    if found.confidence < UNSURE_BELOW:
+        return list(dict.fromkeys([*strong, *weak]))
+    usual = list(found.rooms)
     rooms = list(dict.fromkeys([*strong, *(r for r in weak if r in usual), *usual]))
     extra = [r for r in dict.fromkeys(weak) if r not in rooms]
     return [*rooms[:1], *extra, *rooms[1:]]
@@ -434,14 +435,21 @@ def _article(word: str) -> str:
 def analyze_product(facts: ProductFacts, images: list[bytes]) -> ProductAnalysis:
     """Categorise a product and describe its rooms, style, materials and colours.
 
-    The category comes from :func:`taxonomy.normalize_category`; rooms, placement and size
-    from the category (rooms the text names go first); style and material words from the
-    text, with a guess from the colours when the text names no style. Colours come from the
-    first photo's opaque pixels (the base PNG is a cut-out), named after the catalog's own.
+    The category comes from :func:`taxonomy.classify` (a Google product taxonomy id and path
+    with a confidence); rooms, placement and size from the rules on its path (rooms the text
+    names go first; none when the classifier is unsure and the text names no room); style
+    and material words from the text, with a guess from the colours when the text names no
+    style. Colours come from the first photo's opaque pixels (the base PNG is a cut-out),
+    named after the catalog's own.
     A photo that cannot be decoded raises :class:`~visualizer_core.errors.InvalidImage`.
     """
-    category = taxonomy.normalize_category(facts.name, facts.category, facts.description)
-    info = taxonomy.category_info(category)
+    found = taxonomy.classify(
+        facts.name,
+        facts.category,
+        facts.description,
+        describing=[*facts.colors, *facts.materials],
+    )
+    sure = found.taxonomy_id is not None and found.confidence >= UNSURE_BELOW
     text = taxonomy.normalize_text(
         " . ".join(filter(None, [facts.name, facts.category, facts.description]))
     )
@@ -459,25 +467,32 @@ def analyze_product(facts: ProductFacts, images: list[bytes]) -> ProductAnalysis
     if not style:
         hinted = [_MATERIAL_STYLE[m] for m in materials if m in _MATERIAL_STYLE]
         style = list(dict.fromkeys([*hinted[:1], *palette_style(dominant)]))[:2]
-    rooms = _rooms(info, facts)
+    rooms = _rooms(found, facts)
 
-    label = info.label.lower() if category != "other" else "home product"
+    label = found.label.lower() if sure else "home product"
     described = f"{style[0]} {label}" if style else label
     summary = f"{_article(described)} {described}"
     if colors:
         summary += f" in {_join(colors[:2])}"
     if materials:
         summary += f", made of {_join(materials[:2])}"
-    summary += f", for {' or '.join(_room_phrase(r) for r in rooms[:2])}." if rooms else "."
+    summary += (
+        f", for {' or '.join(_room_phrase(r) for r in rooms[:2])}."
+        if rooms
+        else "; its room is not clear from the catalog."
+    )
     return ProductAnalysis(
-        category=category,
+        category=found.kind if sure else "other",
+        taxonomy_id=found.taxonomy_id,
+        taxonomy_path=found.path,
+        confidence=found.confidence,
         room_types=rooms,
         style=style,
         materials=materials,
         colors=colors,
         palette=palette,
-        placement=info.placement,
-        size_class=info.size_class,
+        placement=found.placement if sure else "floor",
+        size_class=found.size_class if sure else "medium",
         summary=summary,
     )
 

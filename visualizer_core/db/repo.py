@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
+<<<<<<< HEAD
 from sqlalchemy import (
     Select,
     String,
@@ -23,6 +24,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
+=======
+from sqlalchemy import Select, String, TypeDecorator, case, func, select, type_coerce, update
+from sqlalchemy.orm import Session, aliased
+>>>>>>> main
 
 from visualizer_core.db.base import Base
 from visualizer_core.db.models import (
@@ -372,6 +377,9 @@ def reset_orphaned_images(
     or beat on after it was selected is left as it is. Returns the ids that were reset.
     """
     orphaned = (GeneratedImage.heartbeat_at.is_(None)) | (GeneratedImage.heartbeat_at < older_than)
+    # Rows of a batch job (economy mode) are the economy poll's: made again here, they would
+    # be paid a second time at the standard price.
+    not_batch = GeneratedImage.job_id.is_(None) | GeneratedImage.job_id.not_like("gemini-batch:%")
     candidates = open_image_ids(db, status="generating", older_than=older_than)
     reset: list[uuid.UUID] = []
     for start in range(0, len(candidates), 500):
@@ -381,6 +389,7 @@ def reset_orphaned_images(
                 GeneratedImage.id.in_(candidates[start : start + 500]),
                 GeneratedImage.status == "generating",
                 orphaned,
+                not_batch,
             )
             .values(status="pending", worker_id=None, updated_at=now)
             .returning(GeneratedImage.id)
@@ -748,3 +757,63 @@ def rerun_sources(db: Session, image_ids: Sequence[uuid.UUID]) -> list[tuple[Any
 def sessions_by_id(db: Session, session_ids: Sequence[uuid.UUID]) -> Sequence[StudioSession]:
     """These sessions (any client), archived ones too."""
     return db.scalars(select(StudioSession).where(StudioSession.id.in_(list(session_ids)))).all()
+
+
+# -- review ------------------------------------------------------------------------------------
+
+
+def review_rows(db: Session, *, session_id: uuid.UUID) -> list[Any]:
+    """Every image of a session with what review needs, in one query.
+
+    Each row has the image's columns, its product's ``sku`` and ``product_name``, the
+    ``product_preview_key`` and ``product_thumbnail_key`` of the photo it was made from, and
+    ``earlier_status``: the status of the image it re-made (None when it is not a re-run).
+    """
+    earlier = aliased(GeneratedImage)
+    stmt = (
+        select(
+            GeneratedImage.id,
+            GeneratedImage.flow_id,
+            GeneratedImage.product_id,
+            Product.sku,
+            Product.name.label("product_name"),
+            GeneratedImage.scene_id,
+            GeneratedImage.variant,
+            GeneratedImage.status,
+            GeneratedImage.error_message,
+            GeneratedImage.review_state,
+            GeneratedImage.favourite,
+            GeneratedImage.fidelity_score,
+            GeneratedImage.image_key,
+            GeneratedImage.thumbnail_key,
+            GeneratedImage.attempts,
+            GeneratedImage.rerun_of_id,
+            GeneratedImage.created_at,
+            GeneratedImage.updated_at,
+            earlier.status.label("earlier_status"),
+            ProductImage.preview_key.label("product_preview_key"),
+            ProductImage.thumbnail_key.label("product_thumbnail_key"),
+        )
+        .join(Product, Product.id == GeneratedImage.product_id)
+        .outerjoin(earlier, earlier.id == GeneratedImage.rerun_of_id)
+        .outerjoin(ProductImage, ProductImage.id == GeneratedImage.product_image_id)
+        .where(GeneratedImage.studio_session_id == session_id)
+    )
+    return list(db.execute(stmt).all())
+
+
+def lineage_rows(
+    db: Session, image_id: uuid.UUID, *, client_id: uuid.UUID | None, limit: int = 50
+) -> list[GeneratedImage]:
+    """The image and the ones it re-made, newest first, following ``rerun_of_id``."""
+    found: list[GeneratedImage] = []
+    ident: uuid.UUID | None = image_id
+    seen: set[uuid.UUID] = set()
+    while ident is not None and ident not in seen and len(found) < limit:
+        seen.add(ident)
+        row = get(db, GeneratedImage, ident, client_id=client_id)
+        if row is None:
+            break
+        found.append(row)
+        ident = row.rerun_of_id
+    return found

@@ -93,6 +93,17 @@ class SearchPage:
     per_page: int
     source: Literal["unsplash", "library"]
     notice: str | None = None
+    rate_limit: int | None = None  # Unsplash's requests an hour for this app, as it last said
+    rate_limit_remaining: int | None = None  # of those, left in this hour, as it last said
+    cached: bool = False  # answered from the cache, without asking Unsplash
+
+    @property
+    def quota_low(self) -> bool:
+        """Whether the requests left this hour are few (a tenth of the limit, or 5)."""
+        if self.rate_limit_remaining is None:
+            return False
+        floor = max(5, (self.rate_limit or 0) // 10)
+        return self.rate_limit_remaining <= floor
 
 
 def blur_hash_of(image: Image.Image, *, components: tuple[int, int] = (4, 3)) -> str:

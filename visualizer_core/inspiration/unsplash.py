@@ -6,7 +6,12 @@
 - ``GET {download_location}``: Unsplash's download tracking, which its API guidelines require
   when a photo is *used* (here: made a scene). Its answer holds the URL to fetch the photo from.
 
-Authentication is the ``Authorization: Client-ID <access key>`` header. Failures become
+Authentication is the ``Authorization: Client-ID <access key>`` header, sent to the API only:
+the photo itself comes from Unsplash's image host through a second client that carries no
+key. Every API answer's ``X-Ratelimit-Limit`` and ``X-Ratelimit-Remaining`` are read and kept
+(:attr:`UnsplashClient.quota`, and in the cache for other processes). With a ``cache``, a
+search page is asked for once an hour (:mod:`.cache`): a page rerun does not spend a request.
+Failures become
 :mod:`visualizer_core.errors`: a spent rate limit (403 with the plain-text body "Rate Limit
 Exceeded", or 429) is :class:`~visualizer_core.errors.RateLimited` with a sentence saying when
 to try again; a bad key is permanent; 5xx and timeouts are transient.
@@ -14,6 +19,8 @@ to try again; a bad key is permanent; 5xx and timeouts are transient.
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -33,8 +40,9 @@ from visualizer_core.inspiration import (
     InspirationPhoto,
     SearchPage,
 )
+from visualizer_core.inspiration.cache import SEARCH_TTL_S, AnswerCache, search_key
 
-__all__ = ["APP_NAME", "DEFAULT_API_URL", "UnsplashClient", "referral"]
+__all__ = ["APP_NAME", "DEFAULT_API_URL", "Quota", "UnsplashClient", "referral"]
 
 DEFAULT_API_URL: Final = "https://api.unsplash.com"
 APP_NAME: Final = "visualizer"
@@ -42,6 +50,18 @@ APP_NAME: Final = "visualizer"
 MAX_PER_PAGE: Final = 30  # Unsplash's own limit
 DOWNLOAD_WIDTH: Final = 2400  # px: plenty for a scene, a fraction of a full-size original
 MAX_PHOTO_BYTES: Final = 40 * 1024 * 1024
+
+
+_QUOTA_KEY: Final = "ratelimit"
+
+
+@dataclasses.dataclass(frozen=True)
+class Quota:
+    """Unsplash's rate limit as its last answer told: requests an hour, and those left."""
+
+    limit: int | None
+    remaining: int | None
+    at: float  # time.time() of that answer
 
 
 def referral(url: str, app_name: str = APP_NAME) -> str:
@@ -63,11 +83,14 @@ class UnsplashClient:
         timeout_s: float = 15.0,
         app_name: str = APP_NAME,
         transport: httpx.BaseTransport | None = None,
+        cache: AnswerCache | None = None,
     ) -> None:
         if not access_key.strip():
             raise ConfigError("UNSPLASH_ACCESS_KEY is empty")
         self.base_url = base_url.rstrip("/")
         self.app_name = app_name
+        self.cache = cache
+        self._quota: Quota | None = None
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=timeout_s,
@@ -79,10 +102,30 @@ class UnsplashClient:
             },
             follow_redirects=True,
         )
+        # The image host gets no key: only the API is to see it (and be counted against it).
+        self._images = httpx.Client(
+            timeout=timeout_s,
+            transport=transport,
+            headers={"User-Agent": f"{app_name} (+httpx)"},
+            follow_redirects=True,
+        )
 
     def close(self) -> None:
         """Closes the HTTP connections."""
         self._http.close()
+        self._images.close()
+
+    @property
+    def quota(self) -> Quota | None:
+        """The rate limit as the latest answer said (this client's, else the cache's)."""
+        if self._quota is not None:
+            return self._quota
+        if self.cache is None:
+            return None
+        found = self.cache.get(_QUOTA_KEY)
+        if not isinstance(found, dict):
+            return None
+        return Quota(found.get("limit"), found.get("remaining"), float(found.get("at") or 0))
 
     def __enter__(self) -> UnsplashClient:
         return self
@@ -116,17 +159,36 @@ class UnsplashClient:
             params["orientation"] = orientation
         if color:
             params["color"] = color
+        key = search_key(self.base_url, **params)
+        kept = self.cache.get(key) if self.cache is not None else None
+        if isinstance(kept, dict):
+            try:
+                return self._with_quota(_page_from_json(kept), cached=True)
+            except (TypeError, KeyError, ValueError):
+                pass  # an entry of another version: ask again
         body = self._json("GET", "/search/photos", params=params, what="the photo search")
         results = body.get("results")
         if not isinstance(results, list):
             raise TransientProviderError("Unsplash answered the search without results")
-        return SearchPage(
+        page_found = SearchPage(
             photos=[self._photo(item) for item in results if isinstance(item, dict)],
             total=int(body.get("total") or 0),
             total_pages=int(body.get("total_pages") or 0),
             page=page,
             per_page=per_page,
             source="unsplash",
+        )
+        if self.cache is not None:
+            self.cache.set(key, dataclasses.asdict(page_found), SEARCH_TTL_S)
+        return self._with_quota(page_found, cached=False)
+
+    def _with_quota(self, page: SearchPage, *, cached: bool) -> SearchPage:
+        quota = self.quota
+        return dataclasses.replace(
+            page,
+            cached=cached,
+            rate_limit=quota.limit if quota else None,
+            rate_limit_remaining=quota.remaining if quota else None,
         )
 
     def track_download(self, photo: InspirationPhoto) -> str:
@@ -147,7 +209,16 @@ class UnsplashClient:
         parts = urlsplit(url)
         query = [(k, v) for k, v in parse_qsl(parts.query) if k != "w"] + [("w", str(width))]
         sized = urlunsplit(parts._replace(query=urlencode(query)))
-        response = self._send("GET", sized, what="the photo")
+        try:
+            response = self._images.get(sized)
+        except httpx.TimeoutException as error:
+            raise TransientProviderError("Unsplash did not send the photo in time") from error
+        except httpx.TransportError as error:
+            raise TransientProviderError(
+                f"Unsplash's image host could not be reached ({type(error).__name__})"
+            ) from error
+        if response.status_code >= 400:
+            raise _classify(response, "the photo")
         data = response.content
         if len(data) > MAX_PHOTO_BYTES:
             raise PermanentProviderError("the Unsplash photo is larger than 40 MB")
@@ -212,9 +283,37 @@ class UnsplashClient:
             raise TransientProviderError(
                 f"Unsplash could not be reached for {what} ({type(error).__name__})"
             ) from error
+        self._note_quota(response)
         if response.status_code >= 400:
             raise _classify(response, what)
         return response
+
+    def _note_quota(self, response: httpx.Response) -> None:
+        """Keeps what the answer says of the rate limit (every API answer says it)."""
+        limit = _header_int(response, "x-ratelimit-limit")
+        remaining = _header_int(response, "x-ratelimit-remaining")
+        if limit is None and remaining is None:
+            return
+        self._quota = Quota(limit, remaining, time.time())
+        if self.cache is not None:
+            self.cache.set(
+                _QUOTA_KEY,
+                {"limit": limit, "remaining": remaining, "at": self._quota.at},
+                SEARCH_TTL_S,
+            )
+
+
+def _header_int(response: httpx.Response, name: str) -> int | None:
+    value = response.headers.get(name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _page_from_json(data: dict[str, Any]) -> SearchPage:
+    photos = [InspirationPhoto(**item) for item in data["photos"]]
+    return SearchPage(**{**data, "photos": photos})
 
 
 def _int(value: object) -> int | None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from visualizer_core import backends
 from visualizer_core.ai import usage
 from visualizer_core.ai.base import ProductFacts
+from visualizer_core.ai.retry import call_with_retries
 from visualizer_core.db import ledger, repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Product
@@ -38,6 +39,20 @@ def _facts(product: Product) -> ProductFacts:
 
 
 _Outcome = tuple[dict[str, Any] | VisualizerError, list[usage.CallRecord]]
+_A = TypeVar("_A")
+
+
+def _retried(call: Callable[[], _A], what: str) -> _A:
+    """An analysis call under the provider retry policy (the waits are spent here, in the
+    caller's thread: analysis runs where it was asked for, not in a worker slot)."""
+    settings = backends.current().settings
+    return call_with_retries(
+        call,
+        attempts=settings.visualizer_max_attempts,
+        base=settings.visualizer_retry_base_s,
+        cap=settings.visualizer_retry_max_s,
+        what=what,
+    )
 
 
 def _analyze_product(
@@ -48,8 +63,8 @@ def _analyze_product(
     with usage.collect() as calls:
         try:
             images = [current.storage.get(base_key)] if base_key else []
-            found: dict[str, Any] | VisualizerError = current.ai.analyze_product(
-                facts, images
+            found: dict[str, Any] | VisualizerError = _retried(
+                lambda: current.ai.analyze_product(facts, images), f"analysis of {facts.name!r}"
             ).model_dump(mode="json")
         except VisualizerError as error:
             found = error
@@ -65,7 +80,11 @@ def _analyze_scene(
     current = backends.current()
     with usage.collect() as calls:
         try:
-            analysis = current.ai.analyze_scene(current.storage.get(key), room_type_hint=room_type)
+            picture = current.storage.get(key)
+            analysis = _retried(
+                lambda: current.ai.analyze_scene(picture, room_type_hint=room_type),
+                f"analysis of scene {scene_id}",
+            )
             found: dict[str, Any] | VisualizerError = analysis.model_dump(mode="json")
         except VisualizerError as error:
             found = error
@@ -154,7 +173,8 @@ def match_session(
 ) -> list[dict[str, Any]]:
     """The best scene for each product (hand-set pairings kept), stored on the session.
 
-    Products or scenes without an analysis are analysed first.
+    Products or scenes without an analysis are analysed first. A product whose analysis found
+    no room (``needs_room``) gets a neutral scene and is flagged so people can choose.
     """
     scope.require(Action.EDIT)
     analyze_session(scope, session_id=session_id)
@@ -193,6 +213,7 @@ def match_session(
                 "score": round(match.score, 4),
                 "reason": match.reason,
                 "overridden": match.overridden,
+                "needs_room": match.needs_room,
             }
             out.append({"product_id": pid, **matches[pid]})
         session.matches = matches

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from visualizer_core import backends
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import REVIEW_STATES, GeneratedImage
-from visualizer_core.errors import InvalidInput, NotFound
+from visualizer_core.errors import InvalidInput, NotFound, StorageError
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services._uow import parse_id, unit_of_work
 from visualizer_core.services.sessions import load_session
 
-__all__ = ["GalleryPage", "ImageCard", "image_bytes", "list_images", "review_images"]
+__all__ = [
+    "GalleryPage",
+    "ImageCard",
+    "browser_urls",
+    "image_bytes",
+    "list_images",
+    "review_images",
+]
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class ImageCard:
     thumbnail_key: str | None
     image_key: str | None
     created_at: str
+    thumbnail_url: str | None = None  # what the browser loads (see ``browser_url``)
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,26 @@ def list_images(
             )
             for image, name, sku in rows
         ]
+    urls = browser_urls([c.thumbnail_key for c in cards])
+    cards = [replace(c, thumbnail_url=urls.get(c.thumbnail_key or "")) for c in cards]
     return GalleryPage(cards=cards, total=total, page=page, page_size=page_size)
+
+
+def browser_urls(keys: Iterable[str | None]) -> dict[str, str]:
+    """Browser addresses of stored pictures by key; keys whose object is gone are left out.
+
+    For keys read from rows the caller's scope may see: the store's public or presigned URL
+    (cached), or on a local folder a ``data:`` URL from a cached read. No database query.
+    """
+    storage = backends.current().storage
+    found: dict[str, str] = {}
+    for key in keys:
+        if key and key not in found:
+            try:
+                found[key] = storage.browser_url(key)
+            except StorageError:
+                continue
+    return found
 
 
 def image_bytes(scope: Scope, *, image_id: uuid.UUID | str, thumbnail: bool = True) -> bytes:

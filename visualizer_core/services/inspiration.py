@@ -20,6 +20,7 @@ from visualizer_core.db.models import GeneratedImage, Product
 from visualizer_core.demo_art import DEMO_ROOMS, draw_room
 from visualizer_core.errors import InvalidInput, NotFound, ProviderError, VisualizerError
 from visualizer_core.inspiration import COLORS, ORIENTATIONS, InspirationPhoto, SearchPage
+from visualizer_core.inspiration.cache import cache_for
 from visualizer_core.inspiration.library import DEMO_ROOM_SIZE, search_library
 from visualizer_core.inspiration.unsplash import UnsplashClient
 from visualizer_core.scope import Action, Scope
@@ -64,7 +65,10 @@ def _unsplash() -> UnsplashClient:
     if settings.unsplash_access_key is None:
         raise InvalidInput("Unsplash is not set up: set UNSPLASH_ACCESS_KEY to use its photos")
     return UnsplashClient(
-        settings.unsplash_access_key.get_secret_value(), base_url=settings.unsplash_api_url
+        settings.unsplash_access_key.get_secret_value(),
+        base_url=settings.unsplash_api_url,
+        # Search pages for an hour, and the quota, shared by every process of the deployment.
+        cache=cache_for(settings.redis_url, settings.queue_prefix),
     )
 
 
@@ -78,7 +82,11 @@ def search_inspiration(
     orientation: str | None = None,
     color: str | None = None,
 ) -> SearchPage:
-    """A page of photos for ``query``: Unsplash's with a key, the client's library without."""
+    """A page of photos for ``query``: Unsplash's with a key, the client's library without.
+
+    Unsplash pages are kept for an hour (per query, page and filters), so asking again, as a
+    Streamlit rerun does, spends no request; the page says how many requests are left.
+    """
     scope.require(Action.READ)
     query = search_text(query, "search") or ""
     cid = parse_id(client_id, "client")

@@ -36,3 +36,14 @@ class Storage(Protocol):
     def url(self, key: str, *, expires_s: int = 3600) -> str:
         """A URL a browser can show: the public URL when one is configured, else a signed one."""
         ...
+
+    def browser_url(self, key: str) -> str:
+        """What a page hands the browser to show the object, without the server in between.
+
+        The public URL when one is configured; on S3 otherwise a presigned URL, cached for
+        most of its lifetime so the same picture keeps the same address (the browser's cache
+        then works across reruns); on a local folder a ``data:`` URL from a cached read.
+        Raises ``StorageError`` naming the key when there is no such object (local only: a
+        URL to a missing S3 object fails in the browser, not here).
+        """
+        ...

@@ -9,6 +9,8 @@ is safe to use from many threads and processes. Content types are not kept.
 
 from __future__ import annotations
 
+import base64
+import mimetypes
 import os
 import re
 import secrets
@@ -16,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from visualizer_core.errors import StorageError
+from visualizer_core.storage._cache import SizedLRU
 
 __all__ = ["LocalStorage"]
 
@@ -40,7 +43,13 @@ class LocalStorage:
 
     name = "local"
 
-    def __init__(self, root: Path | str, *, public_url: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        public_url: str | None = None,
+        cache_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
         self.root = Path(root).absolute()
         self.public_url = public_url.rstrip("/") if public_url else None
         # A new root is the owner's only (0700): catalog photos and generations are private
@@ -49,6 +58,8 @@ class LocalStorage:
             self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise StorageError(f"storage folder {self.root} cannot be made: {exc}") from exc
+        # data: URLs of recent reads, keyed by (key, inode, mtime, size): a rewrite is a new entry.
+        self._data_urls: SizedLRU[str] = SizedLRU(cache_bytes)
 
     def __repr__(self) -> str:
         return f"LocalStorage({str(self.root)!r})"
@@ -123,3 +134,25 @@ class LocalStorage:
         if self.public_url:
             return f"{self.public_url}/{quote(key)}"
         return path.as_uri()
+
+    def browser_url(self, key: str) -> str:
+        """The public URL when set, else a ``data:`` URL of the file from a cached read.
+
+        The cache is keyed by the file's inode, modification time and size, so a rewritten one is
+        read afresh; a rerun of a page costs one ``stat`` per picture, not a read.
+        """
+        path = self.path(key)
+        if self.public_url:
+            return f"{self.public_url}/{quote(key)}"
+        try:
+            info = path.stat()
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise StorageError(f"no stored object at key {key!r}") from exc
+        version = (key, info.st_ino, info.st_mtime_ns, info.st_size)
+        cached = self._data_urls.get(version)
+        if cached is not None:
+            return cached
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        url = f"data:{kind};base64,{base64.b64encode(self.get(key)).decode('ascii')}"
+        self._data_urls.put(version, url, len(url))
+        return url

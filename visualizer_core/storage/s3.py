@@ -11,6 +11,7 @@ operation, the key and the store's own error code; credentials never appear in i
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, cast
 from urllib.parse import quote
 
@@ -19,6 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from visualizer_core.errors import StorageError
+from visualizer_core.storage._cache import SizedLRU
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -28,6 +30,10 @@ __all__ = ["S3Storage"]
 
 _MISSING_OBJECT = frozenset({"NoSuchKey", "404", "NotFound"})
 _MISSING_BUCKET = frozenset({"NoSuchBucket", "404", "NotFound"})
+# Presigned URLs for pages live six hours and are handed out again while an hour is left, so
+# a picture keeps one address (and the browser's cached copy) across reruns of a page.
+BROWSER_URL_LIFETIME_S = 6 * 3600
+BROWSER_URL_MARGIN_S = 3600
 # Regions whose buckets are created without a LocationConstraint.
 _DEFAULT_REGIONS = frozenset({"us-east-1", "auto"})
 
@@ -85,6 +91,8 @@ class S3Storage:
             region_name=self.region,
         )
         self._client: S3Client = session.client("s3", endpoint_url=endpoint_url, config=config)
+        # key -> (presigned URL, when it expires on the monotonic clock); ~100k URLs at most.
+        self._browser_urls: SizedLRU[tuple[str, float]] = SizedLRU(100_000)
 
     def __repr__(self) -> str:
         return f"S3Storage(bucket={self.bucket!r}, endpoint_url={self.endpoint_url!r})"
@@ -159,6 +167,18 @@ class S3Storage:
             )
         except (ClientError, BotoCoreError) as exc:
             raise self._failed("url", key, exc) from exc
+
+    def browser_url(self, key: str) -> str:
+        """The public URL when set, else a presigned URL cached for most of its lifetime."""
+        if self.public_url:
+            return f"{self.public_url}/{quote(key)}"
+        now = time.monotonic()
+        cached = self._browser_urls.get(key)
+        if cached is not None and cached[1] - now > BROWSER_URL_MARGIN_S:
+            return cached[0]
+        url = self.url(key, expires_s=BROWSER_URL_LIFETIME_S)
+        self._browser_urls.put(key, (url, now + BROWSER_URL_LIFETIME_S), 1)
+        return url
 
     def ensure_bucket(self) -> None:
         """Create the bucket unless it exists (for MinIO, demos and tests)."""

@@ -1,0 +1,230 @@
+"""Review page under AppTest: the counter, decisions and auto-advance, resume, roles, variants,
+bulk rules, lineage, delivery presets, and names shown as plain text."""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+import zipfile
+
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from tests.studio.conftest import Studio, generate_and_wait, signed_in, texts
+from visualizer_core import backends
+from visualizer_core.db import repo
+from visualizer_core.db.models import GeneratedImage
+from visualizer_core.schemas import FlowSettings
+from visualizer_core.scope import ADMIN
+from visualizer_core.services import export, generation, review
+
+
+@pytest.fixture
+def finished(studio: Studio) -> list[uuid.UUID]:
+    return generate_and_wait(studio)
+
+
+def counter(app: AppTest) -> str:
+    return str(app.get("progress")[0].proto.text)
+
+
+def shown(app: AppTest) -> uuid.UUID:
+    return uuid.UUID(str(app.session_state["review.current"]))
+
+
+def open_review(studio: Studio, role: str = "editor") -> AppTest:
+    return signed_in(studio.emails[role], page="review", session_id=studio.session_id)
+
+
+def test_the_doubtful_first_and_each_decision_moves_on(
+    studio: Studio, finished: list[uuid.UUID]
+) -> None:
+    queue = review.review_queue(studio.scope("editor"), session_id=studio.session_id)
+    app = open_review(studio)
+    assert counter(app) == "**0 of 3 reviewed**"
+    assert shown(app) == queue.items[0].id  # the lowest fidelity first
+    assert len(app.image) >= 3  # the image, its product photo and its scene
+    assert all(str(i.proto.imgs[0].url).startswith("data:image/") for i in app.image)
+
+    app.button(key="review.approve").click().run()
+    assert not app.exception
+    assert counter(app) == "**1 of 3 reviewed**"
+    assert shown(app) == queue.items[1].id  # auto-advance
+    app.button(key="review.reject").click().run()
+    assert counter(app) == "**2 of 3 reviewed**"
+    app.button(key="review.favourite").click().run()
+    app.button(key="review.prev").click().run()
+    assert shown(app) == queue.items[1].id
+    assert "Rejected" in texts(app)
+
+    states = {
+        i.id: (i.review_state, i.favourite)
+        for i in review.review_queue(ADMIN, session_id=studio.session_id).items
+    }
+    assert states[queue.items[0].id] == ("approved", False)
+    assert states[queue.items[1].id] == ("rejected", False)
+    assert states[queue.items[2].id] == ("none", True)
+
+    # Reopening (a new browser session) resumes where this member stopped.
+    again = open_review(studio)
+    assert shown(again) == queue.items[2].id
+    assert counter(again) == "**2 of 3 reviewed**"
+
+
+def test_a_decision_by_another_member_shows_on_the_next_image(
+    studio: Studio, finished: list[uuid.UUID]
+) -> None:
+    queue = review.review_queue(ADMIN, session_id=studio.session_id)
+    app = open_review(studio, "editor")
+    review.decide(studio.scope("owner"), image_id=queue.items[1].id, decision="rejected")
+    app.button(key="review.approve").click().run()
+    assert counter(app) == "**2 of 3 reviewed**"  # the owner's decision counts
+    assert shown(app) == queue.items[2].id  # and auto-advance skips what they decided
+    app.button(key="review.prev").click().run()
+    assert "Rejected" in texts(app)
+
+
+def test_viewers_look_but_do_not_decide(studio: Studio, finished: list[uuid.UUID]) -> None:
+    app = open_review(studio, "viewer")
+    keys = {b.key for b in app.button}
+    assert {"review.prev", "review.next", "review.lineage"} <= keys
+    assert not keys & {"review.approve", "review.reject", "review.rule_run", "review.rerun"}
+    assert "deciding is for editors and owners" in texts(app)
+    before = shown(app)
+    app.button(key="review.next").click().run()
+    assert shown(app) != before
+
+
+def test_variants_side_by_side_and_pick_this_one(studio: Studio) -> None:
+    assert studio.session_id is not None
+    sofa = studio.product_ids["SOFA-1"]
+    flow = generation.generate(
+        studio.scope("editor"),
+        session_id=studio.session_id,
+        product_ids=[sofa],
+        settings=FlowSettings(variants=3),
+    )
+    generation.wait_for_flows(ADMIN, flow_ids=[flow.flow_id], timeout=120)
+    app = open_review(studio)
+    pick = [b for b in app.button if (b.key or "").startswith("review.pick.")]
+    assert len(pick) == 3 and "Variants of SOFA\\-1" in texts(app)
+    chosen = uuid.UUID(str(pick[1].key).rsplit(".", 1)[1])
+    pick[1].click().run()
+    assert not app.exception
+    states = {
+        i.id: i.review_state for i in review.review_queue(ADMIN, session_id=studio.session_id).items
+    }
+    assert states[chosen] == "approved"
+    assert sorted(states.values()) == ["approved", "rejected", "rejected"]
+
+
+def test_bulk_rule_says_how_many_before_it_runs(
+    studio: Studio, finished: list[uuid.UUID], embedded: backends.Backends
+) -> None:
+    with embedded.transaction() as db:
+        for image_id, score in zip(finished, (0.5, 0.8, 0.95), strict=True):
+            repo.update_images(db, [image_id], fidelity_score=score)
+    app = open_review(studio)
+    app.slider(key="review.rule_fidelity").set_value(0.75).run()
+    assert app.button(key="review.rule_run").label == "Approve 2 image(s)"
+    assert counter(app) == "**0 of 3 reviewed**"  # counting decided nothing
+    app.button(key="review.rule_run").click().run()
+    assert counter(app) == "**2 of 3 reviewed**"
+    assert app.button(key="review.rule_run").label == "Approve 0 image(s)"
+
+
+def test_reject_and_rerun_every_error(
+    studio: Studio, finished: list[uuid.UUID], embedded: backends.Backends
+) -> None:
+    with embedded.transaction() as db:
+        repo.update_images(db, [finished[0]], status="error", error_message="refused")
+    app = open_review(studio)
+    assert app.button(key="review.errors_run").label == "Reject and re-run 1 error(s)"
+    app.button(key="review.errors_run").click().run()
+    assert not app.exception
+    with embedded.transaction() as db:
+        remade = repo.images_where(db, GeneratedImage.rerun_of_id == finished[0])
+    assert len(remade) == 1
+    assert app.button(key="review.errors_run").label == "Reject and re-run 0 error(s)"
+
+
+def test_rerun_with_a_note_and_the_lineage(studio: Studio, finished: list[uuid.UUID]) -> None:
+    app = open_review(studio)
+    first = shown(app)
+    app.button(key="review.rerun").click().run()
+    app.text_input(key="review.note").input("warmer light, keep the legs")
+    app.get("form_submit_button")[0].click().run()
+    assert not app.exception
+    assert counter(app) == "**1 of 3 reviewed**"
+    remade = [
+        i
+        for i in review.review_queue(ADMIN, session_id=studio.session_id).items
+        if i.rerun_of_id == first
+    ] or None
+    if remade is None:  # still being made: wait for it
+        generation.wait_for_flows(ADMIN, flow_ids=_flows(studio), timeout=120)
+        remade = [
+            i
+            for i in review.review_queue(ADMIN, session_id=studio.session_id).items
+            if i.rerun_of_id == first
+        ]
+    app.session_state["review.current"] = remade[0].id
+    app.run()
+    app.button(key="review.lineage").click().run()
+    shown_text = texts(app)
+    assert "This image" in shown_text and "Earlier version 1" in shown_text
+    assert "Changed from the version before: prompt, seed" in shown_text
+
+
+def _flows(studio: Studio) -> list[uuid.UUID]:
+    with backends.current().transaction() as db:
+        rows = repo.images_where(db, GeneratedImage.studio_session_id == studio.session_id)
+        return list({r.flow_id for r in rows})
+
+
+def test_delivery_at_a_preset_is_remembered_for_the_client(
+    studio: Studio, finished: list[uuid.UUID]
+) -> None:
+    for image_id in finished[:2]:
+        review.decide(studio.scope("editor"), image_id=image_id, decision="approved")
+    app = open_review(studio)
+    app.button(key="review.deliver").click().run()
+    app.radio(key="delivery.size").set_value("portrait_1600x2000")
+    app.radio(key="delivery.format").set_value("webp")
+    app.button(key="delivery.prepare").click().run()
+    assert not app.exception
+    _, count, data = app.session_state["delivery.zip"]
+    assert count == 2
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    pictures = sorted(n for n in archive.namelist() if n != "manifest.csv")
+    assert all(n.endswith(".webp") for n in pictures)
+    with Image.open(io.BytesIO(archive.read(pictures[0]))) as picture:
+        assert picture.size == (1600, 2000) and picture.format == "WEBP"
+    remembered = export.client_preset(studio.scope("viewer"), client_id=studio.client_id)
+    assert (remembered.size, remembered.format) == ("portrait_1600x2000", "webp")
+
+    later = open_review(studio, "owner")  # another member: the client's preset
+    later.button(key="review.deliver").click().run()
+    assert later.radio(key="delivery.size").value == "portrait_1600x2000"
+
+
+def test_names_are_shown_as_plain_text(studio: Studio, embedded: backends.Backends) -> None:
+    """An editor cannot put a link or a picture in front of a viewer through a name."""
+    evil = "Sofa [win a prize](https://evil.example) ![x](https://evil.example/p.png)"
+    with embedded.transaction() as db:
+        product = repo.list_products(db, client_id=studio.client_id)[0]
+        product.name = evil
+        product.sku = "**BOLD**:red[x]"
+    generate_and_wait(studio)
+    app = open_review(studio, "viewer")
+    seen = []
+    for _ in range(3):
+        seen += [str(m.value) for m in app.markdown] + [str(c.value) for c in app.caption]
+        app.button(key="review.next").click().run()
+    joined = "\n".join(seen)
+    assert "\\[win a prize\\]\\(https\\:\\/\\/evil\\.example\\)" in joined  # shown, as text
+    assert re.search(r"(?<!\\)\]\(", joined) is None  # no link
+    assert re.search(r"(?<!\\)!\[", joined) is None  # no picture
+    assert "\\*\\*BOLD\\*\\*\\:red\\[x\\]" in joined

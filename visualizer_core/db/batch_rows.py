@@ -1,0 +1,191 @@
+"""Data access for economy mode: the rows of batch jobs, their leases and decisions.
+
+A row in a batch job is ``generating`` with ``job_id`` ``gemini-batch:{job name}``; its
+``worker_id`` says who holds it: :data:`SUBMITTER` (waiting for the job), or an ingest
+(``gemini-batch-ingest:{id}``) whose lease is its ``heartbeat_at`` kept fresh. Rows whose
+submission was refused wait with ``job_id`` :data:`AWAITING` and the reason in
+``error_message``. Like :mod:`visualizer_core.db.repo`: no commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any, Final
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from visualizer_core.db.models import GeneratedImage
+
+__all__ = [
+    "AWAITING",
+    "INGEST_PREFIX",
+    "JOB_PREFIX",
+    "SUBMITTER",
+    "await_decision",
+    "clear_decision",
+    "hand_back",
+    "lease",
+    "models_of",
+    "open_jobs",
+    "open_rows_of_flow",
+    "release",
+    "renew",
+    "renew_one",
+    "rows_of_job",
+    "touch_waiting",
+]
+
+JOB_PREFIX: Final = "gemini-batch:"
+AWAITING: Final = "gemini-batch:awaiting-decision"
+SUBMITTER: Final = "gemini-batch"
+INGEST_PREFIX: Final = "gemini-batch-ingest:"
+
+_G = GeneratedImage
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)
+
+
+def models_of(db: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+    """The model column of each row."""
+    return dict(db.execute(select(_G.id, _G.model).where(_G.id.in_(list(ids)))).tuples().all())
+
+
+def open_jobs(db: Session) -> list[str]:
+    """Names of the batch jobs that still have generating rows (oldest first)."""
+    stmt = (
+        select(_G.job_id)
+        .where(
+            _G.status == "generating",
+            _G.job_id.like(f"{JOB_PREFIX}%"),
+            _G.job_id != AWAITING,
+        )
+        .group_by(_G.job_id)
+        .order_by(func.min(_G.created_at))
+    )
+    return [str(job).removeprefix(JOB_PREFIX) for job in db.scalars(stmt)]
+
+
+def rows_of_job(db: Session, job_id: str) -> list[uuid.UUID]:
+    """The generating rows of one job."""
+    stmt = select(_G.id).where(_G.status == "generating", _G.job_id == job_id)
+    return list(db.scalars(stmt.order_by(_G.created_at)))
+
+
+def open_rows_of_flow(db: Session, flow_id: uuid.UUID) -> list[Any]:
+    """The flow's generating rows in batch jobs or awaiting a decision (id, job_id, message)."""
+    stmt = select(_G.id, _G.job_id, _G.error_message).where(
+        _G.flow_id == flow_id, _G.status == "generating", _G.job_id.like(f"{JOB_PREFIX}%")
+    )
+    return list(db.execute(stmt.order_by(_G.created_at)).all())
+
+
+def touch_waiting(db: Session, *, now: dt.datetime) -> None:
+    """Heartbeat of every row waiting for its job or a decision (not of leased ones)."""
+    db.execute(
+        update(_G)
+        .where(
+            _G.status == "generating", _G.job_id.like(f"{JOB_PREFIX}%"), _G.worker_id == SUBMITTER
+        )
+        .values(heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def await_decision(
+    db: Session, ids: Sequence[uuid.UUID], *, message: str, now: dt.datetime
+) -> None:
+    """These rows wait for a person: submission refused, or their job ended without results."""
+    db.execute(
+        update(_G)
+        .where(_G.id.in_(list(ids)), _G.status == "generating")
+        .values(
+            job_id=AWAITING,
+            worker_id=SUBMITTER,
+            error_message=message,
+            heartbeat_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def clear_decision(db: Session, ids: Sequence[uuid.UUID], *, now: dt.datetime) -> None:
+    """The decision was made: the rows no longer say they wait."""
+    db.execute(
+        update(_G)
+        .where(_G.id.in_(list(ids)), _G.status == "generating", _G.job_id == AWAITING)
+        .values(error_message=None, heartbeat_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def lease(
+    db: Session, job_id: str, *, holder: str, now: dt.datetime, expired_before: dt.datetime
+) -> list[uuid.UUID]:
+    """Takes the job's open rows for ``holder``: those the submitter holds, and those of an
+    ingest whose lease ran out. A guarded update: two callers never get the same row."""
+    candidates = rows_of_job(db, job_id)
+    taken: list[uuid.UUID] = []
+    for start in range(0, len(candidates), 500):
+        result = db.execute(
+            update(_G)
+            .where(
+                _G.id.in_(candidates[start : start + 500]),
+                _G.status == "generating",
+                _G.job_id == job_id,
+                (_G.worker_id == SUBMITTER)
+                | (_G.worker_id.like(f"{INGEST_PREFIX}%") & (_G.heartbeat_at < expired_before)),
+            )
+            .values(worker_id=holder, heartbeat_at=now)
+            .returning(_G.id)
+            .execution_options(synchronize_session=False)
+        )
+        taken.extend(result.scalars())
+    return taken
+
+
+def renew(db: Session, holder: str, *, now: dt.datetime) -> int:
+    """Keeps ``holder``'s lease on its open rows."""
+    result = db.execute(
+        update(_G)
+        .where(_G.worker_id == holder, _G.status == "generating")
+        .values(heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result)
+
+
+def renew_one(db: Session, image_id: uuid.UUID, holder: str, *, now: dt.datetime) -> bool:
+    """Whether the row is still open and ``holder``'s (and its lease renewed)."""
+    result = db.execute(
+        update(_G)
+        .where(_G.id == image_id, _G.worker_id == holder, _G.status == "generating")
+        .values(heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
+
+
+def hand_back(db: Session, ids: Sequence[uuid.UUID], holder: str, *, now: dt.datetime) -> None:
+    """Rows ``holder`` did not finish, back to the submitter (to go into a new job)."""
+    db.execute(
+        update(_G)
+        .where(_G.id.in_(list(ids)), _G.worker_id == holder, _G.status == "generating")
+        .values(worker_id=SUBMITTER, heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def release(db: Session, holder: str, *, now: dt.datetime) -> None:
+    """Ends ``holder``'s lease: its open rows wait for the next poll again."""
+    db.execute(
+        update(_G)
+        .where(_G.worker_id == holder, _G.status == "generating")
+        .values(worker_id=SUBMITTER, heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    )

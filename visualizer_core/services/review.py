@@ -1,0 +1,536 @@
+"""Review at catalog scale: the order a session's images are judged in, decisions, bulk rules.
+
+The review queue is read in one query per page run (:func:`review_queue`): every image of the
+session with its product, the photo it was made from and, from the session row, its scene and
+the matching reason. Completed images are ordered so that the doubtful come first:
+
+1. **doubtful**: fidelity scored below :data:`DOUBTFUL_BELOW`, lowest first;
+2. **re-made**: images that re-make a failed one, or needed more than one attempt;
+3. **unscored**: the fidelity judgement has not answered yet (it runs on its own);
+4. **the rest**, lowest fidelity first.
+
+Decisions are saved as they are made, one guarded ``UPDATE`` each: two members reviewing the
+same session never overwrite more than the one image they both decided, where the later
+decision wins; the queue is read afresh on every run, so the other member sees it on their
+next image. Where each member stopped is kept on the session (``settings.review_positions``,
+by user id), so reopening resumes there. Viewers may read the queue but not decide.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import func, select, update
+
+from visualizer_core.db import repo
+from visualizer_core.db.base import utcnow
+from visualizer_core.db.models import Flow, GeneratedImage
+from visualizer_core.errors import InvalidInput, NotFound, QuotaExceeded
+from visualizer_core.schemas import FlowSettings
+from visualizer_core.scope import Action, Scope
+from visualizer_core.services import generation
+from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services.gallery import browser_urls
+from visualizer_core.services.sessions import load_session
+
+__all__ = [
+    "DOUBTFUL_BELOW",
+    "GROUP_LABELS",
+    "Decision",
+    "ReviewItem",
+    "ReviewQueue",
+    "Version",
+    "approve_by_rule",
+    "decide",
+    "lineage",
+    "pick_variant",
+    "pictures",
+    "remember_position",
+    "rerun_errors",
+    "rerun_with_note",
+    "review_queue",
+    "set_favourite",
+]
+
+DOUBTFUL_BELOW = 0.7
+GROUP_LABELS = {
+    "doubtful": "Doubtful: low fidelity",
+    "remade": "Re-made after an error",
+    "unscored": "Fidelity not scored yet",
+    "rest": "The rest",
+}
+_GROUP_ORDER = {name: rank for rank, name in enumerate(GROUP_LABELS)}
+_POSITIONS = "review_positions"
+Decision = Literal["approved", "rejected", "none"]
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One image as review shows it: the picture, its product photo, its scene and its state."""
+
+    id: uuid.UUID
+    flow_id: uuid.UUID
+    product_id: uuid.UUID
+    sku: str
+    product_name: str
+    variant: int
+    status: str
+    error_message: str | None
+    review_state: str
+    favourite: bool
+    fidelity_score: float | None
+    group: str
+    image_key: str | None
+    thumbnail_key: str | None
+    product_preview_key: str | None
+    product_thumbnail_key: str | None
+    scene_id: str | None
+    scene_key: str | None
+    scene_name: str | None
+    match_score: float | None
+    match_reason: str | None
+    rerun_of_id: uuid.UUID | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ReviewQueue:
+    """A session's completed images in review order, its failed ones, and the member's place."""
+
+    session_id: uuid.UUID
+    items: list[ReviewItem]
+    errors: list[ReviewItem]
+    open: int
+    resume_at: uuid.UUID | None
+    rerun_sources: frozenset[uuid.UUID] = field(default_factory=frozenset)
+
+    @property
+    def total(self) -> int:
+        return len(self.items)
+
+    @property
+    def reviewed(self) -> int:
+        return sum(1 for item in self.items if item.review_state != "none")
+
+    def index_of(self, image_id: uuid.UUID | None) -> int | None:
+        for index, item in enumerate(self.items):
+            if item.id == image_id:
+                return index
+        return None
+
+    def next_undecided(self, after: uuid.UUID | None = None) -> ReviewItem | None:
+        """The first undecided image after ``after`` (from the start when None), wrapping."""
+        start = self.index_of(after)
+        start = -1 if start is None else start
+        count = len(self.items)
+        for step in range(1, count + 1):
+            item = self.items[(start + step) % count]
+            if item.review_state == "none":
+                return item
+        return None
+
+    def start(self) -> ReviewItem | None:
+        """Where the member resumes: their last image if it is still undecided, else the next
+        undecided one after it, else the first image."""
+        at = self.index_of(self.resume_at)
+        if at is not None and self.items[at].review_state == "none":
+            return self.items[at]
+        return self.next_undecided(self.resume_at) or (self.items[0] if self.items else None)
+
+    def variants(self, item: ReviewItem) -> list[ReviewItem]:
+        """The completed images of the same product, by flow then variant."""
+        same = [i for i in self.items if i.product_id == item.product_id]
+        return sorted(same, key=lambda i: (i.created_at, i.variant))
+
+    def unrerun_errors(self) -> list[ReviewItem]:
+        """Failed images that no later image re-makes yet."""
+        return [e for e in self.errors if e.id not in self.rerun_sources]
+
+
+@dataclass(frozen=True)
+class Version:
+    """One image in a product's lineage, with what changed from the one it re-made."""
+
+    id: uuid.UUID
+    created_at: dt.datetime
+    status: str
+    review_state: str
+    prompt: str | None
+    scene_id: str | None
+    model: str | None
+    seed: int
+    aspect_ratio: str
+    cost_usd: float | None
+    fidelity_score: float | None
+    thumbnail_key: str | None
+    changes: list[str]
+
+
+def _group(row: Any) -> str:
+    score = row.fidelity_score
+    if score is not None and score < DOUBTFUL_BELOW:
+        return "doubtful"
+    if row.earlier_status == "error" or (row.attempts or 0) > 1:
+        return "remade"
+    if score is None:
+        return "unscored"
+    return "rest"
+
+
+def review_queue(scope: Scope, *, session_id: uuid.UUID | str) -> ReviewQueue:
+    """The session's images in review order, read in one query (plus the session row)."""
+    scope.require(Action.READ)
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id)
+        rows = repo.review_rows(db, session_id=session.id)
+        scenes = {str(s.get("id")): s for s in session.scenes or []}
+        matches = dict(session.matches or {})
+        positions = dict((session.settings or {}).get(_POSITIONS) or {})
+        sid = session.id
+    user = getattr(scope, "user_id", None)
+    resume = positions.get(str(user)) if user is not None else None
+    items: list[ReviewItem] = []
+    errors: list[ReviewItem] = []
+    open_count = 0
+    sources: set[uuid.UUID] = set()
+    for row in rows:
+        if row.rerun_of_id is not None:
+            sources.add(row.rerun_of_id)
+        if row.status in ("pending", "generating"):
+            open_count += 1
+            continue
+        scene = scenes.get(str(row.scene_id)) or {}
+        match = matches.get(str(row.product_id)) or {}
+        same_scene = match.get("scene_id") == row.scene_id
+        item = ReviewItem(
+            id=row.id,
+            flow_id=row.flow_id,
+            product_id=row.product_id,
+            sku=row.sku,
+            product_name=row.product_name,
+            variant=row.variant,
+            status=row.status,
+            error_message=row.error_message,
+            review_state=row.review_state,
+            favourite=bool(row.favourite),
+            fidelity_score=row.fidelity_score,
+            group=_group(row),
+            image_key=row.image_key,
+            thumbnail_key=row.thumbnail_key,
+            product_preview_key=row.product_preview_key,
+            product_thumbnail_key=row.product_thumbnail_key,
+            scene_id=row.scene_id,
+            scene_key=scene.get("key"),
+            scene_name=scene.get("filename") or scene.get("room_type"),
+            match_score=match.get("score") if same_scene else None,
+            match_reason=match.get("reason") if same_scene else None,
+            rerun_of_id=row.rerun_of_id,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+        (items if row.status == "completed" else errors).append(item)
+
+    def order(item: ReviewItem) -> tuple[Any, ...]:
+        score = item.fidelity_score if item.fidelity_score is not None else 2.0
+        return (_GROUP_ORDER[item.group], score, item.sku, str(item.flow_id), item.variant)
+
+    items.sort(key=order)
+    errors.sort(key=lambda e: (e.sku, e.variant))
+    return ReviewQueue(
+        session_id=sid,
+        items=items,
+        errors=errors,
+        open=open_count,
+        resume_at=uuid.UUID(resume) if resume else None,
+        rerun_sources=frozenset(sources),
+    )
+
+
+def pictures(item: ReviewItem, *, full: bool = True) -> dict[str, str]:
+    """Browser addresses of an item's pictures: ``image``, ``product`` and ``scene``.
+
+    The item came from :func:`review_queue` in the caller's scope, so its keys are the
+    client's own. No database query.
+    """
+    wanted = {
+        "image": item.image_key if full else item.thumbnail_key,
+        "product": item.product_preview_key if full else item.product_thumbnail_key,
+        "scene": item.scene_key,
+    }
+    urls = browser_urls(wanted.values())
+    return {name: urls[key] for name, key in wanted.items() if key and key in urls}
+
+
+def _save_position(db: Any, scope: Scope, session_id: uuid.UUID, image_id: uuid.UUID) -> None:
+    user = getattr(scope, "user_id", None)
+    if user is None:
+        return
+    session = load_session(db, scope, session_id, lock=True)
+    settings = dict(session.settings or {})
+    positions = dict(settings.get(_POSITIONS) or {})
+    if positions.get(str(user)) == str(image_id):
+        return
+    positions[str(user)] = str(image_id)
+    settings[_POSITIONS] = positions
+    session.settings = settings
+
+
+def remember_position(
+    scope: Scope, *, session_id: uuid.UUID | str, image_id: uuid.UUID | str
+) -> None:
+    """Keep where the member is in the session's review, to resume there next time."""
+    scope.require(Action.READ)
+    iid = parse_id(image_id, "image")
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id)
+        _save_position(db, scope, session.id, iid)
+
+
+def _image_of(db: Any, scope: Scope, image_id: uuid.UUID | str) -> GeneratedImage:
+    iid = parse_id(image_id, "image")
+    image = repo.get(db, GeneratedImage, iid, client_id=scope.client_filter())
+    if image is None:
+        raise NotFound("image", image_id)
+    return image
+
+
+def decide(scope: Scope, *, image_id: uuid.UUID | str, decision: Decision) -> str:
+    """Approve, reject or undecide one completed image, now; the later decision wins.
+
+    Returns the decision saved."""
+    scope.require(Action.EDIT)
+    if decision not in ("approved", "rejected", "none"):
+        raise InvalidInput("a decision is approved, rejected or none")
+    with unit_of_work() as db:
+        image = _image_of(db, scope, image_id)
+        if image.status != "completed":
+            raise InvalidInput(f"image {image.id} is {image.status}: only finished ones are judged")
+        repo.update_images(db, [image.id], review_state=decision, updated_at=utcnow())
+        _save_position(db, scope, image.studio_session_id, image.id)
+    return decision
+
+
+def set_favourite(scope: Scope, *, image_id: uuid.UUID | str, favourite: bool) -> bool:
+    """Mark or unmark one image as a favourite; returns the new mark."""
+    scope.require(Action.EDIT)
+    with unit_of_work() as db:
+        image = _image_of(db, scope, image_id)
+        repo.update_images(db, [image.id], favourite=favourite, updated_at=utcnow())
+    return favourite
+
+
+def pick_variant(scope: Scope, *, image_id: uuid.UUID | str) -> int:
+    """Approve this image and reject the product's other finished images in the session.
+
+    Returns how many images changed.
+    """
+    scope.require(Action.EDIT)
+    with unit_of_work() as db:
+        image = _image_of(db, scope, image_id)
+        if image.status != "completed":
+            raise InvalidInput(f"image {image.id} is {image.status}: pick a finished image")
+        now = utcnow()
+        others = [
+            i.id
+            for i in repo.images_where(
+                db,
+                GeneratedImage.studio_session_id == image.studio_session_id,
+                GeneratedImage.product_id == image.product_id,
+                GeneratedImage.status == "completed",
+                GeneratedImage.id != image.id,
+                GeneratedImage.review_state != "rejected",
+            )
+        ]
+        changed = repo.update_images(db, others, review_state="rejected", updated_at=now)
+        if image.review_state != "approved":
+            changed += repo.update_images(db, [image.id], review_state="approved", updated_at=now)
+        _save_position(db, scope, image.studio_session_id, image.id)
+        return changed
+
+
+def approve_by_rule(
+    scope: Scope, *, session_id: uuid.UUID | str, min_fidelity: float, dry_run: bool = False
+) -> int:
+    """Approve every finished image scored at least ``min_fidelity`` that nobody decided yet.
+
+    Rejected images stay rejected; unscored images are left alone. With ``dry_run`` nothing
+    changes: the answer is how many images the rule would approve.
+    """
+    scope.require(Action.READ if dry_run else Action.EDIT)
+    if not 0.0 <= min_fidelity <= 1.0:
+        raise InvalidInput("the fidelity of a rule is between 0 and 1")
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id)
+        conditions = [
+            GeneratedImage.studio_session_id == session.id,
+            GeneratedImage.status == "completed",
+            GeneratedImage.review_state == "none",
+            GeneratedImage.fidelity_score >= min_fidelity,
+        ]
+        if dry_run:
+            return int(db.execute(select(func.count()).where(*conditions)).scalar_one())
+        result = db.execute(
+            update(GeneratedImage)
+            .where(*conditions)
+            .values(review_state="approved", updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def rerun_errors(
+    scope: Scope, *, session_id: uuid.UUID | str, note: str = "", dry_run: bool = False
+) -> int:
+    """Reject every failed image of the session that was not re-made yet, and re-make it.
+
+    Returns how many images that is (with ``dry_run``, how many it would be). Nothing is
+    started when the client's daily quota cannot take them all.
+    """
+    scope.require(Action.READ if dry_run else Action.GENERATE)
+    queue = review_queue(scope, session_id=session_id)
+    failed = queue.unrerun_errors()
+    if dry_run or not failed:
+        return len(failed)
+    _rerun(scope, session_id=queue.session_id, sources=failed, note=note)
+    with unit_of_work() as db:
+        repo.update_images(db, [f.id for f in failed], review_state="rejected", updated_at=utcnow())
+    return len(failed)
+
+
+def rerun_with_note(scope: Scope, *, image_id: uuid.UUID | str, note: str) -> uuid.UUID:
+    """Reject an image and make it again in the same scene, the note added to the prompt.
+
+    Returns the new image's id. Nothing changes when the quota refuses the re-run.
+    """
+    scope.require(Action.GENERATE)
+    note = " ".join(note.split())
+    if not note:
+        raise InvalidInput("say what should change in the re-run (the note is empty)")
+    with unit_of_work() as db:
+        image = _image_of(db, scope, image_id)
+        if image.status not in ("completed", "error"):
+            raise InvalidInput(f"image {image.id} is still {image.status}: wait for it to finish")
+        source = _Source(image.id, image.product_id, image.flow_id, image.scene_id)
+        session_id = image.studio_session_id
+    made = _rerun(scope, session_id=session_id, sources=[source], note=note)
+    with unit_of_work() as db:
+        repo.update_images(db, [source.id], review_state="rejected", updated_at=utcnow())
+        _save_position(db, scope, session_id, source.id)
+    return made[0]
+
+
+@dataclass(frozen=True)
+class _Source:
+    id: uuid.UUID
+    product_id: uuid.UUID
+    flow_id: uuid.UUID
+    scene_id: str | None
+
+
+def _rerun(
+    scope: Scope,
+    *,
+    session_id: uuid.UUID,
+    sources: Sequence[ReviewItem | _Source],
+    note: str,
+) -> list[uuid.UUID]:
+    """New flows re-making ``sources``: each in its own scene, its flow's settings, the note
+    added to the prompt; one flow per source flow and round (a product once per flow)."""
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id)
+        scene_ids = {str(s.get("id")) for s in session.scenes or []}
+        client_id = session.client_id
+        flows = {}
+        for flow_id in {s.flow_id for s in sources}:
+            flow = repo.get(db, Flow, flow_id, client_id=scope.client_filter())
+            flows[flow_id] = dict(flow.settings or {}) if flow is not None else {}
+    left = generation.quota_left(scope, client_id=client_id)
+    if len(sources) > left:
+        raise QuotaExceeded(
+            f"{left} image(s) left today and the re-run needs {len(sources)}: "
+            "re-run fewer, or ask an admin to raise the daily quota"
+        )
+    rounds: list[tuple[uuid.UUID, list[ReviewItem | _Source]]] = []
+    for flow_id in sorted(flows, key=str):
+        pending = [s for s in sources if s.flow_id == flow_id]
+        while pending:
+            seen: set[uuid.UUID] = set()
+            this_round: list[ReviewItem | _Source] = []
+            rest: list[ReviewItem | _Source] = []
+            for s in pending:
+                (rest if s.product_id in seen else this_round).append(s)
+                seen.add(s.product_id)
+            rounds.append((flow_id, this_round))
+            pending = rest
+    made: dict[uuid.UUID, uuid.UUID] = {}
+    for flow_id, group in rounds:
+        earlier = flows[flow_id]
+        prompt = " ".join(p for p in (str(earlier.get("prompt") or ""), note) if p)[:2000]
+        settings = FlowSettings(
+            aspect_ratio=str(earlier.get("aspect_ratio") or "1:1"),
+            model=earlier.get("model"),
+            prompt=prompt,
+            variants=1,
+        )
+        result = generation.generate(
+            scope,
+            session_id=session_id,
+            product_ids=[s.product_id for s in group],
+            settings=settings,
+            name="Re-run from review",
+            rerun_of={s.product_id: s.id for s in group},
+            parent_flow_id=flow_id,
+            scenes={s.product_id: s.scene_id for s in group if s.scene_id in scene_ids} or None,
+        )
+        for source, new_id in zip(group, result.image_ids, strict=True):
+            made[source.id] = new_id
+    return [made[s.id] for s in sources]
+
+
+def lineage(scope: Scope, *, image_id: uuid.UUID | str) -> list[Version]:
+    """The image and the earlier versions it re-made, newest first, each with what changed
+    (prompt, scene, model, seed, aspect ratio, cost) from the one before it."""
+    scope.require(Action.READ)
+    iid = parse_id(image_id, "image")
+    with unit_of_work() as db:
+        rows = repo.lineage_rows(db, iid, client_id=scope.client_filter())
+        if not rows:
+            raise NotFound("image", image_id)
+        versions = []
+        for index, row in enumerate(rows):
+            before = rows[index + 1] if index + 1 < len(rows) else None
+            changes = []
+            if before is not None:
+                for label, attr in (
+                    ("prompt", "prompt"),
+                    ("scene", "scene_id"),
+                    ("model", "model"),
+                    ("seed", "seed"),
+                    ("aspect ratio", "aspect_ratio"),
+                    ("cost", "cost_usd"),
+                ):
+                    if getattr(row, attr) != getattr(before, attr):
+                        changes.append(label)
+            versions.append(
+                Version(
+                    id=row.id,
+                    created_at=row.created_at,
+                    status=row.status,
+                    review_state=row.review_state,
+                    prompt=row.prompt,
+                    scene_id=row.scene_id,
+                    model=row.model,
+                    seed=row.seed,
+                    aspect_ratio=row.aspect_ratio,
+                    cost_usd=row.cost_usd,
+                    fidelity_score=row.fidelity_score,
+                    thumbnail_key=row.thumbnail_key,
+                    changes=changes,
+                )
+            )
+    return versions
