@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-<<<<<<< HEAD
 from sqlalchemy import (
     Select,
     String,
@@ -23,11 +22,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.orm import Session
-=======
-from sqlalchemy import Select, String, TypeDecorator, case, func, select, type_coerce, update
 from sqlalchemy.orm import Session, aliased
->>>>>>> main
 
 from visualizer_core.db.base import Base
 from visualizer_core.db.models import (
