@@ -77,6 +77,7 @@ INTERNAL: dict[str, str] = {
     "sessions.load_session": "repository helper of the services: takes an open db session first",
     "generation.flow_status": "helper of wait_for_flows, called after the scope check there",
     "generation.image_status": "worker helper: the queue asks whether a row is still open",
+    "notify.deliver_flow_webhook": "worker task: the queue calls it with a flow id it dispatched",
 }
 
 
@@ -314,13 +315,6 @@ def _sign_out_is_own(w: World) -> None:
         auth.scope_from_token(token_a)
 
 
-def _webhook_of_own_flow(w: World) -> None:
-    # The queue passes ids it read from the database itself; nothing of A can be named.
-    from visualizer_core.services import notify
-
-    assert notify.deliver_flow_webhook(uuid.uuid4()) == "no flow"
-
-
 def _library_photo(t: Tenant) -> InspirationPhoto:
     return InspirationPhoto(
         id=f"scene-{t.scene_id}",
@@ -537,7 +531,6 @@ REGISTRY: dict[str, Entry] = {
     ),
     "inspiration.unsplash_configured": Special("reads the configuration only"),
     # notify
-    "notify.deliver_flow_webhook": Special(_WORKER, _webhook_of_own_flow),
     "notify.flow_summary": Special(_PURE),
     "notify.webhook_deliveries": Case(Action.MANAGE, lambda t, w: {"flow_id": t.flow_id}),
     # previews
@@ -647,6 +640,12 @@ def test_every_service_function_is_registered() -> None:
     assert not missing, "\n".join(_missing_entry(name) for name in missing)
     stale = sorted(set(REGISTRY) - set(FUNCTIONS))
     assert not stale, f"REGISTRY names functions that are no longer exported: {stale}"
+
+
+def test_worker_entry_points_are_not_the_services_public_api() -> None:
+    """What only the queue calls takes no scope, so no page, notebook or command may reach it
+    as a service (issue 12)."""
+    assert "notify.deliver_flow_webhook" not in FUNCTIONS
 
 
 def test_every_public_function_is_exported_or_known_internal() -> None:

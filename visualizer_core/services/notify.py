@@ -13,7 +13,9 @@ from visualizer_core.errors import InvalidInput, NotFound
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services._uow import parse_id, unit_of_work
 
-__all__ = ["deliver_flow_webhook", "flow_summary", "webhook_deliveries"]
+# ``deliver_flow_webhook`` is the queue's task, not part of the services' public API: it takes
+# no scope, only ids the queue dispatched itself.
+__all__ = ["flow_summary", "webhook_deliveries"]
 
 
 def flow_summary(flow: Flow, counts: dict[str, int]) -> dict[str, Any]:
