@@ -36,9 +36,11 @@ PICKED = "studio.product_ids"
 @st.cache_resource(show_spinner=False)
 def _embedded_worker(_current: backends.Backends, database_url: str) -> object:
     """One in-process worker per database for the life of the server (embedded default)."""
-    from visualizer_core.worker import EmbeddedWorker
+    from visualizer_core.jobqueue import EmbeddedWorker
+    from visualizer_core.services import TASKS
 
-    return EmbeddedWorker(_current, threads=_current.settings.visualizer_workers).start()
+    threads = _current.settings.visualizer_workers
+    return EmbeddedWorker(_current, threads=threads, tasks=TASKS).start()
 
 
 def _served() -> bool:
@@ -164,18 +166,20 @@ def _sentence(message: str) -> str:
     return message[:1].upper() + message[1:] if first.isalpha() and first.islower() else message
 
 
-_MARKDOWN_SIGNS = re.compile(r"([!-/:-@\[-`{-~])")
+# Every ASCII punctuation sign but the hyphen, which only means something at a line's start.
+_MARKDOWN_SIGNS = re.compile(r"([!-,./:-@\[-`{-~])")
 
 
 def plain(text: object) -> str:
     """Text a person typed (a sku, a product or session name), safe inside ``st.markdown``.
 
-    Every ASCII punctuation sign is escaped, so no link, image, emphasis, colour or icon
-    directive, HTML tag or bare-URL autolink can be made from it: an editor cannot put a link
-    or a picture in front of a viewer through a product name. Line breaks become spaces.
+    Punctuation is escaped, so no link, image, emphasis, colour or icon directive, HTML tag,
+    formula or bare-URL autolink can be made from it: an editor cannot put a link or a picture
+    in front of a viewer through a product name. Line breaks become spaces, and a leading
+    hyphen is escaped (it would start a list).
     """
-    flat = " ".join(str(text).split())
-    return _MARKDOWN_SIGNS.sub(r"\\\1", flat)
+    flat = _MARKDOWN_SIGNS.sub(r"\\\1", " ".join(str(text).split()))
+    return "\\" + flat if flat.startswith("-") else flat
 
 
 def open_session(member: ClientScope, *, page: str) -> sessions.SessionRead:

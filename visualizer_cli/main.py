@@ -171,17 +171,33 @@ def user_set_password(
 @products_app.command("import")
 @reports
 def products_import(
-    file: Annotated[Path, typer.Argument(help="The catalog CSV.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="The catalog: our CSV, a Shopify product export, or a Google Merchant "
+            "Center feed (TSV, CSV, RSS/Atom XML); the format is read from its header."
+        ),
+    ],
     client: Annotated[str, typer.Option("--client", help="Client id.")],
     images_dir: Annotated[
         Path | None, typer.Option(help="Folder the image column is relative to.")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Import products and their photos; rows with a known sku update."""
+    """Import products and their photos (files or http(s) URLs); rows with a known sku update."""
+    from tqdm import tqdm
+
     from visualizer_core.services import products
 
-    report = products.import_products(ADMIN, client_id=client, csv_path=file, images_dir=images_dir)
+    with tqdm(total=0, unit="photo", file=sys.stderr, desc="photos", leave=False) as bar:
+
+        def advance(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = products.import_products(
+            ADMIN, client_id=client, csv_path=file, images_dir=images_dir, progress=advance
+        )
     lines = [f"imported {report.imported}, updated {report.updated}, failed {report.failed}"]
     lines += [f"  row {e['row']}: {e['error']}" for e in report.errors]
     emit(as_json, report.as_dict(), "\n".join(lines))
@@ -431,10 +447,11 @@ def worker(
 
         run_worker(concurrency=concurrency)
         return
-    from visualizer_core.worker import run_embedded_worker
+    from visualizer_core.jobqueue import run_embedded_worker
+    from visualizer_core.services import TASKS
 
     typer.echo(f"in-process worker with {concurrency} thread(s); Ctrl-C to stop", err=True)
-    run_embedded_worker(current, threads=concurrency)
+    run_embedded_worker(current, threads=concurrency, tasks=TASKS)
 
 
 @app.command("studio")

@@ -63,6 +63,7 @@ __all__ = [
     "export",
     "generations",
     "image",
+    "import_products",
     "plan",
     "products",
     "rerun",
@@ -299,6 +300,47 @@ def generations(client_id: uuid.UUID | str | None = None, since: object = None) 
     ``"7 days"``.
     """
     return _generations(client_id=_client_filter(client_id), since=_since(since))
+
+
+def import_products(
+    df: pd.DataFrame | Iterable[Mapping[str, Any]],
+    *,
+    client_id: uuid.UUID | str,
+    images_dir: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Import a catalog given as a DataFrame with any column set ``visualizer products import``
+    reads: ours (``sku, name, ...``), a Shopify export's (``Handle, Title, ...``) or a Merchant
+    Center feed's (``id, title, image_link, ...``), e.g. ``pd.read_csv(path, sep="\\t")``.
+
+    Photo file names are relative to ``images_dir``; ``http(s)`` photo URLs are downloaded
+    with a progress bar. Returns the report: ``imported, updated, failed, errors`` (one
+    ``{"row", "error"}`` per row that did not land) and ``product_ids``. Rows with a known sku
+    update their product, so importing the same frame again is safe.
+    """
+    from pathlib import Path
+
+    from visualizer_core.services import products as product_service
+
+    records: list[Mapping[str, Any]] = (
+        [{str(k): v for k, v in row.items()} for row in df.to_dict("records")]
+        if isinstance(df, pd.DataFrame)
+        else list(df)
+    )
+    with tqdm(total=0, desc="photos", unit="photo", disable=not progress) as bar:
+
+        def advance(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = product_service.import_products(
+            ADMIN,
+            client_id=client_id,
+            records=records,
+            images_dir=Path(images_dir) if images_dir else None,
+            progress=advance,
+        )
+    return report.as_dict()
 
 
 def products(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:

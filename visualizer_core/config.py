@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from visualizer_core.errors import ConfigError, InvalidInput
-from visualizer_core.outbound import PrivateHosts, parse_private_hosts
+from visualizer_core.private_hosts import PrivateHosts, parse_private_hosts
 
 __all__ = ["Settings", "get_settings", "load_settings", "secret_weakness"]
 

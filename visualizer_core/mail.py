@@ -17,10 +17,13 @@ import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from visualizer_core.config import Settings
 from visualizer_core.errors import ConfigError, VisualizerError
+
+if TYPE_CHECKING:  # config validates SMTP_URL with parse_smtp_url: no import back at run time
+    from visualizer_core.config import Settings
 
 __all__ = ["MailNotSent", "Mailer", "mailer_for", "parse_smtp_url"]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from streamlit_app.common import attempt, can, open_session, picked_products, scope
+from streamlit_app.common import attempt, can, open_session, picked_products, plain, scope
 from visualizer_core.schemas import ASPECT_RATIOS, FlowSettings
 from visualizer_core.scope import Action
-from visualizer_core.services import analysis, estimates, generation, products
+from visualizer_core.services import analysis, estimates, gallery, generation, products
 from visualizer_core.taxonomy import ROOM_TYPES
 
 AUTO = "auto"
@@ -30,7 +30,7 @@ if not catalog:
     st.info("No products yet: import a catalog on the Products page.")
     st.stop()
 st.caption(
-    f"Session **{session.name}** · {len(catalog)} product(s)"
+    f"Session **{plain(session.name)}** · {len(catalog)} product(s)"
     + (" picked on the Products page" if picked else " (the whole catalog)")
     + f" · {len(session.scenes)} scene(s)"
 )
@@ -81,11 +81,29 @@ if editor and st.button(
         st.session_state["generate.notice"] = f"Matched {len(found)} product(s)."
         st.rerun()
 
+# Pictures by URL (the bucket's, presigned and cached, or a cached read): no query per row.
+pictures = gallery.browser_urls(
+    [p.thumbnail_keys[0] for p in catalog if p.thumbnail_keys]
+    + [s.get("thumbnail_key") or s.get("key") for s in scenes.values()]
+)
+
+
+def scene_picture(scene_id: str | None) -> str | None:
+    scene = scenes.get(scene_id or "") or {}
+    return pictures.get(scene.get("thumbnail_key") or scene.get("key") or "")
+
+
+def product_picture(product: products.ProductRead) -> str | None:
+    return pictures.get(product.thumbnail_keys[0]) if product.thumbnail_keys else None
+
+
 rows = []
 for product in catalog:
     match = session.matches.get(str(product.id)) or {}
     rows.append(
         {
+            "photo": product_picture(product),
+            "in scene": scene_picture(match.get("scene_id")),
             "sku": product.sku,
             "product": product.name,
             "scene": scene_label(match["scene_id"]) if match else "not matched yet",
@@ -109,6 +127,8 @@ st.dataframe(
     width="stretch",
     key="generate.matches",
     column_config={
+        "photo": st.column_config.ImageColumn("Product", width="small"),
+        "in scene": st.column_config.ImageColumn("Scene", width="small"),
         "score": st.column_config.ProgressColumn("Score", min_value=0.0, max_value=1.0),
     },
 )
@@ -131,6 +151,16 @@ if editor and scenes:
             format_func=scene_label,
             key="generate.override_scene",
         )
+        shown = st.columns([3, 3, 1])
+        photo = product_picture(by_id[product_id])
+        if photo:
+            shown[0].image(photo, caption="The product", width="stretch")
+        if choice == AUTO:
+            shown[1].caption("Automatic: the best match is used.")
+        elif scene_picture(choice):
+            shown[1].image(
+                str(scene_picture(choice)), caption=plain(scene_label(choice)), width="stretch"
+            )
         if button.button("Set", key="generate.override") and attempt(
             analysis.set_match,
             member,
@@ -138,7 +168,7 @@ if editor and scenes:
             product_id=product_id,
             scene_id=None if choice == AUTO else choice,
         ):
-            st.session_state["generate.notice"] = f"Scene of {by_id[product_id].sku} set."
+            st.session_state["generate.notice"] = f"Scene of {plain(by_id[product_id].sku)} set."
             st.rerun()
 
 # -- settings, estimate, button ----------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from streamlit_app.common import attempt, can, open_session, scope
+from streamlit_app.common import attempt, can, open_session, plain, scope
 from visualizer_core.errors import VisualizerError
 from visualizer_core.inspiration import COLORS, ORIENTATIONS, InspirationPhoto
 from visualizer_core.scope import Action
@@ -27,7 +27,9 @@ member = scope()
 editor = can(member, Action.EDIT)
 session = open_session(member, page="inspiration")
 st.title("Inspiration")
-st.caption(f"Scenes of **{session.name}**: each product is matched to the one that fits it best.")
+st.caption(
+    f"Scenes of **{plain(session.name)}**: each product is matched to the one that fits it best."
+)
 
 
 def _room_label(room: str | None) -> str:
@@ -253,7 +255,7 @@ def earlier_generations() -> None:
     for index, card in enumerate(page.cards):
         with columns[index % COLUMNS]:
             if card.thumbnail_url:
-                st.image(card.thumbnail_url, caption=f"{card.sku} · v{card.variant + 1}")
+                st.image(card.thumbnail_url, caption=f"{plain(card.sku)} · v{card.variant + 1}")
             if editor and st.checkbox("Use", key=f"inspiration.reuse.{card.id}"):
                 chosen.append(card)
     if editor and st.button(

@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from streamlit_app.common import PICKED, SESSION, attempt, can, scope
+from streamlit_app.common import PICKED, SESSION, attempt, can, plain, scope
 from visualizer_core.scope import Action
-from visualizer_core.services import analysis, previews, products
+from visualizer_core.services import analysis, gallery, previews, products
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp"]
 
@@ -29,12 +29,16 @@ if editor:
         "Import a catalog (CSV and photos)", expanded="products.report" in st.session_state
     ):
         st.caption(
-            "Columns: sku, name (required), category, description, colors, materials, "
-            "dimensions, image (photo file names, several joined by |). Rows with a known sku "
-            "update that product; bad rows are reported and skipped."
+            "Our CSV (sku, name, category, description, colors, materials, dimensions, image: "
+            "photo file names or http(s) URLs, several joined by |), a Shopify product export, "
+            "or a Google Merchant Center feed (TSV, CSV, RSS/Atom XML): the format is read from "
+            "its header. Rows with a known sku update that product; bad rows are reported and "
+            "skipped."
         )
         with st.form("products.import", clear_on_submit=True):
-            csv_file = st.file_uploader("Catalog CSV", type=["csv"], key="products.csv")
+            csv_file = st.file_uploader(
+                "Catalog file", type=["csv", "tsv", "txt", "xml"], key="products.csv"
+            )
             photos = st.file_uploader(
                 "Photos named in the CSV",
                 type=PHOTO_TYPES,
@@ -48,18 +52,24 @@ if editor:
             else:
                 with tempfile.TemporaryDirectory(prefix="visualizer-import-") as folder:
                     root = Path(folder)
-                    csv_path = root / "catalog.csv"
+                    csv_path = root / f"catalog{Path(csv_file.name).suffix or '.csv'}"
                     csv_path.write_bytes(csv_file.getvalue())
                     for photo in photos or []:
                         (root / Path(photo.name).name).write_bytes(photo.getvalue())
-                    with st.spinner("Importing…"):
-                        report = attempt(
-                            products.import_products,
-                            member,
-                            client_id=member.client_id,
-                            csv_path=csv_path,
-                            images_dir=root,
-                        )
+                    bar = st.progress(0.0, text="Importing…")
+
+                    def advance(done: int, total: int) -> None:
+                        bar.progress(done / total, text=f"Downloading photos: {done} of {total}")
+
+                    report = attempt(
+                        products.import_products,
+                        member,
+                        client_id=member.client_id,
+                        csv_path=csv_path,
+                        images_dir=root,
+                        progress=advance,
+                    )
+                    bar.empty()
                 if report is not None:
                     st.session_state["products.report"] = report.as_dict()
         report_dict = st.session_state.get("products.report")
@@ -104,10 +114,13 @@ def _join(value: object) -> str:
     return ", ".join(str(v) for v in value) if isinstance(value, list) else str(value or "")
 
 
+# Thumbnails reach the browser by URL: the bucket's (presigned, cached) or a cached read.
+photo_urls = gallery.browser_urls(p.thumbnail_keys[0] for p in shown if p.thumbnail_keys)
 table = pd.DataFrame(
     [
         {
             "picked": p.id in picked,
+            "photo": photo_urls.get(p.thumbnail_keys[0]) if p.thumbnail_keys else None,
             "sku": p.sku,
             "name": p.name,
             "category": p.category or "",
@@ -122,6 +135,7 @@ table = pd.DataFrame(
     ],
     columns=[
         "picked",
+        "photo",
         "sku",
         "name",
         "category",
@@ -146,6 +160,7 @@ event = st.dataframe(
     key="products.table",
     column_config={
         "picked": st.column_config.CheckboxColumn("Picked", width="small"),
+        "photo": st.column_config.ImageColumn("Photo", width="small"),
         "photos": st.column_config.NumberColumn("Photos", width="small"),
         "kind": st.column_config.TextColumn("Analysed as"),
         "rooms": st.column_config.TextColumn("Fits in"),
@@ -221,4 +236,4 @@ if everything:
                     data=upload.getvalue(),
                     filename=upload.name,
                 ):
-                    st.success(f"Photo added to {product.sku}.")
+                    st.success(f"Photo added to {plain(product.sku)}.")

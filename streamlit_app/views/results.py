@@ -19,6 +19,7 @@ import streamlit as st
 
 from streamlit_app.common import attempt, can, open_session, plain, scope
 from streamlit_app.delivery import open_delivery, show_delivery
+from streamlit_app.lineage import open_lineage, show_lineage
 from visualizer_core.schemas import ASPECT_RATIOS, FlowSettings
 from visualizer_core.scope import Action
 from visualizer_core.services import export, gallery, generation, products, sessions
@@ -190,6 +191,15 @@ for index, card in enumerate(listing.cards):
         st.caption(f"{plain(card.product_name)}{score}")
         if card.error_message:
             st.error(card.error_message)
+        st.button(
+            "Lineage",
+            key=f"results.lineage.{card.id}",
+            icon=":material/account_tree:",
+            type="tertiary",
+            on_click=open_lineage,
+            args=(card.id,),
+            help="Earlier versions of this image and what changed",
+        )
         if editor:
             st.checkbox("Select", key=pick_key(card.id))
             buttons = st.columns(3)
@@ -340,6 +350,7 @@ st.button(
     on_click=open_delivery,
 )
 show_delivery(member, session_id=session.id, session_name=session.name)
+show_lineage(member)
 ready = st.session_state.get("results.zip")
 if ready and ready[0] == session.id:
     slug = re.sub(r"[^A-Za-z0-9_-]+", "-", session.name).strip("-") or "session"

@@ -18,6 +18,7 @@ import streamlit as st
 
 from streamlit_app.common import attempt, can, open_session, plain, scope
 from streamlit_app.delivery import open_delivery, show_delivery
+from streamlit_app.lineage import close_lineage, open_lineage, show_lineage
 from visualizer_core.scope import Action
 from visualizer_core.services import gallery, review
 
@@ -74,6 +75,7 @@ def go(step: int) -> None:
     target = queue.items[index].id
     st.session_state[CURRENT] = target
     st.session_state.pop(DIALOG, None)
+    close_lineage()
     attempt(review.remember_position, member, session_id=session.id, image_id=target)
 
 
@@ -81,6 +83,7 @@ def decided(image_id: uuid.UUID, decision: review.Decision) -> None:
     if attempt(review.decide, member, image_id=image_id, decision=decision) is not None:
         st.session_state[ADVANCE] = image_id
         st.session_state.pop(DIALOG, None)
+        close_lineage()
 
 
 def toggle_favourite(image_id: uuid.UUID, value: bool) -> None:
@@ -167,37 +170,6 @@ def note_dialog(image_id: uuid.UUID) -> None:
             st.rerun()
 
 
-@st.dialog("Lineage", width="large", on_dismiss=close_dialog)
-def lineage_dialog(image_id: uuid.UUID) -> None:
-    """The image and the earlier versions it re-made, with what changed each time."""
-    versions = attempt(review.lineage, member, image_id=image_id)
-    if not versions:
-        return
-    if len(versions) == 1:
-        st.caption("The first version of this image: nothing re-made it yet.")
-    thumbs = gallery.browser_urls([v.thumbnail_key for v in versions])
-    for number, version in enumerate(versions):
-        row = st.columns([1, 3])
-        if version.thumbnail_key in thumbs:
-            row[0].image(thumbs[version.thumbnail_key])
-        label = "This image" if number == 0 else f"Earlier version {number}"
-        changed = ", ".join(version.changes) if version.changes else "nothing else"
-        cost = "" if version.cost_usd is None else f" · ${version.cost_usd:.4f}"
-        fidelity = (
-            "" if version.fidelity_score is None else f" · fidelity {version.fidelity_score:.2f}"
-        )
-        row[1].markdown(f"**{label}** · {version.status} · {version.review_state}{fidelity}{cost}")
-        row[1].caption(
-            f"{version.created_at:%Y-%m-%d %H:%M} · model {plain(version.model or '?')} · "
-            f"seed {version.seed} · {version.aspect_ratio} · scene {plain(version.scene_id or '?')}"
-        )
-        if number + 1 < len(versions):
-            row[1].caption(f"Changed from the version before: {changed}")
-        if version.prompt:
-            with row[1].expander("Prompt"):
-                st.text(version.prompt)
-
-
 buttons = st.columns(7)
 buttons[0].button(
     "Previous",
@@ -253,8 +225,8 @@ buttons[5].button(
     icon=":material/account_tree:",
     shortcut="L",
     width="stretch",
-    on_click=open_dialog,
-    args=("lineage", item.id),
+    on_click=open_lineage,
+    args=(item.id,),
 )
 buttons[6].button(
     "Next",
@@ -267,13 +239,12 @@ buttons[6].button(
 )
 if not editor:
     st.caption("You can look through the images; deciding is for editors and owners.")
+show_lineage(member)
 opened = st.session_state.get(DIALOG)
 if opened is not None:
     which, about = opened
     if which == "note" and may_generate:
         note_dialog(about)
-    elif which == "lineage":
-        lineage_dialog(about)
 
 # -- the product's variants side by side -------------------------------------------------------
 

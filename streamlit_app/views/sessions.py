@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from streamlit_app.common import SESSION, attempt, can, scope
+from streamlit_app.common import SESSION, attempt, can, plain, scope
 from visualizer_core.scope import Action
 from visualizer_core.services import sessions
 
@@ -24,7 +24,7 @@ if editor:
             )
             if created is not None:
                 st.session_state[SESSION] = created.id
-                st.toast(f"Session “{created.name}” created")
+                st.toast(f"Session “{plain(created.name)}” created")
 
 show_archived = st.toggle("Show archived", key="sessions.show_archived")
 rows = attempt(sessions.list_sessions, member, include_archived=show_archived) or []
@@ -36,7 +36,7 @@ for row in rows:
     with st.container(border=True):
         left, middle, right = st.columns([4, 3, 4], vertical_alignment="center")
         archived = row.status == "archived"
-        left.markdown(f"**{row.name}**" + (" · _archived_" if archived else ""))
+        left.markdown(f"**{plain(row.name)}**" + (" · _archived_" if archived else ""))
         left.caption(f"{len(row.scenes)} scene(s) · {len(row.matches)} match(es)")
         if counts is not None:
             middle.caption(

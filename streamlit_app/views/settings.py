@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from streamlit_app.common import attempt, can, identity, scope
+from streamlit_app.common import attempt, can, identity, plain, scope
 from visualizer_core.scope import Action, Role
 from visualizer_core.services import clients
 
@@ -21,7 +21,7 @@ client = attempt(clients.get_client, member, client_id=member.client_id)
 if client is None:
     st.stop()
 assert client is not None
-st.caption(f"**{client.name}** · {client.plan} plan")
+st.caption(f"**{plain(client.name)}** · {client.plan} plan")
 
 notice = st.session_state.pop("settings.notice", None)
 if notice:

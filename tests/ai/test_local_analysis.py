@@ -259,3 +259,19 @@ def test_invalid_scene_bytes_raise_invalid_image(data: bytes, reason: str) -> No
         analyze_scene(data)
     assert caught.value.filename == "scene image"
     assert reason in str(caught.value)
+
+
+def _shape(width: int, height: int) -> bytes:
+    image = Image.new("RGBA", (400, 400), (0, 0, 0, 0))
+    left, top = (400 - width) // 2, (400 - height) // 2
+    ImageDraw.Draw(image).rectangle((left, top, left + width, top + height), fill=(30, 30, 30, 255))
+    return _png(image)
+
+
+def test_the_photos_shape_settles_what_the_text_leaves_open() -> None:
+    facts = ProductFacts(name="Luna Lamp", category="Lighting")
+    assert analyze_product(facts, [_shape(60, 360)]).category == "floor_lamp"
+    assert analyze_product(facts, [_shape(200, 240)]).category == "table_lamp"
+    # words win over the shape
+    named = ProductFacts(name="Luna Table Lamp", category="Lighting")
+    assert analyze_product(named, [_shape(60, 360)]).category == "table_lamp"

@@ -47,7 +47,8 @@ def test_the_demo_signs_in_and_its_first_generation_completes() -> None:
 
 
 def test_the_demo_is_made_once_and_its_pending_images_are_swept_up_by_a_worker() -> None:
-    from visualizer_core.worker import EmbeddedWorker
+    from visualizer_core.jobqueue import EmbeddedWorker
+    from visualizer_core.services import TASKS
 
     first = create_demo(ADMIN, if_missing=True, dispatch=False)
     again = create_demo(ADMIN, if_missing=True, dispatch=False)
@@ -57,7 +58,7 @@ def test_the_demo_is_made_once_and_its_pending_images_are_swept_up_by_a_worker()
     status = sessions.session_status(ADMIN, session_id=first["session_id"])
     assert status["pending"] == status["total"] > 0  # the rows are the queue
 
-    worker = EmbeddedWorker(backends.current(), threads=2).start()
+    worker = EmbeddedWorker(backends.current(), threads=2, tasks=TASKS).start()
     try:
         counts = generation.wait_for_flows(ADMIN, flow_ids=[first["flow_id"]], timeout=180)
     finally:

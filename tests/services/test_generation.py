@@ -37,8 +37,8 @@ from visualizer_core.errors import (
     RateLimited,
     TransientProviderError,
 )
+from visualizer_core.jobqueue import InProcessQueue
 from visualizer_core.prompts import PROMPT_VERSION
-from visualizer_core.queue import InProcessQueue
 from visualizer_core.schemas import FlowSettings, ProductAnalysis, SceneAnalysis
 from visualizer_core.scope import ADMIN, Role
 from visualizer_core.services import analysis, generation, sessions
@@ -127,7 +127,7 @@ def recording(backend: backends.Backends) -> Iterator[RecordingQueue]:
     """The current backends' queue replaced by a recorder (the queue is a swap point)."""
     checker = backends.build(backend.settings)
     queue = RecordingQueue(checker)
-    backend.queue = queue  # type: ignore[misc]
+    backend.use_queue(queue)
     yield queue
     checker.close()
 

@@ -252,3 +252,24 @@ def test_roles_and_tenancy(tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         products.get_product(editor, product_id=report.product_ids[0])
     assert products.list_products(editor) == []
+
+
+def test_control_characters_and_unclosed_quotes_are_row_errors(tmp_path: Path) -> None:
+    client = factories.create_client()
+    path = tmp_path / "catalog.csv"
+    path.write_text(
+        "sku,name,description\n"
+        "NUL-1,Sofa\x00,has a NUL\n"
+        "ESC-1,Lamp,bell \x07 and escape \x1b\n"
+        "OK-1,Rug,fine\n"
+        'QUOTE-1,Vase,"opened and never closed\n'
+        "LOST-1,Desk,swallowed by the quote\n",
+        encoding="utf-8",
+    )
+    report = products.import_products(ADMIN, client_id=client.id, csv_path=path)
+    assert (report.imported, report.failed) == (1, 3)
+    errors = {e["row"]: e["error"] for e in report.errors}
+    assert "U+0000" in errors[1] and "U+0007" in errors[2]
+    assert "quote opened on line 5 is never closed" in errors[4]
+    [landed] = products.list_products(ADMIN, client_id=client.id)
+    assert landed.sku == "OK-1"

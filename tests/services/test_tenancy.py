@@ -76,8 +76,8 @@ def service_functions() -> dict[str, Callable[..., Any]]:
 INTERNAL: dict[str, str] = {
     "sessions.load_session": "repository helper of the services: takes an open db session first",
     "generation.flow_status": "helper of wait_for_flows, called after the scope check there",
-    "generation.image_status": "worker helper: the queue asks whether a row is still open",
     "notify.deliver_flow_webhook": "worker task: the queue calls it with a flow id it dispatched",
+    "generation.process_image": "worker task: the queue calls it with an image id it dispatched",
 }
 
 
@@ -508,8 +508,6 @@ REGISTRY: dict[str, Entry] = {
             },
         ),
     ),
-    "generation.job_id_for": Special(_PURE),
-    "generation.process_image": Special(_WORKER),
     "generation.quota_left": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
     "generation.recover": Case(Action.ADMIN, lambda t, w: {"dispatch": False}),
     "generation.wait_for_flows": Case(
@@ -530,6 +528,22 @@ REGISTRY: dict[str, Entry] = {
         Action.READ, lambda t, w: {"client_id": t.client_id, "query": "living room"}
     ),
     "inspiration.unsplash_configured": Special("reads the configuration only"),
+    # jobs (the steps of one image: the queue's tasks call them with ids they dispatched)
+    **{
+        f"jobs.{name}": Special(_WORKER)
+        for name in (
+            "build_request",
+            "call_ai",
+            "complete",
+            "fail",
+            "finish_flow_if_done",
+            "image_status",
+            "keep_result",
+            "load_job",
+            "request_for",
+        )
+    },
+    "jobs.job_id_for": Special(_PURE),
     # notify
     "notify.flow_summary": Special(_PURE),
     "notify.webhook_deliveries": Case(Action.MANAGE, lambda t, w: {"flow_id": t.flow_id}),
@@ -646,6 +660,11 @@ def test_worker_entry_points_are_not_the_services_public_api() -> None:
     """What only the queue calls takes no scope, so no page, notebook or command may reach it
     as a service (issue 12)."""
     assert "notify.deliver_flow_webhook" not in FUNCTIONS
+    assert "generation.process_image" not in FUNCTIONS
+    from visualizer_core.services import TASKS, generation, notify
+
+    assert TASKS.deliver_webhook is notify.deliver_flow_webhook  # the queue's way in
+    assert "process_image" not in generation.__all__
 
 
 def test_every_public_function_is_exported_or_known_internal() -> None:

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from tests.studio.conftest import Studio, generate_and_wait, signed_in, texts
+from tests.studio.conftest import Studio, frame, generate_and_wait, signed_in, texts
 from visualizer_core import backends
 from visualizer_core.db import repo
 from visualizer_core.db.models import GeneratedImage
@@ -109,7 +109,7 @@ def test_variants_side_by_side_and_pick_this_one(studio: Studio) -> None:
     generation.wait_for_flows(ADMIN, flow_ids=[flow.flow_id], timeout=120)
     app = open_review(studio)
     pick = [b for b in app.button if (b.key or "").startswith("review.pick.")]
-    assert len(pick) == 3 and "Variants of SOFA\\-1" in texts(app)
+    assert len(pick) == 3 and "Variants of SOFA-1" in texts(app)
     chosen = uuid.UUID(str(pick[1].key).rsplit(".", 1)[1])
     pick[1].click().run()
     assert not app.exception
@@ -228,3 +228,25 @@ def test_names_are_shown_as_plain_text(studio: Studio, embedded: backends.Backen
     assert re.search(r"(?<!\\)\]\(", joined) is None  # no link
     assert re.search(r"(?<!\\)!\[", joined) is None  # no picture
     assert "\\*\\*BOLD\\*\\*\\:red\\[x\\]" in joined
+
+
+def test_pictures_in_the_tables_and_beside_the_scene_choice(
+    studio: Studio, finished: list[uuid.UUID]
+) -> None:
+    products_page = signed_in(
+        studio.emails["editor"], page="products", session_id=studio.session_id
+    )
+    table = frame(products_page, "photo", "sku")
+    assert len(table) == 3 and table["photo"].str.startswith("data:image/jpeg;base64,").all()
+
+    generate = signed_in(studio.emails["editor"], page="generate", session_id=studio.session_id)
+    matches = frame(generate, "photo", "in scene", "sku")
+    assert matches["photo"].str.startswith("data:image/").all()
+    assert matches["in scene"].str.startswith("data:image/").all()
+    generate.selectbox(key="generate.override_scene").select(studio.scene_ids[1]).run()
+    captions = [str(i.proto.imgs[0].caption) for i in generate.image]
+    assert "The product" in captions and any("bedroom" in c for c in captions)
+
+    results = signed_in(studio.emails["viewer"], page="results", session_id=studio.session_id)
+    results.button(key=f"results.lineage.{finished[0]}").click().run()
+    assert "The first version of this image" in texts(results)

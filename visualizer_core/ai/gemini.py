@@ -49,7 +49,7 @@ from google.genai import types
 from pydantic import BaseModel, Field, ValidationError
 
 from visualizer_core.ai import usage as usage_records
-from visualizer_core.ai.base import GenerationRequest, GenerationResult, ProductFacts
+from visualizer_core.ai.base import BatchAI, GenerationRequest, GenerationResult, ProductFacts
 from visualizer_core.ai.ratelimit import ModelLimiter, day_end
 from visualizer_core.ai.usage import (
     PRICES,
@@ -203,6 +203,19 @@ class GeminiAI:
     def sdk(self) -> genai.Client:
         """The google-genai client (for :mod:`visualizer_core.ai.gemini_batch`)."""
         return self._client
+
+    supports_batch = True
+    """The Gemini Batch API: half the price, answered within hours (economy mode)."""
+
+    def batch(self) -> BatchAI[Any]:
+        """This account's batch mode (:class:`visualizer_core.ai.gemini_batch.GeminiBatch`)."""
+        from visualizer_core.ai.gemini_batch import GeminiBatch
+
+        return GeminiBatch(self)
+
+    def api_error(self, error: genai_errors.APIError, model: str) -> ProviderError:
+        """:func:`classify_api_error`, for the batch mode that shares this client."""
+        return classify_api_error(error, model)
 
     def estimate_cost(self, model: str, usage: Mapping[str, int]) -> float:
         """:func:`estimate_cost` with this backend's price table."""

@@ -389,6 +389,35 @@ def _catalog_palette(colors: Sequence[str]) -> list[str]:
 UNSURE_BELOW = taxonomy.UNSURE_BELOW
 
 
+def _tags(description: str | None) -> tuple[str | None, list[str]]:
+    """The description without its ``Tags: a, b`` line (the catalog import adds one for
+    Shopify's tags), and the tags."""
+    if not description or "Tags:" not in description:
+        return description, []
+    body, _, line = description.rpartition("Tags:")
+    if "\n" in line.strip():
+        return description, []
+    return body.strip() or None, [t.strip() for t in line.split(",") if t.strip()]
+
+
+def _product_shape(photo: bytes) -> float | None:
+    """Height over width of the product in its photo (the opaque part of a cut-out, or what
+    differs from a plain backdrop); ``None`` when the photo cannot be read."""
+    try:
+        image = _open(photo, "product photo", 256).convert("RGBA")
+    except InvalidImage:
+        return None
+    image.thumbnail((_PRODUCT_SIDE, _PRODUCT_SIDE))
+    alpha = np.asarray(image)[..., 3] >= _ALPHA_OPAQUE
+    if alpha.all():
+        rgb = np.asarray(image.convert("RGB")).astype(np.int16)
+        alpha = np.abs(rgb - rgb[0, 0]).max(axis=-1) > 28
+    rows, cols = np.nonzero(alpha)
+    if len(rows) == 0:
+        return None
+    return float(rows.max() - rows.min() + 1) / float(cols.max() - cols.min() + 1)
+
+
 def _rooms(found: taxonomy.Classification, facts: ProductFacts) -> list[str]:
     """The category's rooms, with rooms the product's own text names put first.
 
@@ -443,11 +472,15 @@ def analyze_product(facts: ProductFacts, images: list[bytes]) -> ProductAnalysis
     named after the catalog's own.
     A photo that cannot be decoded raises :class:`~visualizer_core.errors.InvalidImage`.
     """
+    pixels = _product_shape(images[0]) if images else None
+    description, tags = _tags(facts.description)
     found = taxonomy.classify(
         facts.name,
         facts.category,
-        facts.description,
+        description,
+        tags=tags,
         describing=[*facts.colors, *facts.materials],
+        aspect=pixels,
     )
     sure = found.taxonomy_id is not None and found.confidence >= UNSURE_BELOW
     text = taxonomy.normalize_text(

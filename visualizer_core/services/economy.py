@@ -2,8 +2,9 @@
 
 A flow whose settings say ``economy`` is not dispatched to the workers image by image:
 :func:`submit_economy` claims its pending rows (pending to generating, as a worker would, so no
-worker takes them), builds each row's request exactly as the task does, and submits them as
-one batch job per model. Each row's ``job_id`` becomes ``gemini-batch:{job name}``.
+worker takes them), builds each row's request with the task's own steps
+(:mod:`visualizer_core.services.jobs`), and submits them as one batch job per model. Each row's
+``job_id`` becomes ``gemini-batch:{job name}``.
 
 :func:`poll_economy` (run it from a sweep, a notebook or a command; it is cheap) polls every
 open job, refreshes its rows' heartbeat so recovery leaves them alone, and ingests a finished
@@ -13,7 +14,8 @@ limit, server error) goes back to the ordinary queue, as does every row of a job
 as a whole. If polling stops altogether, recovery eventually resets the rows to pending and
 the workers make them at the standard price: nothing is lost, only the discount.
 
-The local backend has no batch mode: economy flows on it are generated as usual.
+Whether the AI backend has a batch mode is its ``supports_batch``; the local backend has none,
+so economy flows on it are generated as usual.
 """
 
 from __future__ import annotations
@@ -26,12 +28,10 @@ from collections.abc import Sequence
 from typing import Final
 
 from visualizer_core import backends
-from visualizer_core.ai.base import GenerationRequest, GenerationResult
-from visualizer_core.ai.gemini import GeminiAI
-from visualizer_core.ai.gemini_batch import GeminiBatch
+from visualizer_core.ai.base import AIBackend, GenerationRequest, GenerationResult
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.db.models import GeneratedImage
+from visualizer_core.db.models import Flow, GeneratedImage
 from visualizer_core.errors import (
     NotFound,
     ProviderError,
@@ -39,7 +39,9 @@ from visualizer_core.errors import (
     VisualizerError,
 )
 from visualizer_core.scope import Action, Scope
+from visualizer_core.services import jobs
 from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services.jobs import job_id_for
 
 __all__ = ["JOB_PREFIX", "economy_available", "poll_economy", "submit_economy"]
 
@@ -49,35 +51,21 @@ JOB_PREFIX: Final = "gemini-batch:"
 WORKER_ID: Final = "gemini-batch"
 
 
-def _gemini() -> GeminiAI | None:
-    ai: object = backends.current().ai
-    for candidate in (ai, getattr(ai, "inner", None)):
-        if isinstance(candidate, GeminiAI):
-            return candidate
-    return None
+def _batch_ai() -> AIBackend | None:
+    """The AI backend when it has a batch mode (Gemini does; the local backend does not)."""
+    ai = backends.current().ai
+    return ai if ai.supports_batch else None
 
 
 def economy_available() -> bool:
     """Whether the AI backend has a batch mode (Gemini does; the local backend does not)."""
-    return _gemini() is not None
-
-
-def _request(image_id: uuid.UUID) -> tuple[GenerationRequest, str | None]:
-    """The row's request, built as the generation task builds it, and its prompt version."""
-    # The task's own builder, so that a batch row and a worker row ask for the same picture.
-    from visualizer_core.services.generation import _build_request, _load_job
-
-    job = _load_job(image_id)
-    storage = backends.current().storage
-    return _build_request(job, storage.get(job.base_key), storage.get(job.scene_key))
+    return _batch_ai() is not None
 
 
 def _back_to_queue(image_ids: Sequence[uuid.UUID], why: str) -> None:
     """Rows the batch could not make go to the ordinary workers (standard price)."""
     if not image_ids:
         return
-    from visualizer_core.services.generation import job_id_for
-
     log.warning("%d economy images go to the standard queue: %s", len(image_ids), why)
     now = utcnow()
     with unit_of_work() as db:
@@ -101,8 +89,6 @@ def submit_economy(scope: Scope, *, flow_id: uuid.UUID | str) -> list[str]:
     """
     scope.require(Action.GENERATE)
     fid = parse_id(flow_id, "flow")
-    from visualizer_core.db.models import Flow
-
     with unit_of_work() as db:
         flow = repo.get(db, Flow, fid, client_id=scope.client_filter())
         if flow is None:
@@ -113,8 +99,8 @@ def submit_economy(scope: Scope, *, flow_id: uuid.UUID | str) -> list[str]:
                 db, GeneratedImage.flow_id == fid, GeneratedImage.status == "pending"
             )
         ]
-    gemini = _gemini()
-    if gemini is None:
+    ai = _batch_ai()
+    if ai is None:
         backends.current().queue.dispatch(pending)
         return []
     claimed: list[uuid.UUID] = []
@@ -126,14 +112,14 @@ def submit_economy(scope: Scope, *, flow_id: uuid.UUID | str) -> list[str]:
     refused: list[tuple[uuid.UUID, str]] = []
     for iid in claimed:
         try:
-            request, _version = _request(iid)
+            _job, request, _version = jobs.request_for(iid)
         except VisualizerError as error:
             refused.append((iid, str(error)))
             continue
-        by_model[request.model or gemini.image_model].append((str(iid), request))
+        by_model[request.model or ai.image_model].append((str(iid), request))
     _fail_rows(refused)
     names: list[str] = []
-    batch = GeminiBatch(gemini)
+    batch = ai.batch()
     for model, requests in by_model.items():
         ids = [uuid.UUID(key) for key, _ in requests]
         try:
@@ -149,34 +135,18 @@ def submit_economy(scope: Scope, *, flow_id: uuid.UUID | str) -> list[str]:
 
 
 def _fail_rows(rows: Sequence[tuple[uuid.UUID, str]]) -> None:
-    from visualizer_core.services.generation import _finish_flow_if_done
-
     for iid, message in rows:
-        now = utcnow()
-        with unit_of_work() as db:
-            repo.update_image(
-                db,
-                iid,
-                expect_status="generating",
-                status="error",
-                error_message=message[:2000],
-                completed_at=now,
-                updated_at=now,
-            )
-        _finish_flow_if_done(iid)
+        jobs.fail(iid, message)
 
 
 def _store(iid: uuid.UUID, result: GenerationResult) -> bool:
     """Store one batch result as the row's image and complete the row (its job_id stays)."""
-    from visualizer_core.services.generation import _complete, _keep_result, _load_job
-
     started = time.perf_counter()
-    job = _load_job(iid)
-    request, prompt_version = _request(iid)
+    job, request, prompt_version = jobs.request_for(iid)
     timings: dict[str, float] = {}
-    kept = _keep_result(iid, job, result, request.product_images[0], timings)
+    kept = jobs.keep_result(iid, job, result, request.product_images[0], timings)
     timings["ingest_s"] = time.perf_counter() - started
-    return _complete(
+    return jobs.complete(
         iid,
         request=request,
         prompt_version=prompt_version,
@@ -199,20 +169,20 @@ def poll_economy(scope: Scope) -> dict[str, int]:
             GeneratedImage.status == "generating",
             GeneratedImage.job_id.like(f"{JOB_PREFIX}%"),
         )
-        jobs: dict[str, list[uuid.UUID]] = defaultdict(list)
+        open_jobs: dict[str, list[uuid.UUID]] = defaultdict(list)
         for row in rows:
             assert row.job_id is not None
-            jobs[row.job_id.removeprefix(JOB_PREFIX)].append(row.id)
-    if not jobs:
+            open_jobs[row.job_id.removeprefix(JOB_PREFIX)].append(row.id)
+    if not open_jobs:
         return counts
-    gemini = _gemini()
-    if gemini is None:
-        for ids in jobs.values():
-            _back_to_queue(ids, "the Gemini backend is not configured any more")
+    ai = _batch_ai()
+    if ai is None:
+        for ids in open_jobs.values():
+            _back_to_queue(ids, "the AI backend has no batch mode any more")
             counts["requeued"] += len(ids)
         return counts
-    batch = GeminiBatch(gemini)
-    for name, ids in jobs.items():
+    batch = ai.batch()
+    for name, ids in open_jobs.items():
         counts["jobs"] += 1
         try:
             status = batch.status(name)

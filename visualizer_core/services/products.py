@@ -12,18 +12,20 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
+import tempfile
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from visualizer_core import backends
-from visualizer_core.catalog import CatalogRow, read_csv, read_records, resolve_image
+from visualizer_core.catalog import CatalogRow, is_url, read_catalog, read_records, resolve_image
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Client, Product, ProductImage
 from visualizer_core.errors import InvalidInput, NotFound, VisualizerError
+from visualizer_core.images.fetch import download_all
 from visualizer_core.images.ingest import IngestedImage, ingest_file, ingest_image
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services._uow import parse_id, search_text, unit_of_work
@@ -134,7 +136,8 @@ class _Ingest:
 @dataclass
 class _Planned:
     row: CatalogRow
-    photos: list[tuple[str, IngestedImage]]  # (source name, derivatives)
+    # (source name, derivatives); None keeps the product's stored photo of that source
+    photos: list[tuple[str, IngestedImage | None]]
 
 
 def _store_photo(
@@ -199,7 +202,7 @@ def _land_row(
     new_rows: list[ProductImage] = []
     try:
         for position, (source, photo) in enumerate(planned.photos):
-            if photo.sha256 in known:
+            if photo is None or photo.sha256 in known:
                 continue
             new_rows.append(_store_photo(client_id, product_id, photo, position, source))
         stale: list[ProductImage] = []
@@ -222,10 +225,17 @@ def _land_row(
                 product.analysis = None  # the text changed: analyse again
                 product.analyzed_at = None
             if planned.photos:
-                wanted = {photo.sha256: pos for pos, (_, photo) in enumerate(planned.photos)}
+                wanted = {
+                    photo.sha256: pos
+                    for pos, (_, photo) in enumerate(planned.photos)
+                    if photo is not None
+                }
+                kept = {src: pos for pos, (src, photo) in enumerate(planned.photos) if not photo}
                 for image in repo.images_of(db, [product_id])[product_id]:
                     if image.sha256 in wanted:
                         image.position = wanted[image.sha256]
+                    elif image.source_name in kept:
+                        image.position = kept[image.source_name or ""]
                     else:
                         stale.append(image)
                         db.delete(image)
@@ -241,20 +251,69 @@ def _land_row(
     return product_id, existing is None
 
 
-def _plan(rows: list[CatalogRow], images_dir: Path | None) -> list[CatalogRow]:
+# Stands for "the product already has this photo": nothing to download or ingest.
+_KEEP = Path("")
+
+
+def _plan(
+    rows: list[CatalogRow],
+    images_dir: Path | None,
+    stored_sources: Mapping[str, set[str]],
+) -> list[str]:
+    """Resolve each row's local photos; return the URLs still to download.
+
+    A URL the product already has a stored photo from is kept, not fetched again, so
+    importing a catalog again retries only the photos that failed.
+    """
+    urls: list[str] = []
     for row in rows:
         if row.product is None or not row.product.images:
             continue
-        if images_dir is None:
-            row.error = "the row names photos but no images folder was given"
+        stored = stored_sources.get(row.product.sku, set())
+        local = [name for name in row.product.images if not is_url(name)]
+        if local and images_dir is None:
+            row.error = "the row names photo files but no images folder was given"
             row.product = None
             continue
+        paths: list[Path] = []
         try:
-            row.image_paths = [resolve_image(images_dir, name) for name in row.product.images]
+            for name in row.product.images:
+                if not is_url(name):
+                    assert images_dir is not None
+                    paths.append(resolve_image(images_dir, name))
+                elif name in stored:
+                    paths.append(_KEEP)
+                else:
+                    paths.append(Path(name))  # replaced by the downloaded file
+                    urls.append(name)
         except InvalidInput as error:
             row.error = str(error)
             row.product = None
-    return rows
+            continue
+        row.image_paths = paths
+    return urls
+
+
+def _fetch(
+    rows: list[CatalogRow],
+    urls: list[str],
+    folder: Path,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Download the rows' photo URLs; a photo that fails makes its row an error naming it."""
+    found = download_all(urls, folder, progress=progress)
+    for row in rows:
+        if row.product is None:
+            continue
+        for index, name in enumerate(row.product.images):
+            if not is_url(name) or row.image_paths[index] == _KEEP:
+                continue
+            result = found[name]
+            if result.path is None:
+                row.error = f"photo {name}: {result.error}"
+                row.product = None
+                break
+            row.image_paths[index] = result.path
 
 
 def import_products(
@@ -264,12 +323,17 @@ def import_products(
     csv_path: Path | None = None,
     records: Iterable[Mapping[str, Any]] | None = None,
     images_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
-    """Import a catalog from a CSV file or from records (a DataFrame's ``to_dict('records')``).
+    """Import a catalog from a file or from records (a DataFrame's ``to_dict('records')``) in
+    any format :mod:`visualizer_core.catalog` reads: our CSV, a Shopify product export, a
+    Google Merchant Center feed (TSV, CSV, RSS or Atom XML).
 
     Bad rows are reported with their row number and reason and leave nothing behind; good rows
-    land whole. Photo paths are relative to ``images_dir`` (the CSV's folder by default) and
-    may not leave it.
+    land whole. Photo paths are relative to ``images_dir`` (the file's folder by default) and
+    may not leave it; ``http(s)`` photo URLs are downloaded (see
+    :mod:`visualizer_core.images.fetch`), ``progress(done, total)`` called after each, and a
+    photo that fails makes its row an error naming the URL and the reason.
     """
     scope.require(Action.EDIT)
     cid = parse_id(client_id, "client")
@@ -280,25 +344,33 @@ def import_products(
         if db.get(Client, cid) is None:
             raise NotFound("client", client_id)
     if csv_path is not None:
-        rows = read_csv(Path(csv_path))
+        rows = read_catalog(Path(csv_path))
         images_dir = images_dir or Path(csv_path).parent
     else:
         assert records is not None
         rows = read_records(records)
     if images_dir is not None and not Path(images_dir).is_dir():
         raise InvalidInput(f"{images_dir}: the images folder does not exist")
-    rows = _plan(rows, Path(images_dir) if images_dir else None)
 
     report = ImportReport()
     with unit_of_work() as db:
         skus = [row.product.sku for row in rows if row.product]
         existing = repo.products_by_sku(db, cid, skus)
+        stored = repo.images_of(db, [p.id for p in existing.values()])
+        stored_sources = {
+            sku: {i.source_name for i in stored[p.id] if i.source_name}
+            for sku, p in existing.items()
+        }
         db.expunge_all()
-    photos = _Ingest([p for row in rows if row.product for p in row.image_paths])
-    try:
-        _land_rows(cid, rows, photos, existing, report)
-    finally:
-        photos.close()
+    urls = _plan(rows, Path(images_dir) if images_dir else None, stored_sources)
+    with tempfile.TemporaryDirectory(prefix="visualizer-photos-") as folder:
+        if urls:
+            _fetch(rows, urls, Path(folder), progress)
+        photos = _Ingest([p for row in rows if row.product for p in row.image_paths if p != _KEEP])
+        try:
+            _land_rows(cid, rows, photos, existing, report)
+        finally:
+            photos.close()
     return report
 
 
@@ -311,8 +383,11 @@ def _land_rows(
 ) -> None:
     for row in rows:
         if row.product is not None:
-            planned: list[tuple[str, IngestedImage]] = []
+            planned: list[tuple[str, IngestedImage | None]] = []
             for name, path in zip(row.product.images, row.image_paths, strict=True):
+                if path == _KEEP:
+                    planned.append((name, None))
+                    continue
                 result = photos.result(path)
                 if isinstance(result, str):
                     row.error = result

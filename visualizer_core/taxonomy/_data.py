@@ -56,6 +56,7 @@ class _Kind(BaseModel):
     label: str
     paths: list[str] = Field(min_length=1)
     subtree: bool = False
+    tall: bool = False
     words: list[str] = Field(default_factory=list)
     height_m: float = Field(gt=0, le=5)
 
@@ -112,6 +113,7 @@ class Kind:
     subtree: bool
     words: tuple[str, ...]
     height_m: float
+    tall: bool = False
 
 
 @dataclass
@@ -244,7 +246,13 @@ def data() -> TaxonomyData:
                 raise ValueError(f"rules.toml: kind {kind_id!r} names no category ({path!r})")
             node_ids.append(node_id)
         kind = Kind(
-            kind_id, spec.label, tuple(node_ids), spec.subtree, tuple(spec.words), spec.height_m
+            kind_id,
+            spec.label,
+            tuple(node_ids),
+            spec.subtree,
+            tuple(spec.words),
+            spec.height_m,
+            spec.tall,
         )
         kinds[kind_id] = kind
         for node_id in node_ids:

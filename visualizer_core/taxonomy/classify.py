@@ -161,7 +161,18 @@ def prepare(text: str | None) -> list[str]:
     if not text:
         return []
     vocab = _vocab()
-    raw = [t if t == BOUNDARY else singular(t) for t in normalize_text(text).split()]
+    # Bare numbers say how many, not what ("Chest of 4 drawers", "2 Seater Sofa"); "and" before
+    # a number adds other things to the product ("Duvet Cover and 2 Pillowcases"), like "with".
+    words = normalize_text(text).split()
+    raw = [
+        "with"
+        if t == "and" and i + 1 < len(words) and words[i + 1].isdigit()
+        else t
+        if t == BOUNDARY
+        else singular(t)
+        for i, t in enumerate(words)
+        if not t.isdigit()
+    ]
     out: list[str] = []
     i = 0
     while i < len(raw):
@@ -216,15 +227,9 @@ def phrases_of(name: str) -> list[tuple[str, ...]]:
             found.append(tuple(tokens))
     if len(parts) > 1 and len(last_tokens) == 1 and len(first_tokens) > 1:
         found.append((*first_tokens[:-1], last_tokens[0]))  # "cabinet" + "handle"
-    out = []
-    vocab = _vocab()
-    for phrase in found:
-        # one-word spellings only: the taxonomy's "Microwave Ovens" stays as it is
-        mapped = [
-            spelled[0] if len(spelled := vocab.spellings.get(t, (t,))) == 1 else t for t in phrase
-        ]
-        out.append(tuple(mapped))
-    return list(dict.fromkeys(out))
+    # The taxonomy's own words as they are: the vocabulary maps other words to them, never
+    # the other way ("Cots" in camping stay cots; a catalog's "cot" becomes a "crib").
+    return list(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)
@@ -288,8 +293,10 @@ def _hits(tokens: Sequence[str], describing: frozenset[str] = frozenset()) -> li
     vocab = _vocab()
     hits: list[_Hit] = []
     for end, token in enumerate(tokens):
-        if token == BOUNDARY or token in vocab.stopwords:
+        if token == BOUNDARY:
             continue
+        # a word like "set" heads only a whole phrase of its own ("dining furniture set")
+        weak_head = token in vocab.stopwords
         heads = {token, *vocab.same.get(token, ())}
         for head in heads:
             for phrase, node, bonus in index.by_head.get(head, ()):
@@ -302,6 +309,8 @@ def _hits(tokens: Sequence[str], describing: frozenset[str] = frozenset()) -> li
                         break
                     matched += 1
                 complete = matched == len(phrase)
+                if weak_head and (not complete or len(phrase) < 2):
+                    continue
                 strength = matched - (0.25 if head != token else 0)
                 if complete:
                     strength += 1.0 + bonus
@@ -406,7 +415,13 @@ def lookup(value: str | int | None) -> Category | None:
     return tax.categories.get(node_id) if node_id is not None else None
 
 
-def _kind(node: Category, text_tokens: Sequence[str], tax: TaxonomyData) -> Kind | None:
+# A photo at least this much taller than wide counts as tall (a floor lamp, not a table lamp).
+TALL_ASPECT = 2.4
+
+
+def _kind(
+    node: Category, text_tokens: Sequence[str], tax: TaxonomyData, aspect: float | None = None
+) -> Kind | None:
     joined = " " + " ".join(text_tokens) + " "
     for ancestor in tax.ancestors(node.id):
         kinds = tuple(k for k in tax.kinds_at.get(ancestor.id, ()) if ancestor is node or k.subtree)
@@ -415,6 +430,10 @@ def _kind(node: Category, text_tokens: Sequence[str], tax: TaxonomyData) -> Kind
         for kind in kinds:
             if any(f" {' '.join(prepare(w))} " in joined for w in kind.words):
                 return kind
+        tall = [k for k in kinds if k.tall]
+        if tall and aspect is not None and aspect >= TALL_ASPECT:
+            return tall[0]
+        kinds = tuple(k for k in kinds if not k.tall) or kinds
         plain = [k for k in kinds if not k.words]
         return plain[0] if plain else kinds[0]
     return None
@@ -462,9 +481,10 @@ def _result(
     text_tokens: Sequence[str],
     lead_rooms: Iterable[str],
     candidates: tuple[Candidate, ...] = (),
+    aspect: float | None = None,
 ) -> Classification:
     tax = data()
-    kind = _kind(node, text_tokens, tax)
+    kind = _kind(node, text_tokens, tax, aspect)
     rooms = tuple(dict.fromkeys([*lead_rooms, *node.rooms]))
     return Classification(
         taxonomy_id=node.id,
@@ -511,6 +531,7 @@ def classify(
     tags: Sequence[str] = (),
     room_mentions: Sequence[str] = (),
     describing: Sequence[str] = (),
+    aspect: float | None = None,
 ) -> Classification:
     """Where a product sits in the taxonomy, from its catalog text.
 
@@ -519,6 +540,8 @@ def classify(
     the same way. ``room_mentions`` are rooms the product's own text names outright; they go
     first, and are all the rooms there are when no category fits. ``describing`` are the
     product's own colour and material words, which describe it rather than name it.
+    ``aspect`` is the photo's height over its width, where there is a photo: a tall one
+    settles between kinds the text leaves open (a floor lamp, not a table lamp).
     """
     tax = data()
     name_tokens = prepare(name)
@@ -544,7 +567,14 @@ def classify(
     if own is None and category and (category.strip().isdigit() or ">" in category):
         own = lookup(category)
     if own is not None and (not own.children or own.depth >= _DEEP_ENOUGH):
-        return _result(own, confidence=1.0, source="catalog", text_tokens=title, lead_rooms=lead)
+        return _result(
+            own,
+            confidence=1.0,
+            source="catalog",
+            text_tokens=title,
+            lead_rooms=lead,
+            aspect=aspect,
+        )
 
     by_field = [
         _score_field(tokens, _WEIGHTS[field], head_last_part=last_part, describing=own_words)
@@ -611,4 +641,5 @@ def classify(
         text_tokens=[*title, BOUNDARY, *first_sentence],
         lead_rooms=lead,
         candidates=candidates,
+        aspect=aspect,
     )

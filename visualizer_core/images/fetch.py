@@ -1,0 +1,221 @@
+"""Product photos by URL: downloaded concurrently, safely, and only as far as they are images.
+
+Catalogs from Shopify and Merchant Center name their photos by ``http(s)`` URL. Each URL goes
+through :mod:`visualizer_core.outbound` (public addresses only, unless
+``VISUALIZER_PRIVATE_HOSTS_ALLOWED`` names the host; the connection pinned to the checked
+address), and redirects are followed by hand, each ``Location`` checked again, at most
+:data:`MAX_REDIRECTS` of them. The answer is streamed: a ``Content-Length`` over the cap is
+refused before a byte is read, and a body is abandoned the moment it passes the cap, so a
+200 MB answer costs at most the cap in memory. What arrives must start like an image (JPEG,
+PNG, GIF, WebP, TIFF, BMP, HEIF/AVIF); an HTML page is named as such. Timeouts, refused
+connections, 429 and 5xx answers are retried with exponential backoff; anything else fails at
+once. A failure never raises: it is the reason, for the caller to report on the row.
+
+Downloads run on a small thread pool (:data:`CONCURRENCY` at a time), each written to a file
+in a folder the caller owns, so the ingest pipeline reads them like any uploaded photo.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin
+
+import httpx
+
+from visualizer_core import outbound
+from visualizer_core.errors import InvalidInput
+from visualizer_core.images.ingest import MAX_BYTES
+
+__all__ = [
+    "CONCURRENCY",
+    "MAX_PHOTO_BYTES",
+    "MAX_REDIRECTS",
+    "Downloaded",
+    "download_all",
+    "sniff_image",
+]
+
+CONCURRENCY = 8
+MAX_REDIRECTS = 5
+MAX_PHOTO_BYTES = MAX_BYTES  # the ingest's own limit: a bigger photo would be refused there
+TIMEOUT_S = 20.0
+ATTEMPTS = 3
+BACKOFF_S = 0.5
+_CHUNK = 64 * 1024
+_RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """One URL's outcome: the file it was saved to, or why it could not be."""
+
+    url: str
+    path: Path | None = None
+    error: str | None = None
+
+
+class _Retry(Exception):
+    """A failure worth another attempt."""
+
+
+def sniff_image(head: bytes) -> str | None:
+    """The image format the first bytes announce, or ``None`` when they are not an image."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if head[:2] == b"BM":
+        return "bmp"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis", b"heic", b"heix", b"mif1"):
+        return "heif"
+    return None
+
+
+def _not_an_image(head: bytes, content_type: str) -> str:
+    text = head[:512].lstrip().lower()
+    if content_type.startswith("text/html") or text.startswith((b"<!doctype html", b"<html")):
+        return "the address answered with an HTML page, not an image"
+    kind = content_type.split(";", 1)[0].strip() or "unknown content"
+    return f"the answer is not an image ({kind})"
+
+
+def _fetch_once(url: str, dest: Path, *, timeout: float, max_bytes: int) -> None:
+    """One attempt, redirects followed hop by hop; raises InvalidInput or _Retry."""
+    current = url
+    for hop in range(MAX_REDIRECTS + 1):
+        try:
+            checked = outbound.check_url(current)
+        except InvalidInput as error:
+            if hop == 0:
+                raise
+            raise InvalidInput(f"redirected to {current}: {error}") from None
+        try:
+            with (
+                outbound.pinned_client(
+                    checked,
+                    timeout=httpx.Timeout(timeout),
+                    headers={"Accept": "image/*", "User-Agent": "Visualizer catalog import"},
+                ) as client,
+                client.stream("GET", current) as answer,
+            ):
+                if answer.is_redirect and answer.headers.get("location"):
+                    current = urljoin(current, answer.headers["location"])
+                    continue
+                if answer.status_code in _RETRY_STATUS:
+                    raise _Retry(f"the server answered HTTP {answer.status_code}")
+                if answer.status_code != 200:
+                    raise InvalidInput(f"the server answered HTTP {answer.status_code}")
+                declared = answer.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise InvalidInput(
+                        f"the photo is {int(declared)} bytes; the limit is {max_bytes}"
+                    )
+                _save(answer, dest, max_bytes)
+                return
+        except httpx.TimeoutException:
+            raise _Retry(f"no answer within {timeout:g} s") from None
+        except httpx.TransportError as error:
+            raise _Retry(f"could not connect ({type(error).__name__})") from None
+    raise InvalidInput(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _save(answer: httpx.Response, dest: Path, max_bytes: int) -> None:
+    """Stream the body to ``dest``, abandoning it past ``max_bytes`` or if it is no image."""
+    size = 0
+    head = b""
+    with dest.open("wb") as out:
+        for chunk in answer.iter_bytes(_CHUNK):
+            if len(head) < 32:
+                head += chunk[: 32 - len(head)]
+                if len(head) >= 32 and sniff_image(head) is None:
+                    kind = answer.headers.get("content-type", "")
+                    raise InvalidInput(_not_an_image(head + chunk, kind))
+            size += len(chunk)
+            if size > max_bytes:
+                raise InvalidInput(f"the photo is larger than the limit of {max_bytes} bytes")
+            out.write(chunk)
+    if size == 0:
+        raise InvalidInput("the answer was empty")
+    if sniff_image(head) is None:
+        raise InvalidInput(_not_an_image(head, answer.headers.get("content-type", "")))
+
+
+def _download(
+    url: str, folder: Path, *, timeout: float, max_bytes: int, attempts: int, backoff: float
+) -> Downloaded:
+    dest = folder / hashlib.sha256(url.encode()).hexdigest()[:32]
+    reason = "not tried"
+    for attempt in range(attempts):
+        try:
+            _fetch_once(url, dest, timeout=timeout, max_bytes=max_bytes)
+            return Downloaded(url, path=dest)
+        except InvalidInput as error:
+            dest.unlink(missing_ok=True)
+            return Downloaded(url, error=str(error))
+        except OSError as error:  # the folder: full disk and the like
+            dest.unlink(missing_ok=True)
+            return Downloaded(url, error=f"could not save the photo ({error.strerror})")
+        except _Retry as error:
+            dest.unlink(missing_ok=True)
+            reason = str(error)
+            if attempt + 1 < attempts:
+                time.sleep(backoff * 2**attempt)
+    return Downloaded(url, error=f"{reason} (tried {attempts} times)")
+
+
+def download_all(
+    urls: Sequence[str],
+    folder: Path,
+    *,
+    concurrency: int | None = None,
+    timeout: float | None = None,
+    max_bytes: int | None = None,
+    attempts: int | None = None,
+    backoff: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Downloaded]:
+    """Download every URL (each once) into ``folder``; ``progress(done, total)`` after each.
+
+    Limits left out are this module's: :data:`CONCURRENCY`, :data:`TIMEOUT_S`,
+    :data:`MAX_PHOTO_BYTES`, :data:`ATTEMPTS`, :data:`BACKOFF_S`.
+    """
+    concurrency = concurrency or CONCURRENCY
+    timeout = timeout or TIMEOUT_S
+    max_bytes = max_bytes or MAX_PHOTO_BYTES
+    attempts = attempts or ATTEMPTS
+    backoff = BACKOFF_S if backoff is None else backoff
+    unique = list(dict.fromkeys(urls))
+    results: dict[str, Downloaded] = {}
+    if not unique:
+        return results
+    done = 0
+    with cf.ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(unique)))) as pool:
+        futures = {
+            pool.submit(
+                _download,
+                url,
+                folder,
+                timeout=timeout,
+                max_bytes=max_bytes,
+                attempts=attempts,
+                backoff=backoff,
+            ): url
+            for url in unique
+        }
+        for future in cf.as_completed(futures):
+            results[futures[future]] = future.result()
+            done += 1
+            if progress is not None:
+                progress(done, len(unique))
+    return results
