@@ -74,7 +74,7 @@ class Mailer:
                         )
                 if self.username:
                     server.login(self.username, self.password or "")
-                server.send_message(message)
+                server.send_message(message, to_addrs=[to])
         except MailNotSent:
             raise
         except (OSError, smtplib.SMTPException) as error:

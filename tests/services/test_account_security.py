@@ -7,10 +7,14 @@ and PostgreSQL with S3); the mail tests talk to a real SMTP server on loopback (
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 import uuid
 from collections.abc import Iterator
 from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -18,12 +22,15 @@ from sqlalchemy import select
 
 from tests.servers.smtp import SmtpServer, link_token
 from visualizer_core import backends, security
-from visualizer_core.db.models import User
+from visualizer_core.db import repo
+from visualizer_core.db.engine import make_engine
+from visualizer_core.db.models import Client, User
 from visualizer_core.errors import Conflict, Forbidden, InvalidInput
 from visualizer_core.mail import MailNotSent
 from visualizer_core.scope import ADMIN, ClientScope, Role
-from visualizer_core.services import auth, clients, inspiration, products
+from visualizer_core.services import auth, clients, inspiration, notify, products
 from visualizer_core.services._uow import unit_of_work
+from visualizer_core.storage import LocalStorage
 
 PASSWORD = "the victim's own password"
 STUDIO = "https://studio.brand.test"
@@ -244,8 +251,9 @@ def test_4_concurrent_wrong_passwords_lock_the_account(backend: backends.Backend
 def test_5_unknown_wrong_and_locked_get_the_same_answer_after_the_same_work(
     backend: backends.Backends, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The same code path, not a stopwatch: each case runs exactly one argon2 verification
-    against a hash of the same cost, and raises the same error with the same sentence."""
+    """The same code path, not a stopwatch: each case runs the attempt UPDATE once and exactly
+    one argon2 verification against a hash of the same cost, and raises the same error with the
+    same sentence."""
     client = new_client()
     wrong = new_member(client.id)
     locked = new_member(client.id)
@@ -264,7 +272,15 @@ def test_5_unknown_wrong_and_locked_get_the_same_answer_after_the_same_work(
         checked.append(password_hash)
         return real_verify(password_hash, password)
 
+    counted: list[uuid.UUID] = []
+    real_count = repo.take_sign_in_attempt
+
+    def counting_attempt(db: Any, user_id: uuid.UUID, **kwargs: Any) -> bool:
+        counted.append(user_id)
+        return real_count(db, user_id, **kwargs)
+
     monkeypatch.setattr(auth, "verify_password", counting_verify)
+    monkeypatch.setattr(repo, "take_sign_in_attempt", counting_attempt)
     seen = []
     for email, password in (
         ("nobody@example.com", "whatever it is"),  # unknown email
@@ -273,9 +289,11 @@ def test_5_unknown_wrong_and_locked_get_the_same_answer_after_the_same_work(
         ("invited@example.com", "whatever it is"),  # an account without a password yet
     ):
         checked.clear()
+        counted.clear()
         with pytest.raises(auth.SignInFailed) as refused:
             auth.sign_in(email, password)
         assert len(checked) == 1, f"{email}: {len(checked)} verifications"
+        assert len(counted) == 1, f"{email}: {len(counted)} attempt updates"
         cost = checked[0].rsplit("$", 2)[0]  # "$argon2id$v=19$m=...,t=...,p=..."
         seen.append((type(refused.value), str(refused.value), cost))
     assert len(set(seen)) == 1, seen
@@ -372,6 +390,18 @@ def test_a_mailed_invitation_is_never_shown_to_the_owner(
     assert stored_user("new@example.com").email_verified  # opening the mail proved the address
 
 
+@pytest.mark.parametrize(
+    "email", ["victim@x.test,attacker@evil.test", "Victim <attacker@evil.test>", '"a"@evil.test']
+)
+def test_an_address_a_mail_header_would_read_otherwise_is_refused(
+    backend: backends.Backends, mailing: SmtpServer, email: str
+) -> None:
+    client = new_client()
+    with pytest.raises(InvalidInput, match="not an email address"):
+        clients.invite_member(ADMIN, client_id=client.id, email=email, role="viewer")
+    assert mailing.messages == []
+
+
 def test_an_invitation_whose_mail_fails_is_withdrawn(backend: backends.Backends) -> None:
     settings = backend.settings.model_copy(
         update={"smtp_url": SecretStr("smtp://127.0.0.1:1")}  # nothing listens there
@@ -392,6 +422,7 @@ def test_a_reset_link_by_mail_replaces_the_password_and_ends_sessions(
     token = auth.issue_session_token(auth.sign_in(user.email, PASSWORD))
     auth.request_password_reset("nobody@example.com")  # the same answer; no mail goes
     auth.request_password_reset(user.email.upper())
+    auth.request_password_reset(user.email)  # again at once: no second mail (no flooding)
     mail = _only_mail(mailing)
     assert mail["To"] == user.email
     reset = link_token(mail, "reset")
@@ -440,3 +471,57 @@ def test_the_real_person_takes_back_a_pre_claimed_account_through_the_mail(
     assert {m.client_id for m in identity.memberships} == {a.id, b.id}
     with pytest.raises(auth.SignInFailed):
         auth.sign_in("real@example.com", "attacker's choice")
+
+
+# -- 6. the webhook's URL and log are the owners' ---------------------------------------------
+
+
+def test_6_viewers_and_editors_see_neither_the_webhook_url_nor_its_log(
+    backend: backends.Backends,
+) -> None:
+    client = new_client()
+    owner = new_member(client.id, password=None)
+    clients.set_webhook(
+        as_member(client.id, owner), client_id=client.id, url="https://93.184.215.14/hook"
+    )
+    # A URL stored before the guard existed, with credentials in it: never shown again.
+    with unit_of_work() as db:
+        row = db.get(Client, client.id)
+        assert row is not None
+        row.webhook_url = "https://user:hunter2@93.184.215.14/hook"
+    for role in (Role.VIEWER, Role.EDITOR):
+        member = as_member(client.id, owner, role)
+        with pytest.raises(Forbidden):
+            clients.webhook_settings(member, client_id=client.id)
+        with pytest.raises(Forbidden):
+            notify.webhook_deliveries(member, flow_id=uuid.uuid4())
+    shown = clients.webhook_settings(as_member(client.id, owner), client_id=client.id)
+    assert shown == {"url": "https://93.184.215.14/hook"}
+
+
+# -- smaller: file permissions of the embedded default ---------------------------------------
+
+
+def test_the_sqlite_file_is_the_owners_only(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    engine = make_engine(f"sqlite:///{home / 'visualizer.db'}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+    engine.dispose()
+    assert stat.S_IMODE((home / "visualizer.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    for journal in home.glob("visualizer.db-*"):  # SQLite's WAL files follow the database's
+        assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+
+    loose = tmp_path / "older.db"  # made by an earlier version, readable by everyone
+    loose.touch(mode=0o644)
+    os.chmod(loose, 0o644)
+    make_engine(f"sqlite:///{loose}").dispose()
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o600
+
+
+def test_a_new_storage_folder_is_the_owners_only(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "storage")
+    storage.put("clients/x/a.png", b"png", content_type="image/png")
+    assert stat.S_IMODE((tmp_path / "storage").stat().st_mode) == 0o700

@@ -91,6 +91,7 @@ __all__ = [
 MAX_FAILED_LOGINS = 5
 LOCKOUT = dt.timedelta(minutes=15)
 RESET_VALID_FOR = dt.timedelta(hours=1)
+RESET_EVERY = dt.timedelta(minutes=1)  # at most one reset mail a minute to one address
 
 # The one answer to every refused sign-in: it does not say which of the three it was.
 SIGN_IN_REFUSED = (
@@ -177,8 +178,9 @@ def sign_in(email: str, password: str) -> Identity:
 
     An unknown email, a wrong password and a locked account get the same answer
     (:data:`SIGN_IN_REFUSED`) after the same work: the attempt is counted first (one atomic
-    UPDATE), then exactly one argon2 verification runs, against the account's hash or, for an
-    unknown email, a dummy hash of the same cost. A locked account's password is checked too,
+    UPDATE; for an unknown email the same UPDATE matching no row), then exactly one argon2
+    verification runs, against the account's hash or, for an unknown email, a dummy hash of the
+    same cost. A locked account's password is checked too,
     and the result thrown away, so that the time does not tell the lock either.
     """
     address = email.strip().lower()
@@ -186,6 +188,10 @@ def sign_in(email: str, password: str) -> Identity:
     with unit_of_work() as db:  # committed before the slow check: concurrent guesses see it
         user = repo.user_by_email(db, address)
         if user is None or user.password_hash is None or not user.is_active:
+            # The same UPDATE, on an id that matches no row: the same statements either way.
+            repo.take_sign_in_attempt(
+                db, uuid.uuid4(), now=now, max_attempts=MAX_FAILED_LOGINS, lock_until=now
+            )
             user_id, password_hash, allowed = None, _DUMMY_HASH, False
         else:
             user_id, password_hash = user.id, user.password_hash
@@ -388,12 +394,16 @@ def request_password_reset(email: str) -> None:
     except InvalidInput:
         return
     token, token_hash = invite_token()
+    now = utcnow()
     with unit_of_work() as db:
         user = repo.user_by_email(db, address)
         if user is None or not user.is_active:
             return
+        issued = user.reset_expires_at - RESET_VALID_FOR if user.reset_expires_at else None
+        if issued is not None and issued > now - RESET_EVERY:
+            return  # one was just sent: nobody floods a mailbox through this form
         user.reset_token_hash = token_hash
-        user.reset_expires_at = utcnow() + RESET_VALID_FOR
+        user.reset_expires_at = now + RESET_VALID_FOR
     link = f"{current.settings.visualizer_studio_url}/?reset={token}"
     body = (
         "Someone (we hope you) asked to reset the password of your Visualizer account.\n\n"
