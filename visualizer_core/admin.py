@@ -50,6 +50,7 @@ from visualizer_core.schemas import FlowSettings, ProductAnalysis, SceneAnalysis
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import analysis, estimates, gallery, generation
 from visualizer_core.services import clients as client_service
+from visualizer_core.services import economy as economy_service
 from visualizer_core.services import export as export_service
 from visualizer_core.services import spend as spend_service
 from visualizer_core.services._uow import parse_id, unit_of_work
@@ -60,6 +61,7 @@ __all__ = [
     "SPEND_KINDS",
     "calls",
     "clients",
+    "economy",
     "export",
     "generations",
     "image",
@@ -346,9 +348,10 @@ def import_products(
 def products(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
     """One row per catalog product, with its analysis and how its generations went.
 
-    Columns: ``id, client_id, client_name, sku, name, category, analysed_category, room_types,
-    style, colors, materials, dimensions, description, photos, images, completed, errors,
-    analyzed_at, last_generated_at, created_at``.
+    Columns: ``id, client_id, client_name, sku, name, category, analysed_category,
+    taxonomy_id, taxonomy_path, confidence, room_types, style, colors, materials, dimensions,
+    description, photos, images, completed, errors, analyzed_at, last_generated_at,
+    created_at``. ``room_types`` is empty for a product that needs a room.
     """
     with unit_of_work() as db:
         rows = repo.product_table(db, client_id=_client_filter(client_id))
@@ -359,6 +362,9 @@ def products(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
     )
     found = [a or {} for a in frame["analysis"]]
     frame["analysed_category"] = [a.get("category") for a in found]
+    frame["taxonomy_id"] = pd.array([a.get("taxonomy_id") for a in found], dtype="Int64")
+    frame["taxonomy_path"] = [a.get("taxonomy_path") for a in found]
+    frame["confidence"] = [a.get("confidence") if a else None for a in found]
     frame["room_types"] = [list(a.get("room_types") or []) for a in found]
     frame["style"] = [list(a.get("style") or []) for a in found]
     frame["colors"] = [list(c or []) for c in frame["colors"]]
@@ -374,6 +380,9 @@ def products(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
             "name",
             "category",
             "analysed_category",
+            "taxonomy_id",
+            "taxonomy_path",
+            "confidence",
             "room_types",
             "style",
             "colors",
@@ -619,6 +628,30 @@ def calls(client_id: uuid.UUID | str | None = None, since: object = None) -> pd.
     frame["at"] = pd.to_datetime(frame["at"], utc=True)
     frame["cost_usd"] = frame["cost_usd"].astype("float64")
     return frame.sort_values("at", kind="stable").reset_index(drop=True)
+
+
+def economy(flow_id: uuid.UUID | str, choose: str | None = None) -> dict[str, Any]:
+    """An economy flow's state, and the way to answer a refused submission.
+
+    Returns ``state`` (``submitted``, ``waiting_decision``, ``done`` or ``none``), the
+    ``message`` to read when it waits, and how many images wait or are in batch jobs. With
+    ``choose="retry"`` the waiting images go into a new batch job; with
+    ``choose="full_price"`` the workers make them now at the standard price.
+    """
+    if choose is None:
+        found = economy_service.economy_status(ADMIN, flow_id=flow_id)
+    elif choose in ("retry", "full_price"):
+        found = economy_service.decide_economy(ADMIN, flow_id=flow_id, choice=choose)  # type: ignore[arg-type]
+    else:
+        raise InvalidInput("choose 'retry' (economy mode again) or 'full_price'")
+    return {
+        "flow_id": str(found.flow_id),
+        "state": found.state,
+        "message": found.message,
+        "waiting": found.waiting,
+        "in_batch": found.in_batch,
+        "jobs": found.jobs,
+    }
 
 
 def image(image_id: uuid.UUID | str, *, thumbnail: bool = True) -> Image.Image:

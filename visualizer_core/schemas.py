@@ -10,6 +10,7 @@ __all__ = [
     "ASPECT_RATIOS",
     "FlowSettings",
     "ProductAnalysis",
+    "ProductAnswer",
     "ProductCreate",
     "SceneAnalysis",
 ]
@@ -19,20 +20,17 @@ ASPECT_RATIOS = ("1:1", "3:2", "2:3", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9"
 Placement = Literal["floor", "surface", "wall", "ceiling"]
 
 
-class ProductAnalysis(BaseModel):
-    """What the AI concluded about a product; stored as JSON on ``product.analysis``."""
+class ProductAnswer(BaseModel):
+    """What an AI model is asked to say about a product: the JSON schema of its answer.
+
+    Kept to what the model decides; the taxonomy path and the confidence follow from the id.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
     category: str = Field(description="short kind from the taxonomy, e.g. 'sofa', 'range_hood'")
     taxonomy_id: int | None = Field(
         default=None, description="Google product taxonomy id, e.g. 460; None when nothing fits"
-    )
-    taxonomy_path: str | None = Field(
-        default=None, description="Google product taxonomy path, e.g. 'Furniture > Sofas'"
-    )
-    confidence: float = Field(
-        default=1.0, ge=0.0, le=1.0, description="how sure the category is, 0..1"
     )
     room_types: list[str] = Field(
         description="room types it belongs in, best first; empty when it needs a room"
@@ -44,6 +42,17 @@ class ProductAnalysis(BaseModel):
     placement: Placement = "floor"
     size_class: Literal["small", "medium", "large"] = "medium"
     summary: str = ""
+
+
+class ProductAnalysis(ProductAnswer):
+    """What the AI concluded about a product; stored as JSON on ``product.analysis``."""
+
+    taxonomy_path: str | None = Field(
+        default=None, description="Google product taxonomy path, e.g. 'Furniture > Sofas'"
+    )
+    confidence: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="how sure the category is, 0..1"
+    )
 
 
 class SceneAnalysis(BaseModel):

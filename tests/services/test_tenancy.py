@@ -444,7 +444,13 @@ REGISTRY: dict[str, Entry] = {
         Action.ADMIN, lambda t, w: {"generate": False, "dispatch": False}, control=False
     ),
     # economy (the provider's batch mode)
+    "economy.decide_economy": Case(
+        Action.GENERATE,
+        lambda t, w: {"flow_id": t.flow_id, "choice": "full_price"},
+        control=False,  # nothing of B's flow waits for a decision (tests/services/test_economy)
+    ),
     "economy.economy_available": Special("reads the configuration only"),
+    "economy.economy_status": Case(Action.READ, lambda t, w: {"flow_id": t.flow_id}),
     "economy.poll_economy": Case(Action.ADMIN, lambda t, w: {}),
     "economy.submit_economy": Case(Action.GENERATE, lambda t, w: {"flow_id": t.flow_id}),
     # estimates
@@ -540,6 +546,7 @@ REGISTRY: dict[str, Entry] = {
             "image_status",
             "keep_result",
             "load_job",
+            "record_calls",
             "request_for",
         )
     },

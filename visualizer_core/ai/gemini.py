@@ -69,7 +69,7 @@ from visualizer_core.errors import (
     TransientProviderError,
 )
 from visualizer_core.fidelity import FidelityCheck
-from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
+from visualizer_core.schemas import ProductAnalysis, ProductAnswer, SceneAnalysis
 
 __all__ = [
     "DEFAULT_IMAGE_MODEL",
@@ -342,7 +342,8 @@ class GeminiAI:
                 lines.append(f"{label}: {value}")
         parts = [_image_part(image, "product photo") for image in images]
         parts.append(types.Part.from_text(text="\n".join(lines)))
-        analysis = self._analyze(parts, ProductAnalysis, f"analysis of product {facts.name!r}")
+        answer = self._analyze(parts, ProductAnswer, f"analysis of product {facts.name!r}")
+        analysis = ProductAnalysis.model_validate(answer.model_dump())
         if taxonomy is not None:
             category = _normalize(
                 taxonomy,

@@ -257,8 +257,13 @@ class GeminiBatch:
         unique = f"{display_name} [{uuid.uuid4().hex[:12]}]"
         with tempfile.TemporaryDirectory(prefix="visualizer-batch-") as folder:
             path = Path(folder) / "requests.jsonl"
-            with path.open("wb") as out:
-                count, model = self.write_jsonl(requests, out)
+            try:
+                with path.open("wb") as out:
+                    count, model = self.write_jsonl(requests, out)
+            except OSError as error:  # a full or unwritable temporary folder
+                raise TransientProviderError(
+                    f"the batch file could not be written to {folder}: {error}"
+                ) from error
             log.info("batch %r: %d requests, %d bytes", unique, count, path.stat().st_size)
             client = self.ai.sdk
             try:

@@ -52,7 +52,8 @@ def _rowcount(result: Any) -> int:
 
 def models_of(db: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str | None]:
     """The model column of each row."""
-    return dict(db.execute(select(_G.id, _G.model).where(_G.id.in_(list(ids)))).tuples().all())
+    rows = db.execute(select(_G.id, _G.model).where(_G.id.in_(list(ids)))).all()
+    return {row[0]: row[1] for row in rows}
 
 
 def open_jobs(db: Session) -> list[str]:

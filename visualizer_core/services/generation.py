@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from visualizer_core import backends
+from visualizer_core.ai import usage
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Flow, GeneratedImage, Product
@@ -236,45 +237,49 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
     timings: dict[str, float] = {}
     retries = jobs.Retries()
     attempts = current.settings.visualizer_max_attempts
-    try:
-        job = jobs.load_job(iid)
-        timings["db_s"] = time.perf_counter() - started
-        mark = time.perf_counter()
-        product_png = current.storage.get(job.base_key)
-        scene_bytes = current.storage.get(job.scene_key)
-        timings["load_s"] = time.perf_counter() - mark
-        request, prompt_version = jobs.build_request(job, product_png, scene_bytes)
-        mark = time.perf_counter()
+    # Every provider call of this run (retries, refusals, the judgement) goes on the ledger.
+    with usage.collect() as calls:
         try:
-            result = jobs.call_ai(request, attempts, retries)
-        finally:
-            timings["ai_s"] = time.perf_counter() - mark
-            timings["backoff_s"] = retries.waited_s
+            job = jobs.load_job(iid)
+            timings["db_s"] = time.perf_counter() - started
+            mark = time.perf_counter()
+            product_png = current.storage.get(job.base_key)
+            scene_bytes = current.storage.get(job.scene_key)
+            timings["load_s"] = time.perf_counter() - mark
+            request, prompt_version = jobs.build_request(job, product_png, scene_bytes)
+            mark = time.perf_counter()
+            try:
+                result = jobs.call_ai(request, attempts, retries)
+            finally:
+                timings["ai_s"] = time.perf_counter() - mark
+                timings["backoff_s"] = retries.waited_s
 
-        kept = jobs.keep_result(iid, job, result, product_png, timings)
-    except TransientProviderError as error:
-        tried = retries.count + 1
-        jobs.fail(
-            iid,
-            f"{error} (still failing after {tried} attempt{'s' if tried != 1 else ''}); "
-            "the provider may be overloaded: re-run this image later",
-            extra_attempts=retries.count,
-            timings=timings,
-        )
-        return "error"
-    except VisualizerError as error:  # permanent: refused content, a bad input, storage
-        jobs.fail(iid, str(error), extra_attempts=retries.count, timings=timings)
-        return "error"
-    except Exception as error:  # a bug must not leave the row generating
-        log.exception("generation of %s failed", iid)
-        jobs.fail(
-            iid,
-            f"generation stopped unexpectedly ({type(error).__name__}: {error}); re-run it, "
-            "and report it if it happens again",
-            extra_attempts=retries.count,
-            timings=timings,
-        )
-        return "error"
+            kept = jobs.keep_result(iid, job, result, product_png, timings)
+        except TransientProviderError as error:
+            tried = retries.count + 1
+            jobs.fail(
+                iid,
+                f"{error} (still failing after {tried} attempt{'s' if tried != 1 else ''}); "
+                "the provider may be overloaded: re-run this image later",
+                extra_attempts=retries.count,
+                timings=timings,
+                calls=calls,
+            )
+            return "error"
+        except VisualizerError as error:  # permanent: refused content, a bad input, storage
+            jobs.fail(iid, str(error), extra_attempts=retries.count, timings=timings, calls=calls)
+            return "error"
+        except Exception as error:  # a bug must not leave the row generating
+            log.exception("generation of %s failed", iid)
+            jobs.fail(
+                iid,
+                f"generation stopped unexpectedly ({type(error).__name__}: {error}); re-run it, "
+                "and report it if it happens again",
+                extra_attempts=retries.count,
+                timings=timings,
+                calls=calls,
+            )
+            return "error"
 
     timings["total_s"] = time.perf_counter() - started
     done = jobs.complete(
@@ -286,6 +291,7 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
         timings=timings,
         # An answer without an image that the backend asked again for is an attempt too.
         extra_attempts=retries.count + max(int(result.meta.get("attempts") or 1) - 1, 0),
+        calls=calls,
     )
     return "completed" if done else "superseded"
 

@@ -25,16 +25,18 @@ import io
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
+from sqlalchemy.orm import Session
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from visualizer_core import backends
+from visualizer_core.ai import usage
 from visualizer_core.ai.base import GenerationRequest, GenerationResult
-from visualizer_core.db import repo
+from visualizer_core.db import ledger, repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Flow, GeneratedImage, Product, ProductImage, StudioSession
 from visualizer_core.errors import InvalidInput, RateLimited, TransientProviderError
@@ -58,6 +60,7 @@ __all__ = [
     "job_id_for",
     "keep_result",
     "load_job",
+    "record_calls",
     "request_for",
 ]
 
@@ -246,18 +249,26 @@ def keep_result(
     return Kept(image_key, thumb_key, fidelity)
 
 
-def _usage_with(result: GenerationResult, fidelity: FidelityCheck | None) -> dict[str, Any]:
-    """The generation's token usage, with the fidelity judgement's under ``fidelity``."""
-    usage: dict[str, Any] = dict(result.usage)
-    if fidelity is not None and fidelity.usage:
-        usage["fidelity"] = dict(fidelity.usage)
-    return usage
+def record_calls(image_id: uuid.UUID, calls: Sequence[usage.CallRecord]) -> float:
+    """Puts provider calls made for an image on its ledger (own transaction); returns the
+    image's total cost. For calls made outside :func:`complete` and :func:`fail` (a
+    judgement made later, a batch line)."""
+    with unit_of_work() as db:
+        return _add_calls(db, image_id, calls)
 
 
-def _cost_of(result: GenerationResult, fidelity: FidelityCheck | None) -> float:
-    """USD of the image: the backend's estimate (0 for the local one) plus the fidelity check."""
-    cost = float(result.meta.get("cost_usd") or 0.0)
-    return round(cost + (fidelity.cost_usd if fidelity else 0.0), 8)
+def _add_calls(db: Session, image_id: uuid.UUID, calls: Sequence[usage.CallRecord]) -> float:
+    row = db.get(GeneratedImage, image_id)
+    if row is None:
+        return 0.0
+    for record in calls:  # what each call was for
+        record.image_id = str(image_id)
+        record.client_id = str(row.client_id)
+        record.product_id = str(row.product_id)
+    if not calls and row.cost_usd is None:
+        row.cost_usd = 0.0  # no provider call (the local backend): free, not unknown
+        return 0.0
+    return ledger.add_image_calls(db, image_id, calls)
 
 
 def _rounded(timings: Mapping[str, float]) -> dict[str, float]:
@@ -273,12 +284,18 @@ def complete(
     kept: Kept,
     timings: dict[str, float],
     extra_attempts: int = 0,
+    calls: Sequence[usage.CallRecord] = (),
 ) -> bool:
-    """Mark a row completed with its lineage (if it is still this run's); finish its flow."""
+    """Mark a row completed with its lineage (if it is still this run's); finish its flow.
+
+    ``calls`` (every provider call made for the row by this run) go on its ledger in the same
+    transaction, also when the row was taken back meanwhile: they were paid all the same.
+    """
     current = backends.current()
     now = utcnow()
     public = current.settings.r2_public_url
     with unit_of_work() as db:
+        _add_calls(db, iid, calls)
         done = repo.update_image(
             db,
             iid,
@@ -291,8 +308,6 @@ def complete(
             prompt=request.prompt,
             prompt_version=prompt_version,
             model=result.model,
-            usage=_usage_with(result, kept.fidelity),
-            cost_usd=_cost_of(result, kept.fidelity),
             fidelity_score=kept.fidelity.score if kept.fidelity else None,
             attempts=GeneratedImage.attempts + extra_attempts,
             completed_at=now,
@@ -311,15 +326,18 @@ def fail(
     *,
     extra_attempts: int = 0,
     timings: Mapping[str, float] | None = None,
+    calls: Sequence[usage.CallRecord] = (),
 ) -> bool:
     """Mark the row failed with a message a person can act on (if it is still this run's).
 
     ``extra_attempts`` (retries made) are added to the row's attempts; ``timings``, when given,
-    replace its timings. The flow is finished when this was its last open row.
+    replace its timings; ``calls`` go on its ledger (a failed image was paid for too). The flow
+    is finished when this was its last open row.
     """
     now = utcnow()
     extra: dict[str, Any] = {} if timings is None else {"timings": _rounded(timings)}
     with unit_of_work() as db:
+        _add_calls(db, image_id, calls)
         done = repo.update_image(
             db,
             image_id,
