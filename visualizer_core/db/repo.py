@@ -35,6 +35,7 @@ from visualizer_core.db.models import (
     StudioSession,
     User,
 )
+from visualizer_core.schemas import OPEN_STATUSES, ImageStatus, SessionStatus
 
 M = TypeVar("M", bound=Base)
 
@@ -227,7 +228,7 @@ def list_sessions(
         StudioSession.created_at.desc(), StudioSession.id
     )
     if not include_archived:
-        stmt = stmt.where(StudioSession.status == "active")
+        stmt = stmt.where(StudioSession.status == SessionStatus.ACTIVE)
     return db.scalars(stmt).all()
 
 
@@ -281,8 +282,12 @@ def usage_by_day(
         select(
             day.label("day"),
             func.count(),
-            func.coalesce(func.sum(case((GeneratedImage.status == "completed", 1), else_=0)), 0),
-            func.coalesce(func.sum(case((GeneratedImage.status == "error", 1), else_=0)), 0),
+            func.coalesce(
+                func.sum(case((GeneratedImage.status == ImageStatus.COMPLETED, 1), else_=0)), 0
+            ),
+            func.coalesce(
+                func.sum(case((GeneratedImage.status == ImageStatus.ERROR, 1), else_=0)), 0
+            ),
             func.coalesce(func.sum(GeneratedImage.cost_usd), 0.0),
         )
         .where(GeneratedImage.client_id == client_id, column >= since)
@@ -311,9 +316,9 @@ def claim_image(db: Session, image_id: uuid.UUID, *, worker_id: str, now: dt.dat
     """Pending to generating, once: a guarded update that only one worker can win."""
     result = db.execute(
         update(GeneratedImage)
-        .where(GeneratedImage.id == image_id, GeneratedImage.status == "pending")
+        .where(GeneratedImage.id == image_id, GeneratedImage.status == ImageStatus.PENDING)
         .values(
-            status="generating",
+            status=ImageStatus.GENERATING,
             worker_id=worker_id,
             claimed_at=now,
             heartbeat_at=now,
@@ -375,18 +380,18 @@ def reset_orphaned_images(
     # Rows of a batch job (economy mode) are the economy poll's: made again here, they would
     # be paid a second time at the standard price.
     not_batch = GeneratedImage.job_id.is_(None) | GeneratedImage.job_id.not_like("gemini-batch:%")
-    candidates = open_image_ids(db, status="generating", older_than=older_than)
+    candidates = open_image_ids(db, status=ImageStatus.GENERATING, older_than=older_than)
     reset: list[uuid.UUID] = []
     for start in range(0, len(candidates), 500):
         result = db.execute(
             update(GeneratedImage)
             .where(
                 GeneratedImage.id.in_(candidates[start : start + 500]),
-                GeneratedImage.status == "generating",
+                GeneratedImage.status == ImageStatus.GENERATING,
                 orphaned,
                 not_batch,
             )
-            .values(status="pending", worker_id=None, updated_at=now)
+            .values(status=ImageStatus.PENDING, worker_id=None, updated_at=now)
             .returning(GeneratedImage.id)
             .execution_options(synchronize_session=False)
         )
@@ -399,7 +404,10 @@ def recent_timings(db: Session, client_id: uuid.UUID, *, limit: int) -> list[dic
     return list(
         db.scalars(
             select(GeneratedImage.timings)
-            .where(GeneratedImage.client_id == client_id, GeneratedImage.status == "completed")
+            .where(
+                GeneratedImage.client_id == client_id,
+                GeneratedImage.status == ImageStatus.COMPLETED,
+            )
             .order_by(GeneratedImage.completed_at.desc())
             .limit(limit)
         )
@@ -410,7 +418,7 @@ def touch_images(db: Session, ids: Sequence[uuid.UUID], *, now: dt.datetime) -> 
     """Heartbeat: these generating rows are still being worked on."""
     db.execute(
         update(GeneratedImage)
-        .where(GeneratedImage.id.in_(list(ids)), GeneratedImage.status == "generating")
+        .where(GeneratedImage.id.in_(list(ids)), GeneratedImage.status == ImageStatus.GENERATING)
         .values(heartbeat_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -468,7 +476,7 @@ def finish_flow(db: Session, flow_id: uuid.UUID, *, now: dt.datetime) -> bool:
         select(GeneratedImage.id)
         .where(
             GeneratedImage.flow_id == flow_id,
-            GeneratedImage.status.in_(("pending", "generating")),
+            GeneratedImage.status.in_(OPEN_STATUSES),
         )
         .exists()
     )

@@ -56,6 +56,7 @@ from visualizer_core.errors import (
     TransientProviderError,
     VisualizerError,
 )
+from visualizer_core.schemas import ImageStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services import jobs
 from visualizer_core.services._uow import parse_id, unit_of_work
@@ -126,7 +127,7 @@ def submit_economy(scope: Scope, *, flow_id: uuid.UUID | str) -> list[str]:
         pending = [
             row.id
             for row in repo.images_where(
-                db, GeneratedImage.flow_id == fid, GeneratedImage.status == "pending"
+                db, GeneratedImage.flow_id == fid, GeneratedImage.status == ImageStatus.PENDING
             )
         ]
     ai = _batch_ai()
@@ -279,8 +280,8 @@ def _to_full_price(ids: Sequence[uuid.UUID]) -> None:
             repo.update_image(
                 db,
                 iid,
-                expect_status="generating",
-                status="pending",
+                expect_status=ImageStatus.GENERATING,
+                status=ImageStatus.PENDING,
                 worker_id=None,
                 error_message=None,
                 job_id=job_id_for(iid),
