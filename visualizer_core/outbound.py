@@ -55,6 +55,7 @@ __all__ = [
     "check_url",
     "parse_private_hosts",
     "pinned_client",
+    "redact",
 ]
 
 Resolver = Callable[[str, int], Iterable[str]]
@@ -225,6 +226,14 @@ def _addresses(host: str, port: int, resolve: Resolver) -> tuple[IPAddress, ...]
     if not addresses:
         raise InvalidInput(f"the host {host} cannot be resolved")
     return tuple(addresses)
+
+
+def redact(url: str) -> str:
+    """The URL without any user name or password, for showing and logging."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 # -- connecting ----------------------------------------------------------------------------------
