@@ -38,8 +38,8 @@ from sqlalchemy import select
 
 from tests.servers.celery_worker import make_world, queue_stack
 from visualizer_core import backends
-from visualizer_core.celery_queue import JobRecords
 from visualizer_core.db.models import GeneratedImage
+from visualizer_core.jobqueue.celery_queue import JobRecords
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import generation, sessions
 

@@ -36,9 +36,11 @@ PICKED = "studio.product_ids"
 @st.cache_resource(show_spinner=False)
 def _embedded_worker(_current: backends.Backends, database_url: str) -> object:
     """One in-process worker per database for the life of the server (embedded default)."""
-    from visualizer_core.worker import EmbeddedWorker
+    from visualizer_core.jobqueue import EmbeddedWorker
+    from visualizer_core.services import TASKS
 
-    return EmbeddedWorker(_current, threads=_current.settings.visualizer_workers).start()
+    threads = _current.settings.visualizer_workers
+    return EmbeddedWorker(_current, threads=threads, tasks=TASKS).start()
 
 
 def _served() -> bool:

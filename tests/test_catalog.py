@@ -240,3 +240,15 @@ def test_strip_html() -> None:
 def test_a_header_of_no_known_format_names_what_each_needs(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="Shopify product export Handle and Title"):
         read_catalog(_write(tmp_path, "c.csv", "foo,bar\n1,2\n"))
+
+
+def test_other_exports_with_sku_and_name_map_their_column_names(tmp_path: Path) -> None:
+    text = (
+        "ID,Type,SKU,Name,Short description,Description,Categories,Images\n"
+        "1,simple,WC-1,Oak Side Table,,<p>Solid oak</p>,Furniture > Tables,"
+        '"https://cdn.example/a.jpg, https://cdn.example/b.jpg"\n'
+    )
+    [row] = read_catalog(_write(tmp_path, "wc.csv", text))
+    assert row.product is not None
+    assert (row.product.category, row.product.description) == ("Furniture > Tables", "Solid oak")
+    assert row.product.images == ["https://cdn.example/a.jpg", "https://cdn.example/b.jpg"]

@@ -136,6 +136,35 @@ def user_create(
     emit(as_json, {"id": str(user.id), "email": user.email}, f"user {user.id} {user.email}")
 
 
+@user_app.command("set-password")
+@reports
+def user_set_password(
+    email: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the new password from stdin.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replace a user's password; every login session of that person ends."""
+    from visualizer_core.security import normalise_email
+    from visualizer_core.services import auth
+
+    if not password_stdin:
+        raise typer.BadParameter(
+            "the password is read from stdin only", param_hint="--password-stdin"
+        )
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        fail("no password on stdin")
+    user_id = auth.set_password(ADMIN, email=email, password=password)
+    address = normalise_email(email)
+    emit(
+        as_json,
+        {"id": str(user_id), "email": address},
+        f"password of {address} replaced; every session of theirs ended",
+    )
+
+
 # -- products ----------------------------------------------------------------------------------
 
 
@@ -418,10 +447,11 @@ def worker(
 
         run_worker(concurrency=concurrency)
         return
-    from visualizer_core.worker import run_embedded_worker
+    from visualizer_core.jobqueue import run_embedded_worker
+    from visualizer_core.services import TASKS
 
     typer.echo(f"in-process worker with {concurrency} thread(s); Ctrl-C to stop", err=True)
-    run_embedded_worker(current, threads=concurrency)
+    run_embedded_worker(current, threads=concurrency, tasks=TASKS)
 
 
 @app.command("studio")

@@ -6,7 +6,7 @@ once, or one with ``client_id``), and each table is one query, however many rows
     from visualizer_core import admin
 
     gens = admin.generations(since="7 days")
-    failed = gens[gens.status == "error"]
+    failed = gens[gens.status == ImageStatus.ERROR]
     flows = admin.rerun(failed, prompt="soft daylight, no people")  # one new flow per session
     after = admin.wait(flows)                                        # a progress bar, then rows
 
@@ -46,10 +46,17 @@ from visualizer_core.db import ledger, repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from visualizer_core.matching import score as match_score
-from visualizer_core.schemas import FlowSettings, ProductAnalysis, SceneAnalysis
+from visualizer_core.schemas import (
+    OPEN_STATUSES,
+    FlowSettings,
+    ProductAnalysis,
+    SceneAnalysis,
+    SessionStatus,
+)
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import analysis, estimates, gallery, generation
 from visualizer_core.services import clients as client_service
+from visualizer_core.services import economy as economy_service
 from visualizer_core.services import export as export_service
 from visualizer_core.services import spend as spend_service
 from visualizer_core.services._uow import parse_id, unit_of_work
@@ -60,6 +67,7 @@ __all__ = [
     "SPEND_KINDS",
     "calls",
     "clients",
+    "economy",
     "export",
     "generations",
     "image",
@@ -346,9 +354,10 @@ def import_products(
 def products(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
     """One row per catalog product, with its analysis and how its generations went.
 
-    Columns: ``id, client_id, client_name, sku, name, category, analysed_category, room_types,
-    style, colors, materials, dimensions, description, photos, images, completed, errors,
-    analyzed_at, last_generated_at, created_at``.
+    Columns: ``id, client_id, client_name, sku, name, category, analysed_category,
+    taxonomy_id, taxonomy_path, confidence, room_types, style, colors, materials, dimensions,
+    description, photos, images, completed, errors, analyzed_at, last_generated_at,
+    created_at``. ``room_types`` is empty for a product that needs a room.
     """
     with unit_of_work() as db:
         rows = repo.product_table(db, client_id=_client_filter(client_id))
@@ -359,6 +368,9 @@ def products(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
     )
     found = [a or {} for a in frame["analysis"]]
     frame["analysed_category"] = [a.get("category") for a in found]
+    frame["taxonomy_id"] = pd.array([a.get("taxonomy_id") for a in found], dtype="Int64")
+    frame["taxonomy_path"] = [a.get("taxonomy_path") for a in found]
+    frame["confidence"] = [a.get("confidence") if a else None for a in found]
     frame["room_types"] = [list(a.get("room_types") or []) for a in found]
     frame["style"] = [list(a.get("style") or []) for a in found]
     frame["colors"] = [list(c or []) for c in frame["colors"]]
@@ -374,6 +386,9 @@ def products(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
             "name",
             "category",
             "analysed_category",
+            "taxonomy_id",
+            "taxonomy_path",
+            "confidence",
             "room_types",
             "style",
             "colors",
@@ -467,25 +482,23 @@ def scenes(
     """
     records = []
     for session, client_name in _sessions_of(client_id, session_id, active_only=False):
-        pairs = session.matches or {}
-        for scene in session.scenes or []:
-            found = scene.get("analysis") or {}
+        pairs = session.match_map()
+        for scene in session.scene_list():
+            found = scene.analysis.model_dump() if scene.analysis else {}
             records.append(
                 {
                     "session_id": str(session.id),
                     "session_name": session.name,
                     "client_id": str(session.client_id),
                     "client_name": client_name,
-                    "scene_id": scene["id"],
-                    "scene_file": scene.get("filename"),
-                    "source": scene.get("source"),
-                    "room_type": found.get("room_type") or scene.get("room_type"),
+                    "scene_id": scene.id,
+                    "scene_file": scene.filename,
+                    "source": scene.source,
+                    "room_type": scene.room,
                     "style": list(found.get("style") or []),
                     "lighting": found.get("lighting"),
                     "analysed": bool(found),
-                    "matched_products": sum(
-                        1 for m in pairs.values() if m.get("scene_id") == scene["id"]
-                    ),
+                    "matched_products": sum(1 for m in pairs.values() if m.scene_id == scene.id),
                 }
             )
     columns = [
@@ -619,6 +632,30 @@ def calls(client_id: uuid.UUID | str | None = None, since: object = None) -> pd.
     frame["at"] = pd.to_datetime(frame["at"], utc=True)
     frame["cost_usd"] = frame["cost_usd"].astype("float64")
     return frame.sort_values("at", kind="stable").reset_index(drop=True)
+
+
+def economy(flow_id: uuid.UUID | str, choose: str | None = None) -> dict[str, Any]:
+    """An economy flow's state, and the way to answer a refused submission.
+
+    Returns ``state`` (``submitted``, ``waiting_decision``, ``done`` or ``none``), the
+    ``message`` to read when it waits, and how many images wait or are in batch jobs. With
+    ``choose="retry"`` the waiting images go into a new batch job; with
+    ``choose="full_price"`` the workers make them now at the standard price.
+    """
+    if choose is None:
+        found = economy_service.economy_status(ADMIN, flow_id=flow_id)
+    elif choose in ("retry", "full_price"):
+        found = economy_service.decide_economy(ADMIN, flow_id=flow_id, choice=choose)  # type: ignore[arg-type]
+    else:
+        raise InvalidInput("choose 'retry' (economy mode again) or 'full_price'")
+    return {
+        "flow_id": str(found.flow_id),
+        "state": found.state,
+        "message": found.message,
+        "waiting": found.waiting,
+        "in_batch": found.in_batch,
+        "jobs": found.jobs,
+    }
 
 
 def image(image_id: uuid.UUID | str, *, thumbnail: bool = True) -> Image.Image:
@@ -766,16 +803,16 @@ def rerun(rows: object, **settings: Any) -> list[str]:
             raise NotFound("image", missing[0])
         session_ids = sorted({s.session_id for s in by_id.values()}, key=str)
         scene_ids = {
-            s.id: {scene["id"] for scene in s.scenes or []}
+            s.id: {scene.id for scene in s.scene_list()}
             for s in repo.sessions_by_id(db, session_ids)
         }
-    still_open = [i for i in ids if by_id[i].status in ("pending", "generating")]
+    still_open = [i for i in ids if by_id[i].status in OPEN_STATUSES]
     if still_open:
         raise Conflict(
             f"{len(still_open)} of the images are still pending or generating "
             f"(for example {still_open[0]}): wait for them, then re-run what failed"
         )
-    archived = [i for i in ids if by_id[i].session_status != "active"]
+    archived = [i for i in ids if by_id[i].session_status != SessionStatus.ACTIVE]
     if archived:
         raise InvalidInput(
             f"image {archived[0]} is in an archived session: restore the session to re-run it"
@@ -1037,7 +1074,7 @@ def submit(plan: pd.DataFrame, *, name: str | None = None) -> list[str]:
         session = found.get(session_id)
         if session is None:
             raise NotFound("session", session_id)
-        if session.status != "active":
+        if session.status != SessionStatus.ACTIVE:
             raise InvalidInput(
                 f"session {session.name!r} is archived: restore it to generate in it"
             )

@@ -7,7 +7,6 @@ Services reach the database, storage, AI and queue only through it.
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -22,13 +21,18 @@ from visualizer_core.storage import LocalStorage, S3Storage, Storage
 
 if TYPE_CHECKING:
     from visualizer_core.ai.base import AIBackend
-    from visualizer_core.queue import Queue
+    from visualizer_core.jobqueue import Queue
 
 __all__ = ["Backends", "activate", "activate_for_thread", "build", "current", "reset", "using"]
 
 
 class Backends:
-    """The database, storage, AI and queue that this process uses."""
+    """The database, storage, AI and queue that this process uses.
+
+    The AI backend and the queue are made on first use (a given AI, a tool's wrapper or a test
+    double, is used as it is); :meth:`use_queue` gives them a queue made elsewhere (the embedded
+    worker's threads).
+    """
 
     def __init__(self, settings: Settings, *, ai: AIBackend | None = None) -> None:
         self.settings = settings
@@ -38,8 +42,9 @@ class Backends:
             self.engine.execution_options(**{READ_ONLY: True})
         )
         self.storage: Storage = _make_storage(settings)
-        if ai is not None:  # a given backend (a test double, a tool's wrapper) over the configured
-            self.__dict__["ai"] = ai
+        self._ai = ai
+        self._queue: Queue | None = None
+        self._lock = threading.Lock()
 
     def transaction(self) -> AbstractContextManager[Session]:
         """A session that commits when the block ends and rolls back when it raises."""
@@ -49,21 +54,40 @@ class Backends:
         """A unit of work that only reads: on SQLite it does not wait behind writers."""
         return transaction(self.read_sessions)
 
-    @functools.cached_property
+    @property
     def ai(self) -> AIBackend:
-        from visualizer_core.ai import make_ai
+        if self._ai is None:
+            from visualizer_core.ai import make_ai
 
-        return make_ai(self.settings)
+            with self._lock:
+                if self._ai is None:
+                    self._ai = make_ai(self.settings)
+        return self._ai
 
-    @functools.cached_property
+    @property
     def queue(self) -> Queue:
-        from visualizer_core.queue import make_queue
+        if self._queue is None:
+            from visualizer_core.jobqueue import make_queue
 
-        return make_queue(self)
+            with self._lock:
+                if self._queue is None:
+                    self._queue = make_queue(self)
+        return self._queue
+
+    def use_queue(self, queue: Queue) -> None:
+        """Dispatch to ``queue`` from now on (the one made before, if any, is closed)."""
+        with self._lock:
+            previous, self._queue = self._queue, queue
+        if previous is not None and previous is not queue:
+            previous.close()
+
+    def activate_for_thread(self) -> None:
+        """Make these backends current for the calling thread only (worker threads do this)."""
+        activate_for_thread(self)
 
     def close(self) -> None:
-        if "queue" in self.__dict__:
-            self.queue.close()
+        if self._queue is not None:
+            self._queue.close()
         self.engine.dispose()
 
 

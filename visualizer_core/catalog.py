@@ -271,8 +271,9 @@ def detect_format(columns: Iterable[str]) -> str:
     )
 
 
-def _merchant_record(item: Mapping[str, Any]) -> dict[str, Any]:
+def _merchant_record(raw: Mapping[str, Any]) -> dict[str, Any]:
     """A Merchant Center item (its attribute names, ``g:`` dropped) in our columns."""
+    item = {k.replace(" ", "_"): v for k, v in raw.items()}  # "image link" in some sheets
     images = [*_split_images(item.get("image_link"))]
     extra = item.get("additional_image_link")
     images += _split_list(extra, ",") if isinstance(extra, str) else _split_images(extra)
@@ -386,8 +387,23 @@ def _records_to_rows(fmt: str, numbered: list[tuple[int, dict[str, Any]]]) -> li
     elif fmt == "merchant":
         rows = [_validate(n, _merchant_record(r)) for n, r in numbered]
     else:
-        rows = [_validate(n, r) for n, r in numbered]
+        rows = [_validate(n, _our_aliases(r)) for n, r in numbered]
     return _mark_duplicates(rows)
+
+
+def _our_aliases(record: dict[str, Any]) -> dict[str, Any]:
+    """Our columns under the names other exports with ``sku`` and ``name`` use (WooCommerce's
+    ``Categories``, ``Images`` (comma-separated), ``Short description``); our own text stays
+    verbatim."""
+    if "category" not in record and "categories" in record:
+        record["category"] = record["categories"]
+    if "image" not in record and "images" in record:
+        value = record["images"]
+        record["image"] = _split_list(value, "|,") if isinstance(value, str) else value
+    if "short description" in record:  # a WooCommerce export: its descriptions are HTML
+        description = _text(record.get("description")) or _text(record["short description"])
+        record["description"] = strip_html(description)
+    return record
 
 
 # -- files --------------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ multicast addresses stay refused even then.
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -38,6 +37,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from visualizer_core.errors import InvalidInput
+from visualizer_core.private_hosts import (
+    NOTHING_PRIVATE,
+    NUMERIC_HOST,
+    IPAddress,
+    PrivateHosts,
+    parse_private_hosts,
+)
 
 __all__ = [
     "CheckedURL",
@@ -49,72 +55,17 @@ __all__ = [
     "check_url",
     "parse_private_hosts",
     "pinned_client",
+    "redact",
 ]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Iterable[str]]
 """``resolve(host, port)``: the addresses (as text) a host name resolves to."""
 
 MAX_URL_LENGTH = 2048
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$")
-_HOST_NAME = re.compile(r"^(\*\.)?[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*\.?$")
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 _SHARED = ipaddress.IPv4Network("100.64.0.0/10")
-
-
-# -- the allow-list ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PrivateHosts:
-    """Host names (``*.suffix`` allowed) and networks that may be reached although not public."""
-
-    names: frozenset[str] = frozenset()
-    networks: tuple[IPNetwork, ...] = ()
-
-    def allows_name(self, host: str) -> bool:
-        host = host.rstrip(".").lower()
-        for name in self.names:
-            if name.startswith("*."):
-                if host.endswith(name[1:]):
-                    return True
-            elif host == name:
-                return True
-        return False
-
-    def allows_address(self, address: IPAddress) -> bool:
-        return any(address.version == net.version and address in net for net in self.networks)
-
-
-NOTHING_PRIVATE = PrivateHosts()
-
-
-def parse_private_hosts(text: str | Iterable[str] | None) -> PrivateHosts:
-    """``"10.0.0.0/8, hooks.internal, *.corp.example"`` as a :class:`PrivateHosts`.
-
-    Raises ``ValueError`` naming the first entry that is neither a CIDR nor a host name.
-    """
-    if text is None:
-        return NOTHING_PRIVATE
-    entries = text.split(",") if isinstance(text, str) else list(text)
-    names: set[str] = set()
-    networks: list[IPNetwork] = []
-    for raw in entries:
-        entry = raw.strip().lower()
-        if not entry:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
-            continue
-        except ValueError:
-            pass
-        if not _HOST_NAME.match(entry) or _NUMERIC_HOST.match(entry):
-            raise ValueError(f"{raw.strip()!r} is neither a host name nor a CIDR like 10.0.0.0/8")
-        names.add(entry.rstrip("."))
-    return PrivateHosts(frozenset(names), tuple(networks))
 
 
 # -- checking ------------------------------------------------------------------------------------
@@ -255,7 +206,7 @@ def _addresses(host: str, port: int, resolve: Resolver) -> tuple[IPAddress, ...]
         return (ipaddress.ip_address(bare),)
     except ValueError:
         pass
-    if _NUMERIC_HOST.match(bare):  # 2130706433, 0x7f000001, 0177.0.0.1, 127.1: what they reach
+    if NUMERIC_HOST.match(bare):  # 2130706433, 0x7f000001, 0177.0.0.1, 127.1: what they reach
         try:
             return (ipaddress.IPv4Address(socket.inet_aton(bare)),)
         except OSError:
@@ -275,6 +226,14 @@ def _addresses(host: str, port: int, resolve: Resolver) -> tuple[IPAddress, ...]
     if not addresses:
         raise InvalidInput(f"the host {host} cannot be resolved")
     return tuple(addresses)
+
+
+def redact(url: str) -> str:
+    """The URL without any user name or password, for showing and logging."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 # -- connecting ----------------------------------------------------------------------------------

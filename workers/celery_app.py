@@ -19,16 +19,17 @@ import redis
 from celery import signals
 
 from visualizer_core import backends
-from visualizer_core.celery_queue import (
+from visualizer_core.config import get_settings
+from visualizer_core.jobqueue import Heartbeat, Sweeper, worker_name
+from visualizer_core.jobqueue.celery_queue import (
     FINISHED,
     GENERATE_TASK,
     WEBHOOK_TASK,
     JobRecords,
     make_celery,
 )
-from visualizer_core.config import get_settings
-from visualizer_core.queue import Heartbeat, worker_name
 from visualizer_core.scope import ADMIN
+from visualizer_core.services import generation, jobs, notify
 
 __all__ = ["app", "deliver_webhook", "generate_image", "run_worker", "sweep_once"]
 
@@ -62,8 +63,6 @@ def generate_image(image_id: str) -> str:
     it worked (``superseded``) is a duplicate: it changes nothing, is logged and counted in
     ``{APP_ENV}:generation:stats``, and leaves the job record to the run that owns the row.
     """
-    from visualizer_core.services.generation import image_status, process_image
-
     state = _worker_state()
     records: JobRecords = state["records"]
     heartbeat: Heartbeat = state["heartbeat"]
@@ -72,7 +71,7 @@ def generate_image(image_id: str) -> str:
     heartbeat.add(iid)
     try:
         records.set([iid], "generating", worker=name)
-        outcome = process_image(iid, worker_id=name)
+        outcome = generation.process_image(iid, worker_id=name)
     except BaseException:
         # The row may still be pending with a record that says otherwise: drop the record so
         # that the next sweep sees a pending row without a job and dispatches it again.
@@ -85,7 +84,7 @@ def generate_image(image_id: str) -> str:
         records.set([iid], outcome, worker=name)
         return outcome
     records.count("duplicates")
-    status = image_status(iid)
+    status = jobs.image_status(iid)
     log.warning("duplicate delivery of image %s: %s (the row is %s)", iid, outcome, status)
     if status in FINISHED:
         records.set([iid], status)
@@ -97,22 +96,18 @@ def generate_image(image_id: str) -> str:
 @app.task(name=WEBHOOK_TASK, ignore_result=True)
 def deliver_webhook(flow_id: str) -> str:
     """Send a finished flow's summary to the client's webhook (retried with backoff inside)."""
-    from visualizer_core.services.notify import deliver_flow_webhook
-
-    return deliver_flow_webhook(uuid.UUID(flow_id))
+    return notify.deliver_flow_webhook(uuid.UUID(flow_id))
 
 
 def sweep_once() -> dict[str, int] | None:
     """One recovery sweep, unless another worker is sweeping right now (then None)."""
-    from visualizer_core.services.generation import recover
-
     client = redis.Redis.from_url(settings.redis_url or "")
     try:
         lock = client.lock(f"{settings.queue_prefix}:generation:sweep-lock", timeout=SWEEP_S)
         if not lock.acquire(blocking=False):
             return None
         try:
-            return recover(ADMIN, dispatch=True)
+            return generation.recover(ADMIN, dispatch=True)
         finally:
             with contextlib.suppress(redis.exceptions.LockError):
                 lock.release()
@@ -120,29 +115,17 @@ def sweep_once() -> dict[str, int] | None:
         client.close()
 
 
-def _sweeper(stop: threading.Event) -> None:
-    while True:
-        try:
-            result = sweep_once()
-            if result and (result["requeued"] or result["reset"]):
-                log.warning("sweep: requeued %(requeued)s, reset %(reset)s", result)
-        except Exception:
-            log.warning("sweep failed", exc_info=True)
-        if stop.wait(SWEEP_S):
-            return
-
-
-_stop_sweeper = threading.Event()
+_sweeper = Sweeper(sweep_once, SWEEP_S, name="sweeper")
 
 
 @signals.worker_ready.connect
 def _start_sweeper(**_: Any) -> None:
-    threading.Thread(target=_sweeper, args=(_stop_sweeper,), name="sweeper", daemon=True).start()
+    _sweeper.start()
 
 
 @signals.worker_shutdown.connect
 def _stop(**_: Any) -> None:
-    _stop_sweeper.set()
+    _sweeper.stop(timeout=0)
     heartbeat = _state.get("heartbeat")
     if heartbeat is not None:
         heartbeat.stop()

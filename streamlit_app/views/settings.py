@@ -27,15 +27,21 @@ notice = st.session_state.pop("settings.notice", None)
 if notice:
     st.success(notice)
 invitation = st.session_state.pop("settings.invitation", None)  # its token is shown once
-if invitation is not None:
+if invitation is not None and invitation.mailed:
+    st.success(
+        f"Invitation for {invitation.email} ({invitation.role.value}) sent by e-mail; it is "
+        f"valid until {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
+    )
+elif invitation is not None:
     st.success(
         f"Invitation for {invitation.email} ({invitation.role.value}) until "
         f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC. Send them this link (shown once):"
     )
     base = (st.context.url or "").split("?", 1)[0].rsplit("/", 1)[0]
-    st.code(
-        f"{base}/?invite={invitation.token}" if base else f"?invite={invitation.token}",
-        language=None,
+    st.code(invitation.link_for(base) or "", language=None)
+    st.caption(
+        "Mail is not set up here, so you hand the link over yourself; an account made from it "
+        "counts as unverified until its owner proves the address."
     )
 
 # -- usage -------------------------------------------------------------------------------------
@@ -138,7 +144,8 @@ st.caption(
     "Called with a signed POST when a session's generation finishes. The secret is shown "
     "once, to give to the receiver."
 )
-current_url = getattr(client, "webhook_url", None)
+hook = attempt(clients.webhook_settings, member, client_id=member.client_id) or {}
+current_url = hook.get("url")
 if current_url:
     st.caption(f"Now: `{current_url}`")
 with st.form("settings.webhook"):

@@ -29,13 +29,13 @@ def test_the_demo_signs_in_and_its_first_generation_completes() -> None:
     assert len(catalog) >= 8
     assert len({p.category for p in catalog}) >= 5
     session = sessions.get_session(member, session_id=demo["session_id"])
-    assert len({s["room_type"] for s in session.scenes}) >= 3
+    assert len({s.room_type for s in session.scenes}) >= 3
 
     # Every product went to a room it belongs in.
-    room_of_scene = {s["id"]: s["room_type"] for s in session.scenes}
+    room_of_scene = {s.id: s.room_type for s in session.scenes}
     for product in catalog:
         analysis = ProductAnalysis.model_validate(product.analysis)
-        scene_id = session.matches[str(product.id)]["scene_id"]
+        scene_id = session.matches[str(product.id)].scene_id
         assert room_of_scene[scene_id] in analysis.room_types, product.name
 
     counts = generation.wait_for_flows(member, flow_ids=[demo["flow_id"]], timeout=180)
@@ -47,7 +47,8 @@ def test_the_demo_signs_in_and_its_first_generation_completes() -> None:
 
 
 def test_the_demo_is_made_once_and_its_pending_images_are_swept_up_by_a_worker() -> None:
-    from visualizer_core.worker import EmbeddedWorker
+    from visualizer_core.jobqueue import EmbeddedWorker
+    from visualizer_core.services import TASKS
 
     first = create_demo(ADMIN, if_missing=True, dispatch=False)
     again = create_demo(ADMIN, if_missing=True, dispatch=False)
@@ -57,7 +58,7 @@ def test_the_demo_is_made_once_and_its_pending_images_are_swept_up_by_a_worker()
     status = sessions.session_status(ADMIN, session_id=first["session_id"])
     assert status["pending"] == status["total"] > 0  # the rows are the queue
 
-    worker = EmbeddedWorker(backends.current(), threads=2).start()
+    worker = EmbeddedWorker(backends.current(), threads=2, tasks=TASKS).start()
     try:
         counts = generation.wait_for_flows(ADMIN, flow_ids=[first["flow_id"]], timeout=180)
     finally:

@@ -18,7 +18,8 @@ import pytest
 from tests import factories
 from tests.standins.gemini_server import GeminiStandIn, RecordedRequest
 from visualizer_core import backends
-from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL, Price, estimate_cost
+from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL, Price
+from visualizer_core.ai.usage import BATCH_PRICE_FACTOR, Pricing, records_of
 from visualizer_core.config import load_settings
 from visualizer_core.db.models import GeneratedImage, ProductImage
 from visualizer_core.schemas import FlowSettings
@@ -157,7 +158,7 @@ def test_a_flow_sends_product_and_scene_in_every_call_and_keeps_lineage(
     assert len(calls) == 6
     session = sessions.get_session(scope, session_id=session_id)
     [scene] = session.scenes
-    scene_bytes = gemini.storage.get(scene["key"])
+    scene_bytes = gemini.storage.get(scene.key)
     with gemini.transaction() as db:
         base_keys = {p.base_key for p in db.query(ProductImage).all()}
     product_pngs = {gemini.storage.get(key) for key in base_keys}
@@ -176,13 +177,17 @@ def test_a_flow_sends_product_and_scene_in_every_call_and_keeps_lineage(
         assert row.model == DEFAULT_IMAGE_MODEL
         assert row.prompt and row.prompt_version
         assert row.prompt in {call.prompt for call in calls}
-        assert row.usage["input_tokens"] > 0
-        assert row.usage["image_output_tokens"] == 1120  # a 1K image
-        image_cost = estimate_cost(DEFAULT_IMAGE_MODEL, row.usage, prices)
-        assert row.cost_usd is not None and row.cost_usd >= image_cost > 0
+        image, judgement = records_of(row.usage)  # the ledger: one call each
+        assert (image.kind, judgement.kind) == ("image", "judgement")
+        assert image.tokens.input > 0 and image.tokens.output_image == 1120  # a 1K image
+        assert image.price["image_output"] == CUSTOM_PRICE["image_output"]
+        assert image.cost_usd == pytest.approx(
+            Pricing(prices).cost(DEFAULT_IMAGE_MODEL, image.tokens)
+        )
+        assert row.cost_usd == pytest.approx(image.cost_usd + judgement.cost_usd)
         assert row.attempts == 1
         assert row.image_key and gemini.storage.get(row.image_key)[:3] == b"\xff\xd8\xff"
-        assert row.product_image_id is not None and row.scene_id == scene["id"]
+        assert row.product_image_id is not None and row.scene_id == scene.id
         assert 0.0 <= (row.fidelity_score or -1) <= 1.0
         assert {"ai_s", "total_s"} <= set(row.timings)
 
@@ -283,7 +288,7 @@ def test_an_economy_flow_goes_through_the_batch_api(
     scope, session_id = _prepared_session(tmp_path, products_count=3)
     gemini_server.reset()
     gemini_server.fail_next("400")  # one row the batch refuses: a permanent failure
-    gemini_server.fail_next("503")  # one row that failed in passing: back to the workers
+    gemini_server.fail_next("503")  # one row that failed in passing: into a new batch
 
     flow = generation.generate(
         scope, session_id=session_id, settings=FlowSettings(variants=2, economy=True)
@@ -294,28 +299,34 @@ def test_an_economy_flow_goes_through_the_batch_api(
     assert job and job.startswith(economy.JOB_PREFIX)
     assert _image_calls(gemini_server) == []  # nothing interactive: all went into the file
 
-    assert economy.poll_economy(ADMIN) == {"jobs": 1, "completed": 0, "failed": 0, "requeued": 0}
+    assert economy.poll_economy(ADMIN)["completed"] == 0  # still running
     polled = economy.poll_economy(ADMIN)
-    assert polled == {"jobs": 1, "completed": 4, "failed": 1, "requeued": 1}
+    assert (polled["completed"], polled["failed"], polled["resubmitted"]) == (4, 1, 1)
+    economy.poll_economy(ADMIN)
+    assert economy.poll_economy(ADMIN)["completed"] == 1  # the second job, same price
     counts = generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=60)
     assert (counts["completed"], counts["error"]) == (5, 1)
 
     lines = [r for r in gemini_server.requests if r.action == "batchLine"]
-    assert len(lines) == 6
+    assert len(lines) == 7
     assert all(line.image_mime_types == ["image/png", "image/jpeg"] for line in lines)
-    assert len(_image_calls(gemini_server)) == 1  # the requeued row, made interactively
-    prices = {DEFAULT_IMAGE_MODEL: Price(**CUSTOM_PRICE)}
+    assert _image_calls(gemini_server) == []  # never made at the standard price
+    prices = Pricing({DEFAULT_IMAGE_MODEL: Price(**CUSTOM_PRICE)})
     by_status: dict[str, list[GeneratedImage]] = {}
     for row in _rows(flow.flow_id):
         by_status.setdefault(row.status, []).append(row)
     [refused] = by_status["error"]
     assert "Gemini answered 400" in (refused.error_message or "")
-    batched = [r for r in by_status["completed"] if (r.job_id or "").startswith("gemini-batch:")]
-    assert len(batched) == 4
+    batched = by_status["completed"]
+    assert len(batched) == 5
     for row in batched:
-        full = estimate_cost(DEFAULT_IMAGE_MODEL, row.usage, prices)
-        judged = estimate_cost(DEFAULT_TEXT_MODEL, row.usage.get("fidelity", {}))
-        assert row.cost_usd == pytest.approx(full / 2 + judged)
+        calls = records_of(row.usage)
+        lines_paid = [c for c in calls if c.kind == "batch" and c.ok]
+        [made] = lines_paid
+        assert made.cost_usd == pytest.approx(
+            prices.cost(DEFAULT_IMAGE_MODEL, made.tokens) * BATCH_PRICE_FACTOR
+        )
+        assert row.cost_usd == pytest.approx(sum(c.cost_usd for c in calls))
         assert row.prompt and row.prompt_version and row.model == DEFAULT_IMAGE_MODEL
         assert row.fidelity_score is not None
         assert row.image_key and gemini.storage.get(row.image_key)[:3] == b"\xff\xd8\xff"

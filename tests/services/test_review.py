@@ -18,7 +18,7 @@ from visualizer_core.db import repo
 from visualizer_core.db.models import GeneratedImage
 from visualizer_core.errors import Forbidden, InvalidInput, QuotaExceeded
 from visualizer_core.scope import ADMIN, ClientScope, Role
-from visualizer_core.services import analysis, clients, gallery, generation, review
+from visualizer_core.services import analysis, clients, gallery, generation, jobs, review
 from visualizer_core.services.review import DOUBTFUL_BELOW
 
 CATALOG = (
@@ -212,8 +212,8 @@ def test_rerun_with_a_note_rejects_and_remakes_in_the_same_scene(
     new_id = review.rerun_with_note(editor, image_id=item.id, note="keep the legs wooden")
     generation.process_image(new_id, worker_id="test")  # or the queue's worker made it first
     deadline = time.monotonic() + 60
-    while generation.image_status(new_id) != "completed":
-        assert time.monotonic() < deadline, generation.image_status(new_id)
+    while jobs.image_status(new_id) != "completed":
+        assert time.monotonic() < deadline, jobs.image_status(new_id)
         time.sleep(0.05)
     with backend.transaction() as db:
         new = repo.get(db, GeneratedImage, new_id, client_id=None)

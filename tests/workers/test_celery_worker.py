@@ -20,7 +20,7 @@ import yaml
 
 from tests.servers.celery_worker import QueueStack, World, make_world, queue_stack
 from visualizer_core import backends
-from visualizer_core.celery_queue import JOB_TTL_S, JobRecords
+from visualizer_core.jobqueue.celery_queue import JOB_TTL_S, JobRecords
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import gallery, generation

@@ -8,16 +8,21 @@ transient failure (retry with backoff) from a permanent one (stop, keep the mess
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from visualizer_core.errors import ConfigError, ProviderError
 from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
 
 __all__ = [
     "AIBackend",
+    "BatchAI",
+    "BatchState",
     "GenerationRequest",
     "GenerationResult",
     "ProductFacts",
+    "no_batch",
 ]
 
 
@@ -78,3 +83,51 @@ class AIBackend(Protocol):
     def generate(self, request: GenerationRequest) -> GenerationResult:
         """Make one image of the product in the scene."""
         ...
+
+    supports_batch: bool
+    """Whether :meth:`batch` offers a batch mode (economy flows use it; others run as usual)."""
+
+    def batch(self) -> BatchAI[Any]:
+        """The batch mode: only when :attr:`supports_batch`, else ``ConfigError``."""
+        ...
+
+
+class BatchState(Protocol):
+    """Where a batch job is."""
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def done(self) -> bool:
+        """True once the job will not change any more."""
+        ...
+
+
+StateT = TypeVar("StateT", bound=BatchState)
+
+
+class BatchAI(Protocol[StateT]):
+    """A backend's batch mode: many images as one job, cheaper, answered later."""
+
+    def submit(
+        self, requests: Sequence[tuple[str, GenerationRequest]], *, display_name: str
+    ) -> str:
+        """Create one job of keyed requests (one model); returns the job's name."""
+        ...
+
+    def status(self, name: str) -> StateT:
+        """Poll a job."""
+        ...
+
+    def results(self, status: StateT) -> Mapping[str, GenerationResult | ProviderError]:
+        """A finished job's result of each key: an image, or the error a person can act on."""
+        ...
+
+
+def no_batch(name: str) -> BatchAI[Any]:
+    """What ``batch()`` of a backend without a batch mode does: refuse, naming the backend."""
+    raise ConfigError(f"the {name} AI backend has no batch mode")

@@ -49,7 +49,7 @@ from google.genai import types
 from pydantic import BaseModel, Field, ValidationError
 
 from visualizer_core.ai import usage as usage_records
-from visualizer_core.ai.base import GenerationRequest, GenerationResult, ProductFacts
+from visualizer_core.ai.base import BatchAI, GenerationRequest, GenerationResult, ProductFacts
 from visualizer_core.ai.ratelimit import ModelLimiter, day_end
 from visualizer_core.ai.usage import (
     PRICES,
@@ -69,7 +69,7 @@ from visualizer_core.errors import (
     TransientProviderError,
 )
 from visualizer_core.fidelity import FidelityCheck
-from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
+from visualizer_core.schemas import ProductAnalysis, ProductAnswer, SceneAnalysis
 
 __all__ = [
     "DEFAULT_IMAGE_MODEL",
@@ -204,6 +204,19 @@ class GeminiAI:
         """The google-genai client (for :mod:`visualizer_core.ai.gemini_batch`)."""
         return self._client
 
+    supports_batch = True
+    """The Gemini Batch API: half the price, answered within hours (economy mode)."""
+
+    def batch(self) -> BatchAI[Any]:
+        """This account's batch mode (:class:`visualizer_core.ai.gemini_batch.GeminiBatch`)."""
+        from visualizer_core.ai.gemini_batch import GeminiBatch
+
+        return GeminiBatch(self)
+
+    def api_error(self, error: genai_errors.APIError, model: str) -> ProviderError:
+        """:func:`classify_api_error`, for the batch mode that shares this client."""
+        return classify_api_error(error, model)
+
     def estimate_cost(self, model: str, usage: Mapping[str, int]) -> float:
         """:func:`estimate_cost` with this backend's price table."""
         return estimate_cost(model, usage, self.prices)
@@ -329,7 +342,8 @@ class GeminiAI:
                 lines.append(f"{label}: {value}")
         parts = [_image_part(image, "product photo") for image in images]
         parts.append(types.Part.from_text(text="\n".join(lines)))
-        analysis = self._analyze(parts, ProductAnalysis, f"analysis of product {facts.name!r}")
+        answer = self._analyze(parts, ProductAnswer, f"analysis of product {facts.name!r}")
+        analysis = ProductAnalysis.model_validate(answer.model_dump())
         if taxonomy is not None:
             category = _normalize(
                 taxonomy,

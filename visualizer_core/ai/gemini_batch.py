@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final, Literal, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import httpx
 from google.genai import errors as genai_errors
@@ -46,7 +46,6 @@ from google.genai import types
 from pydantic import ValidationError
 
 from visualizer_core.ai.base import GenerationRequest, GenerationResult
-from visualizer_core.ai.gemini import GeminiAI, classify_api_error
 from visualizer_core.ai.usage import (
     BATCH_PRICE_FACTOR,
     CallKind,
@@ -60,6 +59,9 @@ from visualizer_core.errors import (
     RateLimited,
     TransientProviderError,
 )
+
+if TYPE_CHECKING:
+    from visualizer_core.ai.gemini import GeminiAI
 
 __all__ = [
     "BATCH_PRICE_FACTOR",
@@ -168,7 +170,7 @@ class GeminiBatch:
         try:
             return call()
         except genai_errors.APIError as error:
-            raise classify_api_error(error, model) from error
+            raise self.ai.api_error(error, model) from error
         except _TRANSPORT as error:
             raise TransientProviderError(
                 f"{what} failed on the network ({type(error).__name__} {error})"
@@ -255,8 +257,13 @@ class GeminiBatch:
         unique = f"{display_name} [{uuid.uuid4().hex[:12]}]"
         with tempfile.TemporaryDirectory(prefix="visualizer-batch-") as folder:
             path = Path(folder) / "requests.jsonl"
-            with path.open("wb") as out:
-                count, model = self.write_jsonl(requests, out)
+            try:
+                with path.open("wb") as out:
+                    count, model = self.write_jsonl(requests, out)
+            except OSError as error:  # a full or unwritable temporary folder
+                raise TransientProviderError(
+                    f"the batch file could not be written to {folder}: {error}"
+                ) from error
             log.info("batch %r: %d requests, %d bytes", unique, count, path.stat().st_size)
             client = self.ai.sdk
             try:

@@ -9,8 +9,15 @@ not delayed: they are not what the queue runs.
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from visualizer_core.ai.base import AIBackend, GenerationRequest, GenerationResult, ProductFacts
+from visualizer_core.ai.base import (
+    AIBackend,
+    BatchAI,
+    GenerationRequest,
+    GenerationResult,
+    ProductFacts,
+)
 from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
 
 __all__ = ["DelayedAI"]
@@ -25,6 +32,11 @@ class DelayedAI:
         self.name = inner.name
         self.image_model = inner.image_model
         self.text_model = inner.text_model
+        self.supports_batch = inner.supports_batch
+
+    def batch(self) -> BatchAI[Any]:
+        """The inner backend's batch mode (its jobs are not rate limited or delayed here)."""
+        return self.inner.batch()
 
     def analyze_product(self, facts: ProductFacts, images: list[bytes]) -> ProductAnalysis:
         """The inner backend's analysis, undelayed."""

@@ -7,8 +7,16 @@ scene at a category-aware scale with a contact shadow and the scene's light.
 
 from __future__ import annotations
 
+from typing import Any
+
 from visualizer_core.ai import compositor, local_analysis
-from visualizer_core.ai.base import GenerationRequest, GenerationResult, ProductFacts
+from visualizer_core.ai.base import (
+    BatchAI,
+    GenerationRequest,
+    GenerationResult,
+    ProductFacts,
+    no_batch,
+)
 from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
 
 __all__ = ["LocalAI"]
@@ -29,3 +37,8 @@ class LocalAI:
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         return compositor.compose(request)
+
+    supports_batch = False
+
+    def batch(self) -> BatchAI[Any]:
+        return no_batch(self.name)

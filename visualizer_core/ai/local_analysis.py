@@ -389,6 +389,17 @@ def _catalog_palette(colors: Sequence[str]) -> list[str]:
 UNSURE_BELOW = taxonomy.UNSURE_BELOW
 
 
+def _tags(description: str | None) -> tuple[str | None, list[str]]:
+    """The description without its ``Tags: a, b`` line (the catalog import adds one for
+    Shopify's tags), and the tags."""
+    if not description or "Tags:" not in description:
+        return description, []
+    body, _, line = description.rpartition("Tags:")
+    if "\n" in line.strip():
+        return description, []
+    return body.strip() or None, [t.strip() for t in line.split(",") if t.strip()]
+
+
 def _product_shape(photo: bytes) -> float | None:
     """Height over width of the product in its photo (the opaque part of a cut-out, or what
     differs from a plain backdrop); ``None`` when the photo cannot be read."""
@@ -462,10 +473,12 @@ def analyze_product(facts: ProductFacts, images: list[bytes]) -> ProductAnalysis
     A photo that cannot be decoded raises :class:`~visualizer_core.errors.InvalidImage`.
     """
     pixels = _product_shape(images[0]) if images else None
+    description, tags = _tags(facts.description)
     found = taxonomy.classify(
         facts.name,
         facts.category,
-        facts.description,
+        description,
+        tags=tags,
         describing=[*facts.colors, *facts.materials],
         aspect=pixels,
     )

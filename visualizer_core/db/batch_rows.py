@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from visualizer_core.db.models import GeneratedImage
+from visualizer_core.schemas import ImageStatus
 
 __all__ = [
     "AWAITING",
@@ -52,7 +53,8 @@ def _rowcount(result: Any) -> int:
 
 def models_of(db: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str | None]:
     """The model column of each row."""
-    return dict(db.execute(select(_G.id, _G.model).where(_G.id.in_(list(ids)))).tuples().all())
+    rows = db.execute(select(_G.id, _G.model).where(_G.id.in_(list(ids)))).all()
+    return {row[0]: row[1] for row in rows}
 
 
 def open_jobs(db: Session) -> list[str]:
@@ -60,7 +62,7 @@ def open_jobs(db: Session) -> list[str]:
     stmt = (
         select(_G.job_id)
         .where(
-            _G.status == "generating",
+            _G.status == ImageStatus.GENERATING,
             _G.job_id.like(f"{JOB_PREFIX}%"),
             _G.job_id != AWAITING,
         )
@@ -72,14 +74,14 @@ def open_jobs(db: Session) -> list[str]:
 
 def rows_of_job(db: Session, job_id: str) -> list[uuid.UUID]:
     """The generating rows of one job."""
-    stmt = select(_G.id).where(_G.status == "generating", _G.job_id == job_id)
+    stmt = select(_G.id).where(_G.status == ImageStatus.GENERATING, _G.job_id == job_id)
     return list(db.scalars(stmt.order_by(_G.created_at)))
 
 
 def open_rows_of_flow(db: Session, flow_id: uuid.UUID) -> list[Any]:
     """The flow's generating rows in batch jobs or awaiting a decision (id, job_id, message)."""
     stmt = select(_G.id, _G.job_id, _G.error_message).where(
-        _G.flow_id == flow_id, _G.status == "generating", _G.job_id.like(f"{JOB_PREFIX}%")
+        _G.flow_id == flow_id, _G.status == ImageStatus.GENERATING, _G.job_id.like(f"{JOB_PREFIX}%")
     )
     return list(db.execute(stmt.order_by(_G.created_at)).all())
 
@@ -89,7 +91,9 @@ def touch_waiting(db: Session, *, now: dt.datetime) -> None:
     db.execute(
         update(_G)
         .where(
-            _G.status == "generating", _G.job_id.like(f"{JOB_PREFIX}%"), _G.worker_id == SUBMITTER
+            _G.status == ImageStatus.GENERATING,
+            _G.job_id.like(f"{JOB_PREFIX}%"),
+            _G.worker_id == SUBMITTER,
         )
         .values(heartbeat_at=now)
         .execution_options(synchronize_session=False)
@@ -102,7 +106,7 @@ def await_decision(
     """These rows wait for a person: submission refused, or their job ended without results."""
     db.execute(
         update(_G)
-        .where(_G.id.in_(list(ids)), _G.status == "generating")
+        .where(_G.id.in_(list(ids)), _G.status == ImageStatus.GENERATING)
         .values(
             job_id=AWAITING,
             worker_id=SUBMITTER,
@@ -118,7 +122,7 @@ def clear_decision(db: Session, ids: Sequence[uuid.UUID], *, now: dt.datetime) -
     """The decision was made: the rows no longer say they wait."""
     db.execute(
         update(_G)
-        .where(_G.id.in_(list(ids)), _G.status == "generating", _G.job_id == AWAITING)
+        .where(_G.id.in_(list(ids)), _G.status == ImageStatus.GENERATING, _G.job_id == AWAITING)
         .values(error_message=None, heartbeat_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -136,7 +140,7 @@ def lease(
             update(_G)
             .where(
                 _G.id.in_(candidates[start : start + 500]),
-                _G.status == "generating",
+                _G.status == ImageStatus.GENERATING,
                 _G.job_id == job_id,
                 (_G.worker_id == SUBMITTER)
                 | (_G.worker_id.like(f"{INGEST_PREFIX}%") & (_G.heartbeat_at < expired_before)),
@@ -153,7 +157,7 @@ def renew(db: Session, holder: str, *, now: dt.datetime) -> int:
     """Keeps ``holder``'s lease on its open rows."""
     result = db.execute(
         update(_G)
-        .where(_G.worker_id == holder, _G.status == "generating")
+        .where(_G.worker_id == holder, _G.status == ImageStatus.GENERATING)
         .values(heartbeat_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -164,7 +168,7 @@ def renew_one(db: Session, image_id: uuid.UUID, holder: str, *, now: dt.datetime
     """Whether the row is still open and ``holder``'s (and its lease renewed)."""
     result = db.execute(
         update(_G)
-        .where(_G.id == image_id, _G.worker_id == holder, _G.status == "generating")
+        .where(_G.id == image_id, _G.worker_id == holder, _G.status == ImageStatus.GENERATING)
         .values(heartbeat_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -175,7 +179,7 @@ def hand_back(db: Session, ids: Sequence[uuid.UUID], holder: str, *, now: dt.dat
     """Rows ``holder`` did not finish, back to the submitter (to go into a new job)."""
     db.execute(
         update(_G)
-        .where(_G.id.in_(list(ids)), _G.worker_id == holder, _G.status == "generating")
+        .where(_G.id.in_(list(ids)), _G.worker_id == holder, _G.status == ImageStatus.GENERATING)
         .values(worker_id=SUBMITTER, heartbeat_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -185,7 +189,7 @@ def release(db: Session, holder: str, *, now: dt.datetime) -> None:
     """Ends ``holder``'s lease: its open rows wait for the next poll again."""
     db.execute(
         update(_G)
-        .where(_G.worker_id == holder, _G.status == "generating")
+        .where(_G.worker_id == holder, _G.status == ImageStatus.GENERATING)
         .values(worker_id=SUBMITTER, heartbeat_at=now)
         .execution_options(synchronize_session=False)
     )

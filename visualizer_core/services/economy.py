@@ -1,108 +1,125 @@
-"""Bulk economy mode: a flow's images through the Gemini Batch API, at half the price, slower.
+"""Bulk economy mode: a flow's images through a batch API (Gemini's), at half the price, slower.
 
-A flow whose settings say ``economy`` is not dispatched to the workers image by image:
-:func:`submit_economy` claims its pending rows (pending to generating, as a worker would, so no
-worker takes them), builds each row's request exactly as the task does, and submits them as
-one batch job per model. Each row's ``job_id`` becomes ``gemini-batch:{job name}``.
+It must never pay twice, so each step is built for the failure it can meet:
 
-:func:`poll_economy` (run it from a sweep, a notebook or a command; it is cheap) polls every
-open job, refreshes its rows' heartbeat so recovery leaves them alone, and ingests a finished
-job row by row: an image is stored and the row completed, with its usage and the batch price;
-a refused or invalid row gets its error message; a row that failed for a passing reason (rate
-limit, server error) goes back to the ordinary queue, as does every row of a job that failed
-as a whole. If polling stops altogether, recovery eventually resets the rows to pending and
-the workers make them at the standard price: nothing is lost, only the discount.
+- **Submit** (:func:`submit_economy`): the flow's pending rows are claimed (pending to
+  generating, ``worker_id`` ``gemini-batch``, so no worker takes them) and each row's request
+  is built with the task's own steps (:mod:`visualizer_core.services.jobs`) *while* the JSONL
+  file is written (:meth:`GeminiBatch.write_jsonl`: one request in memory at a time). The rows'
+  ``job_id`` becomes ``gemini-batch:{job}``. A submission the API refuses (429: over the batch
+  quota; a 4xx), or cannot take after the retries, is **not** switched to the standard price:
+  the rows wait (``job_id`` ``gemini-batch:awaiting-decision``, the reason in
+  ``error_message``), :func:`economy_status` reports it, and :func:`decide_economy` lets a
+  person retry economy or choose the full price.
+- **Poll** (:func:`poll_economy`, from the sweep, a notebook or a command): every open job is
+  polled; its waiting rows' heartbeat is refreshed (recovery never resets economy rows: a
+  reset would pay the batch a second time at the standard price).
+- **Ingest**, once a job succeeded: the rows are leased to this ingest by a guarded update
+  (``worker_id`` ``gemini-batch-ingest:{id}``, taken only from the submitter or from an ingest
+  whose lease ran out), and the lease is renewed by a thread for as long as the ingest runs.
+  Two sweeps at once: one gets the rows, the other nothing. Each row is stored and completed
+  once; a row already completed is skipped. The results file is streamed to disk and read
+  line by line. A failed download is retried (by the batch adapter, then at the next poll);
+  it never makes anything again at full price.
+- **Lines**: an image completes its row (with the batch line and its fidelity judgement in the
+  ledger); a refused or invalid line fails its row; a passing failure, or a row whose line came
+  back without a ``key`` (its cost is put on that row's ledger), goes into a new batch at the
+  batch price; a job that failed, expired or was cancelled as a whole waits for a decision.
 
 The local backend has no batch mode: economy flows on it are generated as usual.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import tempfile
+import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal
 
 from visualizer_core import backends
-from visualizer_core.ai.base import GenerationRequest, GenerationResult
-from visualizer_core.ai.gemini import GeminiAI
-from visualizer_core.ai.gemini_batch import GeminiBatch
-from visualizer_core.db import repo
+from visualizer_core.ai import usage
+from visualizer_core.ai.base import AIBackend, GenerationRequest, GenerationResult
+from visualizer_core.db import batch_rows, repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.db.models import GeneratedImage
+from visualizer_core.db.models import Flow, GeneratedImage
 from visualizer_core.errors import (
+    InvalidInput,
     NotFound,
     ProviderError,
     TransientProviderError,
     VisualizerError,
 )
+from visualizer_core.schemas import ImageStatus
 from visualizer_core.scope import Action, Scope
+from visualizer_core.services import jobs
 from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services.jobs import job_id_for
 
-__all__ = ["JOB_PREFIX", "economy_available", "poll_economy", "submit_economy"]
+__all__ = [
+    "JOB_PREFIX",
+    "EconomyStatus",
+    "decide_economy",
+    "economy_available",
+    "economy_status",
+    "poll_economy",
+    "submit_economy",
+]
 
 log = logging.getLogger(__name__)
 
-JOB_PREFIX: Final = "gemini-batch:"
-WORKER_ID: Final = "gemini-batch"
+JOB_PREFIX: Final = batch_rows.JOB_PREFIX
+AWAITING: Final = batch_rows.AWAITING
+WORKER_ID: Final = batch_rows.SUBMITTER
 
 
-def _gemini() -> GeminiAI | None:
-    ai: object = backends.current().ai
-    for candidate in (ai, getattr(ai, "inner", None)):
-        if isinstance(candidate, GeminiAI):
-            return candidate
-    return None
+def _batch_ai() -> AIBackend | None:
+    """The AI backend when it has a batch mode (Gemini does; the local backend does not)."""
+    ai = backends.current().ai
+    return ai if ai.supports_batch else None
 
 
 def economy_available() -> bool:
     """Whether the AI backend has a batch mode (Gemini does; the local backend does not)."""
-    return _gemini() is not None
+    return _batch_ai() is not None
 
 
-def _request(image_id: uuid.UUID) -> tuple[GenerationRequest, str | None]:
-    """The row's request, built as the generation task builds it, and its prompt version."""
-    # The task's own builder, so that a batch row and a worker row ask for the same picture.
-    from visualizer_core.services.generation import _build_request, _load_job
+def _batch(ai: AIBackend) -> Any:
+    """The backend's batch mode, retrying as the settings say (``VISUALIZER_RETRY_*``)."""
+    settings = backends.current().settings
+    batch = ai.batch()
+    for name, value in (
+        ("attempts", settings.visualizer_max_attempts),
+        ("backoff_s", settings.visualizer_retry_base_s),
+        ("max_wait_s", min(settings.visualizer_retry_max_s, 60.0)),
+    ):
+        if hasattr(batch, name):
+            setattr(batch, name, value)
+    return batch
 
-    job = _load_job(image_id)
-    storage = backends.current().storage
-    return _build_request(job, storage.get(job.base_key), storage.get(job.scene_key))
+
+def _lease_s() -> float:
+    """How long an ingest's lease on its rows lasts without renewal."""
+    return max(backends.current().settings.stale_after_s, 2.0)
 
 
-def _back_to_queue(image_ids: Sequence[uuid.UUID], why: str) -> None:
-    """Rows the batch could not make go to the ordinary workers (standard price)."""
-    if not image_ids:
-        return
-    from visualizer_core.services.generation import job_id_for
-
-    log.warning("%d economy images go to the standard queue: %s", len(image_ids), why)
-    now = utcnow()
-    with unit_of_work() as db:
-        for iid in image_ids:
-            repo.update_image(
-                db,
-                iid,
-                expect_status="generating",
-                status="pending",
-                worker_id=None,
-                job_id=job_id_for(iid),
-                updated_at=now,
-            )
-    backends.current().queue.dispatch(list(image_ids))
+# -- submitting --------------------------------------------------------------------------------
 
 
 def submit_economy(scope: Scope, *, flow_id: uuid.UUID | str) -> list[str]:
     """Submit the flow's pending images as batch jobs (one per model); returns the job names.
 
-    Without a batch-capable backend, the images are dispatched to the workers instead.
+    Without a batch-capable backend, the images are dispatched to the workers instead. A
+    refused submission leaves the rows waiting for :func:`decide_economy`.
     """
     scope.require(Action.GENERATE)
     fid = parse_id(flow_id, "flow")
-    from visualizer_core.db.models import Flow
-
     with unit_of_work() as db:
         flow = repo.get(db, Flow, fid, client_id=scope.client_filter())
         if flow is None:
@@ -110,11 +127,11 @@ def submit_economy(scope: Scope, *, flow_id: uuid.UUID | str) -> list[str]:
         pending = [
             row.id
             for row in repo.images_where(
-                db, GeneratedImage.flow_id == fid, GeneratedImage.status == "pending"
+                db, GeneratedImage.flow_id == fid, GeneratedImage.status == ImageStatus.PENDING
             )
         ]
-    gemini = _gemini()
-    if gemini is None:
+    ai = _batch_ai()
+    if ai is None:
         backends.current().queue.dispatch(pending)
         return []
     claimed: list[uuid.UUID] = []
@@ -122,61 +139,352 @@ def submit_economy(scope: Scope, *, flow_id: uuid.UUID | str) -> list[str]:
         for iid in pending:
             if repo.claim_image(db, iid, worker_id=WORKER_ID, now=utcnow()):
                 claimed.append(iid)
-    by_model: dict[str, list[tuple[str, GenerationRequest]]] = defaultdict(list)
-    refused: list[tuple[uuid.UUID, str]] = []
-    for iid in claimed:
-        try:
-            request, _version = _request(iid)
-        except VisualizerError as error:
-            refused.append((iid, str(error)))
-            continue
-        by_model[request.model or gemini.image_model].append((str(iid), request))
-    _fail_rows(refused)
+    return _submit_rows(ai, claimed, f"flow {fid}")
+
+
+def _submit_rows(ai: AIBackend, ids: Sequence[uuid.UUID], label: str) -> list[str]:
+    """One batch job per model for these claimed rows; refusals wait for a decision."""
+    if not ids:
+        return []
+    with unit_of_work() as db:
+        models = batch_rows.models_of(db, ids)
+    by_model: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for iid in ids:
+        by_model[models.get(iid) or ai.image_model].append(iid)
+    batch = _batch(ai)
     names: list[str] = []
-    batch = GeminiBatch(gemini)
-    for model, requests in by_model.items():
-        ids = [uuid.UUID(key) for key, _ in requests]
+    for model, group in by_model.items():
+        sent: list[uuid.UUID] = []
+
+        def requests(
+            rows: list[uuid.UUID] = group, sent: list[uuid.UUID] = sent
+        ) -> Iterator[tuple[str, GenerationRequest]]:
+            for iid in rows:  # built (pictures read) as each line is written
+                try:
+                    _job, request, _version = jobs.request_for(iid)
+                except VisualizerError as error:
+                    jobs.fail(iid, str(error))
+                    continue
+                sent.append(iid)
+                yield str(iid), request
+
         try:
-            name = batch.submit(requests, display_name=f"flow {fid} ({model})")
-        except ProviderError as error:
-            _back_to_queue(ids, f"the batch could not be submitted ({error})")
+            name = batch.submit(requests(), display_name=f"{label} ({model})")
+        except InvalidInput as error:
+            if sent:
+                raise
+            log.info("nothing to submit for %s: %s", label, error)  # every row failed to build
             continue
-        now = utcnow()
+        except ProviderError as error:
+            _await_decision(
+                sent or group,
+                f"Economy mode could not submit these images to the batch API ({error}). Nothing"
+                " was charged for them. Choose: retry economy mode, or make them now at the"
+                " full price.",
+            )
+            continue
         with unit_of_work() as db:
-            repo.update_images(db, ids, job_id=f"{JOB_PREFIX}{name}", heartbeat_at=now)
+            repo.update_images(db, sent, job_id=f"{JOB_PREFIX}{name}", heartbeat_at=utcnow())
         names.append(name)
     return names
 
 
-def _fail_rows(rows: Sequence[tuple[uuid.UUID, str]]) -> None:
-    from visualizer_core.services.generation import _finish_flow_if_done
+def _await_decision(ids: Sequence[uuid.UUID], message: str) -> None:
+    log.warning("%d economy images wait for a decision: %s", len(ids), message)
+    with unit_of_work() as db:
+        batch_rows.await_decision(db, ids, message=message[:2000], now=utcnow())
 
-    for iid, message in rows:
-        now = utcnow()
+
+# -- status and decisions ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EconomyStatus:
+    """Where a flow's economy images are.
+
+    ``state``: ``none`` (not an economy flow, or nothing open), ``submitted`` (batch jobs
+    running), ``waiting_decision`` (a submission was refused: see ``message`` and choose with
+    :func:`decide_economy`) or ``done``.
+    """
+
+    flow_id: uuid.UUID
+    state: Literal["none", "submitted", "waiting_decision", "done"]
+    message: str | None
+    waiting: int  # images waiting for a decision
+    in_batch: int  # images in running batch jobs
+    jobs: list[str]
+
+
+def economy_status(scope: Scope, *, flow_id: uuid.UUID | str) -> EconomyStatus:
+    """The economy state of a flow, and the message to show when it waits for a decision."""
+    scope.require(Action.READ)
+    fid = parse_id(flow_id, "flow")
+    with unit_of_work() as db:
+        flow = repo.get(db, Flow, fid, client_id=scope.client_filter())
+        if flow is None:
+            raise NotFound("flow", flow_id)
+        economy = bool((flow.settings or {}).get("economy"))
+        rows = batch_rows.open_rows_of_flow(db, fid)
+        finished = flow.finished_at is not None
+    waiting = [r for r in rows if r.job_id == AWAITING]
+    running = [r for r in rows if r.job_id != AWAITING]
+    job_names = sorted({(r.job_id or "").removeprefix(JOB_PREFIX) for r in running})
+    if waiting:
+        state: Literal["none", "submitted", "waiting_decision", "done"] = "waiting_decision"
+    elif running:
+        state = "submitted"
+    elif economy and finished:
+        state = "done"
+    else:
+        state = "none"
+    return EconomyStatus(
+        flow_id=fid,
+        state=state,
+        message=waiting[0].error_message if waiting else None,
+        waiting=len(waiting),
+        in_batch=len(running),
+        jobs=job_names,
+    )
+
+
+def decide_economy(
+    scope: Scope, *, flow_id: uuid.UUID | str, choice: Literal["retry", "full_price"]
+) -> EconomyStatus:
+    """A person's answer to a refused submission: ``retry`` economy mode (a new batch job), or
+    make the waiting images now at the ``full_price`` (the ordinary workers)."""
+    scope.require(Action.GENERATE)
+    if choice not in ("retry", "full_price"):
+        raise InvalidInput("choose 'retry' (economy mode again) or 'full_price'")
+    fid = parse_id(flow_id, "flow")
+    with unit_of_work() as db:
+        flow = repo.get(db, Flow, fid, client_id=scope.client_filter())
+        if flow is None:
+            raise NotFound("flow", flow_id)
+        waiting = [r.id for r in batch_rows.open_rows_of_flow(db, fid) if r.job_id == AWAITING]
+    if not waiting:
+        raise InvalidInput("no images of this flow wait for a decision")
+    ai = _batch_ai()
+    if choice == "retry" and ai is not None:
         with unit_of_work() as db:
+            batch_rows.clear_decision(db, waiting, now=utcnow())
+        _submit_rows(ai, waiting, f"flow {fid} (retry)")
+    else:
+        _to_full_price(waiting)
+    return economy_status(scope, flow_id=fid)
+
+
+def _to_full_price(ids: Sequence[uuid.UUID]) -> None:
+    now = utcnow()
+    with unit_of_work() as db:
+        for iid in ids:
             repo.update_image(
                 db,
                 iid,
-                expect_status="generating",
-                status="error",
-                error_message=message[:2000],
-                completed_at=now,
+                expect_status=ImageStatus.GENERATING,
+                status=ImageStatus.PENDING,
+                worker_id=None,
+                error_message=None,
+                job_id=job_id_for(iid),
                 updated_at=now,
             )
-        _finish_flow_if_done(iid)
+    backends.current().queue.dispatch(list(ids))
 
 
-def _store(iid: uuid.UUID, result: GenerationResult) -> bool:
-    """Store one batch result as the row's image and complete the row (its job_id stays)."""
-    from visualizer_core.services.generation import _complete, _keep_result, _load_job
+# -- polling and ingesting ---------------------------------------------------------------------
 
+
+def poll_economy(scope: Scope) -> dict[str, int]:
+    """Poll every open batch job once; ingest the finished ones.
+
+    Returns counts: ``jobs`` polled, images ``completed``, ``failed``, ``resubmitted`` (into a
+    new batch), ``waiting`` (for a decision), ``skipped`` (jobs another sweep is ingesting) and
+    ``download_failed`` (jobs whose results could not be fetched this time).
+    """
+    scope.require(Action.ADMIN)
+    counts = dict.fromkeys(
+        ("jobs", "completed", "failed", "resubmitted", "waiting", "skipped", "download_failed"),
+        0,
+    )
+    with unit_of_work() as db:
+        open_jobs = batch_rows.open_jobs(db)
+        # Rows waiting for a job or a decision stay theirs: recovery must not reset them.
+        batch_rows.touch_waiting(db, now=utcnow())
+    ai = _batch_ai()
+    for name in open_jobs:
+        counts["jobs"] += 1
+        if ai is None:
+            ids = _rows_of_job(name)
+            _await_decision(
+                ids,
+                f"Batch job {name} cannot be read: the AI backend has no batch mode any more"
+                " (GEMINI_API_KEY unset?). Choose: retry economy mode once it is back, or make"
+                " the images at the full price.",
+            )
+            counts["waiting"] += len(ids)
+            continue
+        batch = _batch(ai)
+        try:
+            status = batch.status(name)
+        except TransientProviderError as error:
+            log.warning("polling batch %s failed (next poll tries again): %s", name, error)
+            continue
+        except ProviderError as error:
+            ids = _rows_of_job(name)
+            _await_decision(
+                ids,
+                f"Batch job {name} cannot be read ({error}). Choose: retry economy mode (a new"
+                " job), or make the images at the full price.",
+            )
+            counts["waiting"] += len(ids)
+            continue
+        if not status.done:
+            continue
+        if status.state != "succeeded":
+            ids = _rows_of_job(name)
+            _await_decision(
+                ids,
+                f"Batch job {name} ended without results ({status.error}). Choose: retry economy"
+                " mode (a new job), or make the images at the full price.",
+            )
+            counts["waiting"] += len(ids)
+            continue
+        _ingest(ai, batch, name, status, counts)
+    return counts
+
+
+def _rows_of_job(name: str) -> list[uuid.UUID]:
+    with unit_of_work() as db:
+        return batch_rows.rows_of_job(db, f"{JOB_PREFIX}{name}")
+
+
+class _Lease:
+    """This ingest's hold on a job's rows, renewed by a thread until it is released."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self.holder = f"{batch_rows.INGEST_PREFIX}{uuid.uuid4().hex[:12]}"
+        self.rows: list[uuid.UUID] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._backends = backends.current()
+
+    def take(self) -> list[uuid.UUID]:
+        now = utcnow()
+        with unit_of_work() as db:
+            self.rows = batch_rows.lease(
+                db,
+                self.job_id,
+                holder=self.holder,
+                now=now,
+                expired_before=now - dt.timedelta(seconds=_lease_s()),
+            )
+        if self.rows:
+            self._thread = threading.Thread(
+                target=self._renew, name=f"lease-{self.holder}", daemon=True
+            )
+            self._thread.start()
+        return self.rows
+
+    def _renew(self) -> None:
+        backends.activate_for_thread(self._backends)
+        every = _lease_s() / 3
+        while not self._stop.wait(every):
+            try:
+                with unit_of_work() as db:
+                    batch_rows.renew(db, self.holder, now=utcnow())
+            except Exception:  # a missed renewal is retried at the next beat
+                log.warning("renewing the ingest lease %s failed", self.holder, exc_info=True)
+
+    def holds(self, iid: uuid.UUID) -> bool:
+        """Whether the row is still this ingest's (and still open): checked before each row."""
+        with unit_of_work() as db:
+            return batch_rows.renew_one(db, iid, self.holder, now=utcnow())
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with unit_of_work() as db:
+            batch_rows.release(db, self.holder, now=utcnow())
+
+
+def _ingest(ai: AIBackend, batch: Any, name: str, status: Any, counts: dict[str, int]) -> None:
+    lease = _Lease(f"{JOB_PREFIX}{name}")
+    mine = set(lease.take())
+    if not mine:
+        counts["skipped"] += 1  # another sweep is ingesting it, or it is done
+        return
+    try:
+        with tempfile.TemporaryDirectory(prefix="visualizer-ingest-") as folder:
+            try:
+                path = batch.download(status, Path(folder) / "responses.jsonl")
+            except ProviderError as error:
+                # Retried already; the next poll tries again. Never made again at full price.
+                log.warning("the results of batch %s could not be fetched: %s", name, error)
+                counts["download_failed"] += 1
+                return
+            retry: list[uuid.UUID] = []
+            unkeyed: list[usage.CallRecord] = []
+            seen: set[uuid.UUID] = set()
+            for line in batch.lines(path, status):
+                iid = _row_of(line.key, mine)
+                if iid is None:
+                    if line.key is None:
+                        unkeyed.append(line.record)
+                    continue  # a row no longer this ingest's (done before): skipped
+                seen.add(iid)
+                if not lease.holds(iid):
+                    continue
+                outcome = _ingest_line(iid, line.result, line.record)
+                counts[outcome] += 1
+                if outcome == "resubmitted":
+                    retry.append(iid)
+            missing = [iid for iid in sorted(mine - seen, key=str) if lease.holds(iid)]
+            _charge_unkeyed(unkeyed, missing or sorted(mine, key=str), name)
+            retry += missing
+            counts["resubmitted"] += len(missing)
+            if retry:
+                with unit_of_work() as db:
+                    batch_rows.hand_back(db, retry, lease.holder, now=utcnow())
+                _submit_rows(ai, retry, f"batch {name} (again)")
+    finally:
+        lease.release()
+
+
+def _row_of(key: str | None, mine: set[uuid.UUID]) -> uuid.UUID | None:
+    if key is None:
+        return None
+    try:
+        iid = uuid.UUID(key)
+    except ValueError:
+        return None
+    return iid if iid in mine else None
+
+
+def _ingest_line(
+    iid: uuid.UUID, result: GenerationResult | ProviderError, record: usage.CallRecord
+) -> str:
+    """One row from its line: ``completed``, ``failed`` or ``resubmitted``."""
+    if isinstance(result, TransientProviderError):
+        _charge(iid, [record])
+        return "resubmitted"
+    if isinstance(result, ProviderError):  # refused content, a bad request
+        _charge(iid, [record])
+        jobs.fail(iid, str(result))
+        return "failed"
     started = time.perf_counter()
-    job = _load_job(iid)
-    request, prompt_version = _request(iid)
-    timings: dict[str, float] = {}
-    kept = _keep_result(iid, job, result, request.product_images[0], timings)
+    with usage.collect() as calls:  # the fidelity judgement
+        try:
+            job, request, prompt_version = jobs.request_for(iid)
+            timings: dict[str, float] = {}
+            kept = jobs.keep_result(iid, job, result, request.product_images[0], timings)
+        except VisualizerError as error:
+            _charge(iid, [record, *calls])
+            jobs.fail(iid, str(error))
+            return "failed"
+    _charge(iid, [record, *calls])
     timings["ingest_s"] = time.perf_counter() - started
-    return _complete(
+    jobs.complete(
         iid,
         request=request,
         prompt_version=prompt_version,
@@ -184,70 +492,22 @@ def _store(iid: uuid.UUID, result: GenerationResult) -> bool:
         kept=kept,
         timings=timings,
     )
+    return "completed"
 
 
-def poll_economy(scope: Scope) -> dict[str, int]:
-    """Poll every open batch job once; ingest the finished ones.
+def _charge(iid: uuid.UUID, records: Sequence[usage.CallRecord]) -> None:
+    """Puts calls on the row's ledger."""
+    jobs.record_calls(iid, records)
 
-    Returns counts: ``jobs`` polled, images ``completed``, ``failed`` and ``requeued``.
-    """
-    scope.require(Action.ADMIN)
-    counts = {"jobs": 0, "completed": 0, "failed": 0, "requeued": 0}
-    with unit_of_work() as db:
-        rows = repo.images_where(
-            db,
-            GeneratedImage.status == "generating",
-            GeneratedImage.job_id.like(f"{JOB_PREFIX}%"),
-        )
-        jobs: dict[str, list[uuid.UUID]] = defaultdict(list)
-        for row in rows:
-            assert row.job_id is not None
-            jobs[row.job_id.removeprefix(JOB_PREFIX)].append(row.id)
-    if not jobs:
-        return counts
-    gemini = _gemini()
-    if gemini is None:
-        for ids in jobs.values():
-            _back_to_queue(ids, "the Gemini backend is not configured any more")
-            counts["requeued"] += len(ids)
-        return counts
-    batch = GeminiBatch(gemini)
-    for name, ids in jobs.items():
-        counts["jobs"] += 1
-        try:
-            status = batch.status(name)
-        except TransientProviderError as error:
-            log.warning("polling batch %s failed: %s", name, error)
-            continue
-        except ProviderError as error:
-            _back_to_queue(ids, f"batch {name} cannot be read ({error})")
-            counts["requeued"] += len(ids)
-            continue
-        if not status.done:
-            with unit_of_work() as db:
-                repo.touch_images(db, ids, now=utcnow())
-            continue
-        if status.state != "succeeded":
-            _back_to_queue(ids, f"batch {name}: {status.error}")
-            counts["requeued"] += len(ids)
-            continue
-        results = batch.results(status)
-        retry: list[uuid.UUID] = []
-        failed: list[tuple[uuid.UUID, str]] = []
-        for iid in ids:
-            result = results.get(str(iid))
-            if result is None or isinstance(result, TransientProviderError):
-                retry.append(iid)
-            elif isinstance(result, ProviderError):  # refused content, a bad request
-                failed.append((iid, str(result)))
-            else:
-                try:
-                    if _store(iid, result):
-                        counts["completed"] += 1
-                except VisualizerError as error:
-                    failed.append((iid, str(error)))
-        _fail_rows(failed)
-        counts["failed"] += len(failed)
-        _back_to_queue(retry, f"batch {name}: a passing failure")
-        counts["requeued"] += len(retry)
-    return counts
+
+def _charge_unkeyed(
+    records: Sequence[usage.CallRecord], rows: Sequence[uuid.UUID], name: str
+) -> None:
+    """Lines without a key were paid but name no row: each is put on a row left without a
+    line (in order), so the job's total is right even when its rows cannot be told apart."""
+    if not records or not rows:
+        return
+    log.warning("batch %s: %d lines came back without a key", name, len(records))
+    for index, record in enumerate(records):
+        record.failed("the batch answered this line without its key: it matches no image")
+        _charge(rows[index % len(rows)], [record])

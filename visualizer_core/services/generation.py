@@ -3,14 +3,14 @@
 ``generate`` writes a flow and all its ``generated_image`` rows in one transaction (the daily
 quota checked inside it, under a lock on the client row) and dispatches the jobs only after the
 commit. ``process_image`` is the task: the in-process queue's threads and the Celery workers run
-this same function. The database row is the truth; a queue message is only a hint to look at it.
+this same function, made of the steps of :mod:`visualizer_core.services.jobs` (which the economy
+path shares). The database row is the truth; a queue message is only a hint to look at it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import logging
 import time
 import uuid
@@ -18,37 +18,32 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
-
 from visualizer_core import backends
-from visualizer_core.ai.base import GenerationRequest, GenerationResult
+from visualizer_core.ai import usage
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.db.models import Flow, GeneratedImage, Product, ProductImage, StudioSession
+from visualizer_core.db.models import Flow, GeneratedImage, Product
 from visualizer_core.errors import (
     InvalidInput,
     NotFound,
     QuotaExceeded,
-    RateLimited,
     TransientProviderError,
     VisualizerError,
 )
-from visualizer_core.fidelity import FidelityCheck, check_fidelity
-from visualizer_core.images.ingest import make_thumbnail
-from visualizer_core.prompts import build_prompt
-from visualizer_core.schemas import FlowSettings, ProductAnalysis, SceneAnalysis
+from visualizer_core.schemas import FlowSettings, FlowStatus, ImageStatus, SessionStatus
 from visualizer_core.scope import Action, Scope
+from visualizer_core.services import jobs
 from visualizer_core.services._uow import parse_id, unit_of_work
 from visualizer_core.services.analysis import match_session
+from visualizer_core.services.economy import poll_economy, submit_economy
+from visualizer_core.services.jobs import job_id_for
 from visualizer_core.services.sessions import load_session
-from visualizer_core.storage import keys
 
+# ``process_image`` is the queue's task (reached through ``services.TASKS``), not part of the
+# services' public API: it takes no scope, only an image id the queue dispatched itself.
 __all__ = [
     "FlowRead",
     "generate",
-    "job_id_for",
-    "process_image",
     "quota_left",
     "recover",
     "wait_for_flows",
@@ -72,12 +67,6 @@ class FlowRead:
             "image_ids": [str(i) for i in self.image_ids],
             "status": self.status,
         }
-
-
-def job_id_for(image_id: uuid.UUID) -> str:
-    """The queue's job id of an image: ``{APP_ENV}:generation:jobs:{image id}``."""
-    prefix = backends.current().settings.queue_prefix
-    return f"{prefix}:generation:jobs:{image_id}"
 
 
 def _day_start(now: dt.datetime) -> dt.datetime:
@@ -126,7 +115,7 @@ def generate(
     with unit_of_work() as db:
         session = load_session(db, scope, session_id)
         sid, client_id = session.id, session.client_id
-        if session.status != "active":
+        if session.status != SessionStatus.ACTIVE:
             raise InvalidInput("the session is archived: restore it to generate")
         if product_ids is None:
             wanted = [p.id for p in repo.list_products(db, client_id=client_id)]
@@ -139,7 +128,8 @@ def generate(
         if not wanted:
             raise InvalidInput("no products to generate: import a catalog first")
         chosen = scenes or {}
-        unmatched = [p for p in wanted if p not in chosen and str(p) not in (session.matches or {})]
+        matched = session.match_map()
+        unmatched = [p for p in wanted if p not in chosen and str(p) not in matched]
         # Lineage may only point at the client's own rows.
         if parent_flow_id is not None and (
             repo.get(db, Flow, parent_flow_id, client_id=client_id) is None
@@ -157,10 +147,10 @@ def generate(
         client = repo.lock_client(db, client_id)
         assert client is not None
         session = load_session(db, scope, sid)
-        scene_ids = {s["id"] for s in session.scenes or []}
         for scene in chosen.values():
-            if scene not in scene_ids:
+            if session.find_scene(scene) is None:
                 raise NotFound("scene", scene)
+        matched = session.match_map()
         images = repo.images_of(db, wanted)
         missing_photo = [pid for pid in wanted if not images[pid]]
         if missing_photo:
@@ -190,7 +180,7 @@ def generate(
         db.flush()
         rows = []
         for pid in wanted:
-            scene_id = chosen.get(pid) or (session.matches or {})[str(pid)]["scene_id"]
+            scene_id = chosen.get(pid) or matched[str(pid)].scene_id
             for variant in range(settings.variants):
                 image_id = uuid.uuid4()
                 rows.append(
@@ -203,7 +193,7 @@ def generate(
                         product_image_id=images[pid][0].id,
                         scene_id=scene_id,
                         variant=variant,
-                        status="pending",
+                        status=ImageStatus.PENDING,
                         job_id=job_id_for(image_id),
                         model=model,
                         seed=_seed(image_id),
@@ -215,261 +205,15 @@ def generate(
                 )
         db.add_all(rows)
         db.flush()
-        result = FlowRead(flow_id=flow.id, image_ids=[r.id for r in rows], status="queued")
+        result = FlowRead(flow_id=flow.id, image_ids=[r.id for r in rows], status=FlowStatus.QUEUED)
     if dispatch and settings.economy:
-        from visualizer_core.services.economy import submit_economy
-
         submit_economy(scope, flow_id=result.flow_id)  # the Batch API; workers without one
     elif dispatch:
         backends.current().queue.dispatch(result.image_ids)
     return result
 
 
-# -- the task ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Job:
-    image_id: uuid.UUID
-    client_id: uuid.UUID
-    session_id: uuid.UUID
-    product_name: str
-    base_key: str
-    scene_key: str
-    product_analysis: ProductAnalysis | None
-    scene_analysis: SceneAnalysis | None
-    settings: FlowSettings
-    seed: int
-    model: str | None
-
-
-def _load_job(image_id: uuid.UUID) -> _Job:
-    with unit_of_work() as db:
-        image = db.get(GeneratedImage, image_id)
-        assert image is not None
-        flow = db.get(Flow, image.flow_id)
-        session = db.get(StudioSession, image.studio_session_id)
-        product = db.get(Product, image.product_id)
-        photo = db.get(ProductImage, image.product_image_id) if image.product_image_id else None
-        if photo is None:
-            photo_list = repo.images_of(db, [image.product_id])[image.product_id]
-            photo = photo_list[0] if photo_list else None
-        assert flow is not None and session is not None and product is not None
-        if photo is None:
-            raise InvalidInput(
-                f"product {product.sku} has no photo any more: upload one and re-run"
-            )
-        scene = next((s for s in session.scenes or [] if s["id"] == image.scene_id), None)
-        if scene is None:
-            raise InvalidInput("the scene of this image was removed from the session: pick another")
-        return _Job(
-            image_id=image.id,
-            client_id=image.client_id,
-            session_id=image.studio_session_id,
-            product_name=product.name,
-            base_key=photo.base_key,
-            scene_key=scene["key"],
-            product_analysis=ProductAnalysis.model_validate(product.analysis)
-            if product.analysis
-            else None,
-            scene_analysis=SceneAnalysis.model_validate(scene["analysis"])
-            if scene.get("analysis")
-            else None,
-            settings=FlowSettings.model_validate(flow.settings),
-            seed=image.seed,
-            model=image.model,
-        )
-
-
-def _wait_before_retry(state: RetryCallState) -> float:
-    error = state.outcome.exception() if state.outcome else None
-    if isinstance(error, RateLimited) and error.retry_after:
-        return min(float(error.retry_after), BACKOFF_MAX_S)
-    return float(min(BACKOFF_BASE_S * 2 ** (state.attempt_number - 1), BACKOFF_MAX_S))
-
-
-@dataclass
-class _Retries:
-    """What the retry loop did for one image: retries made and seconds waited before them."""
-
-    count: int = 0
-    waited_s: float = 0.0
-
-    def before_sleep(self, state: RetryCallState) -> None:
-        self.count += 1
-        self.waited_s += state.next_action.sleep if state.next_action else 0.0
-        error = state.outcome.exception() if state.outcome else None
-        log.info("retrying after %s (attempt %d)", error, state.attempt_number + 1)
-
-
-def _call_ai(request: GenerationRequest, attempts: int, retries: _Retries) -> GenerationResult:
-    """The AI's image, with transient failures retried with exponential backoff."""
-    ai = backends.current().ai
-    retrying = Retrying(
-        retry=retry_if_exception_type(TransientProviderError),
-        stop=stop_after_attempt(attempts),
-        wait=_wait_before_retry,
-        before_sleep=retries.before_sleep,
-        reraise=True,
-    )
-    result: GenerationResult = retrying(ai.generate, request)
-    return result
-
-
-def _encode(image_bytes: bytes, mime: str) -> tuple[bytes, str, str]:
-    """The stored form of a generated image: JPEG stays, anything else becomes JPEG."""
-    if mime == "image/jpeg":
-        return image_bytes, "jpg", "image/jpeg"
-    with Image.open(io.BytesIO(image_bytes)) as picture:
-        rgb = picture.convert("RGB")
-    buffer = io.BytesIO()
-    rgb.save(buffer, "JPEG", quality=92)
-    return buffer.getvalue(), "jpg", "image/jpeg"
-
-
-def _fail(
-    image_id: uuid.UUID, message: str, *, retries: _Retries, timings: dict[str, float]
-) -> None:
-    """Mark the image failed with a message a person can act on (if it is still ours)."""
-    now = utcnow()
-    with unit_of_work() as db:
-        repo.update_image(
-            db,
-            image_id,
-            expect_status="generating",
-            status="error",
-            error_message=message[:2000],
-            attempts=GeneratedImage.attempts + retries.count,
-            timings={k: round(v, 4) for k, v in timings.items()},
-            completed_at=now,
-            updated_at=now,
-        )
-    _finish_flow_if_done(image_id)
-
-
-def _finish_flow_if_done(image_id: uuid.UUID) -> None:
-    """When the image was its flow's last open one, mark the flow finished and notify."""
-    with unit_of_work() as db:
-        image = db.get(GeneratedImage, image_id)
-        if image is None:
-            return
-        flow_id = image.flow_id
-        won = repo.finish_flow(db, flow_id, now=utcnow())
-    if won:
-        backends.current().queue.flow_finished(flow_id)
-
-
-def _usage_with(result: GenerationResult, fidelity: FidelityCheck | None) -> dict[str, Any]:
-    """The generation's token usage, with the fidelity judgement's under ``fidelity``."""
-    usage: dict[str, Any] = dict(result.usage)
-    if fidelity is not None and fidelity.usage:
-        usage["fidelity"] = dict(fidelity.usage)
-    return usage
-
-
-def _cost_of(result: GenerationResult, fidelity: FidelityCheck | None) -> float:
-    """USD of the image: the backend's estimate (0 for the local one) plus the fidelity check."""
-    cost = float(result.meta.get("cost_usd") or 0.0)
-    return round(cost + (fidelity.cost_usd if fidelity else 0.0), 8)
-
-
-def _extra_attempts(result: GenerationResult) -> int:
-    return max(int(result.meta.get("attempts") or 1) - 1, 0)
-
-
-def _build_request(
-    job: _Job, product_png: bytes, scene_bytes: bytes
-) -> tuple[GenerationRequest, str | None]:
-    """The AI request of a row, and the version of its prompt (None without analyses)."""
-    prompt = None
-    if job.product_analysis is not None and job.scene_analysis is not None:
-        prompt = build_prompt(
-            job.product_name, job.product_analysis, job.scene_analysis, job.settings
-        )
-    request = GenerationRequest(
-        product_images=(product_png,),
-        scene_image=scene_bytes,
-        prompt=prompt.text if prompt else job.settings.prompt or f"Place {job.product_name}.",
-        aspect_ratio=job.settings.aspect_ratio,
-        seed=job.seed,
-        product_analysis=job.product_analysis,
-        scene_analysis=job.scene_analysis,
-        model=job.model,
-    )
-    return request, prompt.version if prompt else None
-
-
-@dataclass(frozen=True)
-class _Kept:
-    image_key: str
-    thumb_key: str
-    fidelity: FidelityCheck | None
-
-
-def _keep_result(
-    iid: uuid.UUID,
-    job: _Job,
-    result: GenerationResult,
-    product_png: bytes,
-    timings: dict[str, float],
-) -> _Kept:
-    """Encode and store the image and its thumbnail at the row's keys, then check fidelity."""
-    current = backends.current()
-    mark = time.perf_counter()
-    data, ext, mime = _encode(result.image, result.mime_type)
-    thumb = make_thumbnail(data, filename=f"{iid}.{ext}")
-    timings["encode_s"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    image_key = keys.generated_image(job.client_id, job.session_id, iid, ext)
-    thumb_key = keys.generated_thumbnail(job.client_id, job.session_id, iid)
-    current.storage.put(image_key, data, content_type=mime)
-    current.storage.put(thumb_key, thumb, content_type="image/jpeg")
-    timings["store_s"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    fidelity = check_fidelity(current.ai, product_png=product_png, generated=data, meta=result.meta)
-    timings["fidelity_s"] = time.perf_counter() - mark
-    return _Kept(image_key, thumb_key, fidelity)
-
-
-def _complete(
-    iid: uuid.UUID,
-    *,
-    request: GenerationRequest,
-    prompt_version: str | None,
-    result: GenerationResult,
-    kept: _Kept,
-    timings: dict[str, float],
-    extra_attempts: int = 0,
-) -> bool:
-    """Mark a row completed with its lineage (if it is still this run's); finish its flow."""
-    current = backends.current()
-    now = utcnow()
-    public = current.settings.r2_public_url
-    with unit_of_work() as db:
-        done = repo.update_image(
-            db,
-            iid,
-            expect_status="generating",
-            status="completed",
-            image_key=kept.image_key,
-            thumbnail_key=kept.thumb_key,
-            image_url=current.storage.url(kept.image_key) if public else None,
-            error_message=None,
-            prompt=request.prompt,
-            prompt_version=prompt_version,
-            model=result.model,
-            usage=_usage_with(result, kept.fidelity),
-            cost_usd=_cost_of(result, kept.fidelity),
-            fidelity_score=kept.fidelity.score if kept.fidelity else None,
-            attempts=GeneratedImage.attempts + extra_attempts,
-            completed_at=now,
-            heartbeat_at=now,
-            timings={k: round(v, 4) for k, v in timings.items()},
-            updated_at=now,
-        )
-    if done:
-        _finish_flow_if_done(iid)
-    return done
+# -- the task ---------------------------------------------------------------------------------
 
 
 def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
@@ -492,50 +236,54 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
         if not repo.claim_image(db, iid, worker_id=worker_id, now=utcnow()):
             return "skipped"
     timings: dict[str, float] = {}
-    retries = _Retries()
+    retries = jobs.Retries()
     attempts = current.settings.visualizer_max_attempts
-    try:
-        job = _load_job(iid)
-        timings["db_s"] = time.perf_counter() - started
-        mark = time.perf_counter()
-        product_png = current.storage.get(job.base_key)
-        scene_bytes = current.storage.get(job.scene_key)
-        timings["load_s"] = time.perf_counter() - mark
-        request, prompt_version = _build_request(job, product_png, scene_bytes)
-        mark = time.perf_counter()
+    # Every provider call of this run (retries, refusals, the judgement) goes on the ledger.
+    with usage.collect() as calls:
         try:
-            result = _call_ai(request, attempts, retries)
-        finally:
-            timings["ai_s"] = time.perf_counter() - mark
-            timings["backoff_s"] = retries.waited_s
+            job = jobs.load_job(iid)
+            timings["db_s"] = time.perf_counter() - started
+            mark = time.perf_counter()
+            product_png = current.storage.get(job.base_key)
+            scene_bytes = current.storage.get(job.scene_key)
+            timings["load_s"] = time.perf_counter() - mark
+            request, prompt_version = jobs.build_request(job, product_png, scene_bytes)
+            mark = time.perf_counter()
+            try:
+                result = jobs.call_ai(request, attempts, retries)
+            finally:
+                timings["ai_s"] = time.perf_counter() - mark
+                timings["backoff_s"] = retries.waited_s
 
-        kept = _keep_result(iid, job, result, product_png, timings)
-    except TransientProviderError as error:
-        tried = retries.count + 1
-        _fail(
-            iid,
-            f"{error} (still failing after {tried} attempt{'s' if tried != 1 else ''}); "
-            "the provider may be overloaded: re-run this image later",
-            retries=retries,
-            timings=timings,
-        )
-        return "error"
-    except VisualizerError as error:  # permanent: refused content, a bad input, storage
-        _fail(iid, str(error), retries=retries, timings=timings)
-        return "error"
-    except Exception as error:  # a bug must not leave the row generating
-        log.exception("generation of %s failed", iid)
-        _fail(
-            iid,
-            f"generation stopped unexpectedly ({type(error).__name__}: {error}); re-run it, "
-            "and report it if it happens again",
-            retries=retries,
-            timings=timings,
-        )
-        return "error"
+            kept = jobs.keep_result(iid, job, result, product_png, timings)
+        except TransientProviderError as error:
+            tried = retries.count + 1
+            jobs.fail(
+                iid,
+                f"{error} (still failing after {tried} attempt{'s' if tried != 1 else ''}); "
+                "the provider may be overloaded: re-run this image later",
+                extra_attempts=retries.count,
+                timings=timings,
+                calls=calls,
+            )
+            return "error"
+        except VisualizerError as error:  # permanent: refused content, a bad input, storage
+            jobs.fail(iid, str(error), extra_attempts=retries.count, timings=timings, calls=calls)
+            return "error"
+        except Exception as error:  # a bug must not leave the row generating
+            log.exception("generation of %s failed", iid)
+            jobs.fail(
+                iid,
+                f"generation stopped unexpectedly ({type(error).__name__}: {error}); re-run it, "
+                "and report it if it happens again",
+                extra_attempts=retries.count,
+                timings=timings,
+                calls=calls,
+            )
+            return "error"
 
     timings["total_s"] = time.perf_counter() - started
-    done = _complete(
+    done = jobs.complete(
         iid,
         request=request,
         prompt_version=prompt_version,
@@ -543,7 +291,8 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
         kept=kept,
         timings=timings,
         # An answer without an image that the backend asked again for is an attempt too.
-        extra_attempts=retries.count + _extra_attempts(result),
+        extra_attempts=retries.count + max(int(result.meta.get("attempts") or 1) - 1, 0),
+        calls=calls,
     )
     return "completed" if done else "superseded"
 
@@ -568,8 +317,6 @@ def recover(
     if stale_after_s is None:
         stale_after_s = backends.current().settings.stale_after_s
     if dispatch:
-        from visualizer_core.services.economy import poll_economy
-
         try:
             poll_economy(scope)
         except VisualizerError as error:  # a failed poll must not stop the recovery
@@ -580,7 +327,7 @@ def recover(
             db, older_than=now - dt.timedelta(seconds=stale_after_s), now=now
         )
         reset = len(stuck)
-        pending = repo.open_image_ids(db, status="pending")
+        pending = repo.open_image_ids(db, status=ImageStatus.PENDING)
     if not dispatch:
         return {"requeued": 0, "reset": reset, "pending": len(pending)}
     queue = backends.current().queue
@@ -589,13 +336,6 @@ def recover(
     to_send = [i for i in pending if i in was_stuck or i not in live]
     queue.dispatch(to_send)
     return {"requeued": len(to_send), "reset": reset, "pending": len(pending)}
-
-
-def image_status(image_id: uuid.UUID) -> str | None:
-    """The status of one image row, or None when there is no such row (internal: workers)."""
-    with unit_of_work() as db:
-        image = db.get(GeneratedImage, image_id)
-        return image.status if image is not None else None
 
 
 def flow_status(flow_ids: Sequence[uuid.UUID]) -> dict[str, int]:

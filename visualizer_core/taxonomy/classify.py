@@ -161,7 +161,18 @@ def prepare(text: str | None) -> list[str]:
     if not text:
         return []
     vocab = _vocab()
-    raw = [t if t == BOUNDARY else singular(t) for t in normalize_text(text).split()]
+    # Bare numbers say how many, not what ("Chest of 4 drawers", "2 Seater Sofa"); "and" before
+    # a number adds other things to the product ("Duvet Cover and 2 Pillowcases"), like "with".
+    words = normalize_text(text).split()
+    raw = [
+        "with"
+        if t == "and" and i + 1 < len(words) and words[i + 1].isdigit()
+        else t
+        if t == BOUNDARY
+        else singular(t)
+        for i, t in enumerate(words)
+        if not t.isdigit()
+    ]
     out: list[str] = []
     i = 0
     while i < len(raw):
@@ -216,15 +227,9 @@ def phrases_of(name: str) -> list[tuple[str, ...]]:
             found.append(tuple(tokens))
     if len(parts) > 1 and len(last_tokens) == 1 and len(first_tokens) > 1:
         found.append((*first_tokens[:-1], last_tokens[0]))  # "cabinet" + "handle"
-    out = []
-    vocab = _vocab()
-    for phrase in found:
-        # one-word spellings only: the taxonomy's "Microwave Ovens" stays as it is
-        mapped = [
-            spelled[0] if len(spelled := vocab.spellings.get(t, (t,))) == 1 else t for t in phrase
-        ]
-        out.append(tuple(mapped))
-    return list(dict.fromkeys(out))
+    # The taxonomy's own words as they are: the vocabulary maps other words to them, never
+    # the other way ("Cots" in camping stay cots; a catalog's "cot" becomes a "crib").
+    return list(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)

@@ -1,100 +1,35 @@
-"""The queue: dispatch image ids to whatever runs ``generation.process_image``.
+"""The embedded default's queue: worker threads in this process, and the embedded worker.
 
-- :class:`InProcessQueue` (embedded default): worker threads inside this process. It also
-  picks up pending rows left by other processes when it starts, since the database is the queue.
-- :class:`CeleryQueue` (``REDIS_URL`` set): sends one named task per image to Celery workers.
-
-Both keep a :class:`Heartbeat` for the rows they are working on, so that ``recover`` can tell
-a row whose worker died (no heartbeat) from one that is just slow.
+:class:`InProcessQueue` runs the registered :class:`~visualizer_core.jobqueue.base.Tasks` in
+worker threads; :class:`EmbeddedWorker` adds the sweep that makes the database the queue (used by
+``visualizer worker`` without ``REDIS_URL`` and by the studio on the embedded default): rows left
+pending by another process (a ``generate`` without ``--wait``, a crash) are picked up, and rows
+whose worker died are reset.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import queue as stdlib_queue
-import socket
+import signal
 import threading
 import time
 import uuid
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from visualizer_core.db import repo
-from visualizer_core.db.base import utcnow
+from visualizer_core.jobqueue.base import Heartbeat, Sweeper, Tasks, registered_tasks, worker_name
 
 if TYPE_CHECKING:
     from visualizer_core.backends import Backends
 
-__all__ = ["Heartbeat", "InProcessQueue", "Queue", "make_queue", "worker_name"]
+__all__ = ["EmbeddedWorker", "InProcessQueue", "run_embedded_worker"]
 
 log = logging.getLogger(__name__)
 
 # How long closing the in-process queue waits for webhook deliveries (and their retries).
 _DELIVERY_GRACE_S = 30.0
-
-
-class Queue(Protocol):
-    name: str
-
-    def dispatch(self, image_ids: Sequence[uuid.UUID]) -> None:
-        """Ask for these images to be made (after the rows are committed)."""
-        ...
-
-    def live(self, image_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-        """Those of the images that have a job waiting or running in this queue."""
-        ...
-
-    def flow_finished(self, flow_id: uuid.UUID) -> None:
-        """A flow has no open image left: deliver its webhook (in the background)."""
-        ...
-
-    def close(self) -> None: ...
-
-
-def worker_name(kind: str) -> str:
-    return f"{kind}@{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-
-class Heartbeat:
-    """Marks the rows a process is working on as alive, every ``interval`` seconds."""
-
-    def __init__(self, backends: Backends, interval: float) -> None:
-        self._backends = backends
-        self._interval = interval
-        self._active: set[uuid.UUID] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
-        self._thread.start()
-
-    def add(self, image_id: uuid.UUID) -> None:
-        with self._lock:
-            self._active.add(image_id)
-
-    def discard(self, image_id: uuid.UUID) -> None:
-        with self._lock:
-            self._active.discard(image_id)
-
-    def active(self) -> set[uuid.UUID]:
-        with self._lock:
-            return set(self._active)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            with self._lock:
-                ids = list(self._active)
-            if not ids:
-                continue
-            try:
-                with self._backends.transaction() as db:
-                    repo.touch_images(db, ids, now=utcnow())
-            except Exception:  # a missed beat is not fatal; the next one may succeed
-                log.warning("heartbeat failed", exc_info=True)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+SWEEP_S = 10.0
 
 
 class InProcessQueue:
@@ -102,8 +37,9 @@ class InProcessQueue:
 
     name = "in-process"
 
-    def __init__(self, backends: Backends, workers: int) -> None:
+    def __init__(self, backends: Backends, workers: int, tasks: Tasks | None = None) -> None:
         self._backends = backends
+        self._tasks = tasks
         self._workers = workers
         self._queue: stdlib_queue.Queue[uuid.UUID | None] = stdlib_queue.Queue()
         self._threads: list[threading.Thread] = []
@@ -143,10 +79,8 @@ class InProcessQueue:
         return {i for i in image_ids if i in waiting or i in running}
 
     def _work(self) -> None:
-        from visualizer_core import backends
-        from visualizer_core.services.generation import process_image
-
-        backends.activate_for_thread(self._backends)
+        make_image = (self._tasks or registered_tasks()).make_image
+        self._backends.activate_for_thread()
         name = worker_name("inproc")
         while True:
             image_id = self._queue.get()
@@ -157,20 +91,19 @@ class InProcessQueue:
             assert self._heartbeat is not None
             self._heartbeat.add(image_id)
             try:
-                process_image(image_id, worker_id=name)
+                make_image(image_id, name)
             except Exception:
                 log.exception("worker failed on image %s", image_id)
             finally:
                 self._heartbeat.discard(image_id)
 
     def flow_finished(self, flow_id: uuid.UUID) -> None:
-        from visualizer_core import backends
-        from visualizer_core.services.notify import deliver_flow_webhook
+        deliver_webhook = (self._tasks or registered_tasks()).deliver_webhook
 
         def deliver() -> None:
-            backends.activate_for_thread(self._backends)
+            self._backends.activate_for_thread()
             try:
-                deliver_flow_webhook(flow_id)
+                deliver_webhook(flow_id)
             except Exception:
                 log.exception("webhook of flow %s failed", flow_id)
 
@@ -204,10 +137,57 @@ class InProcessQueue:
             self._heartbeat.stop()
 
 
-def make_queue(backends: Backends) -> Queue:
-    """The queue the settings ask for."""
-    if backends.settings.redis_url:
-        from visualizer_core.celery_queue import CeleryQueue
+class EmbeddedWorker:
+    """Worker threads and a sweeper thread for one set of backends.
 
-        return CeleryQueue(backends)
-    return InProcessQueue(backends, backends.settings.visualizer_workers)
+    Its queue becomes the backends' queue, so jobs dispatched by services in this process go to
+    these threads too.
+    """
+
+    def __init__(
+        self,
+        backends: Backends,
+        *,
+        threads: int,
+        tasks: Tasks,
+        sweep_s: float = SWEEP_S,
+    ) -> None:
+        self.backends = backends
+        self._tasks = tasks
+        self.queue = InProcessQueue(backends, threads, tasks)
+        backends.use_queue(self.queue)
+        self._sweeper = Sweeper(self.sweep, sweep_s, name="visualizer-sweeper")
+
+    def start(self) -> EmbeddedWorker:
+        self.queue.start()
+        self._sweeper.start()
+        return self
+
+    def sweep(self) -> Mapping[str, int]:
+        """Reset stuck rows and queue every pending row that is not queued here yet."""
+        self.backends.activate_for_thread()
+        return self._tasks.sweep()
+
+    def stop(self) -> None:
+        self._sweeper.stop()
+        self.queue.close()
+
+
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_embedded_worker(backends: Backends, *, threads: int, tasks: Tasks) -> None:
+    """Run until interrupted (Ctrl-C or SIGTERM); the images being made are finished first.
+
+    Images still waiting in this process stay pending in the database for the next worker.
+    """
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    worker = EmbeddedWorker(backends, threads=threads, tasks=tasks).start()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.stop()
+        signal.signal(signal.SIGTERM, previous)

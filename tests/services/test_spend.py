@@ -1,0 +1,121 @@
+"""The spend ledger against the provider's own count: every call, every token, every cent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import factories
+from tests.services import test_generation_gemini as flows
+from tests.standins.gemini_server import GeminiStandIn
+from visualizer_core import admin, backends
+from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL
+from visualizer_core.ai.usage import Price, Pricing, Tokens
+from visualizer_core.errors import Forbidden, InvalidInput
+from visualizer_core.schemas import FlowSettings
+from visualizer_core.scope import ADMIN
+from visualizer_core.services import estimates, generation, spend
+
+gemini_server = flows.gemini_server
+
+
+@pytest.fixture
+def gemini_fast_retries(
+    backend: backends.Backends, gemini_server: GeminiStandIn
+) -> Iterator[backends.Backends]:
+    """Both backend sets with Gemini, retrying quickly (so a faulty run takes seconds)."""
+    yield from flows._gemini_backends(
+        backend,
+        gemini_server,
+        visualizer_max_attempts=8,
+        visualizer_retry_base_s=0.01,
+        visualizer_retry_max_s=0.05,
+        gemini_timeout_s=5.0,
+    )
+
+
+def _bill_usd(billed: dict[str, dict[str, int]], prices: dict[str, Price]) -> float:
+    """What the stand-in's own token counts cost at the configured prices."""
+    pricing = Pricing(prices)
+    total = 0.0
+    for model, counts in billed.items():
+        tokens = Tokens(
+            input_text=counts["prompt"],
+            output_text=counts["candidates"] - counts["image_output"],
+            output_image=counts["image_output"],
+            thinking=counts["thoughts"],
+        )
+        total += pricing.cost(model, tokens)
+    return total
+
+
+def test_the_ledger_is_the_providers_count_after_faults_and_retries(
+    gemini_fast_retries: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
+) -> None:
+    gemini_server.fail_rate("503", 0.15, seed=7)
+    gemini_server.fail_rate("no_image", 0.05, seed=11)
+    scope, session_id = flows._prepared_session(tmp_path, products_count=4)
+    flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(variants=2))
+    counts = generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=120)
+    assert counts["pending"] + counts["generating"] == 0, counts
+
+    billed = gemini_server.billing()
+    failed_calls = [r for r in gemini_server.requests if r.status != 200]
+    assert failed_calls, "the run met no fault: the test would prove nothing"
+    by_model = admin.spend(by="model").set_index("model")
+    assert set(by_model.index) == set(billed)
+    for model, theirs in billed.items():
+        mine = by_model.loc[model]
+        assert mine["calls"] == theirs["calls"], model
+        assert mine["input_tokens"] == theirs["prompt"], model
+        assert mine["output_tokens"] == theirs["candidates"], model
+        assert mine["thinking_tokens"] == theirs["thoughts"], model
+    prices = {**Pricing().table, DEFAULT_IMAGE_MODEL: Price(**flows.CUSTOM_PRICE)}
+    total = by_model["cost_usd"].sum()
+    assert total == pytest.approx(_bill_usd(billed, prices), rel=1e-9)
+    assert by_model["failed"].sum() >= len(failed_calls)
+
+    # Every grouping is the same bill; the images' share is what generations() says.
+    for by in ("client", "day", "kind", "session"):
+        assert admin.spend(by=by)["cost_usd"].sum() == pytest.approx(total)
+    kinds = admin.spend(by="kind").set_index("kind")
+    images_share = kinds["cost_usd"].sum() - kinds.loc["analysis", "cost_usd"]
+    assert admin.generations()["cost_usd"].sum() == pytest.approx(images_share)
+    assert len(admin.calls()) == sum(c["calls"] for c in billed.values())
+
+
+def test_a_member_sees_only_their_clients_spend(
+    gemini_fast_retries: backends.Backends, tmp_path: Path
+) -> None:
+    editor, _ = flows._prepared_session(tmp_path, products_count=1)
+    other, _ = flows._prepared_session(tmp_path / "other", products_count=1)
+    scope = factories.member_scope(editor.client_id, "owner")
+    rows = spend.spend(scope, by="client")
+    assert [r.key for r in rows] == [str(scope.client_id)]
+    assert rows[0].calls > 0 and rows[0].kinds.get("analysis", 0) > 0
+    everyone = spend.spend(ADMIN, by="client")
+    assert {r.key for r in everyone} >= {str(scope.client_id), str(other.client_id)}
+    with pytest.raises(InvalidInput, match="group by one of"):
+        spend.spend(scope, by="week")
+    with pytest.raises(Forbidden):
+        spend.spend(editor)  # spend is the owners' (and the admin's)
+
+
+def test_the_estimate_before_generate_is_the_recorded_average(
+    gemini_fast_retries: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
+) -> None:
+    editor, session_id = flows._prepared_session(tmp_path, products_count=2)
+    before = estimates.estimate_generation(editor, client_id=editor.client_id, products=1)
+    gemini_server.fail_next("no_image")  # one image costs a refused attempt more
+    rows = flows._run(editor, session_id)
+    assert {r.status for r in rows} == {"completed"}
+    recorded = sum(r.cost_usd or 0.0 for r in rows) / len(rows)
+    after = estimates.estimate_generation(editor, client_id=editor.client_id, products=10)
+    assert after.cost_usd == pytest.approx(10 * recorded)
+    assert after.cost_usd != pytest.approx(10 * before.cost_usd)  # history replaced the guess
+    economy_guess = estimates.estimate_generation(
+        editor, client_id=editor.client_id, products=1, settings=FlowSettings(economy=True)
+    )
+    assert economy_guess.cost_usd < recorded  # no economy history: the batch price, guessed

@@ -1,0 +1,192 @@
+"""The import graph: no cycle, no private name across modules, imports go down the layers.
+
+Read from the source with :mod:`ast` (nothing is imported), counting every import a module
+makes when it runs, at its top or inside a function, and leaving out those under
+``if TYPE_CHECKING:`` (annotations only). ``make lint`` runs this module.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("visualizer_core", "visualizer_cli", "workers", "streamlit_app")
+# Adapters: what the services use. They never call up into a service.
+ADAPTERS = (
+    "visualizer_core.ai",
+    "visualizer_core.db",
+    "visualizer_core.storage",
+    "visualizer_core.jobqueue",
+    "visualizer_core.inspiration",
+    "visualizer_core.backends",
+)
+
+
+@dataclass(frozen=True)
+class Import:
+    module: str  # the importing module
+    target: str  # the imported module (a submodule where the name is one)
+    names: tuple[str, ...]  # the names taken from it (``from x import a, b``)
+    line: int
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" not in path.parts:
+                found[_module_name(path)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _walk(node: ast.AST) -> Iterator[ast.AST]:
+    """Every node below ``node``, skipping ``if TYPE_CHECKING:`` bodies."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.If) and _is_type_checking(child):
+            for other in child.orelse:
+                yield other
+                yield from _walk(other)
+            continue
+        yield child
+        yield from _walk(child)
+
+
+def _resolve(module: str, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    package = module.split(".")
+    is_package = MODULES[module].name == "__init__.py"
+    base = package if is_package else package[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join([*base, node.module] if node.module else base)
+
+
+def imports_of(module: str) -> list[Import]:
+    tree = ast.parse(MODULES[module].read_text(), filename=str(MODULES[module]))
+    found: list[Import] = []
+    for node in _walk(tree):
+        if isinstance(node, ast.Import):
+            found += [Import(module, alias.name, (), node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            source = _resolve(module, node)
+            if source == "__future__":
+                continue
+            for alias in node.names:
+                sub = f"{source}.{alias.name}"
+                if sub in MODULES:
+                    found.append(Import(module, sub, (), node.lineno))
+                else:
+                    found.append(Import(module, source, (alias.name,), node.lineno))
+    return found
+
+
+IMPORTS = {module: imports_of(module) for module in MODULES}
+
+
+def _graph() -> dict[str, set[str]]:
+    return {
+        module: {i.target for i in found if i.target in MODULES and i.target != module}
+        for module, found in IMPORTS.items()
+    }
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    cycles = _cycles(_graph())
+    assert not cycles, f"import cycles (each a group of modules that import each other): {cycles}"
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_private_name_is_imported_from_another_module() -> None:
+    private = [
+        f"{i.module}:{i.line} takes {name} from {i.target}"
+        for found in IMPORTS.values()
+        for i in found
+        for name in i.names
+        if name.startswith("_") and not name.startswith("__")
+    ]
+    assert not private, f"private names used across modules (make them public): {private}"
+
+
+def _under(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+@pytest.mark.parametrize(
+    ("importers", "forbidden", "why"),
+    [
+        (("visualizer_core",), ("streamlit",), "the library runs without the studio"),
+        (ADAPTERS, ("visualizer_core.services", "visualizer_core.admin"), "adapters are below"),
+        (("visualizer_core",), ("visualizer_cli", "workers", "streamlit_app"), "entry points"),
+    ],
+)
+def test_imports_go_down_the_layers(
+    importers: tuple[str, ...], forbidden: tuple[str, ...], why: str
+) -> None:
+    wrong = [
+        f"{i.module}:{i.line} imports {i.target}"
+        for module, found in IMPORTS.items()
+        if _under(module, importers)
+        for i in found
+        if _under(i.target, forbidden)
+    ]
+    assert not wrong, f"{why}: {wrong}"
