@@ -120,7 +120,10 @@ def main() -> None:
     )
     evaluate(CATALOG, scene_set, show_misses=True)
     print()
-    print("held out (written after the classifier's vocabulary was last changed; never tuned on):")
+    print(
+        "held out (written after the classifier's vocabulary was last changed, never tuned on; "
+        "one bug it showed was fixed: room qualifiers read only after synonyms, 0.931 before):"
+    )
     evaluate(HOLDOUT, scene_set, show_misses=True)
     print()
     # Not written by us: every leaf name of the home departments, read back by the classifier.

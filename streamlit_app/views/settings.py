@@ -57,7 +57,12 @@ if usage is not None:
     figures = st.columns(3)
     figures[0].metric("Images, last 30 days", usage.images)
     figures[1].metric("Completed", sum(d.completed for d in usage.days))
-    figures[2].metric("AI cost, last 30 days", f"${usage.cost_usd:,.2f}")
+    figures[2].metric(
+        "Image cost, last 30 days",
+        f"${usage.cost_usd:,.2f}",
+        help="The provider calls of these images; the Usage page has all spend, analysis"
+        " included, and the cost per approved image.",
+    )
     if usage.days:
         st.bar_chart(
             pd.DataFrame(
