@@ -12,7 +12,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["make_engine", "make_sessionmaker", "transaction"]
+__all__ = ["READ_ONLY", "make_engine", "make_sessionmaker", "transaction"]
+
+READ_ONLY = "visualizer_read_only"
+"""Execution option of an engine whose transactions only read (see :func:`_sqlite_setup`)."""
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -35,7 +38,12 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only units of work (``READ_ONLY``) begin deferred: in WAL mode a reader never
+        # waits behind a writer, and sees the last commit.
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _private_file(path: Path) -> None:

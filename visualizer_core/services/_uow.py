@@ -16,6 +16,11 @@ def unit_of_work() -> AbstractContextManager[Session]:
     return backends.current().transaction()
 
 
+def read_only() -> AbstractContextManager[Session]:
+    """A unit of work that only reads (pages that list): never waits behind a writer."""
+    return backends.current().reading()
+
+
 def parse_id(value: uuid.UUID | str, kind: str) -> uuid.UUID:
     """A UUID from user input; a malformed one is simply not found."""
     if isinstance(value, uuid.UUID):

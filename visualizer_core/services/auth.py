@@ -291,6 +291,8 @@ def accept_invite(
                     "this invitation was sent to another email address: sign in with that "
                     "address to accept it"
                 )
+            if member.invite_mailed:  # they opened a link from that mailbox: the address is theirs
+                user.email_verified = True
         elif has_account:
             raise SignInRequired(
                 f"{user.email} has an account already: sign in with it first, then open "
