@@ -17,7 +17,7 @@ from typing import Any, Final
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from visualizer_core.db.models import GeneratedImage
+from visualizer_core.db.models import Flow, GeneratedImage
 from visualizer_core.schemas import ImageStatus
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "models_of",
     "open_jobs",
     "open_rows_of_flow",
+    "pending_economy_flows",
     "release",
     "renew",
     "renew_one",
@@ -253,3 +254,15 @@ def interrupted_submissions(
         if _rowcount(taken) == 1:
             found.setdefault(str(holder), []).append(iid)
     return found
+
+
+def pending_economy_flows(db: Session) -> list[uuid.UUID]:
+    """Economy flows with pending rows (made without dispatching, or put back): the economy
+    poll submits them, so the standard workers never make them at the full price."""
+    stmt = (
+        select(_G.flow_id)
+        .join(Flow, Flow.id == _G.flow_id)
+        .where(_G.status == "pending", Flow.settings["economy"].as_boolean().is_(True))
+        .group_by(_G.flow_id)
+    )
+    return list(db.scalars(stmt))

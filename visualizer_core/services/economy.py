@@ -351,13 +351,24 @@ def _to_full_price(ids: Sequence[uuid.UUID]) -> None:
 def poll_economy(scope: Scope) -> dict[str, int]:
     """Poll every open batch job once; ingest the finished ones.
 
-    Returns counts: ``jobs`` polled, images ``completed``, ``failed``, ``resubmitted`` (into a
-    new batch), ``waiting`` (for a decision), ``skipped`` (jobs another sweep is ingesting) and
-    ``download_failed`` (jobs whose results could not be fetched this time).
+    Economy flows' pending rows (made without dispatching) are submitted first. Returns
+    counts: ``submitted`` jobs, ``jobs`` polled, images ``completed``, ``failed``,
+    ``resubmitted`` (into a new batch), ``waiting`` (for a decision), ``skipped`` (jobs
+    another sweep is ingesting) and ``download_failed`` (jobs whose results could not be
+    fetched this time).
     """
     scope.require(Action.ADMIN)
     counts = dict.fromkeys(
-        ("jobs", "completed", "failed", "resubmitted", "waiting", "skipped", "download_failed"),
+        (
+            "jobs",
+            "submitted",
+            "completed",
+            "failed",
+            "resubmitted",
+            "waiting",
+            "skipped",
+            "download_failed",
+        ),
         0,
     )
     now = utcnow()
@@ -370,6 +381,11 @@ def poll_economy(scope: Scope) -> dict[str, int]:
     ai = _batch_ai()
     for holder, ids in stopped.items():
         counts["waiting"] += _recover_submission(ai, holder, ids)
+    if ai is not None:
+        with unit_of_work() as db:
+            unsubmitted = batch_rows.pending_economy_flows(db)
+        for flow_id in unsubmitted:  # economy rows left pending: into a batch, not the workers
+            counts["submitted"] += len(submit_economy(scope, flow_id=flow_id))
     with unit_of_work() as db:
         open_jobs = batch_rows.open_jobs(db)
     for name in open_jobs:
