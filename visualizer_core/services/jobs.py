@@ -256,7 +256,7 @@ def record_calls(image_id: uuid.UUID, calls: Sequence[usage.CallRecord]) -> floa
 
 
 def _add_calls(db: Session, image_id: uuid.UUID, calls: Sequence[usage.CallRecord]) -> float:
-    row = db.get(GeneratedImage, image_id)
+    row = repo.get(db, GeneratedImage, image_id, client_id=None)
     if row is None:
         return 0.0
     for record in calls:  # what each call was for
