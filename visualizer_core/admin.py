@@ -6,7 +6,7 @@ once, or one with ``client_id``), and each table is one query, however many rows
     from visualizer_core import admin
 
     gens = admin.generations(since="7 days")
-    failed = gens[gens.status == "error"]
+    failed = gens[gens.status == ImageStatus.ERROR]
     flows = admin.rerun(failed, prompt="soft daylight, no people")  # one new flow per session
     after = admin.wait(flows)                                        # a progress bar, then rows
 
@@ -46,7 +46,13 @@ from visualizer_core.db import ledger, repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from visualizer_core.matching import score as match_score
-from visualizer_core.schemas import FlowSettings, ProductAnalysis, SceneAnalysis
+from visualizer_core.schemas import (
+    OPEN_STATUSES,
+    FlowSettings,
+    ProductAnalysis,
+    SceneAnalysis,
+    SessionStatus,
+)
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import analysis, estimates, gallery, generation
 from visualizer_core.services import clients as client_service
@@ -476,25 +482,23 @@ def scenes(
     """
     records = []
     for session, client_name in _sessions_of(client_id, session_id, active_only=False):
-        pairs = session.matches or {}
-        for scene in session.scenes or []:
-            found = scene.get("analysis") or {}
+        pairs = session.match_map()
+        for scene in session.scene_list():
+            found = scene.analysis.model_dump() if scene.analysis else {}
             records.append(
                 {
                     "session_id": str(session.id),
                     "session_name": session.name,
                     "client_id": str(session.client_id),
                     "client_name": client_name,
-                    "scene_id": scene["id"],
-                    "scene_file": scene.get("filename"),
-                    "source": scene.get("source"),
-                    "room_type": found.get("room_type") or scene.get("room_type"),
+                    "scene_id": scene.id,
+                    "scene_file": scene.filename,
+                    "source": scene.source,
+                    "room_type": scene.room,
                     "style": list(found.get("style") or []),
                     "lighting": found.get("lighting"),
                     "analysed": bool(found),
-                    "matched_products": sum(
-                        1 for m in pairs.values() if m.get("scene_id") == scene["id"]
-                    ),
+                    "matched_products": sum(1 for m in pairs.values() if m.scene_id == scene.id),
                 }
             )
     columns = [
@@ -799,16 +803,16 @@ def rerun(rows: object, **settings: Any) -> list[str]:
             raise NotFound("image", missing[0])
         session_ids = sorted({s.session_id for s in by_id.values()}, key=str)
         scene_ids = {
-            s.id: {scene["id"] for scene in s.scenes or []}
+            s.id: {scene.id for scene in s.scene_list()}
             for s in repo.sessions_by_id(db, session_ids)
         }
-    still_open = [i for i in ids if by_id[i].status in ("pending", "generating")]
+    still_open = [i for i in ids if by_id[i].status in OPEN_STATUSES]
     if still_open:
         raise Conflict(
             f"{len(still_open)} of the images are still pending or generating "
             f"(for example {still_open[0]}): wait for them, then re-run what failed"
         )
-    archived = [i for i in ids if by_id[i].session_status != "active"]
+    archived = [i for i in ids if by_id[i].session_status != SessionStatus.ACTIVE]
     if archived:
         raise InvalidInput(
             f"image {archived[0]} is in an archived session: restore the session to re-run it"
@@ -1070,7 +1074,7 @@ def submit(plan: pd.DataFrame, *, name: str | None = None) -> list[str]:
         session = found.get(session_id)
         if session is None:
             raise NotFound("session", session_id)
-        if session.status != "active":
+        if session.status != SessionStatus.ACTIVE:
             raise InvalidInput(
                 f"session {session.name!r} is archived: restore it to generate in it"
             )

@@ -1,19 +1,57 @@
-"""Pydantic schemas for what crosses a boundary: analyses, flow settings, service inputs."""
+"""Pydantic schemas for what crosses a boundary: analyses, scenes, matches, flow settings,
+service inputs, and the statuses of images, flows and sessions."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "ASPECT_RATIOS",
+    "OPEN_STATUSES",
     "FlowSettings",
+    "FlowStatus",
+    "ImageStatus",
+    "Match",
     "ProductAnalysis",
     "ProductAnswer",
     "ProductCreate",
+    "Scene",
     "SceneAnalysis",
+    "SessionStatus",
+    "find_scene",
 ]
+
+
+class ImageStatus(StrEnum):
+    """A generated image's ``status`` (the values stored in the database)."""
+
+    PENDING = "pending"
+    GENERATING = "generating"
+    COMPLETED = "completed"
+    ERROR = "error"
+
+
+OPEN_STATUSES = (ImageStatus.PENDING, ImageStatus.GENERATING)
+"""An image in one of these is still to be made (or being made)."""
+
+
+class FlowStatus(StrEnum):
+    """A flow as a whole: queued while any of its images is open, finished once none is."""
+
+    QUEUED = "queued"
+    FINISHED = "finished"
+
+
+class SessionStatus(StrEnum):
+    """A studio session's ``status``: archived sessions are kept but not generated from."""
+
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
 
 ASPECT_RATIOS = ("1:1", "3:2", "2:3", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 
@@ -113,3 +151,45 @@ class ProductCreate(BaseModel):
         if not value.strip():
             raise ValueError("must not be blank")
         return value
+
+
+class Scene(BaseModel):
+    """An inspiration scene of a session; stored as JSON in ``studio_session.scenes``.
+
+    Keys this model does not name (``usage``, the ledger's record of analysis calls) are kept.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    key: str = Field(description="storage key of the scene picture")
+    source: str = "upload"
+    thumbnail_key: str | None = None
+    filename: str | None = None
+    room_type: str | None = Field(default=None, description="the room type given on upload")
+    analysis: SceneAnalysis | None = None
+    attribution: dict[str, Any] | None = None
+    created_at: str | None = None
+
+    @property
+    def room(self) -> str | None:
+        """The analysed room type, else the one given on upload."""
+        return self.analysis.room_type if self.analysis else self.room_type
+
+
+class Match(BaseModel):
+    """The scene chosen for a product; stored in ``studio_session.matches`` by product id."""
+
+    model_config = ConfigDict(extra="allow")
+
+    scene_id: str
+    score: float | None = None
+    reason: str | None = None
+    overridden: bool = False
+    needs_room: bool = False
+
+
+def find_scene(scenes: Iterable[Scene], scene_id: object) -> Scene | None:
+    """The scene with this id, or None."""
+    wanted = str(scene_id) if scene_id is not None else None
+    return next((scene for scene in scenes if scene.id == wanted), None)

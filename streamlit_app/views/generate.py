@@ -37,7 +37,7 @@ st.caption(
 if not session.scenes:
     st.warning("This session has no scenes: add some on the Inspiration page first.")
 
-scenes = {s["id"]: s for s in session.scenes}
+scenes = {s.id: s for s in session.scenes}
 
 
 def scene_label(scene_id: str) -> str:
@@ -46,8 +46,8 @@ def scene_label(scene_id: str) -> str:
     scene = scenes.get(scene_id)
     if scene is None:
         return "(removed scene)"
-    room = (scene.get("analysis") or {}).get("room_type") or scene.get("room_type") or ""
-    return f"{scene.get('filename') or scene_id[:8]} · {ROOM_TYPES.get(room, room)}"
+    room = scene.room or ""
+    return f"{scene.filename or scene_id[:8]} · {ROOM_TYPES.get(room, room)}"
 
 
 def duration(seconds: float) -> str:
@@ -84,13 +84,13 @@ if editor and st.button(
 # Pictures by URL (the bucket's, presigned and cached, or a cached read): no query per row.
 pictures = gallery.browser_urls(
     [p.thumbnail_keys[0] for p in catalog if p.thumbnail_keys]
-    + [s.get("thumbnail_key") or s.get("key") for s in scenes.values()]
+    + [s.thumbnail_key or s.key for s in scenes.values()]
 )
 
 
 def scene_picture(scene_id: str | None) -> str | None:
-    scene = scenes.get(scene_id or "") or {}
-    return pictures.get(scene.get("thumbnail_key") or scene.get("key") or "")
+    scene = scenes.get(scene_id or "")
+    return pictures.get(scene.thumbnail_key or scene.key) if scene else None
 
 
 def product_picture(product: products.ProductRead) -> str | None:
@@ -99,18 +99,18 @@ def product_picture(product: products.ProductRead) -> str | None:
 
 rows = []
 for product in catalog:
-    match = session.matches.get(str(product.id)) or {}
+    match = session.matches.get(str(product.id))
     rows.append(
         {
             "photo": product_picture(product),
-            "in scene": scene_picture(match.get("scene_id")),
+            "in scene": scene_picture(match.scene_id if match else None),
             "sku": product.sku,
             "product": product.name,
-            "scene": scene_label(match["scene_id"]) if match else "not matched yet",
-            "score": match.get("score"),
-            "reason": match.get("reason", ""),
-            "by hand": bool(match.get("overridden")),
-            "needs a room": bool(match.get("needs_room")),
+            "scene": scene_label(match.scene_id) if match else "not matched yet",
+            "score": match.score if match else None,
+            "reason": (match.reason or "") if match else "",
+            "by hand": bool(match and match.overridden),
+            "needs a room": bool(match and match.needs_room),
         }
     )
 homeless = [row["product"] for row in rows if row["needs a room"]]
@@ -143,7 +143,8 @@ if editor and scenes:
             format_func=lambda pid: f"{by_id[pid].sku} · {by_id[pid].name}",
             key="generate.override_product",
         )
-        current = (session.matches.get(str(product_id)) or {}).get("scene_id", AUTO)
+        found = session.matches.get(str(product_id))
+        current = found.scene_id if found else AUTO
         choice = right.selectbox(
             "Scene",
             [AUTO, *scenes],

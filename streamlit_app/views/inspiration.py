@@ -63,18 +63,15 @@ def show_scenes() -> None:
     for index, scene in enumerate(scenes):
         with columns[index % COLUMNS]:
             picture = attempt(
-                previews.scene_picture, member, session_id=session.id, scene_id=scene["id"]
+                previews.scene_picture, member, session_id=session.id, scene_id=scene.id
             )
-            found = scene.get("analysis") or {}
-            room = found.get("room_type") or scene.get("room_type")
-            caption = f"{scene.get('filename') or scene['id'][:8]} · {_room_label(room)}"
+            found = scene.analysis
+            caption = f"{scene.filename or scene.id[:8]} · {_room_label(scene.room)}"
             if found:
-                caption += (
-                    f" · {', '.join(found.get('style', [])[:2]) or found.get('lighting', '')}"
-                )
+                caption += f" · {', '.join(found.style[:2]) or found.lighting}"
             if picture is not None:
                 st.image(picture, caption=caption)
-            credit = credit_line(scene.get("attribution"))
+            credit = credit_line(scene.attribution)
             if credit:
                 st.caption(credit)
 

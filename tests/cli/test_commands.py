@@ -148,3 +148,20 @@ def test_wrong_usage_exits_2(embedded: Backends) -> None:
     ):
         done = run(embedded, *args)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
+
+
+def test_products_import_reads_a_shopify_export(embedded: Backends, tmp_path: Path) -> None:
+    assert ok_json(embedded, "db", "upgrade")["revision"]
+    client = ok_json(embedded, "client", "create", "Nord")
+    export = tmp_path / "products_export.csv"
+    export.write_text(
+        "Handle,Title,Body (HTML),Type,Variant SKU,Image Src,Image Position\n"
+        "oslo,Oslo Sofa,<p>Deep</p>,Sofas,OSLO-1,,\n"
+        "oslo,,,,OSLO-2,,\n"
+        "hood,Cooker Hood,,Kitchen,,,\n",
+        encoding="utf-8",
+    )
+    report = ok_json(embedded, "products", "import", str(export), "--client", client["id"])
+    assert (report["imported"], report["failed"], len(report["product_ids"])) == (2, 0, 2)
+    again = ok_json(embedded, "products", "import", str(export), "--client", client["id"])
+    assert (again["imported"], again["updated"]) == (0, 2)

@@ -69,8 +69,8 @@ def test_analyze_stores_product_and_scene_analyses_once(world: dict) -> None:
         assert stored.palette and all(c.startswith("#") for c in stored.palette)
     scenes = sessions.get_session(ADMIN, session_id=session.id).scenes
     for scene in scenes:
-        stored_scene = SceneAnalysis.model_validate(scene["analysis"])
-        assert stored_scene.room_type == scene["room_type"]
+        stored_scene = scene.analysis
+        assert stored_scene.room_type == scene.room_type
         assert stored_scene.palette
 
     again = analysis.analyze_session(ADMIN, session_id=session.id)
@@ -105,7 +105,7 @@ def test_match_puts_every_product_in_a_room_it_belongs_in(world: dict) -> None:
         assert 0.0 <= match["score"] <= 1.0
         assert match["reason"] and not match["overridden"]
     stored = sessions.get_session(ADMIN, session_id=world["session"].id).matches
-    assert {pid: m["scene_id"] for pid, m in stored.items()} == {
+    assert {pid: m.scene_id for pid, m in stored.items()} == {
         pid: m["scene_id"] for pid, m in by_product.items()
     }
 

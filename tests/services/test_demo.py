@@ -29,13 +29,13 @@ def test_the_demo_signs_in_and_its_first_generation_completes() -> None:
     assert len(catalog) >= 8
     assert len({p.category for p in catalog}) >= 5
     session = sessions.get_session(member, session_id=demo["session_id"])
-    assert len({s["room_type"] for s in session.scenes}) >= 3
+    assert len({s.room_type for s in session.scenes}) >= 3
 
     # Every product went to a room it belongs in.
-    room_of_scene = {s["id"]: s["room_type"] for s in session.scenes}
+    room_of_scene = {s.id: s.room_type for s in session.scenes}
     for product in catalog:
         analysis = ProductAnalysis.model_validate(product.analysis)
-        scene_id = session.matches[str(product.id)]["scene_id"]
+        scene_id = session.matches[str(product.id)].scene_id
         assert room_of_scene[scene_id] in analysis.room_types, product.name
 
     counts = generation.wait_for_flows(member, flow_ids=[demo["flow_id"]], timeout=180)

@@ -197,7 +197,7 @@ def test_generate_writes_the_flow_and_its_rows_then_dispatches(
     by_product: dict[uuid.UUID, list[int]] = {}
     for row in rows.values():
         by_product.setdefault(row.product_id, []).append(row.variant)
-        assert row.scene_id == matches[str(row.product_id)]["scene_id"]
+        assert row.scene_id == matches[str(row.product_id)].scene_id
         assert row.aspect_ratio == "4:5"
         assert row.model == "local-compositor-v1"
         assert row.job_id == f"client:generation:jobs:{row.id}"
@@ -348,7 +348,7 @@ def test_process_image_claims_once_stores_and_marks_completed(world: dict[str, A
     thumb = Image.open(io.BytesIO(storage.get(row.thumbnail_key)))
     assert max(thumb.size) < max(picture.size)
     scenes = sessions.get_session(ADMIN, session_id=session.id).scenes
-    scene_keys = [k for s in scenes for k in (s["key"], s["thumbnail_key"])]
+    scene_keys = [k for s in scenes for k in (s.key, s.thumbnail_key)]
     assert storage.list(keys.session_prefix(client.id, session.id)) == sorted(
         [*scene_keys, row.image_key, row.thumbnail_key]
     )

@@ -174,7 +174,7 @@ def test_a_flow_sends_product_and_scene_in_every_call_and_keeps_lineage(
     assert len([r for r in gemini_server.requests if r.model == DEFAULT_TEXT_MODEL]) == 6
     session = sessions.get_session(scope, session_id=session_id)
     [scene] = session.scenes
-    scene_bytes = gemini.storage.get(scene["key"])
+    scene_bytes = gemini.storage.get(scene.key)
     with gemini.transaction() as db:
         base_keys = {p.base_key for p in db.query(ProductImage).all()}
     product_pngs = {gemini.storage.get(key) for key in base_keys}
@@ -203,7 +203,7 @@ def test_a_flow_sends_product_and_scene_in_every_call_and_keeps_lineage(
         assert row.cost_usd == pytest.approx(image.cost_usd + judgement.cost_usd)
         assert row.attempts == 1
         assert row.image_key and gemini.storage.get(row.image_key)[:3] == b"\xff\xd8\xff"
-        assert row.product_image_id is not None and row.scene_id == scene["id"]
+        assert row.product_image_id is not None and row.scene_id == scene.id
         assert 0.0 <= (row.fidelity_score or -1) <= 1.0
         assert {"ai_s", "total_s"} <= set(row.timings)
 

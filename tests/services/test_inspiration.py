@@ -149,9 +149,9 @@ def test_using_a_photo_tracks_the_download_and_keeps_the_credit(
     assert unsplash_server.downloads() == [p.id for p in chosen]
     scenes = sessions.get_session(scope, session_id=session.id).scenes
     for scene, photo in zip(scenes, chosen, strict=True):
-        assert scene["source"] == "unsplash" and scene["room_type"] == "kitchen"
-        assert scene["attribution"] == photo.attribution
-        picture = backends.current().storage.get(scene["key"])
+        assert scene.source == "unsplash" and scene.room_type == "kitchen"
+        assert scene.attribution == photo.attribution
+        picture = backends.current().storage.get(scene.key)
         with Image.open(io.BytesIO(picture)) as image:
             assert image.format == "JPEG" and image.width > 1000
     fetched = [r for r in unsplash_server.requests if r.kind == "image"]
@@ -328,7 +328,7 @@ def test_without_a_key_search_falls_back_to_the_library(tmp_path: Path) -> None:
     assert "demo" in sources
     assert page.photos[0].ref == {
         "session_id": str(session_id),
-        "scene_id": sessions.get_session(scope, session_id=session_id).scenes[0]["id"],
+        "scene_id": sessions.get_session(scope, session_id=session_id).scenes[0].id,
     }
     by_product = inspiration.search_inspiration(scope, client_id=scope.client_id, query="harbour")
     assert [(p.source, p.ref) for p in by_product.photos] == [
@@ -358,9 +358,9 @@ def test_library_photos_become_scenes_with_their_credit(tmp_path: Path) -> None:
 
     assert added.failed == [] and len(added.scene_ids) == 3
     scenes = sessions.get_session(scope, session_id=target.id).scenes
-    assert [s["source"] for s in scenes] == ["library", "demo", "generation"]
-    assert all(s["room_type"] == "living_room" for s in scenes)
-    assert scenes[2]["attribution"]["generated_image_id"] == str(image_id)
+    assert [s.source for s in scenes] == ["library", "demo", "generation"]
+    assert all(s.room_type == "living_room" for s in scenes)
+    assert scenes[2].attribution["generated_image_id"] == str(image_id)
 
 
 @pytest.mark.usefixtures("backend")
@@ -393,10 +393,10 @@ def test_a_generation_becomes_the_scene_of_a_new_session(tmp_path: Path) -> None
     session = sessions.get_session(scope, session_id=made.session_id)
     assert session.name == "Inspired by Harbour sofa"
     [scene] = session.scenes
-    assert scene["id"] == made.scene_id and scene["source"] == "generation"
-    assert scene["room_type"] == "living_room"
-    assert scene["attribution"]["generated_image_id"] == str(image_id)
-    with Image.open(io.BytesIO(backends.current().storage.get(scene["key"]))) as picture:
+    assert scene.id == made.scene_id and scene.source == "generation"
+    assert scene.room_type == "living_room"
+    assert scene.attribution["generated_image_id"] == str(image_id)
+    with Image.open(io.BytesIO(backends.current().storage.get(scene.key))) as picture:
         assert picture.format == "JPEG"
 
     again = inspiration.generation_as_scene(scope, image_id=image_id, session_id=made.session_id)

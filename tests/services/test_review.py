@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests import factories
 from visualizer_core import backends
@@ -16,7 +18,7 @@ from visualizer_core.db import repo
 from visualizer_core.db.models import GeneratedImage
 from visualizer_core.errors import Forbidden, InvalidInput, QuotaExceeded
 from visualizer_core.scope import ADMIN, ClientScope, Role
-from visualizer_core.services import analysis, clients, gallery, generation, review
+from visualizer_core.services import analysis, clients, gallery, generation, jobs, review
 from visualizer_core.services.review import DOUBTFUL_BELOW
 
 CATALOG = (
@@ -210,8 +212,8 @@ def test_rerun_with_a_note_rejects_and_remakes_in_the_same_scene(
     new_id = review.rerun_with_note(editor, image_id=item.id, note="keep the legs wooden")
     generation.process_image(new_id, worker_id="test")  # or the queue's worker made it first
     deadline = time.monotonic() + 60
-    while generation.image_status(new_id) != "completed":
-        assert time.monotonic() < deadline, generation.image_status(new_id)
+    while jobs.image_status(new_id) != "completed":
+        assert time.monotonic() < deadline, jobs.image_status(new_id)
         time.sleep(0.05)
     with backend.transaction() as db:
         new = repo.get(db, GeneratedImage, new_id, client_id=None)
@@ -244,3 +246,28 @@ def test_a_rerun_the_quota_cannot_take_changes_nothing(
 def test_gallery_cards_carry_their_thumbnail_url(made: dict[str, Any]) -> None:
     page = gallery.list_images(made["viewer"], session_id=made["session"].id)
     assert page.cards and all(c.thumbnail_url for c in page.cards if c.thumbnail_key)
+
+
+def test_the_queue_is_read_while_a_worker_writes(embedded: backends.Backends) -> None:
+    """On SQLite a listing does not wait behind a writer (a worker's sweep, a decision)."""
+    session = factories.create_session(factories.create_client().id)
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with embedded.transaction() as db:
+            db.execute(text("UPDATE client SET name = name"))
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    holding.wait(10)
+    try:
+        started = time.monotonic()
+        queue = review.review_queue(ADMIN, session_id=session.id)
+        gallery.list_images(ADMIN, session_id=session.id)
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+        thread.join()
+    assert queue.total == 0 and waited < 5  # not the 30 s busy timeout behind the writer

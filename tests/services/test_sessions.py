@@ -50,13 +50,13 @@ def test_scenes_are_stored_with_the_session_and_bad_files_reported() -> None:
     assert all(f["file"] in f["error"] for f in result.failed)
 
     stored = sessions.get_session(ADMIN, session_id=session.id)
-    assert [s["id"] for s in stored.scenes] == result.scene_ids
+    assert [s.id for s in stored.scenes] == result.scene_ids
     scene = stored.scenes[0]
-    assert scene["room_type"] == "living_room"
-    assert scene["source"] == "upload"
-    assert scene["key"] == keys.scene_image(client.id, session.id, scene["id"])
-    assert scene["key"].startswith(f"clients/{client.id}/sessions/{session.id}/media/")
-    picture = Image.open(io.BytesIO(backends.current().storage.get(scene["key"])))
+    assert scene.room_type == "living_room"
+    assert scene.source == "upload"
+    assert scene.key == keys.scene_image(client.id, session.id, scene.id)
+    assert scene.key.startswith(f"clients/{client.id}/sessions/{session.id}/media/")
+    picture = Image.open(io.BytesIO(backends.current().storage.get(scene.key)))
     assert picture.size == (600, 400)
 
 
@@ -69,9 +69,7 @@ def test_room_types_are_normalised_and_unknown_ones_refused() -> None:
         files=[("a.jpg", factories.scene_photo())],
         room_type="home office",
     )
-    assert (
-        sessions.get_session(ADMIN, session_id=session.id).scenes[0]["room_type"] == "home_office"
-    )
+    assert sessions.get_session(ADMIN, session_id=session.id).scenes[0].room_type == "home_office"
     assert result.scene_ids
     with pytest.raises(InvalidInput, match="room type"):
         sessions.add_scenes(

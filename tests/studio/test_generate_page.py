@@ -40,9 +40,9 @@ def test_a_product_scene_can_be_set_by_hand(
     row = frame(app, "sku", "scene", "by hand").set_index("sku").loc["SOFA-1"]
     assert bool(row["by hand"]) and "office" in row["scene"].lower()
     assert (
-        sessions.get_session(studio.scope(), session_id=studio.session_id).matches[
-            str(studio.product_ids["SOFA-1"])
-        ]["scene_id"]
+        sessions.get_session(studio.scope(), session_id=studio.session_id)
+        .matches[str(studio.product_ids["SOFA-1"])]
+        .scene_id
         == office
     )
 

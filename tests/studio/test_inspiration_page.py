@@ -78,8 +78,8 @@ def test_uploads_add_scenes_and_a_bad_file_is_reported(
     assert len(app.error) == 1 and app.error[0].value.startswith("broken.jpg: ")
     assert app.error[0].value.count("broken.jpg") == 1
     assert "Scenes in this session (4)" in texts(app)
-    added = [s for s in scenes_of(studio) if s["filename"] == "kitchen.jpg"]
-    assert added and added[0]["room_type"] == "kitchen"
+    added = [s for s in scenes_of(studio) if s.filename == "kitchen.jpg"]
+    assert added and added[0].room_type == "kitchen"
 
 
 def test_adding_without_files_asks_for_them(open_app: Callable[..., AppTest]) -> None:
@@ -97,9 +97,9 @@ def test_an_earlier_generation_becomes_a_scene(
     app.button(key="inspiration.reuse").click().run()
     assert not app.exception
     assert "1 scene(s) added." in [s.value for s in app.success]
-    reused = [s for s in scenes_of(studio) if s["source"] == "generation"]
+    reused = [s for s in scenes_of(studio) if s.source == "generation"]
     assert len(reused) == 1
-    assert reused[0]["attribution"]["generated_image_id"] == str(image_ids[0])
+    assert reused[0].attribution["generated_image_id"] == str(image_ids[0])
 
 
 def test_a_viewer_sees_the_scenes_but_cannot_add(open_app: Callable[..., AppTest]) -> None:
@@ -174,6 +174,6 @@ def test_the_room_type_can_come_from_each_file_name(
     uploader.upload("IMG_0042.jpg", room_photo("kitchen", 4), "image/jpeg")
     button(app, "Add scenes").click().run()  # the default: from each file name
     assert "2 scene(s) added." in [s.value for s in app.success]
-    rooms = {s["filename"]: s["room_type"] for s in scenes_of(studio)}
+    rooms = {s.filename: s.room_type for s in scenes_of(studio)}
     assert rooms["home-office_2.jpg"] == "home_office"
     assert rooms["IMG_0042.jpg"] is None  # left to the analysis

@@ -101,3 +101,16 @@ def test_a_viewer_sees_the_table_but_no_import_or_upload(open_app: Callable[...,
     assert len(table(app)) == 3
     assert len(app.file_uploader) == 0
     assert "products.analyse" not in [b.key for b in app.button]
+
+
+def test_a_merchant_center_feed_imports_by_its_header(open_app: Callable[..., AppTest]) -> None:
+    app = open_app("editor", "products")
+    feed = (
+        b"id\ttitle\tdescription\tgoogle_product_category\n"
+        b"MAT-1\tCoir Door Mat\tScrapes muddy boots\t2675\n"
+    )
+    app.file_uploader(key="products.csv").upload("feed.tsv", feed, "text/tab-separated-values")
+    button(app, "Import").click().run()
+    assert not app.exception
+    assert "1 imported · 0 updated · 0 failed" in [s.value for s in app.success]
+    assert "MAT-1" in list(table(app)["sku"])

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from visualizer_core.ai.usage import CallRecord, records_of, summarize
 from visualizer_core.db.models import Client, GeneratedImage, Product, StudioSession
+from visualizer_core.schemas import ImageStatus
 
 __all__ = [
     "LedgerCall",
@@ -189,7 +190,7 @@ def approved_counts(
 ) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
     """Approved images per (client, session), completed ``since`` when given."""
     stmt = select(GeneratedImage.client_id, GeneratedImage.studio_session_id).where(
-        GeneratedImage.review_state == "approved", GeneratedImage.status == "completed"
+        GeneratedImage.review_state == "approved", GeneratedImage.status == ImageStatus.COMPLETED
     )
     if client_id is not None:
         stmt = stmt.where(GeneratedImage.client_id == client_id)
@@ -210,7 +211,7 @@ def recent_image_costs(
         select(GeneratedImage.model, GeneratedImage.usage, GeneratedImage.cost_usd)
         .where(
             GeneratedImage.client_id == client_id,
-            GeneratedImage.status.in_(("completed", "error")),
+            GeneratedImage.status.in_((ImageStatus.COMPLETED, ImageStatus.ERROR)),
             GeneratedImage.cost_usd.is_not(None),
         )
         .order_by(GeneratedImage.completed_at.desc())

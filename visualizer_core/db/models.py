@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import (
@@ -27,11 +28,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from visualizer_core.db.base import Base, JSONType, TextArray, new_id, utcnow
+from visualizer_core.schemas import ImageStatus, Match, Scene, SessionStatus, find_scene
 
 __all__ = [
     "IMAGE_STATUSES",
@@ -48,12 +51,12 @@ __all__ = [
 ]
 
 ROLES = ("owner", "editor", "viewer")
-IMAGE_STATUSES = ("pending", "generating", "completed", "error")
+IMAGE_STATUSES = tuple(ImageStatus)
 REVIEW_STATES = ("none", "approved", "rejected")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class _Timestamps:
@@ -94,6 +97,10 @@ class User(_Timestamps, Base):
     active_client_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("client.id", ondelete="SET NULL")
     )
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Whether the person proved they control the address (mailed link, single sign-on, admin)."""
+    reset_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    reset_expires_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class Member(_Timestamps, Base):
@@ -116,6 +123,8 @@ class Member(_Timestamps, Base):
     role: Mapped[str] = mapped_column(String(20))
     invite_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     invite_expires_at: Mapped[dt.datetime | None] = mapped_column()
+    invite_mailed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Whether the invitation link went by e-mail (so accepting it proves the address)."""
 
     __table_args__ = (
         UniqueConstraint("user_id", "client_id"),
@@ -187,12 +196,32 @@ class StudioSession(_Timestamps, Base):
         ForeignKey("client.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=SessionStatus.ACTIVE)
     scenes: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     matches: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
-    __table_args__ = (CheckConstraint(_in("status", ("active", "archived")), name="status"),)
+    __table_args__ = (CheckConstraint(_in("status", tuple(SessionStatus)), name="status"),)
+
+    def scene_list(self) -> list[Scene]:
+        """The scenes, as models."""
+        return [Scene.model_validate(scene) for scene in self.scenes or []]
+
+    def find_scene(self, scene_id: object) -> Scene | None:
+        """The scene with this id, or None."""
+        return find_scene(self.scene_list(), scene_id)
+
+    def set_scenes(self, scenes: Iterable[Scene]) -> None:
+        """Replace the scenes (stored as JSON)."""
+        self.scenes = [scene.model_dump(mode="json") for scene in scenes]
+
+    def match_map(self) -> dict[str, Match]:
+        """The matches by product id, as models."""
+        return {pid: Match.model_validate(m) for pid, m in (self.matches or {}).items()}
+
+    def set_matches(self, matches: Mapping[str, Match]) -> None:
+        """Replace the matches (stored as JSON)."""
+        self.matches = {pid: m.model_dump(mode="json") for pid, m in matches.items()}
 
 
 class Flow(_Timestamps, Base):
@@ -237,7 +266,7 @@ class GeneratedImage(_Timestamps, Base):
     scene_id: Mapped[str | None] = mapped_column(String(64))
     variant: Mapped[int] = mapped_column(Integer, default=0)
 
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=ImageStatus.PENDING)
     image_key: Mapped[str | None] = mapped_column(Text)
     thumbnail_key: Mapped[str | None] = mapped_column(Text)
     image_url: Mapped[str | None] = mapped_column(Text)

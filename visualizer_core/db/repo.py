@@ -11,7 +11,17 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, String, TypeDecorator, case, func, select, type_coerce, update
+from sqlalchemy import (
+    Select,
+    String,
+    TypeDecorator,
+    and_,
+    case,
+    func,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from visualizer_core.db.base import Base
@@ -25,6 +35,7 @@ from visualizer_core.db.models import (
     StudioSession,
     User,
 )
+from visualizer_core.schemas import OPEN_STATUSES, ImageStatus, SessionStatus
 
 M = TypeVar("M", bound=Base)
 
@@ -65,6 +76,44 @@ def lock_client(db: Session, client_id: uuid.UUID) -> Client | None:
 
 def user_by_email(db: Session, email: str) -> User | None:
     return db.scalars(select(User).where(User.email == email)).one_or_none()
+
+
+def take_sign_in_attempt(
+    db: Session, user_id: uuid.UUID, *, now: dt.datetime, max_attempts: int, lock_until: dt.datetime
+) -> bool:
+    """Count one sign-in attempt in one atomic UPDATE; whether this attempt may be checked.
+
+    ``failed_logins`` counts attempts since the last success. The attempt that reaches
+    ``max_attempts`` locks the account until ``lock_until``; attempts beyond it are refused
+    until then, and the first attempt after the lock ran out counts from 1 again. Because the
+    database increments the column itself (``failed_logins = failed_logins + 1 ... RETURNING``),
+    concurrent attempts cannot read the same count: no more than ``max_attempts`` passwords
+    are ever checked per lock period, however many arrive at once.
+    """
+    expired = and_(User.locked_until.is_not(None), User.locked_until <= now)
+    counted = case((expired, 1), else_=User.failed_logins + 1)
+    stmt = (
+        update(User)
+        .where(User.id == user_id)
+        .values(
+            failed_logins=counted,
+            locked_until=case(
+                (expired, case((counted >= max_attempts, lock_until), else_=None)),
+                (and_(User.locked_until.is_(None), counted >= max_attempts), lock_until),
+                else_=User.locked_until,
+            ),
+        )
+        .returning(User.failed_logins)
+        .execution_options(synchronize_session=False)
+    )
+    count = db.execute(stmt).scalar_one_or_none()
+    return count is not None and count <= max_attempts
+
+
+def user_by_reset_token(db: Session, token_hash: str) -> User | None:
+    """The user whose open password reset has this token hash, locked until the end."""
+    stmt = select(User).where(User.reset_token_hash == token_hash).with_for_update()
+    return db.scalars(stmt).one_or_none()
 
 
 def membership(
@@ -179,7 +228,7 @@ def list_sessions(
         StudioSession.created_at.desc(), StudioSession.id
     )
     if not include_archived:
-        stmt = stmt.where(StudioSession.status == "active")
+        stmt = stmt.where(StudioSession.status == SessionStatus.ACTIVE)
     return db.scalars(stmt).all()
 
 
@@ -233,8 +282,12 @@ def usage_by_day(
         select(
             day.label("day"),
             func.count(),
-            func.coalesce(func.sum(case((GeneratedImage.status == "completed", 1), else_=0)), 0),
-            func.coalesce(func.sum(case((GeneratedImage.status == "error", 1), else_=0)), 0),
+            func.coalesce(
+                func.sum(case((GeneratedImage.status == ImageStatus.COMPLETED, 1), else_=0)), 0
+            ),
+            func.coalesce(
+                func.sum(case((GeneratedImage.status == ImageStatus.ERROR, 1), else_=0)), 0
+            ),
             func.coalesce(func.sum(GeneratedImage.cost_usd), 0.0),
         )
         .where(GeneratedImage.client_id == client_id, column >= since)
@@ -274,9 +327,9 @@ def claim_image(db: Session, image_id: uuid.UUID, *, worker_id: str, now: dt.dat
     """Pending to generating, once: a guarded update that only one worker can win."""
     result = db.execute(
         update(GeneratedImage)
-        .where(GeneratedImage.id == image_id, GeneratedImage.status == "pending")
+        .where(GeneratedImage.id == image_id, GeneratedImage.status == ImageStatus.PENDING)
         .values(
-            status="generating",
+            status=ImageStatus.GENERATING,
             worker_id=worker_id,
             claimed_at=now,
             heartbeat_at=now,
@@ -338,18 +391,18 @@ def reset_orphaned_images(
     # Rows of a batch job (economy mode) are the economy poll's: made again here, they would
     # be paid a second time at the standard price.
     not_batch = GeneratedImage.job_id.is_(None) | GeneratedImage.job_id.not_like("gemini-batch:%")
-    candidates = open_image_ids(db, status="generating", older_than=older_than)
+    candidates = open_image_ids(db, status=ImageStatus.GENERATING, older_than=older_than)
     reset: list[uuid.UUID] = []
     for start in range(0, len(candidates), 500):
         result = db.execute(
             update(GeneratedImage)
             .where(
                 GeneratedImage.id.in_(candidates[start : start + 500]),
-                GeneratedImage.status == "generating",
+                GeneratedImage.status == ImageStatus.GENERATING,
                 orphaned,
                 not_batch,
             )
-            .values(status="pending", worker_id=None, updated_at=now)
+            .values(status=ImageStatus.PENDING, worker_id=None, updated_at=now)
             .returning(GeneratedImage.id)
             .execution_options(synchronize_session=False)
         )
@@ -362,7 +415,10 @@ def recent_timings(db: Session, client_id: uuid.UUID, *, limit: int) -> list[dic
     return list(
         db.scalars(
             select(GeneratedImage.timings)
-            .where(GeneratedImage.client_id == client_id, GeneratedImage.status == "completed")
+            .where(
+                GeneratedImage.client_id == client_id,
+                GeneratedImage.status == ImageStatus.COMPLETED,
+            )
             .order_by(GeneratedImage.completed_at.desc())
             .limit(limit)
         )
@@ -373,7 +429,7 @@ def touch_images(db: Session, ids: Sequence[uuid.UUID], *, now: dt.datetime) -> 
     """Heartbeat: these generating rows are still being worked on."""
     db.execute(
         update(GeneratedImage)
-        .where(GeneratedImage.id.in_(list(ids)), GeneratedImage.status == "generating")
+        .where(GeneratedImage.id.in_(list(ids)), GeneratedImage.status == ImageStatus.GENERATING)
         .values(heartbeat_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -435,7 +491,7 @@ def finish_flow(db: Session, flow_id: uuid.UUID, *, now: dt.datetime) -> bool:
         select(GeneratedImage.id)
         .where(
             GeneratedImage.flow_id == flow_id,
-            GeneratedImage.status.in_(("pending", "generating")),
+            GeneratedImage.status.in_(OPEN_STATUSES),
         )
         .exists()
     )

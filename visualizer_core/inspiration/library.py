@@ -27,6 +27,7 @@ from visualizer_core.db.models import GeneratedImage, Product
 from visualizer_core.demo_art import DEMO_ROOMS
 from visualizer_core.errors import InvalidInput
 from visualizer_core.inspiration import InspirationPhoto, SearchPage
+from visualizer_core.schemas import ImageStatus
 from visualizer_core.taxonomy import normalize_room_type
 
 __all__ = ["DEMO_ROOM_SIZE", "search_library"]
@@ -76,23 +77,22 @@ def _text(*parts: Any) -> str:
 
 def _session_scenes(db: Session, client_id: uuid.UUID) -> Iterable[_Entry]:
     for session in repo.list_sessions(db, client_id=client_id):
-        for scene in session.scenes or []:
-            analysis = scene.get("analysis") or {}
-            room = scene.get("room_type") or analysis.get("room_type")
+        for scene in session.scene_list():
+            room = scene.room_type or (scene.analysis.room_type if scene.analysis else None)
             label = (room or "scene").replace("_", " ")
             photo = InspirationPhoto(
-                id=f"session:{session.id}:{scene['id']}",
+                id=f"session:{session.id}:{scene.id}",
                 source="session",
                 description=f"{label.capitalize()} from the session {session.name!r}",
-                attribution=scene.get("attribution"),
-                ref={"session_id": str(session.id), "scene_id": scene["id"]},
+                attribution=scene.attribution,
+                ref={"session_id": str(session.id), "scene_id": scene.id},
             )
             words = _text(
                 room,
-                scene.get("filename"),
-                scene.get("source"),
-                analysis.get("style"),
-                analysis.get("lighting"),
+                scene.filename,
+                scene.source,
+                scene.analysis.style if scene.analysis else None,
+                scene.analysis.lighting if scene.analysis else None,
                 session.name,
             )
             yield _Entry(photo, words)
@@ -102,7 +102,7 @@ def _generations(db: Session, client_id: uuid.UUID) -> Iterable[_Entry]:
     rows = repo.images_where(
         db,
         GeneratedImage.client_id == client_id,
-        GeneratedImage.status == "completed",
+        GeneratedImage.status == ImageStatus.COMPLETED,
         order=GeneratedImage.completed_at.desc(),
     )
     names = {p.id: p for p in repo.list_products(db, client_id=client_id)}

@@ -16,7 +16,7 @@ from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Product
 from visualizer_core.errors import InvalidInput, NotFound, VisualizerError
 from visualizer_core.matching import best_matches
-from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
+from visualizer_core.schemas import Match, ProductAnalysis, SceneAnalysis
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services._uow import parse_id, unit_of_work
 from visualizer_core.services.sessions import load_session
@@ -114,9 +114,7 @@ def analyze_session(
             for p in todo_products
         ]
         scene_jobs = [
-            (str(s["id"]), s["key"], s.get("room_type"))
-            for s in session.scenes or []
-            if force or not s.get("analysis")
+            (s.id, s.key, s.room_type) for s in session.scene_list() if force or not s.analysis
         ]
     failures: list[dict[str, str]] = []
     product_results: dict[uuid.UUID, dict[str, Any]] = {}
@@ -158,10 +156,12 @@ def analyze_session(
             product.analyzed_at = now
         if scene_results:
             session = load_session(db, scope, sid, lock=True)
-            session.scenes = [
-                {**s, "analysis": scene_results[s["id"]]} if s["id"] in scene_results else s
-                for s in session.scenes or []
-            ]
+            session.set_scenes(
+                s.model_copy(update={"analysis": SceneAnalysis.model_validate(scene_results[s.id])})
+                if s.id in scene_results
+                else s
+                for s in session.scene_list()
+            )
     return {"products": len(product_results), "scenes": len(scene_results), "failed": failures}
 
 
@@ -189,38 +189,31 @@ def match_session(
         if wanted is not None and len(products) != len(set(wanted)):
             missing = set(wanted) - {p.id for p in products}
             raise NotFound("product", next(iter(missing)))
-        scenes = {
-            s["id"]: SceneAnalysis.model_validate(s["analysis"])
-            for s in session.scenes or []
-            if s.get("analysis")
-        }
+        scenes = {s.id: s.analysis for s in session.scene_list() if s.analysis}
         if not scenes:
             raise InvalidInput("the session has no analysed scenes: add inspiration scenes first")
         analyses = {
             str(p.id): ProductAnalysis.model_validate(p.analysis) for p in products if p.analysis
         }
-        previous = dict(session.matches or {})
+        matches = session.match_map()
         overrides = {
-            pid: m["scene_id"]
-            for pid, m in previous.items()
-            if m.get("overridden") and m.get("scene_id") in scenes
+            pid: m.scene_id for pid, m in matches.items() if m.overridden and m.scene_id in scenes
         }
         found = best_matches(analyses, scenes, overrides)
-        matches = dict(previous)
         out = []
         for pid in (str(p.id) for p in products):
             if pid not in found:
                 continue
             match = found[pid]
-            matches[pid] = {
-                "scene_id": match.scene_id,
-                "score": round(match.score, 4),
-                "reason": match.reason,
-                "overridden": match.overridden,
-                "needs_room": match.needs_room,
-            }
-            out.append({"product_id": pid, **matches[pid]})
-        session.matches = matches
+            matches[pid] = Match(
+                scene_id=match.scene_id,
+                score=round(match.score, 4),
+                reason=match.reason,
+                overridden=match.overridden,
+                needs_room=match.needs_room,
+            )
+            out.append({"product_id": pid, **matches[pid].model_dump(mode="json")})
+        session.set_matches(matches)
         return out
 
 
@@ -238,18 +231,19 @@ def set_match(
         session = load_session(db, scope, session_id, lock=True)
         if repo.get(db, Product, pid, client_id=session.client_id) is None:
             raise NotFound("product", product_id)
-        matches = dict(session.matches or {})
+        matches = session.match_map()
         if scene_id is None:
             matches.pop(str(pid), None)
-            session.matches = matches
+            session.set_matches(matches)
             return {"product_id": str(pid), "scene_id": None}
-        if scene_id not in {s["id"] for s in session.scenes or []}:
+        if session.find_scene(scene_id) is None:
             raise NotFound("scene", scene_id)
-        matches[str(pid)] = {
-            "scene_id": scene_id,
-            "score": matches.get(str(pid), {}).get("score"),
-            "reason": "set by hand",
-            "overridden": True,
-        }
-        session.matches = matches
-        return {"product_id": str(pid), **matches[str(pid)]}
+        before = matches.get(str(pid))
+        matches[str(pid)] = Match(
+            scene_id=scene_id,
+            score=before.score if before else None,
+            reason="set by hand",
+            overridden=True,
+        )
+        session.set_matches(matches)
+        return {"product_id": str(pid), **matches[str(pid)].model_dump(mode="json")}

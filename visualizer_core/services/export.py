@@ -32,6 +32,7 @@ from visualizer_core import backends
 from visualizer_core.db import repo
 from visualizer_core.db.models import Client, GeneratedImage, Product
 from visualizer_core.errors import InvalidInput, NotFound
+from visualizer_core.schemas import ImageStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services._uow import parse_id, unit_of_work
 from visualizer_core.services.sessions import load_session
@@ -295,7 +296,7 @@ def export_session(
         session_name = session.name
         conditions: list[Any] = [
             GeneratedImage.studio_session_id == session.id,
-            GeneratedImage.status == "completed",
+            GeneratedImage.status == ImageStatus.COMPLETED,
         ]
         if approved_only:
             conditions.append(GeneratedImage.review_state == "approved")

@@ -34,7 +34,7 @@ from visualizer_core.errors import (
     TransientProviderError,
     VisualizerError,
 )
-from visualizer_core.schemas import FlowSettings
+from visualizer_core.schemas import FlowSettings, FlowStatus, ImageStatus, SessionStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services import jobs
 from visualizer_core.services._uow import parse_id, unit_of_work
@@ -43,11 +43,11 @@ from visualizer_core.services.economy import poll_economy, submit_economy
 from visualizer_core.services.jobs import job_id_for
 from visualizer_core.services.sessions import load_session
 
+# ``process_image`` is the queue's task (reached through ``services.TASKS``), not part of the
+# services' public API: it takes no scope, only an image id the queue dispatched itself.
 __all__ = [
     "FlowRead",
     "generate",
-    "judge_image",
-    "process_image",
     "quota_left",
     "recover",
     "wait_for_flows",
@@ -124,7 +124,7 @@ def generate(
     with unit_of_work() as db:
         session = load_session(db, scope, session_id)
         sid, client_id = session.id, session.client_id
-        if session.status != "active":
+        if session.status != SessionStatus.ACTIVE:
             raise InvalidInput("the session is archived: restore it to generate")
         if product_ids is None:
             wanted = [p.id for p in repo.list_products(db, client_id=client_id)]
@@ -137,7 +137,8 @@ def generate(
         if not wanted:
             raise InvalidInput("no products to generate: import a catalog first")
         chosen = scenes or {}
-        unmatched = [p for p in wanted if p not in chosen and str(p) not in (session.matches or {})]
+        matched = session.match_map()
+        unmatched = [p for p in wanted if p not in chosen and str(p) not in matched]
         # Lineage may only point at the client's own rows.
         if parent_flow_id is not None and (
             repo.get(db, Flow, parent_flow_id, client_id=client_id) is None
@@ -156,18 +157,17 @@ def generate(
         client = repo.lock_client(db, client_id)
         assert client is not None
         session = load_session(db, scope, sid)
-        scene_ids = {s["id"] for s in session.scenes or []}
         for scene in chosen.values():
-            if scene not in scene_ids:
+            if session.find_scene(scene) is None:
                 raise NotFound("scene", scene)
+        matched = session.match_map()
         images = repo.images_of(db, wanted)
-        matches = session.matches or {}
         for pid in wanted:
             if pid in skipped:
                 continue
             if not images[pid]:
                 skipped[pid] = "it has no photo: upload one, then generate it again"
-            elif pid not in chosen and str(pid) not in matches:
+            elif pid not in chosen and str(pid) not in matched:
                 skipped[pid] = "no scene of the session was matched to it: set one by hand"
         if skipped:
             left_out = {pid: skipped[pid] for pid in wanted if pid in skipped}
@@ -196,7 +196,7 @@ def generate(
         db.flush()
         rows = []
         for pid in wanted:
-            scene_id = chosen.get(pid) or (session.matches or {})[str(pid)]["scene_id"]
+            scene_id = chosen.get(pid) or matched[str(pid)].scene_id
             for variant in range(settings.variants):
                 image_id = uuid.uuid4()
                 rows.append(
@@ -209,7 +209,7 @@ def generate(
                         product_image_id=images[pid][0].id,
                         scene_id=scene_id,
                         variant=variant,
-                        status="pending",
+                        status=ImageStatus.PENDING,
                         job_id=job_id_for(image_id),
                         model=model,
                         seed=_seed(image_id),
@@ -224,7 +224,7 @@ def generate(
         result = FlowRead(
             flow_id=flow.id,
             image_ids=[r.id for r in rows],
-            status="queued",
+            status=FlowStatus.QUEUED,
             skipped=[{"product_id": str(pid), "reason": why} for pid, why in skipped.items()],
         )
     if dispatch and settings.economy:
@@ -439,7 +439,7 @@ def recover(
             db, older_than=now - dt.timedelta(seconds=stale_after_s), now=now
         )
         reset = len(stuck)
-        pending = repo.open_image_ids(db, status="pending")
+        pending = repo.open_image_ids(db, status=ImageStatus.PENDING)
     if not dispatch:
         return {"requeued": 0, "reset": reset, "pending": len(pending)}
     queue = backends.current().queue

@@ -23,8 +23,9 @@ from visualizer_core.inspiration import COLORS, ORIENTATIONS, InspirationPhoto, 
 from visualizer_core.inspiration.cache import cache_for
 from visualizer_core.inspiration.library import DEMO_ROOM_SIZE, search_library
 from visualizer_core.inspiration.unsplash import UnsplashClient
+from visualizer_core.schemas import ImageStatus
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import parse_id, search_text, unit_of_work
 from visualizer_core.services.sessions import (
     AddScenesResult,
     add_scene_images,
@@ -88,6 +89,7 @@ def search_inspiration(
     Streamlit rerun does, spends no request; the page says how many requests are left.
     """
     scope.require(Action.READ)
+    query = search_text(query, "search") or ""
     cid = parse_id(client_id, "client")
     scope.check_client(cid, "client", client_id)
     if page < 1 or not 1 <= per_page <= 30:
@@ -134,18 +136,16 @@ def _from_unsplash(client: UnsplashClient, photo: InspirationPhoto) -> _Picked:
 def _from_session(scope: Scope, photo: InspirationPhoto) -> _Picked:
     with unit_of_work() as db:
         session = load_session(db, scope, str(photo.ref.get("session_id")))
-        scene = next(
-            (s for s in session.scenes or [] if s["id"] == photo.ref.get("scene_id")), None
-        )
+        scene = session.find_scene(photo.ref.get("scene_id"))
         if scene is None:
             raise NotFound("scene", photo.ref.get("scene_id"))
-    data = backends.current().storage.get(scene["key"])
+    data = backends.current().storage.get(scene.key)
     return _Picked(
-        scene.get("filename") or f"scene-{scene['id']}.jpg",
+        scene.filename or f"scene-{scene.id}.jpg",
         data,
         "library",
-        scene.get("attribution"),  # an Unsplash photo keeps its photographer's credit
-        scene.get("room_type"),
+        scene.attribution,  # an Unsplash photo keeps its photographer's credit
+        scene.room_type,
     )
 
 
@@ -156,16 +156,16 @@ def _generation(scope: Scope, image_id: uuid.UUID | str) -> tuple[GeneratedImage
         image = repo.get(db, GeneratedImage, iid, client_id=scope.client_filter())
         if image is None:
             raise NotFound("image", image_id)
-        if image.status != "completed" or not image.image_key:
+        if image.status != ImageStatus.COMPLETED or not image.image_key:
             raise InvalidInput(
                 f"image {image_id} is {image.status}: only a finished image can inspire"
             )
         product = db.get(Product, image.product_id)
         session = load_session(db, scope, image.studio_session_id)
-        scene = next((s for s in session.scenes or [] if s["id"] == image.scene_id), None)
+        scene = session.find_scene(image.scene_id)
         room = None
         if scene is not None:
-            room = scene.get("room_type") or (scene.get("analysis") or {}).get("room_type")
+            room = scene.room_type or (scene.analysis.room_type if scene.analysis else None)
         db.expunge(image)
         return image, product.name if product else "a product", room
 

@@ -52,7 +52,7 @@ from visualizer_core.errors import InvalidInput
 from visualizer_core.fidelity import FidelityCheck, check_fidelity, local_fidelity
 from visualizer_core.images.ingest import make_thumbnail
 from visualizer_core.prompts import build_prompt
-from visualizer_core.schemas import FlowSettings, ProductAnalysis, SceneAnalysis
+from visualizer_core.schemas import FlowSettings, ImageStatus, ProductAnalysis, SceneAnalysis
 from visualizer_core.services._uow import unit_of_work
 from visualizer_core.storage import keys
 
@@ -127,7 +127,7 @@ def load_job(image_id: uuid.UUID) -> Job:
             raise InvalidInput(
                 f"product {product.sku} has no photo any more: upload one and re-run"
             )
-        scene = next((s for s in session.scenes or [] if s["id"] == image.scene_id), None)
+        scene = session.find_scene(image.scene_id)
         if scene is None:
             raise InvalidInput("the scene of this image was removed from the session: pick another")
         return Job(
@@ -136,13 +136,11 @@ def load_job(image_id: uuid.UUID) -> Job:
             session_id=image.studio_session_id,
             product_name=product.name,
             base_key=photo.base_key,
-            scene_key=scene["key"],
+            scene_key=scene.key,
             product_analysis=ProductAnalysis.model_validate(product.analysis)
             if product.analysis
             else None,
-            scene_analysis=SceneAnalysis.model_validate(scene["analysis"])
-            if scene.get("analysis")
-            else None,
+            scene_analysis=scene.analysis,
             settings=FlowSettings.model_validate(flow.settings),
             seed=image.seed,
             model=image.model,
@@ -297,7 +295,7 @@ def record_calls(image_id: uuid.UUID, calls: Sequence[usage.CallRecord]) -> floa
 
 
 def _add_calls(db: Session, image_id: uuid.UUID, calls: Sequence[usage.CallRecord]) -> float:
-    row = db.get(GeneratedImage, image_id)
+    row = repo.get(db, GeneratedImage, image_id, client_id=None)
     if row is None:
         return 0.0
     for record in calls:  # what each call was for
@@ -498,8 +496,8 @@ def complete(
         done = repo.update_image(
             db,
             iid,
-            expect_status="generating",
-            status="completed",
+            expect_status=ImageStatus.GENERATING,
+            status=ImageStatus.COMPLETED,
             image_key=kept.image_key,
             thumbnail_key=kept.thumb_key,
             image_url=current.storage.url(kept.image_key) if public else None,
@@ -543,8 +541,8 @@ def fail(
         done = repo.update_image(
             db,
             image_id,
-            expect_status="generating",
-            status="error",
+            expect_status=ImageStatus.GENERATING,
+            status=ImageStatus.ERROR,
             error_message=message[:2000],
             attempts=GeneratedImage.attempts + extra_attempts,
             completed_at=now,

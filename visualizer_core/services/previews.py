@@ -26,13 +26,11 @@ def scene_picture(
     scope.require(Action.READ)
     with unit_of_work() as db:
         session = load_session(db, scope, session_id)
-        scene = next((s for s in session.scenes or [] if s.get("id") == scene_id), None)
+        scene = session.find_scene(scene_id)
     if scene is None:
         raise NotFound("scene", scene_id)
-    key = scene.get("thumbnail_key") if thumbnail else scene.get("key")
-    if not key:
-        key = scene["key"]
-    data: bytes = backends.current().storage.get(str(key))
+    key = (scene.thumbnail_key if thumbnail else None) or scene.key
+    data: bytes = backends.current().storage.get(key)
     return data
 
 

@@ -30,10 +30,10 @@ from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Flow, GeneratedImage
 from visualizer_core.errors import InvalidInput, NotFound, QuotaExceeded
-from visualizer_core.schemas import FlowSettings
+from visualizer_core.schemas import OPEN_STATUSES, FlowSettings, ImageStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services import generation
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import parse_id, read_only, unit_of_work
 from visualizer_core.services.gallery import browser_urls
 from visualizer_core.services.sessions import load_session
 
@@ -147,6 +147,16 @@ class ReviewQueue:
         same = [i for i in self.items if i.product_id == item.product_id]
         return sorted(same, key=lambda i: (i.created_at, i.variant))
 
+    def rule_matches(self, min_fidelity: float) -> list[ReviewItem]:
+        """The images "approve every image with fidelity >= X nobody decided" would approve."""
+        return [
+            i
+            for i in self.items
+            if i.review_state == "none"
+            and i.fidelity_score is not None
+            and i.fidelity_score >= min_fidelity
+        ]
+
     def unrerun_errors(self) -> list[ReviewItem]:
         """Failed images that no later image re-makes yet."""
         return [e for e in self.errors if e.id not in self.rerun_sources]
@@ -175,7 +185,7 @@ def _group(row: Any) -> str:
     score = row.fidelity_score
     if score is not None and score < DOUBTFUL_BELOW:
         return "doubtful"
-    if row.earlier_status == "error" or (row.attempts or 0) > 1:
+    if row.earlier_status == ImageStatus.ERROR or (row.attempts or 0) > 1:
         return "remade"
     if score is None:
         return "unscored"
@@ -185,11 +195,11 @@ def _group(row: Any) -> str:
 def review_queue(scope: Scope, *, session_id: uuid.UUID | str) -> ReviewQueue:
     """The session's images in review order, read in one query (plus the session row)."""
     scope.require(Action.READ)
-    with unit_of_work() as db:
+    with read_only() as db:
         session = load_session(db, scope, session_id)
         rows = repo.review_rows(db, session_id=session.id)
-        scenes = {str(s.get("id")): s for s in session.scenes or []}
-        matches = dict(session.matches or {})
+        scenes = {s.id: s for s in session.scene_list()}
+        matches = session.match_map()
         positions = dict((session.settings or {}).get(_POSITIONS) or {})
         sid = session.id
     user = getattr(scope, "user_id", None)
@@ -201,12 +211,12 @@ def review_queue(scope: Scope, *, session_id: uuid.UUID | str) -> ReviewQueue:
     for row in rows:
         if row.rerun_of_id is not None:
             sources.add(row.rerun_of_id)
-        if row.status in ("pending", "generating"):
+        if row.status in OPEN_STATUSES:
             open_count += 1
             continue
-        scene = scenes.get(str(row.scene_id)) or {}
-        match = matches.get(str(row.product_id)) or {}
-        same_scene = match.get("scene_id") == row.scene_id
+        scene = scenes.get(str(row.scene_id))
+        match = matches.get(str(row.product_id))
+        same_scene = match is not None and match.scene_id == row.scene_id
         item = ReviewItem(
             id=row.id,
             flow_id=row.flow_id,
@@ -225,15 +235,15 @@ def review_queue(scope: Scope, *, session_id: uuid.UUID | str) -> ReviewQueue:
             product_preview_key=row.product_preview_key,
             product_thumbnail_key=row.product_thumbnail_key,
             scene_id=row.scene_id,
-            scene_key=scene.get("key"),
-            scene_name=scene.get("filename") or scene.get("room_type"),
-            match_score=match.get("score") if same_scene else None,
-            match_reason=match.get("reason") if same_scene else None,
+            scene_key=scene.key if scene else None,
+            scene_name=(scene.filename or scene.room_type) if scene else None,
+            match_score=match.score if match and same_scene else None,
+            match_reason=match.reason if match and same_scene else None,
             rerun_of_id=row.rerun_of_id,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
-        (items if row.status == "completed" else errors).append(item)
+        (items if row.status == ImageStatus.COMPLETED else errors).append(item)
 
     def order(item: ReviewItem) -> tuple[Any, ...]:
         score = item.fidelity_score if item.fidelity_score is not None else 2.0
@@ -308,7 +318,7 @@ def decide(scope: Scope, *, image_id: uuid.UUID | str, decision: Decision) -> st
         raise InvalidInput("a decision is approved, rejected or none")
     with unit_of_work() as db:
         image = _image_of(db, scope, image_id)
-        if image.status != "completed":
+        if image.status != ImageStatus.COMPLETED:
             raise InvalidInput(f"image {image.id} is {image.status}: only finished ones are judged")
         repo.update_images(db, [image.id], review_state=decision, updated_at=utcnow())
         _save_position(db, scope, image.studio_session_id, image.id)
@@ -332,7 +342,7 @@ def pick_variant(scope: Scope, *, image_id: uuid.UUID | str) -> int:
     scope.require(Action.EDIT)
     with unit_of_work() as db:
         image = _image_of(db, scope, image_id)
-        if image.status != "completed":
+        if image.status != ImageStatus.COMPLETED:
             raise InvalidInput(f"image {image.id} is {image.status}: pick a finished image")
         now = utcnow()
         others = [
@@ -341,7 +351,7 @@ def pick_variant(scope: Scope, *, image_id: uuid.UUID | str) -> int:
                 db,
                 GeneratedImage.studio_session_id == image.studio_session_id,
                 GeneratedImage.product_id == image.product_id,
-                GeneratedImage.status == "completed",
+                GeneratedImage.status == ImageStatus.COMPLETED,
                 GeneratedImage.id != image.id,
                 GeneratedImage.review_state != "rejected",
             )
@@ -354,12 +364,18 @@ def pick_variant(scope: Scope, *, image_id: uuid.UUID | str) -> int:
 
 
 def approve_by_rule(
-    scope: Scope, *, session_id: uuid.UUID | str, min_fidelity: float, dry_run: bool = False
+    scope: Scope,
+    *,
+    session_id: uuid.UUID | str,
+    min_fidelity: float,
+    dry_run: bool = False,
+    only: Sequence[uuid.UUID | str] | None = None,
 ) -> int:
     """Approve every finished image scored at least ``min_fidelity`` that nobody decided yet.
 
     Rejected images stay rejected; unscored images are left alone. With ``dry_run`` nothing
-    changes: the answer is how many images the rule would approve.
+    changes: the answer is how many images the rule would approve. ``only`` limits the rule
+    to the images a person was shown the count of (images finished since are not touched).
     """
     scope.require(Action.READ if dry_run else Action.EDIT)
     if not 0.0 <= min_fidelity <= 1.0:
@@ -368,10 +384,12 @@ def approve_by_rule(
         session = load_session(db, scope, session_id)
         conditions = [
             GeneratedImage.studio_session_id == session.id,
-            GeneratedImage.status == "completed",
+            GeneratedImage.status == ImageStatus.COMPLETED,
             GeneratedImage.review_state == "none",
             GeneratedImage.fidelity_score >= min_fidelity,
         ]
+        if only is not None:
+            conditions.append(GeneratedImage.id.in_([parse_id(i, "image") for i in only]))
         if dry_run:
             return int(db.execute(select(func.count()).where(*conditions)).scalar_one())
         result = db.execute(
@@ -413,7 +431,7 @@ def rerun_with_note(scope: Scope, *, image_id: uuid.UUID | str, note: str) -> uu
         raise InvalidInput("say what should change in the re-run (the note is empty)")
     with unit_of_work() as db:
         image = _image_of(db, scope, image_id)
-        if image.status not in ("completed", "error"):
+        if image.status not in (ImageStatus.COMPLETED, ImageStatus.ERROR):
             raise InvalidInput(f"image {image.id} is still {image.status}: wait for it to finish")
         source = _Source(image.id, image.product_id, image.flow_id, image.scene_id)
         session_id = image.studio_session_id
@@ -443,7 +461,7 @@ def _rerun(
     added to the prompt; one flow per source flow and round (a product once per flow)."""
     with unit_of_work() as db:
         session = load_session(db, scope, session_id)
-        scene_ids = {str(s.get("id")) for s in session.scenes or []}
+        scene_ids = {s.id for s in session.scene_list()}
         client_id = session.client_id
         flows = {}
         for flow_id in {s.flow_id for s in sources}:

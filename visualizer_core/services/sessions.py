@@ -13,6 +13,7 @@ from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Client, StudioSession
 from visualizer_core.errors import InvalidImage, InvalidInput, NotFound, VisualizerError
+from visualizer_core.schemas import Match, Scene, SessionStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services._uow import parse_id, unit_of_work
 from visualizer_core.storage import keys
@@ -38,8 +39,8 @@ class SessionRead:
     client_id: uuid.UUID
     name: str
     status: str
-    scenes: list[dict[str, Any]]
-    matches: dict[str, Any]
+    scenes: list[Scene]
+    matches: dict[str, Match]
     settings: dict[str, Any]
     created_at: str
 
@@ -50,8 +51,8 @@ class SessionRead:
             client_id=row.client_id,
             name=row.name,
             status=row.status,
-            scenes=list(row.scenes or []),
-            matches=dict(row.matches or {}),
+            scenes=row.scene_list(),
+            matches=row.match_map(),
             settings=dict(row.settings or {}),
             created_at=row.created_at.isoformat(),
         )
@@ -134,7 +135,7 @@ def archive_session(
     scope.require(Action.EDIT)
     with unit_of_work() as db:
         row = load_session(db, scope, session_id)
-        row.status = "archived" if archived else "active"
+        row.status = SessionStatus.ARCHIVED if archived else SessionStatus.ACTIVE
         db.flush()
         return SessionRead.of(row)
 
@@ -183,7 +184,7 @@ def add_scene_images(
         client_id, sid = session.client_id, session.id
     storage = backends.current().storage
     result = AddScenesResult()
-    new_scenes: list[dict[str, Any]] = []
+    new_scenes: list[Scene] = []
     written: list[str] = []
     try:
         for index, (filename, data) in enumerate(files):
@@ -201,29 +202,29 @@ def add_scene_images(
             storage.put(thumb_key, thumb, content_type="image/jpeg")
             written.append(thumb_key)
             new_scenes.append(
-                {
-                    "id": scene_id,
-                    "source": source,
-                    "key": key,
-                    "thumbnail_key": thumb_key,
-                    "filename": filename,
-                    "room_type": room,
-                    "analysis": None,
-                    "attribution": attribution[index] if attribution else None,
-                    "created_at": utcnow().isoformat(),
-                }
+                Scene(
+                    id=scene_id,
+                    source=source,
+                    key=key,
+                    thumbnail_key=thumb_key,
+                    filename=filename,
+                    room_type=room,
+                    analysis=None,
+                    attribution=attribution[index] if attribution else None,
+                    created_at=utcnow().isoformat(),
+                )
             )
         if new_scenes:
             with unit_of_work() as db:
                 session = load_session(db, scope, sid, lock=True)
-                session.scenes = [*(session.scenes or []), *new_scenes]
+                session.set_scenes([*session.scene_list(), *new_scenes])
                 db.flush()
     except BaseException:
         for key in written:
             with contextlib.suppress(VisualizerError):
                 storage.delete(key)
         raise
-    result.scene_ids = [s["id"] for s in new_scenes]
+    result.scene_ids = [s.id for s in new_scenes]
     return result
 
 
