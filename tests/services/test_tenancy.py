@@ -78,6 +78,7 @@ INTERNAL: dict[str, str] = {
     "generation.flow_status": "helper of wait_for_flows, called after the scope check there",
     "notify.deliver_flow_webhook": "worker task: the queue calls it with a flow id it dispatched",
     "generation.process_image": "worker task: the queue calls it with an image id it dispatched",
+    "generation.judge_image": "worker task: the queue calls it with an image id it dispatched",
 }
 
 

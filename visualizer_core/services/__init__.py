@@ -14,18 +14,13 @@ import uuid
 
 from visualizer_core.jobqueue import Tasks, register_tasks
 from visualizer_core.scope import ADMIN
+from visualizer_core.services import notify
 
 
 def _make_image(image_id: uuid.UUID, worker_id: str) -> str:
     from visualizer_core.services import generation
 
     return generation.process_image(image_id, worker_id=worker_id)
-
-
-def _deliver_webhook(flow_id: uuid.UUID) -> object:
-    from visualizer_core.services import notify
-
-    return notify.deliver_flow_webhook(flow_id)
 
 
 def _judge_image(image_id: uuid.UUID, worker_id: str) -> str:
@@ -42,7 +37,7 @@ def _sweep() -> dict[str, int]:
 
 TASKS = Tasks(
     make_image=_make_image,
-    deliver_webhook=_deliver_webhook,
+    deliver_webhook=notify.deliver_flow_webhook,
     sweep=_sweep,
     judge_image=_judge_image,
 )
