@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from visualizer_core import demo_art
+from visualizer_core.demo import art as demo_art
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "studio-e2e"

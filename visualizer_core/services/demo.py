@@ -7,9 +7,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from visualizer_core import demo_art
 from visualizer_core.db import repo
 from visualizer_core.db.models import Client
+from visualizer_core.demo import art as demo_art
 from visualizer_core.scope import ADMIN, Action, Role, Scope
 from visualizer_core.services import analysis, clients, generation, products, sessions
 from visualizer_core.services._uow import unit_of_work

@@ -17,7 +17,7 @@ from typing import Any
 from visualizer_core import backends
 from visualizer_core.db import repo
 from visualizer_core.db.models import GeneratedImage, Product
-from visualizer_core.demo_art import DEMO_ROOMS, draw_room
+from visualizer_core.demo.art import DEMO_ROOMS, draw_room
 from visualizer_core.errors import InvalidInput, NotFound, ProviderError, VisualizerError
 from visualizer_core.inspiration import COLORS, ORIENTATIONS, InspirationPhoto, SearchPage
 from visualizer_core.inspiration.cache import cache_for
