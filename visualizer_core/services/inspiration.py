@@ -159,7 +159,7 @@ def _generation(scope: Scope, image_id: uuid.UUID | str) -> tuple[GeneratedImage
             raise InvalidInput(
                 f"image {image_id} is {image.status}: only a finished image can inspire"
             )
-        product = db.get(Product, image.product_id)
+        product = repo.get(db, Product, image.product_id, client_id=None)
         session = load_session(db, scope, image.studio_session_id)
         scene = session.find_scene(image.scene_id)
         room = None
