@@ -1,4 +1,4 @@
-"""Benchmark of the studio: the results page of a 500-image session, rendered under AppTest.
+"""Benchmark of the studio: the results and review pages of a 500-image session, under AppTest.
 
 Run with ``python -m bench studio``. On a fresh embedded default (a temporary
 ``VISUALIZER_HOME``) it imports 500 drawn products, adds the demo rooms, matches, and makes a
@@ -11,9 +11,20 @@ the client's owner:
 - **warm re-renders** of the same page (the median of ``ROUNDS``), what every click costs;
 - **turning to the next page** of the gallery.
 
-The last line reads::
+and on the **review page** (the keyboard review of issue 17):
+
+- **open**: the first render of the review page (the queue of 500 in review order, the image,
+  its product photo and scene, the variants, the bulk rule's count);
+- **next**: the move to the next image (the median of ``ROUNDS``);
+- **approve**: a decision saved and the move to the next undecided image (median).
+
+The review figures are measured twice: on the embedded default (SQLite and a folder), and on
+the production backends (PostgreSQL at ``BENCH_POSTGRES_URL``, default the local server, and
+an S3 API server: moto's, started on loopback as the tests do). The lines read::
 
     studio: results page of 500 images  first 0.92 s  warm 0.41 s  next page 0.44 s  (aim < 2 s)
+    review, embedded (SQLite + folder): open 0.80 s  next 0.15 s  approve 0.17 s  (aim ...)
+    review, production (PostgreSQL + S3): open 0.90 s  next 0.16 s  approve 0.19 s  (aim ...)
 
 ``python -m bench.studio --screenshot FILE.png`` also starts ``visualizer studio`` on the same
 data and saves a picture of the gallery taken in headless Chromium.
@@ -33,6 +44,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,15 +57,20 @@ from visualizer_core.db.models import GeneratedImage
 from visualizer_core.demo import art as demo_art
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import analysis, auth, clients, generation, products, sessions
-from visualizer_core.storage import keys
+from visualizer_core.storage import S3Storage, keys
 
 IMAGES = 500
 ROUNDS = 5
+REVIEW_ROUNDS = 15  # moves and decisions are short: more of them steady the median
 PHOTO_SIDE = 200
 EMAIL = "owner@bench.test"
 PASSWORD = "bench password long"
 APP = Path(__file__).resolve().parent.parent / "streamlit_app" / "app.py"
 AIM_S = 2.0
+AIM_NEXT_S = 0.3
+POSTGRES_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @contextmanager
@@ -75,6 +92,81 @@ def embedded_home() -> Iterator[tuple[backends.Backends, Path]]:
                 yield built, home
         finally:
             built.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def s3_server() -> Iterator[str]:
+    """moto's S3 API server on a free loopback port, for as long as the block runs."""
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the S3 server (moto) did not start") from None
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@contextmanager
+def production_home() -> Iterator[tuple[backends.Backends, Path]]:
+    """PostgreSQL (a database of its own, dropped after) and an S3 server, in-process queue."""
+    from sqlalchemy import create_engine, text
+
+    name = f"vz_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        with (
+            s3_server() as endpoint,
+            tempfile.TemporaryDirectory(prefix="vz-bench-studio-") as folder,
+        ):
+            settings = load_settings(
+                visualizer_home=Path(folder),
+                database_url=url,
+                redis_url=None,
+                r2_bucket="vz-bench",
+                r2_endpoint=endpoint,
+                r2_access_key_id="bench",
+                r2_secret_access_key="bench",
+                visualizer_ai="local",
+                auth_secret="bench-auth-secret-not-for-production-use",
+            )
+            built = backends.build(settings)
+            storage = built.storage
+            if isinstance(storage, S3Storage):
+                storage.ensure_bucket()
+            migrate.upgrade(built.engine)
+            try:
+                with backends.using(built):
+                    yield built, Path(folder)
+            finally:
+                built.close()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def set_up(count: int = IMAGES) -> dict[str, Any]:
@@ -199,6 +291,57 @@ def measure(session_id: Any) -> dict[str, float]:
     }
 
 
+def measure_review(session_id: Any) -> dict[str, float]:
+    """Times of the review page, in seconds: open, next image, approve and advance."""
+    from streamlit.testing.v1 import AppTest
+
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(
+        logging.ERROR
+    )
+    app = AppTest.from_file(str(APP), default_timeout=120)
+    app.session_state["auth.token"] = auth.issue_session_token(auth.sign_in(EMAIL, PASSWORD))
+    app.session_state["studio.session_id"] = session_id
+    app.run()
+    app.switch_page("views/review.py")
+    started = time.perf_counter()
+    app.run()
+    opened = time.perf_counter() - started
+    progress = app.get("progress")
+    if app.exception or not progress or f"of {IMAGES} reviewed" not in progress[0].proto.text:
+        raise RuntimeError(f"the review page did not render: {app.exception}")
+    moves = []
+    for _ in range(REVIEW_ROUNDS):
+        before = app.session_state["review.current"]
+        started = time.perf_counter()
+        app.button(key="review.next").click().run()
+        moves.append(time.perf_counter() - started)
+        if app.session_state["review.current"] == before:
+            raise RuntimeError("next did not move to another image")
+    decisions = []
+    for _ in range(REVIEW_ROUNDS):
+        started = time.perf_counter()
+        app.button(key="review.approve").click().run()
+        decisions.append(time.perf_counter() - started)
+    text_now = app.get("progress")[0].proto.text
+    if f"{REVIEW_ROUNDS} of {IMAGES} reviewed" not in text_now:
+        raise RuntimeError(f"the decisions were not counted: {text_now}")
+    return {
+        "open": opened,
+        "next": statistics.median(moves),
+        "approve": statistics.median(decisions),
+    }
+
+
+def review_line(label: str, times: dict[str, float]) -> str:
+    within = times["open"] < AIM_S and max(times["next"], times["approve"]) < AIM_NEXT_S
+    return (
+        f"review, {label}: open {times['open']:.2f} s  next {times['next'] * 1000:.0f} ms  "
+        f"approve+advance {times['approve'] * 1000:.0f} ms  "
+        f"(aim open < {AIM_S:.0f} s, next < {AIM_NEXT_S * 1000:.0f} ms: "
+        f"{'within' if within else 'OVER'})"
+    )
+
+
 def screenshot(home: Path, target: Path) -> None:
     """Start ``visualizer studio`` on ``home``, sign in, and save a picture of the gallery."""
     from playwright.sync_api import expect, sync_playwright
@@ -254,11 +397,15 @@ def main(argv: list[str] | None = None) -> None:
     """Print the render times of the results page of a 500-image session."""
     parser = argparse.ArgumentParser(prog="python -m bench.studio")
     parser.add_argument("--screenshot", type=Path, help="also save a picture of the gallery")
+    parser.add_argument(
+        "--embedded-only", action="store_true", help="skip the PostgreSQL + S3 measurement"
+    )
     args = parser.parse_args(argv or [])
     print(f"studio bench: {IMAGES} completed images in one session, AppTest, median of {ROUNDS}")
     with embedded_home() as (_built, home):
         made = set_up(IMAGES)
         times = measure(made["session_id"])
+        embedded_review = measure_review(made["session_id"])
         if args.screenshot is not None:
             screenshot(home, args.screenshot)
             print(f"gallery screenshot: {args.screenshot}")
@@ -266,8 +413,15 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"studio: results page of {made['images']} images  first {times['first']:.2f} s  "
         f"warm {times['warm']:.2f} s  next page {times['next']:.2f} s  "
-        f"({int(times['thumbnails'])} thumbnails a page; aim < {AIM_S:.0f} s: {verdict})"
+        f"({int(times['thumbnails'])} thumbnails a page; aim < {AIM_S:.0f} s: {verdict})",
+        flush=True,
     )
+    print(review_line("embedded (SQLite + folder)", embedded_review), flush=True)
+    if not args.embedded_only:
+        with production_home():
+            made = set_up(IMAGES)
+            production_review = measure_review(made["session_id"])
+        print(review_line("production (PostgreSQL + S3 server)", production_review))
 
 
 if __name__ == "__main__":

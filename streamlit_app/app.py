@@ -25,9 +25,13 @@ if who is None:
     page = st.navigation([st.Page(here / "sign_in.py", title="Sign in", icon=":material/login:")])
 else:
     account_sidebar(who)
+    opened_invitation = bool(st.query_params.get("invite"))  # accepted on the account page
     pages = [
         st.Page(
-            here / "sessions.py", title="Sessions", icon=":material/folder_open:", default=True
+            here / "sessions.py",
+            title="Sessions",
+            icon=":material/folder_open:",
+            default=not opened_invitation,
         ),
         st.Page(here / "products.py", title="Products", icon=":material/chair:"),
         st.Page(here / "inspiration.py", title="Inspiration", icon=":material/photo_library:"),
@@ -38,5 +42,13 @@ else:
     if can(scope(), Action.MANAGE):
         pages.append(st.Page(here / "usage.py", title="Usage", icon=":material/payments:"))
         pages.append(st.Page(here / "settings.py", title="Settings", icon=":material/settings:"))
+    pages.append(
+        st.Page(
+            here / "account.py",
+            title="Your account",
+            icon=":material/person:",
+            default=opened_invitation,
+        )
+    )
     page = st.navigation(pages)
 page.run()

@@ -41,6 +41,8 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Random, as AUTH_SECRET must be off the embedded default (weak ones stop start-up).
+TEST_AUTH_SECRET = "wl8q4XNgj1eT2OJL3d7TMmIjBBS7Dlaqnyi-3CL4P9c"
 
 
 def create_postgres_database(prefix: str = "vz_test") -> str:
@@ -122,7 +124,7 @@ def backend(
             r2_endpoint=storage.endpoint_url,
             r2_access_key_id="test",
             r2_secret_access_key="test",
-            auth_secret="test-auth-secret-for-signed-sessions-only",  # required off the embedded
+            auth_secret=TEST_AUTH_SECRET,  # required off the embedded default
         )
     built = backends.build(settings)
     try:

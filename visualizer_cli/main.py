@@ -136,6 +136,35 @@ def user_create(
     emit(as_json, {"id": str(user.id), "email": user.email}, f"user {user.id} {user.email}")
 
 
+@user_app.command("set-password")
+@reports
+def user_set_password(
+    email: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the new password from stdin.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replace a user's password; every login session of that person ends."""
+    from visualizer_core.security import normalise_email
+    from visualizer_core.services import auth
+
+    if not password_stdin:
+        raise typer.BadParameter(
+            "the password is read from stdin only", param_hint="--password-stdin"
+        )
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        fail("no password on stdin")
+    user_id = auth.set_password(ADMIN, email=email, password=password)
+    address = normalise_email(email)
+    emit(
+        as_json,
+        {"id": str(user_id), "email": address},
+        f"password of {address} replaced; every session of theirs ended",
+    )
+
+
 # -- products ----------------------------------------------------------------------------------
 
 
@@ -290,6 +319,10 @@ def generate(
     variants: Annotated[int, typer.Option(min=1, max=8, help="Images per product.")] = 1,
     aspect_ratio: Annotated[str, typer.Option(help="W:H, e.g. 1:1, 4:5, 16:9.")] = "1:1",
     prompt: Annotated[str, typer.Option(help="Extra prompt text.")] = "",
+    economy: Annotated[
+        bool,
+        typer.Option("--economy", help="The provider's batch mode: half the price, within a day."),
+    ] = False,
     wait: Annotated[
         bool, typer.Option("--wait", help="Wait, with a progress bar on stderr.")
     ] = False,
@@ -304,7 +337,9 @@ def generate(
     from visualizer_core.services import generation
 
     try:
-        settings = FlowSettings(variants=variants, aspect_ratio=aspect_ratio, prompt=prompt)
+        settings = FlowSettings(
+            variants=variants, aspect_ratio=aspect_ratio, prompt=prompt, economy=economy
+        )
     except ValidationError as error:
         raise typer.BadParameter(error.errors()[0]["msg"]) from None
     current = backends.current()
@@ -385,6 +420,56 @@ def export(
         ADMIN, session_id=session, out=out, approved_only=approved_only, preset=preset
     )
     emit(as_json, result, f"wrote {result['images']} image(s) to {result['path']}")
+
+
+@app.command("spend")
+@reports
+def spend(
+    by: Annotated[
+        str, typer.Option(help="Group by client, day, model, kind or session.")
+    ] = "client",
+    since: Annotated[
+        str | None, typer.Option(help="A span back from now ('7 days') or a date.")
+    ] = None,
+    client: Annotated[str | None, typer.Option("--client", help="One client's id.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """What the provider calls cost (the spend ledger), and the cost per approved image."""
+    from visualizer_core import admin
+
+    frame = admin.spend(since=since, by=by, client_id=client)
+    rows = json.loads(frame.to_json(orient="records"))
+    total = float(frame["cost_usd"].sum()) if len(frame) else 0.0
+    calls = int(frame["calls"].sum()) if len(frame) else 0
+    emit(
+        as_json,
+        {"by": by, "calls": calls, "cost_usd": round(total, 6), "rows": rows},
+        frame.to_string(index=False) + f"\n{calls} call(s), ${total:,.4f}"
+        if len(frame)
+        else "no provider calls: nothing spent",
+    )
+
+
+@app.command("economy")
+@reports
+def economy(
+    flow: Annotated[str, typer.Option("--flow", help="The economy flow's id.")],
+    choose: Annotated[
+        str | None,
+        typer.Option(help="After a refused submission: 'retry' economy mode, or 'full_price' now."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """An economy flow's batch state; with --choose, the decision a refused submission needs."""
+    from visualizer_core import admin
+
+    found = admin.economy(flow, choose=choose)
+    emit(
+        as_json,
+        found,
+        f"flow {found['flow_id']}: {found['state']}"
+        + (f" ({found['message']})" if found["message"] else ""),
+    )
 
 
 @app.command("recover")

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from visualizer_core.config import Settings, get_settings
-from visualizer_core.db.engine import make_engine, make_sessionmaker, transaction
+from visualizer_core.db.engine import READ_ONLY, make_engine, make_sessionmaker, transaction
 from visualizer_core.storage import LocalStorage, S3Storage, Storage
 
 if TYPE_CHECKING:
@@ -46,6 +46,9 @@ class Backends:
         self.settings = settings
         self.engine: Engine = make_engine(settings.effective_database_url)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.read_sessions: sessionmaker[Session] = make_sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True})
+        )
         self.storage: Storage = _make_storage(settings)
         self._ai = ai
         self._queue: Queue | None = None
@@ -54,6 +57,10 @@ class Backends:
     def transaction(self) -> AbstractContextManager[Session]:
         """A session that commits when the block ends and rolls back when it raises."""
         return transaction(self.sessions)
+
+    def reading(self) -> AbstractContextManager[Session]:
+        """A unit of work that only reads: on SQLite it does not wait behind writers."""
+        return transaction(self.read_sessions)
 
     @property
     def ai(self) -> AIBackend:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import secrets
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -18,10 +20,48 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from visualizer_core.errors import ConfigError
+from visualizer_core.errors import ConfigError, InvalidInput
 from visualizer_core.private_hosts import PrivateHosts, parse_private_hosts
 
-__all__ = ["Settings", "get_settings", "load_settings"]
+__all__ = ["Settings", "get_settings", "load_settings", "secret_weakness"]
+
+
+# Values of AUTH_SECRET that were published (in .env.example, in the README, in the tests):
+# whoever has read them could sign session tokens. Compared without case and separators.
+KNOWN_PLACEHOLDERS = (
+    "change-me-to-a-long-random-string",
+    "change-me",
+    "changeme",
+    "secret",
+    "your-secret-here",
+    "replace-me",
+    "test-auth-secret-for-signed-sessions-only",
+)
+MIN_SECRET_BYTES = 32
+MIN_SECRET_BITS = 160.0
+
+
+def _estimated_bits(text: str) -> float:
+    """Length times the Shannon entropy of the character frequencies: a lower bound that is
+    generous to random text and low for repetition, words and keyboard runs of few letters."""
+    counts = Counter(text)
+    total = len(text)
+    per_char = -sum(n / total * math.log2(n / total) for n in counts.values())
+    return per_char * total
+
+
+def secret_weakness(secret: str) -> str | None:
+    """Why ``secret`` is too weak to sign login sessions, or None when it will do."""
+    folded = "".join(c for c in secret.lower() if c.isalnum())
+    if any(folded == "".join(c for c in p if c.isalnum()) for p in KNOWN_PLACEHOLDERS) or any(
+        word in folded for word in ("changeme", "placeholder", "replaceme", "example")
+    ):
+        return "is a published placeholder, not a secret"
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        return f"is shorter than {MIN_SECRET_BYTES} bytes"
+    if _estimated_bits(secret) < MIN_SECRET_BITS:
+        return "is too regular to be random (repeated or few distinct characters)"
+    return None
 
 
 class Settings(BaseSettings):
@@ -61,6 +101,14 @@ class Settings(BaseSettings):
     unsplash_api_url: str = "https://api.unsplash.com"
 
     auth_secret: SecretStr | None = None
+    smtp_url: SecretStr | None = None
+    """``smtp://user:pass@host:587`` (STARTTLS) or ``smtps://user:pass@host:465``: invitation
+    and password-reset links go by e-mail; unset, links are shown to the owner instead."""
+    smtp_from: str | None = None
+    """The sender address of those mails (``visualizer@<SMTP host>`` by default)."""
+    visualizer_studio_url: str = "http://localhost:8501"
+    """The studio's public address, the start of every link sent by e-mail (never taken from
+    a request's Host header, which whoever sends the request chooses)."""
 
     # The project's own.
     visualizer_private_hosts_allowed: str | None = None
@@ -149,6 +197,27 @@ class Settings(BaseSettings):
         parse_private_hosts(value)  # a ValueError names the bad entry
         return value
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from visualizer_core.mail import parse_smtp_url
+
+            parse_smtp_url(value.get_secret_value())
+        return value
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _smtp_from(cls, value: str | None) -> str | None:
+        if value is not None:
+            from visualizer_core.security import normalise_email
+
+            try:
+                return normalise_email(value)
+            except InvalidInput:
+                raise ValueError("not an email address") from None
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
@@ -156,12 +225,30 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
-    @field_validator("r2_endpoint", "r2_public_url", "gemini_base_url", "unsplash_api_url")
+    @field_validator(
+        "r2_endpoint",
+        "r2_public_url",
+        "gemini_base_url",
+        "unsplash_api_url",
+        "visualizer_studio_url",
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/") if value else value
+
+    @field_validator("auth_secret")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            problem = secret_weakness(value.get_secret_value())
+            if problem:
+                raise ValueError(
+                    f"{problem}; make one with: python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(32))'"
+                )
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -227,13 +314,16 @@ class Settings(BaseSettings):
         return path.read_text().strip()
 
 
+_URLS_WITH_PASSWORDS = {"SMTP_URL", "DATABASE_URL", "REDIS_URL"}
+
+
 def _one_line(error: ValidationError) -> str:
     first = error.errors()[0]
     field = str(first["loc"][0]).upper() if first["loc"] else "configuration"
     message = str(first["msg"]).removeprefix("Value error, ")
     if not first["loc"]:
         return message
-    if "KEY" in field or "SECRET" in field:
+    if "KEY" in field or "SECRET" in field or field in _URLS_WITH_PASSWORDS:
         return f"{field}: {message}"
     return f"{field}: {message} (got {first.get('input')!r})"
 

@@ -55,6 +55,7 @@ __all__ = [
     "check_url",
     "parse_private_hosts",
     "pinned_client",
+    "redact",
 ]
 
 Resolver = Callable[[str, int], Iterable[str]]
@@ -145,7 +146,9 @@ def _refuse_text(url: str) -> None:
     for char in url:
         if char == "\\":
             raise InvalidInput("the URL contains a backslash")
-        if unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
+        # A plain space is allowed in the path (catalogs name photos "Oak Chair.jpg"; it is sent
+        # percent-encoded) but not in the host, checked below; any other space or control is not.
+        if char != " " and unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
             name = unicodedata.name(char, f"U+{ord(char):04X}")
             raise InvalidInput(f"the URL contains a control character or space ({name})")
 
@@ -174,6 +177,8 @@ def check_url(
         raise InvalidInput(f"not a valid URL: {error}") from None
     if parsed.userinfo or "@" in authority:
         raise InvalidInput("the URL may not carry a user name or password")
+    if " " in authority or url != url.strip():
+        raise InvalidInput("the URL's host part contains a space")
     host = parsed.raw_host.decode("ascii").lower()
     if not host:
         raise InvalidInput("the URL has no host")
@@ -225,6 +230,14 @@ def _addresses(host: str, port: int, resolve: Resolver) -> tuple[IPAddress, ...]
     if not addresses:
         raise InvalidInput(f"the host {host} cannot be resolved")
     return tuple(addresses)
+
+
+def redact(url: str) -> str:
+    """The URL without any user name or password, for showing and logging."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 # -- connecting ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ Nothing here touches the database; :mod:`visualizer_core.services.auth` does.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -77,19 +78,25 @@ def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
 
 
+_LOCAL_PART = re.compile(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+$")
+_DOMAIN_LABEL = re.compile(r"^[^\W_]([^\W_]|-)*(?<!-)$")
+
+
 def normalise_email(email: str) -> str:
-    """An email address as accounts are keyed: trimmed and lower-cased; refuses non-addresses."""
+    """An email address as accounts are keyed: trimmed and lower-cased; refuses non-addresses.
+
+    Only plain addresses: no display names, quotes, commas or angle brackets, which a mail
+    header would read as something else (``a,b@evil.test`` is two recipients there).
+    """
     cleaned = email.strip().lower()
     local, at, domain = cleaned.partition("@")
+    labels = domain.split(".")
     if (
         not at
-        or not local
-        or "@" in domain
-        or "." not in domain
-        or domain.startswith(".")
-        or domain.endswith(".")
-        or any(c.isspace() for c in cleaned)
         or len(cleaned) > 320
+        or not _LOCAL_PART.match(local)
+        or len(labels) < 2
+        or not all(_DOMAIN_LABEL.match(label) for label in labels)
     ):
         raise InvalidInput(f"not an email address: {email!r}")
     return cleaned

@@ -211,7 +211,8 @@ if editor:
     )
     if may_generate:
         buttons[4].button(
-            "Re-run with a note",
+            "Re-run",
+            help="Reject and make it again with a note on what should change",
             key="review.rerun",
             icon=":material/edit_note:",
             shortcut="N",
@@ -286,16 +287,8 @@ if editor:
             0.01,
             key="review.rule_fidelity",
         )
-        count = (
-            attempt(
-                review.approve_by_rule,
-                member,
-                session_id=session.id,
-                min_fidelity=threshold,
-                dry_run=True,
-            )
-            or 0
-        )
+        matching = [i.id for i in queue.rule_matches(threshold)]
+        count = len(matching)
         st.caption(
             f"that nobody decided yet: **{count}** image(s). Rejected and unscored images "
             "are left alone."
@@ -303,7 +296,11 @@ if editor:
 
         def approve_rule() -> None:
             changed = attempt(
-                review.approve_by_rule, member, session_id=session.id, min_fidelity=threshold
+                review.approve_by_rule,
+                member,
+                session_id=session.id,
+                min_fidelity=threshold,
+                only=matching,
             )
             if changed is not None:
                 st.session_state[NOTICE] = f"Approved {changed} image(s) by the rule."

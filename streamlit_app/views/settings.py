@@ -27,15 +27,21 @@ notice = st.session_state.pop("settings.notice", None)
 if notice:
     st.success(notice)
 invitation = st.session_state.pop("settings.invitation", None)  # its token is shown once
-if invitation is not None:
+if invitation is not None and invitation.mailed:
+    st.success(
+        f"Invitation for {invitation.email} ({invitation.role.value}) sent by e-mail; it is "
+        f"valid until {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
+    )
+elif invitation is not None:
     st.success(
         f"Invitation for {invitation.email} ({invitation.role.value}) until "
         f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC. Send them this link (shown once):"
     )
     base = (st.context.url or "").split("?", 1)[0].rsplit("/", 1)[0]
-    st.code(
-        f"{base}/?invite={invitation.token}" if base else f"?invite={invitation.token}",
-        language=None,
+    st.code(invitation.link_for(base) or "", language=None)
+    st.caption(
+        "Mail is not set up here, so you hand the link over yourself; an account made from it "
+        "counts as unverified until its owner proves the address."
     )
 
 # -- usage -------------------------------------------------------------------------------------
@@ -51,7 +57,12 @@ if usage is not None:
     figures = st.columns(3)
     figures[0].metric("Images, last 30 days", usage.images)
     figures[1].metric("Completed", sum(d.completed for d in usage.days))
-    figures[2].metric("AI cost, last 30 days", f"${usage.cost_usd:,.2f}")
+    figures[2].metric(
+        "Image cost, last 30 days",
+        f"${usage.cost_usd:,.2f}",
+        help="The provider calls of these images; the Usage page has all spend, analysis"
+        " included, and the cost per approved image.",
+    )
     if usage.days:
         st.bar_chart(
             pd.DataFrame(
@@ -138,7 +149,8 @@ st.caption(
     "Called with a signed POST when a session's generation finishes. The secret is shown "
     "once, to give to the receiver."
 )
-current_url = getattr(client, "webhook_url", None)
+hook = attempt(clients.webhook_settings, member, client_id=member.client_id) or {}
+current_url = hook.get("url")
 if current_url:
     st.caption(f"Now: `{current_url}`")
 with st.form("settings.webhook"):

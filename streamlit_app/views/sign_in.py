@@ -1,15 +1,26 @@
-"""Sign in: single sign-on (when ``[auth]`` is configured) or email and password; or accept an
-owner's invitation (a link with ``?invite=``).
+"""Sign in: single sign-on (when ``[auth]`` is configured) or email and password; accept an
+owner's invitation (a link with ``?invite=``); choose a new password from a reset link
+(``?reset=``) or ask for one (when the studio can send mail).
 
 Members of several clients start in the client they used last and switch in the sidebar.
+A person who has an account accepts an invitation by signing in here with that account: the
+invitation form never checks a password of an existing account.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from streamlit_app.common import SIGNED_OUT_BECAUSE, attempt, sign_in, sso_configured, sso_email
+from streamlit_app.common import (
+    SIGNED_OUT_BECAUSE,
+    attempt,
+    get_backends,
+    sign_in,
+    sso_configured,
+    sso_email,
+)
 from visualizer_core.services import auth
+from visualizer_core.services.auth import Identity
 
 st.title("Visualizer studio")
 st.caption("Your catalog, placed into rooms: import products, pick scenes, generate, review.")
@@ -19,10 +30,48 @@ if why:
     st.warning(why)
 
 invite = st.query_params.get("invite")
+reset = st.query_params.get("reset")
+mail_available = get_backends().settings.smtp_url is not None
+
+
+def enter(who: Identity) -> None:
+    """Sign ``who`` in; with an invitation link open, accept it from that session first."""
+    if invite:
+        token = attempt(auth.issue_session_token, who)
+        joined = token and attempt(auth.accept_invite, invite, session_token=token)
+        if not joined:
+            return
+        who = joined
+        del st.query_params["invite"]
+    if not who.memberships:
+        st.error("Your account is not a member of any client yet: ask an owner to invite you.")
+    elif sign_in(who):
+        st.rerun()
+
+
+if reset:
+    st.subheader("Choose a new password")
+    with st.form("sign_in.reset"):
+        new = st.text_input("New password", type="password", key="sign_in.reset_password")
+        again = st.text_input("Repeat it", type="password", key="sign_in.reset_again")
+        chosen = st.form_submit_button("Set password and sign in", type="primary")
+    if chosen:
+        if new != again:
+            st.error("The two passwords differ.")
+        else:
+            who = attempt(auth.reset_password, reset, new_password=new)
+            if who is not None:
+                del st.query_params["reset"]
+                enter(who)
+    st.divider()
+
 if invite:
     st.subheader("Accept your invitation")
     with st.form("sign_in.invite"):
-        st.caption("New here? Choose a password. Already have an account? Enter its password.")
+        st.caption(
+            "New here? Choose a password. Already have an account? Sign in with it below: "
+            "the invitation is accepted when you do."
+        )
         name = st.text_input("Your name (optional)", key="sign_in.invite_name")
         password = st.text_input("Password", type="password", key="sign_in.invite_password")
         accepted = st.form_submit_button("Accept and sign in", type="primary")
@@ -32,7 +81,7 @@ if invite:
             del st.query_params["invite"]
             st.rerun()
     st.divider()
-    st.caption("Or sign in without accepting:")
+    st.caption("Or sign in with your account to accept:")
 
 if sso_configured():
     verified = sso_email()
@@ -42,10 +91,8 @@ if sso_configured():
         )
     else:
         who = attempt(auth.user_for_sso_email, verified)
-        if who is not None and not who.memberships:
-            st.error("Your account is not a member of any client yet: ask an owner to add you.")
-        elif who is not None and sign_in(who):
-            st.rerun()
+        if who is not None:
+            enter(who)
         st.button("Use another account", key="sign_in.sso_logout", on_click=st.logout)
     st.caption("Or with email and password:")
 
@@ -59,7 +106,20 @@ if submitted:
     else:
         who = attempt(auth.sign_in, email, password)
         if who is not None:
-            if not who.memberships:
-                st.error("Your account is not a member of any client yet: ask an owner to add you.")
-            elif sign_in(who):
-                st.rerun()
+            enter(who)
+
+if mail_available and not reset:
+    with st.expander("Forgot your password?"):
+        with st.form("sign_in.forgot", clear_on_submit=True):
+            address = st.text_input("Your email", key="sign_in.forgot_email")
+            asked = st.form_submit_button("Send me a reset link")
+        sent = (
+            asked
+            and address.strip()
+            and attempt(lambda: auth.request_password_reset(address) or True)
+        )
+        if sent:
+            st.success(
+                "If that address has an account, a link to choose a new password is on its "
+                "way (valid for an hour)."
+            )

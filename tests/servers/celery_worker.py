@@ -28,7 +28,12 @@ from typing import Any
 
 import redis
 
-from tests.conftest import REDIS_URL, create_postgres_database, drop_postgres_database
+from tests.conftest import (
+    REDIS_URL,
+    TEST_AUTH_SECRET,
+    create_postgres_database,
+    drop_postgres_database,
+)
 from tests.servers.s3 import ACCESS_KEY_ID, SECRET_ACCESS_KEY, make_s3_storage
 from visualizer_core import backends
 from visualizer_core.config import Settings, load_settings
@@ -205,7 +210,7 @@ class QueueStack:
             database_url=self.database_url,
             redis_url=self.redis_url,
             app_env=self.app_env,
-            auth_secret="queue-tests-secret-" + "x" * 32,
+            auth_secret=TEST_AUTH_SECRET,
             **storage,
             **extra,
         )
@@ -223,7 +228,7 @@ class QueueStack:
                 "DATABASE_URL": self.database_url,
                 "REDIS_URL": self.redis_url,
                 "APP_ENV": self.app_env,
-                "AUTH_SECRET": "queue-tests-secret-" + "x" * 32,
+                "AUTH_SECRET": TEST_AUTH_SECRET,
                 "VISUALIZER_AI": "local",
                 "PYTHONUNBUFFERED": "1",
             }

@@ -4,6 +4,7 @@ download, two sweeps at once, a refused submission; on both backends, through th
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -211,3 +212,72 @@ def test_the_lease_is_renewed_while_a_long_ingest_runs(
     assert first[0]["completed"] == 4
     assert _judgements(gemini_server) == 4
     assert {r.status for r in _rows(flow_id)} == {"completed"}
+
+
+@pytest.mark.parametrize("stops", ["after_create", "before_create"])
+def test_a_submission_that_stopped_half_way_is_never_paid_twice(
+    gemini: backends.Backends,
+    gemini_server: GeminiStandIn,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stops: str,
+) -> None:
+    """The process stops around the create: the next poll takes the job if it was made, and
+    submits the rows again only if it was not."""
+    from visualizer_core.ai.gemini_batch import GeminiBatch
+
+    scope, session_id = flows._prepared_session(tmp_path, products_count=2)
+    gemini_server.reset()
+    real = GeminiBatch.submit
+
+    class Stopped(Exception):
+        pass
+
+    def dies(self: GeminiBatch, *args: object, **kwargs: object) -> str:
+        if stops == "after_create":
+            real(self, *args, **kwargs)  # type: ignore[arg-type]
+        raise Stopped  # as if the process were killed here
+
+    monkeypatch.setattr(GeminiBatch, "submit", dies)
+    with pytest.raises(Stopped):
+        generation.generate(scope, session_id=session_id, settings=FlowSettings(economy=True))
+    monkeypatch.setattr(GeminiBatch, "submit", real)
+    with backends.current().transaction() as db:
+        [flow_id] = {
+            r.flow_id
+            for r in db.query(GeneratedImage).filter(GeneratedImage.studio_session_id == session_id)
+        }
+    assert {r.job_id for r in _rows(flow_id)} == {"gemini-batch:submitting"}
+    generation.recover(ADMIN, stale_after_s=0.0, dispatch=False)  # never reset to pending
+    assert {r.status for r in _rows(flow_id)} == {"generating"}
+    made = gemini_server.batches_created()
+
+    time.sleep(gemini.settings.stale_after_s + 0.2)  # the submitter's lease runs out
+    economy.poll_economy(ADMIN)  # takes the job, or submits again
+    economy.poll_economy(ADMIN)
+    economy.poll_economy(ADMIN)
+    rows = _rows(flow_id)
+    assert {r.status for r in rows} == {"completed"}
+    assert gemini_server.batches_created() == 1  # one job, whichever way it stopped
+    assert made == (1 if stops == "after_create" else 0)
+    assert flows._image_calls(gemini_server) == []
+
+
+def test_economy_rows_left_pending_go_into_a_batch_not_to_the_workers(
+    gemini: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
+) -> None:
+    """A flow made without dispatching (``visualizer generate --economy`` without ``--wait``):
+    the sweep submits it as a batch; the standard workers never make it at the full price."""
+    scope, session_id = flows._prepared_session(tmp_path, products_count=2)
+    gemini_server.reset()
+    flow = generation.generate(
+        scope, session_id=session_id, settings=FlowSettings(economy=True), dispatch=False
+    )
+    assert {r.status for r in _rows(flow.flow_id)} == {"pending"}
+    generation.recover(ADMIN)  # the sweep: polls economy first, which submits the flow
+    assert {r.status for r in _rows(flow.flow_id)} == {"generating"}
+    assert gemini_server.batches_created() == 1
+    economy.poll_economy(ADMIN)
+    economy.poll_economy(ADMIN)
+    assert {r.status for r in _rows(flow.flow_id)} == {"completed"}
+    assert flows._image_calls(gemini_server) == []

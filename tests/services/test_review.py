@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests import factories
 from tests.plugin import wait_until
@@ -241,3 +244,28 @@ def test_a_rerun_the_quota_cannot_take_changes_nothing(
 def test_gallery_cards_carry_their_thumbnail_url(made: dict[str, Any]) -> None:
     page = gallery.list_images(made["viewer"], session_id=made["session"].id)
     assert page.cards and all(c.thumbnail_url for c in page.cards if c.thumbnail_key)
+
+
+def test_the_queue_is_read_while_a_worker_writes(embedded: backends.Backends) -> None:
+    """On SQLite a listing does not wait behind a writer (a worker's sweep, a decision)."""
+    session = factories.create_session(factories.create_client().id)
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with embedded.transaction() as db:
+            db.execute(text("UPDATE client SET name = name"))
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    holding.wait(10)
+    try:
+        started = time.monotonic()
+        queue = review.review_queue(ADMIN, session_id=session.id)
+        gallery.list_images(ADMIN, session_id=session.id)
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+        thread.join()
+    assert queue.total == 0 and waited < 5  # not the 30 s busy timeout behind the writer

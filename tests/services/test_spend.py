@@ -16,7 +16,7 @@ from visualizer_core.ai.usage import Price, Pricing, Tokens
 from visualizer_core.errors import Forbidden, InvalidInput
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN
-from visualizer_core.services import generation, spend
+from visualizer_core.services import estimates, generation, spend
 
 
 @pytest.fixture
@@ -99,3 +99,21 @@ def test_a_member_sees_only_their_clients_spend(
         spend.spend(scope, by="week")
     with pytest.raises(Forbidden):
         spend.spend(editor)  # spend is the owners' (and the admin's)
+
+
+def test_the_estimate_before_generate_is_the_recorded_average(
+    gemini_fast_retries: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
+) -> None:
+    editor, session_id = flows._prepared_session(tmp_path, products_count=2)
+    before = estimates.estimate_generation(editor, client_id=editor.client_id, products=1)
+    gemini_server.fail_next("no_image")  # one image costs a refused attempt more
+    rows = flows._run(editor, session_id)
+    assert {r.status for r in rows} == {"completed"}
+    recorded = sum(r.cost_usd or 0.0 for r in rows) / len(rows)
+    after = estimates.estimate_generation(editor, client_id=editor.client_id, products=10)
+    assert after.cost_usd == pytest.approx(10 * recorded)
+    assert after.cost_usd != pytest.approx(10 * before.cost_usd)  # history replaced the guess
+    economy_guess = estimates.estimate_generation(
+        editor, client_id=editor.client_id, products=1, settings=FlowSettings(economy=True)
+    )
+    assert economy_guess.cost_usd < recorded  # no economy history: the batch price, guessed

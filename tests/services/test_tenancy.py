@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 import visualizer_core.services
 from tests.factories import product_photo, scene_photo
 from visualizer_core import backends
-from visualizer_core.errors import Forbidden, NotFound
+from visualizer_core.errors import Forbidden, InvalidInput, NotFound
 from visualizer_core.inspiration import InspirationPhoto
 from visualizer_core.scope import ADMIN, Action, ClientScope, Role, actions_of
 from visualizer_core.services import (
@@ -77,6 +77,8 @@ def service_functions() -> dict[str, Callable[..., Any]]:
 INTERNAL: dict[str, str] = {
     "sessions.load_session": "repository helper of the services: takes an open db session first",
     "generation.flow_status": "helper of wait_for_flows, called after the scope check there",
+    "notify.deliver_flow_webhook": "worker task: the queue calls it with a flow id it dispatched",
+    "generation.process_image": "worker task: the queue calls it with an image id it dispatched",
 }
 
 
@@ -269,6 +271,41 @@ def _invite_admits_to_its_client_only(w: World) -> None:
     )
     identity = auth.accept_invite(invitation.token, password="a new password")
     assert [m.client_id for m in identity.memberships] == [w.b.client_id]
+    # A's owner invites B's owner and holds the link: no password opens it, nor A's own
+    # session; only B's owner, signed in, can accept (and then belongs to A by consent).
+    lure = clients.invite_member(
+        w.a.scope(), client_id=w.a.client_id, email=w.b.owner.email, role=Role.VIEWER
+    )
+    with pytest.raises(auth.SignInRequired):
+        auth.accept_invite(lure.token, password="any guess at all")
+    with pytest.raises(auth.InvitationInvalid):
+        auth.accept_invite(lure.token, session_token=w.a.token)
+    assert [m.client_id for m in auth.identity_from_token(w.b.token).memberships] == [w.b.client_id]
+
+
+def _password_change_is_own(w: World) -> None:
+    user = clients.create_user(
+        ADMIN,
+        email="pw-change@example.com",
+        client_id=w.a.client_id,
+        role="viewer",
+        password="pa55word-old",
+    )
+    scope = ClientScope(client_id=w.a.client_id, role=Role.VIEWER, user_id=user.id)
+    token_b = w.b.token
+    auth.change_password(scope, old_password="pa55word-old", new_password="pa55word-new")
+    assert auth.scope_from_token(token_b).client_id == w.b.client_id  # B's sessions go on
+    assert [m.client_id for m in auth.sign_in(user.email, "pa55word-new").memberships] == [
+        w.a.client_id
+    ]
+
+
+def _reset_needs_the_mailed_link(w: World) -> None:
+    # Without SMTP nobody gets a reset link, for any address; a made-up token opens nothing.
+    with pytest.raises(InvalidInput):
+        auth.request_password_reset(w.b.owner.email)
+    with pytest.raises(auth.InvitationInvalid):
+        auth.reset_password("made-up-reset-token", new_password="a new password")
 
 
 def _sign_out_is_own(w: World) -> None:
@@ -277,13 +314,6 @@ def _sign_out_is_own(w: World) -> None:
     assert auth.scope_from_token(token_b).client_id == w.b.client_id
     with pytest.raises(auth.SessionInvalid):
         auth.scope_from_token(token_a)
-
-
-def _webhook_of_own_flow(w: World) -> None:
-    # The queue passes ids it read from the database itself; nothing of A can be named.
-    from visualizer_core.services import notify
-
-    assert notify.deliver_flow_webhook(uuid.uuid4()) == "no flow"
 
 
 def _library_photo(t: Tenant) -> InspirationPhoto:
@@ -356,6 +386,19 @@ REGISTRY: dict[str, Entry] = {
     "auth.sign_out_everywhere": Special(
         "takes a scope but no ids: acts on the scope's own user only", _sign_out_is_own
     ),
+    "auth.change_password": Special(
+        "takes a scope but no ids: acts on the scope's own user only", _password_change_is_own
+    ),
+    "auth.set_password": Case(
+        Action.ADMIN, lambda t, w: {"email": t.owner.email, "password": "set by the admin"}
+    ),
+    "auth.request_password_reset": Special(
+        "takes an email; the link goes only to that address's mailbox",
+        _reset_needs_the_mailed_link,
+    ),
+    "auth.reset_password": Special(
+        "signing in: the mailed reset token is the credential", _reset_needs_the_mailed_link
+    ),
     "auth.switch_client": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
     # clients and members
     "clients.client_usage": Case(
@@ -363,7 +406,7 @@ REGISTRY: dict[str, Entry] = {
     ),
     "clients.create_client": Case(Action.ADMIN, lambda t, w: {"name": "Another brand"}),
     "clients.create_user": Case(
-        Action.MANAGE,
+        Action.ADMIN,
         lambda t, w: {
             "client_id": t.client_id,
             "email": f"someone-{uuid.uuid4().hex[:6]}@example.com",
@@ -396,6 +439,7 @@ REGISTRY: dict[str, Entry] = {
         Action.MANAGE,
         lambda t, w: {"client_id": t.client_id, "url": "https://93.184.215.14/visualizer"},
     ),
+    "clients.webhook_settings": Case(Action.MANAGE, lambda t, w: {"client_id": t.client_id}),
     # demo
     "demo.create_demo": Case(
         Action.ADMIN, lambda t, w: {"generate": False, "dispatch": False}, control=False
@@ -471,7 +515,6 @@ REGISTRY: dict[str, Entry] = {
             },
         ),
     ),
-    "generation.process_image": Special(_WORKER),
     "generation.quota_left": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
     "generation.recover": Case(Action.ADMIN, lambda t, w: {"dispatch": False}),
     "generation.wait_for_flows": Case(
@@ -510,9 +553,8 @@ REGISTRY: dict[str, Entry] = {
     },
     "jobs.job_id_for": Special(_PURE),
     # notify
-    "notify.deliver_flow_webhook": Special(_WORKER, _webhook_of_own_flow),
     "notify.flow_summary": Special(_PURE),
-    "notify.webhook_deliveries": Case(Action.READ, lambda t, w: {"flow_id": t.flow_id}),
+    "notify.webhook_deliveries": Case(Action.MANAGE, lambda t, w: {"flow_id": t.flow_id}),
     # previews
     "previews.product_picture": Case(Action.READ, lambda t, w: {"product_id": t.product_id}),
     "previews.scene_picture": Case(
@@ -620,6 +662,17 @@ def test_every_service_function_is_registered() -> None:
     assert not missing, "\n".join(_missing_entry(name) for name in missing)
     stale = sorted(set(REGISTRY) - set(FUNCTIONS))
     assert not stale, f"REGISTRY names functions that are no longer exported: {stale}"
+
+
+def test_worker_entry_points_are_not_the_services_public_api() -> None:
+    """What only the queue calls takes no scope, so no page, notebook or command may reach it
+    as a service (issue 12)."""
+    assert "notify.deliver_flow_webhook" not in FUNCTIONS
+    assert "generation.process_image" not in FUNCTIONS
+    from visualizer_core.services import TASKS, generation, notify
+
+    assert TASKS.deliver_webhook is notify.deliver_flow_webhook  # the queue's way in
+    assert "process_image" not in generation.__all__
 
 
 def test_every_public_function_is_exported_or_known_internal() -> None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
+from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from tests.factories import create_client
 from tests.studio.conftest import APP, PASSWORD, TIMEOUT, Studio, add_member, button, texts
+from visualizer_core.db.base import utcnow
+from visualizer_core.db.models import User
 from visualizer_core.scope import ADMIN, ClientScope, Role
-from visualizer_core.services import clients, sessions
+from visualizer_core.security import invite_token
+from visualizer_core.services import auth, clients, sessions
+from visualizer_core.services._uow import unit_of_work
 
 
 def fresh_app() -> AppTest:
@@ -33,7 +39,7 @@ def test_signed_out_people_see_only_the_sign_in_form(studio: Studio) -> None:
 def test_a_wrong_password_is_a_message_not_a_traceback(studio: Studio) -> None:
     app = fill_sign_in(fresh_app(), studio.emails["editor"], "not the password")
     assert not app.exception
-    assert [e.value for e in app.error] == ["Wrong email or password"]
+    assert len(app.error) == 1 and app.error[0].value.startswith("Wrong email or password")
     assert "Sessions" not in [t.value for t in app.title]
 
 
@@ -158,3 +164,94 @@ def test_a_verified_email_without_an_account_is_refused(studio: Studio) -> None:
         app.error[0].value
     )
     assert "Use another account" in [b.label for b in app.button]
+
+
+# -- issue 12: invitations for existing accounts, resets, password change -------------------------
+
+
+def test_an_existing_account_accepts_an_invitation_by_signing_in(studio: Studio) -> None:
+    other = create_client(name="Other Brand")
+    invitation = clients.invite_member(
+        ADMIN, client_id=other.id, email=studio.emails["viewer"], role="editor"
+    )
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.query_params["invite"] = invitation.token
+    app.run()
+    # The invitation form never checks the account's password: it asks to sign in instead.
+    app.text_input(key="sign_in.invite_password").input(PASSWORD)
+    button(app, "Accept and sign in").click().run()
+    assert not app.exception
+    assert any("sign in with it first" in e.value for e in app.error)
+    assert "Sessions" not in [t.value for t in app.title]
+
+    fill_sign_in(app, studio.emails["viewer"], PASSWORD)
+    assert not app.exception
+    assert "Sessions" in [t.value for t in app.title]
+    assert len(app.selectbox(key="auth.client_picker").options) == 2  # and now in Other Brand
+
+
+def test_a_signed_in_person_accepts_an_opened_invitation_on_their_account_page(
+    studio: Studio,
+) -> None:
+    other = create_client(name="Third Brand")
+    invitation = clients.invite_member(
+        ADMIN, client_id=other.id, email=studio.emails["editor"], role="viewer"
+    )
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.session_state["auth.token"] = auth.issue_session_token(
+        auth.sign_in(studio.emails["editor"], PASSWORD)
+    )
+    app.query_params["invite"] = invitation.token
+    app.run()
+    assert not app.exception
+    assert "Your account" in [t.value for t in app.title]
+    button(app, "Accept the invitation").click().run()
+    assert not app.exception
+    assert "Invitation accepted" in texts(app)
+    assert len(app.selectbox(key="auth.client_picker").options) == 2
+
+
+def test_a_reset_link_sets_a_new_password_and_ends_other_sign_ins(studio: Studio) -> None:
+    email = add_member(studio.client_id, "editor")
+    elsewhere = auth.issue_session_token(auth.sign_in(email, PASSWORD))
+    token, token_hash = invite_token()  # as request_password_reset stores it, mail aside
+    with unit_of_work() as db:
+        user = db.scalars(select(User).where(User.email == email)).one()
+        user.reset_token_hash = token_hash
+        user.reset_expires_at = utcnow() + auth.RESET_VALID_FOR
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.query_params["reset"] = token
+    app.run()
+    app.text_input(key="sign_in.reset_password").input("a fresh password")
+    app.text_input(key="sign_in.reset_again").input("a fresh password")
+    button(app, "Set password and sign in").click().run()
+    assert not app.exception
+    assert "Sessions" in [t.value for t in app.title]
+    with pytest.raises(auth.SessionInvalid):
+        auth.scope_from_token(elsewhere)
+
+
+def test_changing_the_password_keeps_this_sign_in_and_ends_the_others(studio: Studio) -> None:
+    email = add_member(studio.client_id, "viewer")
+    elsewhere = auth.issue_session_token(auth.sign_in(email, PASSWORD))
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.session_state["auth.token"] = auth.issue_session_token(auth.sign_in(email, PASSWORD))
+    app.run()
+    app.switch_page("views/account.py").run()
+    app.text_input(key="account.old").input("not the password")
+    app.text_input(key="account.new").input("a new long password")
+    app.text_input(key="account.again").input("a new long password")
+    button(app, "Change password").click().run()
+    assert not app.exception
+    assert any("current password is wrong" in e.value for e in app.error)
+
+    app.text_input(key="account.old").input(PASSWORD)
+    app.text_input(key="account.new").input("a new long password")
+    app.text_input(key="account.again").input("a new long password")
+    button(app, "Change password").click().run()
+    assert not app.exception
+    assert "Password changed" in texts(app)
+    app.run()  # this sign-in goes on
+    assert "Your account" in [t.value for t in app.title]
+    with pytest.raises(auth.SessionInvalid):
+        auth.scope_from_token(elsewhere)

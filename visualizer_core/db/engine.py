@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +12,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["make_engine", "make_sessionmaker", "transaction"]
+__all__ = ["READ_ONLY", "make_engine", "make_sessionmaker", "transaction"]
+
+READ_ONLY = "visualizer_read_only"
+"""Execution option of an engine whose transactions only read (see :func:`_sqlite_setup`)."""
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -34,7 +38,25 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only units of work (``READ_ONLY``) begin deferred: in WAL mode a reader never
+        # waits behind a writer, and sees the last commit.
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _private_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600; password hashes and webhook
+    secrets are inside), in a folder made 0700; an existing file of ours is tightened to 0600.
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        info = path.stat()
+        if info.st_uid == os.getuid() and info.st_mode & 0o077:
+            os.chmod(path, 0o600)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -42,7 +64,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(parsed.database))
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )

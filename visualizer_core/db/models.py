@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -96,6 +97,10 @@ class User(_Timestamps, Base):
     active_client_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("client.id", ondelete="SET NULL")
     )
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Whether the person proved they control the address (mailed link, single sign-on, admin)."""
+    reset_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    reset_expires_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class Member(_Timestamps, Base):
@@ -118,6 +123,8 @@ class Member(_Timestamps, Base):
     role: Mapped[str] = mapped_column(String(20))
     invite_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     invite_expires_at: Mapped[dt.datetime | None] = mapped_column()
+    invite_mailed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Whether the invitation link went by e-mail (so accepting it proves the address)."""
 
     __table_args__ = (
         UniqueConstraint("user_id", "client_id"),

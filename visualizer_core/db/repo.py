@@ -11,7 +11,17 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, String, TypeDecorator, case, func, select, type_coerce, update
+from sqlalchemy import (
+    Select,
+    String,
+    TypeDecorator,
+    and_,
+    case,
+    func,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from visualizer_core.db.base import Base
@@ -66,6 +76,44 @@ def lock_client(db: Session, client_id: uuid.UUID) -> Client | None:
 
 def user_by_email(db: Session, email: str) -> User | None:
     return db.scalars(select(User).where(User.email == email)).one_or_none()
+
+
+def take_sign_in_attempt(
+    db: Session, user_id: uuid.UUID, *, now: dt.datetime, max_attempts: int, lock_until: dt.datetime
+) -> bool:
+    """Count one sign-in attempt in one atomic UPDATE; whether this attempt may be checked.
+
+    ``failed_logins`` counts attempts since the last success. The attempt that reaches
+    ``max_attempts`` locks the account until ``lock_until``; attempts beyond it are refused
+    until then, and the first attempt after the lock ran out counts from 1 again. Because the
+    database increments the column itself (``failed_logins = failed_logins + 1 ... RETURNING``),
+    concurrent attempts cannot read the same count: no more than ``max_attempts`` passwords
+    are ever checked per lock period, however many arrive at once.
+    """
+    expired = and_(User.locked_until.is_not(None), User.locked_until <= now)
+    counted = case((expired, 1), else_=User.failed_logins + 1)
+    stmt = (
+        update(User)
+        .where(User.id == user_id)
+        .values(
+            failed_logins=counted,
+            locked_until=case(
+                (expired, case((counted >= max_attempts, lock_until), else_=None)),
+                (and_(User.locked_until.is_(None), counted >= max_attempts), lock_until),
+                else_=User.locked_until,
+            ),
+        )
+        .returning(User.failed_logins)
+        .execution_options(synchronize_session=False)
+    )
+    count = db.execute(stmt).scalar_one_or_none()
+    return count is not None and count <= max_attempts
+
+
+def user_by_reset_token(db: Session, token_hash: str) -> User | None:
+    """The user whose open password reset has this token hash, locked until the end."""
+    stmt = select(User).where(User.reset_token_hash == token_hash).with_for_update()
+    return db.scalars(stmt).one_or_none()
 
 
 def membership(

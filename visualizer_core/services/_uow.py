@@ -16,6 +16,11 @@ def unit_of_work() -> AbstractContextManager[Session]:
     return backends.current().transaction()
 
 
+def read_only() -> AbstractContextManager[Session]:
+    """A unit of work that only reads (pages that list): never waits behind a writer."""
+    return backends.current().reading()
+
+
 def parse_id(value: uuid.UUID | str, kind: str) -> uuid.UUID:
     """A UUID from user input; a malformed one is simply not found."""
     if isinstance(value, uuid.UUID):
@@ -35,3 +40,25 @@ def parse_ids(
     if len(set(out)) != len(out):
         raise InvalidInput(f"the same {kind} id is given twice")
     return out
+
+
+MAX_SEARCH_LENGTH = 500
+
+
+def search_text(value: str | None, what: str = "search text") -> str | None:
+    """Search or filter text from a person, refused clearly when it holds a control character.
+
+    A NUL byte cannot be stored or compared by PostgreSQL (it raised ``DataError``) and no
+    other control character (line breaks included) belongs in a one-line search box.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"the {what} must be text")
+    for char in value:
+        if ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0:
+            shown = "NUL" if char == "\x00" else f"U+{ord(char):04X}"
+            raise InvalidInput(f"the {what} contains a control character ({shown}); remove it")
+    if len(value) > MAX_SEARCH_LENGTH:
+        raise InvalidInput(f"the {what} may have at most {MAX_SEARCH_LENGTH} characters")
+    return value

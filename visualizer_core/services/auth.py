@@ -7,8 +7,12 @@ What the studio does with it::
     scope = auth.scope_from_token(token)             # on every run: role and client read afresh
     scope = auth.switch_client(scope, client_id=cid) # members of several clients
     auth.sign_out_everywhere(scope)                  # every token of that user stops working
+    token = auth.change_password(scope, old_password=..., new_password=...)  # others end
 
-    who = auth.accept_invite(invite_token, password=...)   # from an owner's invitation link
+    who = auth.accept_invite(invite, password=...)          # new here: choose a password
+    who = auth.accept_invite(invite, session_token=token)  # has an account: signed in first
+    auth.request_password_reset(email)                # a link by e-mail (when SMTP is set up)
+    who = auth.reset_password(reset_token, new_password=...)
 
 A session token is signed with ``AUTH_SECRET`` and carries only the user's id and their
 ``session_version``; the client and the role are read from the database on each
@@ -19,17 +23,27 @@ expire after ``VISUALIZER_SESSION_MAX_AGE_S`` (a week by default). Owners manage
 
 These functions take credentials rather than a scope because they are what makes a scope;
 everything else in :mod:`visualizer_core.services` takes a scope first.
+
+What they promise (README, "Accounts and security"): sign-in answers the same sentence after
+the same work (one argon2 check) for an unknown email, a wrong password and a locked account;
+attempts are counted by one atomic UPDATE before the password is checked, so concurrent
+guesses cannot pass the lockout; an invitation never checks a password (an existing account
+accepts from its own signed-in session); replacing a password in any way ends every other
+login session of that person, because tokens carry the ``session_version`` it bumps.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import secrets
+import threading
 import uuid
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from visualizer_core import backends
+from visualizer_core import backends, mail
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Client, Member, User
@@ -40,6 +54,7 @@ from visualizer_core.security import (
     SessionTokenError,
     check_password_rules,
     hash_password,
+    invite_token,
     invite_token_hash,
     needs_rehash,
     normalise_email,
@@ -49,17 +64,24 @@ from visualizer_core.security import (
 )
 from visualizer_core.services._uow import parse_id, unit_of_work
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "Identity",
     "InvitationInvalid",
     "Membership",
     "SessionInvalid",
     "SignInFailed",
+    "SignInRequired",
     "accept_invite",
+    "change_password",
     "identity_from_token",
     "issue_session_token",
+    "request_password_reset",
+    "reset_password",
     "scope_for",
     "scope_from_token",
+    "set_password",
     "sign_in",
     "sign_out_everywhere",
     "switch_client",
@@ -68,9 +90,17 @@ __all__ = [
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = dt.timedelta(minutes=15)
+RESET_VALID_FOR = dt.timedelta(hours=1)
+RESET_EVERY = dt.timedelta(minutes=1)  # at most one reset mail a minute to one address
 
-# Checked against when the email is unknown, so that a miss takes as long as a wrong password.
-_DUMMY_HASH = hash_password("not the password of anyone")
+# The one answer to every refused sign-in: it does not say which of the three it was.
+SIGN_IN_REFUSED = (
+    "wrong email or password, or too many attempts (then wait 15 minutes, or reset the password)"
+)
+
+# Checked against when the email is unknown, so that a miss does the same work as a wrong
+# password: one argon2 verification with the current parameters.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(24))
 
 
 @dataclass(frozen=True)
@@ -98,6 +128,10 @@ class SignInFailed(Forbidden):
 
 class SessionInvalid(Forbidden):
     """The login session expired, was signed out everywhere, or the token is not ours."""
+
+
+class SignInRequired(Forbidden):
+    """The invitation is for an account that exists: its owner accepts while signed in."""
 
 
 class InvitationInvalid(InvalidInput):
@@ -142,47 +176,51 @@ def scope_for(identity: Identity, client_id: uuid.UUID | str) -> ClientScope:
 def sign_in(email: str, password: str) -> Identity:
     """The identity of a user whose password matches; after 5 misses, locked for 15 minutes.
 
-    A wrong email and a wrong password get the same answer, so the form does not reveal which
-    addresses have accounts.
+    An unknown email, a wrong password and a locked account get the same answer
+    (:data:`SIGN_IN_REFUSED`) after the same work: the attempt is counted first (one atomic
+    UPDATE; for an unknown email the same UPDATE matching no row), then exactly one argon2
+    verification runs, against the account's hash or, for an unknown email, a dummy hash of the
+    same cost. A locked account's password is checked too,
+    and the result thrown away, so that the time does not tell the lock either.
     """
     address = email.strip().lower()
     now = utcnow()
-    with unit_of_work() as db:
+    with unit_of_work() as db:  # committed before the slow check: concurrent guesses see it
         user = repo.user_by_email(db, address)
         if user is None or user.password_hash is None or not user.is_active:
-            # Spend the time a real check takes, so timing does not tell either.
-            verify_password(_DUMMY_HASH, password)
-            raise SignInFailed("wrong email or password")
-        if user.locked_until is not None and user.locked_until > now:
-            minutes = max(1, -(-int((user.locked_until - now).total_seconds()) // 60))
-            raise SignInFailed(f"too many failed sign-ins: try again in {minutes} minute(s)")
-        if not verify_password(user.password_hash, password):
-            user.failed_logins += 1
-            if user.failed_logins >= MAX_FAILED_LOGINS:
-                user.locked_until = now + LOCKOUT
-                user.failed_logins = 0
-            wrong = True
+            # The same UPDATE, on an id that matches no row: the same statements either way.
+            repo.take_sign_in_attempt(
+                db, uuid.uuid4(), now=now, max_attempts=MAX_FAILED_LOGINS, lock_until=now
+            )
+            user_id, password_hash, allowed = None, _DUMMY_HASH, False
         else:
-            if needs_rehash(user.password_hash):
-                user.password_hash = hash_password(password)
-            user.failed_logins = 0
-            user.locked_until = None
-            user.last_login_at = now
-            wrong = False
-            identity = _identity(db, user)
-    if wrong:
-        raise SignInFailed("wrong email or password")
-    return identity
+            user_id, password_hash = user.id, user.password_hash
+            allowed = repo.take_sign_in_attempt(
+                db, user.id, now=now, max_attempts=MAX_FAILED_LOGINS, lock_until=now + LOCKOUT
+            )
+    matches = verify_password(password_hash, password)
+    if user_id is None or not allowed or not matches:
+        raise SignInFailed(SIGN_IN_REFUSED)
+    with unit_of_work() as db:
+        user = repo.get(db, User, user_id, client_id=None)
+        if user is None or not user.is_active or user.password_hash != password_hash:
+            raise SignInFailed(SIGN_IN_REFUSED)  # replaced or deactivated meanwhile
+        if needs_rehash(password_hash):
+            user.password_hash = hash_password(password)
+        user.failed_logins = 0
+        user.locked_until = None
+        user.last_login_at = utcnow()
+        return _identity(db, user)
 
 
 def user_for_sso_email(email: str) -> Identity:
     """The user that a single sign-on identity (Streamlit's ``st.login``) stands for.
 
     Pass only an email the identity provider has verified (``st.user.email``). The user must
-    exist already: made by an admin, or invited by an owner. Pending, unexpired invitations to
-    this email are accepted here, because the provider has just proved that the person owns
-    the address the invitation was sent to. Nobody is created: otherwise anyone with an account
-    at the provider could sign themselves up.
+    exist already: made by an admin, or invited by an owner. Nobody is created: otherwise anyone
+    with an account at the provider could sign themselves up. Open invitations are *not*
+    accepted here: joining a client is the person's choice, made by opening the invitation
+    link while signed in (:func:`accept_invite` with ``session_token``).
     """
     address = normalise_email(email)
     now = utcnow()
@@ -192,9 +230,14 @@ def user_for_sso_email(email: str) -> Identity:
             raise SignInFailed(
                 f"there is no account for {address}: ask an owner of your client to invite you"
             )
-        for invitation in repo.invitations_of(db, user.id):
-            if invitation.invite_expires_at is not None and invitation.invite_expires_at > now:
-                _accept(invitation)
+        if not user.email_verified:
+            # The provider proved the address is this person's. A password on an unverified
+            # account may have been chosen by whoever held a copied invitation link: drop it
+            # and end its sessions, so only the person who controls the address gets in.
+            if user.password_hash is not None:
+                user.password_hash = None
+                user.session_version += 1
+            user.email_verified = True
         user.last_login_at = now
         db.flush()
         return _identity(db, user)
@@ -208,12 +251,21 @@ def _accept(member: Member) -> None:
     member.invite_expires_at = None
 
 
-def accept_invite(token: str, *, password: str | None = None, name: str | None = None) -> Identity:
+def accept_invite(
+    token: str,
+    *,
+    password: str | None = None,
+    name: str | None = None,
+    session_token: str | None = None,
+) -> Identity:
     """Accept an owner's invitation: the membership becomes active, once; returns the identity.
 
-    A person new to Visualizer chooses their ``password`` here. Someone who already has an
-    account proves it is theirs with their current password; an account that signs in only
-    with single sign-on accepts by signing in that way (:func:`user_for_sso_email`).
+    A person new to Visualizer chooses their ``password`` here; the account is verified when
+    the link came by e-mail (opening it proved the address) and unverified when the owner
+    copied it. Someone who has an account already accepts from their own signed-in session
+    (``session_token``, from :func:`sign_in` with its lockout, or single sign-on); a password
+    typed here is never checked against an existing account, so the form cannot be used to
+    guess one.
     """
     if not token or not token.strip():
         raise InvitationInvalid("the invitation link is incomplete: open it again from the email")
@@ -232,25 +284,176 @@ def accept_invite(token: str, *, password: str | None = None, name: str | None =
         assert user is not None
         if not user.is_active:
             raise InvitationInvalid("this account is deactivated: ask an admin")
-        established = bool(repo.memberships(db, user.id))
-        if user.password_hash is not None:
-            if password is None or not verify_password(user.password_hash, password):
-                raise SignInFailed(
-                    f"{user.email} already has an account: enter its password to accept"
+        has_account = user.password_hash is not None or bool(repo.memberships(db, user.id))
+        if session_token is not None:  # the person, signed in (password or single sign-on)
+            if _user_of_token(db, session_token, None).id != user.id:
+                raise InvitationInvalid(
+                    "this invitation was sent to another email address: sign in with that "
+                    "address to accept it"
                 )
-        elif established:
-            raise SignInFailed(
-                f"{user.email} signs in with single sign-on: sign in that way to accept"
+            if member.invite_mailed:  # they opened a link from that mailbox: the address is theirs
+                user.email_verified = True
+        elif has_account:
+            raise SignInRequired(
+                f"{user.email} has an account already: sign in with it first, then open "
+                "the invitation link again to accept"
             )
         else:
             if password is None:
                 raise InvalidInput("choose a password to accept the invitation")
             check_password_rules(password)
             user.password_hash = hash_password(password)
+            user.email_verified = member.invite_mailed
+            user.failed_logins = 0
+            user.locked_until = None
         if name and name.strip() and not user.name:
             user.name = name.strip()[:200]
         _accept(member)
         user.active_client_id = member.client_id
+        user.last_login_at = now
+        db.flush()
+        return _identity(db, user)
+
+
+# -- passwords -----------------------------------------------------------------------------------
+
+
+def _replace_password(user: User, password: str | None) -> None:
+    """Set (or with None, remove) the password; every login session of the user ends."""
+    user.password_hash = None if password is None else hash_password(password)
+    user.session_version += 1
+    user.failed_logins = 0
+    user.locked_until = None
+    user.reset_token_hash = None
+    user.reset_expires_at = None
+
+
+def change_password(scope: Scope, *, old_password: str, new_password: str) -> str:
+    """Change the signed-in user's own password; returns a new token for this session.
+
+    The old password is required and a wrong one counts towards the lockout like a failed
+    sign-in. Every other login session of the user ends at once (their tokens carry the old
+    ``session_version``); the caller swaps in the returned token to stay signed in here.
+    """
+    scope.require(Action.READ)
+    check_password_rules(new_password)
+    now = utcnow()
+    with unit_of_work() as db:
+        user = _signed_in_user(db, scope)
+        password_hash = user.password_hash
+        allowed = password_hash is not None and repo.take_sign_in_attempt(
+            db, user.id, now=now, max_attempts=MAX_FAILED_LOGINS, lock_until=now + LOCKOUT
+        )
+    matches = verify_password(password_hash or _DUMMY_HASH, old_password)
+    if not allowed or not matches:
+        raise SignInFailed(
+            "the current password is wrong (or too many attempts: wait 15 minutes)"
+            if password_hash is not None
+            else "this account has no password (it signs in with single sign-on)"
+        )
+    with unit_of_work() as db:
+        user = _signed_in_user(db, scope)
+        if user.password_hash != password_hash:
+            raise SignInFailed("the password was changed meanwhile: sign in again")
+        _replace_password(user, new_password)
+        claims = SessionClaims(user_id=user.id, session_version=user.session_version)
+    return sign_session_token(_secret(), claims, now=utcnow().timestamp())
+
+
+def set_password(scope: Scope, *, email: str, password: str) -> uuid.UUID:
+    """Replace a user's password (the admin only: ``visualizer user set-password``).
+
+    Every login session of that person ends; the lock is lifted; the account counts as
+    verified, since the admin vouches for who gets the password. Returns the user's id.
+    """
+    scope.require(Action.ADMIN)
+    address = normalise_email(email)
+    check_password_rules(password)
+    with unit_of_work() as db:
+        user = repo.user_by_email(db, address)
+        if user is None:
+            raise NotFound("user", address)
+        _replace_password(user, password)
+        user.email_verified = True
+        return user.id
+
+
+def request_password_reset(email: str) -> None:
+    """Send a password-reset link to ``email`` if it has an account; the same answer if not.
+
+    The mail goes out on a background thread, so neither the answer nor its time tells whether
+    the address has an account. Without ``SMTP_URL`` there is no reset by e-mail: an admin
+    sets a new password with ``visualizer user set-password``.
+    """
+    current = backends.current()
+    mailer = mail.mailer_for(current.settings)
+    if mailer is None:
+        raise InvalidInput(
+            "password reset by e-mail is not set up here: ask an admin to set a new password"
+        )
+    try:
+        address = normalise_email(email)
+    except InvalidInput:
+        return
+    token, token_hash = invite_token()
+    now = utcnow()
+    with unit_of_work() as db:
+        user = repo.user_by_email(db, address)
+        if user is None or not user.is_active:
+            return
+        issued = user.reset_expires_at - RESET_VALID_FOR if user.reset_expires_at else None
+        if issued is not None and issued > now - RESET_EVERY:
+            return  # one was just sent: nobody floods a mailbox through this form
+        user.reset_token_hash = token_hash
+        user.reset_expires_at = now + RESET_VALID_FOR
+    link = f"{current.settings.visualizer_studio_url}/?reset={token}"
+    body = (
+        "Someone (we hope you) asked to reset the password of your Visualizer account.\n\n"
+        f"Choose a new one here within an hour:\n{link}\n\n"
+        "If it was not you, ignore this mail: your password stays as it is."
+    )
+    _send_in_background(mailer, to=address, subject="Reset your Visualizer password", body=body)
+
+
+_MAIL_THREADS: list[threading.Thread] = []
+
+
+def _send_in_background(mailer: mail.Mailer, *, to: str, subject: str, body: str) -> None:
+    def send() -> None:
+        try:
+            mailer.send(to=to, subject=subject, body=body)
+        except mail.MailNotSent as error:
+            logger.warning("password reset mail not sent: %s", error)
+
+    thread = threading.Thread(target=send, name=f"mail-{to}", daemon=True)
+    _MAIL_THREADS[:] = [t for t in _MAIL_THREADS if t.is_alive()] + [thread]
+    thread.start()
+
+
+def reset_password(token: str, *, new_password: str) -> Identity:
+    """Set a new password with a reset link's token (single use, an hour); signs them in.
+
+    Opening the mailed link proved the address, so the account becomes verified; every other
+    login session of the person ends.
+    """
+    check_password_rules(new_password)
+    if not token or not token.strip():
+        raise InvitationInvalid("the reset link is incomplete: open it again from the email")
+    now = utcnow()
+    with unit_of_work() as db:
+        user = repo.user_by_reset_token(db, invite_token_hash(token))
+        if (
+            user is None
+            or not user.is_active
+            or user.reset_expires_at is None
+            or user.reset_expires_at <= now
+        ):
+            raise InvitationInvalid(
+                "this reset link is not valid (used already, expired, or replaced by a newer "
+                "one): ask for a new one"
+            )
+        _replace_password(user, new_password)
+        user.email_verified = True
         user.last_login_at = now
         db.flush()
         return _identity(db, user)

@@ -1,15 +1,21 @@
 """Clients (brands) and their members.
 
-Members: an admin adds a user directly (:func:`create_user`, the ``visualizer user create``
-command); an owner invites by email (:func:`invite_member`), which yields a single-use token
-valid for a week by default; the invited person accepts it with
-:func:`visualizer_core.services.auth.accept_invite` (or by signing in with single sign-on).
-Owners list members, change roles and remove members; a client always keeps at least one
-owner.
+Invitations are the only way into a client, and only the person who controls the email accepts:
+an owner invites by email (:func:`invite_member`), a single-use link valid for a week by
+default. With ``SMTP_URL`` the link goes by e-mail and the owner never sees it; without, the
+owner copies it, and an account made from such a link stays *unverified*. The invited person
+accepts with :func:`visualizer_core.services.auth.accept_invite` (an existing account from its
+own signed-in session) or by signing in with single sign-on. Owners never set or learn a
+password, cannot add an existing account directly, and the answer to an invitation is the same
+whether the email has an account or not.
+
+Only the admin adds a user directly (:func:`create_user`, ``visualizer user create``). Owners
+list members, change roles and remove members; a client always keeps at least one owner.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 import uuid
@@ -18,11 +24,11 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from visualizer_core import outbound
+from visualizer_core import backends, mail, outbound
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Client, Member, User
-from visualizer_core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from visualizer_core.errors import Conflict, InvalidInput, NotFound
 from visualizer_core.scope import Action, Role, Scope
 from visualizer_core.security import (
     check_password_rules,
@@ -50,6 +56,7 @@ __all__ = [
     "set_daily_quota",
     "set_role",
     "set_webhook",
+    "webhook_settings",
 ]
 
 DEFAULT_DAILY_QUOTA = 100
@@ -143,15 +150,17 @@ def create_user(
     password: str | None = None,
     name: str | None = None,
 ) -> UserRead:
-    """A user and their membership of ``client_id``; an existing user just gains the membership.
+    """A user and their membership of ``client_id`` (the admin only; owners invite).
 
-    The admin may add to any client; an owner only to their own, and only the admin may set
-    the password of an account that exists already (an owner invites such a person instead).
-    A pending invitation of the same person is accepted on the spot, with ``role``.
+    An existing user gains the membership. A ``password`` replaces theirs, which ends every
+    login session of theirs. An existing account that is unverified (made through a copied
+    invitation link: whoever held the link may have chosen its password) is not given the
+    membership without a new ``password``. A pending invitation of the same person is
+    accepted on the spot, with ``role``. The client becomes the user's active one if they had
+    none, so that their first sign-in lands there.
     """
-    scope.require(Action.MANAGE)
+    scope.require(Action.ADMIN)
     cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
     role = _role(role)
     address = normalise_email(email)
     if password is not None:
@@ -162,14 +171,23 @@ def create_user(
                 raise NotFound("client", client_id)
             user = repo.user_by_email(db, address)
             if user is None:
-                user = User(email=address, name=name)
+                user = User(email=address, name=name, email_verified=True)
+                if password is not None:
+                    user.password_hash = hash_password(password)
                 db.add(user)
-            elif password is not None and not scope.is_admin:
-                raise Forbidden(
-                    f"{address} already has an account: invite them instead of setting a password"
-                )
-            if password is not None:
+            elif password is not None:
                 user.password_hash = hash_password(password)
+                user.session_version += 1  # a replaced password ends every earlier session
+                user.failed_logins = 0
+                user.locked_until = None
+                user.email_verified = True
+            elif not user.email_verified and user.password_hash is not None:
+                raise Conflict(
+                    f"{address} has an unverified account (made from a copied invitation link, "
+                    "so someone else may hold its password): give it a new password with "
+                    "--password-stdin, which ends its sessions, or let the person reset it "
+                    "by e-mail first"
+                )
             db.flush()
             member = repo.membership(db, user.id, cid)
             if member is not None and member.invite_token_hash is None:
@@ -180,6 +198,8 @@ def create_user(
                 member.role = role.value
                 member.invite_token_hash = None
                 member.invite_expires_at = None
+            if user.active_client_id is None:
+                user.active_client_id = cid
             db.flush()
             return UserRead(id=user.id, email=user.email, name=user.name)
     except IntegrityError:
@@ -211,6 +231,21 @@ def set_webhook(
         return {"url": client.webhook_url, "secret": client.webhook_secret}
 
 
+def webhook_settings(scope: Scope, *, client_id: uuid.UUID | str) -> dict[str, str | None]:
+    """The client's webhook URL, without any credentials in it (owners and the admin).
+
+    ``{"url": None}`` when there is none. The signing secret is never shown again.
+    """
+    scope.require(Action.MANAGE)
+    cid = parse_id(client_id, "client")
+    scope.check_client(cid, "client", client_id)
+    with unit_of_work() as db:
+        client = repo.get(db, Client, cid, client_id=None)
+        if client is None:
+            raise NotFound("client", client_id)
+        return {"url": outbound.redact(client.webhook_url) if client.webhook_url else None}
+
+
 # -- members -------------------------------------------------------------------------------------
 
 
@@ -239,7 +274,8 @@ class MemberRead:
         return cls(
             user_id=user.id,
             email=user.email,
-            name=user.name,
+            # Until they accept, nothing of the account is shown: not even whether it exists.
+            name=user.name if status == "active" else None,
             role=Role(member.role),
             status=status,
             invite_expires_at=member.invite_expires_at,
@@ -248,13 +284,23 @@ class MemberRead:
 
 @dataclass(frozen=True)
 class Invitation:
-    """A new invitation. ``token`` is shown once, to put in the link sent to ``email``."""
+    """A new invitation.
 
-    token: str
+    ``mailed``: the link went to ``email`` by e-mail, and ``token`` is None (the owner never
+    sees it). Otherwise ``token`` is shown once, for the owner to put in the link
+    (``link_for``) and give to the person; an account made from it stays unverified.
+    """
+
+    token: str | None
     email: str
     role: Role
     client_id: uuid.UUID
     expires_at: dt.datetime
+    mailed: bool = False
+
+    def link_for(self, studio_url: str) -> str | None:
+        """The invitation link at the studio's address, when the owner may see it."""
+        return None if self.token is None else f"{studio_url.rstrip('/')}/?invite={self.token}"
 
 
 def _managed_client(db: Session, scope: Scope, client_id: uuid.UUID | str) -> uuid.UUID:
@@ -277,20 +323,25 @@ def invite_member(
 ) -> Invitation:
     """Invite a person by email to the client with a role (owners and the admin).
 
-    Returns the single-use token, valid for ``valid_for`` (a week by default); only its hash is
-    kept. Inviting someone again replaces their earlier invitation. The account is made now,
-    without a password, if the email has none yet: it grants nothing until the invitation is
-    accepted.
+    With ``SMTP_URL`` the link is e-mailed and not returned; without, the single-use token is
+    returned once. Only its hash is kept; it is valid for ``valid_for`` (a week by default).
+    Inviting someone again replaces their earlier invitation. The answer is the same whether or
+    not the email has an account anywhere (an account is made now, without a password, if it
+    has none; it grants nothing until the invitation is accepted).
     """
     role = _role(role)
     address = normalise_email(email)
     if not dt.timedelta(minutes=5) <= valid_for <= dt.timedelta(days=30):
         raise InvalidInput("an invitation is valid for 5 minutes to 30 days")
+    settings = backends.current().settings
+    mailer = mail.mailer_for(settings)
     token, token_hash = invite_token()
     expires_at = utcnow() + valid_for
     try:
         with unit_of_work() as db:
             cid = _managed_client(db, scope, client_id)
+            client = repo.get(db, Client, cid, client_id=None)
+            client_name = client.name if client is not None else ""
             user = repo.user_by_email(db, address)
             if user is None:
                 user = User(email=address)
@@ -305,10 +356,35 @@ def invite_member(
             member.role = role.value
             member.invite_token_hash = token_hash
             member.invite_expires_at = expires_at
+            member.invite_mailed = mailer is not None
             db.flush()
     except IntegrityError:
         raise Conflict(f"{address} was invited at the same moment by someone else") from None
-    return Invitation(token=token, email=address, role=role, client_id=cid, expires_at=expires_at)
+    invitation = Invitation(
+        token=token, email=address, role=role, client_id=cid, expires_at=expires_at
+    )
+    if mailer is None:
+        return invitation
+    link = invitation.link_for(settings.visualizer_studio_url)
+    body = (
+        f"You are invited to join {client_name} on Visualizer as {role.value}.\n\n"
+        f"Open this link before {expires_at:%Y-%m-%d %H:%M} UTC to accept:\n{link}\n\n"
+        "If you did not expect this invitation, ignore this mail."
+    )
+    try:
+        mailer.send(to=address, subject="Your invitation to Visualizer", body=body)
+    except mail.MailNotSent:
+        _withdraw_unsent(cid, token_hash)
+        raise
+    return dataclasses.replace(invitation, token=None, mailed=True)
+
+
+def _withdraw_unsent(client_id: uuid.UUID, token_hash: str) -> None:
+    """Take back an invitation whose mail did not go: nobody can ever hold its link."""
+    with unit_of_work() as db:
+        member = repo.member_by_invite(db, token_hash)
+        if member is not None and member.client_id == client_id:
+            db.delete(member)
 
 
 def list_members(scope: Scope, *, client_id: uuid.UUID | str) -> list[MemberRead]:

@@ -13,7 +13,7 @@ from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import REVIEW_STATES, GeneratedImage
 from visualizer_core.errors import InvalidInput, NotFound, StorageError
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import parse_id, read_only, unit_of_work
 from visualizer_core.services.sessions import load_session
 
 __all__ = [
@@ -78,7 +78,7 @@ def list_images(
     scope.require(Action.READ)
     if page < 1 or not 1 <= page_size <= 200:
         raise InvalidInput("page starts at 1 and a page holds 1 to 200 images")
-    with unit_of_work() as db:
+    with read_only() as db:
         session = load_session(db, scope, session_id)
         total, rows = repo.gallery_page(
             db,

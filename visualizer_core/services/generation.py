@@ -39,10 +39,11 @@ from visualizer_core.services.economy import poll_economy, submit_economy
 from visualizer_core.services.jobs import job_id_for
 from visualizer_core.services.sessions import load_session
 
+# ``process_image`` is the queue's task (reached through ``services.TASKS``), not part of the
+# services' public API: it takes no scope, only an image id the queue dispatched itself.
 __all__ = [
     "FlowRead",
     "generate",
-    "process_image",
     "quota_left",
     "recover",
     "wait_for_flows",

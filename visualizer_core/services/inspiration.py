@@ -25,7 +25,7 @@ from visualizer_core.inspiration.library import DEMO_ROOM_SIZE, search_library
 from visualizer_core.inspiration.unsplash import UnsplashClient
 from visualizer_core.schemas import ImageStatus
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import parse_id, search_text, unit_of_work
 from visualizer_core.services.sessions import (
     AddScenesResult,
     add_scene_images,
@@ -89,6 +89,7 @@ def search_inspiration(
     Streamlit rerun does, spends no request; the page says how many requests are left.
     """
     scope.require(Action.READ)
+    query = search_text(query, "search") or ""
     cid = parse_id(client_id, "client")
     scope.check_client(cid, "client", client_id)
     if page < 1 or not 1 <= per_page <= 30:

@@ -13,7 +13,9 @@ from visualizer_core.errors import InvalidInput, NotFound
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services._uow import parse_id, unit_of_work
 
-__all__ = ["deliver_flow_webhook", "flow_summary", "webhook_deliveries"]
+# ``deliver_flow_webhook`` is the queue's task, not part of the services' public API: it takes
+# no scope, only ids the queue dispatched itself.
+__all__ = ["flow_summary", "webhook_deliveries"]
 
 
 def flow_summary(flow: Flow, counts: dict[str, int]) -> dict[str, Any]:
@@ -58,7 +60,7 @@ def deliver_flow_webhook(
     else:
         result = webhooks.deliver(checked, secret, payload, attempts=attempts, backoff_s=backoff_s)
     record = {
-        "url": url,
+        "url": outbound.redact(url),
         "delivered": result.delivered,
         "attempts": result.attempts,
         "status_code": result.status_code,
@@ -77,8 +79,12 @@ def deliver_flow_webhook(
 
 
 def webhook_deliveries(scope: Scope, *, flow_id: uuid.UUID | str) -> dict[str, Any]:
-    """How the flow's webhook went: ``{"status", "deliveries": [...]}``; empty before any."""
-    scope.require(Action.READ)
+    """How the flow's webhook went: ``{"status", "deliveries": [...]}``; empty before any.
+
+    Owners and the admin only: the receiver's status codes and errors say things about the
+    receiver's network that viewers and editors have no need to see. No response body is kept.
+    """
+    scope.require(Action.MANAGE)
     fid = parse_id(flow_id, "flow")
     with unit_of_work() as db:
         flow = repo.get(db, Flow, fid, client_id=scope.client_filter())

@@ -28,7 +28,7 @@ from visualizer_core.errors import InvalidInput, NotFound, VisualizerError
 from visualizer_core.images.fetch import download_all
 from visualizer_core.images.ingest import IngestedImage, ingest_file, ingest_image
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import parse_id, search_text, unit_of_work
 from visualizer_core.storage import keys
 
 __all__ = [
@@ -454,6 +454,8 @@ def list_products(
 ) -> list[ProductRead]:
     """Products of the scope's client (any or the given client for the admin)."""
     scope.require(Action.READ)
+    search = search_text(search)
+    category = search_text(category, "category")
     cid = scope.client_filter()
     if client_id is not None:
         wanted = parse_id(client_id, "client")

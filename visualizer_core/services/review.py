@@ -33,7 +33,7 @@ from visualizer_core.errors import InvalidInput, NotFound, QuotaExceeded
 from visualizer_core.schemas import OPEN_STATUSES, FlowSettings, ImageStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services import generation
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import parse_id, read_only, unit_of_work
 from visualizer_core.services.gallery import browser_urls
 from visualizer_core.services.sessions import load_session
 
@@ -147,6 +147,16 @@ class ReviewQueue:
         same = [i for i in self.items if i.product_id == item.product_id]
         return sorted(same, key=lambda i: (i.created_at, i.variant))
 
+    def rule_matches(self, min_fidelity: float) -> list[ReviewItem]:
+        """The images "approve every image with fidelity >= X nobody decided" would approve."""
+        return [
+            i
+            for i in self.items
+            if i.review_state == "none"
+            and i.fidelity_score is not None
+            and i.fidelity_score >= min_fidelity
+        ]
+
     def unrerun_errors(self) -> list[ReviewItem]:
         """Failed images that no later image re-makes yet."""
         return [e for e in self.errors if e.id not in self.rerun_sources]
@@ -185,7 +195,7 @@ def _group(row: Any) -> str:
 def review_queue(scope: Scope, *, session_id: uuid.UUID | str) -> ReviewQueue:
     """The session's images in review order, read in one query (plus the session row)."""
     scope.require(Action.READ)
-    with unit_of_work() as db:
+    with read_only() as db:
         session = load_session(db, scope, session_id)
         rows = repo.review_rows(db, session_id=session.id)
         scenes = {s.id: s for s in session.scene_list()}
@@ -354,12 +364,18 @@ def pick_variant(scope: Scope, *, image_id: uuid.UUID | str) -> int:
 
 
 def approve_by_rule(
-    scope: Scope, *, session_id: uuid.UUID | str, min_fidelity: float, dry_run: bool = False
+    scope: Scope,
+    *,
+    session_id: uuid.UUID | str,
+    min_fidelity: float,
+    dry_run: bool = False,
+    only: Sequence[uuid.UUID | str] | None = None,
 ) -> int:
     """Approve every finished image scored at least ``min_fidelity`` that nobody decided yet.
 
     Rejected images stay rejected; unscored images are left alone. With ``dry_run`` nothing
-    changes: the answer is how many images the rule would approve.
+    changes: the answer is how many images the rule would approve. ``only`` limits the rule
+    to the images a person was shown the count of (images finished since are not touched).
     """
     scope.require(Action.READ if dry_run else Action.EDIT)
     if not 0.0 <= min_fidelity <= 1.0:
@@ -372,6 +388,8 @@ def approve_by_rule(
             GeneratedImage.review_state == "none",
             GeneratedImage.fidelity_score >= min_fidelity,
         ]
+        if only is not None:
+            conditions.append(GeneratedImage.id.in_([parse_id(i, "image") for i in only]))
         if dry_run:
             return int(db.execute(select(func.count()).where(*conditions)).scalar_one())
         result = db.execute(

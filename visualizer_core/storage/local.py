@@ -52,6 +52,12 @@ class LocalStorage:
     ) -> None:
         self.root = Path(root).absolute()
         self.public_url = public_url.rstrip("/") if public_url else None
+        # A new root is the owner's only (0700): catalog photos and generations are private
+        # to their clients. An existing one is left as it is (it may be served on purpose).
+        try:
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StorageError(f"storage folder {self.root} cannot be made: {exc}") from exc
         # data: URLs of recent reads, keyed by (key, inode, mtime, size): a rewrite is a new entry.
         self._data_urls: SizedLRU[str] = SizedLRU(cache_bytes)
 

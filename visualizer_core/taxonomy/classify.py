@@ -439,6 +439,16 @@ def _kind(
     return None
 
 
+_COLOURS = frozenset(
+    {"blue", "pink", "green", "gray", "grey", "white", "black", "red", "yellow", "brown", "beige"}
+)
+
+
+def _words(text: str | None) -> list[str]:
+    """A text's singular words with phrase breaks, before any vocabulary mapping."""
+    return [t if t == BOUNDARY else singular(t) for t in normalize_text(text or "").split()]
+
+
 def _modifier_rooms(tokens: Sequence[str]) -> list[str]:
     """Rooms named by a qualifying word in a name or category ("Kids' Desk", "Garden Bench")."""
     vocab = _vocab()
@@ -448,6 +458,8 @@ def _modifier_rooms(tokens: Sequence[str]) -> list[str]:
             continue
         if i > 0 and tokens[i - 1] in vocab.negations:
             continue
+        if i + 1 < len(tokens) and tokens[i + 1] in _COLOURS:
+            continue  # a colour's name: "baby blue", "garden green"
         room = vocab.modifiers.get(token)
         if room is None:
             for phrase, multi_room in vocab.multiword_modifiers.items():
@@ -551,6 +563,10 @@ def classify(
     names_path = lookup(category) is not None if category and ">" in category else False
     lead = [
         *room_mentions,
+        # the catalog's own words, before synonyms ("Desk Lamp" is a table lamp for a desk),
+        # and after them ("Fire Pit" is a patio heater)
+        *([] if names_path else _modifier_rooms(_words(category))),
+        *_modifier_rooms(_words(name)),
         *([] if names_path else _modifier_rooms(category_tokens)),
         *_modifier_rooms(name_tokens),
         *_description_rooms(description_tokens),
