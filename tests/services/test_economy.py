@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.services import test_generation_gemini as flows
+from tests import gemini_flows as flows
 from tests.standins.gemini_server import GeminiStandIn
 from visualizer_core import admin, backends
+from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL
 from visualizer_core.ai.usage import BATCH_PRICE_FACTOR, records_of
 from visualizer_core.db.models import GeneratedImage
 from visualizer_core.errors import InvalidInput
@@ -22,13 +23,11 @@ from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN, ClientScope
 from visualizer_core.services import economy, generation, jobs
 
-gemini_server = flows.gemini_server
-
 
 @pytest.fixture
 def gemini(backend: backends.Backends, gemini_server: GeminiStandIn) -> Iterator[backends.Backends]:
     """Both backend sets with Gemini; retries quick, leases short (so tests take seconds)."""
-    yield from flows._gemini_backends(
+    yield from flows.gemini_backends(
         backend,
         gemini_server,
         visualizer_retry_base_s=0.01,
@@ -40,21 +39,21 @@ def gemini(backend: backends.Backends, gemini_server: GeminiStandIn) -> Iterator
 def _economy_flow(
     tmp_path: Path, server: GeminiStandIn, products: int
 ) -> tuple[ClientScope, uuid.UUID]:
-    scope, session_id = flows._prepared_session(tmp_path, products_count=products)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=products)
     server.reset()
     flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(economy=True))
     return scope, flow.flow_id
 
 
 def _rows(flow_id: uuid.UUID) -> list[GeneratedImage]:
-    return flows._rows(flow_id)
+    return flows.rows_of_flow(flow_id)
 
 
 def _judgements(server: GeminiStandIn) -> int:
     return sum(
         1
         for r in server.requests
-        if r.action == "generateContent" and r not in flows._image_calls(server)
+        if r.action == "generateContent" and r not in flows.image_calls(server)
     )
 
 
@@ -72,9 +71,9 @@ def test_a_batch_that_takes_several_polls(
         assert polled["jobs"] == 1 and polled["completed"] == 0
         assert {r.status for r in _rows(flow_id)} == {"generating"}
     assert economy.poll_economy(ADMIN)["completed"] == 3
-    rows = flows._judged(flow_id)  # the judgements are tasks of their own: their calls follow
+    rows = flows.judged(flow_id)  # the judgements are tasks of their own: their calls follow
     assert {r.status for r in rows} == {"completed"}
-    assert flows._image_calls(gemini_server) == []  # nothing made at the standard price
+    assert flows.image_calls(gemini_server) == []  # nothing made at the standard price
     for row in rows:
         [line] = _batch_records(row)
         assert line.factor == BATCH_PRICE_FACTOR and line.cost_usd > 0 and line.ok
@@ -100,12 +99,12 @@ def test_failed_lines_and_lines_without_key_go_into_a_new_batch(
     assert economy.poll_economy(ADMIN)["completed"] == 2
     rows = _rows(flow_id)
     assert sorted(r.status for r in rows) == ["completed"] * 3 + ["error"]
-    assert flows._image_calls(gemini_server) == []
+    assert flows.image_calls(gemini_server) == []
     lines = [r for r in gemini_server.requests if r.action == "batchLine"]
     assert len(lines) == 6  # 4 in the first job, 2 in the second
     # Every line the provider answered is on some row's ledger, the unkeyed one included.
     assert sum(len(_batch_records(r)) for r in rows) == 6
-    assert gemini_server.billing()[flows.DEFAULT_IMAGE_MODEL]["batch_lines"] == 6
+    assert gemini_server.billing()[DEFAULT_IMAGE_MODEL]["batch_lines"] == 6
 
 
 def test_a_failed_download_is_retried_never_made_again(
@@ -123,7 +122,7 @@ def test_a_failed_download_is_retried_never_made_again(
     gemini_server.fail_next_download(0)
     gemini_server._batch_faults["download"].clear()
     assert economy.poll_economy(ADMIN)["completed"] == 2
-    assert flows._image_calls(gemini_server) == []
+    assert flows.image_calls(gemini_server) == []
 
 
 def test_two_sweeps_at_once_ingest_once(
@@ -144,19 +143,19 @@ def test_two_sweeps_at_once_ingest_once(
     for thread in threads:
         thread.join(timeout=120)
     assert sum(r["completed"] for r in results) == 4
-    rows = flows._judged(flow_id)
+    rows = flows.judged(flow_id)
     assert {r.status for r in rows} == {"completed"}
     for row in rows:
         assert len(_batch_records(row)) == 1
         assert [r.kind.value for r in records_of(row.usage)].count("judgement") == 1
     assert _judgements(gemini_server) == 4  # each image judged (and paid) once
-    assert flows._image_calls(gemini_server) == []
+    assert flows.image_calls(gemini_server) == []
 
 
 def test_a_refused_submission_waits_for_a_decision(
     gemini: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
 ) -> None:
-    scope, session_id = flows._prepared_session(tmp_path, products_count=2)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=2)
     gemini_server.reset()
     gemini_server.fail_next_create("429")
     flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(economy=True))
@@ -164,7 +163,7 @@ def test_a_refused_submission_waits_for_a_decision(
     assert status.state == "waiting_decision" and status.waiting == 2
     assert "429" in (status.message or "") and "full price" in (status.message or "")
     generation.recover(ADMIN, stale_after_s=0.0)  # nothing silently switched
-    assert flows._image_calls(gemini_server) == []
+    assert flows.image_calls(gemini_server) == []
     assert {r.status for r in _rows(flow.flow_id)} == {"generating"}
 
     assert admin.economy(flow.flow_id)["state"] == "waiting_decision"
@@ -180,14 +179,14 @@ def test_a_refused_submission_waits_for_a_decision(
 def test_full_price_when_a_person_chooses_it(
     gemini: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
 ) -> None:
-    scope, session_id = flows._prepared_session(tmp_path, products_count=1)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=1)
     gemini_server.reset()
     gemini_server.fail_next_create("429")
     flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(economy=True))
     economy.decide_economy(scope, flow_id=flow.flow_id, choice="full_price")
     counts = generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=60)
     assert counts["completed"] == 1
-    assert len(flows._image_calls(gemini_server)) == 1
+    assert len(flows.image_calls(gemini_server)) == 1
 
 
 def test_the_lease_is_renewed_while_a_long_ingest_runs(
@@ -221,7 +220,7 @@ def test_the_lease_is_renewed_while_a_long_ingest_runs(
     thread.join(timeout=60)
     assert late["completed"] == 0 and late["skipped"] == 1
     assert first[0]["completed"] == 4
-    flows._judged(flow_id)
+    flows.judged(flow_id)
     assert _judgements(gemini_server) == 4
     assert {r.status for r in _rows(flow_id)} == {"completed"}
 
@@ -238,7 +237,7 @@ def test_a_submission_that_stopped_half_way_is_never_paid_twice(
     submits the rows again only if it was not."""
     from visualizer_core.ai.gemini_batch import GeminiBatch
 
-    scope, session_id = flows._prepared_session(tmp_path, products_count=2)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=2)
     gemini_server.reset()
     real = GeminiBatch.submit
 
@@ -272,7 +271,7 @@ def test_a_submission_that_stopped_half_way_is_never_paid_twice(
     assert {r.status for r in rows} == {"completed"}
     assert gemini_server.batches_created() == 1  # one job, whichever way it stopped
     assert made == (1 if stops == "after_create" else 0)
-    assert flows._image_calls(gemini_server) == []
+    assert flows.image_calls(gemini_server) == []
 
 
 def test_economy_rows_left_pending_go_into_a_batch_not_to_the_workers(
@@ -280,7 +279,7 @@ def test_economy_rows_left_pending_go_into_a_batch_not_to_the_workers(
 ) -> None:
     """A flow made without dispatching (``visualizer generate --economy`` without ``--wait``):
     the sweep submits it as a batch; the standard workers never make it at the full price."""
-    scope, session_id = flows._prepared_session(tmp_path, products_count=2)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=2)
     gemini_server.reset()
     flow = generation.generate(
         scope, session_id=session_id, settings=FlowSettings(economy=True), dispatch=False
@@ -292,4 +291,4 @@ def test_economy_rows_left_pending_go_into_a_batch_not_to_the_workers(
     economy.poll_economy(ADMIN)
     economy.poll_economy(ADMIN)
     assert {r.status for r in _rows(flow.flow_id)} == {"completed"}
-    assert flows._image_calls(gemini_server) == []
+    assert flows.image_calls(gemini_server) == []

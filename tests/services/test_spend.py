@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests import factories
-from tests.services import test_generation_gemini as flows
+from tests import gemini_flows as flows
 from tests.standins.gemini_server import GeminiStandIn
 from visualizer_core import admin, backends
 from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL
@@ -18,15 +18,13 @@ from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import estimates, generation, spend
 
-gemini_server = flows.gemini_server
-
 
 @pytest.fixture
 def gemini_fast_retries(
     backend: backends.Backends, gemini_server: GeminiStandIn
 ) -> Iterator[backends.Backends]:
     """Both backend sets with Gemini, retrying quickly (so a faulty run takes seconds)."""
-    yield from flows._gemini_backends(
+    yield from flows.gemini_backends(
         backend,
         gemini_server,
         visualizer_max_attempts=8,
@@ -56,11 +54,11 @@ def test_the_ledger_is_the_providers_count_after_faults_and_retries(
 ) -> None:
     gemini_server.fail_rate("503", 0.15, seed=7)
     gemini_server.fail_rate("no_image", 0.05, seed=11)
-    scope, session_id = flows._prepared_session(tmp_path, products_count=4)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=4)
     flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(variants=2))
     counts = generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=120)
     assert counts["pending"] + counts["generating"] == 0, counts
-    flows._judged(flow.flow_id)  # the judgements follow the images, as tasks of their own
+    flows.judged(flow.flow_id)  # the judgements follow the images, as tasks of their own
 
     billed = gemini_server.billing()
     failed_calls = [r for r in gemini_server.requests if r.status != 200]
@@ -90,8 +88,8 @@ def test_the_ledger_is_the_providers_count_after_faults_and_retries(
 def test_a_member_sees_only_their_clients_spend(
     gemini_fast_retries: backends.Backends, tmp_path: Path
 ) -> None:
-    editor, _ = flows._prepared_session(tmp_path, products_count=1)
-    other, _ = flows._prepared_session(tmp_path / "other", products_count=1)
+    editor, _ = flows.prepared_session(tmp_path, products_count=1)
+    other, _ = flows.prepared_session(tmp_path / "other", products_count=1)
     scope = factories.member_scope(editor.client_id, "owner")
     rows = spend.spend(scope, by="client")
     assert [r.key for r in rows] == [str(scope.client_id)]
@@ -107,10 +105,10 @@ def test_a_member_sees_only_their_clients_spend(
 def test_the_estimate_before_generate_is_the_recorded_average(
     gemini_fast_retries: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
 ) -> None:
-    editor, session_id = flows._prepared_session(tmp_path, products_count=2)
+    editor, session_id = flows.prepared_session(tmp_path, products_count=2)
     before = estimates.estimate_generation(editor, client_id=editor.client_id, products=1)
     gemini_server.fail_next("no_image")  # one image costs a refused attempt more
-    rows = flows._run(editor, session_id)
+    rows = flows.run(editor, session_id)
     assert {r.status for r in rows} == {"completed"}
     recorded = sum(r.cost_usd or 0.0 for r in rows) / len(rows)
     after = estimates.estimate_generation(editor, client_id=editor.client_id, products=10)

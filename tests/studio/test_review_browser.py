@@ -31,8 +31,8 @@ import pytest
 from PIL import Image, ImageCms
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.studio.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, visualizer
-from visualizer_core import demo_art
+from tests.studio.browser import CHROMIUM, CHROMIUM_ARGS, free_port, visualizer
+from visualizer_core.demo import art as demo_art
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "review-e2e"

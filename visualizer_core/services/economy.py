@@ -48,7 +48,7 @@ from visualizer_core.ai import usage
 from visualizer_core.ai.base import AIBackend, GenerationRequest, GenerationResult
 from visualizer_core.db import batch_rows, repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.db.models import Flow, GeneratedImage
+from visualizer_core.db.models import Flow
 from visualizer_core.errors import (
     InvalidInput,
     NotFound,
@@ -124,12 +124,7 @@ def submit_economy(scope: Scope, *, flow_id: uuid.UUID | str) -> list[str]:
         flow = repo.get(db, Flow, fid, client_id=scope.client_filter())
         if flow is None:
             raise NotFound("flow", flow_id)
-        pending = [
-            row.id
-            for row in repo.images_where(
-                db, GeneratedImage.flow_id == fid, GeneratedImage.status == ImageStatus.PENDING
-            )
-        ]
+        pending = repo.image_ids_of_flow(db, fid, status=ImageStatus.PENDING)
     ai = _batch_ai()
     if ai is None:
         backends.current().queue.dispatch(pending)

@@ -260,7 +260,7 @@ def _raise_if_nothing_left(
         return
     reasons = []
     for pid, why in list(skipped.items())[:3]:
-        product = db.get(Product, pid)
+        product = repo.get(db, Product, pid, client_id=None)
         reasons.append(f"{product.sku if product else pid}: {why}")
     more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
     raise InvalidInput("no product can be generated: " + "; ".join(reasons) + more)

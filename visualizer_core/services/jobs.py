@@ -88,7 +88,7 @@ def job_id_for(image_id: uuid.UUID) -> str:
 def image_status(image_id: uuid.UUID) -> str | None:
     """The status of one image row, or None when there is no such row (the queue asks)."""
     with unit_of_work() as db:
-        image = db.get(GeneratedImage, image_id)
+        image = repo.get(db, GeneratedImage, image_id, client_id=None)
         return image.status if image is not None else None
 
 
@@ -113,12 +113,16 @@ class Job:
 def load_job(image_id: uuid.UUID) -> Job:
     """The row's job; ``InvalidInput`` when its photo or scene is gone (the person can act)."""
     with unit_of_work() as db:
-        image = db.get(GeneratedImage, image_id)
+        image = repo.get(db, GeneratedImage, image_id, client_id=None)
         assert image is not None
-        flow = db.get(Flow, image.flow_id)
-        session = db.get(StudioSession, image.studio_session_id)
-        product = db.get(Product, image.product_id)
-        photo = db.get(ProductImage, image.product_image_id) if image.product_image_id else None
+        flow = repo.get(db, Flow, image.flow_id, client_id=None)
+        session = repo.get(db, StudioSession, image.studio_session_id, client_id=None)
+        product = repo.get(db, Product, image.product_id, client_id=None)
+        photo = (
+            repo.get(db, ProductImage, image.product_image_id, client_id=None)
+            if image.product_image_id
+            else None
+        )
         if photo is None:
             photo_list = repo.images_of(db, [image.product_id])[image.product_id]
             photo = photo_list[0] if photo_list else None
@@ -313,7 +317,7 @@ def _rounded(timings: Mapping[str, float]) -> dict[str, float]:
 
 
 def _client_of(db: Any, image_id: uuid.UUID) -> uuid.UUID | None:
-    image = db.get(GeneratedImage, image_id)
+    image = repo.get(db, GeneratedImage, image_id, client_id=None)
     return image.client_id if image is not None else None
 
 
@@ -374,14 +378,18 @@ def judge(image_id: uuid.UUID, *, worker_id: str) -> str:
 
     current = backends.current()
     with unit_of_work() as db:
-        image = db.get(GeneratedImage, image_id)
+        image = repo.get(db, GeneratedImage, image_id, client_id=None)
         if image is None or image.status != "completed" or image.image_key is None:
             return "skipped"
         queued = (image.timings or {}).get("fidelity_queued_at")
         if image.fidelity_score is not None or queued is None:
             return "skipped"
         tries = int((image.timings or {}).get("fidelity_tries", 0))
-        photo = db.get(ProductImage, image.product_image_id) if image.product_image_id else None
+        photo = (
+            repo.get(db, ProductImage, image.product_image_id, client_id=None)
+            if image.product_image_id
+            else None
+        )
         base_key = photo.base_key if photo is not None else None
         image_key = image.image_key
     if base_key is None:
@@ -423,7 +431,7 @@ def judge(image_id: uuid.UUID, *, worker_id: str) -> str:
 
 def _count_try(image_id: uuid.UUID) -> None:
     with unit_of_work() as db:
-        image = db.get(GeneratedImage, image_id, with_for_update=True)
+        image = repo.get(db, GeneratedImage, image_id, client_id=None, lock=True)
         if image is not None:
             timings = dict(image.timings or {})
             timings["fidelity_tries"] = int(timings.get("fidelity_tries", 0)) + 1
@@ -446,7 +454,7 @@ def _judged(
     with unit_of_work() as db:
         if calls:
             _add_calls(db, image_id, calls)
-        image = db.get(GeneratedImage, image_id, with_for_update=True)
+        image = repo.get(db, GeneratedImage, image_id, client_id=None, lock=True)
         if image is None:
             return
         timings = {
@@ -486,7 +494,8 @@ def complete(
     judge_later = False
     if kept.fidelity is None and _can_judge(current.ai):
         with unit_of_work() as db:
-            client = db.get(Client, _client_of(db, iid))
+            cid = _client_of(db, iid)
+            client = repo.get(db, Client, cid, client_id=None) if cid else None
             mode = parse_fidelity_check((client.settings or {}) if client else {})
         judge_later = fidelity_wanted(mode, iid)
     if judge_later:
@@ -506,7 +515,7 @@ def complete(
             prompt_version=prompt_version,
             model=result.model,
             fidelity_score=kept.fidelity.score if kept.fidelity else None,
-            attempts=GeneratedImage.attempts + extra_attempts,
+            add_attempts=extra_attempts,
             completed_at=now,
             heartbeat_at=now,
             timings=_rounded(timings),
@@ -544,7 +553,7 @@ def fail(
             expect_status=ImageStatus.GENERATING,
             status=ImageStatus.ERROR,
             error_message=message[:2000],
-            attempts=GeneratedImage.attempts + extra_attempts,
+            add_attempts=extra_attempts,
             completed_at=now,
             updated_at=now,
             **extra,
@@ -556,7 +565,7 @@ def fail(
 def finish_flow_if_done(image_id: uuid.UUID) -> None:
     """When the image was its flow's last open one, mark the flow finished and notify."""
     with unit_of_work() as db:
-        image = db.get(GeneratedImage, image_id)
+        image = repo.get(db, GeneratedImage, image_id, client_id=None)
         if image is None:
             return
         flow_id = image.flow_id
