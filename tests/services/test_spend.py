@@ -109,6 +109,7 @@ def test_the_estimate_before_generate_is_the_recorded_average(
     before = estimates.estimate_generation(editor, client_id=editor.client_id, products=1)
     gemini_server.fail_next("no_image")  # one image costs a refused attempt more
     rows = flows.run(editor, session_id)
+    rows = flows.judged(rows[0].flow_id)  # the judgements follow the images
     assert {r.status for r in rows} == {"completed"}
     recorded = sum(r.cost_usd or 0.0 for r in rows) / len(rows)
     after = estimates.estimate_generation(editor, client_id=editor.client_id, products=10)
