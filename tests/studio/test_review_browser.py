@@ -187,10 +187,15 @@ def counter(page: Page) -> tuple[int, int]:
     return int(found[1]), int(found[2])
 
 
+def wait_idle(page: Page) -> None:
+    """Wait until the page's script run has finished (what it shows is then all current)."""
+    expect(page.locator('[data-testid="stApp"][data-test-script-state="running"]')).to_have_count(0)
+
+
 def wait_for_counter(page: Page, reviewed: int) -> int:
     """Wait until ``reviewed`` images are decided; returns the total shown then."""
     expect(page.get_by_text(re.compile(rf"^{reviewed} of \d+ reviewed$"))).to_be_visible()
-    expect(page.locator('[data-testid="stApp"][data-test-script-state="running"]')).to_have_count(0)
+    wait_idle(page)
     return counter(page)[1]
 
 
@@ -241,6 +246,7 @@ def test_review_thirty_images_with_the_keyboard(page: Page, tmp_path: Path) -> N
     ).to_be_visible()
 
     # The bulk rule says how many it will approve before it runs.
+    wait_idle(page)  # the toast comes first in a run: the rest of the page after it
     rule = page.get_by_role("button", name=re.compile(r"^Approve \d+ image\(s\)"))
     expect(rule).to_be_visible()
     reviewed_before, _ = counter(page)
