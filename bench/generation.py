@@ -33,10 +33,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from visualizer_core import backends, demo_art
+from visualizer_core import backends
 from visualizer_core.config import load_settings
 from visualizer_core.db import migrate, repo
 from visualizer_core.db.models import GeneratedImage
+from visualizer_core.demo import art as demo_art
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import analysis, clients, generation, products, sessions
 

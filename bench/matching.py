@@ -28,7 +28,7 @@ from pathlib import Path
 from visualizer_core import matching, taxonomy
 from visualizer_core.ai.base import ProductFacts
 from visualizer_core.ai.local_analysis import UNSURE_BELOW, analyze_product, analyze_scene
-from visualizer_core.demo_art import draw_room
+from visualizer_core.demo.art import draw_room
 from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
 
 CATALOG = Path(__file__).resolve().parent / "data" / "matching_catalog.csv"

@@ -35,7 +35,7 @@ from visualizer_core.db import migrate  # noqa: E402
 from visualizer_core.db.base import Base  # noqa: E402
 from visualizer_core.db.engine import make_engine  # noqa: E402
 
-pytest_plugins = ["tests.servers.s3"]
+pytest_plugins = ["tests.servers.s3", "tests.plugin"]
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -127,11 +127,11 @@ def backend(
             auth_secret=TEST_AUTH_SECRET,  # required off the embedded default
         )
     built = backends.build(settings)
-    backends.activate(built)
     try:
-        yield built
+        with backends.using(built):
+            yield built
     finally:
-        backends.reset()
+        built.close()
         if request.param == "postgres":
             _truncate_all(settings.effective_database_url)
 
@@ -143,8 +143,8 @@ def embedded(tmp_path: Path, sqlite_template: Path) -> Iterator[backends.Backend
     home.mkdir()
     shutil.copy(sqlite_template, home / "visualizer.db")
     built = backends.build(settings_for("embedded", home))
-    backends.activate(built)
     try:
-        yield built
+        with backends.using(built):
+            yield built
     finally:
-        backends.reset()
+        built.close()

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
 
+from visualizer_core.ai.base import GenerationRequest, GenerationResult, ProductFacts
+from visualizer_core.ai.local import LocalAI
+from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
 from visualizer_core.scope import ADMIN, ClientScope, Role
-from visualizer_core.services import clients, sessions
+from visualizer_core.services import analysis, clients, generation, sessions
 
 
 def random_name(prefix: str) -> str:
@@ -109,7 +114,7 @@ def import_catalog(
     """Products with drawn photos, through the import service; returns sku -> product id."""
     import tempfile
 
-    from visualizer_core import demo_art
+    from visualizer_core.demo import art as demo_art
     from visualizer_core.services import products
 
     with tempfile.TemporaryDirectory(prefix="catalog-") as folder:
@@ -129,7 +134,7 @@ def import_catalog(
 
 def add_rooms(session_id: uuid.UUID, rooms: Sequence[str] = PIPELINE_ROOMS) -> dict[str, str]:
     """One drawn scene per room type, uploaded with that room type; returns room -> scene id."""
-    from visualizer_core import demo_art
+    from visualizer_core.demo import art as demo_art
 
     found: dict[str, str] = {}
     for seed, room in enumerate(rooms):
@@ -139,3 +144,64 @@ def add_rooms(session_id: uuid.UUID, rooms: Sequence[str] = PIPELINE_ROOMS) -> d
         )
         found[room] = added.scene_ids[0]
     return found
+
+
+# -- a world of clients for the notebook API -----------------------------------------------
+
+
+class RefusingAI:
+    """The local AI, except that it will not draw products of the ``refuse`` categories."""
+
+    name = "local"
+    image_model = LocalAI.image_model
+    text_model = LocalAI.text_model
+
+    def __init__(self, refuse: set[str]) -> None:
+        self.refuse = refuse
+        self.local = LocalAI()
+        self.lock = threading.Lock()
+
+    def analyze_product(self, facts: ProductFacts, images: list[bytes]) -> ProductAnalysis:
+        return self.local.analyze_product(facts, images)
+
+    def analyze_scene(self, image: bytes, *, room_type_hint: str | None = None) -> SceneAnalysis:
+        return self.local.analyze_scene(image, room_type_hint=room_type_hint)
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        from visualizer_core.errors import ContentRefused
+
+        category = request.product_analysis.category if request.product_analysis else None
+        with self.lock:
+            refused = category in self.refuse
+        if refused:
+            raise ContentRefused(
+                f"the {category} photo was judged unsafe: change the extra prompt text, "
+                "the product photo or the scene, then try again"
+            )
+        return self.local.generate(request)
+
+
+@dataclass
+class World:
+    ai: RefusingAI
+    client_ids: list[uuid.UUID] = field(default_factory=list)
+    session_ids: list[uuid.UUID] = field(default_factory=list)
+    flow_ids: list[str] = field(default_factory=list)
+    scenes: dict[uuid.UUID, dict[str, str]] = field(default_factory=dict)
+
+
+def build_world(ai: RefusingAI, clients_count: int = 2) -> World:
+    """Clients with a catalog, rooms and a first generation (desks refused), finished."""
+    world = World(ai=ai)
+    for index in range(clients_count):
+        client = create_client(f"Brand {index} {uuid.uuid4().hex[:6]}", daily_quota=100)
+        import_catalog(client.id)
+        session = create_session(client.id, f"Collection {index}")
+        world.scenes[session.id] = add_rooms(session.id)
+        analysis.match_session(ADMIN, session_id=session.id)
+        flow = generation.generate(ADMIN, session_id=session.id)
+        world.client_ids.append(client.id)
+        world.session_ids.append(session.id)
+        world.flow_ids.append(str(flow.flow_id))
+    generation.wait_for_flows(ADMIN, flow_ids=world.flow_ids, timeout=120)
+    return world

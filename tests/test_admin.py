@@ -7,10 +7,8 @@ first generation in which the AI refuses every desk, so there are errors to look
 from __future__ import annotations
 
 import inspect
-import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -18,13 +16,13 @@ import pytest
 from sqlalchemy import event
 
 from tests import factories
+from tests.factories import RefusingAI, World, build_world
+from tests.plugin import backends_like
 from visualizer_core import admin, backends
-from visualizer_core.ai.base import GenerationRequest, GenerationResult, ProductFacts
 from visualizer_core.ai.local import LocalAI
 from visualizer_core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
-from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
 from visualizer_core.scope import ADMIN
-from visualizer_core.services import analysis, clients, generation
+from visualizer_core.services import clients, generation
 
 CONTRACT_COLUMNS = [
     "id",
@@ -45,75 +43,12 @@ CONTRACT_COLUMNS = [
 ]
 
 
-class RefusingAI:
-    """The local AI, except that it will not draw products of the ``refuse`` categories."""
-
-    name = "local"
-    image_model = LocalAI.image_model
-    text_model = LocalAI.text_model
-
-    def __init__(self, refuse: set[str]) -> None:
-        self.refuse = refuse
-        self.local = LocalAI()
-        self.lock = threading.Lock()
-
-    def analyze_product(self, facts: ProductFacts, images: list[bytes]) -> ProductAnalysis:
-        return self.local.analyze_product(facts, images)
-
-    def analyze_scene(self, image: bytes, *, room_type_hint: str | None = None) -> SceneAnalysis:
-        return self.local.analyze_scene(image, room_type_hint=room_type_hint)
-
-    def generate(self, request: GenerationRequest) -> GenerationResult:
-        from visualizer_core.errors import ContentRefused
-
-        category = request.product_analysis.category if request.product_analysis else None
-        with self.lock:
-            refused = category in self.refuse
-        if refused:
-            raise ContentRefused(
-                f"the {category} photo was judged unsafe: change the extra prompt text, "
-                "the product photo or the scene, then try again"
-            )
-        return self.local.generate(request)
-
-
-@dataclass
-class World:
-    ai: RefusingAI
-    client_ids: list[uuid.UUID] = field(default_factory=list)
-    session_ids: list[uuid.UUID] = field(default_factory=list)
-    flow_ids: list[str] = field(default_factory=list)
-    scenes: dict[uuid.UUID, dict[str, str]] = field(default_factory=dict)
-
-
-def build_world(ai: RefusingAI, clients_count: int = 2) -> World:
-    """Clients with a catalog, rooms and a first generation (desks refused), finished."""
-    world = World(ai=ai)
-    for index in range(clients_count):
-        client = factories.create_client(f"Brand {index} {uuid.uuid4().hex[:6]}", daily_quota=100)
-        factories.import_catalog(client.id)
-        session = factories.create_session(client.id, f"Collection {index}")
-        world.scenes[session.id] = factories.add_rooms(session.id)
-        analysis.match_session(ADMIN, session_id=session.id)
-        flow = generation.generate(ADMIN, session_id=session.id)
-        world.client_ids.append(client.id)
-        world.session_ids.append(session.id)
-        world.flow_ids.append(str(flow.flow_id))
-    generation.wait_for_flows(ADMIN, flow_ids=world.flow_ids, timeout=120)
-    return world
-
-
 @pytest.fixture
 def world(backend: backends.Backends) -> Iterator[World]:
     """Backends on the test's database and storage whose AI refuses desks, and the world."""
     ai = RefusingAI({"desk"})
-    own = backends.build(backend.settings, ai=ai)
-    backends.activate(own)
-    try:
+    with backends_like(backend, ai=ai):
         yield build_world(ai)
-    finally:
-        own.close()
-        backends.activate(backend)
 
 
 def test_the_public_api_is_exactly_this_and_documented() -> None:

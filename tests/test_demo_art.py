@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from visualizer_core import demo_art
+from visualizer_core.demo import art as demo_art
 from visualizer_core.images.ingest import ingest_image
 
 ROOM_TYPES = (

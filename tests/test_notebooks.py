@@ -20,7 +20,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.test_admin import RefusingAI, World, build_world
+from tests.factories import RefusingAI, World, build_world
+from tests.plugin import backends_like
 from visualizer_core import admin, backends
 from visualizer_core.config import Settings
 from visualizer_core.scope import ADMIN
@@ -116,16 +117,11 @@ def populated(
     """The demo and a second client, generated with an AI that refuses desks and vases."""
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
     ai = RefusingAI({"desk", "vase"})
-    own = backends.build(backend.settings, ai=ai)
-    backends.activate(own)
-    try:
+    with backends_like(backend, ai=ai):
         demo = create_demo()
         generation.wait_for_flows(ADMIN, flow_ids=[demo["flow_id"]], timeout=120)
         world = build_world(ai, clients_count=1)
         yield demo, world
-    finally:
-        own.close()
-        backends.activate(backend)
 
 
 def test_the_notebooks_run_clean_on_a_populated_database(

@@ -82,7 +82,9 @@ PUBLIC = resolver(
         ("https://hooks.example.com/a\nb", "control character"),
         ("https://hooks.exa\x00mple.com/", "control character"),
         ("https://hooks.example.com/\u200b", "control character"),
-        ("https://hooks.example.com /", "control character"),
+        ("https://hooks.example.com /", "space"),
+        ("https://hooks .example.com/", "space"),
+        ("https://hooks.example.com/a\u00a0b", "control character or space"),
         ("https://hooks.example.com\\@127.0.0.1/", "backslash"),
         ("ftp://hooks.example.com/", "http:// or https://"),
         ("file:///etc/passwd", "http:// or https://"),
@@ -99,6 +101,15 @@ def test_a_url_into_the_network_is_refused_naming_why(url: str, reason: str) -> 
         check_url(url, allowed=NOTHING, resolve=resolver({"localhost": ["127.0.0.1", "::1"]}))
     assert reason in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_a_space_in_the_path_is_sent_encoded(server: Server) -> None:
+    """Catalogs name photos "Oak Chair.jpg"; such a URL is fine, its host is what matters."""
+    checked = check_url(
+        f"http://127.0.0.1:{server.port}/photos/Oak Chair.jpg", allowed=LOOPBACK_ALLOWED
+    )
+    with pinned_client(checked) as client:
+        assert client.get(checked.url).status_code == 200
 
 
 def test_every_address_a_name_resolves_to_is_checked_not_only_the_first() -> None:

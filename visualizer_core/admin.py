@@ -45,12 +45,11 @@ from visualizer_core import backends
 from visualizer_core.db import ledger, repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
-from visualizer_core.matching import score as match_score
+from visualizer_core.matching import ranked_scenes
 from visualizer_core.schemas import (
     OPEN_STATUSES,
     FlowSettings,
     ProductAnalysis,
-    SceneAnalysis,
     SessionStatus,
 )
 from visualizer_core.scope import ADMIN
@@ -961,34 +960,27 @@ def plan(
     records: list[dict[str, Any]] = []
     for session, client_name in chosen:
         cost, seconds = per_client[session.client_id]
-        scene_list = list(session.scenes or [])
-        scene_analyses = {
-            s["id"]: SceneAnalysis.model_validate(s["analysis"])
-            for s in scene_list
-            if s.get("analysis")
-        }
-        pairs = session.matches or {}
+        scenes = {s.id: s for s in session.scene_list()}
+        analysed = {sid: s.analysis for sid, s in scenes.items() if s.analysis}
+        pairs = session.match_map()
         for product in by_client.get(session.client_id, []):
-            product_analysis = (
-                ProductAnalysis.model_validate(product.analysis) if product.analysis else None
+            # The ranking of matching (best first); scenes without an analysis after, unscored.
+            ranked = (
+                ranked_scenes(ProductAnalysis.model_validate(product.analysis), analysed)
+                if product.analysis
+                else []
             )
-            scored = []
-            for scene in scene_list:
-                found = scene_analyses.get(scene["id"])
-                if product_analysis is not None and found is not None:
-                    total, reason = match_score(product_analysis, found)
-                else:
-                    total, reason = math.nan, "not analysed yet: run the analysis first"
-                scored.append((scene, total, reason))
-            scored.sort(
-                key=lambda item: (-item[1] if not math.isnan(item[1]) else 1.0, item[0]["id"])
-            )
-            matched = (pairs.get(str(product.id)) or {}).get("scene_id")
+            unscored = sorted(set(scenes) - {sid for sid, _total, _reason in ranked})
+            scored = [(scenes[sid], total, reason) for sid, total, reason in ranked] + [
+                (scenes[sid], math.nan, "not analysed yet: run the analysis first")
+                for sid in unscored
+            ]
+            found = pairs.get(str(product.id))
+            matched = found.scene_id if found else None
             for rank, (scene, total, reason) in enumerate(scored, start=1):
                 if top is not None and rank > top:
                     break
-                described = scene_analyses.get(scene["id"])
-                room = described.room_type if described else scene.get("room_type")
+                room = scene.room
                 for variant in range(flow_settings.variants):
                     records.append(
                         {
@@ -1001,12 +993,12 @@ def plan(
                             "product_name": product.name,
                             "category": product.category
                             or (product.analysis or {}).get("category"),
-                            "scene_id": scene["id"],
-                            "scene_file": scene.get("filename"),
+                            "scene_id": scene.id,
+                            "scene_file": scene.filename,
                             "room_type": room,
                             "score": total,
                             "rank": rank,
-                            "is_match": scene["id"] == matched,
+                            "is_match": scene.id == matched,
                             "reason": reason,
                             "variant": variant,
                             "aspect_ratio": flow_settings.aspect_ratio,

@@ -1,8 +1,16 @@
 """The one place where configuration picks the backends.
 
-``current()`` is the process's :class:`Backends`, built from the environment on first use.
-Tests and tools build their own with :func:`build` and install it with :func:`activate`.
-Services reach the database, storage, AI and queue only through it.
+``current()`` is this thread's :class:`Backends` if it was given its own, else the process's,
+built from the environment on first use. To use other backends, build them with :func:`build`
+and swap them in with the one context manager made for it::
+
+    with backends.using(backends.build(settings, ai=my_ai)) as built:
+        ...  # services use ``built`` here; the previous backends are current again after
+
+Entry points that set the process's backends once use :func:`activate`; worker threads take
+theirs with :meth:`Backends.activate_for_thread`; the embedded worker gives the backends its
+queue with :meth:`Backends.use_queue`. Services reach the database, storage, AI and queue only
+through ``current()``.
 """
 
 from __future__ import annotations
@@ -150,7 +158,8 @@ def reset() -> None:
 
 @contextmanager
 def using(backends: Backends) -> Iterator[Backends]:
-    """Use ``backends`` for the duration of the block."""
+    """Make ``backends`` the process's current ones for the block, then restore the previous
+    (also when the block raises). The tests swap backends this way."""
     global _current
     previous = _current
     _current = backends

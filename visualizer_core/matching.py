@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from visualizer_core import taxonomy
 from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
 
-__all__ = ["TIE_MARGIN", "Match", "best_matches", "score", "score_matrix"]
+__all__ = ["TIE_MARGIN", "Match", "best_matches", "ranked_scenes", "score", "score_matrix"]
 
 # (low, high) score of each room band; the scene's look places a pair within its band.
 _BANDS = {
@@ -342,6 +342,18 @@ def score(product: ProductAnalysis, scene: SceneAnalysis) -> tuple[float, str]:
     """
     total, room, palette = _score(product, scene)
     return total, _reason(product, scene, room, palette)
+
+
+def ranked_scenes(
+    product: ProductAnalysis, scenes: Mapping[str, SceneAnalysis]
+) -> list[tuple[str, float, str]]:
+    """Every scene for one product, best first: ``(scene id, score, reason)``.
+
+    The order :func:`best_matches` takes its best scene from (the lower scene id on an exact
+    tie), before it spreads products over scenes that fit equally well.
+    """
+    scored = [(sid, *score(product, scenes[sid])) for sid in sorted(scenes)]
+    return sorted(scored, key=lambda item: -item[1])  # a stable sort keeps ids in order
 
 
 def score_matrix(

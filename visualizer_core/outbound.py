@@ -146,7 +146,9 @@ def _refuse_text(url: str) -> None:
     for char in url:
         if char == "\\":
             raise InvalidInput("the URL contains a backslash")
-        if unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
+        # A plain space is allowed in the path (catalogs name photos "Oak Chair.jpg"; it is sent
+        # percent-encoded) but not in the host, checked below; any other space or control is not.
+        if char != " " and unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
             name = unicodedata.name(char, f"U+{ord(char):04X}")
             raise InvalidInput(f"the URL contains a control character or space ({name})")
 
@@ -175,6 +177,8 @@ def check_url(
         raise InvalidInput(f"not a valid URL: {error}") from None
     if parsed.userinfo or "@" in authority:
         raise InvalidInput("the URL may not carry a user name or password")
+    if " " in authority or url != url.strip():
+        raise InvalidInput("the URL's host part contains a space")
     host = parsed.raw_host.decode("ascii").lower()
     if not host:
         raise InvalidInput("the URL has no host")

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.standins import gemini_fixtures
+from tests.standins.gemini_fixtures import jpeg_scene, make_ai, png_cutout, request
 from tests.standins.gemini_server import GeminiStandIn, decode_base64
-from visualizer_core.ai.base import AIBackend, GenerationRequest, ProductFacts
+from visualizer_core.ai.base import AIBackend, ProductFacts
 from visualizer_core.ai.gemini import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_TEXT_MODEL,
@@ -38,43 +38,6 @@ from visualizer_core.errors import (
     TransientProviderError,
 )
 from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
-
-# Until tests/conftest.py registers them (assigned, not imported, so ruff's F811 stays quiet).
-gemini_server = gemini_fixtures.gemini_server
-gemini_ai = gemini_fixtures.gemini_ai
-
-
-def png_cutout(color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
-    image = Image.new("RGBA", (120, 160), (0, 0, 0, 0))
-    image.paste((*color, 255), (20, 20, 100, 140))
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def jpeg_scene(size: tuple[int, int] = (640, 480)) -> bytes:
-    image = Image.new("RGB", size, (30, 90, 200))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG")
-    return buffer.getvalue()
-
-
-def request(**changes: object) -> GenerationRequest:
-    fields: dict[str, object] = {
-        "product_images": (png_cutout(),),
-        "scene_image": jpeg_scene(),
-        "prompt": "Place the red cabinet against the back wall.",
-        "aspect_ratio": "16:9",
-        "seed": 7,
-    }
-    fields.update(changes)
-    return GenerationRequest(**fields)  # type: ignore[arg-type]
-
-
-def make_ai(server: GeminiStandIn, **options: object) -> GeminiAI:
-    options.setdefault("timeout_s", 10.0)
-    return GeminiAI(server.api_key, base_url=server.base_url, **options)  # type: ignore[arg-type]
-
 
 # -- generation ---------------------------------------------------------------------------------
 

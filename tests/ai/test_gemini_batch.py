@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from tests.ai.test_gemini import make_ai, png_cutout, request
-from tests.standins import gemini_fixtures
+from tests.standins.gemini_fixtures import make_ai, png_cutout, request
 from tests.standins.gemini_server import GeminiStandIn
 from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL, GeminiAI
 from visualizer_core.ai.gemini_batch import BATCH_PRICE_FACTOR, BatchRefused, GeminiBatch
@@ -18,9 +17,6 @@ from visualizer_core.errors import (
     RateLimited,
     TransientProviderError,
 )
-
-gemini_server = gemini_fixtures.gemini_server
-gemini_ai = gemini_fixtures.gemini_ai
 
 
 def test_a_batch_runs_every_row_with_both_images(

@@ -6,17 +6,13 @@ import threading
 
 import pytest
 
-from tests.ai.test_gemini import make_ai, png_cutout, request
-from tests.standins import gemini_fixtures
+from tests.standins.gemini_fixtures import make_ai, png_cutout, request
 from tests.standins.gemini_server import GeminiStandIn
 from visualizer_core.ai import usage
 from visualizer_core.ai.base import ProductFacts
 from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL, GeminiAI
 from visualizer_core.ai.usage import CallKind, CallRecord, Pricing, Tokens
 from visualizer_core.errors import ContentRefused, TransientProviderError
-
-gemini_server = gemini_fixtures.gemini_server
-gemini_ai = gemini_fixtures.gemini_ai
 
 
 def _ledger_tokens(records: list[CallRecord]) -> dict[str, int]:

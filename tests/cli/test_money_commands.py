@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.cli.test_commands import ok_json, run
+from tests.cli.helpers import ok_json, run
 from visualizer_core.ai.usage import Pricing, Tokens
 from visualizer_core.backends import Backends
 from visualizer_core.db import ledger

@@ -11,15 +11,15 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from tests import factories
-from tests.cli.test_commands import environment, ok_json, run
-from visualizer_core import demo_art
+from tests.cli.helpers import environment, ok_json, run
+from tests.plugin import wait_until
 from visualizer_core.backends import Backends
+from visualizer_core.demo import art as demo_art
 
 
 def catalog_with_photos(folder: Path) -> Path:
@@ -138,12 +138,12 @@ def test_a_refused_generation_is_one_line_and_writes_nothing(
 
 
 def wait_for_status(backend: Backends, session_id: str, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
+    def settled() -> dict[str, Any] | None:
         status = ok_json(backend, "status", "--session", session_id)
-        if status["pending"] + status["generating"] == 0 or time.monotonic() > deadline:
-            return status
-        time.sleep(0.5)
+        return status if status["pending"] + status["generating"] == 0 else None
+
+    found: dict[str, Any] = wait_until(settled, timeout, "every image to be made", every_s=0.5)
+    return found
 
 
 def test_demo_then_the_worker_makes_its_first_generation(backend: Backends) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_commands import ok_json, run
+from tests.cli.helpers import ok_json, run
 from visualizer_core.backends import Backends
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import auth, clients

@@ -66,6 +66,7 @@ def test_models_are_exactly_the_seed_tables() -> None:
     assert set(Base.metadata.tables) == SEED_TABLES
 
 
+@pytest.mark.postgres
 def test_postgres_uses_native_types() -> None:
     url = create_postgres_database("vz_types")
     engine = make_engine(url)

@@ -525,3 +525,20 @@ def test_a_new_storage_folder_is_the_owners_only(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path / "storage")
     storage.put("clients/x/a.png", b"png", content_type="image/png")
     assert stat.S_IMODE((tmp_path / "storage").stat().st_mode) == 0o700
+
+
+def test_accepting_a_mailed_invitation_while_signed_in_verifies_the_address(
+    backend: backends.Backends, mailing: SmtpServer
+) -> None:
+    a, b = new_client("A"), new_client("B")
+    with backends.using(backend):  # no SMTP: a copied link, an unverified account
+        copied = clients.invite_member(
+            ADMIN, client_id=a.id, email="mine@example.com", role="viewer"
+        )
+        assert copied.token is not None
+        me = auth.accept_invite(copied.token, password="my own password")
+    assert not stored_user("mine@example.com").email_verified
+    clients.invite_member(ADMIN, client_id=b.id, email="mine@example.com", role="editor")
+    mailed = link_token(_only_mail(mailing), "invite")
+    auth.accept_invite(mailed, session_token=auth.issue_session_token(me))
+    assert stored_user("mine@example.com").email_verified

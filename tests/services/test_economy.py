@@ -4,15 +4,17 @@ download, two sweeps at once, a refused submission; on both backends, through th
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.services import test_generation_gemini as flows
+from tests import gemini_flows as flows
 from tests.standins.gemini_server import GeminiStandIn
 from visualizer_core import admin, backends
+from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL
 from visualizer_core.ai.usage import BATCH_PRICE_FACTOR, records_of
 from visualizer_core.db.models import GeneratedImage
 from visualizer_core.errors import InvalidInput
@@ -20,13 +22,11 @@ from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN, ClientScope
 from visualizer_core.services import economy, generation
 
-gemini_server = flows.gemini_server
-
 
 @pytest.fixture
 def gemini(backend: backends.Backends, gemini_server: GeminiStandIn) -> Iterator[backends.Backends]:
     """Both backend sets with Gemini; retries quick, leases short (so tests take seconds)."""
-    yield from flows._gemini_backends(
+    yield from flows.gemini_backends(
         backend,
         gemini_server,
         visualizer_retry_base_s=0.01,
@@ -38,21 +38,21 @@ def gemini(backend: backends.Backends, gemini_server: GeminiStandIn) -> Iterator
 def _economy_flow(
     tmp_path: Path, server: GeminiStandIn, products: int
 ) -> tuple[ClientScope, uuid.UUID]:
-    scope, session_id = flows._prepared_session(tmp_path, products_count=products)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=products)
     server.reset()
     flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(economy=True))
     return scope, flow.flow_id
 
 
 def _rows(flow_id: uuid.UUID) -> list[GeneratedImage]:
-    return flows._rows(flow_id)
+    return flows.rows_of_flow(flow_id)
 
 
 def _judgements(server: GeminiStandIn) -> int:
     return sum(
         1
         for r in server.requests
-        if r.action == "generateContent" and r not in flows._image_calls(server)
+        if r.action == "generateContent" and r not in flows.image_calls(server)
     )
 
 
@@ -72,7 +72,7 @@ def test_a_batch_that_takes_several_polls(
     assert economy.poll_economy(ADMIN)["completed"] == 3
     rows = _rows(flow_id)
     assert {r.status for r in rows} == {"completed"}
-    assert flows._image_calls(gemini_server) == []  # nothing made at the standard price
+    assert flows.image_calls(gemini_server) == []  # nothing made at the standard price
     for row in rows:
         [line] = _batch_records(row)
         assert line.factor == BATCH_PRICE_FACTOR and line.cost_usd > 0 and line.ok
@@ -98,12 +98,12 @@ def test_failed_lines_and_lines_without_key_go_into_a_new_batch(
     assert economy.poll_economy(ADMIN)["completed"] == 2
     rows = _rows(flow_id)
     assert sorted(r.status for r in rows) == ["completed"] * 3 + ["error"]
-    assert flows._image_calls(gemini_server) == []
+    assert flows.image_calls(gemini_server) == []
     lines = [r for r in gemini_server.requests if r.action == "batchLine"]
     assert len(lines) == 6  # 4 in the first job, 2 in the second
     # Every line the provider answered is on some row's ledger, the unkeyed one included.
     assert sum(len(_batch_records(r)) for r in rows) == 6
-    assert gemini_server.billing()[flows.DEFAULT_IMAGE_MODEL]["batch_lines"] == 6
+    assert gemini_server.billing()[DEFAULT_IMAGE_MODEL]["batch_lines"] == 6
 
 
 def test_a_failed_download_is_retried_never_made_again(
@@ -121,7 +121,7 @@ def test_a_failed_download_is_retried_never_made_again(
     gemini_server.fail_next_download(0)
     gemini_server._batch_faults["download"].clear()
     assert economy.poll_economy(ADMIN)["completed"] == 2
-    assert flows._image_calls(gemini_server) == []
+    assert flows.image_calls(gemini_server) == []
 
 
 def test_two_sweeps_at_once_ingest_once(
@@ -148,13 +148,13 @@ def test_two_sweeps_at_once_ingest_once(
         assert len(_batch_records(row)) == 1
         assert [r.kind.value for r in records_of(row.usage)].count("judgement") == 1
     assert _judgements(gemini_server) == 4  # each image judged (and paid) once
-    assert flows._image_calls(gemini_server) == []
+    assert flows.image_calls(gemini_server) == []
 
 
 def test_a_refused_submission_waits_for_a_decision(
     gemini: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
 ) -> None:
-    scope, session_id = flows._prepared_session(tmp_path, products_count=2)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=2)
     gemini_server.reset()
     gemini_server.fail_next_create("429")
     flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(economy=True))
@@ -162,7 +162,7 @@ def test_a_refused_submission_waits_for_a_decision(
     assert status.state == "waiting_decision" and status.waiting == 2
     assert "429" in (status.message or "") and "full price" in (status.message or "")
     generation.recover(ADMIN, stale_after_s=0.0)  # nothing silently switched
-    assert flows._image_calls(gemini_server) == []
+    assert flows.image_calls(gemini_server) == []
     assert {r.status for r in _rows(flow.flow_id)} == {"generating"}
 
     assert admin.economy(flow.flow_id)["state"] == "waiting_decision"
@@ -178,14 +178,14 @@ def test_a_refused_submission_waits_for_a_decision(
 def test_full_price_when_a_person_chooses_it(
     gemini: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
 ) -> None:
-    scope, session_id = flows._prepared_session(tmp_path, products_count=1)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=1)
     gemini_server.reset()
     gemini_server.fail_next_create("429")
     flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(economy=True))
     economy.decide_economy(scope, flow_id=flow.flow_id, choice="full_price")
     counts = generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=60)
     assert counts["completed"] == 1
-    assert len(flows._image_calls(gemini_server)) == 1
+    assert len(flows.image_calls(gemini_server)) == 1
 
 
 def test_the_lease_is_renewed_while_a_long_ingest_runs(
@@ -212,3 +212,72 @@ def test_the_lease_is_renewed_while_a_long_ingest_runs(
     assert first[0]["completed"] == 4
     assert _judgements(gemini_server) == 4
     assert {r.status for r in _rows(flow_id)} == {"completed"}
+
+
+@pytest.mark.parametrize("stops", ["after_create", "before_create"])
+def test_a_submission_that_stopped_half_way_is_never_paid_twice(
+    gemini: backends.Backends,
+    gemini_server: GeminiStandIn,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stops: str,
+) -> None:
+    """The process stops around the create: the next poll takes the job if it was made, and
+    submits the rows again only if it was not."""
+    from visualizer_core.ai.gemini_batch import GeminiBatch
+
+    scope, session_id = flows._prepared_session(tmp_path, products_count=2)
+    gemini_server.reset()
+    real = GeminiBatch.submit
+
+    class Stopped(Exception):
+        pass
+
+    def dies(self: GeminiBatch, *args: object, **kwargs: object) -> str:
+        if stops == "after_create":
+            real(self, *args, **kwargs)  # type: ignore[arg-type]
+        raise Stopped  # as if the process were killed here
+
+    monkeypatch.setattr(GeminiBatch, "submit", dies)
+    with pytest.raises(Stopped):
+        generation.generate(scope, session_id=session_id, settings=FlowSettings(economy=True))
+    monkeypatch.setattr(GeminiBatch, "submit", real)
+    with backends.current().transaction() as db:
+        [flow_id] = {
+            r.flow_id
+            for r in db.query(GeneratedImage).filter(GeneratedImage.studio_session_id == session_id)
+        }
+    assert {r.job_id for r in _rows(flow_id)} == {"gemini-batch:submitting"}
+    generation.recover(ADMIN, stale_after_s=0.0, dispatch=False)  # never reset to pending
+    assert {r.status for r in _rows(flow_id)} == {"generating"}
+    made = gemini_server.batches_created()
+
+    time.sleep(gemini.settings.stale_after_s + 0.2)  # the submitter's lease runs out
+    economy.poll_economy(ADMIN)  # takes the job, or submits again
+    economy.poll_economy(ADMIN)
+    economy.poll_economy(ADMIN)
+    rows = _rows(flow_id)
+    assert {r.status for r in rows} == {"completed"}
+    assert gemini_server.batches_created() == 1  # one job, whichever way it stopped
+    assert made == (1 if stops == "after_create" else 0)
+    assert flows._image_calls(gemini_server) == []
+
+
+def test_economy_rows_left_pending_go_into_a_batch_not_to_the_workers(
+    gemini: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
+) -> None:
+    """A flow made without dispatching (``visualizer generate --economy`` without ``--wait``):
+    the sweep submits it as a batch; the standard workers never make it at the full price."""
+    scope, session_id = flows._prepared_session(tmp_path, products_count=2)
+    gemini_server.reset()
+    flow = generation.generate(
+        scope, session_id=session_id, settings=FlowSettings(economy=True), dispatch=False
+    )
+    assert {r.status for r in _rows(flow.flow_id)} == {"pending"}
+    generation.recover(ADMIN)  # the sweep: polls economy first, which submits the flow
+    assert {r.status for r in _rows(flow.flow_id)} == {"generating"}
+    assert gemini_server.batches_created() == 1
+    economy.poll_economy(ADMIN)
+    economy.poll_economy(ADMIN)
+    assert {r.status for r in _rows(flow.flow_id)} == {"completed"}
+    assert flows._image_calls(gemini_server) == []

@@ -132,24 +132,6 @@ def recording(backend: backends.Backends) -> Iterator[RecordingQueue]:
     checker.close()
 
 
-@pytest.fixture
-def swap_ai(backend: backends.Backends) -> Iterator[Any]:
-    """Install backends on the same database and storage with another AI, for the test."""
-    built: list[backends.Backends] = []
-
-    def install(ai: Any, **overrides: Any) -> backends.Backends:
-        settings = backend.settings.model_copy(update=overrides)
-        new = backends.build(settings, ai=ai)
-        built.append(new)
-        backends.activate(new)
-        return new
-
-    yield install
-    backends.activate(backend)
-    for new in built:
-        new.close()
-
-
 def rows_of(image_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GeneratedImage]:
     with backends.current().transaction() as db:
         rows = repo.images_where(db, GeneratedImage.id.in_(list(image_ids)))
@@ -351,10 +333,10 @@ def test_process_image_claims_once_stores_and_marks_completed(world: dict[str, A
 
 
 def test_transient_failures_are_retried_with_the_wait_the_provider_asks(
-    world: dict[str, Any], swap_ai: Any
+    world: dict[str, Any], reconfigure: Any
 ) -> None:
     ai = ScriptedAI([RateLimited("429 busy", retry_after=0.01)] * 2)
-    swap_ai(ai)
+    reconfigure(ai)
     flow = generation.generate(
         ADMIN,
         session_id=world["session"].id,
@@ -371,10 +353,10 @@ def test_transient_failures_are_retried_with_the_wait_the_provider_asks(
 
 
 def test_a_transient_failure_that_lasts_ends_in_a_message_to_act_on(
-    world: dict[str, Any], swap_ai: Any
+    world: dict[str, Any], reconfigure: Any
 ) -> None:
     ai = ScriptedAI(then=TransientProviderError("the image model answered 503"))
-    swap_ai(ai, visualizer_max_attempts=3)
+    reconfigure(ai, visualizer_max_attempts=3)
     flow = generation.generate(
         ADMIN,
         session_id=world["session"].id,
@@ -404,10 +386,10 @@ def test_a_transient_failure_that_lasts_ends_in_a_message_to_act_on(
     ids=["permanent", "refused"],
 )
 def test_a_permanent_failure_is_not_retried(
-    world: dict[str, Any], swap_ai: Any, error: Exception
+    world: dict[str, Any], reconfigure: Any, error: Exception
 ) -> None:
     ai = ScriptedAI(then=error)
-    swap_ai(ai)
+    reconfigure(ai)
     flow = generation.generate(
         ADMIN,
         session_id=world["session"].id,
@@ -424,12 +406,12 @@ def test_a_permanent_failure_is_not_retried(
     assert len(ai.calls) == 1
 
 
-def test_status_counts_every_state_in_one_answer(world: dict[str, Any], swap_ai: Any) -> None:
+def test_status_counts_every_state_in_one_answer(world: dict[str, Any], reconfigure: Any) -> None:
     sid = world["session"].id
     flow = generation.generate(ADMIN, session_id=sid, dispatch=False)
     first, second, third, _fourth = flow.image_ids
     assert generation.process_image(first, worker_id="w") == "completed"
-    swap_ai(ScriptedAI(then=PermanentProviderError("no")))
+    reconfigure(ScriptedAI(then=PermanentProviderError("no")))
     assert generation.process_image(second, worker_id="w") == "error"
     with backends.current().transaction() as db:
         assert repo.claim_image(db, third, worker_id="elsewhere", now=utcnow())
@@ -463,7 +445,7 @@ def test_the_in_process_queue_runs_a_flow_to_the_end(world: dict[str, Any]) -> N
 
 
 def test_a_stopped_in_process_queue_finishes_what_it_started_and_leaves_the_rest_pending(
-    world: dict[str, Any], swap_ai: Any
+    world: dict[str, Any], reconfigure: Any
 ) -> None:
     entered, release = threading.Event(), threading.Event()
 
@@ -473,7 +455,7 @@ def test_a_stopped_in_process_queue_finishes_what_it_started_and_leaves_the_rest
             release.wait(30)
             return super().generate(request)
 
-    current = swap_ai(Slow())
+    current = reconfigure(Slow())
     queue = InProcessQueue(current, workers=1)
     flow = generation.generate(ADMIN, session_id=world["session"].id, dispatch=False)
     queue.dispatch(flow.image_ids)
@@ -551,7 +533,7 @@ def test_recovery_leaves_alone_a_row_that_finished_after_it_was_seen_as_orphaned
 
 
 def test_a_worker_that_lost_its_row_to_recovery_does_not_overwrite_the_outcome(
-    world: dict[str, Any], swap_ai: Any
+    world: dict[str, Any], reconfigure: Any
 ) -> None:
     flow = generation.generate(
         ADMIN,
@@ -572,7 +554,7 @@ def test_a_worker_that_lost_its_row_to_recovery_does_not_overwrite_the_outcome(
                 release.wait(30)
             return super().generate(request)
 
-    current = swap_ai(Stalls())
+    current = reconfigure(Stalls())
     outcome: list[str] = []
 
     def slow_worker() -> None:

@@ -15,62 +15,21 @@ from typing import Any
 
 import pytest
 
-from tests import factories
-from tests.standins.gemini_server import GeminiStandIn, RecordedRequest
+from tests import gemini_flows as flows
+from tests.standins.gemini_server import GeminiStandIn
 from visualizer_core import backends
 from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL, Price
 from visualizer_core.ai.usage import BATCH_PRICE_FACTOR, Pricing, records_of
-from visualizer_core.config import load_settings
 from visualizer_core.db.models import GeneratedImage, ProductImage
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN, ClientScope
-from visualizer_core.services import analysis, economy, generation, products, sessions
-
-# A price row unlike the built-in one, to see that the configured table is the one used.
-CUSTOM_PRICE = {"input": 2.0, "output": 10.0, "image_output": 40.0}
-
-
-@pytest.fixture
-def gemini_server() -> Iterator[GeminiStandIn]:
-    server = GeminiStandIn().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def _gemini_backends(
-    base: backends.Backends, server: GeminiStandIn, **extra: Any
-) -> Iterator[backends.Backends]:
-    """The backend set of ``base`` with Gemini switched on, as its environment would do it."""
-    settings = base.settings
-    secret = settings.r2_secret_access_key
-    built = backends.build(
-        load_settings(
-            visualizer_home=settings.visualizer_home,
-            database_url=settings.database_url,
-            r2_bucket=settings.r2_bucket,
-            r2_endpoint=settings.r2_endpoint,
-            r2_access_key_id=settings.r2_access_key_id,
-            r2_secret_access_key=secret.get_secret_value() if secret else None,
-            gemini_api_key=server.api_key,
-            gemini_base_url=server.base_url,
-            gemini_prices={DEFAULT_IMAGE_MODEL: CUSTOM_PRICE},
-            **extra,
-        )
-    )
-    backends.activate(built)
-    try:
-        yield built
-    finally:
-        built.close()
-        backends.activate(base)
+from visualizer_core.services import economy, generation, sessions
 
 
 @pytest.fixture
 def gemini(backend: backends.Backends, gemini_server: GeminiStandIn) -> Iterator[backends.Backends]:
     """Both backend sets (embedded; PostgreSQL with S3), with GEMINI_* set."""
-    yield from _gemini_backends(backend, gemini_server)
+    yield from flows.gemini_backends(backend, gemini_server)
 
 
 @pytest.fixture
@@ -78,75 +37,22 @@ def gemini_one_worker(
     embedded: backends.Backends, gemini_server: GeminiStandIn
 ) -> Iterator[backends.Backends]:
     """The embedded set with GEMINI_* set and one worker thread, so faults meet calls in order."""
-    yield from _gemini_backends(embedded, gemini_server, visualizer_workers=1, gemini_timeout_s=3.0)
-
-
-def _catalog(tmp_path: Path, scope: ClientScope, count: int) -> list[str]:
-    colours = [(180, 40, 40), (40, 90, 170), (60, 140, 70)]
-    rows = [
-        {
-            "sku": f"SOFA-{n}",
-            "name": f"Harbour sofa {n}",
-            "category": "sofa",
-            "description": "A three-seat sofa in woven fabric.",
-            "colors": "red",
-            "materials": "fabric",
-            "image": f"sofa-{n}.jpg",
-        }
-        for n in range(count)
-    ]
-    photos = {f"sofa-{n}.jpg": factories.product_photo(colours[n % 3]) for n in range(count)}
-    path = factories.write_catalog(tmp_path / "catalog", rows, photos)
-    report = products.import_products(scope, client_id=scope.client_id, csv_path=path)
-    assert report.failed == 0, report.errors
-    return report.product_ids
-
-
-def _prepared_session(tmp_path: Path, products_count: int) -> tuple[ClientScope, uuid.UUID]:
-    """A client with a catalog, and a session with one living-room scene, analysed and matched."""
-    client = factories.create_client()
-    scope = factories.member_scope(client.id)
-    _catalog(tmp_path, scope, products_count)
-    session = sessions.create_session(scope, client_id=client.id, name="Autumn")
-    added = sessions.add_scenes(
-        scope,
-        session_id=session.id,
-        files=[("living.jpg", factories.scene_photo())],
-        room_type="Living Room",
+    yield from flows.gemini_backends(
+        embedded, gemini_server, visualizer_workers=1, gemini_timeout_s=3.0
     )
-    assert added.failed == []
-    analysis.match_session(scope, session_id=session.id)
-    return scope, session.id
-
-
-def _rows(flow_id: uuid.UUID) -> list[GeneratedImage]:
-    with backends.current().transaction() as db:
-        rows = db.query(GeneratedImage).filter(GeneratedImage.flow_id == flow_id).all()
-        db.expunge_all()
-    return rows
-
-
-def _image_calls(server: GeminiStandIn) -> list[RecordedRequest]:
-    """The interactive image calls (not the lines of a batch)."""
-    return [
-        r
-        for r in server.requests
-        if r.action == "generateContent"
-        and "IMAGE" in [str(m).upper() for m in r.generation_config.get("responseModalities", [])]
-    ]
 
 
 def _run(scope: ClientScope, session_id: uuid.UUID, **settings: Any) -> list[GeneratedImage]:
     flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(**settings))
     counts = generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=120)
     assert counts["pending"] + counts["generating"] == 0, counts
-    return _rows(flow.flow_id)
+    return flows.rows_of_flow(flow.flow_id)
 
 
 def test_a_flow_sends_product_and_scene_in_every_call_and_keeps_lineage(
     gemini: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
 ) -> None:
-    scope, session_id = _prepared_session(tmp_path, products_count=3)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=3)
     analysed = list(gemini_server.requests)
     assert analysed and {r.model for r in analysed} == {DEFAULT_TEXT_MODEL}
     gemini_server.reset()
@@ -154,7 +60,7 @@ def test_a_flow_sends_product_and_scene_in_every_call_and_keeps_lineage(
     rows = _run(scope, session_id, variants=2, aspect_ratio="4:3")
 
     assert [r.status for r in rows] == ["completed"] * 6, [r.error_message for r in rows]
-    calls = _image_calls(gemini_server)
+    calls = flows.image_calls(gemini_server)
     assert len(calls) == 6
     session = sessions.get_session(scope, session_id=session_id)
     [scene] = session.scenes
@@ -172,7 +78,7 @@ def test_a_flow_sends_product_and_scene_in_every_call_and_keeps_lineage(
     # Every product went out, each with its own picture.
     assert {call.images[0][1] for call in calls} == product_pngs
 
-    prices = {DEFAULT_IMAGE_MODEL: Price(**CUSTOM_PRICE)}
+    prices = {DEFAULT_IMAGE_MODEL: Price(**flows.CUSTOM_PRICE)}
     for row in rows:
         assert row.model == DEFAULT_IMAGE_MODEL
         assert row.prompt and row.prompt_version
@@ -180,7 +86,7 @@ def test_a_flow_sends_product_and_scene_in_every_call_and_keeps_lineage(
         image, judgement = records_of(row.usage)  # the ledger: one call each
         assert (image.kind, judgement.kind) == ("image", "judgement")
         assert image.tokens.input > 0 and image.tokens.output_image == 1120  # a 1K image
-        assert image.price["image_output"] == CUSTOM_PRICE["image_output"]
+        assert image.price["image_output"] == flows.CUSTOM_PRICE["image_output"]
         assert image.cost_usd == pytest.approx(
             Pricing(prices).cost(DEFAULT_IMAGE_MODEL, image.tokens)
         )
@@ -195,7 +101,7 @@ def test_a_flow_sends_product_and_scene_in_every_call_and_keeps_lineage(
 def test_a_rate_limit_is_waited_out_as_the_api_asks(
     gemini_one_worker: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
 ) -> None:
-    scope, session_id = _prepared_session(tmp_path, products_count=1)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=1)
     gemini_server.reset()
     gemini_server.fail_next("429", retry_delay="1.5s")
 
@@ -204,14 +110,14 @@ def test_a_rate_limit_is_waited_out_as_the_api_asks(
     assert row.status == "completed"
     assert row.attempts == 2
     assert row.timings["backoff_s"] == 1.5  # the RetryInfo delay, not the backoff's own 1s
-    assert [c.status for c in _image_calls(gemini_server)] == [429, 200]
+    assert [c.status for c in flows.image_calls(gemini_server)] == [429, 200]
 
 
 @pytest.mark.parametrize("kind", ["500", "503", "timeout"])
 def test_server_errors_and_timeouts_are_retried(
     gemini_one_worker: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path, kind: str
 ) -> None:
-    scope, session_id = _prepared_session(tmp_path, products_count=1)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=1)
     gemini_server.reset()
     gemini_server.fail_next(kind, sleep_s=60.0)
 
@@ -219,13 +125,13 @@ def test_server_errors_and_timeouts_are_retried(
 
     assert row.status == "completed", row.error_message
     assert row.attempts == 2
-    assert len(_image_calls(gemini_server)) == 2
+    assert len(flows.image_calls(gemini_server)) == 2
 
 
 def test_a_bad_request_is_not_retried(
     gemini_one_worker: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
 ) -> None:
-    scope, session_id = _prepared_session(tmp_path, products_count=1)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=1)
     gemini_server.reset()
     gemini_server.fail_next("400")
 
@@ -234,7 +140,7 @@ def test_a_bad_request_is_not_retried(
     assert row.status == "error"
     assert "Gemini answered 400 INVALID_ARGUMENT" in (row.error_message or "")
     assert row.attempts == 1
-    assert len(_image_calls(gemini_server)) == 1
+    assert len(flows.image_calls(gemini_server)) == 1
 
 
 @pytest.mark.parametrize(
@@ -252,7 +158,7 @@ def test_a_refusal_is_asked_once_more_then_explained(
     options: dict[str, str],
     named: str,
 ) -> None:
-    scope, session_id = _prepared_session(tmp_path, products_count=1)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=1)
     gemini_server.reset()
     gemini_server.fail_next(kind, count=2, **options)
 
@@ -262,13 +168,13 @@ def test_a_refusal_is_asked_once_more_then_explained(
     message = row.error_message or ""
     assert named in message
     assert "change the extra prompt text, the product photo or the scene" in message
-    assert len(_image_calls(gemini_server)) == 2  # once more, and no further
+    assert len(flows.image_calls(gemini_server)) == 2  # once more, and no further
 
 
 def test_a_refusal_then_an_image_completes(
     gemini_one_worker: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
 ) -> None:
-    scope, session_id = _prepared_session(tmp_path, products_count=1)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=1)
     gemini_server.reset()
     gemini_server.fail_next("no_image")
 
@@ -276,7 +182,7 @@ def test_a_refusal_then_an_image_completes(
 
     assert row.status == "completed"
     assert row.attempts == 2  # the answer without an image counts as an attempt
-    assert len(_image_calls(gemini_server)) == 2
+    assert len(flows.image_calls(gemini_server)) == 2
 
 
 # -- bulk economy mode -------------------------------------------------------------------------
@@ -285,7 +191,7 @@ def test_a_refusal_then_an_image_completes(
 def test_an_economy_flow_goes_through_the_batch_api(
     gemini: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
 ) -> None:
-    scope, session_id = _prepared_session(tmp_path, products_count=3)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=3)
     gemini_server.reset()
     gemini_server.fail_next("400")  # one row the batch refuses: a permanent failure
     gemini_server.fail_next("503")  # one row that failed in passing: into a new batch
@@ -293,11 +199,11 @@ def test_an_economy_flow_goes_through_the_batch_api(
     flow = generation.generate(
         scope, session_id=session_id, settings=FlowSettings(variants=2, economy=True)
     )
-    rows = _rows(flow.flow_id)
+    rows = flows.rows_of_flow(flow.flow_id)
     assert {r.status for r in rows} == {"generating"}
     [job] = {r.job_id for r in rows}
     assert job and job.startswith(economy.JOB_PREFIX)
-    assert _image_calls(gemini_server) == []  # nothing interactive: all went into the file
+    assert flows.image_calls(gemini_server) == []  # nothing interactive: all went into the file
 
     assert economy.poll_economy(ADMIN)["completed"] == 0  # still running
     polled = economy.poll_economy(ADMIN)
@@ -310,10 +216,10 @@ def test_an_economy_flow_goes_through_the_batch_api(
     lines = [r for r in gemini_server.requests if r.action == "batchLine"]
     assert len(lines) == 7
     assert all(line.image_mime_types == ["image/png", "image/jpeg"] for line in lines)
-    assert _image_calls(gemini_server) == []  # never made at the standard price
-    prices = Pricing({DEFAULT_IMAGE_MODEL: Price(**CUSTOM_PRICE)})
+    assert flows.image_calls(gemini_server) == []  # never made at the standard price
+    prices = Pricing({DEFAULT_IMAGE_MODEL: Price(**flows.CUSTOM_PRICE)})
     by_status: dict[str, list[GeneratedImage]] = {}
-    for row in _rows(flow.flow_id):
+    for row in flows.rows_of_flow(flow.flow_id):
         by_status.setdefault(row.status, []).append(row)
     [refused] = by_status["error"]
     assert "Gemini answered 400" in (refused.error_message or "")
@@ -335,20 +241,20 @@ def test_an_economy_flow_goes_through_the_batch_api(
 def test_the_recovery_sweep_polls_and_ingests_economy_jobs(
     gemini_one_worker: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
 ) -> None:
-    scope, session_id = _prepared_session(tmp_path, products_count=1)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=1)
     flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(economy=True))
     generation.recover(ADMIN)  # the job is running
-    assert [r.status for r in _rows(flow.flow_id)] == ["generating"]
+    assert [r.status for r in flows.rows_of_flow(flow.flow_id)] == ["generating"]
     generation.recover(ADMIN)  # the job is done: its row is ingested
-    [row] = _rows(flow.flow_id)
+    [row] = flows.rows_of_flow(flow.flow_id)
     assert row.status == "completed" and (row.job_id or "").startswith(economy.JOB_PREFIX)
 
 
 @pytest.mark.usefixtures("embedded")
 def test_economy_on_the_local_backend_is_generated_as_usual(tmp_path: Path) -> None:
-    scope, session_id = _prepared_session(tmp_path, products_count=1)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=1)
     assert not economy.economy_available()
     flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(economy=True))
     generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=60)
-    [row] = _rows(flow.flow_id)
+    [row] = flows.rows_of_flow(flow.flow_id)
     assert row.status == "completed" and not (row.job_id or "").startswith(economy.JOB_PREFIX)

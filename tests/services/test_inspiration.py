@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from tests import factories
+from tests.plugin import backends_like
 from tests.standins.unsplash_server import UnsplashStandIn
 from visualizer_core import backends
-from visualizer_core.config import load_settings
 from visualizer_core.errors import (
     InvalidInput,
     NotFound,
@@ -30,39 +30,16 @@ from visualizer_core.services import analysis, generation, inspiration, products
 
 
 @pytest.fixture
-def unsplash_server() -> Iterator[UnsplashStandIn]:
-    server = UnsplashStandIn().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def unsplash(
     backend: backends.Backends, unsplash_server: UnsplashStandIn
 ) -> Iterator[backends.Backends]:
     """Both backend sets, with UNSPLASH_ACCESS_KEY and UNSPLASH_API_URL set."""
-    settings = backend.settings
-    secret = settings.r2_secret_access_key
-    built = backends.build(
-        load_settings(
-            visualizer_home=settings.visualizer_home,
-            database_url=settings.database_url,
-            r2_bucket=settings.r2_bucket,
-            r2_endpoint=settings.r2_endpoint,
-            r2_access_key_id=settings.r2_access_key_id,
-            r2_secret_access_key=secret.get_secret_value() if secret else None,
-            unsplash_access_key=unsplash_server.access_key,
-            unsplash_api_url=unsplash_server.base_url,
-        )
-    )
-    backends.activate(built)
-    try:
+    with backends_like(
+        backend,
+        unsplash_access_key=unsplash_server.access_key,
+        unsplash_api_url=unsplash_server.base_url,
+    ) as built:
         yield built
-    finally:
-        built.close()
-        backends.activate(backend)
 
 
 def _member() -> ClientScope:
@@ -268,6 +245,7 @@ def test_the_image_host_never_sees_the_key(unsplash_server: UnsplashStandIn) -> 
     assert urlsplit(photos[0].thumb_url or "").netloc != urlsplit(unsplash_server.base_url).netloc
 
 
+@pytest.mark.redis
 def test_search_pages_are_shared_through_redis(unsplash_server: UnsplashStandIn) -> None:
     """With REDIS_URL, every process reads the same cache: a second client asks nobody."""
     import redis

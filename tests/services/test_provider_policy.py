@@ -16,50 +16,27 @@ from typing import Any
 import pytest
 
 from tests import factories
+from tests.plugin import backends_like
 from tests.standins.gemini_server import GeminiStandIn, RecordedRequest
 from visualizer_core import backends
 from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL
-from visualizer_core.config import load_settings
 from visualizer_core.scope import ClientScope
 from visualizer_core.services import analysis, products, sessions
-
-
-@pytest.fixture
-def gemini_server() -> Iterator[GeminiStandIn]:
-    server = GeminiStandIn().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _with_gemini(
     base: backends.Backends, server: GeminiStandIn, **extra: Any
 ) -> Iterator[backends.Backends]:
-    settings = base.settings
-    secret = settings.r2_secret_access_key
     extra.setdefault("visualizer_retry_base_s", 0.02)
     extra.setdefault("visualizer_retry_max_s", 0.1)
-    built = backends.build(
-        load_settings(
-            visualizer_home=settings.visualizer_home,
-            database_url=settings.database_url,
-            r2_bucket=settings.r2_bucket,
-            r2_endpoint=settings.r2_endpoint,
-            r2_access_key_id=settings.r2_access_key_id,
-            r2_secret_access_key=secret.get_secret_value() if secret else None,
-            gemini_api_key=server.api_key,
-            gemini_base_url=server.base_url,
-            gemini_timeout_s=3.0,
-            **extra,
-        )
-    )
-    backends.activate(built)
-    try:
+    with backends_like(
+        base,
+        gemini_api_key=server.api_key,
+        gemini_base_url=server.base_url,
+        gemini_timeout_s=3.0,
+        **extra,
+    ) as built:
         yield built
-    finally:
-        built.close()
-        backends.activate(base)
 
 
 @pytest.fixture

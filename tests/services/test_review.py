@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from tests import factories
+from tests.plugin import wait_until
 from visualizer_core import backends
 from visualizer_core.db import repo
 from visualizer_core.db.models import GeneratedImage
@@ -211,10 +212,7 @@ def test_rerun_with_a_note_rejects_and_remakes_in_the_same_scene(
     item = review.review_queue(editor, session_id=made["session"].id).items[0]
     new_id = review.rerun_with_note(editor, image_id=item.id, note="keep the legs wooden")
     generation.process_image(new_id, worker_id="test")  # or the queue's worker made it first
-    deadline = time.monotonic() + 60
-    while jobs.image_status(new_id) != "completed":
-        assert time.monotonic() < deadline, jobs.image_status(new_id)
-        time.sleep(0.05)
+    wait_until(lambda: jobs.image_status(new_id) == "completed", 60, "the re-run to complete")
     with backend.transaction() as db:
         new = repo.get(db, GeneratedImage, new_id, client_id=None)
         assert new is not None and new.rerun_of_id == item.id and new.scene_id == item.scene_id

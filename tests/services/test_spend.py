@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests import factories
-from tests.services import test_generation_gemini as flows
+from tests import gemini_flows as flows
 from tests.standins.gemini_server import GeminiStandIn
 from visualizer_core import admin, backends
 from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL
@@ -18,15 +18,13 @@ from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import estimates, generation, spend
 
-gemini_server = flows.gemini_server
-
 
 @pytest.fixture
 def gemini_fast_retries(
     backend: backends.Backends, gemini_server: GeminiStandIn
 ) -> Iterator[backends.Backends]:
     """Both backend sets with Gemini, retrying quickly (so a faulty run takes seconds)."""
-    yield from flows._gemini_backends(
+    yield from flows.gemini_backends(
         backend,
         gemini_server,
         visualizer_max_attempts=8,
@@ -56,7 +54,7 @@ def test_the_ledger_is_the_providers_count_after_faults_and_retries(
 ) -> None:
     gemini_server.fail_rate("503", 0.15, seed=7)
     gemini_server.fail_rate("no_image", 0.05, seed=11)
-    scope, session_id = flows._prepared_session(tmp_path, products_count=4)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=4)
     flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(variants=2))
     counts = generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=120)
     assert counts["pending"] + counts["generating"] == 0, counts
@@ -89,8 +87,8 @@ def test_the_ledger_is_the_providers_count_after_faults_and_retries(
 def test_a_member_sees_only_their_clients_spend(
     gemini_fast_retries: backends.Backends, tmp_path: Path
 ) -> None:
-    editor, _ = flows._prepared_session(tmp_path, products_count=1)
-    other, _ = flows._prepared_session(tmp_path / "other", products_count=1)
+    editor, _ = flows.prepared_session(tmp_path, products_count=1)
+    other, _ = flows.prepared_session(tmp_path / "other", products_count=1)
     scope = factories.member_scope(editor.client_id, "owner")
     rows = spend.spend(scope, by="client")
     assert [r.key for r in rows] == [str(scope.client_id)]

@@ -19,7 +19,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from tests.factories import create_client, random_name
-from visualizer_core import backends, demo_art
+from visualizer_core import backends
+from visualizer_core.demo import art as demo_art
 from visualizer_core.scope import ADMIN, ClientScope, Role
 from visualizer_core.services import auth, clients, generation, products, sessions
 

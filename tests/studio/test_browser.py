@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,20 +24,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from visualizer_core import demo_art
+from tests.studio.browser import CHROMIUM, CHROMIUM_ARGS, free_port, visualizer
+from visualizer_core.demo import art as demo_art
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "studio-e2e"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 EMAIL = "owner@brand.test"
 PASSWORD = "a long studio password"
 CATALOG = (
@@ -48,29 +37,6 @@ CATALOG = (
     ("DESK-7", "Oak Writing Desk", "desk", "home_office", (160, 120, 80)),
 )
 SLOW = 90_000  # ms: generous, for a loaded two-core machine
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def visualizer(env: dict[str, str], *args: str, stdin: str | None = None) -> dict[str, str]:
-    """Run the command with ``--json`` and return what it printed."""
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "visualizer"), *args, "--json"],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, str] = json.loads(done.stdout)
-    return result
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.plugin import backends_like
 from tests.standins.unsplash_server import UnsplashStandIn
 from tests.studio.conftest import (
     Studio,
@@ -18,17 +19,7 @@ from tests.studio.conftest import (
     texts,
 )
 from visualizer_core import backends
-from visualizer_core.config import load_settings
 from visualizer_core.services import sessions
-
-
-@pytest.fixture
-def unsplash_server() -> Iterator[UnsplashStandIn]:
-    server = UnsplashStandIn().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -36,19 +27,12 @@ def unsplash_studio(
     embedded: backends.Backends, unsplash_server: UnsplashStandIn
 ) -> Iterator[Studio]:
     """The studio world on backends configured with an Unsplash key (the stand-in's)."""
-    built = backends.build(
-        load_settings(
-            visualizer_home=embedded.settings.visualizer_home,
-            unsplash_access_key=unsplash_server.access_key,
-            unsplash_api_url=unsplash_server.base_url,
-        )
-    )
-    backends.activate(built)
-    try:
+    with backends_like(
+        embedded,
+        unsplash_access_key=unsplash_server.access_key,
+        unsplash_api_url=unsplash_server.base_url,
+    ):
         yield make_studio()
-    finally:
-        built.close()
-        backends.activate(embedded)
 
 
 def scenes_of(studio: Studio) -> list[dict]:

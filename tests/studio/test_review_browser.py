@@ -31,10 +31,11 @@ import pytest
 from PIL import Image, ImageCms
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.studio.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
-from visualizer_core import backends, demo_art
+from tests.studio.browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from visualizer_core import backends
 from visualizer_core.config import load_settings
 from visualizer_core.db import migrate
+from visualizer_core.demo import art as demo_art
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import clients, generation, products, sessions

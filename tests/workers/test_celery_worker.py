@@ -10,7 +10,6 @@ import json
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.plugin import wait_until
 from tests.servers.celery_worker import QueueStack, World, make_world, queue_stack
 from visualizer_core import backends
 from visualizer_core.jobqueue.celery_queue import JOB_TTL_S, JobRecords
@@ -46,14 +46,6 @@ def _cards(session_id: uuid.UUID) -> list[gallery.ImageCard]:
         if page >= result.pages:
             return cards
         page += 1
-
-
-def _wait_until(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(0.2)
 
 
 def _settle(stack: QueueStack, world: World, flow_id: uuid.UUID, timeout: float) -> dict[str, int]:
@@ -163,7 +155,7 @@ def test_a_worker_killed_mid_run_loses_nothing(stack: QueueStack, tmp_path: Path
         counts = generation.flow_status([flow.flow_id])
         return counts["completed"] >= 8 and counts["generating"] > 0
 
-    _wait_until(some_done_some_running, 120, "the first worker to be mid-run")
+    wait_until(some_done_some_running, 120, "the first worker to be mid-run")
     first.kill()
     orphaned = generation.flow_status([flow.flow_id])
     assert orphaned["generating"] > 0  # rows the dead worker had claimed
@@ -188,7 +180,7 @@ def test_redis_flushed_mid_run_then_recover_loses_nothing(
     stack.start_worker(concurrency=4, **slow)
     flow = generation.generate(ADMIN, session_id=world.session_id)
 
-    _wait_until(
+    wait_until(
         lambda: generation.flow_status([flow.flow_id])["completed"] >= 8,
         120,
         "the worker to be mid-run",
@@ -219,7 +211,7 @@ def test_the_workers_own_sweep_rebuilds_a_flushed_queue(stack: QueueStack, tmp_p
     slow = {"VISUALIZER_AI_LATENCY_S": "0.5", "VISUALIZER_HEARTBEAT_S": "1"}
     stack.start_worker(concurrency=4, **slow)
     flow = generation.generate(ADMIN, session_id=world.session_id)
-    _wait_until(
+    wait_until(
         lambda: generation.flow_status([flow.flow_id])["completed"] >= 4,
         120,
         "the worker to be mid-run",

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.plugin import wait_until
 from tests.servers.celery_worker import QueueStack, make_world, queue_stack
 from visualizer_core import backends, outbound, webhooks
 from visualizer_core.config import load_settings
@@ -82,10 +83,7 @@ class Receiver:
             self.server.server_close()
 
     def wait_for(self, count: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count:
-            assert time.monotonic() < deadline, f"only {len(self.received)} webhook call(s) came"
-            time.sleep(0.05)
+        wait_until(lambda: len(self.received) >= count, timeout, f"{count} webhook call(s)")
 
 
 @pytest.fixture
@@ -127,13 +125,12 @@ def embedded(tmp_path: Path, sqlite_template: Path) -> Iterator[backends.Backend
 
 
 def _wait_for_record(flow_id: Any, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
+    def recorded() -> dict[str, Any] | None:
         record = notify.webhook_deliveries(ADMIN, flow_id=flow_id)
-        if record.get("status"):
-            return record
-        assert time.monotonic() < deadline, "the delivery was never recorded"
-        time.sleep(0.1)
+        return record if record.get("status") else None
+
+    found: dict[str, Any] = wait_until(recorded, timeout, "the delivery to be recorded")
+    return found
 
 
 @pytest.mark.postgres

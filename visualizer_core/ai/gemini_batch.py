@@ -245,7 +245,11 @@ class GeminiBatch:
         return count, model
 
     def submit(
-        self, requests: Iterable[tuple[str, GenerationRequest]], *, display_name: str
+        self,
+        requests: Iterable[tuple[str, GenerationRequest]],
+        *,
+        display_name: str,
+        token: str | None = None,
     ) -> str:
         """Upload the requests as JSONL and create one job; returns the job's name.
 
@@ -254,7 +258,7 @@ class GeminiBatch:
         ``TransientProviderError`` when it could not be reached after the retries.
         """
         # A unique name: the job can be found again when a create's answer is lost.
-        unique = f"{display_name} [{uuid.uuid4().hex[:12]}]"
+        unique = f"{display_name} [{token or uuid.uuid4().hex[:12]}]"
         with tempfile.TemporaryDirectory(prefix="visualizer-batch-") as folder:
             path = Path(folder) / "requests.jsonl"
             try:
@@ -319,6 +323,21 @@ class GeminiBatch:
                 raise TransientProviderError("Gemini created the batch job without naming it")
             return job.name
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def find(self, token: str) -> str | None:
+        """The job submitted with ``token`` (see :meth:`submit`), if the API lists one: how a
+        submission whose process stopped learns whether its job was made."""
+        suffix = f"[{token}]"
+        model = self.ai.image_model
+        pager = self._retried(
+            "listing batch jobs",
+            lambda: self.ai.sdk.batches.list(config=types.ListBatchJobsConfig(page_size=100)),
+            model,
+        )
+        for job in self._mapped("listing batch jobs", lambda: list(pager), model):
+            if job.name and (job.display_name or "").endswith(suffix):
+                return job.name
+        return None
 
     def _find(self, display_name: str, model: str) -> str | None:
         """The job made under ``display_name``, if the API lists one."""

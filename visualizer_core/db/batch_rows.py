@@ -17,7 +17,7 @@ from typing import Any, Final
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from visualizer_core.db.models import GeneratedImage
+from visualizer_core.db.models import Flow, GeneratedImage
 from visualizer_core.schemas import ImageStatus
 
 __all__ = [
@@ -25,22 +25,30 @@ __all__ = [
     "INGEST_PREFIX",
     "JOB_PREFIX",
     "SUBMITTER",
+    "SUBMITTING",
+    "SUBMIT_PREFIX",
     "await_decision",
     "clear_decision",
     "hand_back",
+    "interrupted_submissions",
     "lease",
+    "mark_submitting",
     "models_of",
     "open_jobs",
     "open_rows_of_flow",
+    "pending_economy_flows",
     "release",
     "renew",
     "renew_one",
     "rows_of_job",
+    "submitted",
     "touch_waiting",
 ]
 
 JOB_PREFIX: Final = "gemini-batch:"
 AWAITING: Final = "gemini-batch:awaiting-decision"
+SUBMITTING: Final = "gemini-batch:submitting"
+SUBMIT_PREFIX: Final = "gemini-batch-submit:"
 SUBMITTER: Final = "gemini-batch"
 INGEST_PREFIX: Final = "gemini-batch-ingest:"
 
@@ -64,7 +72,7 @@ def open_jobs(db: Session) -> list[str]:
         .where(
             _G.status == ImageStatus.GENERATING,
             _G.job_id.like(f"{JOB_PREFIX}%"),
-            _G.job_id != AWAITING,
+            _G.job_id.not_in((AWAITING, SUBMITTING)),
         )
         .group_by(_G.job_id)
         .order_by(func.min(_G.created_at))
@@ -193,3 +201,68 @@ def release(db: Session, holder: str, *, now: dt.datetime) -> None:
         .values(worker_id=SUBMITTER, heartbeat_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+def mark_submitting(
+    db: Session, ids: Sequence[uuid.UUID], holder: str, *, now: dt.datetime
+) -> list[uuid.UUID]:
+    """These generating rows are being submitted by ``holder`` (its heartbeat is the lease)."""
+    result = db.execute(
+        update(_G)
+        .where(_G.id.in_(list(ids)), _G.status == "generating")
+        .values(job_id=SUBMITTING, worker_id=holder, heartbeat_at=now, updated_at=now)
+        .returning(_G.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(result.scalars())
+
+
+def submitted(
+    db: Session, ids: Sequence[uuid.UUID], holder: str, job_id: str, *, now: dt.datetime
+) -> None:
+    """``holder``'s rows are in the job now: they wait for it."""
+    db.execute(
+        update(_G)
+        .where(_G.id.in_(list(ids)), _G.worker_id == holder, _G.status == "generating")
+        .values(job_id=job_id, worker_id=SUBMITTER, heartbeat_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def interrupted_submissions(
+    db: Session, *, older_than: dt.datetime, now: dt.datetime
+) -> dict[str, list[uuid.UUID]]:
+    """Rows whose submitter stopped beating, by submitter; they are taken (worker_id set to
+    the submitter's own id again, heartbeat now) so that one poll alone deals with them."""
+    stmt = select(_G.id, _G.worker_id).where(
+        _G.status == "generating",
+        _G.job_id == SUBMITTING,
+        (_G.heartbeat_at.is_(None)) | (_G.heartbeat_at < older_than),
+    )
+    found: dict[str, list[uuid.UUID]] = {}
+    for iid, holder in db.execute(stmt).all():
+        taken = db.execute(
+            update(_G)
+            .where(
+                _G.id == iid,
+                _G.job_id == SUBMITTING,
+                (_G.heartbeat_at.is_(None)) | (_G.heartbeat_at < older_than),
+            )
+            .values(heartbeat_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(taken) == 1:
+            found.setdefault(str(holder), []).append(iid)
+    return found
+
+
+def pending_economy_flows(db: Session) -> list[uuid.UUID]:
+    """Economy flows with pending rows (made without dispatching, or put back): the economy
+    poll submits them, so the standard workers never make them at the full price."""
+    stmt = (
+        select(_G.flow_id)
+        .join(Flow, Flow.id == _G.flow_id)
+        .where(_G.status == "pending", Flow.settings["economy"].as_boolean().is_(True))
+        .group_by(_G.flow_id)
+    )
+    return list(db.scalars(stmt))

@@ -332,9 +332,17 @@ def claim_image(db: Session, image_id: uuid.UUID, *, worker_id: str, now: dt.dat
 
 
 def update_image(
-    db: Session, image_id: uuid.UUID, *, expect_status: str | None, **values: Any
+    db: Session,
+    image_id: uuid.UUID,
+    *,
+    expect_status: str | None,
+    add_attempts: int | None = None,
+    **values: Any,
 ) -> bool:
-    """Set columns of one image, only if it is still in ``expect_status``."""
+    """Set columns of one image, only if it is still in ``expect_status``; ``add_attempts``
+    adds to its attempts (in the update itself, so concurrent runs do not lose a count)."""
+    if add_attempts is not None:
+        values["attempts"] = GeneratedImage.attempts + add_attempts
     stmt = update(GeneratedImage).where(GeneratedImage.id == image_id)
     if expect_status is not None:
         stmt = stmt.where(GeneratedImage.status == expect_status)
@@ -354,6 +362,14 @@ def update_images(db: Session, ids: Sequence[uuid.UUID], **values: Any) -> int:
         )
         total += int(result.rowcount)  # type: ignore[attr-defined]
     return total
+
+
+def image_ids_of_flow(db: Session, flow_id: uuid.UUID, *, status: str) -> list[uuid.UUID]:
+    """Ids of the flow's images in ``status``."""
+    stmt = select(GeneratedImage.id).where(
+        GeneratedImage.flow_id == flow_id, GeneratedImage.status == status
+    )
+    return list(db.scalars(stmt.order_by(GeneratedImage.created_at)))
 
 
 def open_image_ids(

@@ -5,7 +5,7 @@ Three shelves, searched by the words of the query (room types understood with th
 
 - the scenes of the client's active sessions (uploads, earlier Unsplash picks, generations);
 - the client's completed generated images (an earlier result can inspire the next one);
-- the rooms the project draws itself (:data:`visualizer_core.demo_art.DEMO_ROOMS`).
+- the rooms the project draws itself (:data:`visualizer_core.demo.art.DEMO_ROOMS`).
 
 An empty query lists everything. The orientation filter applies where the size is known (the
 aspect ratio of a generation, the size of a drawn room; an uploaded scene's size is not kept,
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from visualizer_core.db import repo
 from visualizer_core.db.models import GeneratedImage, Product
-from visualizer_core.demo_art import DEMO_ROOMS
+from visualizer_core.demo.art import DEMO_ROOMS
 from visualizer_core.errors import InvalidInput
 from visualizer_core.inspiration import InspirationPhoto, SearchPage
 from visualizer_core.schemas import ImageStatus

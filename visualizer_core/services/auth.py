@@ -202,7 +202,7 @@ def sign_in(email: str, password: str) -> Identity:
     if user_id is None or not allowed or not matches:
         raise SignInFailed(SIGN_IN_REFUSED)
     with unit_of_work() as db:
-        user = db.get(User, user_id)
+        user = repo.get(db, User, user_id, client_id=None)
         if user is None or not user.is_active or user.password_hash != password_hash:
             raise SignInFailed(SIGN_IN_REFUSED)  # replaced or deactivated meanwhile
         if needs_rehash(password_hash):
@@ -280,7 +280,7 @@ def accept_invite(
             raise InvitationInvalid(
                 "this invitation has expired: ask the owner who invited you for a new one"
             )
-        user = db.get(User, member.user_id)
+        user = repo.get(db, User, member.user_id, client_id=None)
         assert user is not None
         if not user.is_active:
             raise InvitationInvalid("this account is deactivated: ask an admin")
@@ -291,6 +291,8 @@ def accept_invite(
                     "this invitation was sent to another email address: sign in with that "
                     "address to accept it"
                 )
+            if member.invite_mailed:  # they opened a link from that mailbox: the address is theirs
+                user.email_verified = True
         elif has_account:
             raise SignInRequired(
                 f"{user.email} has an account already: sign in with it first, then open "
@@ -471,7 +473,7 @@ def issue_session_token(identity: Identity) -> str:
     everywhere.
     """
     with unit_of_work() as db:
-        user = db.get(User, identity.user_id)
+        user = repo.get(db, User, identity.user_id, client_id=None)
         if user is None or not user.is_active:
             raise SessionInvalid("this account no longer exists: sign in again")
         claims = SessionClaims(user_id=user.id, session_version=user.session_version)
@@ -487,7 +489,7 @@ def _user_of_token(db: Session, token: str, max_age_s: int | None) -> User:
         if error.expired:
             raise SessionInvalid("your sign-in has expired: please sign in again") from None
         raise SessionInvalid("this sign-in is not valid: please sign in again") from None
-    user = db.get(User, claims.user_id)
+    user = repo.get(db, User, claims.user_id, client_id=None)
     if user is None or not user.is_active or user.session_version != claims.session_version:
         raise SessionInvalid("you were signed out: please sign in again")
     return user
@@ -515,7 +517,7 @@ def scope_from_token(token: str, *, max_age_s: int | None = None) -> ClientScope
 def _signed_in_user(db: Session, scope: Scope) -> User:
     if not isinstance(scope, ClientScope) or scope.user_id is None:
         raise InvalidInput("this needs a signed-in user's scope")
-    user = db.get(User, scope.user_id)
+    user = repo.get(db, User, scope.user_id, client_id=None)
     if user is None or not user.is_active:
         raise SessionInvalid("this account no longer exists: sign in again")
     return user
@@ -531,7 +533,11 @@ def switch_client(scope: Scope, *, client_id: uuid.UUID | str) -> ClientScope:
     with unit_of_work() as db:
         user = _signed_in_user(db, scope)
         member = repo.membership(db, user.id, cid)
-        if member is None or member.invite_token_hash is not None or db.get(Client, cid) is None:
+        if (
+            member is None
+            or member.invite_token_hash is not None
+            or repo.get(db, Client, cid, client_id=None) is None
+        ):
             raise NotFound("client", client_id)
         user.active_client_id = cid
         return ClientScope(client_id=cid, role=Role(member.role), user_id=user.id)

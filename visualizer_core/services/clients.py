@@ -107,7 +107,7 @@ def get_client(scope: Scope, *, client_id: uuid.UUID | str) -> ClientRead:
     cid = parse_id(client_id, "client")
     scope.check_client(cid, "client", client_id)
     with unit_of_work() as db:
-        client = db.get(Client, cid)
+        client = repo.get(db, Client, cid, client_id=None)
         if client is None:
             raise NotFound("client", client_id)
         return ClientRead.of(client)
@@ -126,7 +126,7 @@ def set_daily_quota(scope: Scope, *, client_id: uuid.UUID | str, daily_quota: in
         raise InvalidInput("the daily quota cannot be negative")
     cid = parse_id(client_id, "client")
     with unit_of_work() as db:
-        client = db.get(Client, cid)
+        client = repo.get(db, Client, cid, client_id=None)
         if client is None:
             raise NotFound("client", client_id)
         client.daily_quota = daily_quota
@@ -167,7 +167,7 @@ def create_user(
         check_password_rules(password)
     try:
         with unit_of_work() as db:
-            if db.get(Client, cid) is None:
+            if repo.get(db, Client, cid, client_id=None) is None:
                 raise NotFound("client", client_id)
             user = repo.user_by_email(db, address)
             if user is None:
@@ -223,7 +223,7 @@ def set_webhook(
     if secret is not None and len(secret) < 16:
         raise InvalidInput("a webhook secret needs at least 16 characters")
     with unit_of_work() as db:
-        client = db.get(Client, cid)
+        client = repo.get(db, Client, cid, client_id=None)
         if client is None:
             raise NotFound("client", client_id)
         client.webhook_url = url
@@ -240,7 +240,7 @@ def webhook_settings(scope: Scope, *, client_id: uuid.UUID | str) -> dict[str, s
     cid = parse_id(client_id, "client")
     scope.check_client(cid, "client", client_id)
     with unit_of_work() as db:
-        client = db.get(Client, cid)
+        client = repo.get(db, Client, cid, client_id=None)
         if client is None:
             raise NotFound("client", client_id)
         return {"url": outbound.redact(client.webhook_url) if client.webhook_url else None}
@@ -340,7 +340,7 @@ def invite_member(
     try:
         with unit_of_work() as db:
             cid = _managed_client(db, scope, client_id)
-            client = db.get(Client, cid)
+            client = repo.get(db, Client, cid, client_id=None)
             client_name = client.name if client is not None else ""
             user = repo.user_by_email(db, address)
             if user is None:
@@ -394,7 +394,7 @@ def list_members(scope: Scope, *, client_id: uuid.UUID | str) -> list[MemberRead
     scope.check_client(cid, "client", client_id)
     now = utcnow()
     with unit_of_work() as db:
-        if db.get(Client, cid) is None:
+        if repo.get(db, Client, cid, client_id=None) is None:
             raise NotFound("client", client_id)
         return [MemberRead.of(m, u, now) for m, u in repo.members_of(db, cid)]
 
@@ -402,7 +402,7 @@ def list_members(scope: Scope, *, client_id: uuid.UUID | str) -> list[MemberRead
 def _member(db: Session, cid: uuid.UUID, user_id: uuid.UUID | str) -> tuple[Member, User]:
     uid = parse_id(user_id, "member")
     member = repo.membership(db, uid, cid, lock=True)
-    user = db.get(User, uid)
+    user = repo.get(db, User, uid, client_id=None)
     if member is None or user is None:
         raise NotFound("member", user_id)
     return member, user
@@ -489,7 +489,7 @@ def client_usage(scope: Scope, *, client_id: uuid.UUID | str, days: int = 30) ->
     scope.check_client(cid, "client", client_id)
     today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     with unit_of_work() as db:
-        client = db.get(Client, cid)
+        client = repo.get(db, Client, cid, client_id=None)
         if client is None:
             raise NotFound("client", client_id)
         rows = repo.usage_by_day(db, cid, today - dt.timedelta(days=days - 1))

@@ -7,9 +7,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from visualizer_core import demo_art
 from visualizer_core.db import repo
 from visualizer_core.db.models import Client
+from visualizer_core.demo import art as demo_art
 from visualizer_core.scope import ADMIN, Action, Role, Scope
 from visualizer_core.services import analysis, clients, generation, products, sessions
 from visualizer_core.services._uow import unit_of_work
@@ -90,14 +90,14 @@ def create_demo(
         )
     analysis.match_session(ADMIN, session_id=session.id)
     with unit_of_work() as db:
-        row = db.get(Client, client.id)
+        row = repo.get(db, Client, client.id, client_id=None)
         assert row is not None
         row.settings = {**(row.settings or {}), "demo": True, "demo_session_id": str(session.id)}
     flow_id: uuid.UUID | None = None
     if generate:
         flow_id = generation.generate(ADMIN, session_id=session.id, dispatch=dispatch).flow_id
         with unit_of_work() as db:
-            row = db.get(Client, client.id)
+            row = repo.get(db, Client, client.id, client_id=None)
             assert row is not None
             row.settings = {**(row.settings or {}), "demo_flow_id": str(flow_id)}
     return {

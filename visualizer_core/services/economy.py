@@ -48,7 +48,7 @@ from visualizer_core.ai import usage
 from visualizer_core.ai.base import AIBackend, GenerationRequest, GenerationResult
 from visualizer_core.db import batch_rows, repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.db.models import Flow, GeneratedImage
+from visualizer_core.db.models import Flow
 from visualizer_core.errors import (
     InvalidInput,
     NotFound,
@@ -124,12 +124,7 @@ def submit_economy(scope: Scope, *, flow_id: uuid.UUID | str) -> list[str]:
         flow = repo.get(db, Flow, fid, client_id=scope.client_filter())
         if flow is None:
             raise NotFound("flow", flow_id)
-        pending = [
-            row.id
-            for row in repo.images_where(
-                db, GeneratedImage.flow_id == fid, GeneratedImage.status == ImageStatus.PENDING
-            )
-        ]
+        pending = repo.image_ids_of_flow(db, fid, status=ImageStatus.PENDING)
     ai = _batch_ai()
     if ai is None:
         backends.current().queue.dispatch(pending)
@@ -143,50 +138,105 @@ def submit_economy(scope: Scope, *, flow_id: uuid.UUID | str) -> list[str]:
 
 
 def _submit_rows(ai: AIBackend, ids: Sequence[uuid.UUID], label: str) -> list[str]:
-    """One batch job per model for these claimed rows; refusals wait for a decision."""
+    """One batch job per model for these claimed rows; refusals wait for a decision.
+
+    While it runs the rows say ``gemini-batch:submitting`` under this submission's own id, kept
+    fresh by a thread; each job's display name ends with that id and the model, so that if the
+    process stops half-way, :func:`poll_economy` finds whether the job was made (and takes it)
+    instead of making, and paying for, a second one.
+    """
     if not ids:
         return []
+    token = uuid.uuid4().hex[:16]
+    holder = f"{batch_rows.SUBMIT_PREFIX}{token}"
     with unit_of_work() as db:
+        ids = batch_rows.mark_submitting(db, ids, holder, now=utcnow())
         models = batch_rows.models_of(db, ids)
     by_model: dict[str, list[uuid.UUID]] = defaultdict(list)
     for iid in ids:
         by_model[models.get(iid) or ai.image_model].append(iid)
     batch = _batch(ai)
     names: list[str] = []
+    with _Renewal(holder):
+        for model, group in sorted(by_model.items()):
+            name = _submit_group(batch, group, f"{label} ({model})", f"{token}:{model}")
+            if name is None:
+                continue
+            with unit_of_work() as db:
+                batch_rows.submitted(db, group, holder, f"{JOB_PREFIX}{name}", now=utcnow())
+            names.append(name)
+    return names
+
+
+def _submit_group(batch: Any, group: list[uuid.UUID], display_name: str, token: str) -> str | None:
+    """One job of these rows (one model); None when refused (the rows then wait)."""
+    sent: list[uuid.UUID] = []
+
+    def requests() -> Iterator[tuple[str, GenerationRequest]]:
+        for iid in group:  # built (pictures read) as each line is written
+            try:
+                _job, request, _version = jobs.request_for(iid)
+            except VisualizerError as error:
+                jobs.fail(iid, str(error))
+                continue
+            sent.append(iid)
+            yield str(iid), request
+
+    try:
+        name: str = batch.submit(requests(), display_name=display_name, token=token)
+    except InvalidInput as error:
+        if sent:
+            raise
+        log.info("nothing to submit for %s: %s", display_name, error)  # no row could be built
+        return None
+    except ProviderError as error:
+        _await_decision(
+            sent or group,
+            f"Economy mode could not submit these images to the batch API ({error}). Nothing"
+            " was charged for them. Choose: retry economy mode, or make them now at the"
+            " full price.",
+        )
+        return None
+    return name
+
+
+def _recover_submission(ai: AIBackend | None, holder: str, ids: list[uuid.UUID]) -> int:
+    """Rows of a submission whose process stopped: take its job if it was made, else submit
+    them again (nothing was paid). Returns how many rows now wait for a decision."""
+    if ai is None:
+        _await_decision(
+            ids,
+            "The submission of these images stopped, and the AI backend has no batch mode any"
+            " more to check whether its job was made. Choose: retry economy mode, or full price.",
+        )
+        return len(ids)
+    token = holder.removeprefix(batch_rows.SUBMIT_PREFIX)
+    with unit_of_work() as db:
+        models = batch_rows.models_of(db, ids)
+    by_model: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for iid in ids:
+        by_model[models.get(iid) or ai.image_model].append(iid)
+    batch = _batch(ai)
+    waiting = 0
     for model, group in by_model.items():
-        sent: list[uuid.UUID] = []
-
-        def requests(
-            rows: list[uuid.UUID] = group, sent: list[uuid.UUID] = sent
-        ) -> Iterator[tuple[str, GenerationRequest]]:
-            for iid in rows:  # built (pictures read) as each line is written
-                try:
-                    _job, request, _version = jobs.request_for(iid)
-                except VisualizerError as error:
-                    jobs.fail(iid, str(error))
-                    continue
-                sent.append(iid)
-                yield str(iid), request
-
         try:
-            name = batch.submit(requests(), display_name=f"{label} ({model})")
-        except InvalidInput as error:
-            if sent:
-                raise
-            log.info("nothing to submit for %s: %s", label, error)  # every row failed to build
-            continue
+            name = batch.find(f"{token}:{model}")
         except ProviderError as error:
             _await_decision(
-                sent or group,
-                f"Economy mode could not submit these images to the batch API ({error}). Nothing"
-                " was charged for them. Choose: retry economy mode, or make them now at the"
-                " full price.",
+                group,
+                f"The submission of these images stopped half-way and the batch jobs could not"
+                f" be listed to see whether it was made ({error}). Check the provider's batch"
+                " jobs, then choose: retry economy mode, or full price.",
             )
+            waiting += len(group)
             continue
-        with unit_of_work() as db:
-            repo.update_images(db, sent, job_id=f"{JOB_PREFIX}{name}", heartbeat_at=utcnow())
-        names.append(name)
-    return names
+        if name is not None:
+            log.warning("an interrupted submission had made batch %s: taking it", name)
+            with unit_of_work() as db:
+                batch_rows.submitted(db, group, holder, f"{JOB_PREFIX}{name}", now=utcnow())
+        else:
+            _submit_rows(ai, group, "resubmitted")  # the job was never made: nothing paid
+    return waiting
 
 
 def _await_decision(ids: Sequence[uuid.UUID], message: str) -> None:
@@ -296,20 +346,43 @@ def _to_full_price(ids: Sequence[uuid.UUID]) -> None:
 def poll_economy(scope: Scope) -> dict[str, int]:
     """Poll every open batch job once; ingest the finished ones.
 
-    Returns counts: ``jobs`` polled, images ``completed``, ``failed``, ``resubmitted`` (into a
-    new batch), ``waiting`` (for a decision), ``skipped`` (jobs another sweep is ingesting) and
-    ``download_failed`` (jobs whose results could not be fetched this time).
+    Economy flows' pending rows (made without dispatching) are submitted first. Returns
+    counts: ``submitted`` jobs, ``jobs`` polled, images ``completed``, ``failed``,
+    ``resubmitted`` (into a new batch), ``waiting`` (for a decision), ``skipped`` (jobs
+    another sweep is ingesting) and ``download_failed`` (jobs whose results could not be
+    fetched this time).
     """
     scope.require(Action.ADMIN)
     counts = dict.fromkeys(
-        ("jobs", "completed", "failed", "resubmitted", "waiting", "skipped", "download_failed"),
+        (
+            "jobs",
+            "submitted",
+            "completed",
+            "failed",
+            "resubmitted",
+            "waiting",
+            "skipped",
+            "download_failed",
+        ),
         0,
     )
+    now = utcnow()
+    with unit_of_work() as db:
+        # Rows waiting for a job or a decision stay theirs: recovery must not reset them.
+        batch_rows.touch_waiting(db, now=now)
+        stopped = batch_rows.interrupted_submissions(
+            db, older_than=now - dt.timedelta(seconds=_lease_s()), now=now
+        )
+    ai = _batch_ai()
+    for holder, ids in stopped.items():
+        counts["waiting"] += _recover_submission(ai, holder, ids)
+    if ai is not None:
+        with unit_of_work() as db:
+            unsubmitted = batch_rows.pending_economy_flows(db)
+        for flow_id in unsubmitted:  # economy rows left pending: into a batch, not the workers
+            counts["submitted"] += len(submit_economy(scope, flow_id=flow_id))
     with unit_of_work() as db:
         open_jobs = batch_rows.open_jobs(db)
-        # Rows waiting for a job or a decision stay theirs: recovery must not reset them.
-        batch_rows.touch_waiting(db, now=utcnow())
-    ai = _batch_ai()
     for name in open_jobs:
         counts["jobs"] += 1
         if ai is None:
@@ -357,6 +430,38 @@ def _rows_of_job(name: str) -> list[uuid.UUID]:
         return batch_rows.rows_of_job(db, f"{JOB_PREFIX}{name}")
 
 
+class _Renewal:
+    """A thread keeping ``holder``'s rows fresh (their heartbeat is the lease) during a block."""
+
+    def __init__(self, holder: str) -> None:
+        self.holder = holder
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._backends = backends.current()
+
+    def __enter__(self) -> _Renewal:
+        self._thread = threading.Thread(
+            target=self._renew, name=f"lease-{self.holder}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _renew(self) -> None:
+        backends.activate_for_thread(self._backends)
+        every = _lease_s() / 3
+        while not self._stop.wait(every):
+            try:
+                with unit_of_work() as db:
+                    batch_rows.renew(db, self.holder, now=utcnow())
+            except Exception:  # a missed renewal is retried at the next beat
+                log.warning("renewing the lease %s failed", self.holder, exc_info=True)
+
+
 class _Lease:
     """This ingest's hold on a job's rows, renewed by a thread until it is released."""
 
@@ -364,9 +469,7 @@ class _Lease:
         self.job_id = job_id
         self.holder = f"{batch_rows.INGEST_PREFIX}{uuid.uuid4().hex[:12]}"
         self.rows: list[uuid.UUID] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._backends = backends.current()
+        self._renewal = _Renewal(self.holder)
 
     def take(self) -> list[uuid.UUID]:
         now = utcnow()
@@ -379,21 +482,8 @@ class _Lease:
                 expired_before=now - dt.timedelta(seconds=_lease_s()),
             )
         if self.rows:
-            self._thread = threading.Thread(
-                target=self._renew, name=f"lease-{self.holder}", daemon=True
-            )
-            self._thread.start()
+            self._renewal.__enter__()
         return self.rows
-
-    def _renew(self) -> None:
-        backends.activate_for_thread(self._backends)
-        every = _lease_s() / 3
-        while not self._stop.wait(every):
-            try:
-                with unit_of_work() as db:
-                    batch_rows.renew(db, self.holder, now=utcnow())
-            except Exception:  # a missed renewal is retried at the next beat
-                log.warning("renewing the ingest lease %s failed", self.holder, exc_info=True)
 
     def holds(self, iid: uuid.UUID) -> bool:
         """Whether the row is still this ingest's (and still open): checked before each row."""
@@ -401,9 +491,7 @@ class _Lease:
             return batch_rows.renew_one(db, iid, self.holder, now=utcnow())
 
     def release(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._renewal.__exit__()
         with unit_of_work() as db:
             batch_rows.release(db, self.holder, now=utcnow())
 

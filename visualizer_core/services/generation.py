@@ -154,7 +154,7 @@ def generate(
         images = repo.images_of(db, wanted)
         missing_photo = [pid for pid in wanted if not images[pid]]
         if missing_photo:
-            product = db.get(Product, missing_photo[0])
+            product = repo.get(db, Product, missing_photo[0], client_id=None)
             label = product.sku if product else missing_photo[0]
             raise InvalidInput(f"product {label} has no photo: upload one before generating")
         needed = len(wanted) * settings.variants

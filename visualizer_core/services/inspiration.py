@@ -17,7 +17,7 @@ from typing import Any
 from visualizer_core import backends
 from visualizer_core.db import repo
 from visualizer_core.db.models import GeneratedImage, Product
-from visualizer_core.demo_art import DEMO_ROOMS, draw_room
+from visualizer_core.demo.art import DEMO_ROOMS, draw_room
 from visualizer_core.errors import InvalidInput, NotFound, ProviderError, VisualizerError
 from visualizer_core.inspiration import COLORS, ORIENTATIONS, InspirationPhoto, SearchPage
 from visualizer_core.inspiration.cache import cache_for
@@ -160,7 +160,7 @@ def _generation(scope: Scope, image_id: uuid.UUID | str) -> tuple[GeneratedImage
             raise InvalidInput(
                 f"image {image_id} is {image.status}: only a finished image can inspire"
             )
-        product = db.get(Product, image.product_id)
+        product = repo.get(db, Product, image.product_id, client_id=None)
         session = load_session(db, scope, image.studio_session_id)
         scene = session.find_scene(image.scene_id)
         room = None

@@ -79,7 +79,7 @@ def job_id_for(image_id: uuid.UUID) -> str:
 def image_status(image_id: uuid.UUID) -> str | None:
     """The status of one image row, or None when there is no such row (the queue asks)."""
     with unit_of_work() as db:
-        image = db.get(GeneratedImage, image_id)
+        image = repo.get(db, GeneratedImage, image_id, client_id=None)
         return image.status if image is not None else None
 
 
@@ -103,12 +103,16 @@ class Job:
 def load_job(image_id: uuid.UUID) -> Job:
     """The row's job; ``InvalidInput`` when its photo or scene is gone (the person can act)."""
     with unit_of_work() as db:
-        image = db.get(GeneratedImage, image_id)
+        image = repo.get(db, GeneratedImage, image_id, client_id=None)
         assert image is not None
-        flow = db.get(Flow, image.flow_id)
-        session = db.get(StudioSession, image.studio_session_id)
-        product = db.get(Product, image.product_id)
-        photo = db.get(ProductImage, image.product_image_id) if image.product_image_id else None
+        flow = repo.get(db, Flow, image.flow_id, client_id=None)
+        session = repo.get(db, StudioSession, image.studio_session_id, client_id=None)
+        product = repo.get(db, Product, image.product_id, client_id=None)
+        photo = (
+            repo.get(db, ProductImage, image.product_image_id, client_id=None)
+            if image.product_image_id
+            else None
+        )
         if photo is None:
             photo_list = repo.images_of(db, [image.product_id])[image.product_id]
             photo = photo_list[0] if photo_list else None
@@ -256,7 +260,7 @@ def record_calls(image_id: uuid.UUID, calls: Sequence[usage.CallRecord]) -> floa
 
 
 def _add_calls(db: Session, image_id: uuid.UUID, calls: Sequence[usage.CallRecord]) -> float:
-    row = db.get(GeneratedImage, image_id)
+    row = repo.get(db, GeneratedImage, image_id, client_id=None)
     if row is None:
         return 0.0
     for record in calls:  # what each call was for
@@ -307,7 +311,7 @@ def complete(
             prompt_version=prompt_version,
             model=result.model,
             fidelity_score=kept.fidelity.score if kept.fidelity else None,
-            attempts=GeneratedImage.attempts + extra_attempts,
+            add_attempts=extra_attempts,
             completed_at=now,
             heartbeat_at=now,
             timings=_rounded(timings),
@@ -342,7 +346,7 @@ def fail(
             expect_status=ImageStatus.GENERATING,
             status=ImageStatus.ERROR,
             error_message=message[:2000],
-            attempts=GeneratedImage.attempts + extra_attempts,
+            add_attempts=extra_attempts,
             completed_at=now,
             updated_at=now,
             **extra,
@@ -354,7 +358,7 @@ def fail(
 def finish_flow_if_done(image_id: uuid.UUID) -> None:
     """When the image was its flow's last open one, mark the flow finished and notify."""
     with unit_of_work() as db:
-        image = db.get(GeneratedImage, image_id)
+        image = repo.get(db, GeneratedImage, image_id, client_id=None)
         if image is None:
             return
         flow_id = image.flow_id

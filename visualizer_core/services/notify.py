@@ -45,10 +45,10 @@ def deliver_flow_webhook(
     Internal: called by the queue's background delivery, never by a person.
     """
     with unit_of_work() as db:
-        flow = db.get(Flow, flow_id)
+        flow = repo.get(db, Flow, flow_id, client_id=None)
         if flow is None:
             return "no flow"
-        client = db.get(Client, flow.client_id)
+        client = repo.get(db, Client, flow.client_id, client_id=None)
         if client is None or not client.webhook_url or not client.webhook_secret:
             return "no webhook"
         url, secret = client.webhook_url, client.webhook_secret

@@ -341,7 +341,7 @@ def import_products(
     if (csv_path is None) == (records is None):
         raise InvalidInput("give either a CSV file or records")
     with unit_of_work() as db:
-        if db.get(Client, cid) is None:
+        if repo.get(db, Client, cid, client_id=None) is None:
             raise NotFound("client", client_id)
     if csv_path is not None:
         rows = read_catalog(Path(csv_path))

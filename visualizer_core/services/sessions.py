@@ -92,7 +92,7 @@ def create_session(scope: Scope, *, client_id: uuid.UUID | str, name: str) -> Se
     cid = parse_id(client_id, "client")
     scope.check_client(cid, "client", client_id)
     with unit_of_work() as db:
-        if db.get(Client, cid) is None:
+        if repo.get(db, Client, cid, client_id=None) is None:
             raise NotFound("client", client_id)
         row = StudioSession(
             client_id=cid, name=_session_name(name), scenes=[], matches={}, settings={}
