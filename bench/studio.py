@@ -36,6 +36,7 @@ import argparse
 import logging
 import os
 import random
+import secrets
 import signal
 import socket
 import statistics
@@ -151,7 +152,7 @@ def production_home() -> Iterator[tuple[backends.Backends, Path]]:
                 r2_access_key_id="bench",
                 r2_secret_access_key="bench",
                 visualizer_ai="local",
-                auth_secret="bench-auth-secret-not-for-production-use",
+                auth_secret=secrets.token_urlsafe(32),
             )
             built = backends.build(settings)
             storage = built.storage

@@ -108,8 +108,9 @@ def test_the_estimate_before_generate_is_the_recorded_average(
     editor, session_id = flows.prepared_session(tmp_path, products_count=2)
     before = estimates.estimate_generation(editor, client_id=editor.client_id, products=1)
     gemini_server.fail_next("no_image")  # one image costs a refused attempt more
-    rows = flows.run(editor, session_id)
-    rows = flows.judged(rows[0].flow_id)  # the judgements follow the images
+    flow = generation.generate(editor, session_id=session_id)
+    generation.wait_for_flows(editor, flow_ids=[flow.flow_id], timeout=120)
+    rows = flows.judged(flow.flow_id)  # the judgements follow the images
     assert {r.status for r in rows} == {"completed"}
     recorded = sum(r.cost_usd or 0.0 for r in rows) / len(rows)
     after = estimates.estimate_generation(editor, client_id=editor.client_id, products=10)
