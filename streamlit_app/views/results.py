@@ -186,7 +186,7 @@ for index, card in enumerate(listing.cards):
         else:
             st.markdown(f"_{card.status}_")
         star = ":orange[:material/star:] " if card.favourite else ""
-        score = "" if card.fidelity_score is None else f" · fidelity {card.fidelity_score:.2f}"
+        score = f" · {card.fidelity_label}" if card.fidelity_label else ""
         st.markdown(f"{star}**{plain(card.sku)}** · v{card.variant + 1} {BADGE[card.review_state]}")
         st.caption(f"{plain(card.product_name)}{score}")
         if card.error_message:

@@ -52,13 +52,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from limits import RateLimitItemPerSecond
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
-
 from visualizer_core.errors import DailyLimitReached, RateLimited
 
 if TYPE_CHECKING:
+    from limits import RateLimitItemPerSecond
+
     from visualizer_core.config import Settings
 
 __all__ = [
@@ -303,6 +301,10 @@ class ModelLimiter:
         self.window_s = window_s
         self.day_s = day_s
         self._prefix = f"{key_prefix}:gemini"
+        # Imported here: ``visualizer status`` reads the pauses without loading the limiter.
+        from limits.storage import storage_from_string
+        from limits.strategies import MovingWindowRateLimiter
+
         if redis_url:
             import redis
 
@@ -358,6 +360,8 @@ class ModelLimiter:
         if not (limits.rpm or limits.tpm or limits.rpd):
             return
         if limits.tpm and tokens:
+            from limits import RateLimitItemPerSecond
+
             item = RateLimitItemPerSecond(limits.tpm, self.window_s)
             cost = min(tokens, limits.tpm)
             if not self._windows.test(item, name, "tokens", cost=cost):
@@ -382,6 +386,8 @@ class ModelLimiter:
                 _paused_message(name, end, reason), resets_at=end, local=True, model=name
             )
         if limits.tpm and tokens:
+            from limits import RateLimitItemPerSecond
+
             item = RateLimitItemPerSecond(limits.tpm, self.window_s)
             self._windows.hit(item, name, "tokens", cost=min(tokens, limits.tpm))
 
