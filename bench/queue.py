@@ -76,7 +76,7 @@ def _breakdown(flow_id: uuid.UUID) -> tuple[str, float]:
             for before, after in itertools.pairwise(slot_rows):
                 if before.completed_at and after.started_at:
                     gaps.append((after.started_at - before.completed_at).total_seconds())
-        names = sorted({k for row in rows for k in (row.timings or {})})
+        names = sorted({k for row in rows for k in (row.timings or {}) if k.endswith("_s")})
         parts = [
             f"{name.removesuffix('_s')} {statistics.mean(r.timings.get(name, 0) for r in rows):.2f}"
             for name in names
