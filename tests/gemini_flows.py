@@ -14,8 +14,9 @@ from tests.standins.gemini_server import GeminiStandIn, RecordedRequest
 from visualizer_core import backends
 from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL
 from visualizer_core.db.models import GeneratedImage
+from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ClientScope
-from visualizer_core.services import analysis, products, sessions
+from visualizer_core.services import analysis, generation, products, sessions
 
 # A price row unlike the built-in one, to see that the configured table is the one used.
 CUSTOM_PRICE = {"input": 2.0, "output": 10.0, "image_output": 40.0}
@@ -88,3 +89,11 @@ def image_calls(server: GeminiStandIn) -> list[RecordedRequest]:
         if r.action == "generateContent"
         and "IMAGE" in [str(m).upper() for m in r.generation_config.get("responseModalities", [])]
     ]
+
+
+def run_flow(scope: ClientScope, session_id: uuid.UUID, **settings: Any) -> list[GeneratedImage]:
+    """Generate a flow with these settings and wait for it; its rows."""
+    flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(**settings))
+    counts = generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=120)
+    assert counts["pending"] + counts["generating"] == 0, counts
+    return rows_of_flow(flow.flow_id)

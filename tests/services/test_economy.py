@@ -226,7 +226,7 @@ def test_a_submission_that_stopped_half_way_is_never_paid_twice(
     submits the rows again only if it was not."""
     from visualizer_core.ai.gemini_batch import GeminiBatch
 
-    scope, session_id = flows._prepared_session(tmp_path, products_count=2)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=2)
     gemini_server.reset()
     real = GeminiBatch.submit
 
@@ -260,7 +260,7 @@ def test_a_submission_that_stopped_half_way_is_never_paid_twice(
     assert {r.status for r in rows} == {"completed"}
     assert gemini_server.batches_created() == 1  # one job, whichever way it stopped
     assert made == (1 if stops == "after_create" else 0)
-    assert flows._image_calls(gemini_server) == []
+    assert flows.image_calls(gemini_server) == []
 
 
 def test_economy_rows_left_pending_go_into_a_batch_not_to_the_workers(
@@ -268,7 +268,7 @@ def test_economy_rows_left_pending_go_into_a_batch_not_to_the_workers(
 ) -> None:
     """A flow made without dispatching (``visualizer generate --economy`` without ``--wait``):
     the sweep submits it as a batch; the standard workers never make it at the full price."""
-    scope, session_id = flows._prepared_session(tmp_path, products_count=2)
+    scope, session_id = flows.prepared_session(tmp_path, products_count=2)
     gemini_server.reset()
     flow = generation.generate(
         scope, session_id=session_id, settings=FlowSettings(economy=True), dispatch=False
@@ -280,4 +280,4 @@ def test_economy_rows_left_pending_go_into_a_batch_not_to_the_workers(
     economy.poll_economy(ADMIN)
     economy.poll_economy(ADMIN)
     assert {r.status for r in _rows(flow.flow_id)} == {"completed"}
-    assert flows._image_calls(gemini_server) == []
+    assert flows.image_calls(gemini_server) == []

@@ -104,10 +104,10 @@ def test_a_member_sees_only_their_clients_spend(
 def test_the_estimate_before_generate_is_the_recorded_average(
     gemini_fast_retries: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
 ) -> None:
-    editor, session_id = flows._prepared_session(tmp_path, products_count=2)
+    editor, session_id = flows.prepared_session(tmp_path, products_count=2)
     before = estimates.estimate_generation(editor, client_id=editor.client_id, products=1)
     gemini_server.fail_next("no_image")  # one image costs a refused attempt more
-    rows = flows._run(editor, session_id)
+    rows = flows.run_flow(editor, session_id)
     assert {r.status for r in rows} == {"completed"}
     recorded = sum(r.cost_usd or 0.0 for r in rows) / len(rows)
     after = estimates.estimate_generation(editor, client_id=editor.client_id, products=10)
