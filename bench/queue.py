@@ -3,9 +3,11 @@
 Run with ``python -m bench queue``. It needs the live PostgreSQL and Redis the tests use
 (``TEST_POSTGRES_URL``, ``TEST_REDIS_URL``; one of Redis databases 10-12, claimed exclusively).
 Set-up, not measured: a fresh PostgreSQL database, a client with ``PRODUCTS`` analysed and
-matched products, and ``WORKERS`` ``visualizer worker --concurrency SLOTS`` processes whose local
-AI answers in ``LATENCY_S`` seconds per image (``VISUALIZER_AI_LATENCY_S``). Storage is a folder
-all the processes share, so the figures are about the queue, not about an S3 stand-in's CPU.
+matched products, and ``WORKERS`` ``visualizer worker --concurrency SLOTS`` processes on Gemini,
+through the real SDK to the Gemini stand-in, which answers an image in ``LATENCY_S`` seconds and
+a fidelity judgement four times faster (each image is judged: the judgements run on their own
+slots, ``JUDGE_SLOTS`` per worker). Storage is a folder all the processes share, so the figures
+are about the queue, not about an S3 stand-in's CPU.
 
 Measured:
 
@@ -37,7 +39,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from tests.servers.celery_worker import make_world, queue_stack
+from tests.standins.gemini_server import GeminiStandIn
 from visualizer_core import backends
+from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL
 from visualizer_core.db.models import GeneratedImage
 from visualizer_core.jobqueue.celery_queue import JobRecords
 from visualizer_core.scope import ADMIN
@@ -48,6 +52,7 @@ PRODUCTS = 500
 LATENCY_S = 2.0
 WORKERS = 2
 SLOTS = 8
+JUDGE_SLOTS = 2
 
 
 def _wait(flow_id: uuid.UUID, timeout: float) -> dict[str, int]:
@@ -89,17 +94,29 @@ def _load() -> str:
 
 def main() -> None:
     """Run the benchmark and print its figures."""
+    server = GeminiStandIn().start()
+    try:
+        _run(server)
+    finally:
+        server.stop()
+
+
+def _run(server: GeminiStandIn) -> None:
+    gemini = {"gemini_api_key": server.api_key, "gemini_base_url": server.base_url}
     with tempfile.TemporaryDirectory(prefix="vz-bench-queue-") as folder:
         home = Path(folder) / "home"
-        with queue_stack(None, home) as stack:
+        with queue_stack(None, home, **gemini) as stack:
             print(_load(), flush=True)
             started = time.perf_counter()
             world = make_world(Path(folder) / "catalog", products_count=PRODUCTS)
+            env = {
+                "VISUALIZER_AI": "gemini",
+                "GEMINI_API_KEY": server.api_key,
+                "GEMINI_BASE_URL": server.base_url,
+                "VISUALIZER_JUDGEMENT_WORKERS": str(JUDGE_SLOTS),
+            }
             workers = [
-                stack.start_worker(
-                    concurrency=SLOTS, ready=False, VISUALIZER_AI_LATENCY_S=str(LATENCY_S)
-                )
-                for _ in range(WORKERS)
+                stack.start_worker(concurrency=SLOTS, ready=False, **env) for _ in range(WORKERS)
             ]
             for worker in workers:
                 worker.wait_ready()
@@ -109,6 +126,10 @@ def main() -> None:
                 flush=True,
             )
 
+            server.model_latency_s = {
+                DEFAULT_IMAGE_MODEL: LATENCY_S,
+                DEFAULT_TEXT_MODEL: LATENCY_S / 4,  # a judgement, four times faster
+            }
             # Throughput against the ideal.
             slots = WORKERS * SLOTS
             ideal = IMAGES * LATENCY_S / slots
@@ -121,8 +142,9 @@ def main() -> None:
             breakdown, busy = _breakdown(flow.flow_id)
             print(breakdown, flush=True)
             print(
-                f"throughput: {IMAGES} images at {LATENCY_S:g} s each on {WORKERS} workers x "
-                f"{SLOTS} slots: wall {wall:.1f} s, ideal {ideal:.1f} s, "
+                f"throughput: {IMAGES} images at {LATENCY_S:g} s each (each judged in "
+                f"{LATENCY_S / 4:g} s on {JUDGE_SLOTS} judgement slots a worker) on {WORKERS} "
+                f"workers x {SLOTS} image slots: wall {wall:.1f} s, ideal {ideal:.1f} s, "
                 f"ratio {ideal / wall:.2f} ({counts['completed']} completed, "
                 f"{counts['error']} failed)",
                 flush=True,

@@ -14,9 +14,8 @@ from tests.standins.gemini_server import GeminiStandIn, RecordedRequest
 from visualizer_core import backends
 from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL
 from visualizer_core.db.models import GeneratedImage
-from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ClientScope
-from visualizer_core.services import analysis, generation, products, sessions
+from visualizer_core.services import analysis, products, sessions
 
 # A price row unlike the built-in one, to see that the configured table is the one used.
 CUSTOM_PRICE = {"input": 2.0, "output": 10.0, "image_output": 40.0}
@@ -26,6 +25,8 @@ def gemini_backends(
     base: backends.Backends, server: GeminiStandIn, **extra: Any
 ) -> Iterator[backends.Backends]:
     """The backend set of ``base`` with Gemini switched on, as its environment would do it."""
+    extra.setdefault("visualizer_retry_base_s", 0.05)  # the retry policy's waits, for tests
+    extra.setdefault("visualizer_retry_max_s", 0.2)
     with backends_like(
         base,
         gemini_api_key=server.api_key,
@@ -91,9 +92,26 @@ def image_calls(server: GeminiStandIn) -> list[RecordedRequest]:
     ]
 
 
-def run_flow(scope: ClientScope, session_id: uuid.UUID, **settings: Any) -> list[GeneratedImage]:
-    """Generate a flow with these settings and wait for it; its rows."""
+def run(scope: ClientScope, session_id: uuid.UUID, **settings: Any) -> list[GeneratedImage]:
+    """Generate a flow over the session's products and wait for it; its rows."""
+    from visualizer_core.schemas import FlowSettings
+    from visualizer_core.services import generation
+
     flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(**settings))
     counts = generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=120)
     assert counts["pending"] + counts["generating"] == 0, counts
     return rows_of_flow(flow.flow_id)
+
+
+def judged(flow_id: uuid.UUID, timeout: float = 60) -> list[GeneratedImage]:
+    """The flow's rows once no fidelity judgement of theirs is still to come (or the time is
+    up): the judgements are tasks of their own, that follow the images."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = rows_of_flow(flow_id)
+        waiting = [r for r in rows if "fidelity_queued_at" in (r.timings or {})]
+        if not waiting or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)

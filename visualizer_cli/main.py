@@ -259,8 +259,17 @@ def status(
     """Progress of a session's images."""
     from visualizer_core.services import sessions
 
-    counts = sessions.session_status(ADMIN, session_id=session)
-    emit(as_json, counts, " ".join(f"{k} {v}" for k, v in counts.items()))
+    counts: dict[str, Any] = dict(sessions.session_status(ADMIN, session_id=session))
+    paused = sessions.paused_models(ADMIN, session_id=session)
+    if paused:  # models whose day's quota is used up: their images wait, named here
+        counts["paused"] = paused
+    human = " ".join(f"{k} {v}" for k, v in counts.items() if k != "paused")
+    for entry in paused:
+        human += (
+            f"\n{entry['images']} image(s) paused: {entry['model']}'s daily quota is used up;"
+            f" they resume by themselves at {entry['until']}"
+        )
+    emit(as_json, counts, human)
 
 
 @app.command("analyze")
@@ -366,6 +375,9 @@ def generate(
         payload,
         f"flow {flow.flow_id}: {len(flow.image_ids)} image(s), {payload['status']}",
     )
+    if flow.skipped:  # one line on stderr; with --json each is also an entry of "skipped"
+        left_out = "; ".join(f"{s['product_id']}: {s['reason']}" for s in flow.skipped)
+        typer.echo(f"warning: skipped {len(flow.skipped)} product(s): {left_out}", err=True)
     if payload["status"] == "timeout":
         fail(
             f"timed out after {timeout} s with {open_} image(s) still open; they stay queued "
@@ -492,22 +504,36 @@ def recover(as_json: JsonFlag = False) -> None:
 @app.command("worker")
 @reports
 def worker(
-    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Jobs at once.")] = 8,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Images at once.")] = 8,
+    judgement_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=256,
+            help="Fidelity judgements at once, on slots of their own "
+            "(default VISUALIZER_JUDGEMENT_WORKERS; 0: none here).",
+        ),
+    ] = None,
 ) -> None:
     """A Celery worker when REDIS_URL is set, else the in-process worker; runs until stopped."""
     from visualizer_core import backends
 
     current = backends.current()
+    judges = (
+        current.settings.visualizer_judgement_workers
+        if judgement_concurrency is None
+        else judgement_concurrency
+    )
     if current.settings.redis_url:
         from workers.celery_app import run_worker
 
-        run_worker(concurrency=concurrency)
+        run_worker(concurrency=concurrency, judgement_concurrency=judges)
         return
     from visualizer_core.jobqueue import run_embedded_worker
     from visualizer_core.services import TASKS
 
     typer.echo(f"in-process worker with {concurrency} thread(s); Ctrl-C to stop", err=True)
-    run_embedded_worker(current, threads=concurrency, tasks=TASKS)
+    run_embedded_worker(current, threads=concurrency, tasks=TASKS, judgement_threads=judges)
 
 
 @app.command("studio")

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from visualizer_core.config import Settings, get_settings
 from visualizer_core.db.engine import READ_ONLY, make_engine, make_sessionmaker, transaction
-from visualizer_core.storage import LocalStorage, S3Storage, Storage
+from visualizer_core.storage import LocalStorage, Storage
 
 if TYPE_CHECKING:
     from visualizer_core.ai.base import AIBackend
@@ -101,6 +101,8 @@ class Backends:
 
 def _make_storage(settings: Settings) -> Storage:
     if settings.r2_bucket:
+        from visualizer_core.storage.s3 import S3Storage
+
         secret = settings.r2_secret_access_key
         return S3Storage(
             settings.r2_bucket,

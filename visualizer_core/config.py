@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     photo downloads) may reach although they are not public: tests and on-premise installs."""
     visualizer_workers: int = Field(default=4, ge=1, le=64)
     """Worker threads of the in-process queue (embedded default)."""
+    visualizer_judgement_workers: int = Field(default=2, ge=0, le=64)
+    """Slots for fidelity judgements, apart from the image slots: threads of the in-process
+    queue, and the default of ``visualizer worker --judgement-concurrency`` (0: this worker
+    judges nothing)."""
     visualizer_max_attempts: int = Field(default=4, ge=1, le=20)
     """Attempts per image before a transient failure becomes final."""
     visualizer_heartbeat_s: float = Field(default=15.0, ge=0.2, le=600)

@@ -179,12 +179,18 @@ def _judge_of(ai: object) -> FidelityJudge | None:
 
 
 def check_fidelity(
-    ai: object, *, product_png: bytes, generated: bytes, meta: Mapping[str, Any]
+    ai: object,
+    *,
+    product_png: bytes,
+    generated: bytes,
+    meta: Mapping[str, Any],
+    raise_errors: bool = False,
 ) -> FidelityCheck | None:
     """The fidelity of one generated image, by the measure that fits its backend, or None.
 
     ``meta`` is the generation result's: a ``box`` there means the product was placed by the
     compositor and is measured locally; otherwise a backend that can judge (Gemini) is asked.
+    ``raise_errors`` lets a provider's failure through (the judgement task retries it).
     """
     box = meta.get("box")
     try:
@@ -195,7 +201,12 @@ def check_fidelity(
         if judge is None:
             return None
         return judge.judge_fidelity(product_png, generated)
-    except (ProviderError, InvalidImage) as error:
+    except ProviderError as error:
+        if raise_errors:
+            raise
+        log.warning("fidelity check failed: %s", error)
+        return None
+    except InvalidImage as error:
         log.warning("fidelity check failed: %s", error)
         return None
     except Exception:  # a score is a nicety: a bug here must not fail a finished image

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from typing import Any
@@ -24,6 +27,9 @@ from visualizer_core.jobqueue import Heartbeat, Sweeper, worker_name
 from visualizer_core.jobqueue.celery_queue import (
     FINISHED,
     GENERATE_TASK,
+    JUDGE_TASK,
+    JUDGEMENT_QUEUE,
+    QUEUE_NAME,
     WEBHOOK_TASK,
     JobRecords,
     make_celery,
@@ -31,7 +37,14 @@ from visualizer_core.jobqueue.celery_queue import (
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import generation, jobs, notify
 
-__all__ = ["app", "deliver_webhook", "generate_image", "run_worker", "sweep_once"]
+__all__ = [
+    "app",
+    "deliver_webhook",
+    "generate_image",
+    "judge_image",
+    "run_worker",
+    "sweep_once",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +96,8 @@ def generate_image(image_id: str) -> str:
     if outcome in FINISHED:
         records.set([iid], outcome, worker=name)
         return outcome
+    if outcome == "deferred":  # back in the queue with a countdown: its record says pending
+        return outcome
     records.count("duplicates")
     status = jobs.image_status(iid)
     log.warning("duplicate delivery of image %s: %s (the row is %s)", iid, outcome, status)
@@ -91,6 +106,12 @@ def generate_image(image_id: str) -> str:
     elif status is None:
         records.forget([iid])
     return outcome
+
+
+@app.task(name=JUDGE_TASK, ignore_result=True)
+def judge_image(image_id: str) -> str:
+    """The fidelity judgement of one completed image, on the judgement queue's own slots."""
+    return generation.judge_image(uuid.UUID(image_id), worker_id=worker_name("celery-judge"))
 
 
 @app.task(name=WEBHOOK_TASK, ignore_result=True)
@@ -120,7 +141,8 @@ _sweeper = Sweeper(sweep_once, SWEEP_S, name="sweeper")
 
 @signals.worker_ready.connect
 def _start_sweeper(**_: Any) -> None:
-    _sweeper.start()
+    if os.environ.get("VISUALIZER_SWEEPER", "1") != "0":  # the judgement worker does not sweep
+        _sweeper.start()
 
 
 @signals.worker_shutdown.connect
@@ -131,19 +153,53 @@ def _stop(**_: Any) -> None:
         heartbeat.stop()
 
 
-def run_worker(*, concurrency: int = 8, loglevel: str = "INFO") -> None:
+def run_worker(
+    *, concurrency: int = 8, judgement_concurrency: int = 2, loglevel: str = "INFO"
+) -> None:
     """Run a worker with the thread pool until it is stopped.
 
     The work is waiting on Gemini, S3 and the database, so threads give many slots per process
     at little memory, with no monkey-patching (gevent/eventlet) and no fork per slot (prefork).
+
+    The images' queue gets ``concurrency`` slots here. The fidelity judgements have their own
+    queue and their own slots: ``judgement_concurrency`` of them in a second worker process that
+    this one starts (and stops with itself), so that a judgement never holds an image's slot.
     """
-    app.worker_main(
-        [
-            "worker",
-            f"--concurrency={concurrency}",
-            f"--loglevel={loglevel}",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname=visualizer@%h",  # what the compose healthcheck pings
-        ]
-    )
+    judge = None
+    if judgement_concurrency > 0:
+        judge = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers.celery_app",
+                "worker",
+                f"--concurrency={judgement_concurrency}",
+                f"--queues={JUDGEMENT_QUEUE}",
+                f"--loglevel={loglevel}",
+                "--without-gossip",
+                "--without-mingle",
+                "--hostname=judgement@%h",
+            ],
+            env={**os.environ, "VISUALIZER_SWEEPER": "0"},
+        )
+    try:
+        app.worker_main(
+            [
+                "worker",
+                f"--concurrency={concurrency}",
+                f"--queues={QUEUE_NAME}",
+                f"--loglevel={loglevel}",
+                "--without-gossip",
+                "--without-mingle",
+                "--hostname=visualizer@%h",  # what the compose healthcheck pings
+            ]
+        )
+    finally:
+        if judge is not None:
+            judge.terminate()
+            try:
+                judge.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                judge.kill()

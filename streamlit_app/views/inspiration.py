@@ -59,14 +59,14 @@ def show_scenes() -> None:
         st.info("No scenes yet: upload some, or pick earlier generations below.")
         return
     st.subheader(f"Scenes in this session ({len(scenes)})")
+    # By URL (the bucket's, presigned and cached, or a cached read): no storage read per rerun.
+    pictures = gallery.browser_urls(s.thumbnail_key or s.key for s in scenes)
     columns = st.columns(COLUMNS)
     for index, scene in enumerate(scenes):
         with columns[index % COLUMNS]:
-            picture = attempt(
-                previews.scene_picture, member, session_id=session.id, scene_id=scene.id
-            )
+            picture = pictures.get(scene.thumbnail_key or scene.key)
             found = scene.analysis
-            caption = f"{scene.filename or scene.id[:8]} · {_room_label(scene.room)}"
+            caption = f"{plain(scene.filename or scene.id[:8])} · {_room_label(scene.room)}"
             if found:
                 caption += f" · {', '.join(found.style[:2]) or found.lighting}"
             if picture is not None:

@@ -12,6 +12,7 @@ D deliver the approved set.
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import streamlit as st
@@ -26,6 +27,8 @@ CURRENT = "review.current"
 ADVANCE = "review.advance_from"
 NOTICE = "review.notice"
 DIALOG = "review.dialog"
+REMEMBERED_AT = "review.remembered_at"
+REMEMBER_EVERY_S = 10.0
 BADGE = {
     "approved": ":green[:material/check_circle: Approved]",
     "rejected": ":red[:material/block: Rejected]",
@@ -76,12 +79,23 @@ def go(step: int) -> None:
     st.session_state[CURRENT] = target
     st.session_state.pop(DIALOG, None)
     close_lineage()
-    attempt(review.remember_position, member, session_id=session.id, image_id=target)
+    remember(target)
+
+
+def remember(image_id: uuid.UUID) -> None:
+    """Keep the member's place for the next visit, at most every ``REMEMBER_EVERY_S``: the
+    place is on the session row, which is large, and resuming from a place a few images back
+    lands on the same next undecided image."""
+    now = time.monotonic()
+    if now - float(st.session_state.get(REMEMBERED_AT, -REMEMBER_EVERY_S)) >= REMEMBER_EVERY_S:
+        st.session_state[REMEMBERED_AT] = now
+        attempt(review.remember_position, member, session_id=session.id, image_id=image_id)
 
 
 def decided(image_id: uuid.UUID, decision: review.Decision) -> None:
     if attempt(review.decide, member, image_id=image_id, decision=decision) is not None:
         st.session_state[ADVANCE] = image_id
+        remember(image_id)
         st.session_state.pop(DIALOG, None)
         close_lineage()
 
@@ -95,6 +109,7 @@ def pick(image_id: uuid.UUID) -> None:
     if changed is not None:
         st.session_state[NOTICE] = f"Picked this variant: {changed} image(s) updated."
         st.session_state[ADVANCE] = image_id
+        remember(image_id)
 
 
 done_share = queue.reviewed / queue.total

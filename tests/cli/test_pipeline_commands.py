@@ -106,6 +106,18 @@ def test_analyze_match_generate_status_export(backend: Backends, tmp_path: Path)
     sofa_rows = [row for row in manifest if row["sku"] == "SOFA-1"]
     assert [row["product_name"] for row in sofa_rows] == ["'=1+2 Harbor Three-Seat Sofa"] * 2
 
+    delivered = ok_json(
+        backend, "export", "--session", sid, "--out", str(out), "--preset", "portrait-1600x2000"
+    )
+    assert delivered["images"] == 8 and delivered["preset"]["size"] == "portrait_1600x2000"
+    with zipfile.ZipFile(out) as archive:
+        manifest = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode())))
+    assert {(row["width"], row["height"]) for row in manifest} == {("1600", "2000")}
+    assert {row["file"] for row in manifest} == {f"{r['sku']}_{r['variant']}.jpg" for r in manifest}
+    refused = run(backend, "export", "--session", sid, "--out", str(out), "--preset", "poster")
+    assert refused.returncode == 1 and "unknown preset 'poster'" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
     assert ok_json(backend, "recover")["reset"] == 0
 
 

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from visualizer_core.db.models import GeneratedImage
 from visualizer_core.errors import InvalidInput
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN, ClientScope
-from visualizer_core.services import economy, generation
+from visualizer_core.services import economy, generation, jobs
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ def test_a_batch_that_takes_several_polls(
         assert polled["jobs"] == 1 and polled["completed"] == 0
         assert {r.status for r in _rows(flow_id)} == {"generating"}
     assert economy.poll_economy(ADMIN)["completed"] == 3
-    rows = _rows(flow_id)
+    rows = flows.judged(flow_id)  # the judgements are tasks of their own: their calls follow
     assert {r.status for r in rows} == {"completed"}
     assert flows.image_calls(gemini_server) == []  # nothing made at the standard price
     for row in rows:
@@ -142,7 +143,7 @@ def test_two_sweeps_at_once_ingest_once(
     for thread in threads:
         thread.join(timeout=120)
     assert sum(r["completed"] for r in results) == 4
-    rows = _rows(flow_id)
+    rows = flows.judged(flow_id)
     assert {r.status for r in rows} == {"completed"}
     for row in rows:
         assert len(_batch_records(row)) == 1
@@ -189,13 +190,22 @@ def test_full_price_when_a_person_chooses_it(
 
 
 def test_the_lease_is_renewed_while_a_long_ingest_runs(
-    gemini: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
+    gemini: backends.Backends,
+    gemini_server: GeminiStandIn,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An ingest longer than the lease: a later sweep finds the rows still held, not free."""
     _scope, flow_id = _economy_flow(tmp_path, gemini_server, products=4)
     economy.poll_economy(ADMIN)
     lease_s = gemini.settings.stale_after_s  # 3 s with a 0.5 s heartbeat
-    gemini_server.latency_s = lease_s / 2  # the fourth judgement starts after the lease
+    keep = jobs.keep_result
+
+    def slow_keep(*args: Any, **kwargs: Any) -> Any:  # slow storage: the fourth after the lease
+        time.sleep(lease_s / 2)
+        return keep(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "keep_result", slow_keep)
     first: list[dict[str, int]] = []
 
     def sweep() -> None:
@@ -210,6 +220,7 @@ def test_the_lease_is_renewed_while_a_long_ingest_runs(
     thread.join(timeout=60)
     assert late["completed"] == 0 and late["skipped"] == 1
     assert first[0]["completed"] == 4
+    flows.judged(flow_id)
     assert _judgements(gemini_server) == 4
     assert {r.status for r in _rows(flow_id)} == {"completed"}
 

@@ -90,13 +90,19 @@ class RecordingQueue:
     def __init__(self, checker: backends.Backends) -> None:
         self.checker = checker  # its own engine: sees only what other connections committed
         self.dispatched: list[uuid.UUID] = []
+        self.delays: list[float] = []
+        self.judgements: list[uuid.UUID] = []
         self.visible_at_dispatch: list[bool] = []
 
-    def dispatch(self, image_ids: Sequence[uuid.UUID]) -> None:
+    def dispatch(self, image_ids: Sequence[uuid.UUID], *, delay_s: float = 0.0) -> None:
         with self.checker.transaction() as db:
             found = repo.images_where(db, GeneratedImage.id.in_(list(image_ids)))
         self.visible_at_dispatch.append(len(found) == len(image_ids))
         self.dispatched.extend(image_ids)
+        self.delays.extend(delay_s for _ in image_ids)
+
+    def dispatch_judgements(self, image_ids: Sequence[uuid.UUID], *, delay_s: float = 0.0) -> None:
+        self.judgements.extend(image_ids)
 
     def live(self, image_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         return set()
@@ -314,9 +320,8 @@ def test_process_image_claims_once_stores_and_marks_completed(world: dict[str, A
     assert row.seed == before.seed
     assert row.completed_at is not None and row.started_at is not None
     assert row.completed_at >= row.started_at
-    for part in ("db_s", "load_s", "ai_s", "backoff_s", "encode_s", "store_s", "total_s"):
+    for part in ("db_s", "load_s", "ai_s", "encode_s", "store_s", "fidelity_s", "total_s"):
         assert row.timings[part] >= 0, part
-    assert row.timings["backoff_s"] == 0
 
     storage = backends.current().storage
     picture = Image.open(io.BytesIO(storage.get(row.image_key)))
@@ -332,11 +337,13 @@ def test_process_image_claims_once_stores_and_marks_completed(world: dict[str, A
     assert the_flow(flow.flow_id).finished_at is not None
 
 
-def test_transient_failures_are_retried_with_the_wait_the_provider_asks(
+def test_a_transient_failure_goes_back_to_the_queue_with_a_new_seed(
     world: dict[str, Any], reconfigure: Any
 ) -> None:
-    ai = ScriptedAI([RateLimited("429 busy", retry_after=0.01)] * 2)
-    reconfigure(ai)
+    ai = ScriptedAI([RateLimited("429 busy", retry_after=7.0), TransientProviderError("503")])
+    installed = reconfigure(ai, visualizer_retry_base_s=40.0, visualizer_retry_max_s=600.0)
+    queue = RecordingQueue(installed)
+    installed.use_queue(queue)
     flow = generation.generate(
         ADMIN,
         session_id=world["session"].id,
@@ -344,19 +351,52 @@ def test_transient_failures_are_retried_with_the_wait_the_provider_asks(
         dispatch=False,
     )
     [image_id] = flow.image_ids
-    assert generation.process_image(image_id, worker_id="w") == "completed"
+
+    # Each failed attempt gives the row back to the queue, with the wait as the message's
+    # delay: the worker slot is free at once.
+    assert generation.process_image(image_id, worker_id="w") == "deferred"
     row = rows_of([image_id])[image_id]
-    assert len(ai.calls) == 3 and len(set(ai.calls)) == 1  # the same request each time
-    assert row.status == "completed"
-    assert row.attempts == 3
-    assert row.timings["backoff_s"] == pytest.approx(0.02)
+    assert (row.status, row.worker_id, row.attempts) == ("pending", None, 1)
+    assert 7.0 <= queue.delays[-1] <= 7.0 + 1.3  # what Gemini asked, with a little jitter
+    assert generation.process_image(image_id, worker_id="w") == "deferred"
+    assert 40.0 <= queue.delays[-1] <= 80.0  # the second retry's backoff: 80 s, half jittered
+    assert generation.process_image(image_id, worker_id="w") == "completed"
+
+    row = rows_of([image_id])[image_id]
+    assert queue.dispatched == [image_id, image_id]
+    assert row.status == "completed" and row.attempts == 3
+    assert len(set(ai.calls)) == 3  # a new seed each attempt
+    assert row.seed == ai.calls[-1]  # the row keeps the seed that made its image
+
+
+def test_a_full_window_of_our_own_limit_is_not_an_attempt(
+    world: dict[str, Any], reconfigure: Any
+) -> None:
+    ai = ScriptedAI([RateLimited("the requests a minute are taken", retry_after=3.5, local=True)])
+    installed = reconfigure(ai)
+    queue = RecordingQueue(installed)
+    installed.use_queue(queue)
+    flow = generation.generate(
+        ADMIN,
+        session_id=world["session"].id,
+        product_ids=[world["products"]["BED-1"]],
+        dispatch=False,
+    )
+    [image_id] = flow.image_ids
+    assert generation.process_image(image_id, worker_id="w") == "deferred"
+    assert queue.delays == [3.5]  # the slot kept for it is due then: no jitter needed
+    assert rows_of([image_id])[image_id].attempts == 0
+    assert generation.process_image(image_id, worker_id="w") == "completed"
+    assert rows_of([image_id])[image_id].attempts == 1
 
 
 def test_a_transient_failure_that_lasts_ends_in_a_message_to_act_on(
     world: dict[str, Any], reconfigure: Any
 ) -> None:
     ai = ScriptedAI(then=TransientProviderError("the image model answered 503"))
-    reconfigure(ai, visualizer_max_attempts=3)
+    installed = reconfigure(ai, visualizer_max_attempts=3, visualizer_retry_base_s=0.01)
+    queue = RecordingQueue(installed)
+    installed.use_queue(queue)
     flow = generation.generate(
         ADMIN,
         session_id=world["session"].id,
@@ -364,17 +404,30 @@ def test_a_transient_failure_that_lasts_ends_in_a_message_to_act_on(
         dispatch=False,
     )
     [image_id] = flow.image_ids
-    assert generation.process_image(image_id, worker_id="w") == "error"
+    outcomes = [generation.process_image(image_id, worker_id="w") for _ in range(3)]
+    assert outcomes == ["deferred", "deferred", "error"]
     row = rows_of([image_id])[image_id]
     assert len(ai.calls) == 3
     assert row.status == "error" and row.completed_at is not None
     assert row.attempts == 3
-    assert row.timings["backoff_s"] == pytest.approx(1.0 + 2.0)  # exponential backoff
     assert "the image model answered 503" in (row.error_message or "")
     assert "still failing after 3 attempts" in (row.error_message or "")
     assert "re-run this image later" in (row.error_message or "")
     assert row.image_key is None
     assert the_flow(flow.flow_id).finished_at is not None
+
+
+def test_the_in_process_queue_spends_the_waits_itself(
+    world: dict[str, Any], reconfigure: Any
+) -> None:
+    ai = ScriptedAI([TransientProviderError("503"), TransientProviderError("503")])
+    reconfigure(ai, visualizer_retry_base_s=0.05, visualizer_retry_max_s=0.1)
+    flow = generation.generate(
+        ADMIN, session_id=world["session"].id, product_ids=[world["products"]["BED-1"]]
+    )
+    counts = generation.wait_for_flows(ADMIN, flow_ids=[flow.flow_id], timeout=60)
+    assert counts["completed"] == 1
+    assert rows_of(flow.image_ids)[flow.image_ids[0]].attempts == 3
 
 
 @pytest.mark.parametrize(

@@ -48,11 +48,13 @@ def test_a_flow_sends_product_and_scene_in_every_call_and_keeps_lineage(
     assert analysed and {r.model for r in analysed} == {DEFAULT_TEXT_MODEL}
     gemini_server.reset()
 
-    rows = flows.run_flow(scope, session_id, variants=2, aspect_ratio="4:3")
+    rows = flows.run(scope, session_id, variants=2, aspect_ratio="4:3")
 
     assert [r.status for r in rows] == ["completed"] * 6, [r.error_message for r in rows]
+    rows = flows.judged(rows[0].flow_id)  # the judgements are tasks of their own: they follow
     calls = flows.image_calls(gemini_server)
     assert len(calls) == 6
+    assert len([r for r in gemini_server.requests if r.model == DEFAULT_TEXT_MODEL]) == 6
     session = sessions.get_session(scope, session_id=session_id)
     [scene] = session.scenes
     scene_bytes = gemini.storage.get(scene.key)
@@ -94,14 +96,15 @@ def test_a_rate_limit_is_waited_out_as_the_api_asks(
 ) -> None:
     scope, session_id = flows.prepared_session(tmp_path, products_count=1)
     gemini_server.reset()
-    gemini_server.fail_next("429", retry_delay="1.5s")
+    gemini_server.fail_next("429", retry_delay="1.5s", model=DEFAULT_IMAGE_MODEL)
 
-    [row] = flows.run_flow(scope, session_id)
+    [row] = flows.run(scope, session_id)
 
     assert row.status == "completed"
     assert row.attempts == 2
-    assert row.timings["backoff_s"] == 1.5  # the RetryInfo delay, not the backoff's own 1s
-    assert [c.status for c in flows.image_calls(gemini_server)] == [429, 200]
+    first, second = flows.image_calls(gemini_server)
+    assert (first.status, second.status) == (429, 200)
+    assert second.at - first.at >= 1.5  # the RetryInfo delay, spent in the queue
 
 
 @pytest.mark.parametrize("kind", ["500", "503", "timeout"])
@@ -110,13 +113,14 @@ def test_server_errors_and_timeouts_are_retried(
 ) -> None:
     scope, session_id = flows.prepared_session(tmp_path, products_count=1)
     gemini_server.reset()
-    gemini_server.fail_next(kind, sleep_s=60.0)
+    gemini_server.fail_next(kind, sleep_s=60.0, model=DEFAULT_IMAGE_MODEL)
 
-    [row] = flows.run_flow(scope, session_id)
+    [row] = flows.run(scope, session_id)
 
     assert row.status == "completed", row.error_message
     assert row.attempts == 2
-    assert len(flows.image_calls(gemini_server)) == 2
+    first, second = flows.image_calls(gemini_server)
+    assert first.generation_config["seed"] != second.generation_config["seed"]  # a new draw
 
 
 def test_a_bad_request_is_not_retried(
@@ -124,9 +128,9 @@ def test_a_bad_request_is_not_retried(
 ) -> None:
     scope, session_id = flows.prepared_session(tmp_path, products_count=1)
     gemini_server.reset()
-    gemini_server.fail_next("400")
+    gemini_server.fail_next("400", model=DEFAULT_IMAGE_MODEL)
 
-    [row] = flows.run_flow(scope, session_id)
+    [row] = flows.run(scope, session_id)
 
     assert row.status == "error"
     assert "Gemini answered 400 INVALID_ARGUMENT" in (row.error_message or "")
@@ -151,9 +155,9 @@ def test_a_refusal_is_asked_once_more_then_explained(
 ) -> None:
     scope, session_id = flows.prepared_session(tmp_path, products_count=1)
     gemini_server.reset()
-    gemini_server.fail_next(kind, count=2, **options)
+    gemini_server.fail_next(kind, count=2, model=DEFAULT_IMAGE_MODEL, **options)
 
-    [row] = flows.run_flow(scope, session_id)
+    [row] = flows.run(scope, session_id)
 
     assert row.status == "error"
     message = row.error_message or ""
@@ -167,9 +171,9 @@ def test_a_refusal_then_an_image_completes(
 ) -> None:
     scope, session_id = flows.prepared_session(tmp_path, products_count=1)
     gemini_server.reset()
-    gemini_server.fail_next("no_image")
+    gemini_server.fail_next("no_image", model=DEFAULT_IMAGE_MODEL)
 
-    [row] = flows.run_flow(scope, session_id)
+    [row] = flows.run(scope, session_id)
 
     assert row.status == "completed"
     assert row.attempts == 2  # the answer without an image counts as an attempt
@@ -210,7 +214,7 @@ def test_an_economy_flow_goes_through_the_batch_api(
     assert flows.image_calls(gemini_server) == []  # never made at the standard price
     prices = Pricing({DEFAULT_IMAGE_MODEL: Price(**flows.CUSTOM_PRICE)})
     by_status: dict[str, list[GeneratedImage]] = {}
-    for row in flows.rows_of_flow(flow.flow_id):
+    for row in flows.judged(flow.flow_id):
         by_status.setdefault(row.status, []).append(row)
     [refused] = by_status["error"]
     assert "Gemini answered 400" in (refused.error_message or "")

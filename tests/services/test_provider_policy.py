@@ -8,20 +8,36 @@ their test knobs (``VISUALIZER_RETRY_BASE_S``, ``VISUALIZER_LIMIT_WINDOW_S``/``_
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from tests import factories
+from tests.cli.helpers import environment
 from tests.plugin import backends_like
 from tests.standins.gemini_server import GeminiStandIn, RecordedRequest
 from visualizer_core import backends
 from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL
-from visualizer_core.scope import ClientScope
-from visualizer_core.services import analysis, products, sessions
+from visualizer_core.db.models import Flow, GeneratedImage
+from visualizer_core.errors import InvalidInput
+from visualizer_core.scope import ADMIN, ClientScope
+from visualizer_core.services import (
+    analysis,
+    clients,
+    gallery,
+    generation,
+    jobs,
+    products,
+    sessions,
+)
 
 
 def _with_gemini(
@@ -110,7 +126,7 @@ def test_analysis_that_keeps_failing_says_so_and_is_tried_again_later(
     assert all(f"still failing after {attempts} attempts" in f["error"] for f in done["failed"])
     assert all("overloaded" in f["error"] for f in done["failed"])
     assert len(_text_calls(gemini_server)) == 2 * attempts
-    gemini_server.fail_rate("503", 0)
+    gemini_server.stop_failing()
     again = analysis.analyze_session(scope, session_id=session_id)
     assert (again["products"], again["scenes"], again["failed"]) == (1, 1, [])
 
@@ -123,3 +139,195 @@ def test_image_model_faults_do_not_touch_analysis(
     gemini_server.fail_rate("500", 1.0, model=DEFAULT_IMAGE_MODEL)
     done = analysis.analyze_session(scope, session_id=session_id)
     assert done["failed"] == [] and done["products"] == 2
+
+
+# -- generate when analysis fails for some products ---------------------------------------------
+
+
+def test_generate_makes_what_it_can_when_analysis_keeps_failing_for_two_products(
+    gemini: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
+) -> None:
+    _scope, session_id, product_ids = _session(tmp_path, 6)
+    gemini_server.reset()
+    # Two products whose analysis always fails (an overloaded model, a server error), and
+    # one analysis call in ten failing at random for the rest (retried).
+    gemini_server.fail_rate("503", 1.0, model=DEFAULT_TEXT_MODEL, prompt_contains="Arc lamp 1")
+    gemini_server.fail_rate("500", 1.0, model=DEFAULT_TEXT_MODEL, prompt_contains="Arc lamp 4")
+    gemini_server.fail_rate("503", 0.1, model=DEFAULT_TEXT_MODEL, seed=7)
+    env = {
+        **environment(gemini),
+        "GEMINI_API_KEY": gemini_server.api_key,
+        "GEMINI_BASE_URL": gemini_server.base_url,
+        "VISUALIZER_RETRY_BASE_S": "0.01",
+        "VISUALIZER_RETRY_MAX_S": "0.05",
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "visualizer_cli",
+            "generate",
+            "--session",
+            str(session_id),
+            "--wait",
+            "--timeout",
+            "120",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert len(payload["image_ids"]) == 4
+    assert payload["counts"]["completed"] == 4 and payload["status"] == "completed"
+    skipped = {entry["product_id"]: entry["reason"] for entry in payload["skipped"]}
+    assert set(skipped) == {product_ids[1], product_ids[4]}
+    assert all("its analysis failed" in why for why in skipped.values())
+    assert "503" in skipped[product_ids[1]] and "500" in skipped[product_ids[4]]
+    assert "still failing after" in skipped[product_ids[1]]
+    [warning] = [line for line in done.stderr.splitlines() if "skipped" in line]
+    assert warning.startswith("warning: skipped 2 product(s):")  # one line names them all
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_generate_refuses_with_the_reasons_when_nothing_can_be_made(
+    gemini: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
+) -> None:
+    scope, session_id, _ = _session(tmp_path, 2)
+    gemini_server.reset()
+    gemini_server.fail_rate("400", 1.0, model=DEFAULT_TEXT_MODEL, prompt_contains="Arc lamp")
+    with pytest.raises(InvalidInput, match=r"no product can be generated: LAMP-0: its analysis"):
+        generation.generate(scope, session_id=session_id)
+
+
+# -- the judgement is its own task --------------------------------------------------------------
+
+
+def test_images_are_done_before_their_judgement_and_the_score_arrives_later(
+    gemini_server: GeminiStandIn, embedded: backends.Backends, tmp_path: Path
+) -> None:
+    gemini_server.model_latency_s = {DEFAULT_TEXT_MODEL: 0.0}
+    yield_backends = _with_gemini(embedded, gemini_server, visualizer_judgement_workers=1)
+    next(yield_backends)
+    try:
+        scope, session_id, _ = _session(tmp_path, 3)
+        analysis.match_session(scope, session_id=session_id)
+        gemini_server.model_latency_s = {DEFAULT_TEXT_MODEL: 1.5}  # judgements take a while
+        flow = generation.generate(scope, session_id=session_id)
+        counts = generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=60)
+        assert counts["completed"] == 3
+        page = gallery.list_images(scope, session_id=session_id, order="fidelity")
+        # Done, in the gallery, the flow finished: their fidelity is not checked yet.
+        assert [c.fidelity_label for c in page.cards] == ["fidelity not checked yet"] * 3
+        with backends.current().transaction() as db:
+            flow_row = db.get(Flow, flow.flow_id)
+            assert flow_row is not None and flow_row.finished_at is not None
+        scores = _wait_for_scores(flow.image_ids, timeout=60)
+        assert all(0.0 <= s <= 1.0 for s in scores.values())
+        judged = [r for r in gemini_server.requests if r.model == DEFAULT_TEXT_MODEL]
+        assert len([r for r in judged if len(r.images) == 2]) == 3  # product and image
+    finally:
+        next(yield_backends, None)
+
+
+@pytest.mark.parametrize(("mode", "judged"), [("off", 0), ("sample:0.5", None), ("all", 4)])
+def test_the_client_chooses_how_many_images_are_judged(
+    gemini: backends.Backends,
+    gemini_server: GeminiStandIn,
+    tmp_path: Path,
+    mode: str,
+    judged: int | None,
+) -> None:
+    scope, session_id, _ = _session(tmp_path, 4)
+    clients.set_fidelity_check(ADMIN, client_id=scope.client_id, mode=mode)
+    analysis.match_session(scope, session_id=session_id)
+    gemini_server.reset()
+    flow = generation.generate(scope, session_id=session_id)
+    assert generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=60)["completed"] == 4
+    share = jobs.parse_fidelity_check({"fidelity_check": mode})
+    expected = [i for i in flow.image_ids if jobs.fidelity_wanted(share, i)]
+    if judged is not None:
+        assert len(expected) == judged
+    scores = _wait_for_scores(expected, timeout=60)
+    assert set(scores) == set(expected)
+    time.sleep(0.3)  # nothing else is judged afterwards
+    calls = [r for r in gemini_server.requests if r.model == DEFAULT_TEXT_MODEL]
+    assert len(calls) == len(expected)
+    with pytest.raises(InvalidInput, match="fidelity_check must be"):
+        clients.set_fidelity_check(ADMIN, client_id=scope.client_id, mode="sample:2")
+
+
+def _wait_for_scores(image_ids: list[uuid.UUID], timeout: float) -> dict[uuid.UUID, float]:
+    deadline = time.monotonic() + timeout
+    while True:
+        with backends.current().transaction() as db:
+            rows = db.scalars(select(GeneratedImage).where(GeneratedImage.id.in_(image_ids))).all()
+            scores = {r.id: r.fidelity_score for r in rows if r.fidelity_score is not None}
+        if len(scores) == len(image_ids) or time.monotonic() > deadline:
+            return scores
+        time.sleep(0.1)
+
+
+# -- a model's day used up ----------------------------------------------------------------------
+
+
+def test_a_days_quota_pauses_the_model_and_its_work_resumes_by_itself(
+    gemini_server: GeminiStandIn, embedded: backends.Backends, tmp_path: Path
+) -> None:
+    day_s = 8  # the test knob: Gemini's day is eight seconds long here, for both sides
+    gemini_server.day_s = day_s
+    made = _with_gemini(embedded, gemini_server, visualizer_limit_day_s=day_s, visualizer_workers=1)
+    built = next(made)
+    try:
+        scope, session_id, _ = _session(tmp_path, 4)
+        clients.set_fidelity_check(ADMIN, client_id=scope.client_id, mode="off")
+        analysis.match_session(scope, session_id=session_id)
+        gemini_server.limits = {DEFAULT_IMAGE_MODEL: {"rpd": 2}}
+        gemini_server.reset()
+        # Start just after a day begins, so that the first two images fit in it.
+        time.sleep(day_s - time.time() % day_s + 0.2)
+        flow = generation.generate(scope, session_id=session_id)
+
+        paused = _wait_for_pause(scope, session_id, timeout=6)
+        [entry] = paused
+        assert entry["model"] == DEFAULT_IMAGE_MODEL and entry["images"] == 2
+        assert "requests-per-day" in entry["reason"]
+        status = _cli_status(built, session_id)
+        assert status["completed"] == 2 and status["error"] == 0
+        assert status["paused"][0]["model"] == DEFAULT_IMAGE_MODEL
+
+        counts = generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=30)
+        assert counts["completed"] == 4 and counts["error"] == 0  # resumed, none failed
+        image_calls = [r.status for r in gemini_server.requests if r.model == DEFAULT_IMAGE_MODEL]
+        assert image_calls == [200, 200, 429, 200, 200]  # no call was sent while paused
+        assert sessions.paused_models(scope, session_id=session_id) == []
+    finally:
+        next(made, None)
+
+
+def _wait_for_pause(scope: ClientScope, session_id: uuid.UUID, timeout: float) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        paused = sessions.paused_models(scope, session_id=session_id)
+        if paused and paused[0]["images"] == 2:
+            return paused
+        time.sleep(0.05)
+    raise AssertionError("the model was not paused")
+
+
+def _cli_status(built: backends.Backends, session_id: uuid.UUID) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "visualizer_cli", "status", "--session", str(session_id), "--json"],
+        env=environment(built),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert isinstance(payload, dict)
+    return payload

@@ -58,6 +58,7 @@ def test_the_ledger_is_the_providers_count_after_faults_and_retries(
     flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(variants=2))
     counts = generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=120)
     assert counts["pending"] + counts["generating"] == 0, counts
+    flows.judged(flow.flow_id)  # the judgements follow the images, as tasks of their own
 
     billed = gemini_server.billing()
     failed_calls = [r for r in gemini_server.requests if r.status != 200]
@@ -107,7 +108,9 @@ def test_the_estimate_before_generate_is_the_recorded_average(
     editor, session_id = flows.prepared_session(tmp_path, products_count=2)
     before = estimates.estimate_generation(editor, client_id=editor.client_id, products=1)
     gemini_server.fail_next("no_image")  # one image costs a refused attempt more
-    rows = flows.run_flow(editor, session_id)
+    flow = generation.generate(editor, session_id=session_id)
+    generation.wait_for_flows(editor, flow_ids=[flow.flow_id], timeout=120)
+    rows = flows.judged(flow.flow_id)  # the judgements follow the images
     assert {r.status for r in rows} == {"completed"}
     recorded = sum(r.cost_usd or 0.0 for r in rows) / len(rows)
     after = estimates.estimate_generation(editor, client_id=editor.client_id, products=10)

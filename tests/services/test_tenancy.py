@@ -79,6 +79,7 @@ INTERNAL: dict[str, str] = {
     "generation.flow_status": "helper of wait_for_flows, called after the scope check there",
     "notify.deliver_flow_webhook": "worker task: the queue calls it with a flow id it dispatched",
     "generation.process_image": "worker task: the queue calls it with an image id it dispatched",
+    "generation.judge_image": "worker task: the queue calls it with an image id it dispatched",
 }
 
 
@@ -428,6 +429,9 @@ REGISTRY: dict[str, Entry] = {
     "clients.set_daily_quota": Case(
         Action.ADMIN, lambda t, w: {"client_id": t.client_id, "daily_quota": 5}
     ),
+    "clients.set_fidelity_check": Case(
+        Action.MANAGE, lambda t, w: {"client_id": t.client_id, "mode": "sample:0.5"}
+    ),
     "clients.set_role": Case(
         Action.MANAGE,
         lambda t, w: {"client_id": t.client_id, "user_id": t.editor.id, "role": Role.VIEWER},
@@ -542,7 +546,9 @@ REGISTRY: dict[str, Entry] = {
             "build_request",
             "call_ai",
             "complete",
+            "defer",
             "fail",
+            "judge",
             "finish_flow_if_done",
             "image_status",
             "keep_result",
@@ -552,6 +558,8 @@ REGISTRY: dict[str, Entry] = {
         )
     },
     "jobs.job_id_for": Special(_PURE),
+    "jobs.fidelity_wanted": Special(_PURE),
+    "jobs.parse_fidelity_check": Special(_PURE),
     # notify
     "notify.flow_summary": Special(_PURE),
     "notify.webhook_deliveries": Case(Action.MANAGE, lambda t, w: {"flow_id": t.flow_id}),
@@ -624,6 +632,7 @@ REGISTRY: dict[str, Entry] = {
         Action.EDIT, lambda t, w: {"session_id": t.session_id, "name": "Renamed"}
     ),
     "sessions.session_status": Case(Action.READ, lambda t, w: {"session_id": t.session_id}),
+    "sessions.paused_models": Case(Action.READ, lambda t, w: {"session_id": t.session_id}),
 }
 """``module.function`` -> how to call it on another client's ids (see :class:`Case`).
 

@@ -174,6 +174,7 @@ class Fault:
     block_reason: str = "SAFETY"  # for blocked
     sleep_s: float = 30.0  # for timeout: how long the answer takes
     model: str | None = None  # only calls of this model meet it (None: any call)
+    prompt_contains: str | None = None  # only calls whose text parts contain this meet it
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,7 @@ class RecordedRequest:
     generation_config: dict[str, Any]
     body: dict[str, Any]  # the JSON body with inline data replaced by its length
     status: int = 0  # the answer's HTTP status; 0 for a timeout fault (no answer in time)
+    at: float = field(default_factory=time.monotonic)  # when it was recorded (monotonic s)
 
     @property
     def image_mime_types(self) -> list[str]:
@@ -402,8 +404,9 @@ class GeminiStandIn:
         """The next ``count`` generateContent calls fail as ``kind`` (see :data:`FAULT_KINDS`).
 
         Options are :class:`Fault` fields, e.g. ``retry_delay="7s"``,
-        ``finish_reason="NO_IMAGE"`` or ``model="gemini-3.8-flash"`` (only that model's calls
-        meet the fault; the others pass it by). Faults queue up in order.
+        ``finish_reason="NO_IMAGE"``, ``model="gemini-3.8-flash"`` or ``prompt_contains="Oslo"``
+        (only the calls of that model, or whose text has that, meet the fault; the others pass
+        it by). Faults queue up in order.
         """
         fault = self._fault(kind, options)
         with self._lock:
@@ -415,9 +418,20 @@ class GeminiStandIn:
         fault = self._fault(kind, options)
         with self._lock:
             self._random = random.Random(seed)
-            self._rates = [(f, r) for f, r in self._rates if f.kind != fault.kind]
+            self._rates = [
+                (f, r)
+                for f, r in self._rates
+                if (f.kind, f.model, f.prompt_contains)
+                != (fault.kind, fault.model, fault.prompt_contains)
+            ]
             if rate > 0:
                 self._rates.append((fault, rate))
+
+    def stop_failing(self) -> None:
+        """Forgets every queued fault and fault rate."""
+        with self._lock:
+            self._faults.clear()
+            self._rates.clear()
 
     def _fault(self, kind: str, options: dict[str, Any]) -> Fault:
         if kind not in FAULT_KINDS:
@@ -428,14 +442,19 @@ class GeminiStandIn:
         options.setdefault("retry_delay", self.retry_delay)
         return Fault(kind, **options)
 
-    def _next_fault(self, model: str) -> Fault | None:
+    def _next_fault(self, model: str, prompt: str = "") -> Fault | None:
+        def meets(fault: Fault) -> bool:
+            return fault.model in (None, model) and (
+                fault.prompt_contains is None or fault.prompt_contains in prompt
+            )
+
         with self._lock:
             for fault in self._faults:
-                if fault.model in (None, model):
+                if meets(fault):
                     self._faults.remove(fault)
                     return fault
             for fault, rate in self._rates:
-                if fault.model in (None, model) and self._random.random() < rate:
+                if meets(fault) and self._random.random() < rate:
                     return fault
         return None
 
@@ -631,6 +650,7 @@ class GeminiStandIn:
         status: int,
         body: dict[str, Any] | None = None,
         images: list[tuple[str, bytes]] | None = None,
+        at: float | None = None,
     ) -> RecordedRequest:
         match = request.match.groupdict()
         if body is None:
@@ -657,6 +677,7 @@ class GeminiStandIn:
             generation_config=dict(body.get("generationConfig") or {}),
             body=_without_data(body),
             status=status,
+            at=time.monotonic() if at is None else at,
         )
         with self._lock:
             self._requests.append(recorded)
@@ -675,13 +696,28 @@ class GeminiStandIn:
             raise _BadRequest(f"Invalid JSON payload received. {error}") from error
         model = request.match["model"]
         images = _inline_images(body)  # raises _BadRequest on undecodable base64
-        fault = self._next_fault(model)
-        self._sleep(self.model_latency_s.get(model, self.latency_s))
+        fault = self._next_fault(model, "\n".join(_texts(body)))
+        arrived = time.monotonic()
 
         def done(reply: Reply) -> Reply:
-            self._record(request, key_ok=True, status=reply.status, body=body, images=images)
+            self._record(
+                request, key_ok=True, status=reply.status, body=body, images=images, at=arrived
+            )
             self._bill(model, reply, batch=False)
             return reply
+
+        # The limits count a request when it arrives, and a 429 is answered at once.
+        limited = None
+        if fault is None and model in self.models:
+            try:
+                _check_config(model, body.get("generationConfig") or {})
+            except _BadRequest:
+                pass  # answered below, as a 400
+            else:
+                limited = self._over_limit(model, _prompt_tokens(body, len(images)))
+        if limited is not None:
+            return done(limited)
+        self._sleep(self.model_latency_s.get(model, self.latency_s))
 
         if fault is not None and fault.kind == "timeout":
             # Recorded now, with status 0: the client gives up long before this answers.
@@ -689,7 +725,9 @@ class GeminiStandIn:
             self._bill(model, None, batch=False)
             self._sleep(fault.sleep_s)
             return Reply(504, error_body(504, "Deadline expired before operation could complete."))
-        return done(self._answer(model, request.match["version"], body, images, fault))
+        return done(
+            self._answer(model, request.match["version"], body, images, fault, rate_limited=False)
+        )
 
     def _answer(
         self,
@@ -1093,7 +1131,7 @@ class GeminiStandIn:
                     )
                 )
                 continue
-            fault = self._next_fault(batch["model"])
+            fault = self._next_fault(batch["model"], "\n".join(_texts(body)))
             reply = self._answer(
                 batch["model"], batch["version"], body, images, fault, rate_limited=False
             )

@@ -185,7 +185,7 @@ def test_from_catalog_to_approved_zip(page: Page, tmp_path: Path) -> None:
     # The catalog with its photos.
     go_to(page, "Products")
     page.get_by_text("Import a catalog (CSV and photos)").click()
-    uploader(page, "Catalog CSV").set_input_files(str(csv_path))
+    uploader(page, "Catalog file").set_input_files(str(csv_path))
     uploader(page, "Photos named in the CSV").set_input_files([str(p) for p in photos])
     expect(page.get_by_text(photos[-1].name)).to_be_visible()
     page.get_by_role("button", name="Import").click()

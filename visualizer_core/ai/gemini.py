@@ -51,6 +51,7 @@ from pydantic import BaseModel, Field, ValidationError
 from visualizer_core.ai import usage as usage_records
 from visualizer_core.ai.base import BatchAI, GenerationRequest, GenerationResult, ProductFacts
 from visualizer_core.ai.ratelimit import ModelLimiter, day_end
+from visualizer_core.ai.retry import next_seed
 from visualizer_core.ai.usage import (
     PRICES,
     CallKind,
@@ -548,12 +549,6 @@ class GeminiAI:
         record = usage_records.emit(self.pricing.record(kind, model, tokens, error=error))
         if calls is not None:
             calls.append(record)
-
-
-def next_seed(seed: int) -> int:
-    """Another seed, derived from ``seed`` (a re-ask or a retry draws a different picture)."""
-    mixed = (seed * 0x9E3779B1 + 0x7F4A7C15) & 0xFFFFFFFF
-    return (mixed ^ (mixed >> 15)) & 0x7FFFFFFF
 
 
 def _estimated_tokens(parts: list[types.Part], kind: CallKind) -> int:

@@ -52,13 +52,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from limits import RateLimitItemPerSecond
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
-
 from visualizer_core.errors import DailyLimitReached, RateLimited
 
 if TYPE_CHECKING:
+    from limits import RateLimitItemPerSecond
+
     from visualizer_core.config import Settings
 
 __all__ = [
@@ -77,7 +75,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
-_MARGIN_S = 0.25  # a reserved slot starts this long after the blocking call leaves the window
+_MARGIN_S = 1.0  # a reserved slot starts this long after the blocking call leaves the window
+# (our clock starts before the request is built and sent; the provider counts its arrival)
 
 _wait_in_place: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "visualizer_wait_for_slots", default=True
@@ -303,6 +302,10 @@ class ModelLimiter:
         self.window_s = window_s
         self.day_s = day_s
         self._prefix = f"{key_prefix}:gemini"
+        # Imported here: ``visualizer status`` reads the pauses without loading the limiter.
+        from limits.storage import storage_from_string
+        from limits.strategies import MovingWindowRateLimiter
+
         if redis_url:
             import redis
 
@@ -358,6 +361,8 @@ class ModelLimiter:
         if not (limits.rpm or limits.tpm or limits.rpd):
             return
         if limits.tpm and tokens:
+            from limits import RateLimitItemPerSecond
+
             item = RateLimitItemPerSecond(limits.tpm, self.window_s)
             cost = min(tokens, limits.tpm)
             if not self._windows.test(item, name, "tokens", cost=cost):
@@ -382,6 +387,8 @@ class ModelLimiter:
                 _paused_message(name, end, reason), resets_at=end, local=True, model=name
             )
         if limits.tpm and tokens:
+            from limits import RateLimitItemPerSecond
+
             item = RateLimitItemPerSecond(limits.tpm, self.window_s)
             self._windows.hit(item, name, "tokens", cost=min(tokens, limits.tpm))
 

@@ -32,12 +32,32 @@ from visualizer_core.errors import (
     TransientProviderError,
 )
 
-__all__ = ["backoff_s", "call_with_retries", "is_retryable", "retry_delay_s"]
+__all__ = [
+    "backoff_s",
+    "call_with_retries",
+    "is_retryable",
+    "next_seed",
+    "retry_delay_s",
+    "seed_for",
+]
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _random = random.SystemRandom()
+
+
+def next_seed(seed: int) -> int:
+    """Another seed, derived from ``seed`` (a re-ask or a retry draws a different picture)."""
+    mixed = (seed * 0x9E3779B1 + 0x7F4A7C15) & 0xFFFFFFFF
+    return (mixed ^ (mixed >> 15)) & 0x7FFFFFFF
+
+
+def seed_for(seed: int, attempt: int) -> int:
+    """The seed of attempt number ``attempt`` (0: the first, which uses the row's own seed)."""
+    for _ in range(max(attempt, 0)):
+        seed = next_seed(seed)
+    return seed
 
 
 def backoff_s(attempt: int, *, base: float, cap: float) -> float:

@@ -312,6 +312,17 @@ def images_where(db: Session, *conditions: Any, order: Any = None) -> Sequence[G
     return db.scalars(stmt).all()
 
 
+def open_counts_by_model(db: Session, *, session_id: uuid.UUID | None = None) -> dict[str, int]:
+    """Pending and generating images per model (of one session, or all), in one query."""
+    stmt = select(GeneratedImage.model, func.count()).where(
+        GeneratedImage.status.in_(("pending", "generating"))
+    )
+    if session_id is not None:
+        stmt = stmt.where(GeneratedImage.studio_session_id == session_id)
+    rows = db.execute(stmt.group_by(GeneratedImage.model)).all()
+    return {str(model): int(count) for model, count in rows if model}
+
+
 def claim_image(db: Session, image_id: uuid.UUID, *, worker_id: str, now: dt.datetime) -> bool:
     """Pending to generating, once: a guarded update that only one worker can win."""
     result = db.execute(
@@ -468,7 +479,11 @@ def gallery_page(
     total = int(db.execute(select(func.count()).where(*conditions)).scalar_one())
     ordering: list[Any]
     if order == "fidelity":
-        ordering = [GeneratedImage.fidelity_score.asc().nulls_last(), GeneratedImage.id]
+        # Lowest fidelity first, with the completed images whose judgement has not answered
+        # yet as a group of their own ahead of them (not hidden at the end); unfinished last.
+        unchecked = (GeneratedImage.status == "completed") & GeneratedImage.fidelity_score.is_(None)
+        group = case((unchecked, 0), (GeneratedImage.fidelity_score.is_not(None), 1), else_=2)
+        ordering = [group, GeneratedImage.fidelity_score.asc(), GeneratedImage.id]
     else:
         ordering = [
             GeneratedImage.created_at.desc(),

@@ -39,8 +39,17 @@ log = logging.getLogger(__name__)
 class Queue(Protocol):
     name: str
 
-    def dispatch(self, image_ids: Sequence[uuid.UUID]) -> None:
-        """Ask for these images to be made (after the rows are committed)."""
+    def dispatch(self, image_ids: Sequence[uuid.UUID], *, delay_s: float = 0.0) -> None:
+        """Ask for these images to be made (after the rows are committed).
+
+        ``delay_s`` > 0 hands the job to a worker only after that many seconds: a retry's
+        backoff or a wait for a rate limit is spent in the queue, not in a worker slot.
+        """
+        ...
+
+    def dispatch_judgements(self, image_ids: Sequence[uuid.UUID], *, delay_s: float = 0.0) -> None:
+        """Ask for the fidelity judgement of these completed images, on the judgement's own
+        slots (never an image's)."""
         ...
 
     def live(self, image_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
@@ -64,6 +73,8 @@ class Tasks:
     """Send a finished flow's summary to its client's webhook."""
     sweep: Callable[[], Mapping[str, int]]
     """Reset orphaned rows and dispatch pending rows without a live job: the recovery."""
+    judge_image: Callable[[uuid.UUID, str], str] = lambda _image_id, _worker_id: "skipped"
+    """Judge one completed image's fidelity: ``(image id, worker id) -> outcome``."""
 
 
 _registered: Tasks | None = None

@@ -28,6 +28,9 @@ __all__ = [
     "FINISHED",
     "GENERATE_TASK",
     "JOB_TTL_S",
+    "JUDGEMENT_QUEUE",
+    "JUDGE_TASK",
+    "MAX_COUNTDOWN_S",
     "WEBHOOK_TASK",
     "CeleryQueue",
     "JobRecords",
@@ -36,8 +39,14 @@ __all__ = [
 ]
 
 GENERATE_TASK = "visualizer.generate_image"
+JUDGE_TASK = "visualizer.judge_image"
 WEBHOOK_TASK = "visualizer.deliver_webhook"
 QUEUE_NAME = "generation"
+JUDGEMENT_QUEUE = "judgement"
+# A delayed job waits in Redis as an ETA message that a worker holds unacknowledged; it must be
+# due well before the visibility timeout hands it to another worker. Longer waits (a model's
+# day used up) are made of several hops of at most this long.
+MAX_COUNTDOWN_S = 600
 JOB_TTL_S = 24 * 3600
 FINISHED = ("completed", "error")
 SOFT_TIME_LIMIT_S = 600
@@ -58,6 +67,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         },
         "broker_connection_retry_on_startup": True,
         "task_default_queue": QUEUE_NAME,
+        # The fidelity judgement runs on its own queue, consumed by its own worker slots.
+        "task_routes": {JUDGE_TASK: {"queue": JUDGEMENT_QUEUE}},
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure_or_timeout": True,
@@ -179,15 +190,18 @@ class CeleryQueue:
         self._records = JobRecords(backends.settings)
         self._stale_after_s = backends.settings.stale_after_s
 
-    def dispatch(self, image_ids: Sequence[uuid.UUID]) -> None:
+    def dispatch(self, image_ids: Sequence[uuid.UUID], *, delay_s: float = 0.0) -> None:
         """One message per image, after a ``pending`` job record for each.
 
         Messages go to the queue's list through the anonymous exchange, so a Redis that lost
         kombu's exchange bindings (a flush, a restart without persistence) still routes them.
         When sending fails the records are removed again, so that a sweep dispatches the rows.
+        ``delay_s`` is the message's countdown (what ``Task.retry(countdown=...)`` sends),
+        at most :data:`MAX_COUNTDOWN_S`.
         """
         if not image_ids:
             return
+        countdown = min(delay_s, MAX_COUNTDOWN_S) if delay_s > 0 else None
         self._records.set(image_ids, "pending")
         try:
             # One pipelined round trip per thousand messages rather than one per message.
@@ -198,11 +212,25 @@ class CeleryQueue:
                         args=[str(image_id)],
                         task_id=f"{image_id}:{uuid.uuid4().hex[:8]}",
                         producer=producer,
+                        countdown=countdown,
                     )
         except BaseException:
             # No message, so no record: the next sweep sees pending rows without a job.
             self._records.forget(image_ids)
             raise
+
+    def dispatch_judgements(self, image_ids: Sequence[uuid.UUID], *, delay_s: float = 0.0) -> None:
+        """One judgement message per image, on the judgement queue (its own workers' slots)."""
+        countdown = min(delay_s, MAX_COUNTDOWN_S) if delay_s > 0 else None
+        with self._app.producer_or_acquire() as producer:
+            for image_id in image_ids:
+                self._app.send_task(
+                    JUDGE_TASK,
+                    args=[str(image_id)],
+                    queue=JUDGEMENT_QUEUE,
+                    producer=producer,
+                    countdown=countdown,
+                )
 
     def flow_finished(self, flow_id: uuid.UUID) -> None:
         """Deliver the flow's webhook from a worker (it retries with backoff, so not here)."""

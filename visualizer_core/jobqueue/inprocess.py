@@ -9,6 +9,8 @@ whose worker died are reset.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import queue as stdlib_queue
 import signal
@@ -37,11 +39,31 @@ class InProcessQueue:
 
     name = "in-process"
 
-    def __init__(self, backends: Backends, workers: int, tasks: Tasks | None = None) -> None:
+    def __init__(
+        self,
+        backends: Backends,
+        workers: int,
+        tasks: Tasks | None = None,
+        *,
+        judgement_workers: int | None = None,
+    ) -> None:
         self._backends = backends
         self._tasks = tasks
         self._workers = workers
+        self._judgement_workers = (
+            backends.settings.visualizer_judgement_workers
+            if judgement_workers is None
+            else judgement_workers
+        )
         self._queue: stdlib_queue.Queue[uuid.UUID | None] = stdlib_queue.Queue()
+        # The fidelity judgements: their own queue and their own threads (their own slots).
+        self._judgements: stdlib_queue.Queue[uuid.UUID | None] = stdlib_queue.Queue()
+        self._judging: set[uuid.UUID] = set()
+        # Delayed jobs: (due, order, kind, id) in a heap, moved to their queue when due.
+        self._delayed: list[tuple[float, int, str, uuid.UUID]] = []
+        self._delayed_ids: set[uuid.UUID] = set()
+        self._order = itertools.count()
+        self._wake = threading.Condition(threading.Lock())
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._heartbeat_interval = backends.settings.visualizer_heartbeat_s
@@ -62,9 +84,21 @@ class InProcessQueue:
                 )
                 thread.start()
                 self._threads.append(thread)
+            for index in range(self._judgement_workers):
+                thread = threading.Thread(
+                    target=self._judge, name=f"visualizer-judge-{index}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+            timer = threading.Thread(target=self._timer, name="visualizer-delays", daemon=True)
+            timer.start()
+            self._threads.append(timer)
 
-    def dispatch(self, image_ids: Sequence[uuid.UUID]) -> None:
+    def dispatch(self, image_ids: Sequence[uuid.UUID], *, delay_s: float = 0.0) -> None:
         self.start()
+        if delay_s > 0:
+            self._later("image", image_ids, delay_s)
+            return
         for image_id in image_ids:
             with self._lock:
                 if image_id in self._queued:
@@ -72,11 +106,68 @@ class InProcessQueue:
                 self._queued.add(image_id)
             self._queue.put(image_id)
 
+    def dispatch_judgements(self, image_ids: Sequence[uuid.UUID], *, delay_s: float = 0.0) -> None:
+        self.start()
+        if delay_s > 0:
+            self._later("judgement", image_ids, delay_s)
+            return
+        for image_id in image_ids:
+            with self._lock:
+                if image_id in self._judging:
+                    continue
+                self._judging.add(image_id)
+            self._judgements.put(image_id)
+
+    def _later(self, kind: str, image_ids: Sequence[uuid.UUID], delay_s: float) -> None:
+        due = time.monotonic() + delay_s
+        with self._wake:
+            for image_id in image_ids:
+                heapq.heappush(self._delayed, (due, next(self._order), kind, image_id))
+                if kind == "image":
+                    self._delayed_ids.add(image_id)
+            self._wake.notify()
+
+    def _timer(self) -> None:
+        """Hands each delayed job to its queue when it is due."""
+        while True:
+            with self._wake:
+                while not self._closed and (
+                    not self._delayed or self._delayed[0][0] > time.monotonic()
+                ):
+                    wait = self._delayed[0][0] - time.monotonic() if self._delayed else None
+                    self._wake.wait(timeout=wait)
+                if self._closed:
+                    return
+                _, _, kind, image_id = heapq.heappop(self._delayed)
+                if kind == "image":
+                    self._delayed_ids.discard(image_id)
+            if kind == "image":
+                self.dispatch([image_id])
+            else:
+                self.dispatch_judgements([image_id])
+
     def live(self, image_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         with self._lock:
             waiting = set(self._queued)
+        with self._wake:
+            waiting |= self._delayed_ids
         running = self._heartbeat.active() if self._heartbeat else set()
         return {i for i in image_ids if i in waiting or i in running}
+
+    def _judge(self) -> None:
+        judge_image = (self._tasks or registered_tasks()).judge_image
+        self._backends.activate_for_thread()
+        name = worker_name("inproc-judge")
+        while True:
+            image_id = self._judgements.get()
+            if image_id is None:
+                return
+            with self._lock:
+                self._judging.discard(image_id)
+            try:
+                judge_image(image_id, name)
+            except Exception:
+                log.exception("judgement of image %s failed", image_id)
 
     def _work(self) -> None:
         make_image = (self._tasks or registered_tasks()).make_image
@@ -118,13 +209,20 @@ class InProcessQueue:
             self._closed = True
             threads, self._threads = self._threads, []
             self._queued.clear()
-        while True:  # the rows of jobs not started are still pending: the next worker's
-            try:
-                self._queue.get_nowait()
-            except stdlib_queue.Empty:
-                break
+            self._judging.clear()
+        with self._wake:  # delayed jobs are dropped: their rows are pending for the next worker
+            self._delayed.clear()
+            self._delayed_ids.clear()
+            self._wake.notify_all()
+        for waiting in (self._queue, self._judgements):
+            while True:  # the rows of jobs not started are still pending: the next worker's
+                try:
+                    waiting.get_nowait()
+                except stdlib_queue.Empty:
+                    break
         for _ in threads:
             self._queue.put(None)
+            self._judgements.put(None)
         for thread in threads:
             thread.join(timeout=30)
         # Webhook deliveries under way finish (with their retries) before the backends close.
@@ -151,10 +249,11 @@ class EmbeddedWorker:
         threads: int,
         tasks: Tasks,
         sweep_s: float = SWEEP_S,
+        judgement_threads: int | None = None,
     ) -> None:
         self.backends = backends
         self._tasks = tasks
-        self.queue = InProcessQueue(backends, threads, tasks)
+        self.queue = InProcessQueue(backends, threads, tasks, judgement_workers=judgement_threads)
         backends.use_queue(self.queue)
         self._sweeper = Sweeper(self.sweep, sweep_s, name="visualizer-sweeper")
 
@@ -177,13 +276,17 @@ def _stop_on_sigterm(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_embedded_worker(backends: Backends, *, threads: int, tasks: Tasks) -> None:
+def run_embedded_worker(
+    backends: Backends, *, threads: int, tasks: Tasks, judgement_threads: int | None = None
+) -> None:
     """Run until interrupted (Ctrl-C or SIGTERM); the images being made are finished first.
 
     Images still waiting in this process stay pending in the database for the next worker.
     """
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    worker = EmbeddedWorker(backends, threads=threads, tasks=tasks).start()
+    worker = EmbeddedWorker(
+        backends, threads=threads, tasks=tasks, judgement_threads=judgement_threads
+    ).start()
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

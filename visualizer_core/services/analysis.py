@@ -170,14 +170,18 @@ def match_session(
     *,
     session_id: uuid.UUID | str,
     product_ids: Sequence[uuid.UUID | str] | None = None,
+    analyze: bool = True,
 ) -> list[dict[str, Any]]:
     """The best scene for each product (hand-set pairings kept), stored on the session.
 
-    Products or scenes without an analysis are analysed first. A product whose analysis found
-    no room (``needs_room``) gets a neutral scene and is flagged so people can choose.
+    Products or scenes without an analysis are analysed first (unless ``analyze`` is False:
+    the caller just did); a product whose analysis failed gets no match (it is not in the
+    list). A product whose analysis found no room (``needs_room``) gets a neutral scene and is
+    flagged so people can choose.
     """
     scope.require(Action.EDIT)
-    analyze_session(scope, session_id=session_id)
+    if analyze:
+        analyze_session(scope, session_id=session_id)
     with unit_of_work() as db:
         session = load_session(db, scope, session_id, lock=True)
         wanted = None if product_ids is None else [parse_id(p, "product") for p in product_ids]

@@ -54,6 +54,7 @@ __all__ = [
     "list_members",
     "remove_member",
     "set_daily_quota",
+    "set_fidelity_check",
     "set_role",
     "set_webhook",
     "webhook_settings",
@@ -132,6 +133,23 @@ def set_daily_quota(scope: Scope, *, client_id: uuid.UUID | str, daily_quota: in
         client.daily_quota = daily_quota
         db.flush()
         return ClientRead.of(client)
+
+
+def set_fidelity_check(scope: Scope, *, client_id: uuid.UUID | str, mode: str) -> str:
+    """How many of the client's images get a fidelity judgement: ``all``, ``off`` or
+    ``sample:SHARE`` (``sample:0.2`` judges one image in five). Owners and admins."""
+    from visualizer_core.services.jobs import parse_fidelity_check
+
+    scope.require(Action.MANAGE)
+    value = mode.strip().lower()
+    parse_fidelity_check({"fidelity_check": value})  # InvalidInput names what is wrong
+    with unit_of_work() as db:
+        cid = _managed_client(db, scope, client_id)
+        client = repo.get(db, Client, cid, client_id=None, lock=True)
+        if client is None:
+            raise NotFound("client", client_id)
+        client.settings = {**(client.settings or {}), "fidelity_check": value}
+    return value
 
 
 def _role(role: Role | str) -> Role:

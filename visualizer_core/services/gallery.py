@@ -45,6 +45,14 @@ class ImageCard:
     created_at: str
     thumbnail_url: str | None = None  # what the browser loads (see ``browser_url``)
 
+    @property
+    def fidelity_label(self) -> str:
+        """``fidelity 0.82``, ``fidelity not checked yet`` (its judgement runs on its own, or
+        the client samples or skips it) or empty (not a finished image)."""
+        if self.fidelity_score is not None:
+            return f"fidelity {self.fidelity_score:.2f}"
+        return "fidelity not checked yet" if self.status == "completed" else ""
+
 
 @dataclass(frozen=True)
 class GalleryPage:
@@ -74,6 +82,8 @@ def list_images(
     """One page of a session's images, filtered; the count is of all that match.
 
     ``min_fidelity`` keeps the images scored at least that (unscored images drop out).
+    ``order="fidelity"`` is lowest fidelity first, after the group of completed images whose
+    fidelity is not checked yet (see :attr:`ImageCard.fidelity_label`).
     """
     scope.require(Action.READ)
     if page < 1 or not 1 <= page_size <= 200:

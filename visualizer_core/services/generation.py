@@ -12,21 +12,25 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from visualizer_core import backends
 from visualizer_core.ai import usage
+from visualizer_core.ai.retry import retry_delay_s
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Flow, GeneratedImage, Product
 from visualizer_core.errors import (
+    DailyLimitReached,
     InvalidInput,
     NotFound,
     QuotaExceeded,
+    RateLimited,
     TransientProviderError,
     VisualizerError,
 )
@@ -34,7 +38,7 @@ from visualizer_core.schemas import FlowSettings, FlowStatus, ImageStatus, Sessi
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services import jobs
 from visualizer_core.services._uow import parse_id, unit_of_work
-from visualizer_core.services.analysis import match_session
+from visualizer_core.services.analysis import analyze_session, match_session
 from visualizer_core.services.economy import poll_economy, submit_economy
 from visualizer_core.services.jobs import job_id_for
 from visualizer_core.services.sessions import load_session
@@ -51,21 +55,22 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BACKOFF_BASE_S = 1.0
-BACKOFF_MAX_S = 60.0
-
 
 @dataclass(frozen=True)
 class FlowRead:
+    """A flow as ``generate`` made it; ``skipped`` names the products left out, and why."""
+
     flow_id: uuid.UUID
     image_ids: list[uuid.UUID]
     status: str
+    skipped: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "flow_id": str(self.flow_id),
             "image_ids": [str(i) for i in self.image_ids],
             "status": self.status,
+            "skipped": list(self.skipped),
         }
 
 
@@ -105,10 +110,14 @@ def generate(
     """A flow over products (every product of the client by default) and its jobs.
 
     Each product goes with its matched scene (the hand-set one where there is one); matching
-    runs first where it was not done. ``scenes`` (product id to scene id) sets the scene of
-    some products for this flow only, leaving the session's pairings alone: a re-run keeps the
-    scene of the image it re-runs, a plan names its own. Refused whole when the client's daily
-    quota would be exceeded.
+    runs first where it was not done (analysing what lacks an analysis, with the provider retry
+    policy). ``scenes`` (product id to scene id) sets the scene of some products for this flow
+    only, leaving the session's pairings alone: a re-run keeps the scene of the image it re-runs,
+    a plan names its own. Refused whole when the client's daily quota would be exceeded.
+
+    A product that still cannot be made (its analysis kept failing, no scene fits it, it has no
+    photo) is left out, and named in ``skipped`` with the reason; the others are made. Only
+    when no product at all can be made is the request refused, with the reasons.
     """
     scope.require(Action.GENERATE)
     settings = settings or FlowSettings()
@@ -138,8 +147,9 @@ def generate(
         for earlier in (rerun_of or {}).values():
             if repo.get(db, GeneratedImage, earlier, client_id=client_id) is None:
                 raise NotFound("image", earlier)
+    skipped: dict[uuid.UUID, str] = {}
     if unmatched:
-        match_session(scope, session_id=sid, product_ids=unmatched)
+        skipped = _match_what_can_be(scope, sid, unmatched)
 
     with unit_of_work() as db:
         # Lock the client row first: concurrent generate calls for one client queue up here,
@@ -152,11 +162,17 @@ def generate(
                 raise NotFound("scene", scene)
         matched = session.match_map()
         images = repo.images_of(db, wanted)
-        missing_photo = [pid for pid in wanted if not images[pid]]
-        if missing_photo:
-            product = repo.get(db, Product, missing_photo[0], client_id=None)
-            label = product.sku if product else missing_photo[0]
-            raise InvalidInput(f"product {label} has no photo: upload one before generating")
+        for pid in wanted:
+            if pid in skipped:
+                continue
+            if not images[pid]:
+                skipped[pid] = "it has no photo: upload one, then generate it again"
+            elif pid not in chosen and str(pid) not in matched:
+                skipped[pid] = "no scene of the session was matched to it: set one by hand"
+        if skipped:
+            left_out = {pid: skipped[pid] for pid in wanted if pid in skipped}
+            _raise_if_nothing_left(db, wanted, left_out)
+            wanted = [pid for pid in wanted if pid not in skipped]
         needed = len(wanted) * settings.variants
         used = repo.generated_since(db, client_id, _day_start(utcnow()))
         left = max(client.daily_quota - used, 0)
@@ -205,7 +221,12 @@ def generate(
                 )
         db.add_all(rows)
         db.flush()
-        result = FlowRead(flow_id=flow.id, image_ids=[r.id for r in rows], status=FlowStatus.QUEUED)
+        result = FlowRead(
+            flow_id=flow.id,
+            image_ids=[r.id for r in rows],
+            status=FlowStatus.QUEUED,
+            skipped=[{"product_id": str(pid), "reason": why} for pid, why in skipped.items()],
+        )
     if dispatch and settings.economy:
         submit_economy(scope, flow_id=result.flow_id)  # the Batch API; workers without one
     elif dispatch:
@@ -213,21 +234,62 @@ def generate(
     return result
 
 
+def _match_what_can_be(
+    scope: Scope, session_id: uuid.UUID, product_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Analyse and match these products; the ones that could not be, with the reason why."""
+    done = analyze_session(scope, session_id=session_id)
+    wanted = set(product_ids)
+    failed = {uuid.UUID(f["product_id"]): f["error"] for f in done["failed"] if "product_id" in f}
+    scene_failures = [f["error"] for f in done["failed"] if "scene_id" in f]
+    try:
+        match_session(scope, session_id=session_id, product_ids=product_ids, analyze=False)
+    except InvalidInput as error:  # no analysed scene at all: nothing can be matched
+        if scene_failures:
+            raise InvalidInput(
+                f"{error} (the scene analysis failed: {scene_failures[0]})"
+            ) from error
+        raise
+    return {pid: f"its analysis failed: {why}" for pid, why in failed.items() if pid in wanted}
+
+
+def _raise_if_nothing_left(
+    db: Any, wanted: Sequence[uuid.UUID], skipped: dict[uuid.UUID, str]
+) -> None:
+    if len(skipped) < len(wanted):
+        return
+    reasons = []
+    for pid, why in list(skipped.items())[:3]:
+        product = repo.get(db, Product, pid, client_id=None)
+        reasons.append(f"{product.sku if product else pid}: {why}")
+    more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
+    raise InvalidInput("no product can be generated: " + "; ".join(reasons) + more)
+
+
 # -- the task ---------------------------------------------------------------------------------
 
 
 def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
-    """Make one image: claim it, call the AI, store it, mark it. Returns what happened.
+    """Make one image: claim it, call the AI once, store it, mark it. Returns what happened.
 
-    ``"completed"`` or ``"error"`` for the run that claimed the row; ``"skipped"`` when another
-    run has it (or had it); ``"superseded"`` when the row was taken back while this run worked
-    (a recovery reset it). Safe to run twice for the same image: only one run can claim a
-    pending row, and the storage key is fixed by the row, so a repeat overwrites and never adds.
+    ``"completed"`` or ``"error"`` for the run that claimed the row; ``"deferred"`` when the
+    row went back to the queue to wait (a full window of the model's limits, a paused model, or
+    a passing failure with its backoff: the wait is the queue's, not this worker slot's);
+    ``"skipped"`` when another run has it (or had it); ``"superseded"`` when the row was taken
+    back while this run worked (a recovery reset it). Safe to run twice for the same image:
+    only one run can claim a pending row, and the storage key is fixed by the row, so a repeat
+    overwrites and never adds.
+
+    Failures, by the policy of :mod:`visualizer_core.ai.retry`: a transient one (5xx, overloaded,
+    a timeout, an empty answer) is retried with exponential backoff and jitter, each attempt with
+    a new seed, up to ``VISUALIZER_MAX_ATTEMPTS`` attempts; a model's day used up pauses the
+    image (pending, not failed) until the quota resets; a permanent one (a 400, a refusal after
+    its re-ask) fails the row at once with a message a person can act on.
 
     The row's ``timings`` say where the time went, in seconds: ``db_s`` (claim and loading the
-    job), ``load_s`` (reading the product and scene pictures), ``ai_s`` (the AI call, retries
-    included), ``backoff_s`` (waiting between retries), ``encode_s`` (image and thumbnail),
-    ``store_s`` (writing both), ``fidelity_s`` (the product fidelity check) and ``total_s``.
+    job), ``load_s`` (reading the product and scene pictures), ``ai_s`` (the AI call),
+    ``encode_s`` (image and thumbnail), ``store_s`` (writing both), ``fidelity_s`` (the fidelity
+    check, when made on the spot or, later, by its own task) and ``total_s``.
     """
     iid = parse_id(image_id, "image")
     current = backends.current()
@@ -236,12 +298,13 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
         if not repo.claim_image(db, iid, worker_id=worker_id, now=utcnow()):
             return "skipped"
     timings: dict[str, float] = {}
-    retries = jobs.Retries()
-    attempts = current.settings.visualizer_max_attempts
-    # Every provider call of this run (retries, refusals, the judgement) goes on the ledger.
+    settings = current.settings
+    attempt = 0
+    # Every provider call of this run (a failed attempt's too) goes on the ledger.
     with usage.collect() as calls:
         try:
             job = jobs.load_job(iid)
+            attempt = job.attempt
             timings["db_s"] = time.perf_counter() - started
             mark = time.perf_counter()
             product_png = current.storage.get(job.base_key)
@@ -250,25 +313,61 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
             request, prompt_version = jobs.build_request(job, product_png, scene_bytes)
             mark = time.perf_counter()
             try:
-                result = jobs.call_ai(request, attempts, retries)
+                result = jobs.call_ai(iid, request)
             finally:
                 timings["ai_s"] = time.perf_counter() - mark
-                timings["backoff_s"] = retries.waited_s
-
             kept = jobs.keep_result(iid, job, result, product_png, timings)
-        except TransientProviderError as error:
-            tried = retries.count + 1
+        except DailyLimitReached as error:
+            # Not a failure of the image: it waits, pending, until the model's quota resets.
+            wait = (error.resets_at - dt.datetime.now(dt.UTC)).total_seconds()
+            # Spread the resumption a little (up to a tenth of the wait, at most 30 s).
+            spread = random.uniform(0, min(30.0, 0.1 * max(wait, 0.0)))
+            jobs.defer(iid, max(wait, 0.5) + spread, retry=False, note=str(error), calls=calls)
+            return "deferred"
+        except RateLimited as error:
+            if error.local:  # our own limiter: the slot kept for this image is due then
+                jobs.defer(iid, error.retry_after or 1.0, retry=False, note=str(error), calls=calls)
+                return "deferred"
+            # Gemini's 429: an attempt that failed; wait as long as it asks (with some jitter).
+            tried = attempt + 1
+            if tried < settings.visualizer_max_attempts:
+                delay = retry_delay_s(
+                    error,
+                    tried,
+                    base=settings.visualizer_retry_base_s,
+                    cap=settings.visualizer_retry_max_s,
+                )
+                jobs.defer(iid, delay, retry=True, note=str(error), calls=calls)
+                return "deferred"
             jobs.fail(
                 iid,
-                f"{error} (still failing after {tried} attempt{'s' if tried != 1 else ''}); "
-                "the provider may be overloaded: re-run this image later",
-                extra_attempts=retries.count,
+                f"{error} (still refused after {tried} attempts); the model's requests a minute"
+                " are used up by other work: re-run this image later or lower GEMINI_LIMITS",
+                timings=timings,
+                calls=calls,
+            )
+            return "error"
+        except TransientProviderError as error:
+            tried = attempt + 1
+            if tried < settings.visualizer_max_attempts:
+                delay = retry_delay_s(
+                    error,
+                    tried,
+                    base=settings.visualizer_retry_base_s,
+                    cap=settings.visualizer_retry_max_s,
+                )
+                jobs.defer(iid, delay, retry=True, note=str(error), calls=calls)
+                return "deferred"
+            jobs.fail(
+                iid,
+                f"{error} (still failing after {tried} attempt{'s' if tried != 1 else ''}, over"
+                f" {_span(settings, tried)}); re-run this image later",
                 timings=timings,
                 calls=calls,
             )
             return "error"
         except VisualizerError as error:  # permanent: refused content, a bad input, storage
-            jobs.fail(iid, str(error), extra_attempts=retries.count, timings=timings, calls=calls)
+            jobs.fail(iid, str(error), timings=timings, calls=calls)
             return "error"
         except Exception as error:  # a bug must not leave the row generating
             log.exception("generation of %s failed", iid)
@@ -276,7 +375,6 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
                 iid,
                 f"generation stopped unexpectedly ({type(error).__name__}: {error}); re-run it, "
                 "and report it if it happens again",
-                extra_attempts=retries.count,
                 timings=timings,
                 calls=calls,
             )
@@ -290,11 +388,25 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
         result=result,
         kept=kept,
         timings=timings,
-        # An answer without an image that the backend asked again for is an attempt too.
-        extra_attempts=retries.count + max(int(result.meta.get("attempts") or 1) - 1, 0),
+        # An answer refused and asked again for is an attempt too.
+        extra_attempts=max(int(result.meta.get("attempts") or 1) - 1, 0),
         calls=calls,
     )
     return "completed" if done else "superseded"
+
+
+def _span(settings: Any, tried: int) -> str:
+    """About how long the retries of ``tried`` attempts were spread over, in words."""
+    total = sum(
+        min(settings.visualizer_retry_max_s, settings.visualizer_retry_base_s * 2 ** (n - 1))
+        for n in range(1, tried)
+    )
+    return f"about {total / 60:.0f} min" if total >= 90 else f"about {total:.0f} s"
+
+
+def judge_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
+    """The fidelity judgement task of one completed image (see :func:`jobs.judge`)."""
+    return jobs.judge(parse_id(image_id, "image"), worker_id=worker_id)
 
 
 # -- recovery and waiting ----------------------------------------------------------------------
@@ -335,7 +447,41 @@ def recover(
     live = queue.live(pending)
     to_send = [i for i in pending if i in was_stuck or i not in live]
     queue.dispatch(to_send)
-    return {"requeued": len(to_send), "reset": reset, "pending": len(pending)}
+    judgements = _lost_judgements(now)
+    if judgements:
+        queue.dispatch_judgements(judgements)
+    return {
+        "requeued": len(to_send),
+        "reset": reset,
+        "pending": len(pending),
+        "judgements": len(judgements),
+    }
+
+
+# A judgement queued this long ago without a score was lost (its worker died, Redis was
+# flushed): the sweep queues it again. Judgements waiting for a paused model are re-queued too,
+# harmlessly: the task finds the model paused and waits again.
+_JUDGEMENT_LOST_AFTER_S = 15 * 60
+
+
+def _lost_judgements(now: dt.datetime) -> list[uuid.UUID]:
+    """Completed images of the last day still waiting for a judgement queued long ago."""
+    with unit_of_work() as db:
+        rows = repo.images_where(
+            db,
+            GeneratedImage.status == "completed",
+            GeneratedImage.fidelity_score.is_(None),
+            GeneratedImage.completed_at >= now - dt.timedelta(days=1),
+        )
+        oldest = time.time() - _JUDGEMENT_LOST_AFTER_S
+        lost = [
+            row
+            for row in rows
+            if float((row.timings or {}).get("fidelity_queued_at") or oldest + 1) < oldest
+        ]
+        for row in lost:  # queued again now: the next sweeps leave it to its new job
+            row.timings = {**(row.timings or {}), "fidelity_queued_at": time.time()}
+        return [row.id for row in lost]
 
 
 def flow_status(flow_ids: Sequence[uuid.UUID]) -> dict[str, int]:

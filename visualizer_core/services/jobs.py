@@ -7,11 +7,13 @@ same picture and record it the same way:
 
 1. :func:`load_job` reads what the row needs (product, photo, scene, settings) as a :class:`Job`;
 2. :func:`build_request` turns it into the AI request (:func:`request_for` does 1 and 2 with
-   the pictures read from storage);
-3. :func:`call_ai` asks the AI, retrying passing failures with exponential backoff;
-4. :func:`keep_result` stores the image and its thumbnail at the row's keys and checks fidelity;
+   the pictures read from storage), with the seed of this attempt (a retry draws anew);
+3. :func:`call_ai` asks the AI once, with the row's slot of the model's limits; a failure worth
+   another attempt is not retried here but handed back to the queue with :func:`defer`;
+4. :func:`keep_result` stores the image and its thumbnail at the row's keys;
 5. :func:`complete` or :func:`fail` marks the row, guarded: only while it is still ``generating``
-   (a recovery may have taken it back), and then
+   (a recovery may have taken it back); a completed image is done (its fidelity judgement, when
+   the client wants one, is a task of its own: :func:`judge`), and then
 6. :func:`finish_flow_if_done` marks the flow finished when that row was its last open one, and
    asks the queue to deliver the flow's webhook.
 
@@ -31,16 +33,23 @@ from typing import Any
 
 from PIL import Image
 from sqlalchemy.orm import Session
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from visualizer_core import backends
-from visualizer_core.ai import usage
+from visualizer_core.ai import ratelimit, usage
 from visualizer_core.ai.base import GenerationRequest, GenerationResult
+from visualizer_core.ai.retry import seed_for
 from visualizer_core.db import ledger, repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.db.models import Flow, GeneratedImage, Product, ProductImage, StudioSession
-from visualizer_core.errors import InvalidInput, RateLimited, TransientProviderError
-from visualizer_core.fidelity import FidelityCheck, check_fidelity
+from visualizer_core.db.models import (
+    Client,
+    Flow,
+    GeneratedImage,
+    Product,
+    ProductImage,
+    StudioSession,
+)
+from visualizer_core.errors import InvalidInput
+from visualizer_core.fidelity import FidelityCheck, check_fidelity, local_fidelity
 from visualizer_core.images.ingest import make_thumbnail
 from visualizer_core.prompts import build_prompt
 from visualizer_core.schemas import FlowSettings, ImageStatus, ProductAnalysis, SceneAnalysis
@@ -50,24 +59,24 @@ from visualizer_core.storage import keys
 __all__ = [
     "Job",
     "Kept",
-    "Retries",
     "build_request",
     "call_ai",
     "complete",
+    "defer",
     "fail",
+    "fidelity_wanted",
     "finish_flow_if_done",
     "image_status",
     "job_id_for",
+    "judge",
     "keep_result",
     "load_job",
+    "parse_fidelity_check",
     "record_calls",
     "request_for",
 ]
 
 log = logging.getLogger(__name__)
-
-BACKOFF_BASE_S = 1.0
-BACKOFF_MAX_S = 60.0
 
 
 def job_id_for(image_id: uuid.UUID) -> str:
@@ -98,6 +107,7 @@ class Job:
     settings: FlowSettings
     seed: int
     model: str | None
+    attempt: int = 0  # 0 for the first attempt at the row; each retry draws with a new seed
 
 
 def load_job(image_id: uuid.UUID) -> Job:
@@ -138,6 +148,7 @@ def load_job(image_id: uuid.UUID) -> Job:
             settings=FlowSettings.model_validate(flow.settings),
             seed=image.seed,
             model=image.model,
+            attempt=max(image.attempts - 1, 0),  # the claim counted this attempt already
         )
 
 
@@ -155,7 +166,7 @@ def build_request(
         scene_image=scene_bytes,
         prompt=prompt.text if prompt else job.settings.prompt or f"Place {job.product_name}.",
         aspect_ratio=job.settings.aspect_ratio,
-        seed=job.seed,
+        seed=seed_for(job.seed, job.attempt),
         product_analysis=job.product_analysis,
         scene_analysis=job.scene_analysis,
         model=job.model,
@@ -171,39 +182,49 @@ def request_for(image_id: uuid.UUID) -> tuple[Job, GenerationRequest, str | None
     return job, request, version
 
 
-def _wait_before_retry(state: RetryCallState) -> float:
-    error = state.outcome.exception() if state.outcome else None
-    if isinstance(error, RateLimited) and error.retry_after:
-        return min(float(error.retry_after), BACKOFF_MAX_S)
-    return float(min(BACKOFF_BASE_S * 2 ** (state.attempt_number - 1), BACKOFF_MAX_S))
+def call_ai(image_id: uuid.UUID, request: GenerationRequest) -> GenerationResult:
+    """The AI's image, asked once, in the row's slots of the model's limits.
+
+    A full window is not waited out here: it raises ``RateLimited`` (``local``, with the
+    seconds until the slot kept for this image is due), and so does every other failure, for
+    the caller to :func:`defer` or :func:`fail` the row. The slots are held as ``image:{id}``,
+    so the job finds its kept slot when it comes back.
+    """
+    with ratelimit.waiting(False), ratelimit.holding(f"image:{image_id}"):
+        return backends.current().ai.generate(request)
 
 
-@dataclass
-class Retries:
-    """What the retry loop did for one image: retries made and seconds waited before them."""
+def defer(
+    image_id: uuid.UUID,
+    delay_s: float,
+    *,
+    retry: bool,
+    note: str,
+    calls: Sequence[usage.CallRecord] = (),
+) -> bool:
+    """Give the row back to the queue for ``delay_s`` seconds (the wait is the queue's).
 
-    count: int = 0
-    waited_s: float = 0.0
-
-    def before_sleep(self, state: RetryCallState) -> None:
-        self.count += 1
-        self.waited_s += state.next_action.sleep if state.next_action else 0.0
-        error = state.outcome.exception() if state.outcome else None
-        log.info("retrying after %s (attempt %d)", error, state.attempt_number + 1)
-
-
-def call_ai(request: GenerationRequest, attempts: int, retries: Retries) -> GenerationResult:
-    """The AI's image, with transient failures retried with exponential backoff."""
-    ai = backends.current().ai
-    retrying = Retrying(
-        retry=retry_if_exception_type(TransientProviderError),
-        stop=stop_after_attempt(attempts),
-        wait=_wait_before_retry,
-        before_sleep=retries.before_sleep,
-        reraise=True,
-    )
-    result: GenerationResult = retrying(ai.generate, request)
-    return result
+    The row goes back to ``pending`` (if it is still this run's) and the queue hands it to a
+    worker when the delay is over. ``retry`` True counts this run as a failed attempt (the next
+    one draws with a new seed); False (a rate limit, a paused model) gives the attempt back.
+    ``calls`` (the provider calls of this run, failed ones included) go on the row's ledger.
+    """
+    now = utcnow()
+    with unit_of_work() as db:
+        _add_calls(db, image_id, calls)
+        done = repo.update_image(
+            db,
+            image_id,
+            expect_status="generating",
+            status="pending",
+            worker_id=None,
+            attempts=GeneratedImage.attempts + (0 if retry else -1),
+            updated_at=now,
+        )
+    if done:
+        log.info("image %s back in the queue for %.1f s: %s", image_id, delay_s, note)
+        backends.current().queue.dispatch([image_id], delay_s=max(delay_s, 0.0))
+    return done
 
 
 def _encode(image_bytes: bytes, mime: str) -> tuple[bytes, str, str]:
@@ -219,7 +240,7 @@ def _encode(image_bytes: bytes, mime: str) -> tuple[bytes, str, str]:
 
 @dataclass(frozen=True)
 class Kept:
-    """Where a result was stored, and its fidelity judgement."""
+    """Where a result was stored, and its fidelity when it was measured on the spot."""
 
     image_key: str
     thumb_key: str
@@ -233,7 +254,12 @@ def keep_result(
     product_png: bytes,
     timings: dict[str, float],
 ) -> Kept:
-    """Encode and store the image and its thumbnail at the row's keys, then check fidelity."""
+    """Encode and store the image and its thumbnail at the row's keys.
+
+    An image the local compositor placed (its ``meta`` has the ``box``) is measured here, in
+    milliseconds and without a provider call; a provider's image is judged later, by its own
+    task (:func:`judge`), so that the image is done as soon as it is stored.
+    """
     current = backends.current()
     mark = time.perf_counter()
     data, ext, mime = _encode(result.image, result.mime_type)
@@ -245,10 +271,23 @@ def keep_result(
     current.storage.put(image_key, data, content_type=mime)
     current.storage.put(thumb_key, thumb, content_type="image/jpeg")
     timings["store_s"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    fidelity = check_fidelity(current.ai, product_png=product_png, generated=data, meta=result.meta)
-    timings["fidelity_s"] = time.perf_counter() - mark
+    fidelity = None
+    box = result.meta.get("box")
+    if isinstance(box, list | tuple) and len(box) == 4:
+        mark = time.perf_counter()
+        fidelity = _local_check(product_png, data, [int(v) for v in box])
+        timings["fidelity_s"] = time.perf_counter() - mark
     return Kept(image_key, thumb_key, fidelity)
+
+
+def _local_check(product_png: bytes, data: bytes, box: list[int]) -> FidelityCheck | None:
+    try:
+        return FidelityCheck(
+            score=local_fidelity(product_png, data, box), method="local-similarity"
+        )
+    except Exception:  # a score is a nicety: it never fails a finished image
+        log.warning("local fidelity check failed", exc_info=True)
+        return None
 
 
 def record_calls(image_id: uuid.UUID, calls: Sequence[usage.CallRecord]) -> float:
@@ -274,7 +313,160 @@ def _add_calls(db: Session, image_id: uuid.UUID, calls: Sequence[usage.CallRecor
 
 
 def _rounded(timings: Mapping[str, float]) -> dict[str, float]:
-    return {k: round(v, 4) for k, v in timings.items()}
+    return {k: v if k.endswith("_at") else round(v, 4) for k, v in timings.items()}
+
+
+def _client_of(db: Any, image_id: uuid.UUID) -> uuid.UUID | None:
+    image = repo.get(db, GeneratedImage, image_id, client_id=None)
+    return image.client_id if image is not None else None
+
+
+def _can_judge(ai: object) -> bool:
+    return any(
+        callable(getattr(candidate, "judge_fidelity", None))
+        for candidate in (ai, getattr(ai, "inner", None))
+        if candidate is not None
+    )
+
+
+# -- the fidelity judgement: a task of its own -------------------------------------------------
+
+
+def parse_fidelity_check(settings: Mapping[str, Any]) -> float:
+    """The share of a client's images to judge, from its ``fidelity_check`` setting.
+
+    ``all`` (the default) is 1.0, ``off`` 0.0, ``sample:0.2`` 0.2; anything else is refused
+    with ``InvalidInput`` naming the setting.
+    """
+    value = str(settings.get("fidelity_check", "all")).strip().lower()
+    if value == "all":
+        return 1.0
+    if value == "off":
+        return 0.0
+    if value.startswith("sample:"):
+        try:
+            share = float(value.removeprefix("sample:"))
+        except ValueError:
+            share = -1.0
+        if 0.0 <= share <= 1.0:
+            return share
+    raise InvalidInput(
+        f"fidelity_check must be all, off or sample:SHARE with a share from 0 to 1 (got {value!r})"
+    )
+
+
+def fidelity_wanted(share: float, image_id: uuid.UUID) -> bool:
+    """Whether the image is in the judged sample: a fixed draw from its id, so that a re-run
+    of the decision (a recovery) always answers the same."""
+    if share >= 1.0:
+        return True
+    if share <= 0.0:
+        return False
+    return int.from_bytes(image_id.bytes[:4], "big") / 2**32 < share
+
+
+def judge(image_id: uuid.UUID, *, worker_id: str) -> str:
+    """Judge the fidelity of one completed image; the score goes on the row when it comes.
+
+    Returns ``judged``, ``deferred`` (back in the queue: a full window, a paused model, a
+    passing failure, with backoff), ``failed`` (no score: the image stays "not checked") or
+    ``skipped`` (no such completed image waiting for a judgement). Runs on the judgement's own
+    slots, and takes its slots of the text model's limits as ``judgement:{id}``.
+    """
+    from visualizer_core.ai.retry import is_retryable, retry_delay_s
+    from visualizer_core.errors import DailyLimitReached, ProviderError, RateLimited
+
+    current = backends.current()
+    with unit_of_work() as db:
+        image = repo.get(db, GeneratedImage, image_id, client_id=None)
+        if image is None or image.status != "completed" or image.image_key is None:
+            return "skipped"
+        queued = (image.timings or {}).get("fidelity_queued_at")
+        if image.fidelity_score is not None or queued is None:
+            return "skipped"
+        tries = int((image.timings or {}).get("fidelity_tries", 0))
+        photo = (
+            repo.get(db, ProductImage, image.product_image_id, client_id=None)
+            if image.product_image_id
+            else None
+        )
+        base_key = photo.base_key if photo is not None else None
+        image_key = image.image_key
+    if base_key is None:
+        _judged(image_id, None, worker_id=worker_id, failed="the product photo is gone")
+        return "failed"
+    product_png = current.storage.get(base_key)
+    generated = current.storage.get(image_key)
+    started = time.perf_counter()
+    try:
+        with (
+            usage.collect() as calls,
+            ratelimit.waiting(False),
+            ratelimit.holding(f"judgement:{image_id}"),
+        ):
+            check = check_fidelity(
+                current.ai, product_png=product_png, generated=generated, meta={}, raise_errors=True
+            )
+    except ProviderError as error:
+        record_calls(image_id, calls)  # a failed judgement was paid for all the same
+        settings = current.settings
+        if isinstance(error, RateLimited) and (error.local or isinstance(error, DailyLimitReached)):
+            current.queue.dispatch_judgements([image_id], delay_s=error.retry_after or 1.0)
+            return "deferred"
+        if is_retryable(error) and tries + 1 < settings.visualizer_max_attempts:
+            _count_try(image_id)
+            delay = retry_delay_s(
+                error,
+                tries + 1,
+                base=settings.visualizer_retry_base_s,
+                cap=settings.visualizer_retry_max_s,
+            )
+            current.queue.dispatch_judgements([image_id], delay_s=delay)
+            return "deferred"
+        _judged(image_id, None, worker_id=worker_id, failed=str(error))
+        return "failed"
+    _judged(image_id, check, worker_id=worker_id, took_s=time.perf_counter() - started, calls=calls)
+    return "judged" if check is not None else "failed"
+
+
+def _count_try(image_id: uuid.UUID) -> None:
+    with unit_of_work() as db:
+        image = repo.get(db, GeneratedImage, image_id, client_id=None, lock=True)
+        if image is not None:
+            timings = dict(image.timings or {})
+            timings["fidelity_tries"] = int(timings.get("fidelity_tries", 0)) + 1
+            image.timings = timings
+
+
+def _judged(
+    image_id: uuid.UUID,
+    check: FidelityCheck | None,
+    *,
+    worker_id: str,
+    took_s: float = 0.0,
+    failed: str | None = None,
+    calls: Sequence[usage.CallRecord] = (),
+) -> None:
+    """The judgement's outcome on the row: its score and its calls on the ledger, or nothing
+    (logged)."""
+    if failed:
+        log.warning("fidelity judgement of %s failed: %s", image_id, failed)
+    with unit_of_work() as db:
+        if calls:
+            _add_calls(db, image_id, calls)
+        image = repo.get(db, GeneratedImage, image_id, client_id=None, lock=True)
+        if image is None:
+            return
+        timings = {
+            k: v
+            for k, v in (image.timings or {}).items()
+            if k not in ("fidelity_queued_at", "fidelity_tries")
+        }
+        if check is not None:
+            timings["fidelity_s"] = round(took_s, 4)
+            image.fidelity_score = check.score
+        image.timings = timings
+        image.updated_at = utcnow()
 
 
 def complete(
@@ -290,12 +482,24 @@ def complete(
 ) -> bool:
     """Mark a row completed with its lineage (if it is still this run's); finish its flow.
 
+    The image is done here: progress, the gallery and the flow's webhook see it at once. When
+    the client wants its fidelity judged (``fidelity_check``) and it was not measured on the
+    spot, the judgement is queued as a task of its own and its score arrives on the row later.
     ``calls`` (every provider call made for the row by this run) go on its ledger in the same
     transaction, also when the row was taken back meanwhile: they were paid all the same.
     """
     current = backends.current()
     now = utcnow()
     public = current.settings.r2_public_url
+    judge_later = False
+    if kept.fidelity is None and _can_judge(current.ai):
+        with unit_of_work() as db:
+            cid = _client_of(db, iid)
+            client = repo.get(db, Client, cid, client_id=None) if cid else None
+            mode = parse_fidelity_check((client.settings or {}) if client else {})
+        judge_later = fidelity_wanted(mode, iid)
+    if judge_later:
+        timings = {**timings, "fidelity_queued_at": time.time()}
     with unit_of_work() as db:
         _add_calls(db, iid, calls)
         done = repo.update_image(
@@ -315,10 +519,13 @@ def complete(
             completed_at=now,
             heartbeat_at=now,
             timings=_rounded(timings),
+            seed=request.seed,
             updated_at=now,
         )
     if done:
         finish_flow_if_done(iid)
+        if judge_later:
+            current.queue.dispatch_judgements([iid])
     return done
 
 

@@ -13,7 +13,10 @@ Decisions are saved as they are made, one guarded ``UPDATE`` each: two members r
 same session never overwrite more than the one image they both decided, where the later
 decision wins; the queue is read afresh on every run, so the other member sees it on their
 next image. Where each member stopped is kept on the session (``settings.review_positions``,
-by user id), so reopening resumes there. Viewers may read the queue but not decide.
+by user id; :func:`remember_position`), so reopening resumes there: at that image if it is
+still undecided, else at the next undecided one after it. A decision does not write the
+session row (large: it holds the scenes and matches), so deciding costs one small update;
+the studio remembers the place at most every few seconds.
 """
 
 from __future__ import annotations
@@ -321,7 +324,6 @@ def decide(scope: Scope, *, image_id: uuid.UUID | str, decision: Decision) -> st
         if image.status != ImageStatus.COMPLETED:
             raise InvalidInput(f"image {image.id} is {image.status}: only finished ones are judged")
         repo.update_images(db, [image.id], review_state=decision, updated_at=utcnow())
-        _save_position(db, scope, image.studio_session_id, image.id)
     return decision
 
 
@@ -359,7 +361,6 @@ def pick_variant(scope: Scope, *, image_id: uuid.UUID | str) -> int:
         changed = repo.update_images(db, others, review_state="rejected", updated_at=now)
         if image.review_state != "approved":
             changed += repo.update_images(db, [image.id], review_state="approved", updated_at=now)
-        _save_position(db, scope, image.studio_session_id, image.id)
         return changed
 
 
@@ -438,7 +439,6 @@ def rerun_with_note(scope: Scope, *, image_id: uuid.UUID | str, note: str) -> uu
     made = _rerun(scope, session_id=session_id, sources=[source], note=note)
     with unit_of_work() as db:
         repo.update_images(db, [source.id], review_state="rejected", updated_at=utcnow())
-        _save_position(db, scope, session_id, source.id)
     return made[0]
 
 

@@ -13,12 +13,10 @@ from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Client, StudioSession
 from visualizer_core.errors import InvalidImage, InvalidInput, NotFound, VisualizerError
-from visualizer_core.images.ingest import make_thumbnail, normalize_photo
 from visualizer_core.schemas import Match, Scene, SessionStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services._uow import parse_id, unit_of_work
 from visualizer_core.storage import keys
-from visualizer_core.taxonomy import normalize_room_type
 
 __all__ = [
     "AddScenesResult",
@@ -29,6 +27,7 @@ __all__ = [
     "create_session",
     "get_session",
     "list_sessions",
+    "paused_models",
     "rename_session",
     "session_status",
 ]
@@ -171,6 +170,11 @@ def add_scene_images(
     attribution: Sequence[dict[str, Any] | None] | None = None,
 ) -> AddScenesResult:
     """Store scene photos with the session; shared by uploads, search results and generations."""
+    # Imported here: pictures and the taxonomy are heavy to load, and most uses of this module
+    # (progress, listing) never need them.
+    from visualizer_core.images.ingest import make_thumbnail, normalize_photo
+    from visualizer_core.taxonomy import normalize_room_type
+
     scope.require(Action.EDIT)
     room = normalize_room_type(room_type) if room_type else None
     if attribution is not None and len(attribution) != len(files):
@@ -222,6 +226,39 @@ def add_scene_images(
         raise
     result.scene_ids = [s.id for s in new_scenes]
     return result
+
+
+def paused_models(
+    scope: Scope, *, session_id: uuid.UUID | str | None = None
+) -> list[dict[str, Any]]:
+    """The Gemini models whose day's quota is used up right now, with when they resume.
+
+    Each entry: ``model``, ``until`` (ISO UTC time the quota resets), ``reason`` and ``images``
+    (open images of the session, or of every client in the admin scope, waiting for that
+    model). Their images are not failed: they stay pending and resume by themselves.
+    """
+    from visualizer_core.ai.ratelimit import paused_models as board
+
+    scope.require(Action.READ)
+    paused = board(backends.current().settings)
+    if not paused and session_id is None:
+        return []
+    with unit_of_work() as db:
+        sid = load_session(db, scope, session_id).id if session_id is not None else None
+        if not paused:
+            return []
+        if sid is None:
+            scope.require(Action.ADMIN)
+        waiting = repo.open_counts_by_model(db, session_id=sid)
+    return [
+        {
+            "model": model,
+            "until": entry["until"].isoformat(),
+            "reason": entry["reason"],
+            "images": waiting.get(model, 0),
+        }
+        for model, entry in sorted(paused.items())
+    ]
 
 
 def session_status(scope: Scope, *, session_id: uuid.UUID | str) -> dict[str, int]:

@@ -1,0 +1,122 @@
+"""Benchmark of Gemini's per-model limits: 200 images against 100 image calls a minute.
+
+Run with ``python -m bench rate_limited`` (the live PostgreSQL and Redis the tests use). The
+Gemini stand-in answers an image in ``LATENCY_S`` seconds and a judgement four times faster, and
+allows ``RPM`` calls a minute to the image model, answering 429 RESOURCE_EXHAUSTED past it (as
+Gemini does, per model). ``WORKERS`` Celery workers with ``SLOTS`` image slots each are told the
+same limit (``GEMINI_LIMITS``). The fidelity judgement is on (``all``), on its own model's bucket
+and its own slots.
+
+The ideal is "the first ``RPM`` at once, the rest one window later": the calls past the limit
+cannot start before the first ones leave the window, so the flow cannot end before
+``WINDOW_S + ceil((IMAGES - RPM) / slots) x LATENCY_S``. The ratio is ideal / wall; the provider's
+429s are counted (the aim: none, since the workers keep to the limit themselves).
+
+``BENCH_WINDOW_S`` shortens the window (and tells the workers so, with the
+``VISUALIZER_LIMIT_WINDOW_S`` test knob) for a quick run; the figures of record use 60 s.
+The last line reads::
+
+    rate_limited: 200 images in 76.1 s, ideal 74.0 s, ratio 0.97; provider 429s 0; ...
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from tests.servers.celery_worker import make_world, queue_stack
+from tests.standins.gemini_server import GeminiStandIn
+from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL
+from visualizer_core.scope import ADMIN
+from visualizer_core.services import generation
+
+IMAGES = 200
+RPM = 100
+LATENCY_S = 2.0
+WORKERS = 2
+SLOTS = 8
+WINDOW_S = int(os.environ.get("BENCH_WINDOW_S", "60"))
+
+
+def _wait(flow_id: uuid.UUID, timeout: float) -> dict[str, int]:
+    counts = generation.wait_for_flows(ADMIN, flow_ids=[flow_id], timeout=timeout, poll_s=0.05)
+    if counts["pending"] + counts["generating"]:
+        raise RuntimeError(f"the flow did not finish in {timeout:.0f} s: {counts}")
+    return counts
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    limits = {DEFAULT_IMAGE_MODEL: {"rpm": RPM}}
+    server = GeminiStandIn(limits=limits, window_s=WINDOW_S).start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="vz-bench-limits-") as folder:
+            home = Path(folder) / "home"
+            gemini = {
+                "gemini_api_key": server.api_key,
+                "gemini_base_url": server.base_url,
+                "gemini_limits": limits,
+                "visualizer_limit_window_s": WINDOW_S,
+            }
+            with queue_stack(None, home, **gemini) as stack:
+                started = time.perf_counter()
+                world = make_world(Path(folder) / "catalog", products_count=IMAGES)
+                env = {
+                    "VISUALIZER_AI": "gemini",
+                    "GEMINI_API_KEY": server.api_key,
+                    "GEMINI_BASE_URL": server.base_url,
+                    "GEMINI_LIMITS": json.dumps(limits),
+                    "VISUALIZER_LIMIT_WINDOW_S": str(WINDOW_S),
+                }
+                workers = [
+                    stack.start_worker(concurrency=SLOTS, ready=False, **env)
+                    for _ in range(WORKERS)
+                ]
+                for worker in workers:
+                    worker.wait_ready()
+                print(
+                    f"set-up: {IMAGES} products and {WORKERS} workers in "
+                    f"{time.perf_counter() - started:.1f} s",
+                    flush=True,
+                )
+                server.reset()
+                server.model_latency_s = {
+                    DEFAULT_IMAGE_MODEL: LATENCY_S,
+                    DEFAULT_TEXT_MODEL: LATENCY_S / 4,
+                }
+                slots = WORKERS * SLOTS
+                ideal = WINDOW_S + math.ceil((IMAGES - RPM) / slots) * LATENCY_S
+                mark = time.perf_counter()
+                flow = generation.generate(ADMIN, session_id=world.session_id)
+                counts = _wait(flow.flow_id, timeout=10 * ideal)
+                wall = time.perf_counter() - mark
+                calls = [r for r in server.requests if r.model == DEFAULT_IMAGE_MODEL]
+                refused = sum(1 for r in calls if r.status == 429)
+                judged = sum(
+                    1 for r in server.requests if r.model == DEFAULT_TEXT_MODEL and r.status == 200
+                )
+                print(
+                    f"{IMAGES} images, {RPM} image calls a {WINDOW_S} s window allowed, "
+                    f"{WORKERS} workers x {SLOTS} slots, {LATENCY_S:g} s an image: wall "
+                    f"{wall:.1f} s, ideal {ideal:.1f} s (the first {RPM} at once, the rest one "
+                    f"window later), ratio {ideal / wall:.2f}; {counts['completed']} completed, "
+                    f"{counts['error']} failed; image calls {len(calls)}, provider 429s "
+                    f"{refused}; judgements answered {judged}",
+                    flush=True,
+                )
+                print(
+                    f"rate_limited: {IMAGES} images in {wall:.1f} s, ideal {ideal:.1f} s, "
+                    f"ratio {ideal / wall:.2f}; provider 429s {refused}",
+                    flush=True,
+                )
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
