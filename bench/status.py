@@ -92,12 +92,7 @@ def main() -> None:
 
         with queue_stack(None, Path(folder) / "production") as stack:
             session_id = _session_with_rows(Path(folder) / "p")
-            env = _clean_env(
-                VISUALIZER_HOME=str(stack.home),
-                DATABASE_URL=stack.database_url,
-                REDIS_URL=stack.redis_url,
-                AUTH_SECRET="bench-secret-" + "x" * 32,
-            )
+            env = stack.env()  # what a user would export for that stack
             production = _time_command(env, session_id)
         print(f"production (PostgreSQL, Redis): {IMAGES} images, {production:.2f} s", flush=True)
     print(

@@ -80,6 +80,15 @@ def progress() -> None:
         f"{counts['completed']} completed · {counts['generating']} generating · "
         f"{counts['pending']} pending · {counts['error']} failed"
     )
+    if open_now:
+        # A model whose day's quota is used up: its images wait (not failed) and resume alone.
+        for paused in attempt(sessions.paused_models, member, session_id=session.id) or []:
+            resets = str(paused["until"])[:16].replace("T", " ")
+            st.warning(
+                f"{paused['images']} image(s) paused: the daily quota of {paused['model']} is"
+                f" used up. They resume by themselves when it resets ({resets} UTC).",
+                icon=":material/schedule:",
+            )
     if running and open_now == 0:
         st.rerun()  # the whole page: the gallery shows the finished set, the timer stops
     finished_since = counts["completed"] + counts["error"] > first["completed"] + first["error"]

@@ -173,3 +173,24 @@ def test_a_viewer_can_look_and_download_but_not_review(
     )
     assert "results.prepare" in keys
     assert card_count(app) == 0
+
+
+def test_a_paused_model_is_named_while_its_images_wait(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    import datetime as dt
+
+    from visualizer_core.ai.ratelimit import PauseBoard
+
+    assert studio.session_id is not None
+    flow = generation.generate(studio.scope("editor"), session_id=studio.session_id, dispatch=False)
+    settings = backends.current().settings
+    board = PauseBoard(
+        redis_url=None, key_prefix=settings.queue_prefix, home=settings.visualizer_home
+    )
+    model = "local-compositor-v1"
+    board.pause(model, dt.datetime.now(dt.UTC) + dt.timedelta(hours=2), "test: the day is used")
+    app = open_app("editor", "results")
+    shown = texts(app)
+    assert f"{len(flow.image_ids)} image(s) paused: the daily quota of {model} is used up" in shown
+    assert "resume by themselves" in shown

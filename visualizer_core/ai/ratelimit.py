@@ -75,7 +75,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
-_MARGIN_S = 0.25  # a reserved slot starts this long after the blocking call leaves the window
+_MARGIN_S = 1.0  # a reserved slot starts this long after the blocking call leaves the window
+# (our clock starts before the request is built and sent; the provider counts its arrival)
 
 _wait_in_place: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "visualizer_wait_for_slots", default=True
