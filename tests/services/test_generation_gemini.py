@@ -8,10 +8,8 @@ in-process queue's worker threads make the images.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,7 +20,7 @@ from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL, P
 from visualizer_core.ai.usage import BATCH_PRICE_FACTOR, Pricing, records_of
 from visualizer_core.db.models import GeneratedImage, ProductImage
 from visualizer_core.schemas import FlowSettings
-from visualizer_core.scope import ADMIN, ClientScope
+from visualizer_core.scope import ADMIN
 from visualizer_core.services import economy, generation, sessions
 
 
@@ -42,13 +40,6 @@ def gemini_one_worker(
     )
 
 
-def _run(scope: ClientScope, session_id: uuid.UUID, **settings: Any) -> list[GeneratedImage]:
-    flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(**settings))
-    counts = generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=120)
-    assert counts["pending"] + counts["generating"] == 0, counts
-    return flows.rows_of_flow(flow.flow_id)
-
-
 def test_a_flow_sends_product_and_scene_in_every_call_and_keeps_lineage(
     gemini: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
 ) -> None:
@@ -57,7 +48,7 @@ def test_a_flow_sends_product_and_scene_in_every_call_and_keeps_lineage(
     assert analysed and {r.model for r in analysed} == {DEFAULT_TEXT_MODEL}
     gemini_server.reset()
 
-    rows = _run(scope, session_id, variants=2, aspect_ratio="4:3")
+    rows = flows.run(scope, session_id, variants=2, aspect_ratio="4:3")
 
     assert [r.status for r in rows] == ["completed"] * 6, [r.error_message for r in rows]
     rows = flows.judged(rows[0].flow_id)  # the judgements are tasks of their own: they follow
@@ -107,7 +98,7 @@ def test_a_rate_limit_is_waited_out_as_the_api_asks(
     gemini_server.reset()
     gemini_server.fail_next("429", retry_delay="1.5s", model=DEFAULT_IMAGE_MODEL)
 
-    [row] = _run(scope, session_id)
+    [row] = flows.run(scope, session_id)
 
     assert row.status == "completed"
     assert row.attempts == 2
@@ -124,7 +115,7 @@ def test_server_errors_and_timeouts_are_retried(
     gemini_server.reset()
     gemini_server.fail_next(kind, sleep_s=60.0, model=DEFAULT_IMAGE_MODEL)
 
-    [row] = _run(scope, session_id)
+    [row] = flows.run(scope, session_id)
 
     assert row.status == "completed", row.error_message
     assert row.attempts == 2
@@ -139,7 +130,7 @@ def test_a_bad_request_is_not_retried(
     gemini_server.reset()
     gemini_server.fail_next("400", model=DEFAULT_IMAGE_MODEL)
 
-    [row] = _run(scope, session_id)
+    [row] = flows.run(scope, session_id)
 
     assert row.status == "error"
     assert "Gemini answered 400 INVALID_ARGUMENT" in (row.error_message or "")
@@ -166,7 +157,7 @@ def test_a_refusal_is_asked_once_more_then_explained(
     gemini_server.reset()
     gemini_server.fail_next(kind, count=2, model=DEFAULT_IMAGE_MODEL, **options)
 
-    [row] = _run(scope, session_id)
+    [row] = flows.run(scope, session_id)
 
     assert row.status == "error"
     message = row.error_message or ""
@@ -182,7 +173,7 @@ def test_a_refusal_then_an_image_completes(
     gemini_server.reset()
     gemini_server.fail_next("no_image", model=DEFAULT_IMAGE_MODEL)
 
-    [row] = _run(scope, session_id)
+    [row] = flows.run(scope, session_id)
 
     assert row.status == "completed"
     assert row.attempts == 2  # the answer without an image counts as an attempt

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from streamlit_app.common import plain
 from tests.studio.conftest import Studio, frame, generate_and_wait, signed_in, texts
 from visualizer_core import backends
 from visualizer_core.db import repo
@@ -250,3 +251,24 @@ def test_pictures_in_the_tables_and_beside_the_scene_choice(
     results = signed_in(studio.emails["viewer"], page="results", session_id=studio.session_id)
     results.button(key=f"results.lineage.{finished[0]}").click().run()
     assert "The first version of this image" in texts(results)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "[win](https://evil.example)",
+        "![p](https://evil.example/p.png)",
+        "<img src=x onerror=alert(1)>",
+        "www.evil.example",
+        ":red[boom] :material/warning:",
+        "- a list item",
+        "# a heading",
+        "$x^2$ and **bold** and `code` and ~~gone~~ | table |",
+        "line one\nline two",
+    ],
+)
+def test_plain_leaves_no_markdown_sign_unescaped(typed: str) -> None:
+    shown = plain(typed)
+    assert re.search(r"(?<!\\)[\[\]()!<>:#*_`$~|.]", shown) is None, shown
+    assert not shown.startswith("-") and "\n" not in shown
+    assert re.sub(r"\\(.)", r"\1", shown) == " ".join(typed.split())  # the same text, shown
