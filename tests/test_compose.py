@@ -49,6 +49,9 @@ def test_app_services_get_every_variable_the_code_reads() -> None:
         "VISUALIZER_WORKERS",
         "VISUALIZER_MAX_ATTEMPTS",
         "VISUALIZER_AI_LATENCY_S",  # slows the local AI down for benchmarks and tests only
+        # test knobs: shorter "minute" and "day" of the per-model limits
+        "VISUALIZER_LIMIT_WINDOW_S",
+        "VISUALIZER_LIMIT_DAY_S",
     }
     for name in ("migrate", "worker", "studio", "jupyter"):
         env = _env(services[name])
