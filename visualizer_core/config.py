@@ -64,6 +64,16 @@ def secret_weakness(secret: str) -> str | None:
     return None
 
 
+def _json_or_value(value: object) -> object:
+    """A variable's JSON text parsed (a value already parsed is kept as it is)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        raise ValueError("not JSON") from None
+
+
 class Settings(BaseSettings):
     """Configuration from the environment; field ``foo_bar`` is the variable ``FOO_BAR``."""
 
@@ -156,11 +166,7 @@ class Settings(BaseSettings):
     @field_validator("gemini_prices", mode="before")
     @classmethod
     def _price_table(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise ValueError("not JSON") from None
+        value = _json_or_value(value)
         if value is None:
             return None
         if not isinstance(value, dict):
@@ -176,11 +182,7 @@ class Settings(BaseSettings):
     @field_validator("gemini_limits", mode="before")
     @classmethod
     def _model_limits(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise ValueError("not JSON") from None
+        value = _json_or_value(value)
         if value is None:
             return None
         if not isinstance(value, dict):
