@@ -324,11 +324,12 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
             spread = random.uniform(0, min(30.0, 0.1 * max(wait, 0.0)))
             jobs.defer(iid, max(wait, 0.5) + spread, retry=False, note=str(error), calls=calls)
             return "deferred"
-        except RateLimited as error:
-            if error.local:  # our own limiter: the slot kept for this image is due then
+        except (RateLimited, TransientProviderError) as error:
+            if isinstance(error, RateLimited) and error.local:
+                # our own limiter: the slot kept for this image is due then
                 jobs.defer(iid, error.retry_after or 1.0, retry=False, note=str(error), calls=calls)
                 return "deferred"
-            # Gemini's 429: an attempt that failed; wait as long as it asks (with some jitter).
+            # Gemini's 429 or a passing failure: an attempt that failed; wait in the queue.
             tried = attempt + 1
             if tried < settings.visualizer_max_attempts:
                 delay = retry_delay_s(
@@ -339,32 +340,18 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
                 )
                 jobs.defer(iid, delay, retry=True, note=str(error), calls=calls)
                 return "deferred"
-            jobs.fail(
-                iid,
-                f"{error} (still refused after {tried} attempts); the model's requests a minute"
-                " are used up by other work: re-run this image later or lower GEMINI_LIMITS",
-                timings=timings,
-                calls=calls,
-            )
-            return "error"
-        except TransientProviderError as error:
-            tried = attempt + 1
-            if tried < settings.visualizer_max_attempts:
-                delay = retry_delay_s(
-                    error,
-                    tried,
-                    base=settings.visualizer_retry_base_s,
-                    cap=settings.visualizer_retry_max_s,
+            if isinstance(error, RateLimited):
+                message = (
+                    f"{error} (still refused after {tried} attempts); the model's requests a"
+                    " minute are used up by other work: re-run this image later or lower"
+                    " GEMINI_LIMITS"
                 )
-                jobs.defer(iid, delay, retry=True, note=str(error), calls=calls)
-                return "deferred"
-            jobs.fail(
-                iid,
-                f"{error} (still failing after {tried} attempt{'s' if tried != 1 else ''}, over"
-                f" {_span(settings, tried)}); re-run this image later",
-                timings=timings,
-                calls=calls,
-            )
+            else:
+                message = (
+                    f"{error} (still failing after {tried} attempt{'s' if tried != 1 else ''},"
+                    f" over {_span(settings, tried)}); re-run this image later"
+                )
+            jobs.fail(iid, message, timings=timings, calls=calls)
             return "error"
         except VisualizerError as error:  # permanent: refused content, a bad input, storage
             jobs.fail(iid, str(error), timings=timings, calls=calls)
