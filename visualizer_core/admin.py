@@ -794,4 +794,4 @@ def submit(plan: pd.DataFrame, *, name: str | None = None) -> list[str]:
                 settings=tuple((c, v) for c, v in given if v is not None),
             )
         )
-    return [str(flow.flow_id) for flow in plans.submit(ADMIN, planned, name=name)]
+    return [str(flow.flow_id) for flow in plans.submit(ADMIN, planned=planned, name=name)]

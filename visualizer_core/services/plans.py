@@ -123,7 +123,7 @@ def _check_quota(scope: Scope, requests: Sequence[FlowRequest]) -> None:
 
 
 def start(
-    scope: Scope, requests: Sequence[FlowRequest], *, dispatch: bool = True
+    scope: Scope, *, requests: Sequence[FlowRequest], dispatch: bool = True
 ) -> list[generation.FlowRead]:
     """Create the flows and queue their images; nothing at all when the quota refuses.
 
@@ -263,7 +263,7 @@ def rerun(
                 if source.scene_id is not None and source.scene_id in scene_ids[session_id]:
                     request.scenes[source.product_id] = source.scene_id
             requests.append(request)
-    flows = start(scope, requests, dispatch=dispatch)
+    flows = start(scope, requests=requests, dispatch=dispatch)
     made: dict[uuid.UUID, list[uuid.UUID]] = {}
     for request, flow in zip(requests, flows, strict=True):
         variants = request.settings.variants
@@ -444,7 +444,11 @@ class Planned:
 
 
 def submit(
-    scope: Scope, planned: Iterable[Planned], *, name: str | None = None
+    scope: Scope,
+    *,
+    planned: Iterable[Planned],
+    name: str | None = None,
+    dispatch: bool = True,
 ) -> list[generation.FlowRead]:
     """Turn planned images into flows: one per session and settings (more when a product is
     planned in several scenes, since a product is in a flow once). Nothing is created when a
@@ -493,4 +497,4 @@ def submit(
                     request.product_ids.append(product_id)
                     request.scenes[product_id] = scene_id
                 requests.append(request)
-    return start(scope, requests)
+    return start(scope, requests=requests, dispatch=dispatch)

@@ -68,7 +68,8 @@ def clients(scope: Scope) -> Rows:
 def calls(
     scope: Scope, *, client_id: uuid.UUID | str | None = None, since: dt.datetime | None = None
 ) -> list[ledger.LedgerCall]:
-    """The ledger: one entry per provider call, oldest first."""
+    """The ledger: one entry per provider call, oldest first (for who may see spend)."""
+    scope.require(Action.MANAGE)
     cid = _client(scope, client_id)
     with unit_of_work() as db:
         return list(ledger.calls(db, client_id=cid, since=since))
