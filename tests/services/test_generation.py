@@ -576,7 +576,8 @@ def test_recovery_leaves_alone_a_row_that_finished_after_it_was_seen_as_orphaned
             repo.update_images(db, [finished], status="completed")
         return ids
 
-    monkeypatch.setattr(repo, "open_image_ids", seen_then_finished)
+    # Recovery reads the candidates through its own module: patch the name it looks up.
+    monkeypatch.setattr(repo.images, "open_image_ids", seen_then_finished)
     result = generation.recover(ADMIN)
     assert result["reset"] == 1
     rows = rows_of([finished, orphan])

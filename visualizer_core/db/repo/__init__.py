@@ -1,0 +1,108 @@
+"""Data access: every query of the project, and nothing else (no commits, no validation).
+
+Functions take the SQLAlchemy session first. ``client_id=None`` means "every client" and is only
+passed by services acting in the admin scope; services pass ``scope.client_filter()``. Services
+pass plain values (ids, statuses, review states) and get rows back: they never build a statement.
+
+One module per entity, each re-exported here so callers write ``repo.list_products(...)``:
+
+- :mod:`~visualizer_core.db.repo.accounts`: users, sign-in, members and invitations;
+- :mod:`~visualizer_core.db.repo.clients`: clients, their quota count and usage by day;
+- :mod:`~visualizer_core.db.repo.products`: products and their photos;
+- :mod:`~visualizer_core.db.repo.sessions`: studio sessions;
+- :mod:`~visualizer_core.db.repo.images`: generated images and flows as the workers see them
+  (claims, updates, heartbeats, recovery, counts) and what a re-run starts from;
+- :mod:`~visualizer_core.db.repo.review`: generated images as people see them (gallery page,
+  review rows, lineage);
+- :mod:`~visualizer_core.db.repo.tables`: the notebook API's DataFrame tables across clients;
+- ``_common``: ``get`` and the client filter every module shares.
+"""
+
+from visualizer_core.db.repo._common import get
+from visualizer_core.db.repo.accounts import (
+    count_owners,
+    invitations_of,
+    member_by_invite,
+    members_of,
+    membership,
+    memberships,
+    take_sign_in_attempt,
+    user_by_email,
+    user_by_reset_token,
+)
+from visualizer_core.db.repo.clients import (
+    generated_since,
+    list_clients,
+    lock_client,
+    usage_by_day,
+)
+from visualizer_core.db.repo.images import (
+    claim_image,
+    finish_flow,
+    flows_of,
+    image_ids_of_flow,
+    images_where,
+    open_counts_by_model,
+    open_image_ids,
+    recent_timings,
+    rerun_sources,
+    reset_orphaned_images,
+    status_counts,
+    touch_images,
+    update_image,
+    update_images,
+)
+from visualizer_core.db.repo.products import images_of, list_products, products_by_sku
+from visualizer_core.db.repo.review import gallery_page, lineage_rows, review_rows
+from visualizer_core.db.repo.sessions import list_sessions, sessions_by_id
+from visualizer_core.db.repo.tables import (
+    Rows,
+    client_table,
+    generation_table,
+    product_table,
+    session_table,
+)
+
+__all__ = [
+    "Rows",
+    "claim_image",
+    "client_table",
+    "count_owners",
+    "finish_flow",
+    "flows_of",
+    "gallery_page",
+    "generated_since",
+    "generation_table",
+    "get",
+    "image_ids_of_flow",
+    "images_of",
+    "images_where",
+    "invitations_of",
+    "lineage_rows",
+    "list_clients",
+    "list_products",
+    "list_sessions",
+    "lock_client",
+    "member_by_invite",
+    "members_of",
+    "membership",
+    "memberships",
+    "open_counts_by_model",
+    "open_image_ids",
+    "product_table",
+    "products_by_sku",
+    "recent_timings",
+    "rerun_sources",
+    "reset_orphaned_images",
+    "review_rows",
+    "session_table",
+    "sessions_by_id",
+    "status_counts",
+    "take_sign_in_attempt",
+    "touch_images",
+    "update_image",
+    "update_images",
+    "usage_by_day",
+    "user_by_email",
+    "user_by_reset_token",
+]

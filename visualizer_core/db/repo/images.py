@@ -1,0 +1,245 @@
+"""Generated images and their flows as the workers see them: claims, updates, heartbeats,
+recovery, counts, and what a re-run starts from."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import Session
+
+from visualizer_core.db.models import Client, Flow, GeneratedImage, StudioSession
+from visualizer_core.schemas import OPEN_STATUSES, ImageStatus
+
+
+def status_counts(
+    db: Session,
+    *,
+    session_id: uuid.UUID | None = None,
+    flow_ids: Sequence[uuid.UUID] | None = None,
+) -> dict[str, int]:
+    """Images per status, in one aggregate query."""
+    stmt = select(
+        func.count(),
+        *(
+            func.coalesce(func.sum(case((GeneratedImage.status == s, 1), else_=0)), 0)
+            for s in ("pending", "generating", "completed", "error")
+        ),
+    )
+    if session_id is not None:
+        stmt = stmt.where(GeneratedImage.studio_session_id == session_id)
+    if flow_ids is not None:
+        stmt = stmt.where(GeneratedImage.flow_id.in_(list(flow_ids)))
+    total, pending, generating, completed, error = db.execute(stmt).one()
+    return {
+        "total": int(total),
+        "pending": int(pending),
+        "generating": int(generating),
+        "completed": int(completed),
+        "error": int(error),
+    }
+
+
+def flows_of(db: Session, session_id: uuid.UUID) -> Sequence[Flow]:
+    return db.scalars(
+        select(Flow).where(Flow.studio_session_id == session_id).order_by(Flow.created_at)
+    ).all()
+
+
+def images_where(db: Session, *conditions: Any, order: Any = None) -> Sequence[GeneratedImage]:
+    stmt = select(GeneratedImage).where(*conditions)
+    stmt = stmt.order_by(order if order is not None else GeneratedImage.created_at)
+    return db.scalars(stmt).all()
+
+
+def open_counts_by_model(db: Session, *, session_id: uuid.UUID | None = None) -> dict[str, int]:
+    """Pending and generating images per model (of one session, or all), in one query."""
+    stmt = select(GeneratedImage.model, func.count()).where(
+        GeneratedImage.status.in_(("pending", "generating"))
+    )
+    if session_id is not None:
+        stmt = stmt.where(GeneratedImage.studio_session_id == session_id)
+    rows = db.execute(stmt.group_by(GeneratedImage.model)).all()
+    return {str(model): int(count) for model, count in rows if model}
+
+
+def claim_image(db: Session, image_id: uuid.UUID, *, worker_id: str, now: dt.datetime) -> bool:
+    """Pending to generating, once: a guarded update that only one worker can win."""
+    result = db.execute(
+        update(GeneratedImage)
+        .where(GeneratedImage.id == image_id, GeneratedImage.status == ImageStatus.PENDING)
+        .values(
+            status=ImageStatus.GENERATING,
+            worker_id=worker_id,
+            claimed_at=now,
+            heartbeat_at=now,
+            started_at=now,
+            attempts=GeneratedImage.attempts + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def update_image(
+    db: Session,
+    image_id: uuid.UUID,
+    *,
+    expect_status: str | None,
+    add_attempts: int | None = None,
+    **values: Any,
+) -> bool:
+    """Set columns of one image, only if it is still in ``expect_status``; ``add_attempts``
+    adds to its attempts (in the update itself, so concurrent runs do not lose a count)."""
+    if add_attempts is not None:
+        values["attempts"] = GeneratedImage.attempts + add_attempts
+    stmt = update(GeneratedImage).where(GeneratedImage.id == image_id)
+    if expect_status is not None:
+        stmt = stmt.where(GeneratedImage.status == expect_status)
+    result = db.execute(stmt.values(**values).execution_options(synchronize_session=False))
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def update_images(db: Session, ids: Sequence[uuid.UUID], **values: Any) -> int:
+    total = 0
+    id_list = list(ids)
+    for start in range(0, len(id_list), 500):
+        result = db.execute(
+            update(GeneratedImage)
+            .where(GeneratedImage.id.in_(id_list[start : start + 500]))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        total += int(result.rowcount)  # type: ignore[attr-defined]
+    return total
+
+
+def image_ids_of_flow(db: Session, flow_id: uuid.UUID, *, status: str) -> list[uuid.UUID]:
+    """Ids of the flow's images in ``status``."""
+    stmt = select(GeneratedImage.id).where(
+        GeneratedImage.flow_id == flow_id, GeneratedImage.status == status
+    )
+    return list(db.scalars(stmt.order_by(GeneratedImage.created_at)))
+
+
+def open_image_ids(
+    db: Session, *, status: str, older_than: dt.datetime | None = None
+) -> list[uuid.UUID]:
+    """Ids of images in ``status`` (generating ones whose heartbeat is older than given)."""
+    stmt = select(GeneratedImage.id).where(GeneratedImage.status == status)
+    if older_than is not None:
+        stmt = stmt.where(
+            (GeneratedImage.heartbeat_at.is_(None)) | (GeneratedImage.heartbeat_at < older_than)
+        )
+    return list(db.scalars(stmt.order_by(GeneratedImage.created_at)))
+
+
+def reset_orphaned_images(
+    db: Session, *, older_than: dt.datetime, now: dt.datetime
+) -> list[uuid.UUID]:
+    """Generating rows whose heartbeat stopped before ``older_than`` go back to pending.
+
+    The update re-checks the status and the heartbeat, so a row that a live worker finished
+    or beat on after it was selected is left as it is. Returns the ids that were reset.
+    """
+    orphaned = (GeneratedImage.heartbeat_at.is_(None)) | (GeneratedImage.heartbeat_at < older_than)
+    # Rows of a batch job (economy mode) are the economy poll's: made again here, they would
+    # be paid a second time at the standard price.
+    not_batch = GeneratedImage.job_id.is_(None) | GeneratedImage.job_id.not_like("gemini-batch:%")
+    candidates = open_image_ids(db, status=ImageStatus.GENERATING, older_than=older_than)
+    reset: list[uuid.UUID] = []
+    for start in range(0, len(candidates), 500):
+        result = db.execute(
+            update(GeneratedImage)
+            .where(
+                GeneratedImage.id.in_(candidates[start : start + 500]),
+                GeneratedImage.status == ImageStatus.GENERATING,
+                orphaned,
+                not_batch,
+            )
+            .values(status=ImageStatus.PENDING, worker_id=None, updated_at=now)
+            .returning(GeneratedImage.id)
+            .execution_options(synchronize_session=False)
+        )
+        reset.extend(result.scalars())
+    return reset
+
+
+def recent_timings(db: Session, client_id: uuid.UUID, *, limit: int) -> list[dict[str, Any]]:
+    """The timings of the client's latest completed images, newest first."""
+    return list(
+        db.scalars(
+            select(GeneratedImage.timings)
+            .where(
+                GeneratedImage.client_id == client_id,
+                GeneratedImage.status == ImageStatus.COMPLETED,
+            )
+            .order_by(GeneratedImage.completed_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def touch_images(db: Session, ids: Sequence[uuid.UUID], *, now: dt.datetime) -> None:
+    """Heartbeat: these generating rows are still being worked on."""
+    db.execute(
+        update(GeneratedImage)
+        .where(GeneratedImage.id.in_(list(ids)), GeneratedImage.status == ImageStatus.GENERATING)
+        .values(heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def finish_flow(db: Session, flow_id: uuid.UUID, *, now: dt.datetime) -> bool:
+    """Mark the flow finished if none of its images is open; only one caller can win."""
+    still_open = (
+        select(GeneratedImage.id)
+        .where(
+            GeneratedImage.flow_id == flow_id,
+            GeneratedImage.status.in_(OPEN_STATUSES),
+        )
+        .exists()
+    )
+    result = db.execute(
+        update(Flow)
+        .where(Flow.id == flow_id, Flow.finished_at.is_(None), ~still_open)
+        .values(finished_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def rerun_sources(db: Session, image_ids: Sequence[uuid.UUID]) -> list[tuple[Any, ...]]:
+    """What re-running images needs to know of each: its session, flow, product and scene.
+
+    Rows of ``(id, client_id, client_name, session_id, session_status, flow_id, flow_name,
+    flow_settings, product_id, scene_id, status)``, one query per 500 ids.
+    """
+    ids = list(image_ids)
+    found: list[tuple[Any, ...]] = []
+    for start in range(0, len(ids), 500):
+        stmt = (
+            select(
+                GeneratedImage.id,
+                GeneratedImage.client_id,
+                Client.name,
+                GeneratedImage.studio_session_id,
+                StudioSession.status,
+                GeneratedImage.flow_id,
+                Flow.name,
+                Flow.settings,
+                GeneratedImage.product_id,
+                GeneratedImage.scene_id,
+                GeneratedImage.status,
+            )
+            .join(Client, Client.id == GeneratedImage.client_id)
+            .join(StudioSession, StudioSession.id == GeneratedImage.studio_session_id)
+            .join(Flow, Flow.id == GeneratedImage.flow_id)
+            .where(GeneratedImage.id.in_(ids[start : start + 500]))
+        )
+        found.extend(tuple(row) for row in db.execute(stmt).all())
+    return found

@@ -1,0 +1,58 @@
+"""Products of a client and their photos."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from visualizer_core.db.models import Product, ProductImage
+from visualizer_core.db.repo._common import scoped
+
+
+def products_by_sku(db: Session, client_id: uuid.UUID, skus: Iterable[str]) -> dict[str, Product]:
+    wanted = list(set(skus))
+    found: dict[str, Product] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        stmt = select(Product).where(Product.client_id == client_id, Product.sku.in_(chunk))
+        found.update({p.sku: p for p in db.scalars(stmt)})
+    return found
+
+
+def list_products(
+    db: Session,
+    *,
+    client_id: uuid.UUID | None,
+    ids: Sequence[uuid.UUID] | None = None,
+    search: str | None = None,
+    category: str | None = None,
+) -> Sequence[Product]:
+    stmt = scoped(select(Product), Product, client_id).order_by(Product.sku, Product.id)
+    if ids is not None:
+        stmt = stmt.where(Product.id.in_(list(ids)))
+    if search:
+        pattern = f"%{search.lower()}%"
+        stmt = stmt.where(
+            func.lower(Product.name).like(pattern) | func.lower(Product.sku).like(pattern)
+        )
+    if category:
+        stmt = stmt.where(Product.category == category)
+    return db.scalars(stmt).all()
+
+
+def images_of(db: Session, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[ProductImage]]:
+    """Each product's images, in display order."""
+    found: dict[uuid.UUID, list[ProductImage]] = {pid: [] for pid in product_ids}
+    ids = list(product_ids)
+    for start in range(0, len(ids), 500):
+        stmt = (
+            select(ProductImage)
+            .where(ProductImage.product_id.in_(ids[start : start + 500]))
+            .order_by(ProductImage.product_id, ProductImage.position, ProductImage.created_at)
+        )
+        for image in db.scalars(stmt):
+            found[image.product_id].append(image)
+    return found
