@@ -41,15 +41,22 @@ notebooks: install
 	VISUALIZER_HOME="$(HOME_ABS)" $(BIN)/visualizer demo --if-missing
 	VISUALIZER_HOME="$(HOME_ABS)" $(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)/notebooks" $(JUPYTER_ARGS)
 
-test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# On every core (pytest-xdist): each worker process has its own PostgreSQL database, SQLite
+# files, S3 server, VISUALIZER_HOME and free ports, and claims a Redis database under a lock;
+# a free worker takes the next test (worksteal), so one long test does not hold up a batch.
+# PYTEST_PARALLEL= runs in this process only (a debugger, -x on the first failure).
+PYTEST_PARALLEL ?= -n auto --dist worksteal
 
-# The tests that need neither PostgreSQL nor Redis (markers postgres, redis), with both servers'
-# addresses pointing at a closed port: a test that reaches one without its mark fails here.
+test: install
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
+
+# The tests that need neither PostgreSQL nor Redis (markers postgres, redis) and take seconds
+# rather than a minute (marker slow: the browsers), with both servers' addresses pointing at a
+# closed port: a test that reaches one without its mark fails here. make test runs them all.
 test-fast: install
 	TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:9/none \
 	TEST_REDIS_URL=redis://127.0.0.1:9/0 \
-	$(BIN)/python -m pytest -m "not postgres and not redis" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not postgres and not redis and not slow" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m bench

@@ -124,6 +124,7 @@ def populated(
         yield demo, world
 
 
+@pytest.mark.slow  # a kernel per notebook: make test runs it, test-fast not
 def test_the_notebooks_run_clean_on_a_populated_database(
     populated: tuple[dict[str, Any], World],
 ) -> None:

@@ -14,6 +14,7 @@ Nothing here touches the database; :mod:`visualizer_core.services.auth` does.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
 import uuid
@@ -24,7 +25,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
-from visualizer_core.errors import InvalidInput
+from visualizer_core.errors import ConfigError, InvalidInput
 
 __all__ = [
     "MIN_PASSWORD_LENGTH",
@@ -41,7 +42,23 @@ __all__ = [
     "verify_password",
 ]
 
-_hasher = PasswordHasher()
+
+def _make_hasher() -> PasswordHasher:
+    """argon2id at argon2-cffi's defaults (RFC 9106's low-memory choice: 3 passes over 64 MiB).
+
+    ``VISUALIZER_PASSWORD_COST=test`` is the test suite's knob, never a deployment's: the same
+    algorithm at its smallest cost (one pass over 8 KiB), so that the suite's thousand accounts
+    do not spend minutes hashing. A hash made so is upgraded at its next sign-in without it.
+    """
+    cost = os.environ.get("VISUALIZER_PASSWORD_COST", "standard")
+    if cost == "standard":
+        return PasswordHasher()
+    if cost == "test":
+        return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    raise ConfigError(f"VISUALIZER_PASSWORD_COST: 'standard' or 'test', not {cost!r}")
+
+
+_hasher = _make_hasher()
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # argon2 would take anything; a megabyte "password" is an attack

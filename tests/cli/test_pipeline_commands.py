@@ -15,11 +15,16 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests import factories
 from tests.cli.helpers import environment, ok_json, run
 from tests.plugin import wait_until
 from visualizer_core.backends import Backends
 from visualizer_core.demo import art as demo_art
+
+# Whole pipelines of processes (a Python start-up per command): make test runs them, test-fast not.
+pytestmark = pytest.mark.slow
 
 
 def catalog_with_photos(folder: Path) -> Path:

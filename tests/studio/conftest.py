@@ -3,19 +3,26 @@
 ``studio`` builds a client whose owner, editor and viewer can sign in, a small catalog with
 photos, and a session with scenes, all through the services; ``open_app(email)`` signs a member
 in (a login token, as the sign-in page makes) and runs the app's entry file.
+
+Every new ``AppTest`` scans all installed packages for Streamlit components (reading each one's
+metadata: about half a second, a fifth of a page test's time); the packages do not change while
+the tests run, so the scan is made once per test process (``_scan_components_once``).
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from PIL import Image
+from streamlit.components.v2 import manifest_scanner
 from streamlit.testing.v1 import AppTest
 
 from tests.factories import create_client, random_name
@@ -115,6 +122,16 @@ def generate_and_wait(studio: Studio) -> list[uuid.UUID]:
     counts = generation.wait_for_flows(ADMIN, flow_ids=[flow.flow_id], timeout=120)
     assert counts["completed"] == len(flow.image_ids), counts
     return flow.image_ids
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _scan_components_once() -> Iterator[None]:
+    """Streamlit's scan of the installed packages for components, made once and reused."""
+    scan = functools.cache(manifest_scanner.scan_component_manifests)
+    with mock.patch.object(
+        manifest_scanner, "scan_component_manifests", lambda *a, **k: list(scan(*a, **k))
+    ):
+        yield
 
 
 @pytest.fixture
