@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from streamlit.errors import StreamlitSecretNotFoundError
 
 from visualizer_core import backends
-from visualizer_core.errors import Forbidden, VisualizerError
+from visualizer_core.errors import Forbidden, VisualizerError, first_problem
 from visualizer_core.scope import Action, ClientScope
 from visualizer_core.services import auth, sessions
 from visualizer_core.services.auth import Identity
@@ -152,9 +152,7 @@ def attempt(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         st.error(_sentence(str(error)))
         return None
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "value"
-        st.error(f"{field}: {first['msg']}")
+        st.error(first_problem(error, "value"))
         return None
 
 

@@ -68,6 +68,7 @@ from visualizer_core.errors import (
     ProviderError,
     RateLimited,
     TransientProviderError,
+    first_problem,
 )
 from visualizer_core.fidelity import FidelityCheck
 from visualizer_core.schemas import ProductAnalysis, ProductAnswer, SceneAnalysis
@@ -482,11 +483,10 @@ class GeminiAI:
         try:
             return schema.model_validate_json(unfenced), usage
         except ValidationError as error:
-            problem = error.errors()[0]
-            where = ".".join(str(item) for item in problem["loc"]) or "the answer"
             raise TransientProviderError(
-                f"Gemini's {what} is not valid {schema.__name__} JSON ({where}: {problem['msg']},"
-                f" finish reason {finish}); it began {text[:80]!r}"
+                f"Gemini's {what} is not valid {schema.__name__} JSON"
+                f" ({first_problem(error, 'the answer')}, finish reason {finish});"
+                f" it began {text[:80]!r}"
             ) from error
 
     # -- the call and its failures ------------------------------------------------------------

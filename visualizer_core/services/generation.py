@@ -37,7 +37,7 @@ from visualizer_core.errors import (
 from visualizer_core.schemas import FlowSettings, FlowStatus, ImageStatus, SessionStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services import jobs
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import own_client, parse_id, unit_of_work
 from visualizer_core.services.analysis import analyze_session, match_session
 from visualizer_core.services.economy import poll_economy, submit_economy
 from visualizer_core.services.jobs import job_id_for
@@ -81,8 +81,7 @@ def _day_start(now: dt.datetime) -> dt.datetime:
 def quota_left(scope: Scope, *, client_id: uuid.UUID | str) -> int:
     """Images the client may still ask for today (UTC day)."""
     scope.require(Action.READ)
-    cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
+    cid = own_client(scope, client_id)
     with unit_of_work() as db:
         client = repo.lock_client(db, cid)
         if client is None:
