@@ -364,12 +364,7 @@ def generate(
     )
     payload = flow.as_dict()
     if wait:
-        counts = _wait_with_bar([flow.flow_id], timeout)
-        payload["counts"] = counts
-        open_ = counts["pending"] + counts["generating"]
-        payload["status"] = (
-            "timeout" if open_ else "completed" if counts["error"] == 0 else "completed_with_errors"
-        )
+        _wait_into(payload, [flow.flow_id], timeout)
     emit(
         as_json,
         payload,
@@ -378,10 +373,80 @@ def generate(
     if flow.skipped:  # one line on stderr; with --json each is also an entry of "skipped"
         left_out = "; ".join(f"{s['product_id']}: {s['reason']}" for s in flow.skipped)
         typer.echo(f"warning: skipped {len(flow.skipped)} product(s): {left_out}", err=True)
+    _fail_on_timeout(payload, timeout)
+
+
+@app.command("rerun")
+@reports
+def rerun(
+    images: Annotated[
+        list[str] | None, typer.Argument(help="Image ids to make again.", show_default=False)
+    ] = None,
+    session: Annotated[
+        str | None,
+        typer.Option("--session", help="With --errors: the session whose failures to re-run."),
+    ] = None,
+    errors: Annotated[
+        bool, typer.Option("--errors", help="Every failed image of --session not re-run yet.")
+    ] = False,
+    note: Annotated[str, typer.Option(help="Added to each flow's prompt.")] = "",
+    prompt: Annotated[str | None, typer.Option(help="Replaces each flow's prompt.")] = None,
+    aspect_ratio: Annotated[str | None, typer.Option(help="W:H, e.g. 1:1, 4:5.")] = None,
+    variants: Annotated[int, typer.Option(min=1, max=8, help="New images per image.")] = 1,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait, with a progress bar on stderr.")
+    ] = False,
+    timeout: Annotated[float | None, typer.Option(min=0, help="Seconds to wait at most.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Make images again in their scenes, with their flows' settings (lineage kept)."""
+    from visualizer_core import backends
+    from visualizer_core.services import plans, review
+
+    if errors == (session is None) or (errors and images):
+        raise typer.BadParameter("give image ids, or --session ID --errors")
+    if session is not None:
+        ids: list[Any] = [
+            e.id for e in review.review_queue(ADMIN, session_id=session).unrerun_errors()
+        ]
+    else:
+        ids = list(images or [])
+    overrides: dict[str, Any] = {"variants": variants}
+    overrides |= {
+        k: v for k, v in (("prompt", prompt), ("aspect_ratio", aspect_ratio)) if v is not None
+    }
+    # As `generate`: without --wait on the embedded default the rows wait for a worker.
+    dispatch = wait or backends.current().settings.redis_url is not None
+    made = plans.rerun(ADMIN, image_ids=ids, overrides=overrides, note=note, dispatch=dispatch)
+    payload: dict[str, Any] = {
+        "flow_ids": [str(f) for f in made.flow_ids],
+        "image_ids": {str(k): [str(i) for i in v] for k, v in made.made.items()},
+        "status": "queued",
+    }
+    if wait and made.flows:
+        _wait_into(payload, made.flow_ids, timeout)
+    new = sum(len(v) for v in made.made.values())
+    emit(as_json, payload, f"{len(made.flows)} flow(s), {new} new image(s), {payload['status']}")
+    _fail_on_timeout(payload, timeout)
+
+
+def _wait_into(payload: dict[str, Any], flow_ids: list[Any], timeout: float | None) -> None:
+    """Wait for the flows; their counts and final status go into ``payload``."""
+    counts = _wait_with_bar(flow_ids, timeout)
+    payload["counts"] = counts
+    open_ = counts["pending"] + counts["generating"]
+    payload["status"] = (
+        "timeout" if open_ else "completed" if counts["error"] == 0 else "completed_with_errors"
+    )
+
+
+def _fail_on_timeout(payload: dict[str, Any], timeout: float | None) -> None:
     if payload["status"] == "timeout":
+        counts = payload["counts"]
         fail(
-            f"timed out after {timeout} s with {open_} image(s) still open; they stay queued "
-            "and a worker (`visualizer worker` or the studio) finishes them"
+            f"timed out after {timeout} s with {counts['pending'] + counts['generating']} "
+            "image(s) still open; they stay queued and a worker (`visualizer worker` or the "
+            "studio) finishes them"
         )
 
 

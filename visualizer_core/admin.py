@@ -32,33 +32,24 @@ import io
 import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pandas as pd
 from PIL import Image
-from pydantic import ValidationError
 from tqdm import tqdm
 
-from visualizer_core import backends
-from visualizer_core.db import ledger, repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
-from visualizer_core.matching import ranked_scenes
-from visualizer_core.schemas import (
-    OPEN_STATUSES,
-    FlowSettings,
-    ProductAnalysis,
-    SessionStatus,
-)
+from visualizer_core.errors import InvalidInput
 from visualizer_core.scope import ADMIN
-from visualizer_core.services import analysis, estimates, gallery, generation
 from visualizer_core.services import clients as client_service
 from visualizer_core.services import economy as economy_service
 from visualizer_core.services import export as export_service
+from visualizer_core.services import gallery, generation, plans, tables
+from visualizer_core.services import sessions as sessions_service
 from visualizer_core.services import spend as spend_service
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import parse_id
 
 __all__ = [
     "GENERATION_COLUMNS",
@@ -144,7 +135,6 @@ PLAN_COLUMNS = (
 )
 """The columns of :func:`plan`, in order."""
 
-_SETTING_NAMES = tuple(FlowSettings.model_fields)
 _PLAN_SETTINGS = ("aspect_ratio", "prompt", "model", "economy")
 
 
@@ -158,7 +148,7 @@ def _text(value: object) -> str | None:
 
 
 def _frame(
-    rows: repo.Rows,
+    rows: tables.Rows,
     *,
     ids: Sequence[str] = (),
     times: Sequence[str] = (),
@@ -245,23 +235,6 @@ def _ids_of(rows: object, column: str, kind: str) -> list[uuid.UUID]:
     return out
 
 
-def _flow_settings(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> FlowSettings:
-    """``base`` (a flow's stored settings) with ``overrides``, validated."""
-    unknown = sorted(set(overrides) - set(_SETTING_NAMES))
-    if unknown:
-        raise InvalidInput(
-            f"unknown setting {unknown[0]!r}: the settings are {', '.join(_SETTING_NAMES)}"
-        )
-    merged = {k: v for k, v in base.items() if k in _SETTING_NAMES}
-    merged.update(overrides)
-    try:
-        return FlowSettings.model_validate(merged)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise InvalidInput(f"{where}: {first['msg']}") from None
-
-
 # -- tables ------------------------------------------------------------------------------------
 
 
@@ -271,8 +244,7 @@ def _generations(
     since: dt.datetime | None = None,
     flow_ids: Sequence[uuid.UUID] | None = None,
 ) -> pd.DataFrame:
-    with unit_of_work() as db:
-        rows = repo.generation_table(db, client_id=client_id, since=since, flow_ids=flow_ids)
+    rows = tables.generations(ADMIN, client_id=client_id, since=since, flow_ids=flow_ids)
     frame = _frame(
         rows,
         ids=(
@@ -358,8 +330,7 @@ def products(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
     description, photos, images, completed, errors, analyzed_at, last_generated_at,
     created_at``. ``room_types`` is empty for a product that needs a room.
     """
-    with unit_of_work() as db:
-        rows = repo.product_table(db, client_id=_client_filter(client_id))
+    rows = tables.products(ADMIN, client_id=_client_filter(client_id))
     frame = _frame(
         rows,
         ids=("id", "client_id"),
@@ -411,8 +382,7 @@ def sessions(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
     Columns: ``id, client_id, client_name, name, status, scenes, matched, flows, images,
     pending, generating, completed, errors, created_at, last_generated_at``.
     """
-    with unit_of_work() as db:
-        rows = repo.session_table(db, client_id=_client_filter(client_id))
+    rows = tables.sessions(ADMIN, client_id=_client_filter(client_id))
     frame = _frame(rows, ids=("id", "client_id"), times=("created_at", "last_generated_at"))
     frame["scenes"] = [len(s or []) for s in frame["scenes"]]
     frame["matched"] = [len(m or {}) for m in frame["matches"]]
@@ -445,8 +415,7 @@ def clients() -> pd.DataFrame:
     Columns: ``id, name, plan, daily_quota, products, sessions, images, completed, errors,
     cost_usd, created_at, last_generated_at``.
     """
-    with unit_of_work() as db:
-        rows = repo.client_table(db)
+    rows = tables.clients(ADMIN)
     frame = _frame(
         rows, ids=("id",), times=("created_at", "last_generated_at"), floats=("cost_usd",)
     )
@@ -480,7 +449,9 @@ def scenes(
     products the session pairs with the scene.
     """
     records = []
-    for session, client_name in _sessions_of(client_id, session_id, active_only=False):
+    for session, client_name in plans.sessions_of(
+        ADMIN, client_id=_client_filter(client_id), session_id=session_id
+    ):
         pairs = session.match_map()
         for scene in session.scene_list():
             found = scene.analysis.model_dump() if scene.analysis else {}
@@ -585,9 +556,7 @@ def calls(client_id: uuid.UUID | str | None = None, since: object = None) -> pd.
     output_image, thinking, client_id, client_name, session_id, image_id, product_id,
     scene_id, batch``.
     """
-    cid = _client_filter(client_id)
-    with unit_of_work() as db:
-        found = list(ledger.calls(db, client_id=cid, since=_since(since)))
+    found = tables.calls(ADMIN, client_id=_client_filter(client_id), since=_since(since))
     columns = [
         "at",
         "kind",
@@ -678,12 +647,8 @@ def export(
     session's client chose last in the studio. Returns ``{"images", "path", "preset"}``.
     """
     if preset is None:
-        with unit_of_work() as db:
-            found = repo.sessions_by_id(db, [parse_id(session_id, "session")])
-            if not found:
-                raise NotFound("session", session_id)
-            client_id = found[0].client_id
-        chosen = export_service.client_preset(ADMIN, client_id=client_id)
+        session = sessions_service.get_session(ADMIN, session_id=session_id)
+        chosen = export_service.client_preset(ADMIN, client_id=session.client_id)
     else:
         chosen = export_service.parse_preset(
             preset if isinstance(preset, export_service.DeliveryPreset | str) else dict(preset)
@@ -694,88 +659,6 @@ def export(
 
 
 # -- re-runs, waiting --------------------------------------------------------------------------
-
-
-class _Source(NamedTuple):
-    """An image to re-run, as :func:`repo.rerun_sources` reads it."""
-
-    id: uuid.UUID
-    client_id: uuid.UUID
-    client_name: str
-    session_id: uuid.UUID
-    session_status: str
-    flow_id: uuid.UUID
-    flow_name: str | None
-    flow_settings: dict[str, Any] | None
-    product_id: uuid.UUID
-    scene_id: str | None
-    status: str
-
-
-@dataclass
-class _FlowRequest:
-    """One flow to create: products, each with its scene, and what each re-makes."""
-
-    client_id: uuid.UUID
-    client_name: str
-    session_id: uuid.UUID
-    settings: FlowSettings
-    name: str
-    parent_flow_id: uuid.UUID | None = None
-    product_ids: list[uuid.UUID] = field(default_factory=list)
-    scenes: dict[uuid.UUID, str] = field(default_factory=dict)
-    rerun_of: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
-
-    @property
-    def images(self) -> int:
-        return len(self.product_ids) * self.settings.variants
-
-
-def _rounds(keys: Sequence[tuple[uuid.UUID, Any]]) -> list[list[int]]:
-    """Positions of ``(product_id, ...)`` keys split so each product is once per round."""
-    rounds: list[list[int]] = []
-    seen: dict[uuid.UUID, int] = {}
-    for position, (product_id, _rest) in enumerate(keys):
-        index = seen.get(product_id, 0)
-        seen[product_id] = index + 1
-        if index == len(rounds):
-            rounds.append([])
-        rounds[index].append(position)
-    return rounds
-
-
-def _check_quota(requests: Sequence[_FlowRequest]) -> None:
-    """Refuse the whole batch before anything is created if a client's quota cannot take it."""
-    needed: dict[uuid.UUID, int] = {}
-    names: dict[uuid.UUID, str] = {}
-    for request in requests:
-        needed[request.client_id] = needed.get(request.client_id, 0) + request.images
-        names[request.client_id] = request.client_name
-    for client_id, count in needed.items():
-        left = generation.quota_left(ADMIN, client_id=client_id)
-        if count > left:
-            raise QuotaExceeded(
-                f"{names[client_id]} has {left} images left today and this needs {count}: "
-                "select fewer rows, or raise the client's daily quota"
-            )
-
-
-def _create(requests: Sequence[_FlowRequest]) -> list[str]:
-    _check_quota(requests)
-    flow_ids = []
-    for request in requests:
-        made = generation.generate(
-            ADMIN,
-            session_id=request.session_id,
-            product_ids=request.product_ids,
-            settings=request.settings,
-            name=request.name,
-            rerun_of=request.rerun_of or None,
-            parent_flow_id=request.parent_flow_id,
-            scenes=request.scenes,
-        )
-        flow_ids.append(str(made.flow_id))
-    return flow_ids
 
 
 def rerun(rows: object, **settings: Any) -> list[str]:
@@ -791,60 +674,8 @@ def rerun(rows: object, **settings: Any) -> list[str]:
     or a client's daily quota cannot take the whole batch.
     """
     ids = _ids_of(rows, "id", "image")
-    if not ids:
-        return []
-    overrides = {"variants": 1, **settings}
-    _flow_settings({}, overrides)  # a wrong setting is refused before anything is read
-    with unit_of_work() as db:
-        by_id = {s.id: s for s in map(_Source._make, repo.rerun_sources(db, ids))}
-        missing = [i for i in ids if i not in by_id]
-        if missing:
-            raise NotFound("image", missing[0])
-        session_ids = sorted({s.session_id for s in by_id.values()}, key=str)
-        scene_ids = {
-            s.id: {scene.id for scene in s.scene_list()}
-            for s in repo.sessions_by_id(db, session_ids)
-        }
-    still_open = [i for i in ids if by_id[i].status in OPEN_STATUSES]
-    if still_open:
-        raise Conflict(
-            f"{len(still_open)} of the images are still pending or generating "
-            f"(for example {still_open[0]}): wait for them, then re-run what failed"
-        )
-    archived = [i for i in ids if by_id[i].session_status != SessionStatus.ACTIVE]
-    if archived:
-        raise InvalidInput(
-            f"image {archived[0]} is in an archived session: restore the session to re-run it"
-        )
-
-    groups: dict[tuple[uuid.UUID, uuid.UUID], list[_Source]] = {}
-    for image_id in ids:
-        source = by_id[image_id]
-        groups.setdefault((source.session_id, source.flow_id), []).append(source)
-    requests: list[_FlowRequest] = []
-    for (session_id, flow_id), members in groups.items():
-        first = members[0]
-        flow_settings = _flow_settings(first.flow_settings or {}, overrides)
-        flow_name = first.flow_name or f"flow {str(flow_id)[:8]}"
-        keys = [(m.product_id, m) for m in members]
-        for positions in _rounds(keys):
-            request = _FlowRequest(
-                client_id=first.client_id,
-                client_name=first.client_name,
-                session_id=session_id,
-                settings=flow_settings,
-                name=f"Re-run of {flow_name}",
-                parent_flow_id=flow_id,
-            )
-            for position in positions:
-                source = members[position]
-                request.product_ids.append(source.product_id)
-                request.rerun_of[source.product_id] = source.id
-                if source.scene_id in scene_ids.get(session_id, set()):
-                    assert source.scene_id is not None
-                    request.scenes[source.product_id] = source.scene_id
-            requests.append(request)
-    return _create(requests)
+    made = plans.rerun(ADMIN, image_ids=ids, overrides=settings)
+    return [str(flow_id) for flow_id in made.flow_ids]
 
 
 def wait(flow_ids: object, timeout: float | None = None, progress: bool = True) -> pd.DataFrame:
@@ -881,41 +712,6 @@ def wait(flow_ids: object, timeout: float | None = None, progress: bool = True) 
 # -- plans -------------------------------------------------------------------------------------
 
 
-def _sessions_of(
-    client_id: uuid.UUID | str | None,
-    session_id: uuid.UUID | str | None,
-    *,
-    active_only: bool,
-) -> list[tuple[Any, str]]:
-    """The sessions asked for, each with its client's name."""
-    cid = _client_filter(client_id)
-    with unit_of_work() as db:
-        names = {c.id: c.name for c in repo.list_clients(db, client_id=None)}
-        if session_id is not None:
-            sid = parse_id(session_id, "session")
-            found = repo.sessions_by_id(db, [sid])
-            if not found or (cid is not None and found[0].client_id != cid):
-                raise NotFound("session", session_id)
-            rows = list(found)
-        else:
-            rows = list(repo.list_sessions(db, client_id=cid, include_archived=not active_only))
-    return [(s, names.get(s.client_id, "")) for s in rows]
-
-
-def _estimate(client_id: uuid.UUID, settings: FlowSettings) -> tuple[float, float]:
-    """Cost (USD) and seconds of one image for the client, as the studio estimates them.
-
-    Economy mode is half the price; its batch finishes within a day, so it has no per-image
-    time (NaN).
-    """
-    found = estimates.estimate_generation(
-        ADMIN, client_id=client_id, products=1, settings=settings.model_copy(update={"variants": 1})
-    )
-    if settings.economy:
-        return found.cost_usd, math.nan  # the estimate knows the batch price
-    return found.cost_usd, found.seconds_per_image
-
-
 def plan(
     client_id: uuid.UUID | str | None = None,
     *,
@@ -936,84 +732,22 @@ def plan(
     ``analyze`` (the default), products and scenes without an analysis are analysed first,
     as matching does; otherwise they get no score (NaN). Columns: :data:`PLAN_COLUMNS`.
     """
-    flow_settings = _flow_settings({}, {"variants": variants, **settings})
-    if top is not None and top < 1:
-        raise InvalidInput("top must be at least 1")
-    chosen = _sessions_of(client_id, session_id, active_only=session_id is None)
-    chosen = [(s, name) for s, name in chosen if s.scenes]
-    if analyze:
-        for session, _name in chosen:
-            analysis.analyze_session(ADMIN, session_id=session.id)
-        with unit_of_work() as db:
-            fresh = {s.id: s for s in repo.sessions_by_id(db, [s.id for s, _ in chosen])}
-        chosen = [(fresh[s.id], name) for s, name in chosen]
-    client_ids = sorted({s.client_id for s, _ in chosen}, key=str)
-    with unit_of_work() as db:
-        only = client_ids[0] if len(client_ids) == 1 else None
-        catalog = [p for p in repo.list_products(db, client_id=only) if p.client_id in client_ids]
-    by_client: dict[uuid.UUID, list[Any]] = {}
-    for product in catalog:
-        by_client.setdefault(product.client_id, []).append(product)
-
-    model = flow_settings.model or backends.current().ai.image_model
-    per_client = {cid: _estimate(cid, flow_settings) for cid in client_ids}
-    records: list[dict[str, Any]] = []
-    for session, client_name in chosen:
-        cost, seconds = per_client[session.client_id]
-        scenes = {s.id: s for s in session.scene_list()}
-        analysed = {sid: s.analysis for sid, s in scenes.items() if s.analysis}
-        pairs = session.match_map()
-        for product in by_client.get(session.client_id, []):
-            # The ranking of matching (best first); scenes without an analysis after, unscored.
-            ranked = (
-                ranked_scenes(ProductAnalysis.model_validate(product.analysis), analysed)
-                if product.analysis
-                else []
-            )
-            unscored = sorted(set(scenes) - {sid for sid, _total, _reason in ranked})
-            scored = [(scenes[sid], total, reason) for sid, total, reason in ranked] + [
-                (scenes[sid], math.nan, "not analysed yet: run the analysis first")
-                for sid in unscored
-            ]
-            found = pairs.get(str(product.id))
-            matched = found.scene_id if found else None
-            for rank, (scene, total, reason) in enumerate(scored, start=1):
-                if top is not None and rank > top:
-                    break
-                room = scene.room
-                for variant in range(flow_settings.variants):
-                    records.append(
-                        {
-                            "client_id": str(session.client_id),
-                            "client_name": client_name,
-                            "session_id": str(session.id),
-                            "session_name": session.name,
-                            "product_id": str(product.id),
-                            "sku": product.sku,
-                            "product_name": product.name,
-                            "category": product.category
-                            or (product.analysis or {}).get("category"),
-                            "scene_id": scene.id,
-                            "scene_file": scene.filename,
-                            "room_type": room,
-                            "score": total,
-                            "rank": rank,
-                            "is_match": scene.id == matched,
-                            "reason": reason,
-                            "variant": variant,
-                            "aspect_ratio": flow_settings.aspect_ratio,
-                            "prompt": flow_settings.prompt,
-                            "model": model,
-                            "economy": flow_settings.economy,
-                            "est_cost_usd": cost,
-                            "est_seconds": seconds,
-                        }
-                    )
-    frame = pd.DataFrame.from_records(records, columns=list(PLAN_COLUMNS))
-    frame["score"] = frame["score"].astype("float64")
-    frame["est_cost_usd"] = frame["est_cost_usd"].astype("float64")
-    frame["est_seconds"] = frame["est_seconds"].astype("float64")
-    return frame
+    rows = plans.plan(
+        ADMIN,
+        client_id=_client_filter(client_id),
+        session_id=session_id,
+        settings=plans.flow_settings({}, {"variants": variants, **settings}),
+        top=top,
+        analyze=analyze,
+    )
+    frame = pd.DataFrame.from_records(
+        [
+            {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in asdict(r).items()}
+            for r in rows
+        ],
+        columns=list(PLAN_COLUMNS),
+    )
+    return frame.astype({"score": "float64", "est_cost_usd": "float64", "est_seconds": "float64"})
 
 
 def _cell(value: Any) -> Any:
@@ -1045,47 +779,19 @@ def submit(plan: pd.DataFrame, *, name: str | None = None) -> list[str]:
     if plan.empty:
         return []
     present = [c for c in _PLAN_SETTINGS if c in plan.columns]
-    # (session, settings) -> {(product, scene): variants}, in the plan's order
-    groups: dict[tuple[uuid.UUID, tuple[Any, ...]], dict[tuple[uuid.UUID, str], int]] = {}
+    planned = []
     for record in plan.to_dict("records"):
-        session_id = parse_id(str(record["session_id"]), "session")
         product_id = parse_id(str(record["product_id"]), "product")
         scene_id = _cell(record["scene_id"])
         if scene_id is None:
             raise InvalidInput(f"product {product_id} has no scene in the plan")
-        values = tuple(_cell(record[c]) for c in present)
-        cells = groups.setdefault((session_id, values), {})
-        cells[(product_id, str(scene_id))] = cells.get((product_id, str(scene_id)), 0) + 1
-
-    with unit_of_work() as db:
-        session_ids = sorted({key[0] for key in groups}, key=str)
-        found = {s.id: s for s in repo.sessions_by_id(db, session_ids)}
-        names = {c.id: c.name for c in repo.list_clients(db, client_id=None)}
-    requests: list[_FlowRequest] = []
-    for (session_id, values), cells in groups.items():
-        session = found.get(session_id)
-        if session is None:
-            raise NotFound("session", session_id)
-        if session.status != SessionStatus.ACTIVE:
-            raise InvalidInput(
-                f"session {session.name!r} is archived: restore it to generate in it"
+        given = ((c, _cell(record[c])) for c in present)
+        planned.append(
+            plans.Planned(
+                session_id=parse_id(str(record["session_id"]), "session"),
+                product_id=product_id,
+                scene_id=str(scene_id),
+                settings=tuple((c, v) for c, v in given if v is not None),
             )
-        given = {k: v for k, v in zip(present, values, strict=True) if v is not None}
-        keys = list(cells)
-        for positions in _rounds(keys):
-            by_variants: dict[int, list[tuple[uuid.UUID, str]]] = {}
-            for position in positions:
-                by_variants.setdefault(cells[keys[position]], []).append(keys[position])
-            for count, items in by_variants.items():
-                request = _FlowRequest(
-                    client_id=session.client_id,
-                    client_name=names.get(session.client_id, str(session.client_id)),
-                    session_id=session_id,
-                    settings=_flow_settings(given, {"variants": count}),
-                    name=name or "Plan",
-                )
-                for product_id, scene_id in items:
-                    request.product_ids.append(product_id)
-                    request.scenes[product_id] = scene_id
-                requests.append(request)
-    return _create(requests)
+        )
+    return [str(flow.flow_id) for flow in plans.submit(ADMIN, planned=planned, name=name)]

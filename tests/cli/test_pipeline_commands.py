@@ -120,6 +120,23 @@ def test_analyze_match_generate_status_export(backend: Backends, tmp_path: Path)
 
     assert ok_json(backend, "recover")["reset"] == 0
 
+    # Images of two products made again with a note: one new flow (lineage kept), waited for;
+    # both variants of one product are two flows (a product is in a flow once).
+    again = flow["image_ids"][::2][:2]
+    remade = ok_json(
+        backend, "rerun", *again, "--note", "softer light", "--wait", "--timeout", "120"
+    )
+    assert remade["status"] == "completed" and len(remade["flow_ids"]) == 1
+    assert sorted(remade["image_ids"]) == sorted(again)
+    assert all(len(new) == 1 for new in remade["image_ids"].values())
+    assert ok_json(backend, "status", "--session", sid)["completed"] == 10
+    twice = ok_json(backend, "rerun", *flow["image_ids"][:2], "--prompt", "on a rug")
+    assert len(twice["flow_ids"]) == 2 and twice["status"] == "queued"
+    assert ok_json(backend, "rerun", "--session", sid, "--errors")["flow_ids"] == []
+    unknown = run(backend, "rerun", "00000000-0000-4000-8000-000000000000")
+    assert unknown.returncode == 1 and "not found" in unknown.stderr.lower()
+    assert run(backend, "rerun", *again, "--session", sid, "--errors").returncode == 2
+
 
 def test_a_refused_generation_is_one_line_and_writes_nothing(
     backend: Backends, tmp_path: Path

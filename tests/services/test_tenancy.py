@@ -38,6 +38,7 @@ from tests.factories import product_photo, scene_photo
 from visualizer_core import backends
 from visualizer_core.errors import Forbidden, InvalidInput, NotFound
 from visualizer_core.inspiration import InspirationPhoto
+from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN, Action, ClientScope, Role, actions_of
 from visualizer_core.services import (
     auth,
@@ -45,6 +46,7 @@ from visualizer_core.services import (
     gallery,
     generation,
     inspiration,
+    plans,
     products,
     sessions,
 )
@@ -198,6 +200,27 @@ class World:
 @pytest.fixture
 def world(backend: backends.Backends, tmp_path: Path) -> World:
     return World(tmp_path)
+
+
+def _flow_request(session_of: Tenant, product_of: Tenant) -> plans.FlowRequest:
+    """A flow of ``session_of``'s session over ``product_of``'s product, in its own scene."""
+    return plans.FlowRequest(
+        client_id=session_of.client_id,
+        client_name=session_of.label,
+        session_id=session_of.session_id,
+        settings=FlowSettings(),
+        name="Tenancy",
+        product_ids=[product_of.product_id],
+        scenes={product_of.product_id: session_of.scene_id},
+    )
+
+
+def _planned(session_of: Tenant, product_of: Tenant) -> plans.Planned:
+    return plans.Planned(
+        session_id=session_of.session_id,
+        product_id=product_of.product_id,
+        scene_id=session_of.scene_id,
+    )
 
 
 # -- the registry -------------------------------------------------------------------------------
@@ -609,6 +632,33 @@ REGISTRY: dict[str, Entry] = {
     "review.set_favourite": Case(
         Action.EDIT, lambda t, w: {"image_id": t.image_id, "favourite": True}
     ),
+    # plans
+    "plans.flow_settings": Special(_PURE),
+    "plans.plan": Case(
+        Action.READ,
+        lambda t, w: {"session_id": t.session_id, "analyze": False, "_": t.scene_id},
+        mixed=(lambda w: {"client_id": w.a.client_id, "session_id": w.b.session_id},),
+        listing=lambda t, w: {"analyze": False, "_": (w.a.scene_id, w.b.scene_id)},
+    ),
+    "plans.rerun": Case(
+        Action.GENERATE, lambda t, w: {"image_ids": [t.image_id], "dispatch": False}
+    ),
+    "plans.sessions_of": Case(
+        Action.READ,
+        lambda t, w: {"session_id": t.session_id},
+        mixed=(lambda w: {"client_id": w.a.client_id, "session_id": w.b.session_id},),
+        listing=lambda t, w: {"_": (w.a.session_id, w.b.session_id)},
+    ),
+    "plans.start": Case(
+        Action.GENERATE,
+        lambda t, w: {"requests": [_flow_request(t, t)], "dispatch": False},
+        mixed=(lambda w: {"requests": [_flow_request(w.a, w.b)], "dispatch": False},),
+    ),
+    "plans.submit": Case(
+        Action.GENERATE,
+        lambda t, w: {"planned": [_planned(t, t)], "dispatch": False},
+        mixed=(lambda w: {"planned": [_planned(w.a, w.b)], "dispatch": False},),
+    ),
     # sessions
     "sessions.add_scene_images": Case(
         Action.EDIT,
@@ -633,6 +683,24 @@ REGISTRY: dict[str, Entry] = {
     ),
     "sessions.session_status": Case(Action.READ, lambda t, w: {"session_id": t.session_id}),
     "sessions.paused_models": Case(Action.READ, lambda t, w: {"session_id": t.session_id}),
+    # tables
+    "tables.calls": Case(Action.MANAGE, lambda t, w: {"client_id": t.client_id, "_": t.image_id}),
+    "tables.clients": Case(Action.ADMIN, lambda t, w: {}),
+    "tables.generations": Case(
+        Action.READ,
+        lambda t, w: {"client_id": t.client_id},
+        listing=lambda t, w: {"_": (w.a.image_id, w.b.image_id)},
+    ),
+    "tables.products": Case(
+        Action.READ,
+        lambda t, w: {"client_id": t.client_id},
+        listing=lambda t, w: {"_": (w.a.product_id, w.b.product_id)},
+    ),
+    "tables.sessions": Case(
+        Action.READ,
+        lambda t, w: {"client_id": t.client_id},
+        listing=lambda t, w: {"_": (w.a.session_id, w.b.session_id)},
+    ),
 }
 """``module.function`` -> how to call it on another client's ids (see :class:`Case`).
 

@@ -29,11 +29,11 @@ from typing import Any, Literal
 
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.db.models import Flow, GeneratedImage
-from visualizer_core.errors import InvalidInput, NotFound, QuotaExceeded
-from visualizer_core.schemas import OPEN_STATUSES, FlowSettings, ImageStatus
+from visualizer_core.db.models import GeneratedImage
+from visualizer_core.errors import InvalidInput, NotFound
+from visualizer_core.schemas import OPEN_STATUSES, ImageStatus
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services import generation
+from visualizer_core.services import plans
 from visualizer_core.services._uow import parse_id, read_only, unit_of_work
 from visualizer_core.services.gallery import browser_urls
 from visualizer_core.services.sessions import load_session
@@ -67,6 +67,10 @@ GROUP_LABELS = {
 _GROUP_ORDER = {name: rank for rank, name in enumerate(GROUP_LABELS)}
 _POSITIONS = "review_positions"
 Decision = Literal["approved", "rejected", "none"]
+
+
+RERUN_NAME = "Re-run from review"
+"""The name of the flows a re-run from the review makes."""
 
 
 @dataclass(frozen=True)
@@ -403,7 +407,7 @@ def rerun_errors(
     failed = queue.unrerun_errors()
     if dry_run or not failed:
         return len(failed)
-    _rerun(scope, session_id=queue.session_id, sources=failed, note=note)
+    plans.rerun(scope, image_ids=[f.id for f in failed], note=note, name=RERUN_NAME)
     with unit_of_work() as db:
         repo.update_images(db, [f.id for f in failed], review_state="rejected", updated_at=utcnow())
     return len(failed)
@@ -415,87 +419,14 @@ def rerun_with_note(scope: Scope, *, image_id: uuid.UUID | str, note: str) -> uu
     Returns the new image's id. Nothing changes when the quota refuses the re-run.
     """
     scope.require(Action.GENERATE)
-    note = " ".join(note.split())
-    if not note:
+    if not note.strip():
         raise InvalidInput("say what should change in the re-run (the note is empty)")
     with unit_of_work() as db:
         image = _image_of(db, scope, image_id)
-        if image.status not in (ImageStatus.COMPLETED, ImageStatus.ERROR):
-            raise InvalidInput(f"image {image.id} is still {image.status}: wait for it to finish")
-        source = _Source(image.id, image.product_id, image.flow_id, image.scene_id)
-        session_id = image.studio_session_id
-    made = _rerun(scope, session_id=session_id, sources=[source], note=note)
+    made = plans.rerun(scope, image_ids=[image.id], note=note, name=RERUN_NAME)
     with unit_of_work() as db:
-        repo.update_images(db, [source.id], review_state="rejected", updated_at=utcnow())
-    return made[0]
-
-
-@dataclass(frozen=True)
-class _Source:
-    id: uuid.UUID
-    product_id: uuid.UUID
-    flow_id: uuid.UUID
-    scene_id: str | None
-
-
-def _rerun(
-    scope: Scope,
-    *,
-    session_id: uuid.UUID,
-    sources: Sequence[ReviewItem | _Source],
-    note: str,
-) -> list[uuid.UUID]:
-    """New flows re-making ``sources``: each in its own scene, its flow's settings, the note
-    added to the prompt; one flow per source flow and round (a product once per flow)."""
-    with unit_of_work() as db:
-        session = load_session(db, scope, session_id)
-        scene_ids = {s.id for s in session.scene_list()}
-        client_id = session.client_id
-        flows = {}
-        for flow_id in {s.flow_id for s in sources}:
-            flow = repo.get(db, Flow, flow_id, client_id=scope.client_filter())
-            flows[flow_id] = dict(flow.settings or {}) if flow is not None else {}
-    left = generation.quota_left(scope, client_id=client_id)
-    if len(sources) > left:
-        raise QuotaExceeded(
-            f"{left} image(s) left today and the re-run needs {len(sources)}: "
-            "re-run fewer, or ask an admin to raise the daily quota"
-        )
-    rounds: list[tuple[uuid.UUID, list[ReviewItem | _Source]]] = []
-    for flow_id in sorted(flows, key=str):
-        pending = [s for s in sources if s.flow_id == flow_id]
-        while pending:
-            seen: set[uuid.UUID] = set()
-            this_round: list[ReviewItem | _Source] = []
-            rest: list[ReviewItem | _Source] = []
-            for s in pending:
-                (rest if s.product_id in seen else this_round).append(s)
-                seen.add(s.product_id)
-            rounds.append((flow_id, this_round))
-            pending = rest
-    made: dict[uuid.UUID, uuid.UUID] = {}
-    for flow_id, group in rounds:
-        earlier = flows[flow_id]
-        prompt = " ".join(p for p in (str(earlier.get("prompt") or ""), note) if p)[:2000]
-        settings = FlowSettings(
-            aspect_ratio=str(earlier.get("aspect_ratio") or "1:1"),
-            model=earlier.get("model"),
-            prompt=prompt,
-            variants=1,
-        )
-        result = generation.generate(
-            scope,
-            session_id=session_id,
-            product_ids=[s.product_id for s in group],
-            settings=settings,
-            name="Re-run from review",
-            rerun_of={s.product_id: s.id for s in group},
-            parent_flow_id=flow_id,
-            scenes={s.product_id: s.scene_id for s in group if s.scene_id in scene_ids} or None,
-        )
-        for source, new_id in zip(group, result.image_ids, strict=True):
-            made[source.id] = new_id
-    return [made[s.id] for s in sources]
+        repo.update_images(db, [image.id], review_state="rejected", updated_at=utcnow())
+    return made.made[image.id][0]
 
 
 def lineage(scope: Scope, *, image_id: uuid.UUID | str) -> list[Version]:
