@@ -241,3 +241,35 @@ def test_the_statement_check_finds_a_statement() -> None:
         ]
     )
     assert [line.split(" ")[0] for line in found] == [f"{service}:{n}" for n in (3, 4, 5)]
+
+
+# What the session does itself above the repository: add rows, flush them, and the unit of work's
+# own commit, rollback and expunge. Reading, deleting and executing go through repo functions.
+SESSION_CALLS_OF_THE_REPOSITORY = ("execute", "scalar", "scalars", "get", "delete", "query")
+
+
+def _session_queries(module: str, tree: ast.AST) -> list[str]:
+    return [
+        f"{module}:{node.lineno} calls db.{node.func.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "db"
+        and node.func.attr in SESSION_CALLS_OF_THE_REPOSITORY
+    ]
+
+
+def test_above_the_repository_the_session_does_not_query() -> None:
+    wrong = [
+        line
+        for module, path in MODULES.items()
+        if _under(module, ABOVE_THE_REPOSITORY)
+        for line in _session_queries(module, ast.parse(path.read_text()))
+    ]
+    assert not wrong, f"read and delete rows through visualizer_core.db.repo: {wrong}"
+
+
+def test_the_session_check_finds_a_query() -> None:
+    tree = ast.parse("db.add(row)\ndb.flush()\ndb.delete(row)\nrows = db.execute(stmt)\n")
+    assert _session_queries("m", tree) == ["m:3 calls db.delete", "m:4 calls db.execute"]
