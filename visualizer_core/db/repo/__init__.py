@@ -10,10 +10,10 @@ One module per entity, each re-exported here so callers write ``repo.list_produc
 - :mod:`~visualizer_core.db.repo.clients`: clients, their quota count and usage by day;
 - :mod:`~visualizer_core.db.repo.products`: products and their photos;
 - :mod:`~visualizer_core.db.repo.sessions`: studio sessions;
-- :mod:`~visualizer_core.db.repo.images`: generated images and flows as the workers see them
-  (claims, updates, heartbeats, recovery, counts) and what a re-run starts from;
+- :mod:`~visualizer_core.db.repo.images`: generated images and flows found by plain values, and
+  what the workers do to them (claims, updates, heartbeats, recovery) and what a re-run starts from;
 - :mod:`~visualizer_core.db.repo.review`: generated images as people see them (gallery page,
-  review rows, lineage);
+  review rows, lineage, the bulk approval rule);
 - :mod:`~visualizer_core.db.repo.tables`: the notebook API's DataFrame tables across clients;
 - ``_common``: ``get`` and the client filter every module shares.
 """

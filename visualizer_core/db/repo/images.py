@@ -1,5 +1,6 @@
-"""Generated images and their flows as the workers see them: claims, updates, heartbeats,
-recovery, counts, and what a re-run starts from."""
+"""Generated images and their flows: finding them by plain values (flow, ids, session with
+status, review state or product), and what the workers do to them (claims, updates, heartbeats,
+recovery, counts), and what a re-run starts from."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Generated images as people see them: the gallery page, the review rows, lineage."""
+"""Generated images as people see them: the gallery page, the review rows, lineage, and the
+bulk approval rule (count, approve)."""
 
 from __future__ import annotations
 
