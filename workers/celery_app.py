@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +24,7 @@ from celery import signals
 
 from visualizer_core import backends
 from visualizer_core.config import get_settings
-from visualizer_core.jobqueue import Heartbeat, Sweeper, worker_name
+from visualizer_core.jobqueue import Heartbeat, Periodic, Sweeper, worker_name
 from visualizer_core.jobqueue.celery_queue import (
     FINISHED,
     GENERATE_TASK,
@@ -66,6 +67,33 @@ def _worker_state() -> dict[str, Any]:
             _state["heartbeat"] = Heartbeat(current, current.settings.visualizer_heartbeat_s)
             _state["records"] = JobRecords(current.settings)
         return _state
+
+
+# This process, as the holder of the messages it received (JobRecords.hold): alive while its
+# presence key is, which ``_presence`` refreshes every beat and lets lapse after six missed.
+HOLDER = f"celery@{socket.gethostname()}:{os.getpid()}"
+PRESENCE_S = settings.stale_after_s
+
+
+def _beat_presence() -> None:
+    records: JobRecords = _worker_state()["records"]
+    records.beat(HOLDER, alive_s=PRESENCE_S)
+
+
+_presence = Periodic(_beat_presence, settings.visualizer_heartbeat_s, name="presence")
+
+
+@signals.task_received.connect
+def _hold(request: Any = None, **_: Any) -> None:
+    """An image's message arrived (to run now, or held until its countdown is due): mark its
+    job as held by this worker, so that the sweep knows it is neither waiting nor lost."""
+    if request is None or request.name != GENERATE_TASK or not request.args:
+        return
+    records: JobRecords = _worker_state()["records"]
+    try:
+        records.hold(request.args[0], HOLDER, alive_s=PRESENCE_S)
+    except redis.RedisError:  # unmarked, the job counts as waiting in the list: sent twice at worst
+        log.warning("could not mark image %s as held", request.args[0], exc_info=True)
 
 
 @app.task(name=GENERATE_TASK, ignore_result=True)
@@ -141,6 +169,7 @@ _sweeper = Sweeper(sweep_once, SWEEP_S, name="sweeper")
 
 @signals.worker_ready.connect
 def _start_sweeper(**_: Any) -> None:
+    _presence.start()
     if os.environ.get("VISUALIZER_SWEEPER", "1") != "0":  # the judgement worker does not sweep
         _sweeper.start()
 
@@ -148,6 +177,7 @@ def _start_sweeper(**_: Any) -> None:
 @signals.worker_shutdown.connect
 def _stop(**_: Any) -> None:
     _sweeper.stop(timeout=0)
+    _presence.stop(timeout=0)
     heartbeat = _state.get("heartbeat")
     if heartbeat is not None:
         heartbeat.stop()

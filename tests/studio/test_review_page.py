@@ -16,7 +16,6 @@ from streamlit_app.common import plain
 from tests.studio.conftest import Studio, frame, generate_and_wait, signed_in, texts
 from visualizer_core import backends
 from visualizer_core.db import repo
-from visualizer_core.db.models import GeneratedImage
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import export, generation, review
@@ -146,7 +145,7 @@ def test_reject_and_rerun_every_error(
     app.button(key="review.errors_run").click().run()
     assert not app.exception
     with embedded.transaction() as db:
-        remade = repo.images_where(db, GeneratedImage.rerun_of_id == finished[0])
+        remade = repo.reruns_of(db, finished[0])
     assert len(remade) == 1
     assert app.button(key="review.errors_run").label == "Reject and re-run 0 error(s)"
 
@@ -181,7 +180,7 @@ def test_rerun_with_a_note_and_the_lineage(studio: Studio, finished: list[uuid.U
 
 def _flows(studio: Studio) -> list[uuid.UUID]:
     with backends.current().transaction() as db:
-        rows = repo.images_where(db, GeneratedImage.studio_session_id == studio.session_id)
+        rows = repo.images_of_session(db, studio.session_id)
         return list({r.flow_id for r in rows})
 
 

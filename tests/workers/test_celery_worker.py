@@ -10,6 +10,8 @@ import json
 import socket
 import subprocess
 import sys
+import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +22,7 @@ import yaml
 from tests.plugin import wait_until
 from tests.servers.celery_worker import QueueStack, World, make_world, queue_stack
 from visualizer_core import backends
-from visualizer_core.jobqueue.celery_queue import JOB_TTL_S, JobRecords
+from visualizer_core.jobqueue.celery_queue import JOB_TTL_S, MAX_COUNTDOWN_S, JobRecords
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import gallery, generation
@@ -29,6 +31,24 @@ from visualizer_core.storage import keys
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# A worker that takes every waiting message and dies before it runs or marks any: what a worker
+# killed between fetching its next message and starting it leaves behind, unacknowledged.
+_TAKE_AND_DIE = textwrap.dedent(
+    """
+    import os
+    from visualizer_core.config import load_settings
+    from visualizer_core.jobqueue.celery_queue import QUEUE_NAME, make_celery
+
+    connection = make_celery(load_settings()).connection_for_read()
+    channel = connection.default_channel
+    taken = 0
+    while channel.basic_get(QUEUE_NAME, no_ack=False) is not None:
+        taken += 1
+    print(taken, flush=True)
+    os._exit(0)  # no acknowledgement, no restore at close: the messages stay taken
+    """
+)
 
 
 @pytest.fixture
@@ -168,6 +188,63 @@ def test_a_worker_killed_mid_run_loses_nothing(stack: QueueStack, tmp_path: Path
     _assert_nothing_lost(world, flow.image_ids)
     duplicates = _duplicates(stack)
     print(f"killed mid-run: {orphaned['generating']} orphaned rows, {duplicates} duplicates")
+
+
+def test_messages_a_worker_took_before_it_died_are_sent_again(
+    stack: QueueStack, tmp_path: Path
+) -> None:
+    # The broker would hand these messages out again only after its visibility timeout (33
+    # minutes): a killed worker must lose nothing without waiting for that.
+    world = make_world(tmp_path / "catalog", products_count=4)
+    flow = generation.generate(ADMIN, session_id=world.session_id)  # no worker yet: they wait
+    taker = subprocess.run(
+        [sys.executable, "-c", _TAKE_AND_DIE],
+        env=stack.env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert taker.returncode == 0 and taker.stdout.strip() == "4", taker.stderr
+    broker = stack.redis()
+    assert broker.llen("client:generation") == 0
+    assert broker.hlen("client:unacked") == 4
+
+    stack.start_worker(concurrency=2, VISUALIZER_HEARTBEAT_S="1")
+    counts = _settle(stack, world, flow.flow_id, timeout=60)
+    assert counts["completed"] == 4
+    _assert_nothing_lost(world, flow.image_ids)
+
+
+def test_delayed_jobs_wait_while_their_worker_lives_and_are_sent_again_when_it_dies(
+    stack: QueueStack, tmp_path: Path
+) -> None:
+    world = make_world(tmp_path / "catalog", products_count=4)
+    flow = generation.generate(ADMIN, session_id=world.session_id)  # no worker yet: they wait
+    # The same jobs, now counting down (as a retry's backoff or a rate limit's wait does).
+    stack.redis().delete("client:generation")
+    backends.current().queue.dispatch(flow.image_ids, delay_s=MAX_COUNTDOWN_S)
+    first = stack.start_worker(concurrency=2, VISUALIZER_HEARTBEAT_S="1")
+    records = JobRecords(backends.current().settings)
+    try:
+        wait_until(
+            lambda: all(records.get(i).get("held_by") for i in flow.image_ids),
+            30,
+            "the worker to hold the delayed messages",
+        )
+    finally:
+        records.close()
+    # Held by a live worker, they are not sent again: several sweeps (one every 2 s, a grace
+    # of 6 s) leave them to their countdown.
+    time.sleep(10)
+    assert generation.flow_status([flow.flow_id])["pending"] == 4
+
+    first.kill()  # the messages die with it, unacknowledged
+    stack.start_worker(concurrency=2, VISUALIZER_HEARTBEAT_S="1")
+    counts = _settle(stack, world, flow.flow_id, timeout=60)
+    assert counts["completed"] == 4
+    _assert_nothing_lost(world, flow.image_ids)
 
 
 def test_redis_flushed_mid_run_then_recover_loses_nothing(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from visualizer_core.jobqueue.base import (
     Heartbeat,
+    Periodic,
     Queue,
     Sweeper,
     Tasks,
@@ -33,6 +34,7 @@ __all__ = [
     "EmbeddedWorker",
     "Heartbeat",
     "InProcessQueue",
+    "Periodic",
     "Queue",
     "Sweeper",
     "Tasks",

@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Self
 
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Heartbeat",
+    "Periodic",
     "Queue",
     "Sweeper",
     "Tasks",
@@ -138,7 +139,41 @@ class Heartbeat:
         self._thread.join(timeout=5)
 
 
-class Sweeper:
+class Periodic:
+    """Runs ``action`` at once and then every ``every_s`` seconds in a thread, until stopped.
+
+    A failed turn is logged and tried again at the next one.
+    """
+
+    def __init__(self, action: Callable[[], object], every_s: float, *, name: str) -> None:
+        self._action = action
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self._report(self._action())
+            except Exception:
+                log.warning("%s failed", self._thread.name, exc_info=True)
+            if self._stop.wait(self._every_s):
+                return
+
+    def _report(self, result: object) -> None:
+        """What to say about a turn's result (nothing by default)."""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=timeout)
+
+
+class Sweeper(Periodic):
     """Runs ``sweep`` at once and then every ``every_s`` seconds in a thread, until stopped.
 
     The one sweep loop of every worker: the embedded worker's and each Celery worker's (whose
@@ -149,27 +184,8 @@ class Sweeper:
     def __init__(
         self, sweep: Callable[[], Mapping[str, int] | None], every_s: float, *, name: str
     ) -> None:
-        self._sweep = sweep
-        self._every_s = every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        super().__init__(sweep, every_s, name=name)
 
-    def start(self) -> Sweeper:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while True:
-            try:
-                result = self._sweep()
-                if result and (result.get("requeued") or result.get("reset")):
-                    log.warning("sweep: requeued %s, reset %s", result["requeued"], result["reset"])
-            except Exception:
-                log.warning("sweep failed", exc_info=True)
-            if self._stop.wait(self._every_s):
-                return
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=timeout)
+    def _report(self, result: object) -> None:
+        if isinstance(result, Mapping) and (result.get("requeued") or result.get("reset")):
+            log.warning("sweep: requeued %s, reset %s", result["requeued"], result["reset"])

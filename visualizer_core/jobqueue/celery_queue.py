@@ -5,11 +5,19 @@ The Celery configuration lives here so that the dispatching side (any process th
 Redis key is prefixed by ``APP_ENV``: the broker's (``client:generation`` ...) through kombu's
 ``global_keyprefix``, and the job records ``{APP_ENV}:generation:jobs:{image id}``, which
 expire 24 hours after the job completed or failed and never while it is pending.
+
+Whether a pending job is alive never waits for the broker's visibility timeout: a message is
+either still in the queue's list (the sweep compares the record's dispatch time with the oldest
+message waiting there, which carries its own in a header) or held by a worker that marked the
+record when it received the message and keeps a presence key alive in Redis. A message taken by
+a worker that died before running it is neither, so the sweep sends the row again.
 """
 
 from __future__ import annotations
 
 import builtins
+import json
+import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -25,6 +33,7 @@ if TYPE_CHECKING:
     from visualizer_core.backends import Backends
 
 __all__ = [
+    "DISPATCHED_AT_HEADER",
     "FINISHED",
     "GENERATE_TASK",
     "JOB_TTL_S",
@@ -54,6 +63,18 @@ HARD_TIME_LIMIT_S = 660
 # Redis hands an unacknowledged message to another worker after this long: it must exceed the
 # hard limit, or a slow but healthy job would be delivered twice.
 VISIBILITY_TIMEOUT_S = 3 * HARD_TIME_LIMIT_S
+# The header with a message's dispatch time, the same number as its job record's ``at``.
+DISPATCHED_AT_HEADER = "visualizer_dispatched_at"
+
+# Mark a pending job's record as held by a worker (only while it is pending: a late mark must
+# not reopen a finished record), and refresh that worker's presence key in the same call.
+_HOLD_SCRIPT = """
+if redis.call('HGET', KEYS[1], 'status') == 'pending' then
+  redis.call('HSET', KEYS[1], 'held_by', ARGV[1])
+end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+return 1
+"""
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -96,9 +117,11 @@ class JobRecords:
     """``{prefix}:generation:jobs:{id}`` hashes: a job's status a dashboard can read without SQL.
 
     A record is written ``pending`` when the job is dispatched and never expires while the job
-    is open; ``completed`` and ``error`` records expire ``JOB_TTL_S`` (24 hours) later. Beside
-    them, ``{prefix}:generation:stats`` counts deliveries that found their row already taken
-    (``duplicates``): harmless, but worth seeing.
+    is open; ``completed`` and ``error`` records expire ``JOB_TTL_S`` (24 hours) later. A worker
+    that receives a pending job's message writes its name in ``held_by`` and keeps
+    ``{prefix}:generation:workers:{name}`` alive while it runs (:meth:`hold`, :meth:`beat`).
+    Beside them, ``{prefix}:generation:stats`` counts deliveries that found their row already
+    taken (``duplicates``): harmless, but worth seeing.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -107,15 +130,30 @@ class JobRecords:
         self._redis = redis.Redis.from_url(settings.redis_url)
         self._prefix = f"{settings.queue_prefix}:generation:jobs:"
         self._stats_key = f"{settings.queue_prefix}:generation:stats"
+        self._workers_prefix = f"{settings.queue_prefix}:generation:workers:"
+        # The broker's list of waiting messages (kombu's ``global_keyprefix`` + the queue).
+        self._queue_key = f"{settings.queue_prefix}:{QUEUE_NAME}"
+        self._hold = self._redis.register_script(_HOLD_SCRIPT)
 
     def key(self, image_id: uuid.UUID | str) -> str:
         """The record's Redis key."""
         return f"{self._prefix}{image_id}"
 
-    def set(self, image_ids: Sequence[uuid.UUID | str], status: str, **fields: str) -> None:
-        """Write the records of these jobs: open ones persist, finished ones expire in 24 h."""
+    def set(
+        self,
+        image_ids: Sequence[uuid.UUID | str],
+        status: str,
+        *,
+        at: float | None = None,
+        **fields: str,
+    ) -> None:
+        """Write the records of these jobs: open ones persist, finished ones expire in 24 h.
+
+        ``at`` is when it happened (now by default); for ``pending``, the time the messages
+        carry in their :data:`DISPATCHED_AT_HEADER`. A new status drops ``held_by``.
+        """
         pipe = self._redis.pipeline(transaction=False)
-        now = time.time()
+        now = time.time() if at is None else at
         for image_id in image_ids:
             key = self.key(image_id)
             mapping: dict[str | bytes, str] = {
@@ -125,11 +163,24 @@ class JobRecords:
             }
             mapping.update(fields)
             pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+            pipe.hdel(key, "held_by")
             if status in FINISHED:
                 pipe.expire(key, JOB_TTL_S)
             else:
                 pipe.persist(key)
         pipe.execute()
+
+    def hold(self, image_id: uuid.UUID | str, worker: str, *, alive_s: float) -> None:
+        """``worker`` received this job's message: mark its pending record as held by it, and
+        count the worker alive for ``alive_s`` seconds more (see :meth:`beat`)."""
+        self._hold(
+            keys=[self.key(image_id), self._workers_prefix + worker],
+            args=[worker, max(int(alive_s * 1000), 1)],
+        )
+
+    def beat(self, worker: str, *, alive_s: float) -> None:
+        """``worker`` is alive for ``alive_s`` seconds more (a worker beats well within that)."""
+        self._redis.set(self._workers_prefix + worker, "1", px=max(int(alive_s * 1000), 1))
 
     def existing(self, image_ids: Sequence[uuid.UUID]) -> builtins.set[uuid.UUID]:
         """Those of the images that have a record (dispatched, and not lost with Redis)."""
@@ -139,18 +190,62 @@ class JobRecords:
         return {i for i, found in zip(image_ids, pipe.execute(), strict=True) if found}
 
     def live(self, image_ids: Sequence[uuid.UUID], *, fresh_s: float) -> builtins.set[uuid.UUID]:
-        """Those of the images whose job is alive: a message waits for a worker (``pending``),
-        or a worker took it less than ``fresh_s`` ago (``generating``).
+        """Those of the images whose job is alive, by their records and the broker's list.
+
+        - ``pending`` and held by a worker: alive while that worker's presence key is (a
+          worker that died holding it, prefetched or counting down, left the message
+          unacknowledged, and the broker would hand it out only after its visibility timeout);
+        - ``pending`` and not held: alive while its message may still wait in the list. The
+          list is first in, first out, so a message dispatched well before the oldest one
+          waiting there (``fresh_s`` earlier: dispatch batches and clocks differ a little), or
+          before now when the list is empty, has been taken; by a worker that died before
+          marking it, since none holds it;
+        - ``generating``: a worker took the message less than ``fresh_s`` ago and is about to
+          claim the row.
+
+        A job wrongly taken for dead is only sent twice: the claim lets one run make the image.
         """
+        ids = list(image_ids)
+        if not ids:
+            return set()
         pipe = self._redis.pipeline(transaction=False)
-        for image_id in image_ids:
-            pipe.hmget(self.key(image_id), ["status", "at"])
-        oldest = time.time() - fresh_s
+        for image_id in ids:
+            pipe.hmget(self.key(image_id), ["status", "at", "held_by"])
+        records = pipe.execute()
+        now = time.time()
+        waiting_since = self._oldest_waiting(now) - fresh_s
+        holders = sorted({held for status, _, held in records if status == b"pending" and held})
+        present: builtins.set[bytes] = set()
+        if holders:
+            pipe = self._redis.pipeline(transaction=False)
+            for holder in holders:
+                pipe.exists(self._workers_prefix + holder.decode())
+            present = {h for h, found in zip(holders, pipe.execute(), strict=True) if found}
         alive = set()
-        for image_id, (status, at) in zip(image_ids, pipe.execute(), strict=True):
-            if status == b"pending" or (status == b"generating" and float(at or 0) >= oldest):
+        for image_id, (status, at, held) in zip(ids, records, strict=True):
+            since = float(at or 0)
+            if status == b"pending" and held:
+                job_alive = held in present
+            elif status == b"pending":
+                job_alive = since >= waiting_since
+            else:
+                job_alive = status == b"generating" and since >= now - fresh_s
+            if job_alive:
                 alive.add(image_id)
         return alive
+
+    def _oldest_waiting(self, now: float) -> float:
+        """The dispatch time of the oldest message in the queue's list; ``now`` when it is
+        empty, and minus infinity when that message has no time (then every message that is
+        not held may still be waiting)."""
+        raw = self._redis.lindex(self._queue_key, -1)
+        if raw is None:
+            return now
+        try:
+            headers = json.loads(raw)["headers"]
+            return float(headers[DISPATCHED_AT_HEADER])
+        except (ValueError, KeyError, TypeError):
+            return -math.inf
 
     def forget(self, image_ids: Sequence[uuid.UUID | str]) -> None:
         """Delete these records (their jobs are gone; a sweep will dispatch them again)."""
@@ -202,7 +297,9 @@ class CeleryQueue:
         if not image_ids:
             return
         countdown = min(delay_s, MAX_COUNTDOWN_S) if delay_s > 0 else None
-        self._records.set(image_ids, "pending")
+        at = time.time()
+        self._records.set(image_ids, "pending", at=at)
+        headers = {DISPATCHED_AT_HEADER: f"{at:.3f}"}
         try:
             # One pipelined round trip per thousand messages rather than one per message.
             with self._app.producer_or_acquire() as producer, producer.batch(max_size=1000):
@@ -213,6 +310,7 @@ class CeleryQueue:
                         task_id=f"{image_id}:{uuid.uuid4().hex[:8]}",
                         producer=producer,
                         countdown=countdown,
+                        headers=headers,
                     )
         except BaseException:
             # No message, so no record: the next sweep sees pending rows without a job.
@@ -234,15 +332,19 @@ class CeleryQueue:
 
     def flow_finished(self, flow_id: uuid.UUID) -> None:
         """Deliver the flow's webhook from a worker (it retries with backoff, so not here)."""
-        self._app.send_task(WEBHOOK_TASK, args=[str(flow_id)])
+        # Its dispatch time too: it waits in the images' list, where the sweep reads the oldest.
+        self._app.send_task(
+            WEBHOOK_TASK, args=[str(flow_id)], headers={DISPATCHED_AT_HEADER: f"{time.time():.3f}"}
+        )
 
     def live(self, image_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-        """Those of these pending images that still have a job.
+        """Those of these pending images that still have a job (:meth:`JobRecords.live`).
 
-        A record that says ``pending`` means a message is waiting; one that says ``generating``
-        on a pending row means a worker took the message and is about to claim the row, unless
-        that was longer ago than a heartbeat-based grace (then the worker died in between). A
-        pending row without a record (Redis lost it) has no job.
+        A record that says ``pending`` means a message waits in the list or is held by a live
+        worker; one that says ``generating`` on a pending row means a worker took the message
+        and is about to claim the row, unless that was longer ago than a heartbeat-based grace
+        (then the worker died in between). A pending row without a record (Redis lost it) has
+        no job.
         """
         return self._records.live(image_ids, fresh_s=self._stale_after_s)
 

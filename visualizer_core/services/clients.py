@@ -398,7 +398,7 @@ def _withdraw_unsent(client_id: uuid.UUID, token_hash: str) -> None:
     with unit_of_work() as db:
         member = repo.member_by_invite(db, token_hash)
         if member is not None and member.client_id == client_id:
-            db.delete(member)
+            repo.remove_member(db, member)
 
 
 def list_members(scope: Scope, *, client_id: uuid.UUID | str) -> list[MemberRead]:
@@ -454,7 +454,7 @@ def remove_member(scope: Scope, *, client_id: uuid.UUID | str, user_id: uuid.UUI
         cid = _managed_client(db, scope, client_id)
         member, user = _member(db, cid, user_id)
         _keep_an_owner(db, cid, member, user)
-        db.delete(member)
+        repo.remove_member(db, member)
         if user.active_client_id == cid:
             user.active_client_id = None
 

@@ -290,15 +290,15 @@ def export_session(
     with unit_of_work() as db:
         session = load_session(db, scope, session_id)
         session_name = session.name
-        conditions: list[Any] = [
-            GeneratedImage.studio_session_id == session.id,
-            GeneratedImage.status == ImageStatus.COMPLETED,
-        ]
-        if approved_only:
-            conditions.append(GeneratedImage.review_state == "approved")
-        if image_ids is not None:
-            conditions.append(GeneratedImage.id.in_(image_ids))
-        images = list(repo.images_where(db, *conditions))
+        images = list(
+            repo.images_of_session(
+                db,
+                session.id,
+                status=ImageStatus.COMPLETED,
+                review_state="approved" if approved_only else None,
+                ids=image_ids,
+            )
+        )
         products = {
             p.id: p
             for p in repo.list_products(

@@ -453,12 +453,7 @@ _JUDGEMENT_LOST_AFTER_S = 15 * 60
 def _lost_judgements(now: dt.datetime) -> list[uuid.UUID]:
     """Completed images of the last day still waiting for a judgement queued long ago."""
     with unit_of_work() as db:
-        rows = repo.images_where(
-            db,
-            GeneratedImage.status == "completed",
-            GeneratedImage.fidelity_score.is_(None),
-            GeneratedImage.completed_at >= now - dt.timedelta(days=1),
-        )
+        rows = repo.unjudged_images(db, completed_since=now - dt.timedelta(days=1))
         oldest = time.time() - _JUDGEMENT_LOST_AFTER_S
         lost = [
             row

@@ -238,7 +238,7 @@ def _land_row(
                         image.position = kept[image.source_name or ""]
                     else:
                         stale.append(image)
-                        db.delete(image)
+                        repo.remove_product_image(db, image)
             db.add_all(new_rows)
             product.updated_at = utcnow()
             db.flush()
