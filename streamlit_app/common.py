@@ -148,11 +148,11 @@ def attempt(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
     """Run a service call; a deliberate error becomes a message on the page, never a traceback."""
     try:
         return action(*args, **kwargs)
-    except VisualizerError as error:
-        st.error(_sentence(str(error)))
+    except VisualizerError as error:  # messages quote what people typed: shown as plain text
+        st.error(plain(_sentence(str(error))))
         return None
     except ValidationError as error:
-        st.error(first_problem(error, "value"))
+        st.error(plain(first_problem(error, "value")))
         return None
 
 
@@ -220,7 +220,7 @@ def picked_products() -> list[uuid.UUID] | None:
 def account_sidebar(who: Identity) -> None:
     """Who is signed in, the client switcher for members of several clients, and sign-out."""
     with st.sidebar:
-        st.caption(f"Signed in as **{who.email}**")
+        st.caption(f"Signed in as **{plain(who.email)}**")
         if len(who.memberships) > 1:
             names = {m.client_id: f"{m.client_name} ({m.role.value})" for m in who.memberships}
             ids = list(names)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.studio.conftest import Studio, generate_and_wait, make_studio, signed_in, texts
+from tests.studio.conftest import Studio, errors, generate_and_wait, make_studio, signed_in, texts
 from visualizer_core import admin, backends
 from visualizer_core.db import repo
 from visualizer_core.schemas import FlowSettings
@@ -141,7 +141,7 @@ def test_a_failed_image_shows_what_to_do(
         repo.update_images(db, [finished[0]], status="error", error_message=message)
     app = open_app("editor", "results")
     app.multiselect(key="results.status").select("error").run()
-    assert message in [e.value for e in app.error]
+    assert message in errors(app)
 
 
 def test_regenerate_the_selected_with_changed_settings(

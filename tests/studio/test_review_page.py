@@ -13,7 +13,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from streamlit_app.common import plain
-from tests.studio.conftest import Studio, frame, generate_and_wait, signed_in, texts
+from tests.studio.conftest import Studio, errors, frame, generate_and_wait, signed_in, texts
 from visualizer_core import backends
 from visualizer_core.db import repo
 from visualizer_core.schemas import FlowSettings
@@ -271,3 +271,21 @@ def test_plain_leaves_no_markdown_sign_unescaped(typed: str) -> None:
     assert re.search(r"(?<!\\)[\[\]()!<>:#*_`$~|.]", shown) is None, shown
     assert not shown.startswith("-") and "\n" not in shown
     assert re.sub(r"\\(.)", r"\1", shown) == " ".join(typed.split())  # the same text, shown
+
+
+def test_an_error_quoting_a_name_is_shown_as_plain_text() -> None:
+    """Service messages quote what people typed: a refusal cannot become a link either."""
+
+    def page() -> None:
+        from streamlit_app.common import attempt
+        from visualizer_core.errors import InvalidInput
+
+        def refuse() -> None:
+            raise InvalidInput("session 'Sofa [win](https://evil.example)' is archived")
+
+        attempt(refuse)
+
+    app = AppTest.from_function(page).run()
+    [error] = app.error
+    assert re.search(r"(?<!\\)\]\(", str(error.value)) is None  # no link
+    assert errors(app) == ["Session 'Sofa [win](https://evil.example)' is archived"]
