@@ -315,6 +315,9 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
                 result = jobs.call_ai(iid, request)
             finally:
                 timings["ai_s"] = time.perf_counter() - mark
+            if calls:  # paid for: on the ledger now, whatever stops this run before the end
+                jobs.record_calls(iid, calls)
+                calls.clear()
             kept = jobs.keep_result(iid, job, result, product_png, timings)
         except DailyLimitReached as error:
             # Not a failure of the image: it waits, pending, until the model's quota resets.
