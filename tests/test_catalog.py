@@ -261,7 +261,7 @@ def test_woocommerce_variations_fold_into_their_parent(tmp_path: Path) -> None:
         "Attribute 1 name,Attribute 1 value(s),Attribute 2 name,Attribute 2 value(s)\n"
     )
     text = header + (
-        '10,variable,SOFA-H,Harbor Sofa,,,<p>Three seats</p>,Sofas,https://cdn.example/s.jpg,'
+        "10,variable,SOFA-H,Harbor Sofa,,,<p>Three seats</p>,Sofas,https://cdn.example/s.jpg,"
         'Color,"Blue, Grey",Material,Linen\n'
         "11,variation,SOFA-H-BLU,Harbor Sofa - Blue,SOFA-H,,,,https://cdn.example/blue.jpg,"
         "Color,Blue,,\n"
