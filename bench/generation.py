@@ -36,7 +36,6 @@ from typing import Any
 from visualizer_core import backends
 from visualizer_core.config import load_settings
 from visualizer_core.db import migrate, repo
-from visualizer_core.db.models import GeneratedImage
 from visualizer_core.demo import art as demo_art
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import analysis, clients, generation, products, sessions
@@ -228,7 +227,7 @@ def main() -> None:
         )
 
         with current.transaction() as db:
-            rows = repo.images_where(db, GeneratedImage.flow_id == flow.flow_id)
+            rows = repo.images_of_flow(db, flow.flow_id)
             timings = [dict(r.timings) for r in rows]
         totals = [t["total_s"] for t in timings]
         print(

@@ -56,7 +56,6 @@ from typing import Any
 from visualizer_core import backends
 from visualizer_core.config import load_settings
 from visualizer_core.db import migrate, repo
-from visualizer_core.db.models import GeneratedImage
 from visualizer_core.demo import art as demo_art
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import analysis, auth, clients, generation, products, sessions
@@ -212,7 +211,7 @@ def set_up(count: int = IMAGES) -> dict[str, Any]:
     # One image of each catalog item is made for real (so the gallery shows true pictures);
     # the other images of that item reuse its pictures.
     with current.transaction() as db:
-        rows = repo.images_where(db, GeneratedImage.flow_id == flow.flow_id)
+        rows = repo.images_of_flow(db, flow.flow_id)
         sku_of = {p.id: p.sku for p in repo.list_products(db, client_id=client.id)}
         item_of = {r.id: sku_of[r.product_id].rsplit("-", 1)[0] for r in rows}
     real: dict[str, Any] = {}
@@ -222,7 +221,7 @@ def set_up(count: int = IMAGES) -> dict[str, Any]:
     deadline = time.monotonic() + 600
     while True:
         with current.transaction() as db:
-            done = repo.images_where(db, GeneratedImage.id.in_(list(real.values())))
+            done = repo.images_by_id(db, list(real.values()))
             made = {r.id: (r.image_key, r.thumbnail_key) for r in done if r.status == "completed"}
             still_open = [r for r in done if r.status in ("pending", "generating")]
         if not still_open:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from streamlit.errors import StreamlitSecretNotFoundError
 
 from visualizer_core import backends
-from visualizer_core.errors import Forbidden, VisualizerError
+from visualizer_core.errors import Forbidden, VisualizerError, first_problem
 from visualizer_core.scope import Action, ClientScope
 from visualizer_core.services import auth, sessions
 from visualizer_core.services.auth import Identity
@@ -148,13 +148,11 @@ def attempt(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
     """Run a service call; a deliberate error becomes a message on the page, never a traceback."""
     try:
         return action(*args, **kwargs)
-    except VisualizerError as error:
-        st.error(_sentence(str(error)))
+    except VisualizerError as error:  # messages quote what people typed: shown as plain text
+        st.error(plain(_sentence(str(error))))
         return None
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "value"
-        st.error(f"{field}: {first['msg']}")
+        st.error(plain(first_problem(error, "value")))
         return None
 
 
@@ -222,7 +220,7 @@ def picked_products() -> list[uuid.UUID] | None:
 def account_sidebar(who: Identity) -> None:
     """Who is signed in, the client switcher for members of several clients, and sign-out."""
     with st.sidebar:
-        st.caption(f"Signed in as **{who.email}**")
+        st.caption(f"Signed in as **{plain(who.email)}**")
         if len(who.memberships) > 1:
             names = {m.client_id: f"{m.client_name} ({m.role.value})" for m in who.memberships}
             ids = list(names)

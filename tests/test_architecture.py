@@ -190,3 +190,86 @@ def test_imports_go_down_the_layers(
         if _under(i.target, forbidden)
     ]
     assert not wrong, f"{why}: {wrong}"
+
+
+# Above the repository (services, the notebook API, the entry points, the inspiration library)
+# nothing builds a statement: a session's type to annotate with, and the errors to catch, are
+# all of SQLAlchemy they may name. Queries live in visualizer_core.db (repo, ledger, batch_rows).
+ABOVE_THE_REPOSITORY = (
+    "visualizer_core.services",
+    "visualizer_core.admin",
+    "visualizer_core.inspiration",
+    "streamlit_app",
+    "visualizer_cli",
+    "workers",
+)
+
+
+def _sqlalchemy_beyond_session_and_errors(imports: list[Import]) -> list[str]:
+    def allowed(i: Import) -> bool:
+        if _under(i.target, ("sqlalchemy.exc",)):
+            return True
+        return i.target == "sqlalchemy.orm" and i.names == ("Session",)
+
+    return [
+        f"{i.module}:{i.line} imports {', '.join(i.names) or i.target} from {i.target}"
+        for i in imports
+        if _under(i.module, ABOVE_THE_REPOSITORY)
+        and _under(i.target, ("sqlalchemy",))
+        and not allowed(i)
+    ]
+
+
+def test_above_the_repository_nothing_builds_a_statement() -> None:
+    wrong = _sqlalchemy_beyond_session_and_errors([i for f in IMPORTS.values() for i in f])
+    assert not wrong, (
+        "only sqlalchemy.orm.Session and sqlalchemy.exc above the repository: give "
+        f"visualizer_core.db.repo a named function taking plain values instead: {wrong}"
+    )
+
+
+def test_the_statement_check_finds_a_statement() -> None:
+    service = "visualizer_core.services.review"
+    found = _sqlalchemy_beyond_session_and_errors(
+        [
+            Import(service, "sqlalchemy.orm", ("Session",), 1),
+            Import(service, "sqlalchemy.exc", ("IntegrityError",), 2),
+            Import(service, "sqlalchemy", ("select", "update"), 3),
+            Import(service, "sqlalchemy.orm", ("aliased",), 4),
+            Import(service, "sqlalchemy", (), 5),
+            Import("visualizer_core.db.repo.review", "sqlalchemy", ("select",), 6),
+        ]
+    )
+    assert [line.split(" ")[0] for line in found] == [f"{service}:{n}" for n in (3, 4, 5)]
+
+
+# What the session does itself above the repository: add rows, flush them, and the unit of work's
+# own commit, rollback and expunge. Reading, deleting and executing go through repo functions.
+SESSION_CALLS_OF_THE_REPOSITORY = ("execute", "scalar", "scalars", "get", "delete", "query")
+
+
+def _session_queries(module: str, tree: ast.AST) -> list[str]:
+    return [
+        f"{module}:{node.lineno} calls db.{node.func.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "db"
+        and node.func.attr in SESSION_CALLS_OF_THE_REPOSITORY
+    ]
+
+
+def test_above_the_repository_the_session_does_not_query() -> None:
+    wrong = [
+        line
+        for module, path in MODULES.items()
+        if _under(module, ABOVE_THE_REPOSITORY)
+        for line in _session_queries(module, ast.parse(path.read_text()))
+    ]
+    assert not wrong, f"read and delete rows through visualizer_core.db.repo: {wrong}"
+
+
+def test_the_session_check_finds_a_query() -> None:
+    tree = ast.parse("db.add(row)\ndb.flush()\ndb.delete(row)\nrows = db.execute(stmt)\n")
+    assert _session_queries("m", tree) == ["m:3 calls db.delete", "m:4 calls db.execute"]

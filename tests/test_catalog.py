@@ -252,3 +252,36 @@ def test_other_exports_with_sku_and_name_map_their_column_names(tmp_path: Path) 
     assert row.product is not None
     assert (row.product.category, row.product.description) == ("Furniture > Tables", "Solid oak")
     assert row.product.images == ["https://cdn.example/a.jpg", "https://cdn.example/b.jpg"]
+
+
+def test_woocommerce_variations_fold_into_their_parent(tmp_path: Path) -> None:
+    """A colour of a sofa is the same sofa to picture: one product, not one per variation."""
+    header = (
+        "ID,Type,SKU,Name,Parent,Short description,Description,Categories,Images,"
+        "Attribute 1 name,Attribute 1 value(s),Attribute 2 name,Attribute 2 value(s)\n"
+    )
+    text = header + (
+        "10,variable,SOFA-H,Harbor Sofa,,,<p>Three seats</p>,Sofas,https://cdn.example/s.jpg,"
+        'Color,"Blue, Grey",Material,Linen\n'
+        "11,variation,SOFA-H-BLU,Harbor Sofa - Blue,SOFA-H,,,,https://cdn.example/blue.jpg,"
+        "Color,Blue,,\n"
+        "12,variation,,Harbor Sofa - Grey,id:10,,,,https://cdn.example/grey.jpg,Color,Grey,,\n"
+        "13,simple,LAMP-1,Arc Floor Lamp,,,,Lighting,https://cdn.example/l.jpg,"
+        "Colour,Brass,,\n"
+        "14,variation,RUG-RED,Kilim Rug - Red,id:99,,,Rugs,https://cdn.example/r.jpg,"
+        "Color,Red,,\n"
+    )
+    rows = read_catalog(_write(tmp_path, "woo.csv", text))
+    assert [r.error for r in rows] == [None, None, None]
+    sofa, lamp, rug = (r.product for r in rows)
+    assert sofa is not None and lamp is not None and rug is not None
+    assert (sofa.sku, sofa.name, sofa.description) == ("SOFA-H", "Harbor Sofa", "Three seats")
+    assert sofa.colors == ["Blue", "Grey"] and sofa.materials == ["Linen"]
+    assert sofa.images == [
+        "https://cdn.example/s.jpg",
+        "https://cdn.example/blue.jpg",
+        "https://cdn.example/grey.jpg",
+    ]
+    assert (lamp.sku, lamp.colors) == ("LAMP-1", ["Brass"])
+    # A variation whose parent is not in the file stands on its own.
+    assert (rug.sku, rug.colors, rows[2].row) == ("RUG-RED", ["Red"], 5)

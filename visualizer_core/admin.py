@@ -72,69 +72,62 @@ __all__ = [
     "wait",
 ]
 
-GENERATION_COLUMNS = (
-    "id",
-    "client_id",
-    "client_name",
-    "session_id",
-    "session_name",
-    "flow_id",
-    "flow_name",
-    "parent_flow_id",
-    "rerun_of_id",
-    "product_id",
-    "sku",
-    "product_name",
-    "category",
-    "scene_id",
-    "variant",
-    "status",
-    "error_message",
-    "created_at",
-    "started_at",
-    "completed_at",
-    "duration_s",
-    "queue_s",
-    "work_s",
-    "attempts",
-    "model",
-    "prompt_version",
-    "flow_prompt",
-    "economy",
-    "aspect_ratio",
-    "cost_usd",
-    "fidelity_score",
-    "review_state",
-    "favourite",
+
+def _columns(names: str) -> tuple[str, ...]:
+    """Column names written as words (a table's many columns read better as text)."""
+    return tuple(names.split())
+
+
+GENERATION_COLUMNS = _columns(
+    """
+    id client_id client_name session_id session_name flow_id flow_name parent_flow_id rerun_of_id
+    product_id sku product_name category scene_id variant status error_message created_at
+    started_at completed_at duration_s queue_s work_s attempts model prompt_version flow_prompt
+    economy aspect_ratio cost_usd fidelity_score review_state favourite
+    """
 )
 """The columns of :func:`generations` (and of :func:`wait`), in order."""
 
-PLAN_COLUMNS = (
-    "client_id",
-    "client_name",
-    "session_id",
-    "session_name",
-    "product_id",
-    "sku",
-    "product_name",
-    "category",
-    "scene_id",
-    "scene_file",
-    "room_type",
-    "score",
-    "rank",
-    "is_match",
-    "reason",
-    "variant",
-    "aspect_ratio",
-    "prompt",
-    "model",
-    "economy",
-    "est_cost_usd",
-    "est_seconds",
+PLAN_COLUMNS = _columns(
+    """
+    client_id client_name session_id session_name product_id sku product_name category scene_id
+    scene_file room_type score rank is_match reason variant aspect_ratio prompt model economy
+    est_cost_usd est_seconds
+    """
 )
 """The columns of :func:`plan`, in order."""
 
+_PRODUCTS_COLUMNS = _columns(
+    """
+    id client_id client_name sku name category analysed_category taxonomy_id taxonomy_path
+    confidence room_types style colors materials dimensions description photos images completed
+    errors analyzed_at last_generated_at created_at
+    """
+)
+_SESSIONS_COLUMNS = _columns(
+    """
+    id client_id client_name name status scenes matched flows images pending generating completed
+    errors created_at last_generated_at
+    """
+)
+_CLIENTS_COLUMNS = _columns(
+    """
+    id name plan daily_quota products sessions images completed errors cost_usd created_at
+    last_generated_at
+    """
+)
+_SCENES_COLUMNS = _columns(
+    """
+    session_id session_name client_id client_name scene_id scene_file source room_type style
+    lighting analysed matched_products
+    """
+)
+_CALLS_COLUMNS = _columns(
+    """
+    at kind model ok error cost_usd input_text input_image output_text output_image thinking
+    client_id client_name session_id image_id product_id scene_id batch
+    """
+)
 _PLAN_SETTINGS = ("aspect_ratio", "prompt", "model", "economy")
 
 
@@ -347,33 +340,7 @@ def products(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
     frame["materials"] = [list(m or []) for m in frame["materials"]]
     for column in ("photos", "images", "completed", "errors"):
         frame[column] = frame[column].astype("int64")
-    return frame[
-        [
-            "id",
-            "client_id",
-            "client_name",
-            "sku",
-            "name",
-            "category",
-            "analysed_category",
-            "taxonomy_id",
-            "taxonomy_path",
-            "confidence",
-            "room_types",
-            "style",
-            "colors",
-            "materials",
-            "dimensions",
-            "description",
-            "photos",
-            "images",
-            "completed",
-            "errors",
-            "analyzed_at",
-            "last_generated_at",
-            "created_at",
-        ]
-    ]
+    return frame[list(_PRODUCTS_COLUMNS)]
 
 
 def sessions(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
@@ -388,25 +355,7 @@ def sessions(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
     frame["matched"] = [len(m or {}) for m in frame["matches"]]
     for column in ("flows", "images", "pending", "generating", "completed", "errors"):
         frame[column] = frame[column].astype("int64")
-    return frame[
-        [
-            "id",
-            "client_id",
-            "client_name",
-            "name",
-            "status",
-            "scenes",
-            "matched",
-            "flows",
-            "images",
-            "pending",
-            "generating",
-            "completed",
-            "errors",
-            "created_at",
-            "last_generated_at",
-        ]
-    ]
+    return frame[list(_SESSIONS_COLUMNS)]
 
 
 def clients() -> pd.DataFrame:
@@ -421,22 +370,7 @@ def clients() -> pd.DataFrame:
     )
     for column in ("daily_quota", "products", "sessions", "images", "completed", "errors"):
         frame[column] = frame[column].astype("int64")
-    return frame[
-        [
-            "id",
-            "name",
-            "plan",
-            "daily_quota",
-            "products",
-            "sessions",
-            "images",
-            "completed",
-            "errors",
-            "cost_usd",
-            "created_at",
-            "last_generated_at",
-        ]
-    ]
+    return frame[list(_CLIENTS_COLUMNS)]
 
 
 def scenes(
@@ -471,20 +405,7 @@ def scenes(
                     "matched_products": sum(1 for m in pairs.values() if m.scene_id == scene.id),
                 }
             )
-    columns = [
-        "session_id",
-        "session_name",
-        "client_id",
-        "client_name",
-        "scene_id",
-        "scene_file",
-        "source",
-        "room_type",
-        "style",
-        "lighting",
-        "analysed",
-        "matched_products",
-    ]
+    columns = list(_SCENES_COLUMNS)
     return pd.DataFrame.from_records(records, columns=columns)
 
 
@@ -557,26 +478,7 @@ def calls(client_id: uuid.UUID | str | None = None, since: object = None) -> pd.
     scene_id, batch``.
     """
     found = tables.calls(ADMIN, client_id=_client_filter(client_id), since=_since(since))
-    columns = [
-        "at",
-        "kind",
-        "model",
-        "ok",
-        "error",
-        "cost_usd",
-        "input_text",
-        "input_image",
-        "output_text",
-        "output_image",
-        "thinking",
-        "client_id",
-        "client_name",
-        "session_id",
-        "image_id",
-        "product_id",
-        "scene_id",
-        "batch",
-    ]
+    columns = list(_CALLS_COLUMNS)
     records = [
         {
             "at": c.record.at,

@@ -387,8 +387,64 @@ def _records_to_rows(fmt: str, numbered: list[tuple[int, dict[str, Any]]]) -> li
     elif fmt == "merchant":
         rows = [_validate(n, _merchant_record(r)) for n, r in numbered]
     else:
-        rows = [_validate(n, _our_aliases(r)) for n, r in numbered]
+        rows = [_validate(n, _our_aliases(r)) for n, r in _woocommerce_variations(numbered)]
     return _mark_duplicates(rows)
+
+
+def _attributes(record: Mapping[str, Any]) -> dict[str, list[str]]:
+    """WooCommerce's ``Attribute N name`` / ``Attribute N value(s)`` pairs that say a colour
+    or a material, as our columns."""
+    found: dict[str, list[str]] = {"colors": [], "materials": []}
+    for n in range(1, 10):
+        name = str(record.get(f"attribute {n} name") or "").strip().lower()
+        column = {"color": "colors", "colour": "colors", "material": "materials"}.get(name)
+        if column:
+            found[column] += _split_list(record.get(f"attribute {n} value(s)"), ",|")
+    return found
+
+
+def _woocommerce_variations(
+    numbered: list[tuple[int, dict[str, Any]]],
+) -> list[tuple[int, dict[str, Any]]]:
+    """A WooCommerce export's variations folded into their parent product (``Parent`` names it
+    as ``id:N`` or by sku): a colour of a sofa is the same sofa to picture, so the variation's
+    attribute values and pictures join the parent's instead of becoming products to pay for. A
+    variation whose parent is not in the file is a product of its own. Other files pass as
+    they are."""
+    if not numbered or "parent" not in numbered[0][1] or "type" not in numbered[0][1]:
+        return numbered
+
+    def is_variation(record: Mapping[str, Any]) -> bool:
+        return str(record.get("type") or "").strip().lower() == "variation"
+
+    rows = [(n, {**r, **_woo_columns(r)}) for n, r in numbered]
+    parents: dict[str, dict[str, Any]] = {}
+    for _, record in rows:
+        if not is_variation(record):
+            for ref in (f"id:{str(record.get('id') or '').strip()}", record.get("sku")):
+                if ref and ref != "id:":
+                    parents[str(ref).strip()] = record
+    out: list[tuple[int, dict[str, Any]]] = []
+    for number, record in rows:
+        parent = parents.get(str(record.get("parent") or "").strip())
+        if not is_variation(record) or parent is None:
+            out.append((number, record))
+            continue
+        for column in ("colors", "materials", "image"):
+            parent[column] = list(dict.fromkeys([*parent[column], *record[column]]))
+    return out
+
+
+def _woo_columns(record: Mapping[str, Any]) -> dict[str, list[str]]:
+    """A WooCommerce row's colours, materials (its own columns, else its attributes) and
+    pictures (``Images``, comma-separated) as lists."""
+    attributes = _attributes(record)
+    pictures = record.get("image", record.get("images"))
+    return {
+        "colors": _split_list(record.get("colors")) or attributes["colors"],
+        "materials": _split_list(record.get("materials")) or attributes["materials"],
+        "image": _split_list(pictures, "|,"),
+    }
 
 
 def _our_aliases(record: dict[str, Any]) -> dict[str, Any]:

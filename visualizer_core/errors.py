@@ -29,6 +29,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from pydantic import ValidationError
+
 __all__ = [
     "ConfigError",
     "Conflict",
@@ -156,3 +158,11 @@ class PermanentProviderError(ProviderError):
 
 class ContentRefused(ProviderError):
     """The provider blocked the prompt or answered without an image."""
+
+
+def first_problem(error: ValidationError, where: str) -> str:
+    """The first thing pydantic found wrong as ``field.path: message`` (``where`` when the
+    problem is with the whole value), for a message a person reads."""
+    first = error.errors()[0]
+    place = ".".join(str(part) for part in first["loc"]) or where
+    return f"{place}: {first['msg']}"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from streamlit_app.common import TOKEN, attempt, identity, scope
+from streamlit_app.common import TOKEN, attempt, identity, plain, scope
 from visualizer_core.services import auth
 
 member = scope()
 me = identity()
 st.title("Your account")
 if me is not None:
-    st.caption(f"Signed in as **{me.email}**")
+    st.caption(f"Signed in as **{plain(me.email)}**")
 
 invite = st.query_params.get("invite")
 if invite:

@@ -20,9 +20,9 @@ import streamlit as st
 from streamlit_app.common import attempt, can, open_session, plain, scope
 from streamlit_app.delivery import open_delivery, show_delivery
 from streamlit_app.lineage import open_lineage, show_lineage
-from visualizer_core.schemas import ASPECT_RATIOS, FlowSettings
+from visualizer_core.schemas import ASPECT_RATIOS
 from visualizer_core.scope import Action
-from visualizer_core.services import export, gallery, generation, products, sessions
+from visualizer_core.services import export, gallery, plans, products, sessions
 
 PAGE_SIZE = 24
 GALLERY_REFRESH_S = 6.0  # while images are being made, the gallery catches up this often
@@ -295,31 +295,21 @@ if editor:
     )
 
     def regenerate(chosen: list[gallery.ImageCard]) -> None:
-        """A new flow over the chosen images' products, with the settings in the form."""
-        settings = attempt(
-            FlowSettings,
-            aspect_ratio=st.session_state["results.rerun_ratio"],
-            variants=int(st.session_state["results.rerun_variants"]),
-            prompt=st.session_state["results.rerun_prompt"],
-        )
-        if settings is None:
-            return
-        rerun_of = {card.product_id: card.id for card in chosen}
-        flows = {card.flow_id for card in chosen}
-        flow = attempt(
-            generation.generate,
+        """The chosen images made again in their scenes, with the settings in the form."""
+        made = attempt(
+            plans.rerun,
             member,
-            session_id=session.id,
-            product_ids=list(rerun_of),
-            settings=settings,
-            rerun_of=rerun_of,
-            parent_flow_id=flows.pop() if len(flows) == 1 else None,
+            image_ids=[card.id for card in chosen],
+            overrides={
+                "aspect_ratio": st.session_state["results.rerun_ratio"],
+                "variants": int(st.session_state["results.rerun_variants"]),
+                "prompt": st.session_state["results.rerun_prompt"],
+            },
         )
-        if flow is not None:
+        if made is not None:
             select_page(False)
-            st.session_state["results.notice"] = (
-                f"Regenerating: {len(flow.image_ids)} new image(s) on their way."
-            )
+            new = sum(len(ids) for ids in made.made.values())
+            st.session_state["results.notice"] = f"Regenerating: {new} new image(s) on their way."
 
     if may_generate:
         with st.expander(f"Regenerate {len(selected)} selected with changed settings"):

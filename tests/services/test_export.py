@@ -42,10 +42,7 @@ def generated(backend: backends.Backends) -> Iterator[dict[str, Any]]:
     analysis.match_session(ADMIN, session_id=session.id)
     flow = generation.generate(ADMIN, session_id=session.id, dispatch=False)
     with backend.transaction() as db:
-        rows = {
-            r.product_id: r.id
-            for r in repo.images_where(db, GeneratedImage.flow_id == flow.flow_id)
-        }
+        rows = {r.product_id: r.id for r in repo.images_of_flow(db, flow.flow_id)}
     failed = rows[products["TABLE"]]
     for image_id in rows.values():
         if image_id != failed:

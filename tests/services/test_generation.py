@@ -96,7 +96,7 @@ class RecordingQueue:
 
     def dispatch(self, image_ids: Sequence[uuid.UUID], *, delay_s: float = 0.0) -> None:
         with self.checker.transaction() as db:
-            found = repo.images_where(db, GeneratedImage.id.in_(list(image_ids)))
+            found = repo.images_by_id(db, image_ids)
         self.visible_at_dispatch.append(len(found) == len(image_ids))
         self.dispatched.extend(image_ids)
         self.delays.extend(delay_s for _ in image_ids)
@@ -140,7 +140,7 @@ def recording(backend: backends.Backends) -> Iterator[RecordingQueue]:
 
 def rows_of(image_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GeneratedImage]:
     with backends.current().transaction() as db:
-        rows = repo.images_where(db, GeneratedImage.id.in_(list(image_ids)))
+        rows = repo.images_by_id(db, image_ids)
         db.expunge_all()
     return {row.id: row for row in rows}
 

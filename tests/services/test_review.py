@@ -44,7 +44,7 @@ def made(backend: backends.Backends) -> Iterator[dict[str, Any]]:
         settings=generation.FlowSettings(variants=2),
     )
     with backend.transaction() as db:
-        rows = repo.images_where(db, GeneratedImage.flow_id == flow.flow_id)
+        rows = repo.images_of_flow(db, flow.flow_id)
         by = {(r.product_id, r.variant): r.id for r in rows}
     failed = by[(products["DESK-R"], 1)]
     for image_id in flow.image_ids:
@@ -197,7 +197,7 @@ def test_reject_and_rerun_every_error(made: dict[str, Any], backend: backends.Ba
     assert review.rerun_errors(editor, session_id=sid, dry_run=True) == 1
     assert review.rerun_errors(editor, session_id=sid, note="simpler") == 1
     with backend.transaction() as db:
-        (remake,) = repo.images_where(db, GeneratedImage.rerun_of_id == made["failed"])
+        (remake,) = repo.reruns_of(db, made["failed"])
         assert remake.product_id == made["products"]["DESK-R"]
         assert (
             repo.get(db, GeneratedImage, made["failed"], client_id=None).review_state == "rejected"

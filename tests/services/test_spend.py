@@ -11,12 +11,13 @@ from tests import factories
 from tests import gemini_flows as flows
 from tests.standins.gemini_server import GeminiStandIn
 from visualizer_core import admin, backends
+from visualizer_core.ai import usage
 from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL
 from visualizer_core.ai.usage import Price, Pricing, Tokens
 from visualizer_core.errors import Forbidden, InvalidInput
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN
-from visualizer_core.services import estimates, generation, spend
+from visualizer_core.services import estimates, generation, jobs, spend
 
 
 @pytest.fixture
@@ -120,3 +121,29 @@ def test_the_estimate_before_generate_is_the_recorded_average(
         editor, client_id=editor.client_id, products=1, settings=FlowSettings(economy=True)
     )
     assert economy_guess.cost_usd < recorded  # no economy history: the batch price, guessed
+
+
+def test_a_run_stopped_after_the_answer_keeps_the_paid_call_on_the_ledger(
+    gemini_fast_retries: backends.Backends,
+    gemini_server: GeminiStandIn,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker killed between the provider's answer and the stored picture: the call was
+    paid for, so it is on the image's ledger before anything else happens."""
+    scope, session_id = flows.prepared_session(tmp_path, products_count=1)
+    flow = generation.generate(scope, session_id=session_id, dispatch=False)
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise SystemExit("killed")  # to the code after the call, a kill is a stop: no handler
+
+    monkeypatch.setattr(jobs, "keep_result", killed)
+    with pytest.raises(SystemExit):
+        generation.process_image(flow.image_ids[0], worker_id="doomed")
+
+    billed = {k: v for k, v in gemini_server.billing().items() if k == DEFAULT_IMAGE_MODEL}
+    (row,) = flows.rows_of_flow(flow.flow_id)
+    assert row.status == "generating"  # the sweep resets it once its heartbeat stops
+    assert len(usage.records_of(row.usage)) == billed[DEFAULT_IMAGE_MODEL]["calls"] == 1
+    prices = {DEFAULT_IMAGE_MODEL: Price(**flows.CUSTOM_PRICE)}
+    assert row.cost_usd == pytest.approx(_bill_usd(billed, prices), rel=1e-9)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import io
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -166,6 +167,16 @@ def open_app(studio: Studio) -> Callable[..., AppTest]:
     return opener
 
 
+def shown(markdown: object) -> str:
+    """What a person reads of markdown text: the escapes of ``plain()`` taken off."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown))
+
+
+def errors(app: AppTest) -> list[str]:
+    """The page's error messages as a person reads them."""
+    return [shown(e.value) for e in app.error]
+
+
 def texts(app: AppTest) -> str:
     """Everything a person reads on the page, as one string (to assert what they would see)."""
     parts: list[str] = []
@@ -179,7 +190,7 @@ def texts(app: AppTest) -> str:
         "warning",
         "error",
     ):
-        parts += [str(element.value) for element in getattr(app, kind)]
+        parts += [shown(element.value) for element in getattr(app, kind)]
     parts += [str(m.label) + " " + str(m.value) for m in app.metric]
     return "\n".join(parts)
 

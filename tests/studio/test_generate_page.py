@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from streamlit.testing.v1 import AppTest
 
-from tests.studio.conftest import Studio, button, frame, texts
+from tests.studio.conftest import Studio, button, errors, frame, texts
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import clients, gallery, generation, sessions
 
@@ -96,7 +96,7 @@ def test_over_quota_is_a_warning_and_a_clear_error(
     assert any("only 2 are left today" in w.value for w in app.warning)
     button(app, "Generate 3 image(s)").click().run()
     assert not app.exception
-    assert len(app.error) == 1 and "2 of 2 images left today" in app.error[0].value
+    assert len(app.error) == 1 and "2 of 2 images left today" in errors(app)[0]
     assert generation.quota_left(studio.scope(), client_id=studio.client_id) == 2
 
 

@@ -12,6 +12,7 @@ from tests.standins.unsplash_server import UnsplashStandIn
 from tests.studio.conftest import (
     Studio,
     button,
+    errors,
     generate_and_wait,
     make_studio,
     room_photo,
@@ -59,8 +60,8 @@ def test_uploads_add_scenes_and_a_bad_file_is_reported(
     button(app, "Add scenes").click().run()
     assert not app.exception
     assert "1 scene(s) added." in [s.value for s in app.success]
-    assert len(app.error) == 1 and app.error[0].value.startswith("broken.jpg: ")
-    assert app.error[0].value.count("broken.jpg") == 1
+    assert len(app.error) == 1 and errors(app)[0].startswith("broken.jpg: ")
+    assert errors(app)[0].count("broken.jpg") == 1
     assert "Scenes in this session (4)" in texts(app)
     added = [s for s in scenes_of(studio) if s.filename == "kitchen.jpg"]
     assert added and added[0].room_type == "kitchen"
@@ -69,7 +70,7 @@ def test_uploads_add_scenes_and_a_bad_file_is_reported(
 def test_adding_without_files_asks_for_them(open_app: Callable[..., AppTest]) -> None:
     app = open_app("editor", "inspiration")
     button(app, "Add scenes").click().run()
-    assert [e.value for e in app.error] == ["Choose at least one photo."]
+    assert errors(app) == ["Choose at least one photo."]
 
 
 def test_an_earlier_generation_becomes_a_scene(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from streamlit.testing.v1 import AppTest
 
-from tests.studio.conftest import Studio, button, frame, jpeg, texts
+from tests.studio.conftest import Studio, button, errors, frame, jpeg, texts
 from visualizer_core.services import products
 
 CSV = (
@@ -93,7 +93,7 @@ def test_a_photo_upload_adds_a_photo_and_a_bad_file_is_a_message(
     app.file_uploader(key="products.photo_file").upload("notes.png", b"not a picture", "image/png")
     button(app, "Upload photo").click().run()
     assert not app.exception
-    assert len(app.error) == 1 and "notes.png" in app.error[0].value
+    assert len(app.error) == 1 and "notes.png" in errors(app)[0]
 
 
 def test_a_viewer_sees_the_table_but_no_import_or_upload(open_app: Callable[..., AppTest]) -> None:

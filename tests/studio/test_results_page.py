@@ -11,8 +11,8 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.studio.conftest import Studio, generate_and_wait, make_studio, signed_in, texts
-from visualizer_core import backends
+from tests.studio.conftest import Studio, errors, generate_and_wait, make_studio, signed_in, texts
+from visualizer_core import admin, backends
 from visualizer_core.db import repo
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.services import gallery, generation
@@ -141,7 +141,7 @@ def test_a_failed_image_shows_what_to_do(
         repo.update_images(db, [finished[0]], status="error", error_message=message)
     app = open_app("editor", "results")
     app.multiselect(key="results.status").select("error").run()
-    assert message in [e.value for e in app.error]
+    assert message in errors(app)
 
 
 def test_regenerate_the_selected_with_changed_settings(
@@ -159,6 +159,13 @@ def test_regenerate_the_selected_with_changed_settings(
     assert not app.checkbox(key=f"results.pick.{finished[0]}").value
     page = gallery.list_images(studio.scope(), session_id=studio.session_id, page_size=50)
     assert page.total == 5
+    # Made again in the scene of the image they re-make, at the new settings, lineage kept.
+    gens = admin.generations()
+    before = gens[gens["id"] == str(finished[0])].iloc[0]
+    remade = gens[gens["rerun_of_id"] == str(finished[0])]
+    assert len(remade) == 2 and set(remade["aspect_ratio"]) == {"16:9"}
+    assert set(remade["scene_id"]) == {before["scene_id"]}
+    assert set(remade["parent_flow_id"]) == {before["flow_id"]}
 
 
 def test_a_viewer_can_look_and_download_but_not_review(

@@ -13,10 +13,9 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from streamlit_app.common import plain
-from tests.studio.conftest import Studio, frame, generate_and_wait, signed_in, texts
+from tests.studio.conftest import Studio, errors, frame, generate_and_wait, signed_in, texts
 from visualizer_core import backends
 from visualizer_core.db import repo
-from visualizer_core.db.models import GeneratedImage
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import export, generation, review
@@ -146,7 +145,7 @@ def test_reject_and_rerun_every_error(
     app.button(key="review.errors_run").click().run()
     assert not app.exception
     with embedded.transaction() as db:
-        remade = repo.images_where(db, GeneratedImage.rerun_of_id == finished[0])
+        remade = repo.reruns_of(db, finished[0])
     assert len(remade) == 1
     assert app.button(key="review.errors_run").label == "Reject and re-run 0 error(s)"
 
@@ -181,7 +180,7 @@ def test_rerun_with_a_note_and_the_lineage(studio: Studio, finished: list[uuid.U
 
 def _flows(studio: Studio) -> list[uuid.UUID]:
     with backends.current().transaction() as db:
-        rows = repo.images_where(db, GeneratedImage.studio_session_id == studio.session_id)
+        rows = repo.images_of_session(db, studio.session_id)
         return list({r.flow_id for r in rows})
 
 
@@ -272,3 +271,21 @@ def test_plain_leaves_no_markdown_sign_unescaped(typed: str) -> None:
     assert re.search(r"(?<!\\)[\[\]()!<>:#*_`$~|.]", shown) is None, shown
     assert not shown.startswith("-") and "\n" not in shown
     assert re.sub(r"\\(.)", r"\1", shown) == " ".join(typed.split())  # the same text, shown
+
+
+def test_an_error_quoting_a_name_is_shown_as_plain_text() -> None:
+    """Service messages quote what people typed: a refusal cannot become a link either."""
+
+    def page() -> None:
+        from streamlit_app.common import attempt
+        from visualizer_core.errors import InvalidInput
+
+        def refuse() -> None:
+            raise InvalidInput("session 'Sofa [win](https://evil.example)' is archived")
+
+        attempt(refuse)
+
+    app = AppTest.from_function(page).run()
+    [error] = app.error
+    assert re.search(r"(?<!\\)\]\(", str(error.value)) is None  # no link
+    assert errors(app) == ["Session 'Sofa [win](https://evil.example)' is archived"]

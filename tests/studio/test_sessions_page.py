@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from streamlit.testing.v1 import AppTest
 
-from tests.studio.conftest import Studio, button, texts
+from tests.studio.conftest import Studio, button, errors, texts
 from visualizer_core.services import sessions
 
 
@@ -28,7 +28,7 @@ def test_an_editor_creates_a_session_and_it_is_listed(
 def test_a_blank_name_is_refused_with_a_message(open_app: Callable[..., AppTest]) -> None:
     app = create(open_app("editor"), "   ")
     assert not app.exception
-    assert [e.value for e in app.error] == ["A session needs a name"]
+    assert errors(app) == ["A session needs a name"]
 
 
 def test_rename_archive_and_restore(studio: Studio, open_app: Callable[..., AppTest]) -> None:

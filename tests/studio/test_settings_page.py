@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.studio.conftest import Studio, button, frame, generate_and_wait, texts
+from tests.studio.conftest import Studio, button, errors, frame, generate_and_wait, texts
 from visualizer_core.scope import Role
 from visualizer_core.services import clients
 
@@ -63,7 +63,7 @@ def test_the_last_owner_cannot_be_demoted(studio: Studio, open_app: Callable[...
     app.selectbox(key="settings.member_role").select("viewer")
     button(app, "Set role").click().run()
     assert not app.exception
-    assert len(app.error) == 1 and "last owner" in app.error[0].value
+    assert len(app.error) == 1 and "last owner" in errors(app)[0]
 
 
 def test_an_invitation_shows_its_link_once(
@@ -89,7 +89,7 @@ def test_the_webhook_is_saved_with_its_secret_and_a_bad_url_refused(
     app = open_app("owner", "settings")
     app.text_input(key="settings.webhook_url").input("ftp://example.test/hook")
     button(app, "Save webhook").click().run()
-    assert len(app.error) == 1 and "https://" in app.error[0].value
+    assert len(app.error) == 1 and "https://" in errors(app)[0]
 
     app.text_input(key="settings.webhook_url").input("https://93.184.215.14/visualizer")
     button(app, "Save webhook").click().run()

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from tests.factories import create_client
-from tests.studio.conftest import APP, PASSWORD, TIMEOUT, Studio, add_member, button, texts
+from tests.studio.conftest import APP, PASSWORD, TIMEOUT, Studio, add_member, button, errors, texts
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import User
 from visualizer_core.scope import ADMIN, ClientScope, Role
@@ -39,13 +39,13 @@ def test_signed_out_people_see_only_the_sign_in_form(studio: Studio) -> None:
 def test_a_wrong_password_is_a_message_not_a_traceback(studio: Studio) -> None:
     app = fill_sign_in(fresh_app(), studio.emails["editor"], "not the password")
     assert not app.exception
-    assert len(app.error) == 1 and app.error[0].value.startswith("Wrong email or password")
+    assert len(app.error) == 1 and errors(app)[0].startswith("Wrong email or password")
     assert "Sessions" not in [t.value for t in app.title]
 
 
 def test_an_empty_form_asks_for_email_and_password(studio: Studio) -> None:
     app = button(fresh_app(), "Sign in").click().run()
-    assert [e.value for e in app.error] == ["Enter your email and password."]
+    assert errors(app) == ["Enter your email and password."]
 
 
 def test_signing_in_opens_the_sessions_of_the_client(studio: Studio) -> None:
@@ -120,7 +120,7 @@ def test_a_used_invitation_is_refused_with_a_message(studio: Studio) -> None:
     app.text_input(key="sign_in.invite_password").input("a new long password")
     button(app, "Accept and sign in").click().run()
     assert not app.exception
-    assert any("not valid" in e.value for e in app.error)
+    assert any("not valid" in e for e in errors(app))
 
 
 AUTH_SECRETS = {
@@ -160,8 +160,9 @@ def test_a_verified_email_of_a_member_signs_in(studio: Studio) -> None:
 def test_a_verified_email_without_an_account_is_refused(studio: Studio) -> None:
     app = sso_app({"is_logged_in": True, "email": "stranger@elsewhere.test"})
     assert not app.exception
-    assert len(app.error) == 1 and "There is no account for stranger@elsewhere.test" in (
-        app.error[0].value
+    assert (
+        len(app.error) == 1
+        and "There is no account for stranger@elsewhere.test" in (errors(app)[0])
     )
     assert "Use another account" in [b.label for b in app.button]
 
@@ -181,7 +182,7 @@ def test_an_existing_account_accepts_an_invitation_by_signing_in(studio: Studio)
     app.text_input(key="sign_in.invite_password").input(PASSWORD)
     button(app, "Accept and sign in").click().run()
     assert not app.exception
-    assert any("sign in with it first" in e.value for e in app.error)
+    assert any("sign in with it first" in e for e in errors(app))
     assert "Sessions" not in [t.value for t in app.title]
 
     fill_sign_in(app, studio.emails["viewer"], PASSWORD)
@@ -243,7 +244,7 @@ def test_changing_the_password_keeps_this_sign_in_and_ends_the_others(studio: St
     app.text_input(key="account.again").input("a new long password")
     button(app, "Change password").click().run()
     assert not app.exception
-    assert any("current password is wrong" in e.value for e in app.error)
+    assert any("current password is wrong" in e for e in errors(app))
 
     app.text_input(key="account.old").input(PASSWORD)
     app.text_input(key="account.new").input("a new long password")

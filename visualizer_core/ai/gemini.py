@@ -42,7 +42,6 @@ from email.utils import parsedate_to_datetime
 from types import ModuleType
 from typing import Any, TypeVar
 
-import httpx
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
@@ -51,7 +50,7 @@ from pydantic import BaseModel, Field, ValidationError
 from visualizer_core.ai import usage as usage_records
 from visualizer_core.ai.base import BatchAI, GenerationRequest, GenerationResult, ProductFacts
 from visualizer_core.ai.ratelimit import ModelLimiter, day_end
-from visualizer_core.ai.retry import next_seed
+from visualizer_core.ai.retry import TRANSPORT_ERRORS, next_seed
 from visualizer_core.ai.usage import (
     PRICES,
     CallKind,
@@ -68,6 +67,7 @@ from visualizer_core.errors import (
     ProviderError,
     RateLimited,
     TransientProviderError,
+    first_problem,
 )
 from visualizer_core.fidelity import FidelityCheck
 from visualizer_core.schemas import ProductAnalysis, ProductAnswer, SceneAnalysis
@@ -133,21 +133,6 @@ class FidelityJudgement(BaseModel):
 
     score: float = Field(ge=0.0, le=1.0, description="1: the very product; 0: not there at all")
     reason: str = Field(description="one sentence: what differs, or that nothing does")
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """Network failures of both HTTP stacks the SDK may use (httpx, or its fork httpx2)."""
-    found: list[type[BaseException]] = [httpx.TransportError]
-    try:
-        import httpx2
-
-        found.append(httpx2.TransportError)
-    except ImportError:  # pragma: no cover - depends on the installed SDK extras
-        pass
-    return tuple(found)
-
-
-_TRANSPORT_ERRORS = _transport_errors()
 
 
 class GeminiAI:
@@ -482,11 +467,10 @@ class GeminiAI:
         try:
             return schema.model_validate_json(unfenced), usage
         except ValidationError as error:
-            problem = error.errors()[0]
-            where = ".".join(str(item) for item in problem["loc"]) or "the answer"
             raise TransientProviderError(
-                f"Gemini's {what} is not valid {schema.__name__} JSON ({where}: {problem['msg']},"
-                f" finish reason {finish}); it began {text[:80]!r}"
+                f"Gemini's {what} is not valid {schema.__name__} JSON"
+                f" ({first_problem(error, 'the answer')}, finish reason {finish});"
+                f" it began {text[:80]!r}"
             ) from error
 
     # -- the call and its failures ------------------------------------------------------------
@@ -516,7 +500,7 @@ class GeminiAI:
             failure = classify_api_error(error, model, limiter=self.limiter)
             self._keep(usage_records.Tokens(), model, kind, calls, error=failure)
             raise failure from error
-        except _TRANSPORT_ERRORS as error:
+        except TRANSPORT_ERRORS as error:
             what = "timed out" if "Timeout" in type(error).__name__ else "failed"
             failure = TransientProviderError(
                 f"Gemini request {what} after at most {self.timeout_s:g}s:"

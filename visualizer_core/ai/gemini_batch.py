@@ -40,12 +40,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, Literal, TypeVar
 
-import httpx
 from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import ValidationError
 
 from visualizer_core.ai.base import GenerationRequest, GenerationResult
+from visualizer_core.ai.retry import TRANSPORT_ERRORS
 from visualizer_core.ai.usage import (
     BATCH_PRICE_FACTOR,
     CallKind,
@@ -127,20 +127,6 @@ class BatchLine:
     record: CallRecord
 
 
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    found: list[type[BaseException]] = [httpx.TransportError]
-    try:
-        import httpx2
-
-        found.append(httpx2.TransportError)
-    except ImportError:  # pragma: no cover - depends on the installed SDK extras
-        pass
-    return tuple(found)
-
-
-_TRANSPORT: Final = _transport_errors()
-
-
 class GeminiBatch:
     """Batch jobs on the account of a :class:`GeminiAI` (same key, address and price table).
 
@@ -171,7 +157,7 @@ class GeminiBatch:
             return call()
         except genai_errors.APIError as error:
             raise self.ai.api_error(error, model) from error
-        except _TRANSPORT as error:
+        except TRANSPORT_ERRORS as error:
             raise TransientProviderError(
                 f"{what} failed on the network ({type(error).__name__} {error})"
             ) from error

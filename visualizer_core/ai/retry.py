@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import httpx
+
 from visualizer_core.errors import (
     DailyLimitReached,
     ProviderError,
@@ -33,6 +35,7 @@ from visualizer_core.errors import (
 )
 
 __all__ = [
+    "TRANSPORT_ERRORS",
     "backoff_s",
     "call_with_retries",
     "is_retryable",
@@ -40,6 +43,22 @@ __all__ = [
     "retry_delay_s",
     "seed_for",
 ]
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Network failures of both HTTP stacks the SDK may use (httpx, or its fork httpx2)."""
+    found: list[type[BaseException]] = [httpx.TransportError]
+    try:
+        import httpx2
+
+        found.append(httpx2.TransportError)
+    except ImportError:  # pragma: no cover - depends on the installed SDK extras
+        pass
+    return tuple(found)
+
+
+TRANSPORT_ERRORS = _transport_errors()
+"""What a lost connection raises: a transient failure, whichever HTTP stack made the call."""
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,10 @@ from typing import Any, Final
 from sqlalchemy.orm import Session
 
 from visualizer_core.db import repo
-from visualizer_core.db.models import GeneratedImage, Product
+from visualizer_core.db.models import Product
 from visualizer_core.demo.art import DEMO_ROOMS
 from visualizer_core.errors import InvalidInput
 from visualizer_core.inspiration import InspirationPhoto, SearchPage
-from visualizer_core.schemas import ImageStatus
 from visualizer_core.taxonomy import normalize_room_type
 
 __all__ = ["DEMO_ROOM_SIZE", "search_library"]
@@ -99,12 +98,7 @@ def _session_scenes(db: Session, client_id: uuid.UUID) -> Iterable[_Entry]:
 
 
 def _generations(db: Session, client_id: uuid.UUID) -> Iterable[_Entry]:
-    rows = repo.images_where(
-        db,
-        GeneratedImage.client_id == client_id,
-        GeneratedImage.status == ImageStatus.COMPLETED,
-        order=GeneratedImage.completed_at.desc(),
-    )
+    rows = repo.completed_images_of_client(db, client_id)
     names = {p.id: p for p in repo.list_products(db, client_id=client_id)}
     for row in rows:
         product: Product | None = names.get(row.product_id)

@@ -1,4 +1,4 @@
-"""What every service shares: the unit of work and id parsing."""
+"""What every service shares: the unit of work, id parsing and the scope's client."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from visualizer_core import backends
 from visualizer_core.errors import InvalidInput, NotFound
+from visualizer_core.scope import Scope
 
 
 def unit_of_work() -> AbstractContextManager[Session]:
@@ -31,15 +32,17 @@ def parse_id(value: uuid.UUID | str, kind: str) -> uuid.UUID:
         raise NotFound(kind, value) from None
 
 
-def parse_ids(
-    values: list[uuid.UUID | str] | list[str] | list[uuid.UUID], kind: str
-) -> list[uuid.UUID]:
-    out: list[uuid.UUID] = []
-    for value in values:
-        out.append(parse_id(value, kind))
-    if len(set(out)) != len(out):
-        raise InvalidInput(f"the same {kind} id is given twice")
-    return out
+def own_client(scope: Scope, client_id: uuid.UUID | str) -> uuid.UUID:
+    """The client's id, if the scope may act on it; another client's is simply not found."""
+    cid = parse_id(client_id, "client")
+    scope.check_client(cid, "client", client_id)
+    return cid
+
+
+def client_in_scope(scope: Scope, client_id: uuid.UUID | str | None) -> uuid.UUID | None:
+    """The client a listing is limited to: the one asked for (:func:`own_client`), or the
+    scope's own (None for the admin: every client)."""
+    return scope.client_filter() if client_id is None else own_client(scope, client_id)
 
 
 MAX_SEARCH_LENGTH = 500

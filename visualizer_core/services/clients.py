@@ -36,7 +36,7 @@ from visualizer_core.security import (
     invite_token,
     normalise_email,
 )
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import own_client, parse_id, unit_of_work
 
 __all__ = [
     "ClientRead",
@@ -105,8 +105,7 @@ def create_client(scope: Scope, *, name: str, daily_quota: int = DEFAULT_DAILY_Q
 
 def get_client(scope: Scope, *, client_id: uuid.UUID | str) -> ClientRead:
     scope.require(Action.READ)
-    cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
+    cid = own_client(scope, client_id)
     with unit_of_work() as db:
         client = repo.get(db, Client, cid, client_id=None)
         if client is None:
@@ -234,8 +233,7 @@ def set_webhook(
     Without a ``secret`` one is generated; it is returned once, to give to the receiver.
     """
     scope.require(Action.MANAGE)
-    cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
+    cid = own_client(scope, client_id)
     if url is not None:
         outbound.check_url(url)  # http(s), no credentials, a public host (or an allowed one)
     if secret is not None and len(secret) < 16:
@@ -255,8 +253,7 @@ def webhook_settings(scope: Scope, *, client_id: uuid.UUID | str) -> dict[str, s
     ``{"url": None}`` when there is none. The signing secret is never shown again.
     """
     scope.require(Action.MANAGE)
-    cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
+    cid = own_client(scope, client_id)
     with unit_of_work() as db:
         client = repo.get(db, Client, cid, client_id=None)
         if client is None:
@@ -324,8 +321,7 @@ class Invitation:
 def _managed_client(db: Session, scope: Scope, client_id: uuid.UUID | str) -> uuid.UUID:
     """The client the owner (or admin) manages, locked so that member changes happen in turn."""
     scope.require(Action.MANAGE)
-    cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
+    cid = own_client(scope, client_id)
     if repo.lock_client(db, cid) is None:
         raise NotFound("client", client_id)
     return cid
@@ -402,14 +398,13 @@ def _withdraw_unsent(client_id: uuid.UUID, token_hash: str) -> None:
     with unit_of_work() as db:
         member = repo.member_by_invite(db, token_hash)
         if member is not None and member.client_id == client_id:
-            db.delete(member)
+            repo.remove_member(db, member)
 
 
 def list_members(scope: Scope, *, client_id: uuid.UUID | str) -> list[MemberRead]:
     """The client's members and open invitations, by email (owners and the admin)."""
     scope.require(Action.MANAGE)
-    cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
+    cid = own_client(scope, client_id)
     now = utcnow()
     with unit_of_work() as db:
         if repo.get(db, Client, cid, client_id=None) is None:
@@ -459,7 +454,7 @@ def remove_member(scope: Scope, *, client_id: uuid.UUID | str, user_id: uuid.UUI
         cid = _managed_client(db, scope, client_id)
         member, user = _member(db, cid, user_id)
         _keep_an_owner(db, cid, member, user)
-        db.delete(member)
+        repo.remove_member(db, member)
         if user.active_client_id == cid:
             user.active_client_id = None
 
@@ -503,8 +498,7 @@ def client_usage(scope: Scope, *, client_id: uuid.UUID | str, days: int = 30) ->
     scope.require(Action.MANAGE)
     if not 1 <= days <= 366:
         raise InvalidInput("usage covers 1 to 366 days")
-    cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
+    cid = own_client(scope, client_id)
     today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     with unit_of_work() as db:
         client = repo.get(db, Client, cid, client_id=None)

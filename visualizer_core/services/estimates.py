@@ -21,7 +21,7 @@ from visualizer_core.errors import InvalidInput
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services import spend
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import own_client, unit_of_work
 from visualizer_core.services.generation import quota_left
 
 __all__ = ["GenerationEstimate", "estimate_generation"]
@@ -81,8 +81,7 @@ def estimate_generation(
     if products < 0:
         raise InvalidInput("the number of products cannot be negative")
     settings = settings or FlowSettings()
-    cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
+    cid = own_client(scope, client_id)
     left = quota_left(scope, client_id=cid)
     current = backends.current()
     ai = current.ai

@@ -31,10 +31,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from visualizer_core import backends
 from visualizer_core.db import repo
 from visualizer_core.db.models import Client, GeneratedImage, Product
-from visualizer_core.errors import InvalidInput, NotFound
+from visualizer_core.errors import InvalidInput, NotFound, first_problem
 from visualizer_core.schemas import ImageStatus
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import own_client, unit_of_work
 from visualizer_core.services.sessions import load_session
 
 __all__ = [
@@ -144,9 +144,7 @@ def parse_preset(value: DeliveryPreset | str | dict[str, Any]) -> DeliveryPreset
     try:
         return DeliveryPreset.model_validate(value)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "preset"
-        raise InvalidInput(f"delivery preset {where}: {first['msg']}") from None
+        raise InvalidInput(f"delivery preset {first_problem(error, 'preset')}") from None
 
 
 def spreadsheet_safe(value: object) -> str:
@@ -243,8 +241,7 @@ def _in_order(
 def client_preset(scope: Scope, *, client_id: uuid.UUID | str) -> DeliveryPreset:
     """The preset the client chose last (the square JPEG preset until one is chosen)."""
     scope.require(Action.READ)
-    cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
+    cid = own_client(scope, client_id)
     with unit_of_work() as db:
         client = repo.get(db, Client, cid, client_id=None)
         if client is None:
@@ -264,8 +261,7 @@ def remember_preset(
     """Keep the client's delivery preset, for every member's next delivery."""
     scope.require(Action.EDIT)
     chosen = parse_preset(preset)
-    cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
+    cid = own_client(scope, client_id)
     with unit_of_work() as db:
         client = repo.get(db, Client, cid, client_id=None, lock=True)
         if client is None:
@@ -294,15 +290,15 @@ def export_session(
     with unit_of_work() as db:
         session = load_session(db, scope, session_id)
         session_name = session.name
-        conditions: list[Any] = [
-            GeneratedImage.studio_session_id == session.id,
-            GeneratedImage.status == ImageStatus.COMPLETED,
-        ]
-        if approved_only:
-            conditions.append(GeneratedImage.review_state == "approved")
-        if image_ids is not None:
-            conditions.append(GeneratedImage.id.in_(image_ids))
-        images = list(repo.images_where(db, *conditions))
+        images = list(
+            repo.images_of_session(
+                db,
+                session.id,
+                status=ImageStatus.COMPLETED,
+                review_state="approved" if approved_only else None,
+                ids=image_ids,
+            )
+        )
         products = {
             p.id: p
             for p in repo.list_products(

@@ -37,7 +37,7 @@ from visualizer_core.errors import (
 from visualizer_core.schemas import FlowSettings, FlowStatus, ImageStatus, SessionStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services import jobs
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import own_client, parse_id, unit_of_work
 from visualizer_core.services.analysis import analyze_session, match_session
 from visualizer_core.services.economy import poll_economy, submit_economy
 from visualizer_core.services.jobs import job_id_for
@@ -81,8 +81,7 @@ def _day_start(now: dt.datetime) -> dt.datetime:
 def quota_left(scope: Scope, *, client_id: uuid.UUID | str) -> int:
     """Images the client may still ask for today (UTC day)."""
     scope.require(Action.READ)
-    cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
+    cid = own_client(scope, client_id)
     with unit_of_work() as db:
         client = repo.lock_client(db, cid)
         if client is None:
@@ -316,6 +315,9 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
                 result = jobs.call_ai(iid, request)
             finally:
                 timings["ai_s"] = time.perf_counter() - mark
+            if calls:  # paid for: on the ledger now, whatever stops this run before the end
+                jobs.record_calls(iid, calls)
+                calls.clear()
             kept = jobs.keep_result(iid, job, result, product_png, timings)
         except DailyLimitReached as error:
             # Not a failure of the image: it waits, pending, until the model's quota resets.
@@ -454,12 +456,7 @@ _JUDGEMENT_LOST_AFTER_S = 15 * 60
 def _lost_judgements(now: dt.datetime) -> list[uuid.UUID]:
     """Completed images of the last day still waiting for a judgement queued long ago."""
     with unit_of_work() as db:
-        rows = repo.images_where(
-            db,
-            GeneratedImage.status == "completed",
-            GeneratedImage.fidelity_score.is_(None),
-            GeneratedImage.completed_at >= now - dt.timedelta(days=1),
-        )
+        rows = repo.unjudged_images(db, completed_since=now - dt.timedelta(days=1))
         oldest = time.time() - _JUDGEMENT_LOST_AFTER_S
         lost = [
             row

@@ -25,7 +25,7 @@ from visualizer_core.inspiration.library import DEMO_ROOM_SIZE, search_library
 from visualizer_core.inspiration.unsplash import UnsplashClient
 from visualizer_core.schemas import ImageStatus
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import parse_id, search_text, unit_of_work
+from visualizer_core.services._uow import own_client, parse_id, search_text, unit_of_work
 from visualizer_core.services.sessions import (
     AddScenesResult,
     add_scene_images,
@@ -90,8 +90,7 @@ def search_inspiration(
     """
     scope.require(Action.READ)
     query = search_text(query, "search") or ""
-    cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
+    cid = own_client(scope, client_id)
     if page < 1 or not 1 <= per_page <= 30:
         raise InvalidInput("page starts at 1 and a page holds 1 to 30 photos")
     if orientation is not None and orientation not in ORIENTATIONS:

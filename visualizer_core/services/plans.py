@@ -28,12 +28,12 @@ from pydantic import ValidationError
 from visualizer_core import backends
 from visualizer_core.db import repo
 from visualizer_core.db.models import StudioSession
-from visualizer_core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
+from visualizer_core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, first_problem
 from visualizer_core.matching import ranked_scenes
 from visualizer_core.schemas import OPEN_STATUSES, FlowSettings, ProductAnalysis, SessionStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services import analysis, estimates, generation
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import client_in_scope, parse_id, unit_of_work
 
 __all__ = [
     "FlowRequest",
@@ -66,9 +66,7 @@ def flow_settings(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> Flow
     try:
         return FlowSettings.model_validate(merged)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise InvalidInput(f"{where}: {first['msg']}") from None
+        raise InvalidInput(first_problem(error, "settings")) from None
 
 
 # -- starting flows ----------------------------------------------------------------------------
@@ -314,10 +312,7 @@ def sessions_of(
     """The sessions asked for (one, a client's, or all the scope sees), each with its
     client's name."""
     scope.require(Action.READ)
-    cid = None if client_id is None else parse_id(client_id, "client")
-    if cid is not None:
-        scope.check_client(cid, "client", client_id)
-    only = cid or scope.client_filter()
+    only = client_in_scope(scope, client_id)
     with unit_of_work() as db:
         names = {c.id: c.name for c in repo.list_clients(db, client_id=scope.client_filter())}
         if session_id is not None:

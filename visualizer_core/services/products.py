@@ -28,7 +28,7 @@ from visualizer_core.errors import InvalidInput, NotFound, VisualizerError
 from visualizer_core.images.fetch import download_all
 from visualizer_core.images.ingest import IngestedImage, ingest_file, ingest_image
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import parse_id, search_text, unit_of_work
+from visualizer_core.services._uow import own_client, parse_id, search_text, unit_of_work
 from visualizer_core.storage import keys
 
 __all__ = [
@@ -238,7 +238,7 @@ def _land_row(
                         image.position = kept[image.source_name or ""]
                     else:
                         stale.append(image)
-                        db.delete(image)
+                        repo.remove_product_image(db, image)
             db.add_all(new_rows)
             product.updated_at = utcnow()
             db.flush()
@@ -336,8 +336,7 @@ def import_products(
     photo that fails makes its row an error naming the URL and the reason.
     """
     scope.require(Action.EDIT)
-    cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
+    cid = own_client(scope, client_id)
     if (csv_path is None) == (records is None):
         raise InvalidInput("give either a CSV file or records")
     with unit_of_work() as db:

@@ -27,8 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import func, select, update
-
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import GeneratedImage
@@ -353,14 +351,13 @@ def pick_variant(scope: Scope, *, image_id: uuid.UUID | str) -> int:
         now = utcnow()
         others = [
             i.id
-            for i in repo.images_where(
+            for i in repo.images_of_session(
                 db,
-                GeneratedImage.studio_session_id == image.studio_session_id,
-                GeneratedImage.product_id == image.product_id,
-                GeneratedImage.status == ImageStatus.COMPLETED,
-                GeneratedImage.id != image.id,
-                GeneratedImage.review_state != "rejected",
+                image.studio_session_id,
+                product_id=image.product_id,
+                status=ImageStatus.COMPLETED,
             )
+            if i.id != image.id and i.review_state != "rejected"
         ]
         changed = repo.update_images(db, others, review_state="rejected", updated_at=now)
         if image.review_state != "approved":
@@ -387,23 +384,14 @@ def approve_by_rule(
         raise InvalidInput("the fidelity of a rule is between 0 and 1")
     with unit_of_work() as db:
         session = load_session(db, scope, session_id)
-        conditions = [
-            GeneratedImage.studio_session_id == session.id,
-            GeneratedImage.status == ImageStatus.COMPLETED,
-            GeneratedImage.review_state == "none",
-            GeneratedImage.fidelity_score >= min_fidelity,
-        ]
-        if only is not None:
-            conditions.append(GeneratedImage.id.in_([parse_id(i, "image") for i in only]))
-        if dry_run:
-            return int(db.execute(select(func.count()).where(*conditions)).scalar_one())
-        result = db.execute(
-            update(GeneratedImage)
-            .where(*conditions)
-            .values(review_state="approved", updated_at=utcnow())
-            .execution_options(synchronize_session=False)
+        rule = repo.ApprovalRule(
+            session_id=session.id,
+            min_fidelity=min_fidelity,
+            among=None if only is None else [parse_id(i, "image") for i in only],
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        if dry_run:
+            return repo.count_rule_matches(db, rule)
+        return repo.approve_rule_matches(db, rule, now=utcnow())
 
 
 def rerun_errors(

@@ -15,7 +15,7 @@ from visualizer_core.db.models import Client, StudioSession
 from visualizer_core.errors import InvalidImage, InvalidInput, NotFound, VisualizerError
 from visualizer_core.schemas import Match, Scene, SessionStatus
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import own_client, parse_id, unit_of_work
 from visualizer_core.storage import keys
 
 __all__ = [
@@ -88,8 +88,7 @@ def load_session(
 
 def create_session(scope: Scope, *, client_id: uuid.UUID | str, name: str) -> SessionRead:
     scope.require(Action.EDIT)
-    cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
+    cid = own_client(scope, client_id)
     with unit_of_work() as db:
         if repo.get(db, Client, cid, client_id=None) is None:
             raise NotFound("client", client_id)
@@ -113,8 +112,7 @@ def list_sessions(
     scope.require(Action.READ)
     cid = scope.client_filter()
     if client_id is not None:
-        cid = parse_id(client_id, "client")
-        scope.check_client(cid, "client", client_id)
+        cid = own_client(scope, client_id)
     with unit_of_work() as db:
         rows = repo.list_sessions(db, client_id=cid, include_archived=include_archived)
         return [SessionRead.of(r) for r in rows]

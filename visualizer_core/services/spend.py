@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from visualizer_core.db import ledger, repo
 from visualizer_core.errors import InvalidInput
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import client_in_scope, own_client, unit_of_work
 
 __all__ = ["GROUPINGS", "SpendRow", "cost_per_image", "spend"]
 
@@ -49,15 +49,6 @@ class SpendRow:
     kinds: dict[str, float] = field(default_factory=dict)  # cost by kind within the group
 
 
-def _scope_client(scope: Scope, client_id: uuid.UUID | str | None) -> uuid.UUID | None:
-    scope.require(Action.MANAGE)
-    if client_id is None:
-        return scope.client_filter()
-    cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
-    return cid
-
-
 def spend(
     scope: Scope,
     *,
@@ -69,7 +60,8 @@ def spend(
     session, largest cost first (days in order). Owners see their client; the admin all."""
     if by not in GROUPINGS:
         raise InvalidInput(f"by={by!r}: group by one of {', '.join(GROUPINGS)}")
-    cid = _scope_client(scope, client_id)
+    scope.require(Action.MANAGE)
+    cid = client_in_scope(scope, client_id)
     rows: dict[str, SpendRow] = {}
     with unit_of_work() as db:
         for call in ledger.calls(db, client_id=cid, since=since):
@@ -142,8 +134,7 @@ def cost_per_image(
     every call of each image counted, retries and judgements included. ``image_usd`` is None
     when there is no history yet. Economy images are averaged apart from standard ones."""
     scope.require(Action.READ)
-    cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
+    cid = own_client(scope, client_id)
     with unit_of_work() as db:
         costs = ledger.recent_image_costs(db, cid, model=model, economy=economy, limit=200)
     if not costs:

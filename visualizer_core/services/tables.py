@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from visualizer_core.db import ledger, repo
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import client_in_scope, unit_of_work
 
 __all__ = ["Rows", "calls", "clients", "generations", "products", "sessions"]
 
@@ -22,13 +22,8 @@ Rows = repo.Rows
 
 
 def _client(scope: Scope, client_id: uuid.UUID | str | None) -> uuid.UUID | None:
-    """The client the table is limited to: the one asked for (if the scope may see it)."""
     scope.require(Action.READ)
-    if client_id is None:
-        return scope.client_filter()
-    cid = parse_id(client_id, "client")
-    scope.check_client(cid, "client", client_id)
-    return cid
+    return client_in_scope(scope, client_id)
 
 
 def generations(

@@ -10,10 +10,10 @@ One module per entity, each re-exported here so callers write ``repo.list_produc
 - :mod:`~visualizer_core.db.repo.clients`: clients, their quota count and usage by day;
 - :mod:`~visualizer_core.db.repo.products`: products and their photos;
 - :mod:`~visualizer_core.db.repo.sessions`: studio sessions;
-- :mod:`~visualizer_core.db.repo.images`: generated images and flows as the workers see them
-  (claims, updates, heartbeats, recovery, counts) and what a re-run starts from;
+- :mod:`~visualizer_core.db.repo.images`: generated images and flows found by plain values, and
+  what the workers do to them (claims, updates, heartbeats, recovery) and what a re-run starts from;
 - :mod:`~visualizer_core.db.repo.review`: generated images as people see them (gallery page,
-  review rows, lineage);
+  review rows, lineage, the bulk approval rule);
 - :mod:`~visualizer_core.db.repo.tables`: the notebook API's DataFrame tables across clients;
 - ``_common``: ``get`` and the client filter every module shares.
 """
@@ -26,6 +26,7 @@ from visualizer_core.db.repo.accounts import (
     members_of,
     membership,
     memberships,
+    remove_member,
     take_sign_in_attempt,
     user_by_email,
     user_by_reset_token,
@@ -38,22 +39,39 @@ from visualizer_core.db.repo.clients import (
 )
 from visualizer_core.db.repo.images import (
     claim_image,
+    completed_images_of_client,
     finish_flow,
     flows_of,
     image_ids_of_flow,
-    images_where,
+    images_by_id,
+    images_of_flow,
+    images_of_session,
     open_counts_by_model,
     open_image_ids,
     recent_timings,
     rerun_sources,
+    reruns_of,
     reset_orphaned_images,
     status_counts,
     touch_images,
+    unjudged_images,
     update_image,
     update_images,
 )
-from visualizer_core.db.repo.products import images_of, list_products, products_by_sku
-from visualizer_core.db.repo.review import gallery_page, lineage_rows, review_rows
+from visualizer_core.db.repo.products import (
+    images_of,
+    list_products,
+    products_by_sku,
+    remove_product_image,
+)
+from visualizer_core.db.repo.review import (
+    ApprovalRule,
+    approve_rule_matches,
+    count_rule_matches,
+    gallery_page,
+    lineage_rows,
+    review_rows,
+)
 from visualizer_core.db.repo.sessions import list_sessions, sessions_by_id
 from visualizer_core.db.repo.tables import (
     Rows,
@@ -64,10 +82,14 @@ from visualizer_core.db.repo.tables import (
 )
 
 __all__ = [
+    "ApprovalRule",
     "Rows",
+    "approve_rule_matches",
     "claim_image",
     "client_table",
+    "completed_images_of_client",
     "count_owners",
+    "count_rule_matches",
     "finish_flow",
     "flows_of",
     "gallery_page",
@@ -75,8 +97,10 @@ __all__ = [
     "generation_table",
     "get",
     "image_ids_of_flow",
+    "images_by_id",
     "images_of",
-    "images_where",
+    "images_of_flow",
+    "images_of_session",
     "invitations_of",
     "lineage_rows",
     "list_clients",
@@ -92,7 +116,10 @@ __all__ = [
     "product_table",
     "products_by_sku",
     "recent_timings",
+    "remove_member",
+    "remove_product_image",
     "rerun_sources",
+    "reruns_of",
     "reset_orphaned_images",
     "review_rows",
     "session_table",
@@ -100,6 +127,7 @@ __all__ = [
     "status_counts",
     "take_sign_in_attempt",
     "touch_images",
+    "unjudged_images",
     "update_image",
     "update_images",
     "usage_by_day",

@@ -105,3 +105,8 @@ def members_of(db: Session, client_id: uuid.UUID) -> Sequence[tuple[Member, User
         .order_by(User.email)
     ).all()
     return [(m, u) for m, u in rows]
+
+
+def remove_member(db: Session, member: Member) -> None:
+    """Delete the member row (a membership or an invitation), at the next flush."""
+    db.delete(member)

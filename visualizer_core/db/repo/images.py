@@ -1,5 +1,6 @@
-"""Generated images and their flows as the workers see them: claims, updates, heartbeats,
-recovery, counts, and what a re-run starts from."""
+"""Generated images and their flows: finding them by plain values (flow, ids, session with
+status, review state or product), and what the workers do to them (claims, updates, heartbeats,
+recovery, counts), and what a re-run starts from."""
 
 from __future__ import annotations
 
@@ -49,10 +50,63 @@ def flows_of(db: Session, session_id: uuid.UUID) -> Sequence[Flow]:
     ).all()
 
 
-def images_where(db: Session, *conditions: Any, order: Any = None) -> Sequence[GeneratedImage]:
-    stmt = select(GeneratedImage).where(*conditions)
-    stmt = stmt.order_by(order if order is not None else GeneratedImage.created_at)
-    return db.scalars(stmt).all()
+def images_of_flow(db: Session, flow_id: uuid.UUID) -> Sequence[GeneratedImage]:
+    """The flow's images, oldest first."""
+    stmt = select(GeneratedImage).where(GeneratedImage.flow_id == flow_id)
+    return db.scalars(stmt.order_by(GeneratedImage.created_at)).all()
+
+
+def images_by_id(db: Session, ids: Sequence[uuid.UUID]) -> Sequence[GeneratedImage]:
+    """These images (those that exist), oldest first."""
+    stmt = select(GeneratedImage).where(GeneratedImage.id.in_(list(ids)))
+    return db.scalars(stmt.order_by(GeneratedImage.created_at)).all()
+
+
+def reruns_of(db: Session, image_id: uuid.UUID) -> Sequence[GeneratedImage]:
+    """The images that re-made ``image_id``, oldest first."""
+    stmt = select(GeneratedImage).where(GeneratedImage.rerun_of_id == image_id)
+    return db.scalars(stmt.order_by(GeneratedImage.created_at)).all()
+
+
+def images_of_session(
+    db: Session,
+    session_id: uuid.UUID,
+    *,
+    status: ImageStatus | None = None,
+    review_state: str | None = None,
+    product_id: uuid.UUID | None = None,
+    ids: Sequence[uuid.UUID] | None = None,
+) -> Sequence[GeneratedImage]:
+    """The session's images, oldest first; each filter given keeps only the images matching it
+    (``ids``: only these images)."""
+    stmt = select(GeneratedImage).where(GeneratedImage.studio_session_id == session_id)
+    if status is not None:
+        stmt = stmt.where(GeneratedImage.status == status)
+    if review_state is not None:
+        stmt = stmt.where(GeneratedImage.review_state == review_state)
+    if product_id is not None:
+        stmt = stmt.where(GeneratedImage.product_id == product_id)
+    if ids is not None:
+        stmt = stmt.where(GeneratedImage.id.in_(list(ids)))
+    return db.scalars(stmt.order_by(GeneratedImage.created_at)).all()
+
+
+def completed_images_of_client(db: Session, client_id: uuid.UUID) -> Sequence[GeneratedImage]:
+    """The client's completed images, the latest completed first."""
+    stmt = select(GeneratedImage).where(
+        GeneratedImage.client_id == client_id, GeneratedImage.status == ImageStatus.COMPLETED
+    )
+    return db.scalars(stmt.order_by(GeneratedImage.completed_at.desc())).all()
+
+
+def unjudged_images(db: Session, *, completed_since: dt.datetime) -> Sequence[GeneratedImage]:
+    """Images completed since ``completed_since`` whose fidelity has no score yet, oldest first."""
+    stmt = select(GeneratedImage).where(
+        GeneratedImage.status == ImageStatus.COMPLETED,
+        GeneratedImage.fidelity_score.is_(None),
+        GeneratedImage.completed_at >= completed_since,
+    )
+    return db.scalars(stmt.order_by(GeneratedImage.created_at)).all()
 
 
 def open_counts_by_model(db: Session, *, session_id: uuid.UUID | None = None) -> dict[str, int]:

@@ -56,3 +56,8 @@ def images_of(db: Session, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, 
         for image in db.scalars(stmt):
             found[image.product_id].append(image)
     return found
+
+
+def remove_product_image(db: Session, image: ProductImage) -> None:
+    """Delete the photo's row, at the next flush (its stored files are the caller's to delete)."""
+    db.delete(image)

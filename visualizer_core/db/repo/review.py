@@ -1,15 +1,20 @@
-"""Generated images as people see them: the gallery page, the review rows, lineage."""
+"""Generated images as people see them: the gallery page, the review rows, lineage, and the
+bulk approval rule (count, approve)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from visualizer_core.db.models import GeneratedImage, Product, ProductImage
 from visualizer_core.db.repo._common import get
+from visualizer_core.schemas import ImageStatus
 
 
 def gallery_page(
@@ -117,3 +122,41 @@ def lineage_rows(
         found.append(row)
         ident = row.rerun_of_id
     return found
+
+
+@dataclass(frozen=True)
+class ApprovalRule:
+    """The completed images of a session nobody decided yet, scored at least ``min_fidelity``;
+    of ``among`` only, when given (unscored images never match)."""
+
+    session_id: uuid.UUID
+    min_fidelity: float
+    among: Sequence[uuid.UUID] | None = None
+
+
+def _matched_by(rule: ApprovalRule) -> list[Any]:
+    found = [
+        GeneratedImage.studio_session_id == rule.session_id,
+        GeneratedImage.status == ImageStatus.COMPLETED,
+        GeneratedImage.review_state == "none",
+        GeneratedImage.fidelity_score >= rule.min_fidelity,
+    ]
+    if rule.among is not None:
+        found.append(GeneratedImage.id.in_(list(rule.among)))
+    return found
+
+
+def count_rule_matches(db: Session, rule: ApprovalRule) -> int:
+    """How many images ``rule`` would approve now."""
+    return int(db.execute(select(func.count()).where(*_matched_by(rule))).scalar_one())
+
+
+def approve_rule_matches(db: Session, rule: ApprovalRule, *, now: dt.datetime) -> int:
+    """Approve the images ``rule`` matches, in one update; how many it approved."""
+    result = db.execute(
+        update(GeneratedImage)
+        .where(*_matched_by(rule))
+        .values(review_state="approved", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

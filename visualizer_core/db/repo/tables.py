@@ -20,6 +20,7 @@ from visualizer_core.db.models import (
     StudioSession,
 )
 from visualizer_core.db.repo._common import scoped
+from visualizer_core.schemas import ImageStatus
 
 Rows = tuple[list[str], list[tuple[Any, ...]]]
 """Column names and the rows of a read-only table query."""
@@ -52,20 +53,37 @@ def _table(db: Session, stmt: _AnySelect) -> Rows:
     return columns, [tuple(row) for row in result.all()]
 
 
-def _status_sums(model: Any) -> list[Any]:
+_STATUS_COLUMNS = (
+    (ImageStatus.PENDING, "pending"),
+    (ImageStatus.GENERATING, "generating"),
+    (ImageStatus.COMPLETED, "completed"),
+    (ImageStatus.ERROR, "errors"),
+)
+
+
+def _status_sums() -> list[Any]:
+    """Generated images counted by status, and when the last one was asked for."""
     return [
         func.count().label("images"),
         *(
-            func.coalesce(func.sum(case((model.status == s, 1), else_=0)), 0).label(label)
-            for s, label in (
-                ("pending", "pending"),
-                ("generating", "generating"),
-                ("completed", "completed"),
-                ("error", "errors"),
+            func.coalesce(func.sum(case((GeneratedImage.status == status, 1), else_=0)), 0).label(
+                label
             )
+            for status, label in _STATUS_COLUMNS
         ),
-        func.max(model.created_at).label("last_generated_at"),
+        func.max(GeneratedImage.created_at).label("last_generated_at"),
     ]
+
+
+def _per(key: Any, client_id: uuid.UUID | None, *columns: Any) -> Any:
+    """A subquery of ``columns`` grouped by ``key`` (a column of the model counted), limited to
+    the client's rows."""
+    return scoped(select(key, *columns).group_by(key), key.class_, client_id).subquery()
+
+
+def _counts(made: Any, *names: str) -> list[Any]:
+    """The subquery's counts, 0 where a row has none."""
+    return [func.coalesce(made.c[name], 0).label(name) for name in names]
 
 
 def generation_table(
@@ -132,20 +150,8 @@ def generation_table(
 
 def product_table(db: Session, *, client_id: uuid.UUID | None) -> Rows:
     """One row per product with its client, photo count and generation counts: one query."""
-    photos = scoped(
-        select(ProductImage.product_id, func.count().label("photos")).group_by(
-            ProductImage.product_id
-        ),
-        ProductImage,
-        client_id,
-    ).subquery()
-    made = scoped(
-        select(GeneratedImage.product_id, *_status_sums(GeneratedImage)).group_by(
-            GeneratedImage.product_id
-        ),
-        GeneratedImage,
-        client_id,
-    ).subquery()
+    photos = _per(ProductImage.product_id, client_id, func.count().label("photos"))
+    made = _per(GeneratedImage.product_id, client_id, *_status_sums())
     stmt = (
         select(
             Product.id.label("id"),
@@ -161,10 +167,8 @@ def product_table(db: Session, *, client_id: uuid.UUID | None) -> Rows:
             Product.analysis.label("analysis"),
             Product.analyzed_at.label("analyzed_at"),
             Product.created_at.label("created_at"),
-            func.coalesce(photos.c.photos, 0).label("photos"),
-            func.coalesce(made.c.images, 0).label("images"),
-            func.coalesce(made.c.completed, 0).label("completed"),
-            func.coalesce(made.c.errors, 0).label("errors"),
+            *_counts(photos, "photos"),
+            *_counts(made, "images", "completed", "errors"),
             made.c.last_generated_at.label("last_generated_at"),
         )
         .join(Client, Client.id == Product.client_id)
@@ -177,20 +181,8 @@ def product_table(db: Session, *, client_id: uuid.UUID | None) -> Rows:
 
 def session_table(db: Session, *, client_id: uuid.UUID | None) -> Rows:
     """One row per studio session (archived too) with flow and image counts: one query."""
-    flows = scoped(
-        select(Flow.studio_session_id, func.count().label("flows")).group_by(
-            Flow.studio_session_id
-        ),
-        Flow,
-        client_id,
-    ).subquery()
-    made = scoped(
-        select(GeneratedImage.studio_session_id, *_status_sums(GeneratedImage)).group_by(
-            GeneratedImage.studio_session_id
-        ),
-        GeneratedImage,
-        client_id,
-    ).subquery()
+    flows = _per(Flow.studio_session_id, client_id, func.count().label("flows"))
+    made = _per(GeneratedImage.studio_session_id, client_id, *_status_sums())
     stmt = (
         select(
             StudioSession.id.label("id"),
@@ -201,12 +193,8 @@ def session_table(db: Session, *, client_id: uuid.UUID | None) -> Rows:
             StudioSession.scenes.label("scenes"),
             StudioSession.matches.label("matches"),
             StudioSession.created_at.label("created_at"),
-            func.coalesce(flows.c.flows, 0).label("flows"),
-            func.coalesce(made.c.images, 0).label("images"),
-            func.coalesce(made.c.pending, 0).label("pending"),
-            func.coalesce(made.c.generating, 0).label("generating"),
-            func.coalesce(made.c.completed, 0).label("completed"),
-            func.coalesce(made.c.errors, 0).label("errors"),
+            *_counts(flows, "flows"),
+            *_counts(made, "images", "pending", "generating", "completed", "errors"),
             made.c.last_generated_at.label("last_generated_at"),
         )
         .join(Client, Client.id == StudioSession.client_id)
@@ -219,16 +207,14 @@ def session_table(db: Session, *, client_id: uuid.UUID | None) -> Rows:
 
 def client_table(db: Session) -> Rows:
     """One row per client with its products, sessions, images and spend: one query."""
-    products = select(Product.client_id, func.count().label("products")).group_by(Product.client_id)
-    sessions = select(StudioSession.client_id, func.count().label("sessions")).group_by(
-        StudioSession.client_id
-    )
-    made = select(
+    p = _per(Product.client_id, None, func.count().label("products"))
+    s = _per(StudioSession.client_id, None, func.count().label("sessions"))
+    m = _per(
         GeneratedImage.client_id,
-        *_status_sums(GeneratedImage),
+        None,
+        *_status_sums(),
         func.sum(GeneratedImage.cost_usd).label("cost_usd"),
-    ).group_by(GeneratedImage.client_id)
-    p, s, m = products.subquery(), sessions.subquery(), made.subquery()
+    )
     stmt = (
         select(
             Client.id.label("id"),
@@ -236,11 +222,9 @@ def client_table(db: Session) -> Rows:
             Client.plan.label("plan"),
             Client.daily_quota.label("daily_quota"),
             Client.created_at.label("created_at"),
-            func.coalesce(p.c.products, 0).label("products"),
-            func.coalesce(s.c.sessions, 0).label("sessions"),
-            func.coalesce(m.c.images, 0).label("images"),
-            func.coalesce(m.c.completed, 0).label("completed"),
-            func.coalesce(m.c.errors, 0).label("errors"),
+            *_counts(p, "products"),
+            *_counts(s, "sessions"),
+            *_counts(m, "images", "completed", "errors"),
             func.coalesce(m.c.cost_usd, 0.0).label("cost_usd"),
             m.c.last_generated_at.label("last_generated_at"),
         )
