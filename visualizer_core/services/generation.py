@@ -297,7 +297,6 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
         if not repo.claim_image(db, iid, worker_id=worker_id, now=utcnow()):
             return "skipped"
     timings: dict[str, float] = {}
-    settings = current.settings
     attempt = 0
     # Every provider call of this run (a failed attempt's too) goes on the ledger.
     with usage.collect() as calls:
@@ -319,45 +318,8 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
                 jobs.record_calls(iid, calls)
                 calls.clear()
             kept = jobs.keep_result(iid, job, result, product_png, timings)
-        except DailyLimitReached as error:
-            # Not a failure of the image: it waits, pending, until the model's quota resets.
-            wait = (error.resets_at - dt.datetime.now(dt.UTC)).total_seconds()
-            # Spread the resumption a little (up to a tenth of the wait, at most 30 s).
-            spread = random.uniform(0, min(30.0, 0.1 * max(wait, 0.0)))
-            jobs.defer(iid, max(wait, 0.5) + spread, retry=False, note=str(error), calls=calls)
-            return "deferred"
-        except (RateLimited, TransientProviderError) as error:
-            if isinstance(error, RateLimited) and error.local:
-                # our own limiter: the slot kept for this image is due then
-                jobs.defer(iid, error.retry_after or 1.0, retry=False, note=str(error), calls=calls)
-                return "deferred"
-            # Gemini's 429 or a passing failure: an attempt that failed; wait in the queue.
-            tried = attempt + 1
-            if tried < settings.visualizer_max_attempts:
-                delay = retry_delay_s(
-                    error,
-                    tried,
-                    base=settings.visualizer_retry_base_s,
-                    cap=settings.visualizer_retry_max_s,
-                )
-                jobs.defer(iid, delay, retry=True, note=str(error), calls=calls)
-                return "deferred"
-            if isinstance(error, RateLimited):
-                message = (
-                    f"{error} (still refused after {tried} attempts); the model's requests a"
-                    " minute are used up by other work: re-run this image later or lower"
-                    " GEMINI_LIMITS"
-                )
-            else:
-                message = (
-                    f"{error} (still failing after {tried} attempt{'s' if tried != 1 else ''},"
-                    f" over {_span(settings, tried)}); re-run this image later"
-                )
-            jobs.fail(iid, message, timings=timings, calls=calls)
-            return "error"
-        except VisualizerError as error:  # permanent: refused content, a bad input, storage
-            jobs.fail(iid, str(error), timings=timings, calls=calls)
-            return "error"
+        except VisualizerError as error:
+            return _after_failure(iid, error, attempt, timings, calls)
         except Exception as error:  # a bug must not leave the row generating
             log.exception("generation of %s failed", iid)
             jobs.fail(
@@ -382,6 +344,52 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
         calls=calls,
     )
     return "completed" if done else "superseded"
+
+
+def _after_failure(
+    iid: uuid.UUID,
+    error: VisualizerError,
+    attempt: int,
+    timings: dict[str, float],
+    calls: list[usage.CallRecord],
+) -> str:
+    """What a failed run does with its row, by the policy of :mod:`visualizer_core.ai.retry`:
+    wait in the queue (``"deferred"``) or fail with a message a person can act on."""
+    settings = backends.current().settings
+    if isinstance(error, DailyLimitReached):
+        # Not a failure of the image: it waits, pending, until the model's quota resets.
+        wait = (error.resets_at - dt.datetime.now(dt.UTC)).total_seconds()
+        # Spread the resumption a little (up to a tenth of the wait, at most 30 s).
+        spread = random.uniform(0, min(30.0, 0.1 * max(wait, 0.0)))
+        jobs.defer(iid, max(wait, 0.5) + spread, retry=False, note=str(error), calls=calls)
+        return "deferred"
+    if isinstance(error, RateLimited) and error.local:
+        # our own limiter: the slot kept for this image is due then
+        jobs.defer(iid, error.retry_after or 1.0, retry=False, note=str(error), calls=calls)
+        return "deferred"
+    if not isinstance(error, RateLimited | TransientProviderError):
+        jobs.fail(iid, str(error), timings=timings, calls=calls)  # permanent: refused, bad input
+        return "error"
+    # Gemini's 429 or a passing failure: an attempt that failed; wait in the queue.
+    tried = attempt + 1
+    if tried < settings.visualizer_max_attempts:
+        delay = retry_delay_s(
+            error, tried, base=settings.visualizer_retry_base_s, cap=settings.visualizer_retry_max_s
+        )
+        jobs.defer(iid, delay, retry=True, note=str(error), calls=calls)
+        return "deferred"
+    if isinstance(error, RateLimited):
+        message = (
+            f"{error} (still refused after {tried} attempts); the model's requests a minute are"
+            " used up by other work: re-run this image later or lower GEMINI_LIMITS"
+        )
+    else:
+        message = (
+            f"{error} (still failing after {tried} attempt{'s' if tried != 1 else ''},"
+            f" over {_span(settings, tried)}); re-run this image later"
+        )
+    jobs.fail(iid, message, timings=timings, calls=calls)
+    return "error"
 
 
 def _span(settings: Any, tried: int) -> str:
