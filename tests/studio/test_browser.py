@@ -213,7 +213,9 @@ def test_from_catalog_to_approved_zip(page: Page, tmp_path: Path) -> None:
     # Progress, live, to the end.
     expect(page.get_by_text("Generation started: 3 image(s) on their way.")).to_be_visible()
     steps.shot("progress")
-    expect(page.get_by_text("All 3 image(s) done")).to_be_visible()
+    # The progress fragment's last run and the full re-run it asks for can both show it for a
+    # moment (seen once with the suite on both cores): either one is the message.
+    expect(page.get_by_text("All 3 image(s) done").first).to_be_visible()
     expect(page.get_by_text("3 image(s) · page 1 of 1")).to_be_visible()
     expect(page.locator('[data-testid="stImage"]')).to_have_count(3)
     steps.shot("gallery")
