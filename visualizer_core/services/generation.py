@@ -410,14 +410,22 @@ def judge_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
 
 
 def recover(
-    scope: Scope, *, stale_after_s: float | None = None, dispatch: bool = True
+    scope: Scope,
+    *,
+    stale_after_s: float | None = None,
+    dispatch: bool = True,
+    settle_s: float = 0.0,
 ) -> dict[str, int]:
     """Rebuild the queue from the database.
 
     Rows stuck in ``generating`` whose worker stopped beating (for ``stale_after_s``: six
     ``VISUALIZER_HEARTBEAT_S`` beats by default) go back to ``pending``; every pending row
     without a live job in the queue is dispatched again (after Redis lost everything, that is
-    all of them). A duplicate delivery is harmless: the claim is guarded.
+    all of them). A duplicate delivery is harmless to the picture (the claim is guarded) but
+    not to a wait: it would run a row early that waits out a provider's retry delay. So the
+    workers' periodic sweep passes ``settle_s`` (a heartbeat), and leaves alone the pending
+    rows changed more recently: a row committed a moment ago whose job is being sent right now
+    is not yet in the queue's records, and is not lost.
 
     Open Gemini batch jobs (economy flows) are polled first: that keeps their rows' heartbeat
     fresh, and ingests the jobs that have finished.
@@ -436,7 +444,11 @@ def recover(
             db, older_than=now - dt.timedelta(seconds=stale_after_s), now=now
         )
         reset = len(stuck)
-        pending = repo.open_image_ids(db, status=ImageStatus.PENDING)
+        pending = repo.open_image_ids(
+            db,
+            status=ImageStatus.PENDING,
+            changed_before=now - dt.timedelta(seconds=settle_s) if settle_s > 0 else None,
+        )
     if not dispatch:
         return {"requeued": 0, "reset": reset, "pending": len(pending)}
     queue = backends.current().queue
