@@ -152,7 +152,8 @@ def _ledger_overhead() -> None:
                     db.get(GeneratedImage, iid)
             floor = (time.perf_counter() - started) / len(ids)
             with unit_of_work() as db:
-                sizes = [len(str(db.get(GeneratedImage, iid).usage)) for iid in ids[:50]]
+                rows = [db.get(GeneratedImage, iid) for iid in ids[:50]]
+                sizes = [len(str(row.usage)) for row in rows if row is not None]
             started = time.perf_counter()
             total = admin.spend()["cost_usd"].sum()
             read_ms = (time.perf_counter() - started) / len(ids) * 1e6  # per 1,000 images

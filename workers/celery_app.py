@@ -156,7 +156,10 @@ def sweep_once() -> dict[str, int] | None:
         if not lock.acquire(blocking=False):
             return None
         try:
-            return generation.recover(ADMIN, dispatch=True)
+            # Rows changed within the last beat are being sent right now: not lost.
+            return generation.recover(
+                ADMIN, dispatch=True, settle_s=settings.visualizer_heartbeat_s
+            )
         finally:
             with contextlib.suppress(redis.exceptions.LockError):
                 lock.release()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -542,3 +545,18 @@ def test_accepting_a_mailed_invitation_while_signed_in_verifies_the_address(
     mailed = link_token(_only_mail(mailing), "invite")
     auth.accept_invite(mailed, session_token=auth.issue_session_token(me))
     assert stored_user("mine@example.com").email_verified
+
+
+def test_the_test_suites_cheap_password_cost_never_reaches_a_real_process() -> None:
+    """``VISUALIZER_PASSWORD_COST=test`` copied into a deployment keeps the full argon2 cost."""
+    probe = (
+        "from visualizer_core import security; h = security._hasher; "
+        "print(h.time_cost, h.memory_cost)"
+    )
+    env = {**os.environ, "VISUALIZER_PASSWORD_COST": "test"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    default = PasswordHasher()
+    assert done.stdout.split() == [str(default.time_cost), str(default.memory_cost)]
+    assert "ignored outside the test suite" in done.stderr

@@ -164,6 +164,36 @@ def test_pending_job_records_never_expire(stack: QueueStack, tmp_path: Path) -> 
         records.close()
 
 
+def test_a_job_being_sent_or_taken_is_not_sent_twice(stack: QueueStack, tmp_path: Path) -> None:
+    """A second message would run a row early that waits out a provider's retry delay, so the
+    sweep leaves alone the two moments when a live job looks lost: its row just committed and
+    its record not yet written, and its message just taken from the list and not yet marked."""
+    world = make_world(tmp_path / "catalog", products_count=1)
+    flow = generation.generate(ADMIN, session_id=world.session_id)  # no worker: it waits
+    [image_id] = flow.image_ids
+    records = JobRecords(backends.current().settings)
+    try:
+        # Row committed, record not written yet: the workers' sweep (settle_s) waits a beat.
+        records.forget([image_id])
+        stack.redis().delete("client:generation")
+        assert generation.recover(ADMIN, settle_s=60)["requeued"] == 0
+        assert generation.recover(ADMIN)["requeued"] == 1  # `visualizer recover`: at once
+
+        # Taken from the list, not marked yet: suspected first, lost only a beat later.
+        fresh_s = 0.6
+        stack.redis().delete("client:generation")
+        records.set([image_id], "pending", at=time.time() - 2 * fresh_s)
+        assert records.live([image_id], fresh_s=fresh_s) == {image_id}
+        records.hold(image_id, "worker-a", alive_s=5)  # the worker marks it: alive
+        assert records.live([image_id], fresh_s=fresh_s) == {image_id}
+        records.set([image_id], "pending", at=time.time() - 2 * fresh_s)  # never marked
+        assert records.live([image_id], fresh_s=fresh_s) == {image_id}
+        time.sleep(fresh_s / 6 + 0.1)
+        assert records.live([image_id], fresh_s=fresh_s) == set()
+    finally:
+        records.close()
+
+
 def test_a_worker_killed_mid_run_loses_nothing(stack: QueueStack, tmp_path: Path) -> None:
     world = make_world(tmp_path / "catalog", products_count=40)
     # Slow images, and quick heartbeats so that a dead worker's rows are seen within seconds.

@@ -150,7 +150,8 @@ class JobRecords:
         """Write the records of these jobs: open ones persist, finished ones expire in 24 h.
 
         ``at`` is when it happened (now by default); for ``pending``, the time the messages
-        carry in their :data:`DISPATCHED_AT_HEADER`. A new status drops ``held_by``.
+        carry in their :data:`DISPATCHED_AT_HEADER`. A new status drops ``held_by`` and
+        ``suspect``.
         """
         pipe = self._redis.pipeline(transaction=False)
         now = time.time() if at is None else at
@@ -163,7 +164,7 @@ class JobRecords:
             }
             mapping.update(fields)
             pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
-            pipe.hdel(key, "held_by")
+            pipe.hdel(key, "held_by", "suspect")
             if status in FINISHED:
                 pipe.expire(key, JOB_TTL_S)
             else:
@@ -199,7 +200,10 @@ class JobRecords:
           list is first in, first out, so a message dispatched well before the oldest one
           waiting there (``fresh_s`` earlier: dispatch batches and clocks differ a little), or
           before now when the list is empty, has been taken; by a worker that died before
-          marking it, since none holds it;
+          marking it, since none holds it. A worker marks a message a moment after it takes it
+          from the list, so such a job is only suspected at first (``suspect`` on its record)
+          and counted lost once it is still unmarked a heartbeat (``fresh_s / 6``) later: a
+          sweep running in that moment sends nothing twice, and a countdown is kept;
         - ``generating``: a worker took the message less than ``fresh_s`` ago and is about to
           claim the row.
 
@@ -210,11 +214,11 @@ class JobRecords:
             return set()
         pipe = self._redis.pipeline(transaction=False)
         for image_id in ids:
-            pipe.hmget(self.key(image_id), ["status", "at", "held_by"])
+            pipe.hmget(self.key(image_id), ["status", "at", "held_by", "suspect"])
         records = pipe.execute()
         now = time.time()
         waiting_since = self._oldest_waiting(now) - fresh_s
-        holders = sorted({held for status, _, held in records if status == b"pending" and held})
+        holders = sorted({held for status, _, held, _ in records if status == b"pending" and held})
         present: builtins.set[bytes] = set()
         if holders:
             pipe = self._redis.pipeline(transaction=False)
@@ -222,16 +226,22 @@ class JobRecords:
                 pipe.exists(self._workers_prefix + holder.decode())
             present = {h for h, found in zip(holders, pipe.execute(), strict=True) if found}
         alive = set()
-        for image_id, (status, at, held) in zip(ids, records, strict=True):
+        suspects = self._redis.pipeline(transaction=False)
+        for image_id, (status, at, held, suspect) in zip(ids, records, strict=True):
             since = float(at or 0)
             if status == b"pending" and held:
                 job_alive = held in present
-            elif status == b"pending":
-                job_alive = since >= waiting_since
+            elif status == b"pending" and since < waiting_since:
+                if suspect is None:
+                    suspects.hset(self.key(image_id), "suspect", f"{now:.3f}")
+                job_alive = suspect is None or now - float(suspect) < fresh_s / 6
             else:
-                job_alive = status == b"generating" and since >= now - fresh_s
+                job_alive = status == b"pending" or (
+                    status == b"generating" and since >= now - fresh_s
+                )
             if job_alive:
                 alive.add(image_id)
+        suspects.execute()
         return alive
 
     def _oldest_waiting(self, now: float) -> float:

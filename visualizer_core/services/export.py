@@ -270,6 +270,58 @@ def remember_preset(
     return chosen
 
 
+def _completed(
+    scope: Scope,
+    session_id: uuid.UUID | str,
+    approved_only: bool,
+    image_ids: list[uuid.UUID] | None,
+) -> tuple[str, list[GeneratedImage], dict[uuid.UUID, Product]]:
+    """The session's name, its completed images (by sku and variant) and their products."""
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id)
+        images = list(
+            repo.images_of_session(
+                db,
+                session.id,
+                status=ImageStatus.COMPLETED,
+                review_state="approved" if approved_only else None,
+                ids=image_ids,
+            )
+        )
+        wanted = list({i.product_id for i in images})
+        products = {
+            p.id: p for p in repo.list_products(db, client_id=session.client_id, ids=wanted)
+        }
+        name = session.name
+        db.expunge_all()
+    images.sort(
+        key=lambda i: (products[i.product_id].sku if i.product_id in products else "", i.variant)
+    )
+    return name, images, products
+
+
+def _manifest_row(name: str, image: GeneratedImage, sku: str, product_name: str) -> list[Any]:
+    """What ``manifest.csv`` says of one picture, up to its size and format."""
+    return [
+        name,
+        image.id,
+        image.product_id,
+        sku,
+        product_name,
+        image.scene_id,
+        image.variant + 1,
+        image.review_state,
+        image.favourite,
+        image.model,
+        image.prompt_version,
+        image.seed,
+        image.aspect_ratio,
+        "" if image.fidelity_score is None else f"{image.fidelity_score:.3f}",
+        image.created_at.isoformat(),
+        image.completed_at.isoformat() if image.completed_at else "",
+    ]
+
+
 def export_session(
     scope: Scope,
     *,
@@ -287,28 +339,7 @@ def export_session(
     """
     scope.require(Action.READ)
     chosen = parse_preset(preset) if preset is not None else None
-    with unit_of_work() as db:
-        session = load_session(db, scope, session_id)
-        session_name = session.name
-        images = list(
-            repo.images_of_session(
-                db,
-                session.id,
-                status=ImageStatus.COMPLETED,
-                review_state="approved" if approved_only else None,
-                ids=image_ids,
-            )
-        )
-        products = {
-            p.id: p
-            for p in repo.list_products(
-                db, client_id=session.client_id, ids=list({i.product_id for i in images})
-            )
-        }
-        db.expunge_all()
-    images.sort(
-        key=lambda i: (products[i.product_id].sku if i.product_id in products else "", i.variant)
-    )
+    session_name, images, products = _completed(scope, session_id, approved_only, image_ids)
     storage = backends.current().storage
 
     def picture(image: GeneratedImage) -> tuple[bytes, int | str, int | str]:
@@ -344,28 +375,8 @@ def export_session(
                     name = _unique(base, chosen.extension, taken)
                     kind = chosen.format
                 archive.writestr(name, data)
-                row = [
-                    name,
-                    image.id,
-                    image.product_id,
-                    sku,
-                    product.name if product else "",
-                    image.scene_id,
-                    image.variant + 1,
-                    image.review_state,
-                    image.favourite,
-                    image.model,
-                    image.prompt_version,
-                    image.seed,
-                    image.aspect_ratio,
-                    "" if image.fidelity_score is None else f"{image.fidelity_score:.3f}",
-                    image.created_at.isoformat(),
-                    image.completed_at.isoformat() if image.completed_at else "",
-                    width,
-                    height,
-                    kind,
-                ]
-                writer.writerow([spreadsheet_safe(v) for v in row])
+                row = _manifest_row(name, image, sku, product.name if product else "")
+                writer.writerow([spreadsheet_safe(v) for v in [*row, width, height, kind]])
             archive.writestr("manifest.csv", manifest.getvalue())
         os.replace(temp_name, out)
     except BaseException:

@@ -24,7 +24,7 @@ from visualizer_core.ai import usage
 from visualizer_core.ai.retry import retry_delay_s
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.db.models import Flow, GeneratedImage, Product
+from visualizer_core.db.models import Flow, GeneratedImage, Product, StudioSession
 from visualizer_core.errors import (
     DailyLimitReached,
     InvalidInput,
@@ -181,48 +181,19 @@ def generate(
                 f"this request needs {needed}. Generate fewer products or variants, or ask "
                 "an admin to raise the daily quota."
             )
-        model = settings.model or backends.current().ai.image_model
-        flow = Flow(
-            client_id=client_id,
-            studio_session_id=sid,
+        flow_id, image_ids = _insert_flow(
+            db,
+            session=session,
+            settings=settings,
             name=name,
-            product_ids=[str(p) for p in wanted],
-            settings=settings.model_dump(mode="json"),
             parent_flow_id=parent_flow_id,
-            webhook={},
+            scenes={pid: chosen.get(pid) or matched[str(pid)].scene_id for pid in wanted},
+            photos={pid: images[pid][0].id for pid in wanted},
+            rerun_of=rerun_of or {},
         )
-        db.add(flow)
-        db.flush()
-        rows = []
-        for pid in wanted:
-            scene_id = chosen.get(pid) or matched[str(pid)].scene_id
-            for variant in range(settings.variants):
-                image_id = uuid.uuid4()
-                rows.append(
-                    GeneratedImage(
-                        id=image_id,
-                        client_id=client_id,
-                        flow_id=flow.id,
-                        studio_session_id=sid,
-                        product_id=pid,
-                        product_image_id=images[pid][0].id,
-                        scene_id=scene_id,
-                        variant=variant,
-                        status=ImageStatus.PENDING,
-                        job_id=job_id_for(image_id),
-                        model=model,
-                        seed=_seed(image_id),
-                        aspect_ratio=settings.aspect_ratio,
-                        rerun_of_id=(rerun_of or {}).get(pid),
-                        usage={},
-                        timings={},
-                    )
-                )
-        db.add_all(rows)
-        db.flush()
         result = FlowRead(
-            flow_id=flow.id,
-            image_ids=[r.id for r in rows],
+            flow_id=flow_id,
+            image_ids=image_ids,
             status=FlowStatus.QUEUED,
             skipped=[{"product_id": str(pid), "reason": why} for pid, why in skipped.items()],
         )
@@ -231,6 +202,60 @@ def generate(
     elif dispatch:
         backends.current().queue.dispatch(result.image_ids)
     return result
+
+
+def _insert_flow(
+    db: Any,
+    *,
+    session: StudioSession,
+    settings: FlowSettings,
+    name: str | None,
+    parent_flow_id: uuid.UUID | None,
+    scenes: dict[uuid.UUID, str],
+    photos: dict[uuid.UUID, uuid.UUID],
+    rerun_of: dict[uuid.UUID, uuid.UUID],
+) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """The flow's row and one pending row per product (in ``scenes``' order) and variant, each
+    with its scene, its product photo, its seed and what it re-makes; their ids."""
+    flow = Flow(
+        client_id=session.client_id,
+        studio_session_id=session.id,
+        name=name,
+        product_ids=[str(p) for p in scenes],
+        settings=settings.model_dump(mode="json"),
+        parent_flow_id=parent_flow_id,
+        webhook={},
+    )
+    db.add(flow)
+    db.flush()
+    model = settings.model or backends.current().ai.image_model
+    rows = []
+    for pid, scene_id in scenes.items():
+        for variant in range(settings.variants):
+            image_id = uuid.uuid4()
+            rows.append(
+                GeneratedImage(
+                    id=image_id,
+                    client_id=session.client_id,
+                    flow_id=flow.id,
+                    studio_session_id=session.id,
+                    product_id=pid,
+                    product_image_id=photos[pid],
+                    scene_id=scene_id,
+                    variant=variant,
+                    status=ImageStatus.PENDING,
+                    job_id=job_id_for(image_id),
+                    model=model,
+                    seed=_seed(image_id),
+                    aspect_ratio=settings.aspect_ratio,
+                    rerun_of_id=rerun_of.get(pid),
+                    usage={},
+                    timings={},
+                )
+            )
+    db.add_all(rows)
+    db.flush()
+    return flow.id, [r.id for r in rows]
 
 
 def _match_what_can_be(
@@ -410,14 +435,22 @@ def judge_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
 
 
 def recover(
-    scope: Scope, *, stale_after_s: float | None = None, dispatch: bool = True
+    scope: Scope,
+    *,
+    stale_after_s: float | None = None,
+    dispatch: bool = True,
+    settle_s: float = 0.0,
 ) -> dict[str, int]:
     """Rebuild the queue from the database.
 
     Rows stuck in ``generating`` whose worker stopped beating (for ``stale_after_s``: six
     ``VISUALIZER_HEARTBEAT_S`` beats by default) go back to ``pending``; every pending row
     without a live job in the queue is dispatched again (after Redis lost everything, that is
-    all of them). A duplicate delivery is harmless: the claim is guarded.
+    all of them). A duplicate delivery is harmless to the picture (the claim is guarded) but
+    not to a wait: it would run a row early that waits out a provider's retry delay. So the
+    workers' periodic sweep passes ``settle_s`` (a heartbeat), and leaves alone the pending
+    rows changed more recently: a row committed a moment ago whose job is being sent right now
+    is not yet in the queue's records, and is not lost.
 
     Open Gemini batch jobs (economy flows) are polled first: that keeps their rows' heartbeat
     fresh, and ingests the jobs that have finished.
@@ -436,7 +469,11 @@ def recover(
             db, older_than=now - dt.timedelta(seconds=stale_after_s), now=now
         )
         reset = len(stuck)
-        pending = repo.open_image_ids(db, status=ImageStatus.PENDING)
+        pending = repo.open_image_ids(
+            db,
+            status=ImageStatus.PENDING,
+            changed_before=now - dt.timedelta(seconds=settle_s) if settle_s > 0 else None,
+        )
     if not dispatch:
         return {"requeued": 0, "reset": reset, "pending": len(pending)}
     queue = backends.current().queue

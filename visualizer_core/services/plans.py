@@ -333,6 +333,22 @@ def _estimate(scope: Scope, client_id: uuid.UUID, settings: FlowSettings) -> tup
     return found.cost_usd, math.nan if settings.economy else found.seconds_per_image
 
 
+def _ranked(
+    product: Any, scenes: Mapping[str, Any], analysed: Mapping[str, Any]
+) -> list[tuple[str, float, str]]:
+    """Every scene for the product as matching ranks them, ``(scene id, score, reason)``;
+    scenes without an analysis (or all, for a product without one) last, unscored."""
+    ranked = (
+        ranked_scenes(ProductAnalysis.model_validate(product.analysis), analysed)
+        if product.analysis
+        else []
+    )
+    unscored = sorted(set(scenes) - {sid for sid, _total, _reason in ranked})
+    return ranked + [
+        (sid, math.nan, "not analysed yet: run the analysis first") for sid in unscored
+    ]
+
+
 def plan(
     scope: Scope,
     *,
@@ -382,45 +398,38 @@ def plan(
         analysed = {sid: s.analysis for sid, s in scenes.items() if s.analysis}
         pairs = session.match_map()
         for product in by_client[session.client_id]:
-            ranked = (
-                ranked_scenes(ProductAnalysis.model_validate(product.analysis), analysed)
-                if product.analysis
-                else []
-            )
-            unscored = sorted(set(scenes) - {sid for sid, _total, _reason in ranked})
-            scored = ranked + [
-                (sid, math.nan, "not analysed yet: run the analysis first") for sid in unscored
-            ]
             found = pairs.get(str(product.id))
-            for rank, (scene_id, total, reason) in enumerate(scored[:top], start=1):
+            for rank, (scene_id, total, reason) in enumerate(
+                _ranked(product, scenes, analysed)[:top], start=1
+            ):
                 scene = scenes[scene_id]
-                for variant in range(settings.variants):
-                    rows.append(
-                        PlanRow(
-                            client_id=session.client_id,
-                            client_name=client_name,
-                            session_id=session.id,
-                            session_name=session.name,
-                            product_id=product.id,
-                            sku=product.sku,
-                            product_name=product.name,
-                            category=product.category or (product.analysis or {}).get("category"),
-                            scene_id=scene_id,
-                            scene_file=scene.filename,
-                            room_type=scene.room,
-                            score=total,
-                            rank=rank,
-                            is_match=found is not None and found.scene_id == scene_id,
-                            reason=reason,
-                            variant=variant,
-                            aspect_ratio=settings.aspect_ratio,
-                            prompt=settings.prompt,
-                            model=model,
-                            economy=settings.economy,
-                            est_cost_usd=cost,
-                            est_seconds=seconds,
-                        )
+                rows += [
+                    PlanRow(
+                        client_id=session.client_id,
+                        client_name=client_name,
+                        session_id=session.id,
+                        session_name=session.name,
+                        product_id=product.id,
+                        sku=product.sku,
+                        product_name=product.name,
+                        category=product.category or (product.analysis or {}).get("category"),
+                        scene_id=scene_id,
+                        scene_file=scene.filename,
+                        room_type=scene.room,
+                        score=total,
+                        rank=rank,
+                        is_match=found is not None and found.scene_id == scene_id,
+                        reason=reason,
+                        variant=variant,
+                        aspect_ratio=settings.aspect_ratio,
+                        prompt=settings.prompt,
+                        model=model,
+                        economy=settings.economy,
+                        est_cost_usd=cost,
+                        est_seconds=seconds,
                     )
+                    for variant in range(settings.variants)
+                ]
     return rows
 
 

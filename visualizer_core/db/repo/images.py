@@ -181,14 +181,21 @@ def image_ids_of_flow(db: Session, flow_id: uuid.UUID, *, status: str) -> list[u
 
 
 def open_image_ids(
-    db: Session, *, status: str, older_than: dt.datetime | None = None
+    db: Session,
+    *,
+    status: str,
+    older_than: dt.datetime | None = None,
+    changed_before: dt.datetime | None = None,
 ) -> list[uuid.UUID]:
-    """Ids of images in ``status`` (generating ones whose heartbeat is older than given)."""
+    """Ids of images in ``status`` (generating ones whose heartbeat is older than given; rows
+    last changed before ``changed_before``)."""
     stmt = select(GeneratedImage.id).where(GeneratedImage.status == status)
     if older_than is not None:
         stmt = stmt.where(
             (GeneratedImage.heartbeat_at.is_(None)) | (GeneratedImage.heartbeat_at < older_than)
         )
+    if changed_before is not None:
+        stmt = stmt.where(GeneratedImage.updated_at < changed_before)
     return list(db.scalars(stmt.order_by(GeneratedImage.created_at)))
 
 
