@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 # Nothing from the developer's own environment may leak into a test.
 for _name in list(os.environ):
@@ -77,6 +77,9 @@ def postgres_url() -> Iterator[str]:
     migrate.upgrade(engine)
     engine.dispose()
     yield url
+    cleaner = _cleaners.pop(url, None)
+    if cleaner is not None:
+        cleaner.dispose()
     drop_postgres_database(url)
 
 
@@ -90,14 +93,17 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _truncate_all(url: str) -> None:
-    engine = make_engine(url)
-    try:
-        with engine.begin() as connection:
-            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            connection.execute(text(f"TRUNCATE {names} CASCADE"))
-    finally:
-        engine.dispose()
+# One engine per test database for emptying it after each test (dropped with the database).
+_cleaners: dict[str, Engine] = {}
+
+
+def _empty_all_tables(url: str) -> None:
+    """Every row deleted, children first: on tables of a few rows DELETE takes milliseconds
+    where TRUNCATE, which gives every table new files, took a quarter of a second a test."""
+    engine = _cleaners.get(url) or _cleaners.setdefault(url, make_engine(url))
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
 
 
 def settings_for(kind: str, home: Path, **extra: object) -> Settings:
@@ -135,7 +141,7 @@ def backend(
     finally:
         built.close()
         if request.param == "postgres":
-            _truncate_all(settings.effective_database_url)
+            _empty_all_tables(settings.effective_database_url)
 
 
 @pytest.fixture
