@@ -41,7 +41,7 @@ from visualizer_core.jobqueue import InProcessQueue
 from visualizer_core.prompts import PROMPT_VERSION
 from visualizer_core.schemas import FlowSettings, ProductAnalysis, SceneAnalysis
 from visualizer_core.scope import ADMIN, Role
-from visualizer_core.services import analysis, generation, sessions
+from visualizer_core.services import analysis, generation, jobs, sessions
 from visualizer_core.storage import keys
 
 # -- doubles -------------------------------------------------------------------------------------
@@ -584,6 +584,31 @@ def test_recovery_leaves_alone_a_row_that_finished_after_it_was_seen_as_orphaned
     assert rows[finished].status == "completed"
     assert rows[orphan].status == "pending"
     assert finished not in recording.dispatched
+
+
+def test_a_run_that_lost_its_row_before_the_call_does_not_pay_for_it(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that stalled past the heartbeat's grace finds its row taken by another run: it
+    leaves the provider call to that run instead of paying for the picture twice."""
+    flow = generation.generate(ADMIN, session_id=world["session"].id, dispatch=False)
+    image_id = flow.image_ids[0]
+    build = jobs.build_request
+    calls: list[uuid.UUID] = []
+
+    def stalled_then_taken_over(*args: Any, **kwargs: Any) -> Any:
+        built = build(*args, **kwargs)
+        with backends.current().transaction() as db:  # recovery reset it, another run claimed it
+            repo.update_images(db, [image_id], status="pending", worker_id=None)
+            assert repo.claim_image(db, image_id, worker_id="other", now=utcnow())
+        return built
+
+    monkeypatch.setattr(jobs, "build_request", stalled_then_taken_over)
+    monkeypatch.setattr(jobs, "call_ai", lambda iid, request: calls.append(iid))
+    assert generation.process_image(image_id, worker_id="stalled") == "superseded"
+    assert calls == []  # no provider call from the stalled run
+    row = rows_of([image_id])[image_id]
+    assert (row.status, row.worker_id) == ("generating", "other")
 
 
 def test_a_worker_that_lost_its_row_to_recovery_does_not_overwrite_the_outcome(

@@ -578,6 +578,7 @@ REGISTRY: dict[str, Entry] = {
             "load_job",
             "record_calls",
             "request_for",
+            "still_held",
         )
     },
     "jobs.job_id_for": Special(_PURE),

@@ -334,6 +334,8 @@ def process_image(image_id: uuid.UUID | str, *, worker_id: str) -> str:
             scene_bytes = current.storage.get(job.scene_key)
             timings["load_s"] = time.perf_counter() - mark
             request, prompt_version = jobs.build_request(job, product_png, scene_bytes)
+            if not jobs.still_held(iid, worker_id):  # taken over while this run stalled:
+                return "superseded"  # the other run pays for the picture, not both
             mark = time.perf_counter()
             try:
                 result = jobs.call_ai(iid, request)

@@ -74,6 +74,7 @@ __all__ = [
     "parse_fidelity_check",
     "record_calls",
     "request_for",
+    "still_held",
 ]
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,18 @@ def image_status(image_id: uuid.UUID) -> str | None:
     with unit_of_work() as db:
         image = repo.get(db, GeneratedImage, image_id, client_id=None)
         return image.status if image is not None else None
+
+
+def still_held(image_id: uuid.UUID, worker_id: str) -> bool:
+    """Whether the row is still this run's (generating, claimed by ``worker_id``): a run that
+    stalled past the heartbeat's grace may have had it reset and claimed by another run."""
+    with unit_of_work() as db:
+        image = repo.get(db, GeneratedImage, image_id, client_id=None)
+        return (
+            image is not None
+            and image.status == ImageStatus.GENERATING
+            and image.worker_id == worker_id
+        )
 
 
 @dataclass(frozen=True)
