@@ -12,19 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.studio.browser import CHROMIUM, CHROMIUM_ARGS, free_port, visualizer
+from tests.studio.browser import browser_tab, running_studio, visualizer
 from visualizer_core.demo import art as demo_art
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,55 +52,14 @@ def studio_url(tmp_path: Path) -> Iterator[str]:
         "--password-stdin",
         stdin=PASSWORD + "\n",
     )
-    port = free_port()
-    log = (tmp_path / "studio.log").open("w")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "visualizer"), "studio", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: the streamlit child stops with it
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, (tmp_path / "studio.log").read_text()
-            assert time.monotonic() < deadline, "the studio did not start within 60 s"
-            time.sleep(0.5)
+    with running_studio(env, tmp_path / "studio.log") as url:
         yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture
 def page(studio_url: str) -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(
-            viewport={"width": 1440, "height": 1000}, accept_downloads=True
-        )
-        tab = context.new_page()
-        tab.set_default_timeout(SLOW)
-        expect.set_options(timeout=SLOW)
-        tab.goto(studio_url)
-        try:
-            yield tab
-        finally:
-            context.close()
-            browser.close()
+    with browser_tab(studio_url, height=1000, timeout_ms=SLOW) as tab:
+        yield tab
 
 
 def catalog_files(folder: Path) -> tuple[Path, list[Path]]:
