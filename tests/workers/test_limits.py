@@ -228,11 +228,12 @@ def test_per_model_limits_hold_across_two_celery_workers(
     times = sorted(c.at for c in calls)
     for index in range(len(times) - rpm):  # never more than rpm calls in one window
         assert times[index + rpm] - times[index] >= window_s - 0.05, times
+    # Both worker processes took images: each had three, at most, while the first three calls
+    # filled the window (the rows a worker completes depend on who takes the deferred ones).
+    for worker in workers:
+        assert "visualizer.generate_image[" in worker.log(), worker.log()[-3000:]
     with backends.current().transaction() as db:
         rows = [db.get(GeneratedImage, i) for i in flow.image_ids]
-        # Both worker processes made images (worker ids read "celery@host:pid:thread").
-        pids = {r.worker_id.split(":")[1] for r in rows if r is not None and r.worker_id}
-        assert pids == {str(w.pid) for w in workers}
         assert all(r is not None and r.attempts == 1 for r in rows)  # waits are not attempts
     # The judgements ran on their own workers' slots, on the text model's own bucket.
     judged = _wait_for_judgements(flow.image_ids, timeout=60)
