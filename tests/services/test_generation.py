@@ -41,7 +41,7 @@ from visualizer_core.jobqueue import InProcessQueue
 from visualizer_core.prompts import PROMPT_VERSION
 from visualizer_core.schemas import FlowSettings, ProductAnalysis, SceneAnalysis
 from visualizer_core.scope import ADMIN, Role
-from visualizer_core.services import analysis, generation, jobs, sessions
+from visualizer_core.services import analysis, generation, jobs, plans, sessions
 from visualizer_core.storage import keys
 
 # -- doubles -------------------------------------------------------------------------------------
@@ -584,6 +584,30 @@ def test_recovery_leaves_alone_a_row_that_finished_after_it_was_seen_as_orphaned
     assert rows[finished].status == "completed"
     assert rows[orphan].status == "pending"
     assert finished not in recording.dispatched
+
+
+def test_a_rerun_names_the_new_image_of_each_source_when_a_product_is_left_out(
+    world: dict[str, Any],
+) -> None:
+    flow = generation.generate(
+        ADMIN,
+        session_id=world["session"].id,
+        product_ids=[world["products"]["SOFA-1"], world["products"]["BED-1"]],
+        dispatch=False,
+    )
+    sofa_image, bed_image = flow.image_ids
+    for image_id in flow.image_ids:
+        assert generation.process_image(image_id, worker_id="w") == "completed"
+    with backends.current().transaction() as db:  # the sofa's photo is removed since
+        (photo,) = repo.images_of(db, [world["products"]["SOFA-1"]])[world["products"]["SOFA-1"]]
+        repo.remove_product_image(db, photo)
+
+    made = plans.rerun(ADMIN, image_ids=[sofa_image, bed_image], dispatch=False)
+    [remade] = made.flows
+    assert [s["product_id"] for s in remade.skipped] == [str(world["products"]["SOFA-1"])]
+    assert list(made.made) == [bed_image]
+    [new_id] = made.made[bed_image]
+    assert rows_of([new_id])[new_id].rerun_of_id == bed_image
 
 
 def test_a_run_that_lost_its_row_before_the_call_does_not_pay_for_it(

@@ -264,8 +264,12 @@ def rerun(
     flows = start(scope, requests=requests, dispatch=dispatch)
     made: dict[uuid.UUID, list[uuid.UUID]] = {}
     for request, flow in zip(requests, flows, strict=True):
+        # generate leaves out a product it cannot make (its photo was removed since): the
+        # flow's images are those of the others, product by product, variants together.
+        skipped = {s["product_id"] for s in flow.skipped}
+        made_of = [p for p in request.product_ids if str(p) not in skipped]
         variants = request.settings.variants
-        for index, product_id in enumerate(request.product_ids):
+        for index, product_id in enumerate(made_of):
             new = flow.image_ids[index * variants : (index + 1) * variants]
             made[request.rerun_of[product_id]] = new
     return Rerun(flows=flows, made=made)
