@@ -44,6 +44,8 @@ app.add_typer(session_app, name="session")
 app.add_typer(scenes_app, name="scenes")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+WaitFlag = Annotated[bool, typer.Option("--wait", help="Wait, with a progress bar on stderr.")]
+TimeoutOption = Annotated[float | None, typer.Option(min=0, help="Seconds to wait at most.")]
 
 
 def fail(message: str) -> None:
@@ -332,10 +334,8 @@ def generate(
         bool,
         typer.Option("--economy", help="The provider's batch mode: half the price, within a day."),
     ] = False,
-    wait: Annotated[
-        bool, typer.Option("--wait", help="Wait, with a progress bar on stderr.")
-    ] = False,
-    timeout: Annotated[float | None, typer.Option(min=0, help="Seconds to wait at most.")] = None,
+    wait: WaitFlag = False,
+    timeout: TimeoutOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """A flow over the session's products (or the given ones) and its jobs."""
@@ -393,10 +393,8 @@ def rerun(
     prompt: Annotated[str | None, typer.Option(help="Replaces each flow's prompt.")] = None,
     aspect_ratio: Annotated[str | None, typer.Option(help="W:H, e.g. 1:1, 4:5.")] = None,
     variants: Annotated[int, typer.Option(min=1, max=8, help="New images per image.")] = 1,
-    wait: Annotated[
-        bool, typer.Option("--wait", help="Wait, with a progress bar on stderr.")
-    ] = False,
-    timeout: Annotated[float | None, typer.Option(min=0, help="Seconds to wait at most.")] = None,
+    wait: WaitFlag = False,
+    timeout: TimeoutOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Make images again in their scenes, with their flows' settings (lineage kept)."""
