@@ -123,6 +123,12 @@ _UNFINISHED: dict[str, str] = {
 _TOKENS_PER_IMAGE_INPUT = 258
 _EXPECTED_OUTPUT_TOKENS = {"image": 1290, "text": 400}
 _ADVICE = "change the extra prompt text, the product photo or the scene, then try again"
+# What a failed call raises: an HTTP error answer, an unreadable answer, a lost connection.
+_CALL_ERRORS: tuple[type[BaseException], ...] = (
+    genai_errors.APIError,
+    genai_errors.UnknownApiResponseError,
+    *TRANSPORT_ERRORS,
+)
 
 _T = TypeVar("_T", bound=BaseModel)
 
@@ -165,7 +171,6 @@ class GeminiAI:
         self.image_size = image_size
         self.timeout_s = timeout_s
         self.pricing = Pricing(prices)
-        self.prices: dict[str, Price] = self.pricing.table
         self.limiter = limiter
         self._client = genai.Client(
             vertexai=False,  # the Gemini Developer API, whatever GOOGLE_GENAI_USE_VERTEXAI says
@@ -198,13 +203,9 @@ class GeminiAI:
 
         return GeminiBatch(self)
 
-    def api_error(self, error: genai_errors.APIError, model: str) -> ProviderError:
-        """:func:`classify_api_error`, for the batch mode that shares this client."""
-        return classify_api_error(error, model)
-
     def estimate_cost(self, model: str, usage: Mapping[str, int]) -> float:
         """:func:`estimate_cost` with this backend's price table."""
-        return estimate_cost(model, usage, self.prices)
+        return estimate_cost(model, usage, self.pricing.table)
 
     # -- generation ---------------------------------------------------------------------------
 
@@ -474,8 +475,8 @@ class GeminiAI:
         parts: list[types.Part],
         config: types.GenerateContentConfig,
         *,
-        kind: CallKind = CallKind.IMAGE,
-        calls: list[usage_records.CallRecord] | None = None,
+        kind: CallKind,
+        calls: list[usage_records.CallRecord],
     ) -> types.GenerateContentResponse:
         """One ``generateContent`` call, after a slot of the model's limits.
 
@@ -484,48 +485,32 @@ class GeminiAI:
         """
         if self.limiter is not None:
             self.limiter.take(model, tokens=_estimated_tokens(parts, kind))
-        image_model = kind is CallKind.IMAGE
         try:
             response = self._client.models.generate_content(
                 model=model, contents=[types.Content(role="user", parts=parts)], config=config
             )
-        except genai_errors.APIError as error:
-            failure = classify_api_error(error, model, limiter=self.limiter)
-            self._keep(usage_records.Tokens(), model, kind, calls, error=failure)
-            raise failure from error
-        except TRANSPORT_ERRORS as error:
-            what = "timed out" if "Timeout" in type(error).__name__ else "failed"
-            failure = TransientProviderError(
-                f"Gemini request {what} after at most {self.timeout_s:g}s:"
-                f" {type(error).__name__} {error}".rstrip(),
-                model=model,
-            )
-            self._keep(usage_records.Tokens(), model, kind, calls, error=failure)
-            raise failure from error
-        except genai_errors.UnknownApiResponseError as error:
-            failure = TransientProviderError(
-                f"Gemini sent an unreadable answer: {error}", model=model
-            )
-            self._keep(usage_records.Tokens(), model, kind, calls, error=failure)
+        except _CALL_ERRORS as error:
+            failure = self._failure(error, model)
+            calls.append(usage_records.emit(self.pricing.record(kind, model, error=failure)))
             raise failure from error
         tokens = usage_records.tokens_from_metadata(
-            response.usage_metadata, image_model=image_model
+            response.usage_metadata, image_model=kind is CallKind.IMAGE
         )
-        self._keep(tokens, model, kind, calls)
+        calls.append(usage_records.emit(self.pricing.record(kind, model, tokens)))
         return response
 
-    def _keep(
-        self,
-        tokens: usage_records.Tokens,
-        model: str,
-        kind: CallKind,
-        calls: list[usage_records.CallRecord] | None,
-        *,
-        error: BaseException | None = None,
-    ) -> None:
-        record = usage_records.emit(self.pricing.record(kind, model, tokens, error=error))
-        if calls is not None:
-            calls.append(record)
+    def _failure(self, error: BaseException, model: str) -> ProviderError:
+        """The ``ProviderError`` a failed call (one of ``_CALL_ERRORS``) is raised as."""
+        if isinstance(error, genai_errors.APIError):
+            return classify_api_error(error, model, limiter=self.limiter)
+        if isinstance(error, genai_errors.UnknownApiResponseError):
+            return TransientProviderError(f"Gemini sent an unreadable answer: {error}", model=model)
+        what = "timed out" if "Timeout" in type(error).__name__ else "failed"
+        return TransientProviderError(
+            f"Gemini request {what} after at most {self.timeout_s:g}s:"
+            f" {type(error).__name__} {error}".rstrip(),
+            model=model,
+        )
 
 
 def _estimated_tokens(parts: list[types.Part], kind: CallKind) -> int:
