@@ -203,6 +203,10 @@ class GeminiAI:
 
         return GeminiBatch(self)
 
+    def api_error(self, error: genai_errors.APIError, model: str) -> ProviderError:
+        """:func:`classify_api_error`, for the batch mode (which cannot import this module)."""
+        return classify_api_error(error, model)
+
     def estimate_cost(self, model: str, usage: Mapping[str, int]) -> float:
         """:func:`estimate_cost` with this backend's price table."""
         return estimate_cost(model, usage, self.pricing.table)

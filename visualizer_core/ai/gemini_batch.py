@@ -38,14 +38,13 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final, Literal, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import ValidationError
 
 from visualizer_core.ai.base import GenerationRequest, GenerationResult
-from visualizer_core.ai.gemini import GeminiAI, classify_api_error
 from visualizer_core.ai.retry import TRANSPORT_ERRORS
 from visualizer_core.ai.usage import (
     BATCH_PRICE_FACTOR,
@@ -60,6 +59,9 @@ from visualizer_core.errors import (
     RateLimited,
     TransientProviderError,
 )
+
+if TYPE_CHECKING:
+    from visualizer_core.ai.gemini import GeminiAI
 
 __all__ = [
     "BATCH_PRICE_FACTOR",
@@ -154,7 +156,7 @@ class GeminiBatch:
         try:
             return call()
         except genai_errors.APIError as error:
-            raise classify_api_error(error, model) from error
+            raise self.ai.api_error(error, model) from error
         except TRANSPORT_ERRORS as error:
             raise TransientProviderError(
                 f"{what} failed on the network ({type(error).__name__} {error})"
