@@ -240,15 +240,15 @@ def defer(
     return done
 
 
-def _encode(image_bytes: bytes, mime: str) -> tuple[bytes, str, str]:
+def _as_jpeg(image_bytes: bytes, mime: str) -> bytes:
     """The stored form of a generated image: JPEG stays, anything else becomes JPEG."""
     if mime == "image/jpeg":
-        return image_bytes, "jpg", "image/jpeg"
+        return image_bytes
     with Image.open(io.BytesIO(image_bytes)) as picture:
         rgb = picture.convert("RGB")
     buffer = io.BytesIO()
     rgb.save(buffer, "JPEG", quality=92)
-    return buffer.getvalue(), "jpg", "image/jpeg"
+    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
@@ -275,13 +275,13 @@ def keep_result(
     """
     current = backends.current()
     mark = time.perf_counter()
-    data, ext, mime = _encode(result.image, result.mime_type)
-    thumb = make_thumbnail(data, filename=f"{iid}.{ext}")
+    data = _as_jpeg(result.image, result.mime_type)
+    thumb = make_thumbnail(data, filename=f"{iid}.jpg")
     timings["encode_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    image_key = keys.generated_image(job.client_id, job.session_id, iid, ext)
+    image_key = keys.generated_image(job.client_id, job.session_id, iid, "jpg")
     thumb_key = keys.generated_thumbnail(job.client_id, job.session_id, iid)
-    current.storage.put(image_key, data, content_type=mime)
+    current.storage.put(image_key, data, content_type="image/jpeg")
     current.storage.put(thumb_key, thumb, content_type="image/jpeg")
     timings["store_s"] = time.perf_counter() - mark
     fidelity = None
@@ -327,11 +327,6 @@ def _add_calls(db: Session, image_id: uuid.UUID, calls: Sequence[usage.CallRecor
 
 def _rounded(timings: Mapping[str, float]) -> dict[str, float]:
     return {k: v if k.endswith("_at") else round(v, 4) for k, v in timings.items()}
-
-
-def _client_of(db: Any, image_id: uuid.UUID) -> uuid.UUID | None:
-    image = repo.get(db, GeneratedImage, image_id, client_id=None)
-    return image.client_id if image is not None else None
 
 
 def _can_judge(ai: object) -> bool:
@@ -507,8 +502,8 @@ def complete(
     judge_later = False
     if kept.fidelity is None and _can_judge(current.ai):
         with unit_of_work() as db:
-            cid = _client_of(db, iid)
-            client = repo.get(db, Client, cid, client_id=None) if cid else None
+            image = repo.get(db, GeneratedImage, iid, client_id=None)
+            client = repo.get(db, Client, image.client_id, client_id=None) if image else None
             mode = parse_fidelity_check((client.settings or {}) if client else {})
         judge_later = fidelity_wanted(mode, iid)
     if judge_later:
