@@ -541,15 +541,13 @@ def fail(
     image_id: uuid.UUID,
     message: str,
     *,
-    extra_attempts: int = 0,
     timings: Mapping[str, float] | None = None,
     calls: Sequence[usage.CallRecord] = (),
 ) -> bool:
     """Mark the row failed with a message a person can act on (if it is still this run's).
 
-    ``extra_attempts`` (retries made) are added to the row's attempts; ``timings``, when given,
-    replace its timings; ``calls`` go on its ledger (a failed image was paid for too). The flow
-    is finished when this was its last open row.
+    ``timings``, when given, replace its timings; ``calls`` go on its ledger (a failed image
+    was paid for too). The flow is finished when this was its last open row.
     """
     now = utcnow()
     extra: dict[str, Any] = {} if timings is None else {"timings": _rounded(timings)}
@@ -561,7 +559,6 @@ def fail(
             expect_status=ImageStatus.GENERATING,
             status=ImageStatus.ERROR,
             error_message=message[:2000],
-            add_attempts=extra_attempts,
             completed_at=now,
             updated_at=now,
             **extra,
