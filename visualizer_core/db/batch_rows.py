@@ -209,7 +209,7 @@ def mark_submitting(
     """These generating rows are being submitted by ``holder`` (its heartbeat is the lease)."""
     result = db.execute(
         update(_G)
-        .where(_G.id.in_(list(ids)), _G.status == "generating")
+        .where(_G.id.in_(list(ids)), _G.status == ImageStatus.GENERATING)
         .values(job_id=SUBMITTING, worker_id=holder, heartbeat_at=now, updated_at=now)
         .returning(_G.id)
         .execution_options(synchronize_session=False)
@@ -223,7 +223,7 @@ def submitted(
     """``holder``'s rows are in the job now: they wait for it."""
     db.execute(
         update(_G)
-        .where(_G.id.in_(list(ids)), _G.worker_id == holder, _G.status == "generating")
+        .where(_G.id.in_(list(ids)), _G.worker_id == holder, _G.status == ImageStatus.GENERATING)
         .values(job_id=job_id, worker_id=SUBMITTER, heartbeat_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -235,7 +235,7 @@ def interrupted_submissions(
     """Rows whose submitter stopped beating, by submitter; they are taken (worker_id set to
     the submitter's own id again, heartbeat now) so that one poll alone deals with them."""
     stmt = select(_G.id, _G.worker_id).where(
-        _G.status == "generating",
+        _G.status == ImageStatus.GENERATING,
         _G.job_id == SUBMITTING,
         (_G.heartbeat_at.is_(None)) | (_G.heartbeat_at < older_than),
     )
@@ -262,7 +262,7 @@ def pending_economy_flows(db: Session) -> list[uuid.UUID]:
     stmt = (
         select(_G.flow_id)
         .join(Flow, Flow.id == _G.flow_id)
-        .where(_G.status == "pending", Flow.settings["economy"].as_boolean().is_(True))
+        .where(_G.status == ImageStatus.PENDING, Flow.settings["economy"].as_boolean().is_(True))
         .group_by(_G.flow_id)
     )
     return list(db.scalars(stmt))

@@ -27,7 +27,7 @@ def status_counts(
         func.count(),
         *(
             func.coalesce(func.sum(case((GeneratedImage.status == s, 1), else_=0)), 0)
-            for s in ("pending", "generating", "completed", "error")
+            for s in ImageStatus
         ),
     )
     if session_id is not None:
