@@ -41,7 +41,6 @@ raise :class:`~visualizer_core.errors.InvalidImage`, naming which image and why.
 
 from __future__ import annotations
 
-import importlib
 import io
 import math
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
+from visualizer_core import taxonomy
 from visualizer_core.ai.base import GenerationRequest, GenerationResult
 from visualizer_core.errors import InvalidImage, InvalidInput, VisualizerError
 from visualizer_core.schemas import SceneAnalysis
@@ -326,10 +326,9 @@ def _taxonomy_height(category: str) -> float | None:
     """The taxonomy's real height for a category this module does not know, if it has one."""
     if category in ("", "other"):
         return None
-    try:  # looked up late: the compositor works without the taxonomy module
-        taxonomy = importlib.import_module("visualizer_core.taxonomy")
-        height = float(taxonomy.category_info(category).real_height_m)
-    except (ImportError, AttributeError, LookupError, TypeError, ValueError, VisualizerError):
+    try:
+        height = taxonomy.category_info(category).real_height_m
+    except (LookupError, ValueError, VisualizerError):
         return None
     return height if 0.02 < height < 4.0 else None
 

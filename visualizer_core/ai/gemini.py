@@ -32,14 +32,12 @@ first), then the scene, then the prompt text, with ``responseModalities`` TEXT a
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from types import ModuleType
 from typing import Any, TypeVar
 
 from google import genai
@@ -47,6 +45,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import BaseModel, Field, ValidationError
 
+from visualizer_core import taxonomy
 from visualizer_core.ai import usage as usage_records
 from visualizer_core.ai.base import BatchAI, GenerationRequest, GenerationResult, ProductFacts
 from visualizer_core.ai.ratelimit import ModelLimiter, day_end
@@ -124,6 +123,12 @@ _UNFINISHED: dict[str, str] = {
 _TOKENS_PER_IMAGE_INPUT = 258
 _EXPECTED_OUTPUT_TOKENS = {"image": 1290, "text": 400}
 _ADVICE = "change the extra prompt text, the product photo or the scene, then try again"
+# What a failed call raises: an HTTP error answer, an unreadable answer, a lost connection.
+_CALL_ERRORS: tuple[type[BaseException], ...] = (
+    genai_errors.APIError,
+    genai_errors.UnknownApiResponseError,
+    *TRANSPORT_ERRORS,
+)
 
 _T = TypeVar("_T", bound=BaseModel)
 
@@ -166,7 +171,6 @@ class GeminiAI:
         self.image_size = image_size
         self.timeout_s = timeout_s
         self.pricing = Pricing(prices)
-        self.prices: dict[str, Price] = self.pricing.table
         self.limiter = limiter
         self._client = genai.Client(
             vertexai=False,  # the Gemini Developer API, whatever GOOGLE_GENAI_USE_VERTEXAI says
@@ -200,12 +204,12 @@ class GeminiAI:
         return GeminiBatch(self)
 
     def api_error(self, error: genai_errors.APIError, model: str) -> ProviderError:
-        """:func:`classify_api_error`, for the batch mode that shares this client."""
+        """:func:`classify_api_error`, for the batch mode (which cannot import this module)."""
         return classify_api_error(error, model)
 
     def estimate_cost(self, model: str, usage: Mapping[str, int]) -> float:
         """:func:`estimate_cost` with this backend's price table."""
-        return estimate_cost(model, usage, self.prices)
+        return estimate_cost(model, usage, self.pricing.table)
 
     # -- generation ---------------------------------------------------------------------------
 
@@ -304,14 +308,13 @@ class GeminiAI:
 
     def analyze_product(self, facts: ProductFacts, images: list[bytes]) -> ProductAnalysis:
         """Category, fitting rooms, style, materials and colours, from catalog text and photos."""
-        taxonomy = _taxonomy()
-        offline = _offline_category(taxonomy, facts)
+        offline = taxonomy.classify(facts.name, facts.category, facts.description)
         lines = [
             "You are cataloguing furniture and home products for interior photographs.",
             "Describe the product in the photos and text below as JSON matching the schema.",
-            _choices(taxonomy, "category", ("CATEGORIES", "PRODUCT_CATEGORIES", "CATEGORY_IDS")),
+            _allowed("category", taxonomy.CATEGORIES),
             _taxonomy_choices(offline),
-            _choices(taxonomy, "room type", ("ROOM_TYPES", "ROOM_TYPE_IDS")),
+            _allowed("room type", taxonomy.ROOM_TYPES),
             "room_types: the rooms it belongs in, best first. palette: dominant colours as"
             " #rrggbb. placement: where it stands (floor, surface, wall or ceiling).",
             "",
@@ -330,34 +333,30 @@ class GeminiAI:
         parts.append(types.Part.from_text(text="\n".join(lines)))
         answer = self._analyze(parts, ProductAnswer, f"analysis of product {facts.name!r}")
         analysis = ProductAnalysis.model_validate(answer.model_dump())
-        if taxonomy is not None:
-            category = _normalize(
-                taxonomy,
-                "normalize_category",
-                facts.name,
-                analysis.category or facts.category,
-                facts.description,
-            )
-            rooms = [_normalize(taxonomy, "normalize_room_type", r) for r in analysis.room_types]
-            analysis = analysis.model_copy(
-                update={
-                    "category": category or analysis.category,
-                    "room_types": list(dict.fromkeys(r for r in rooms if r)),
-                }
-            )
-            analysis = _with_taxonomy(taxonomy, facts, analysis, offline)
-        return analysis
+        category = _normalized(
+            taxonomy.normalize_category,
+            facts.name,
+            analysis.category or facts.category,
+            facts.description,
+        )
+        rooms = [_normalized(taxonomy.normalize_room_type, r) for r in analysis.room_types]
+        analysis = analysis.model_copy(
+            update={
+                "category": category or analysis.category,
+                "room_types": list(dict.fromkeys(r for r in rooms if r)),
+            }
+        )
+        return _with_taxonomy(facts, analysis, offline)
 
     def analyze_scene(self, image: bytes, *, room_type_hint: str | None = None) -> SceneAnalysis:
         """Room type, style, lighting, palette, camera angle and floor line of a scene.
 
         A ``room_type_hint`` comes from a person and wins over the model's own room type.
         """
-        taxonomy = _taxonomy()
         lines = [
             "You are describing an interior photograph that products will be placed into.",
             "Describe the scene as JSON matching the schema.",
-            _choices(taxonomy, "room type", ("ROOM_TYPES", "ROOM_TYPE_IDS")),
+            _allowed("room type", taxonomy.ROOM_TYPES),
             "palette: dominant colours as #rrggbb. brightness 0..1; warmth -1 (cool) .. +1"
             " (warm); floor_line: the height fraction (0 top .. 1 bottom) where floor meets wall.",
         ]
@@ -366,8 +365,7 @@ class GeminiAI:
         parts = [_image_part(image, "scene image"), types.Part.from_text(text="\n".join(lines))]
         analysis = self._analyze(parts, SceneAnalysis, "scene analysis")
         room_type = room_type_hint or analysis.room_type
-        if taxonomy is not None:
-            room_type = _normalize(taxonomy, "normalize_room_type", room_type) or room_type
+        room_type = _normalized(taxonomy.normalize_room_type, room_type) or room_type
         return analysis.model_copy(update={"room_type": room_type})
 
     def judge_fidelity(self, product_image: bytes, generated_image: bytes) -> FidelityCheck:
@@ -481,8 +479,8 @@ class GeminiAI:
         parts: list[types.Part],
         config: types.GenerateContentConfig,
         *,
-        kind: CallKind = CallKind.IMAGE,
-        calls: list[usage_records.CallRecord] | None = None,
+        kind: CallKind,
+        calls: list[usage_records.CallRecord],
     ) -> types.GenerateContentResponse:
         """One ``generateContent`` call, after a slot of the model's limits.
 
@@ -491,48 +489,32 @@ class GeminiAI:
         """
         if self.limiter is not None:
             self.limiter.take(model, tokens=_estimated_tokens(parts, kind))
-        image_model = kind is CallKind.IMAGE
         try:
             response = self._client.models.generate_content(
                 model=model, contents=[types.Content(role="user", parts=parts)], config=config
             )
-        except genai_errors.APIError as error:
-            failure = classify_api_error(error, model, limiter=self.limiter)
-            self._keep(usage_records.Tokens(), model, kind, calls, error=failure)
-            raise failure from error
-        except TRANSPORT_ERRORS as error:
-            what = "timed out" if "Timeout" in type(error).__name__ else "failed"
-            failure = TransientProviderError(
-                f"Gemini request {what} after at most {self.timeout_s:g}s:"
-                f" {type(error).__name__} {error}".rstrip(),
-                model=model,
-            )
-            self._keep(usage_records.Tokens(), model, kind, calls, error=failure)
-            raise failure from error
-        except genai_errors.UnknownApiResponseError as error:
-            failure = TransientProviderError(
-                f"Gemini sent an unreadable answer: {error}", model=model
-            )
-            self._keep(usage_records.Tokens(), model, kind, calls, error=failure)
+        except _CALL_ERRORS as error:
+            failure = self._failure(error, model)
+            calls.append(usage_records.emit(self.pricing.record(kind, model, error=failure)))
             raise failure from error
         tokens = usage_records.tokens_from_metadata(
-            response.usage_metadata, image_model=image_model
+            response.usage_metadata, image_model=kind is CallKind.IMAGE
         )
-        self._keep(tokens, model, kind, calls)
+        calls.append(usage_records.emit(self.pricing.record(kind, model, tokens)))
         return response
 
-    def _keep(
-        self,
-        tokens: usage_records.Tokens,
-        model: str,
-        kind: CallKind,
-        calls: list[usage_records.CallRecord] | None,
-        *,
-        error: BaseException | None = None,
-    ) -> None:
-        record = usage_records.emit(self.pricing.record(kind, model, tokens, error=error))
-        if calls is not None:
-            calls.append(record)
+    def _failure(self, error: BaseException, model: str) -> ProviderError:
+        """The ``ProviderError`` a failed call (one of ``_CALL_ERRORS``) is raised as."""
+        if isinstance(error, genai_errors.APIError):
+            return classify_api_error(error, model, limiter=self.limiter)
+        if isinstance(error, genai_errors.UnknownApiResponseError):
+            return TransientProviderError(f"Gemini sent an unreadable answer: {error}", model=model)
+        what = "timed out" if "Timeout" in type(error).__name__ else "failed"
+        return TransientProviderError(
+            f"Gemini request {what} after at most {self.timeout_s:g}s:"
+            f" {type(error).__name__} {error}".rstrip(),
+            model=model,
+        )
 
 
 def _estimated_tokens(parts: list[types.Part], kind: CallKind) -> int:
@@ -717,53 +699,20 @@ def _image_mime(data: bytes, what: str) -> str:
     raise InvalidInput(f"the {what} is not a PNG, JPEG, WebP or GIF image")
 
 
-# -- the taxonomy, when it is there ---------------------------------------------------------
-
-
-def _taxonomy() -> ModuleType | None:
-    """``visualizer_core.taxonomy`` if the project has it (it is optional to this module)."""
-    try:
-        return importlib.import_module("visualizer_core.taxonomy")
-    except ModuleNotFoundError as error:
-        if error.name == "visualizer_core.taxonomy":
-            return None
-        raise
-
-
-def _ids(taxonomy: ModuleType | None, names: Iterable[str]) -> list[str]:
-    for name in names:
-        value = getattr(taxonomy, name, None)
-        if isinstance(value, Mapping):
-            return [str(key) for key in value]
-        if isinstance(value, list | tuple | set | frozenset):
-            return [
-                item if isinstance(item, str) else str(getattr(item, "id", item)) for item in value
-            ]
-    return []
-
-
-def _offline_category(taxonomy: ModuleType | None, facts: ProductFacts) -> Any:
-    """The offline classifier's answer for the product, if the taxonomy has one."""
-    classify = getattr(taxonomy, "classify", None)
-    if classify is None:
-        return None
-    return classify(facts.name, facts.category, facts.description)
-
+# -- the taxonomy ---------------------------------------------------------------------------------
 
 _CANDIDATES = 6
 
 
-def _candidate_ids(offline: Any) -> dict[int, str]:
+def _candidate_ids(offline: taxonomy.Classification) -> dict[int, str]:
     """The Google taxonomy ids (with paths) the offline classifier thinks likely, best first;
     only the catalog's own when it gave one."""
-    if offline is None:
-        return {}
-    if getattr(offline, "source", "") == "catalog" and offline.taxonomy_id is not None:
-        return {int(offline.taxonomy_id): str(offline.path)}
-    return {int(c.id): str(c.path) for c in list(offline.candidates)[:_CANDIDATES]}
+    if offline.source == "catalog" and offline.taxonomy_id is not None:
+        return {offline.taxonomy_id: str(offline.path)}
+    return {c.id: c.path for c in offline.candidates[:_CANDIDATES]}
 
 
-def _taxonomy_choices(offline: Any) -> str:
+def _taxonomy_choices(offline: taxonomy.Classification) -> str:
     """The candidates as a line of the prompt: a short list keeps the answer's schema small
     and the id one the project knows."""
     candidates = _candidate_ids(offline)
@@ -777,48 +726,40 @@ def _taxonomy_choices(offline: Any) -> str:
 
 
 def _with_taxonomy(
-    taxonomy: ModuleType, facts: ProductFacts, analysis: ProductAnalysis, offline: Any
+    facts: ProductFacts, analysis: ProductAnalysis, offline: taxonomy.Classification
 ) -> ProductAnalysis:
     """The analysis with a taxonomy id the project knows: the model's choice when it is one of
     the candidates offered, else the offline classifier's; path and confidence follow the id."""
-    category = getattr(taxonomy, "category", None)
-    classify = getattr(taxonomy, "classify", None)
-    if category is None or classify is None:
-        return analysis
     offered = _candidate_ids(offline)
-    chosen = category(analysis.taxonomy_id) if analysis.taxonomy_id in offered else None
-    if chosen is None:
-        found = offline
-        if found is None or found.taxonomy_id is None:
-            return analysis.model_copy(
-                update={"taxonomy_id": None, "taxonomy_path": None, "confidence": 0.0}
-            )
+    chosen = taxonomy.category(analysis.taxonomy_id) if analysis.taxonomy_id in offered else None
+    if chosen is not None:
+        found = taxonomy.classify(
+            facts.name, facts.category, facts.description, taxonomy_hint=chosen.id
+        )
+    elif offline.taxonomy_id is None:
+        return analysis.model_copy(
+            update={"taxonomy_id": None, "taxonomy_path": None, "confidence": 0.0}
+        )
     else:
-        found = classify(facts.name, facts.category, facts.description, taxonomy_hint=chosen.id)
-    rooms = analysis.room_types or list(found.rooms)
+        found = offline
     return analysis.model_copy(
         update={
             "taxonomy_id": found.taxonomy_id,
             "taxonomy_path": found.path,
             "confidence": 1.0 if chosen is not None else found.confidence,
-            "room_types": rooms,
+            "room_types": analysis.room_types or list(found.rooms),
         }
     )
 
 
-def _choices(taxonomy: ModuleType | None, label: str, names: Iterable[str]) -> str:
-    ids = _ids(taxonomy, names)
-    if ids:
-        return f"Allowed {label} ids (use exactly one of these): {', '.join(ids)}."
-    return f"Give each {label} as a short snake_case id, e.g. living_room or sofa."
+def _allowed(label: str, ids: Iterable[str]) -> str:
+    return f"Allowed {label} ids (use exactly one of these): {', '.join(ids)}."
 
 
-def _normalize(taxonomy: ModuleType, function: str, *args: Any) -> str | None:
-    normalize = getattr(taxonomy, function, None)
-    if normalize is None:
-        return None
+def _normalized(normalize: Callable[..., str], *args: Any) -> str | None:
+    """The taxonomy's id for the model's words, or None when it knows none."""
     try:
         value = normalize(*args)
     except (ValueError, KeyError, LookupError):
         return None
-    return str(value) if value else None
+    return value or None

@@ -314,35 +314,30 @@ class GeminiBatch:
         """The job submitted with ``token`` (see :meth:`submit`), if the API lists one: how a
         submission whose process stopped learns whether its job was made."""
         suffix = f"[{token}]"
-        model = self.ai.image_model
-        pager = self._retried(
-            "listing batch jobs",
-            lambda: self.ai.sdk.batches.list(config=types.ListBatchJobsConfig(page_size=100)),
-            model,
+        jobs = self._jobs(self.ai.image_model)
+        return next(
+            (j.name for j in jobs if j.name and (j.display_name or "").endswith(suffix)), None
         )
-        for job in self._mapped("listing batch jobs", lambda: list(pager), model):
-            if job.name and (job.display_name or "").endswith(suffix):
-                return job.name
-        return None
 
     def _find(self, display_name: str, model: str) -> str | None:
         """The job made under ``display_name``, if the API lists one."""
         try:
-            pager = self._retried(
-                "listing batch jobs",
-                lambda: self.ai.sdk.batches.list(config=types.ListBatchJobsConfig(page_size=100)),
-                model,
-            )
-            for job in self._mapped("listing batch jobs", lambda: list(pager), model):
-                if job.display_name == display_name and job.name:
-                    return job.name
+            jobs = self._jobs(model)
         except ProviderError as error:
             log.warning("could not list batch jobs to look for %r: %s", display_name, error)
             raise TransientProviderError(
                 f"creating the batch job got no answer, and the jobs could not be listed to see"
                 f" whether it was made ({error})"
             ) from error
-        return None
+        return next((j.name for j in jobs if j.display_name == display_name and j.name), None)
+
+    def _jobs(self, model: str) -> list[types.BatchJob]:
+        pager = self._retried(
+            "listing batch jobs",
+            lambda: self.ai.sdk.batches.list(config=types.ListBatchJobsConfig(page_size=100)),
+            model,
+        )
+        return self._mapped("listing batch jobs", lambda: list(pager), model)
 
     # -- polling and results ------------------------------------------------------------------
 
