@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import uuid
 from contextlib import AbstractContextManager
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
 from visualizer_core import backends
+from visualizer_core.db import repo
+from visualizer_core.db.base import Base
+from visualizer_core.db.models import Client
 from visualizer_core.errors import InvalidInput, NotFound
 from visualizer_core.scope import Scope
 
@@ -37,6 +41,35 @@ def own_client(scope: Scope, client_id: uuid.UUID | str) -> uuid.UUID:
     cid = parse_id(client_id, "client")
     scope.check_client(cid, "client", client_id)
     return cid
+
+
+def client_row(
+    db: Session, scope: Scope, client_id: uuid.UUID | str, *, lock: bool = False
+) -> Client:
+    """The client's row, if the scope may act on it (:func:`own_client`); else NotFound."""
+    client = repo.get(db, Client, own_client(scope, client_id), client_id=None, lock=lock)
+    if client is None:
+        raise NotFound("client", client_id)
+    return client
+
+
+_Row = TypeVar("_Row", bound=Base)
+
+
+def in_scope(
+    db: Session,
+    scope: Scope,
+    model: type[_Row],
+    ident: uuid.UUID | str,
+    kind: str,
+    *,
+    lock: bool = False,
+) -> _Row:
+    """The row of ``model`` a person's id names, if the scope may see it; else NotFound."""
+    row = repo.get(db, model, parse_id(ident, kind), client_id=scope.client_filter(), lock=lock)
+    if row is None:
+        raise NotFound(kind, ident)
+    return row
 
 
 def client_in_scope(scope: Scope, client_id: uuid.UUID | str | None) -> uuid.UUID | None:

@@ -36,7 +36,7 @@ from visualizer_core.security import (
     invite_token,
     normalise_email,
 )
-from visualizer_core.services._uow import own_client, parse_id, unit_of_work
+from visualizer_core.services._uow import client_row, own_client, parse_id, unit_of_work
 
 __all__ = [
     "ClientRead",
@@ -105,12 +105,8 @@ def create_client(scope: Scope, *, name: str, daily_quota: int = DEFAULT_DAILY_Q
 
 def get_client(scope: Scope, *, client_id: uuid.UUID | str) -> ClientRead:
     scope.require(Action.READ)
-    cid = own_client(scope, client_id)
     with unit_of_work() as db:
-        client = repo.get(db, Client, cid, client_id=None)
-        if client is None:
-            raise NotFound("client", client_id)
-        return ClientRead.of(client)
+        return ClientRead.of(client_row(db, scope, client_id))
 
 
 def list_clients(scope: Scope) -> list[ClientRead]:
@@ -124,11 +120,8 @@ def set_daily_quota(scope: Scope, *, client_id: uuid.UUID | str, daily_quota: in
     scope.require(Action.ADMIN)
     if daily_quota < 0:
         raise InvalidInput("the daily quota cannot be negative")
-    cid = parse_id(client_id, "client")
     with unit_of_work() as db:
-        client = repo.get(db, Client, cid, client_id=None)
-        if client is None:
-            raise NotFound("client", client_id)
+        client = client_row(db, scope, client_id)
         client.daily_quota = daily_quota
         db.flush()
         return ClientRead.of(client)
@@ -143,10 +136,8 @@ def set_fidelity_check(scope: Scope, *, client_id: uuid.UUID | str, mode: str) -
     value = mode.strip().lower()
     parse_fidelity_check({"fidelity_check": value})  # InvalidInput names what is wrong
     with unit_of_work() as db:
-        cid = _managed_client(db, scope, client_id)
-        client = repo.get(db, Client, cid, client_id=None, lock=True)
-        if client is None:
-            raise NotFound("client", client_id)
+        _managed_client(db, scope, client_id)
+        client = client_row(db, scope, client_id, lock=True)
         client.settings = {**(client.settings or {}), "fidelity_check": value}
     return value
 
@@ -233,15 +224,13 @@ def set_webhook(
     Without a ``secret`` one is generated; it is returned once, to give to the receiver.
     """
     scope.require(Action.MANAGE)
-    cid = own_client(scope, client_id)
+    own_client(scope, client_id)  # another client's is not found, before the URL is judged
     if url is not None:
         outbound.check_url(url)  # http(s), no credentials, a public host (or an allowed one)
     if secret is not None and len(secret) < 16:
         raise InvalidInput("a webhook secret needs at least 16 characters")
     with unit_of_work() as db:
-        client = repo.get(db, Client, cid, client_id=None)
-        if client is None:
-            raise NotFound("client", client_id)
+        client = client_row(db, scope, client_id)
         client.webhook_url = url
         client.webhook_secret = None if url is None else secret or secrets.token_urlsafe(32)
         return {"url": client.webhook_url, "secret": client.webhook_secret}
@@ -253,11 +242,8 @@ def webhook_settings(scope: Scope, *, client_id: uuid.UUID | str) -> dict[str, s
     ``{"url": None}`` when there is none. The signing secret is never shown again.
     """
     scope.require(Action.MANAGE)
-    cid = own_client(scope, client_id)
     with unit_of_work() as db:
-        client = repo.get(db, Client, cid, client_id=None)
-        if client is None:
-            raise NotFound("client", client_id)
+        client = client_row(db, scope, client_id)
         return {"url": outbound.redact(client.webhook_url) if client.webhook_url else None}
 
 
@@ -404,11 +390,9 @@ def _withdraw_unsent(client_id: uuid.UUID, token_hash: str) -> None:
 def list_members(scope: Scope, *, client_id: uuid.UUID | str) -> list[MemberRead]:
     """The client's members and open invitations, by email (owners and the admin)."""
     scope.require(Action.MANAGE)
-    cid = own_client(scope, client_id)
     now = utcnow()
     with unit_of_work() as db:
-        if repo.get(db, Client, cid, client_id=None) is None:
-            raise NotFound("client", client_id)
+        cid = client_row(db, scope, client_id).id
         return [MemberRead.of(m, u, now) for m, u in repo.members_of(db, cid)]
 
 
@@ -498,14 +482,11 @@ def client_usage(scope: Scope, *, client_id: uuid.UUID | str, days: int = 30) ->
     scope.require(Action.MANAGE)
     if not 1 <= days <= 366:
         raise InvalidInput("usage covers 1 to 366 days")
-    cid = own_client(scope, client_id)
     today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     with unit_of_work() as db:
-        client = repo.get(db, Client, cid, client_id=None)
-        if client is None:
-            raise NotFound("client", client_id)
+        client = client_row(db, scope, client_id)
+        cid, quota = client.id, client.daily_quota
         rows = repo.usage_by_day(db, cid, today - dt.timedelta(days=days - 1))
-        quota = client.daily_quota
     per_day = [DayUsage(*row) for row in rows]
     used_today = sum(d.images for d in per_day if d.day == today.date().isoformat())
     return Usage(client_id=cid, daily_quota=quota, used_today=used_today, days=per_day)

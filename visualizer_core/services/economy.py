@@ -51,7 +51,6 @@ from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Flow
 from visualizer_core.errors import (
     InvalidInput,
-    NotFound,
     ProviderError,
     TransientProviderError,
     VisualizerError,
@@ -59,7 +58,7 @@ from visualizer_core.errors import (
 from visualizer_core.schemas import ImageStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services import jobs
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import in_scope, unit_of_work
 from visualizer_core.services.jobs import job_id_for
 
 __all__ = [
@@ -119,11 +118,8 @@ def submit_economy(scope: Scope, *, flow_id: uuid.UUID | str) -> list[str]:
     refused submission leaves the rows waiting for :func:`decide_economy`.
     """
     scope.require(Action.GENERATE)
-    fid = parse_id(flow_id, "flow")
     with unit_of_work() as db:
-        flow = repo.get(db, Flow, fid, client_id=scope.client_filter())
-        if flow is None:
-            raise NotFound("flow", flow_id)
+        fid = in_scope(db, scope, Flow, flow_id, "flow").id
         pending = repo.image_ids_of_flow(db, fid, status=ImageStatus.PENDING)
     ai = _batch_ai()
     if ai is None:
@@ -268,11 +264,9 @@ class EconomyStatus:
 def economy_status(scope: Scope, *, flow_id: uuid.UUID | str) -> EconomyStatus:
     """The economy state of a flow, and the message to show when it waits for a decision."""
     scope.require(Action.READ)
-    fid = parse_id(flow_id, "flow")
     with unit_of_work() as db:
-        flow = repo.get(db, Flow, fid, client_id=scope.client_filter())
-        if flow is None:
-            raise NotFound("flow", flow_id)
+        flow = in_scope(db, scope, Flow, flow_id, "flow")
+        fid = flow.id
         economy = bool((flow.settings or {}).get("economy"))
         rows = batch_rows.open_rows_of_flow(db, fid)
         finished = flow.finished_at is not None
@@ -305,11 +299,8 @@ def decide_economy(
     scope.require(Action.GENERATE)
     if choice not in ("retry", "full_price"):
         raise InvalidInput("choose 'retry' (economy mode again) or 'full_price'")
-    fid = parse_id(flow_id, "flow")
     with unit_of_work() as db:
-        flow = repo.get(db, Flow, fid, client_id=scope.client_filter())
-        if flow is None:
-            raise NotFound("flow", flow_id)
+        fid = in_scope(db, scope, Flow, flow_id, "flow").id
         waiting = [r.id for r in batch_rows.open_rows_of_flow(db, fid) if r.job_id == AWAITING]
     if not waiting:
         raise InvalidInput("no images of this flow wait for a decision")

@@ -30,11 +30,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from visualizer_core import backends
 from visualizer_core.db import repo
-from visualizer_core.db.models import Client, GeneratedImage, Product
-from visualizer_core.errors import InvalidInput, NotFound, first_problem
+from visualizer_core.db.models import GeneratedImage, Product
+from visualizer_core.errors import InvalidInput, first_problem
 from visualizer_core.schemas import ImageStatus
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import own_client, unit_of_work
+from visualizer_core.services._uow import client_row, unit_of_work
 from visualizer_core.services.sessions import load_session
 
 __all__ = [
@@ -241,12 +241,8 @@ def _in_order(
 def client_preset(scope: Scope, *, client_id: uuid.UUID | str) -> DeliveryPreset:
     """The preset the client chose last (the square JPEG preset until one is chosen)."""
     scope.require(Action.READ)
-    cid = own_client(scope, client_id)
     with unit_of_work() as db:
-        client = repo.get(db, Client, cid, client_id=None)
-        if client is None:
-            raise NotFound("client", client_id)
-        saved = (client.settings or {}).get(_PRESET_KEY)
+        saved = (client_row(db, scope, client_id).settings or {}).get(_PRESET_KEY)
     if not saved:
         return PRESETS["square-2048"]
     try:
@@ -261,11 +257,8 @@ def remember_preset(
     """Keep the client's delivery preset, for every member's next delivery."""
     scope.require(Action.EDIT)
     chosen = parse_preset(preset)
-    cid = own_client(scope, client_id)
     with unit_of_work() as db:
-        client = repo.get(db, Client, cid, client_id=None, lock=True)
-        if client is None:
-            raise NotFound("client", client_id)
+        client = client_row(db, scope, client_id, lock=True)
         client.settings = {**(client.settings or {}), _PRESET_KEY: chosen.model_dump()}
     return chosen
 

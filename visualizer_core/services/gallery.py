@@ -13,7 +13,7 @@ from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import REVIEW_STATES, GeneratedImage
 from visualizer_core.errors import InvalidInput, NotFound, StorageError
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import parse_id, read_only, unit_of_work
+from visualizer_core.services._uow import in_scope, parse_id, read_only, unit_of_work
 from visualizer_core.services.sessions import load_session
 
 __all__ = [
@@ -147,11 +147,8 @@ def browser_urls(keys: Iterable[str | None]) -> dict[str, str]:
 def image_bytes(scope: Scope, *, image_id: uuid.UUID | str, thumbnail: bool = True) -> bytes:
     """The picture of a completed image (its thumbnail by default)."""
     scope.require(Action.READ)
-    iid = parse_id(image_id, "image")
     with unit_of_work() as db:
-        image = repo.get(db, GeneratedImage, iid, client_id=scope.client_filter())
-        if image is None:
-            raise NotFound("image", image_id)
+        image = in_scope(db, scope, GeneratedImage, image_id, "image")
         key = image.thumbnail_key if thumbnail else image.image_key
     if key is None:
         raise NotFound("picture of image", image_id)
@@ -178,6 +175,5 @@ def review_images(
     ids = [parse_id(i, "image") for i in image_ids]
     with unit_of_work() as db:
         for iid in ids:
-            if repo.get(db, GeneratedImage, iid, client_id=scope.client_filter()) is None:
-                raise NotFound("image", iid)
+            in_scope(db, scope, GeneratedImage, iid, "image")
         return repo.update_images(db, ids, **values)

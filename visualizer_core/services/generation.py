@@ -37,7 +37,7 @@ from visualizer_core.errors import (
 from visualizer_core.schemas import FlowSettings, FlowStatus, ImageStatus, SessionStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services import jobs
-from visualizer_core.services._uow import own_client, parse_id, unit_of_work
+from visualizer_core.services._uow import in_scope, own_client, parse_id, unit_of_work
 from visualizer_core.services.analysis import analyze_session, match_session
 from visualizer_core.services.economy import poll_economy, submit_economy
 from visualizer_core.services.jobs import job_id_for
@@ -533,8 +533,7 @@ def wait_for_flows(
     ids = [parse_id(f, "flow") for f in flow_ids]
     with unit_of_work() as db:
         for fid in ids:
-            if repo.get(db, Flow, fid, client_id=scope.client_filter()) is None:
-                raise NotFound("flow", fid)
+            in_scope(db, scope, Flow, fid, "flow")
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         counts = flow_status(ids)

@@ -25,7 +25,7 @@ from visualizer_core.inspiration.library import DEMO_ROOM_SIZE, search_library
 from visualizer_core.inspiration.unsplash import UnsplashClient
 from visualizer_core.schemas import ImageStatus
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import own_client, parse_id, search_text, unit_of_work
+from visualizer_core.services._uow import in_scope, own_client, parse_id, search_text, unit_of_work
 from visualizer_core.services.sessions import (
     AddScenesResult,
     add_scene_images,
@@ -150,11 +150,8 @@ def _from_session(scope: Scope, photo: InspirationPhoto) -> _Picked:
 
 def _generation(scope: Scope, image_id: uuid.UUID | str) -> tuple[GeneratedImage, str, str | None]:
     """A completed generated image in scope, its product's name and its scene's room type."""
-    iid = parse_id(image_id, "image")
     with unit_of_work() as db:
-        image = repo.get(db, GeneratedImage, iid, client_id=scope.client_filter())
-        if image is None:
-            raise NotFound("image", image_id)
+        image = in_scope(db, scope, GeneratedImage, image_id, "image")
         if image.status != ImageStatus.COMPLETED or not image.image_key:
             raise InvalidInput(
                 f"image {image_id} is {image.status}: only a finished image can inspire"

@@ -9,9 +9,9 @@ from visualizer_core import outbound, webhooks
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Client, Flow
-from visualizer_core.errors import InvalidInput, NotFound
+from visualizer_core.errors import InvalidInput
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import in_scope, unit_of_work
 
 # ``deliver_flow_webhook`` is the queue's task, not part of the services' public API: it takes
 # no scope, only ids the queue dispatched itself.
@@ -85,9 +85,6 @@ def webhook_deliveries(scope: Scope, *, flow_id: uuid.UUID | str) -> dict[str, A
     receiver's network that viewers and editors have no need to see. No response body is kept.
     """
     scope.require(Action.MANAGE)
-    fid = parse_id(flow_id, "flow")
     with unit_of_work() as db:
-        flow = repo.get(db, Flow, fid, client_id=scope.client_filter())
-        if flow is None:
-            raise NotFound("flow", flow_id)
+        flow = in_scope(db, scope, Flow, flow_id, "flow")
         return dict(flow.webhook or {})

@@ -13,7 +13,7 @@ from visualizer_core.db import repo
 from visualizer_core.db.models import Product
 from visualizer_core.errors import NotFound
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import parse_id, unit_of_work
+from visualizer_core.services._uow import in_scope, unit_of_work
 from visualizer_core.services.sessions import load_session
 
 __all__ = ["product_picture", "scene_picture"]
@@ -37,10 +37,8 @@ def scene_picture(
 def product_picture(scope: Scope, *, product_id: uuid.UUID | str, thumbnail: bool = True) -> bytes:
     """The product's first photo as people see it: its thumbnail, or the preview on white."""
     scope.require(Action.READ)
-    pid = parse_id(product_id, "product")
     with unit_of_work() as db:
-        if repo.get(db, Product, pid, client_id=scope.client_filter()) is None:
-            raise NotFound("product", product_id)
+        pid = in_scope(db, scope, Product, product_id, "product").id
         photos = repo.images_of(db, [pid])[pid]
         if not photos:
             raise NotFound("photo of product", product_id)

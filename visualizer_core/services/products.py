@@ -23,12 +23,20 @@ from visualizer_core import backends
 from visualizer_core.catalog import CatalogRow, is_url, read_catalog, read_records, resolve_image
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.db.models import Client, Product, ProductImage
-from visualizer_core.errors import InvalidInput, NotFound, VisualizerError
+from visualizer_core.db.models import Product, ProductImage
+from visualizer_core.errors import InvalidInput, VisualizerError
 from visualizer_core.images.fetch import download_all
 from visualizer_core.images.ingest import IngestedImage, ingest_file, ingest_image
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import own_client, parse_id, search_text, unit_of_work
+from visualizer_core.services._uow import (
+    client_in_scope,
+    client_row,
+    in_scope,
+    own_client,
+    parse_id,
+    search_text,
+    unit_of_work,
+)
 from visualizer_core.storage import keys
 
 __all__ = [
@@ -340,8 +348,7 @@ def import_products(
     if (csv_path is None) == (records is None):
         raise InvalidInput("give either a CSV file or records")
     with unit_of_work() as db:
-        if repo.get(db, Client, cid, client_id=None) is None:
-            raise NotFound("client", client_id)
+        client_row(db, scope, client_id)
     if csv_path is not None:
         rows = read_catalog(Path(csv_path))
         images_dir = images_dir or Path(csv_path).parent
@@ -415,12 +422,9 @@ def add_product_photo(
 ) -> ProductRead:
     """Add one uploaded photo to a product."""
     scope.require(Action.EDIT)
-    pid = parse_id(product_id, "product")
     with unit_of_work() as db:
-        product = repo.get(db, Product, pid, client_id=scope.client_filter())
-        if product is None:
-            raise NotFound("product", product_id)
-        client_id = product.client_id
+        product = in_scope(db, scope, Product, product_id, "product")
+        pid, client_id = product.id, product.client_id
         position = len(repo.images_of(db, [pid])[pid])
     photo = ingest_image(data, filename=filename)
     image = _store_photo(client_id, pid, photo, position, filename)
@@ -435,12 +439,9 @@ def add_product_photo(
 
 def get_product(scope: Scope, *, product_id: uuid.UUID | str) -> ProductRead:
     scope.require(Action.READ)
-    pid = parse_id(product_id, "product")
     with unit_of_work() as db:
-        product = repo.get(db, Product, pid, client_id=scope.client_filter())
-        if product is None:
-            raise NotFound("product", product_id)
-        return _read(product, repo.images_of(db, [pid])[pid])
+        product = in_scope(db, scope, Product, product_id, "product")
+        return _read(product, repo.images_of(db, [product.id])[product.id])
 
 
 def list_products(
@@ -455,11 +456,7 @@ def list_products(
     scope.require(Action.READ)
     search = search_text(search)
     category = search_text(category, "category")
-    cid = scope.client_filter()
-    if client_id is not None:
-        wanted = parse_id(client_id, "client")
-        scope.check_client(wanted, "client", client_id)
-        cid = wanted
+    cid = client_in_scope(scope, client_id)
     ids = None if product_ids is None else [parse_id(p, "product") for p in product_ids]
     with unit_of_work() as db:
         products = repo.list_products(db, client_id=cid, ids=ids, search=search, category=category)

@@ -34,7 +34,7 @@ from visualizer_core.errors import InvalidInput, NotFound
 from visualizer_core.schemas import OPEN_STATUSES, ImageStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services import plans
-from visualizer_core.services._uow import parse_id, read_only, unit_of_work
+from visualizer_core.services._uow import in_scope, parse_id, read_only, unit_of_work
 from visualizer_core.services.gallery import browser_urls
 from visualizer_core.services.sessions import load_session
 
@@ -306,14 +306,6 @@ def remember_position(
         _save_position(db, scope, session.id, iid)
 
 
-def _image_of(db: Any, scope: Scope, image_id: uuid.UUID | str) -> GeneratedImage:
-    iid = parse_id(image_id, "image")
-    image = repo.get(db, GeneratedImage, iid, client_id=scope.client_filter())
-    if image is None:
-        raise NotFound("image", image_id)
-    return image
-
-
 def decide(scope: Scope, *, image_id: uuid.UUID | str, decision: Decision) -> str:
     """Approve, reject or undecide one completed image, now; the later decision wins.
 
@@ -322,7 +314,7 @@ def decide(scope: Scope, *, image_id: uuid.UUID | str, decision: Decision) -> st
     if decision not in ("approved", "rejected", "none"):
         raise InvalidInput("a decision is approved, rejected or none")
     with unit_of_work() as db:
-        image = _image_of(db, scope, image_id)
+        image = in_scope(db, scope, GeneratedImage, image_id, "image")
         if image.status != ImageStatus.COMPLETED:
             raise InvalidInput(f"image {image.id} is {image.status}: only finished ones are judged")
         repo.update_images(db, [image.id], review_state=decision, updated_at=utcnow())
@@ -333,7 +325,7 @@ def set_favourite(scope: Scope, *, image_id: uuid.UUID | str, favourite: bool) -
     """Mark or unmark one image as a favourite; returns the new mark."""
     scope.require(Action.EDIT)
     with unit_of_work() as db:
-        image = _image_of(db, scope, image_id)
+        image = in_scope(db, scope, GeneratedImage, image_id, "image")
         repo.update_images(db, [image.id], favourite=favourite, updated_at=utcnow())
     return favourite
 
@@ -345,7 +337,7 @@ def pick_variant(scope: Scope, *, image_id: uuid.UUID | str) -> int:
     """
     scope.require(Action.EDIT)
     with unit_of_work() as db:
-        image = _image_of(db, scope, image_id)
+        image = in_scope(db, scope, GeneratedImage, image_id, "image")
         if image.status != ImageStatus.COMPLETED:
             raise InvalidInput(f"image {image.id} is {image.status}: pick a finished image")
         now = utcnow()
@@ -422,7 +414,7 @@ def rerun_with_note(scope: Scope, *, image_id: uuid.UUID | str, note: str) -> uu
     if not note.strip():
         raise InvalidInput("say what should change in the re-run (the note is empty)")
     with unit_of_work() as db:
-        image = _image_of(db, scope, image_id)
+        image = in_scope(db, scope, GeneratedImage, image_id, "image")
     made = plans.rerun(scope, image_ids=[image.id], note=note, name=RERUN_NAME)
     with unit_of_work() as db:
         repo.update_images(db, [image.id], review_state="rejected", updated_at=utcnow())

@@ -11,11 +11,11 @@ from typing import Any
 from visualizer_core import backends
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.db.models import Client, StudioSession
-from visualizer_core.errors import InvalidImage, InvalidInput, NotFound, VisualizerError
+from visualizer_core.db.models import StudioSession
+from visualizer_core.errors import InvalidImage, InvalidInput, VisualizerError
 from visualizer_core.schemas import Match, Scene, SessionStatus
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services._uow import own_client, parse_id, unit_of_work
+from visualizer_core.services._uow import client_in_scope, client_row, in_scope, unit_of_work
 from visualizer_core.storage import keys
 
 __all__ = [
@@ -79,19 +79,13 @@ def load_session(
     db: Any, scope: Scope, session_id: uuid.UUID | str, *, lock: bool = False
 ) -> StudioSession:
     """The session in the caller's scope, or NotFound."""
-    sid = parse_id(session_id, "session")
-    row = repo.get(db, StudioSession, sid, client_id=scope.client_filter(), lock=lock)
-    if row is None:
-        raise NotFound("session", session_id)
-    return row
+    return in_scope(db, scope, StudioSession, session_id, "session", lock=lock)
 
 
 def create_session(scope: Scope, *, client_id: uuid.UUID | str, name: str) -> SessionRead:
     scope.require(Action.EDIT)
-    cid = own_client(scope, client_id)
     with unit_of_work() as db:
-        if repo.get(db, Client, cid, client_id=None) is None:
-            raise NotFound("client", client_id)
+        cid = client_row(db, scope, client_id).id
         row = StudioSession(
             client_id=cid, name=_session_name(name), scenes=[], matches={}, settings={}
         )
@@ -110,9 +104,7 @@ def list_sessions(
     scope: Scope, *, client_id: uuid.UUID | str | None = None, include_archived: bool = False
 ) -> list[SessionRead]:
     scope.require(Action.READ)
-    cid = scope.client_filter()
-    if client_id is not None:
-        cid = own_client(scope, client_id)
+    cid = client_in_scope(scope, client_id)
     with unit_of_work() as db:
         rows = repo.list_sessions(db, client_id=cid, include_archived=include_archived)
         return [SessionRead.of(r) for r in rows]
@@ -149,13 +141,7 @@ def add_scenes(
 
     ``room_type`` is free text ("Living Room", "home office"), normalised to the taxonomy.
     """
-    return add_scene_images(
-        scope,
-        session_id=session_id,
-        files=files,
-        room_type=room_type,
-        source="upload",
-    )
+    return add_scene_images(scope, session_id=session_id, files=files, room_type=room_type)
 
 
 def add_scene_images(
