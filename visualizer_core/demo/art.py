@@ -493,18 +493,12 @@ def _draw_bed(s: _Sketch, c: RGB, rng: random.Random, *, kids: bool = False) -> 
 
 def _leaf(cx: float, cy: float, length: float, width: float, angle: float) -> list[Point]:
     """A pointed leaf whose stem end is at (cx, cy), pointing along ``angle`` (radians)."""
-    points = []
-    for i in range(24):
-        a = i / 24 * 2 * math.pi
-        x = length / 2 * (1 - math.cos(a))
-        y = width / 2 * math.sin(a) * (0.8 + 0.2 * math.cos(a))
-        points.append(
-            (
-                cx + x * math.cos(angle) - y * math.sin(angle),
-                cy + x * math.sin(angle) + y * math.cos(angle),
-            )
-        )
-    return points
+    cos, sin = math.cos(angle), math.sin(angle)
+    outline = [
+        (length / 2 * (1 - math.cos(a)), width / 2 * math.sin(a) * (0.8 + 0.2 * math.cos(a)))
+        for a in (i / 24 * 2 * math.pi for i in range(24))
+    ]
+    return [(cx + x * cos - y * sin, cy + x * sin + y * cos) for x, y in outline]
 
 
 def _draw_plant(s: _Sketch, c: RGB, rng: random.Random, *, planter: bool = False) -> None:

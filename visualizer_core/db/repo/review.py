@@ -13,7 +13,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from visualizer_core.db.models import GeneratedImage, Product, ProductImage
-from visualizer_core.db.repo._common import get
+from visualizer_core.db.repo._common import bulk, get
 from visualizer_core.schemas import ImageStatus
 
 
@@ -153,10 +153,5 @@ def count_rule_matches(db: Session, rule: ApprovalRule) -> int:
 
 def approve_rule_matches(db: Session, rule: ApprovalRule, *, now: dt.datetime) -> int:
     """Approve the images ``rule`` matches, in one update; how many it approved."""
-    result = db.execute(
-        update(GeneratedImage)
-        .where(*_matched_by(rule))
-        .values(review_state="approved", updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    stmt = update(GeneratedImage).where(*_matched_by(rule))
+    return bulk(db, stmt.values(review_state="approved", updated_at=now)).rowcount
