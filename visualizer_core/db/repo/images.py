@@ -29,14 +29,9 @@ def status_counts(
         stmt = stmt.where(GeneratedImage.studio_session_id == session_id)
     if flow_ids is not None:
         stmt = stmt.where(GeneratedImage.flow_id.in_(list(flow_ids)))
-    total, pending, generating, completed, error = db.execute(stmt).one()
-    return {
-        "total": int(total),
-        "pending": int(pending),
-        "generating": int(generating),
-        "completed": int(completed),
-        "error": int(error),
-    }
+    total, *counts = db.execute(stmt).one()
+    by_status = {status.value: int(n) for status, n in zip(ImageStatus, counts, strict=True)}
+    return {"total": int(total), **by_status}
 
 
 def flows_of(db: Session, session_id: uuid.UUID) -> Sequence[Flow]:
