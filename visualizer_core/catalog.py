@@ -55,7 +55,6 @@ __all__ = [
     "detect_format",
     "is_url",
     "read_catalog",
-    "read_csv",
     "read_records",
     "resolve_image",
 ]
@@ -109,14 +108,6 @@ def _split_list(value: Any, separators: str = "|,") -> list[str]:
     text = str(value)
     separator = next((s for s in separators if s in text), separators[0])
     return [part.strip() for part in text.split(separator) if part.strip()]
-
-
-def _split_images(value: Any) -> list[str]:
-    if _blank(value):
-        return []
-    if isinstance(value, list | tuple):
-        return [str(v).strip() for v in value if not _blank(v)]
-    return [part.strip() for part in str(value).split("|") if part.strip()]
 
 
 def _control_problem(record: Mapping[str, Any]) -> str | None:
@@ -223,7 +214,7 @@ def _validate(row: int, record: Mapping[str, Any]) -> CatalogRow:
             colors=_split_list(values.get("colors")),
             materials=_split_list(values.get("materials")),
             dimensions=_text(values.get("dimensions")),
-            images=list(dict.fromkeys(_split_images(values.get("image")))),
+            images=list(dict.fromkeys(_split_list(values.get("image"), "|"))),
         )
     except ValidationError as error:
         return CatalogRow(row, error=_explain(error))
@@ -274,9 +265,9 @@ def detect_format(columns: Iterable[str]) -> str:
 def _merchant_record(raw: Mapping[str, Any]) -> dict[str, Any]:
     """A Merchant Center item (its attribute names, ``g:`` dropped) in our columns."""
     item = {k.replace(" ", "_"): v for k, v in raw.items()}  # "image link" in some sheets
-    images = [*_split_images(item.get("image_link"))]
+    images = _split_list(item.get("image_link"), "|")
     extra = item.get("additional_image_link")
-    images += _split_list(extra, ",") if isinstance(extra, str) else _split_images(extra)
+    images += _split_list(extra, "," if isinstance(extra, str) else "|")
     title = _text(item.get("title"))
     return {
         "sku": item.get("id"),
@@ -307,20 +298,15 @@ def _dimensions(item: Mapping[str, Any]) -> str | None:
 def _shopify_records(rows: list[tuple[int, dict[str, str]]]) -> list[tuple[int, dict[str, Any]]]:
     """Shopify's rows grouped by ``Handle`` (a product spans several rows: its variants and
     its images), each group as one record in our columns, numbered by its first row."""
-    groups: dict[str, list[tuple[int, dict[str, str]]]] = {}
-    order: list[str] = []
+    groups: dict[str, list[tuple[int, dict[str, str]]]] = {}  # in the order of first rows
     out: list[tuple[int, dict[str, Any]]] = []
     for number, row in rows:
         handle = (row.get("handle") or "").strip()
         if not handle:
             out.append((number, {"_error": "missing Handle"}))
             continue
-        if handle not in groups:
-            groups[handle] = []
-            order.append(handle)
-        groups[handle].append((number, row))
-    for handle in order:
-        group = groups[handle]
+        groups.setdefault(handle, []).append((number, row))
+    for handle, group in groups.items():
         first = group[0][1]
         main = next((r for _, r in group if (r.get("title") or "").strip()), first)
         skus = [r.get("variant sku", "").strip() for _, r in group]
@@ -622,9 +608,6 @@ def read_catalog(path: Path) -> list[CatalogRow]:
     if text.lstrip().startswith("<"):
         return _read_xml(path, text)
     return _read_delimited(path, text)
-
-
-read_csv = read_catalog  # the name callers used when CSV was the only format
 
 
 def read_records(records: Iterable[Mapping[str, Any]]) -> list[CatalogRow]:

@@ -64,14 +64,16 @@ def secret_weakness(secret: str) -> str | None:
     return None
 
 
-def _json_or_value(value: object) -> object:
-    """A variable's JSON text parsed (a value already parsed is kept as it is)."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        raise ValueError("not JSON") from None
+def _model_table(value: object, rows: str) -> dict[str, object] | None:
+    """A variable's JSON text (or a value already parsed) as a map of model names to ``rows``."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError("not JSON") from None
+    if value is not None and not isinstance(value, dict):
+        raise ValueError(f"must map model names to {rows}")
+    return value
 
 
 class Settings(BaseSettings):
@@ -166,28 +168,20 @@ class Settings(BaseSettings):
     @field_validator("gemini_prices", mode="before")
     @classmethod
     def _price_table(cls, value: object) -> object:
-        value = _json_or_value(value)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise ValueError('must map model names to {"input": .., "output": ..} prices')
-        for model, row in value.items():
+        table = _model_table(value, '{"input": .., "output": ..} prices')
+        for model, row in (table or {}).items():
             if not isinstance(row, dict) or not {"input", "output"} <= set(row):
                 raise ValueError(f"{model}: needs input and output prices (USD per 1M tokens)")
             extra = set(row) - {"input", "output", "image_output"}
             if extra:
                 raise ValueError(f"{model}: unknown price {sorted(extra)[0]!r}")
-        return value
+        return table
 
     @field_validator("gemini_limits", mode="before")
     @classmethod
     def _model_limits(cls, value: object) -> object:
-        value = _json_or_value(value)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise ValueError('must map model names to {"rpm": N, "tpm": N, "rpd": N}')
-        for model, row in value.items():
+        table = _model_table(value, '{"rpm": N, "tpm": N, "rpd": N}')
+        for model, row in (table or {}).items():
             if not isinstance(row, dict) or not row:
                 raise ValueError(f'{model}: needs a limit such as {{"rpm": 100}}')
             for name, limit in row.items():
@@ -195,7 +189,7 @@ class Settings(BaseSettings):
                     raise ValueError(f"{model}: unknown limit {name!r} (rpm, tpm or rpd)")
                 if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
                     raise ValueError(f"{model}: {name} must be a whole number above 0")
-        return value
+        return table
 
     @field_validator("visualizer_private_hosts_allowed")
     @classmethod
@@ -325,10 +319,10 @@ _URLS_WITH_PASSWORDS = {"SMTP_URL", "DATABASE_URL", "REDIS_URL"}
 
 def _one_line(error: ValidationError) -> str:
     first = error.errors()[0]
-    field = str(first["loc"][0]).upper() if first["loc"] else "configuration"
     message = str(first["msg"]).removeprefix("Value error, ")
     if not first["loc"]:
         return message
+    field = str(first["loc"][0]).upper()
     if "KEY" in field or "SECRET" in field or field in _URLS_WITH_PASSWORDS:
         return f"{field}: {message}"
     return f"{field}: {message} (got {first.get('input')!r})"

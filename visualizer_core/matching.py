@@ -289,11 +289,9 @@ def _reason(product: ProductAnalysis, scene: SceneAnalysis, room: float, palette
         parts = [f"{label} {verb} {noun}"]
     elif room > 0:
         parts = [f"{label} is close to where {noun} belongs"]
-    elif rooms:
+    else:
         best = _room_label(rooms[0]).lower()
         parts = [f"{label} is not a usual room for {noun} (best: {best})"]
-    else:
-        parts = [f"{label} scene for {noun}"]
 
     scene_styles = [s.lower() for s in scene.style]
     shared = [s for s in (p.lower() for p in product.style) if s in scene_styles]
@@ -388,12 +386,11 @@ def best_matches(
     hand_set = {pid: sid for pid, sid in (overrides or {}).items() if sid in scenes}
     load = dict.fromkeys(scene_ids, 0)
     found: dict[str, Match] = {}
-    for pid in sorted(analyses):
-        if pid in hand_set:
-            sid = hand_set[pid]
-            total, _room, _palette = _score(analyses[pid], scenes[sid])
-            found[pid] = Match(sid, total, "set by hand", True, not analyses[pid].room_types)
-            load[sid] += 1
+    for pid in sorted(hand_set.keys() & analyses.keys()):
+        sid = hand_set[pid]
+        total, _room, _palette = _score(analyses[pid], scenes[sid])
+        found[pid] = Match(sid, total, "set by hand", True, not analyses[pid].room_types)
+        load[sid] += 1
     for pid in sorted(analyses):
         if pid in found:
             continue

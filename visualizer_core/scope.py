@@ -63,11 +63,6 @@ class ClientScope:
     role: Role
     user_id: uuid.UUID | None = None
 
-    @property
-    def is_admin(self) -> bool:
-        """Whether this scope spans every client (never, for a member)."""
-        return False
-
     def require(self, action: Action) -> None:
         """Raise ``Forbidden`` unless the role allows ``action``."""
         if action not in _ALLOWED[self.role]:
@@ -91,11 +86,6 @@ class AdminScope:
     """The admin actor of the command and the notebooks: every client, every action."""
 
     actor: str = "admin"
-
-    @property
-    def is_admin(self) -> bool:
-        """Whether this scope spans every client (always, for the admin)."""
-        return True
 
     def require(self, action: Action) -> None:
         """The admin may do everything."""

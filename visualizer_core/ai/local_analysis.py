@@ -351,15 +351,8 @@ def _phrase(words: str) -> re.Pattern[str]:
 
 def _keyword_hits(text: str, phrases: Iterable[tuple[str, str]]) -> list[str]:
     """Targets of the phrases found in normalised text, in text order; longer phrases win."""
-    found: list[tuple[int, int, str]] = []
-    for phrase, target in phrases:
-        found.extend((m.start(), m.end(), target) for m in _phrase(phrase).finditer(text))
-    found.sort(key=lambda h: (h[0] - h[1], h[0]))
-    kept: list[tuple[int, int, str]] = []
-    for start, end, target in found:
-        if not any(start < k_end and k_start < end for k_start, k_end, _ in kept):
-            kept.append((start, end, target))
-    return list(dict.fromkeys(target for _, _, target in sorted(kept)))
+    hits = taxonomy.find_phrases(text, ((_phrase(phrase), target) for phrase, target in phrases))
+    return list(dict.fromkeys(hit.target for hit in hits))
 
 
 def _styles_in(text: str) -> list[str]:

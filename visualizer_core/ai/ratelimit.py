@@ -180,9 +180,6 @@ class ModelLimits:
     tpm: int | None = None
     rpd: int | None = None
 
-    def as_dict(self) -> dict[str, int]:
-        return {k: v for k, v in (("rpm", self.rpm), ("tpm", self.tpm), ("rpd", self.rpd)) if v}
-
 
 def limits_table(
     limits: Mapping[str, Mapping[str, int]] | None, default_rpm: int | None
@@ -360,6 +357,7 @@ class ModelLimiter:
         limits = self.limits_of(name)
         if not (limits.rpm or limits.tpm or limits.rpd):
             return
+        item: RateLimitItemPerSecond | None = None  # a tokens window, charged once all pass
         if limits.tpm and tokens:
             from limits import RateLimitItemPerSecond
 
@@ -386,11 +384,8 @@ class ModelLimiter:
             raise DailyLimitReached(
                 _paused_message(name, end, reason), resets_at=end, local=True, model=name
             )
-        if limits.tpm and tokens:
-            from limits import RateLimitItemPerSecond
-
-            item = RateLimitItemPerSecond(limits.tpm, self.window_s)
-            self._windows.hit(item, name, "tokens", cost=min(tokens, limits.tpm))
+        if item is not None:
+            self._windows.hit(item, name, "tokens", cost=cost)
 
     def _reserve(
         self, model: str, limit: int, member: str, now: float, *, reserve: bool

@@ -167,17 +167,21 @@ def _error_text(error: BaseException | str) -> str:
     return f"{type(error).__name__}: {error}"[:500]
 
 
+_UNPRICED: set[str] = set()  # models already warned about
+
+
 def _lookup(table: Mapping[str, Price], model: str) -> Price | None:
-    """The row of ``model``: exact, else the longest known prefix (``-001`` versions)."""
+    """The row of ``model``: exact, else the longest known prefix (``-001`` versions), else
+    None (logged once per model)."""
     name = model.removeprefix("models/")
     price = table.get(name)
     if price is None:
         keys = [key for key in table if name.startswith(key)]
         price = table[max(keys, key=len)] if keys else None
+    if price is None and model not in _UNPRICED:
+        _UNPRICED.add(model)
+        log.warning("no price known for Gemini model %r; counting its calls as free", model)
     return price
-
-
-_UNPRICED: set[str] = set()  # models already warned about
 
 
 def _cost(price: Price | None, tokens: Tokens, factor: float) -> float:
@@ -202,11 +206,7 @@ class Pricing:
 
     def price(self, model: str) -> Price | None:
         """The row for ``model`` (exact, else longest prefix), or None (logged once)."""
-        found = _lookup(self.table, model)
-        if found is None and model not in _UNPRICED:
-            _UNPRICED.add(model)
-            log.warning("no price known for Gemini model %r; counting its calls as free", model)
-        return found
+        return _lookup(self.table, model)
 
     def cost(self, model: str, tokens: Tokens, *, factor: float = 1.0) -> float:
         """USD of a call of ``model`` that used ``tokens``."""
@@ -258,9 +258,6 @@ def estimate_cost(
     )
     price = _lookup(table, model)
     if price is None:
-        if model not in _UNPRICED:
-            _UNPRICED.add(model)
-            log.warning("no price known for Gemini model %r; counting its calls as free", model)
         return 0.0
     if price.image_output is None:  # a text model: no image tokens, all output is text
         tokens = Tokens(
@@ -369,9 +366,7 @@ def records_of(value: Mapping[str, Any] | None) -> list[CallRecord]:
 def summarize(records: Iterable[CallRecord | Mapping[str, Any]]) -> dict[str, Any]:
     """The ``usage`` JSON of a row: its calls, their total cost and tokens (for quick reads)."""
     calls = [r if isinstance(r, CallRecord) else CallRecord.model_validate(r) for r in records]
-    total = Tokens()
-    for record in calls:
-        total = total + record.tokens
+    total = sum((record.tokens for record in calls), Tokens())
     return {
         "calls": [record.as_json() for record in calls],
         "cost_usd": round(sum(record.cost_usd for record in calls), 10),

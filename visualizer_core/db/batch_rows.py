@@ -14,10 +14,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Final
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Update, func, select, update
 from sqlalchemy.orm import Session
 
 from visualizer_core.db.models import Flow, GeneratedImage
+from visualizer_core.db.repo._common import bulk, chunks, silent_since
 from visualizer_core.schemas import ImageStatus
 
 __all__ = [
@@ -55,8 +56,9 @@ INGEST_PREFIX: Final = "gemini-batch-ingest:"
 _G = GeneratedImage
 
 
-def _rowcount(result: Any) -> int:
-    return int(result.rowcount)
+def _open(*where: Any) -> Update:
+    """An UPDATE of the generating rows that meet ``where`` (every row of a job is one)."""
+    return update(_G).where(_G.status == ImageStatus.GENERATING, *where)
 
 
 def models_of(db: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str | None]:
@@ -96,44 +98,28 @@ def open_rows_of_flow(db: Session, flow_id: uuid.UUID) -> list[Any]:
 
 def touch_waiting(db: Session, *, now: dt.datetime) -> None:
     """Heartbeat of every row waiting for its job or a decision (not of leased ones)."""
-    db.execute(
-        update(_G)
-        .where(
-            _G.status == ImageStatus.GENERATING,
-            _G.job_id.like(f"{JOB_PREFIX}%"),
-            _G.worker_id == SUBMITTER,
-        )
-        .values(heartbeat_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    waiting = _open(_G.job_id.like(f"{JOB_PREFIX}%"), _G.worker_id == SUBMITTER)
+    bulk(db, waiting.values(heartbeat_at=now))
 
 
 def await_decision(
     db: Session, ids: Sequence[uuid.UUID], *, message: str, now: dt.datetime
 ) -> None:
     """These rows wait for a person: submission refused, or their job ended without results."""
-    db.execute(
-        update(_G)
-        .where(_G.id.in_(list(ids)), _G.status == ImageStatus.GENERATING)
-        .values(
-            job_id=AWAITING,
-            worker_id=SUBMITTER,
-            error_message=message,
-            heartbeat_at=now,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+    stmt = _open(_G.id.in_(list(ids))).values(
+        job_id=AWAITING,
+        worker_id=SUBMITTER,
+        error_message=message,
+        heartbeat_at=now,
+        updated_at=now,
     )
+    bulk(db, stmt)
 
 
 def clear_decision(db: Session, ids: Sequence[uuid.UUID], *, now: dt.datetime) -> None:
     """The decision was made: the rows no longer say they wait."""
-    db.execute(
-        update(_G)
-        .where(_G.id.in_(list(ids)), _G.status == ImageStatus.GENERATING, _G.job_id == AWAITING)
-        .values(error_message=None, heartbeat_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    waiting = _open(_G.id.in_(list(ids)), _G.job_id == AWAITING)
+    bulk(db, waiting.values(error_message=None, heartbeat_at=now, updated_at=now))
 
 
 def lease(
@@ -141,92 +127,54 @@ def lease(
 ) -> list[uuid.UUID]:
     """Takes the job's open rows for ``holder``: those the submitter holds, and those of an
     ingest whose lease ran out. A guarded update: two callers never get the same row."""
-    candidates = rows_of_job(db, job_id)
+    free = (_G.worker_id == SUBMITTER) | (
+        _G.worker_id.like(f"{INGEST_PREFIX}%") & (_G.heartbeat_at < expired_before)
+    )
     taken: list[uuid.UUID] = []
-    for start in range(0, len(candidates), 500):
-        result = db.execute(
-            update(_G)
-            .where(
-                _G.id.in_(candidates[start : start + 500]),
-                _G.status == ImageStatus.GENERATING,
-                _G.job_id == job_id,
-                (_G.worker_id == SUBMITTER)
-                | (_G.worker_id.like(f"{INGEST_PREFIX}%") & (_G.heartbeat_at < expired_before)),
-            )
-            .values(worker_id=holder, heartbeat_at=now)
-            .returning(_G.id)
-            .execution_options(synchronize_session=False)
-        )
-        taken.extend(result.scalars())
+    for chunk in chunks(rows_of_job(db, job_id)):
+        stmt = _open(_G.id.in_(chunk), _G.job_id == job_id, free).returning(_G.id)
+        taken.extend(bulk(db, stmt.values(worker_id=holder, heartbeat_at=now)).scalars())
     return taken
 
 
 def renew(db: Session, holder: str, *, now: dt.datetime) -> int:
     """Keeps ``holder``'s lease on its open rows."""
-    result = db.execute(
-        update(_G)
-        .where(_G.worker_id == holder, _G.status == ImageStatus.GENERATING)
-        .values(heartbeat_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return _rowcount(result)
+    return bulk(db, _open(_G.worker_id == holder).values(heartbeat_at=now)).rowcount
 
 
 def renew_one(db: Session, image_id: uuid.UUID, holder: str, *, now: dt.datetime) -> bool:
     """Whether the row is still open and ``holder``'s (and its lease renewed)."""
-    result = db.execute(
-        update(_G)
-        .where(_G.id == image_id, _G.worker_id == holder, _G.status == ImageStatus.GENERATING)
-        .values(heartbeat_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return _rowcount(result) == 1
+    held = _open(_G.id == image_id, _G.worker_id == holder)
+    return bulk(db, held.values(heartbeat_at=now)).rowcount == 1
 
 
 def hand_back(db: Session, ids: Sequence[uuid.UUID], holder: str, *, now: dt.datetime) -> None:
     """Rows ``holder`` did not finish, back to the submitter (to go into a new job)."""
-    db.execute(
-        update(_G)
-        .where(_G.id.in_(list(ids)), _G.worker_id == holder, _G.status == ImageStatus.GENERATING)
-        .values(worker_id=SUBMITTER, heartbeat_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    held = _open(_G.id.in_(list(ids)), _G.worker_id == holder)
+    bulk(db, held.values(worker_id=SUBMITTER, heartbeat_at=now))
 
 
 def release(db: Session, holder: str, *, now: dt.datetime) -> None:
     """Ends ``holder``'s lease: its open rows wait for the next poll again."""
-    db.execute(
-        update(_G)
-        .where(_G.worker_id == holder, _G.status == ImageStatus.GENERATING)
-        .values(worker_id=SUBMITTER, heartbeat_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    bulk(db, _open(_G.worker_id == holder).values(worker_id=SUBMITTER, heartbeat_at=now))
 
 
 def mark_submitting(
     db: Session, ids: Sequence[uuid.UUID], holder: str, *, now: dt.datetime
 ) -> list[uuid.UUID]:
     """These generating rows are being submitted by ``holder`` (its heartbeat is the lease)."""
-    result = db.execute(
-        update(_G)
-        .where(_G.id.in_(list(ids)), _G.status == "generating")
-        .values(job_id=SUBMITTING, worker_id=holder, heartbeat_at=now, updated_at=now)
-        .returning(_G.id)
-        .execution_options(synchronize_session=False)
+    stmt = _open(_G.id.in_(list(ids))).values(
+        job_id=SUBMITTING, worker_id=holder, heartbeat_at=now, updated_at=now
     )
-    return list(result.scalars())
+    return list(bulk(db, stmt.returning(_G.id)).scalars())
 
 
 def submitted(
     db: Session, ids: Sequence[uuid.UUID], holder: str, job_id: str, *, now: dt.datetime
 ) -> None:
     """``holder``'s rows are in the job now: they wait for it."""
-    db.execute(
-        update(_G)
-        .where(_G.id.in_(list(ids)), _G.worker_id == holder, _G.status == "generating")
-        .values(job_id=job_id, worker_id=SUBMITTER, heartbeat_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    held = _open(_G.id.in_(list(ids)), _G.worker_id == holder)
+    bulk(db, held.values(job_id=job_id, worker_id=SUBMITTER, heartbeat_at=now, updated_at=now))
 
 
 def interrupted_submissions(
@@ -234,24 +182,12 @@ def interrupted_submissions(
 ) -> dict[str, list[uuid.UUID]]:
     """Rows whose submitter stopped beating, by submitter; they are taken (worker_id set to
     the submitter's own id again, heartbeat now) so that one poll alone deals with them."""
-    stmt = select(_G.id, _G.worker_id).where(
-        _G.status == "generating",
-        _G.job_id == SUBMITTING,
-        (_G.heartbeat_at.is_(None)) | (_G.heartbeat_at < older_than),
-    )
+    interrupted = (_G.job_id == SUBMITTING, silent_since(older_than))
+    stmt = select(_G.id, _G.worker_id).where(_G.status == ImageStatus.GENERATING, *interrupted)
     found: dict[str, list[uuid.UUID]] = {}
     for iid, holder in db.execute(stmt).all():
-        taken = db.execute(
-            update(_G)
-            .where(
-                _G.id == iid,
-                _G.job_id == SUBMITTING,
-                (_G.heartbeat_at.is_(None)) | (_G.heartbeat_at < older_than),
-            )
-            .values(heartbeat_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if _rowcount(taken) == 1:
+        taken = update(_G).where(_G.id == iid, *interrupted).values(heartbeat_at=now)
+        if bulk(db, taken).rowcount == 1:
             found.setdefault(str(holder), []).append(iid)
     return found
 
@@ -262,7 +198,7 @@ def pending_economy_flows(db: Session) -> list[uuid.UUID]:
     stmt = (
         select(_G.flow_id)
         .join(Flow, Flow.id == _G.flow_id)
-        .where(_G.status == "pending", Flow.settings["economy"].as_boolean().is_(True))
+        .where(_G.status == ImageStatus.PENDING, Flow.settings["economy"].as_boolean().is_(True))
         .group_by(_G.flow_id)
     )
     return list(db.scalars(stmt))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from visualizer_core.ai.usage import CallRecord, records_of, summarize
 from visualizer_core.db.models import Client, GeneratedImage, Product, StudioSession
+from visualizer_core.db.repo._common import get, scoped
 from visualizer_core.schemas import ImageStatus
 
 __all__ = [
@@ -44,9 +46,7 @@ def add_image_calls(db: Session, image_id: uuid.UUID, records: Sequence[CallReco
     Rows made before the ledger (usage without ``calls``) keep their ``cost_usd`` as one
     earlier call, so no cent recorded then is dropped.
     """
-    row = db.scalars(
-        select(GeneratedImage).where(GeneratedImage.id == image_id).with_for_update()
-    ).one_or_none()
+    row = get(db, GeneratedImage, image_id, client_id=None, lock=True)
     if row is None or not records:
         return float(row.cost_usd or 0.0) if row is not None else 0.0
     earlier = _legacy_calls(row)
@@ -60,9 +60,7 @@ def add_product_calls(db: Session, product_id: uuid.UUID, records: Sequence[Call
     """Appends ``records`` (analysis calls) to the product's ledger."""
     if not records:
         return
-    row = db.scalars(
-        select(Product).where(Product.id == product_id).with_for_update()
-    ).one_or_none()
+    row = get(db, Product, product_id, client_id=None, lock=True)
     if row is not None:
         row.usage = _merged(row.usage, records)
 
@@ -73,9 +71,7 @@ def add_scene_calls(
     """Appends each scene's records (analysis calls) to its object on the session's scenes."""
     if not any(calls_by_scene.values()):
         return
-    row = db.scalars(
-        select(StudioSession).where(StudioSession.id == session_id).with_for_update()
-    ).one_or_none()
+    row = get(db, StudioSession, session_id, client_id=None, lock=True)
     if row is None:
         return
     scenes = []
@@ -150,9 +146,8 @@ def calls(
         GeneratedImage.created_at,
         GeneratedImage.completed_at,
     )
-    if client_id is not None:
-        images = images.where(GeneratedImage.client_id == client_id)
-    for image in db.execute(images.execution_options(yield_per=500)):
+    images = scoped(images, GeneratedImage, client_id).execution_options(yield_per=500)
+    for image in db.execute(images):
         for record in records_of(image.usage) or _legacy_calls(image):
             if wanted(record):
                 yield LedgerCall(
@@ -167,16 +162,12 @@ def calls(
     products = select(Product.id, Product.client_id, Product.usage).where(
         Product.usage.is_not(None)
     )
-    if client_id is not None:
-        products = products.where(Product.client_id == client_id)
-    for pid, cid, usage in db.execute(products):
+    for pid, cid, usage in db.execute(scoped(products, Product, client_id)):
         for record in records_of(usage):
             if wanted(record):
                 yield LedgerCall(record, cid, names.get(cid, ""), None, None, pid, None)
     sessions = select(StudioSession.id, StudioSession.client_id, StudioSession.scenes)
-    if client_id is not None:
-        sessions = sessions.where(StudioSession.client_id == client_id)
-    for sid, cid, scenes in db.execute(sessions):
+    for sid, cid, scenes in db.execute(scoped(sessions, StudioSession, client_id)):
         for scene in scenes or []:
             for record in records_of(scene.get("usage")):
                 if wanted(record):
@@ -192,14 +183,10 @@ def approved_counts(
     stmt = select(GeneratedImage.client_id, GeneratedImage.studio_session_id).where(
         GeneratedImage.review_state == "approved", GeneratedImage.status == ImageStatus.COMPLETED
     )
-    if client_id is not None:
-        stmt = stmt.where(GeneratedImage.client_id == client_id)
     if since is not None:
         stmt = stmt.where(GeneratedImage.completed_at >= since)
-    counts: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
-    for cid, sid in db.execute(stmt):
-        counts[(cid, sid)] = counts.get((cid, sid), 0) + 1
-    return counts
+    rows = db.execute(scoped(stmt, GeneratedImage, client_id))
+    return dict(Counter((cid, sid) for cid, sid in rows))
 
 
 def recent_image_costs(

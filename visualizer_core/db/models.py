@@ -59,6 +59,16 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
+def _owned_by(table: str, *, index: bool = True) -> Any:
+    """A foreign key to ``table``: deleting that row deletes this one."""
+    return mapped_column(ForeignKey(f"{table}.id", ondelete="CASCADE"), index=index)
+
+
+def _refers_to(table: str) -> Any:
+    """A foreign key to ``table`` that is cleared when that row is deleted."""
+    return mapped_column(ForeignKey(f"{table}.id", ondelete="SET NULL"))
+
+
 class _Timestamps:
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -94,9 +104,7 @@ class User(_Timestamps, Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column()
     last_login_at: Mapped[dt.datetime | None] = mapped_column()
-    active_client_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("client.id", ondelete="SET NULL")
-    )
+    active_client_id: Mapped[uuid.UUID | None] = _refers_to("client")
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """Whether the person proved they control the address (mailed link, single sign-on, admin)."""
     reset_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -114,12 +122,8 @@ class Member(_Timestamps, Base):
     __tablename__ = "member"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("user.id", ondelete="CASCADE"), index=True
-    )
-    client_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("client.id", ondelete="CASCADE"), index=True
-    )
+    user_id: Mapped[uuid.UUID] = _owned_by("user")
+    client_id: Mapped[uuid.UUID] = _owned_by("client")
     role: Mapped[str] = mapped_column(String(20))
     invite_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     invite_expires_at: Mapped[dt.datetime | None] = mapped_column()
@@ -138,9 +142,7 @@ class Product(_Timestamps, Base):
     __tablename__ = "product"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    client_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("client.id", ondelete="CASCADE"), index=True
-    )
+    client_id: Mapped[uuid.UUID] = _owned_by("client")
     sku: Mapped[str] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(Text)
     category: Mapped[str | None] = mapped_column(Text)
@@ -162,12 +164,8 @@ class ProductImage(_Timestamps, Base):
     __tablename__ = "product_image"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    client_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("client.id", ondelete="CASCADE"), index=True
-    )
-    product_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("product.id", ondelete="CASCADE"), index=True
-    )
+    client_id: Mapped[uuid.UUID] = _owned_by("client")
+    product_id: Mapped[uuid.UUID] = _owned_by("product")
     position: Mapped[int] = mapped_column(Integer, default=0)
     base_key: Mapped[str] = mapped_column(Text)
     preview_key: Mapped[str] = mapped_column(Text)
@@ -192,9 +190,7 @@ class StudioSession(_Timestamps, Base):
     __tablename__ = "studio_session"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    client_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("client.id", ondelete="CASCADE"), index=True
-    )
+    client_id: Mapped[uuid.UUID] = _owned_by("client")
     name: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default=SessionStatus.ACTIVE)
     scenes: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
@@ -230,18 +226,12 @@ class Flow(_Timestamps, Base):
     __tablename__ = "flow"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    client_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("client.id", ondelete="CASCADE"), index=True
-    )
-    studio_session_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("studio_session.id", ondelete="CASCADE"), index=True
-    )
+    client_id: Mapped[uuid.UUID] = _owned_by("client")
+    studio_session_id: Mapped[uuid.UUID] = _owned_by("studio_session")
     name: Mapped[str | None] = mapped_column(Text)
     product_ids: Mapped[list[str]] = mapped_column(TextArray, default=list)
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    parent_flow_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("flow.id", ondelete="SET NULL")
-    )
+    parent_flow_id: Mapped[uuid.UUID | None] = _refers_to("flow")
     finished_at: Mapped[dt.datetime | None] = mapped_column()
     webhook: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
@@ -252,17 +242,11 @@ class GeneratedImage(_Timestamps, Base):
     __tablename__ = "generated_image"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
-    flow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("flow.id", ondelete="CASCADE"))
-    studio_session_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("studio_session.id", ondelete="CASCADE")
-    )
-    product_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("product.id", ondelete="CASCADE"), index=True
-    )
-    product_image_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("product_image.id", ondelete="SET NULL")
-    )
+    client_id: Mapped[uuid.UUID] = _owned_by("client", index=False)
+    flow_id: Mapped[uuid.UUID] = _owned_by("flow", index=False)
+    studio_session_id: Mapped[uuid.UUID] = _owned_by("studio_session", index=False)
+    product_id: Mapped[uuid.UUID] = _owned_by("product")
+    product_image_id: Mapped[uuid.UUID | None] = _refers_to("product_image")
     scene_id: Mapped[str | None] = mapped_column(String(64))
     variant: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -296,9 +280,7 @@ class GeneratedImage(_Timestamps, Base):
     review_state: Mapped[str] = mapped_column(String(20), default="none")
     favourite: Mapped[bool] = mapped_column(Boolean, default=False)
     fidelity_score: Mapped[float | None] = mapped_column(Float)
-    rerun_of_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("generated_image.id", ondelete="SET NULL")
-    )
+    rerun_of_id: Mapped[uuid.UUID | None] = _refers_to("generated_image")
 
     __table_args__ = (
         CheckConstraint(_in("status", IMAGE_STATUSES), name="status"),

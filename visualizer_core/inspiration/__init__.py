@@ -13,20 +13,14 @@ into scenes.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
-
-import blurhash  # type: ignore[import-untyped]
-from PIL import Image
 
 __all__ = [
     "COLORS",
     "ORIENTATIONS",
     "InspirationPhoto",
     "SearchPage",
-    "blur_hash_of",
-    "placeholder_png",
 ]
 
 Source = Literal["unsplash", "session", "generation", "demo"]
@@ -104,28 +98,3 @@ class SearchPage:
             return False
         floor = max(5, (self.rate_limit or 0) // 10)
         return self.rate_limit_remaining <= floor
-
-
-def blur_hash_of(image: Image.Image, *, components: tuple[int, int] = (4, 3)) -> str:
-    """The BlurHash of a picture (computed on a 32 px copy: the hash holds no more detail)."""
-    small = image.convert("RGB")
-    small.thumbnail((32, 32))
-    pixels = [
-        [list(small.getpixel((x, y))) for x in range(small.width)]  # type: ignore[arg-type]
-        for y in range(small.height)
-    ]
-    value: str = blurhash.encode(pixels, components[0], components[1])
-    return value
-
-
-def placeholder_png(blur_hash: str, width: int = 32, height: int = 24) -> bytes:
-    """A small PNG drawn from a BlurHash, to stand in for a picture still loading."""
-    try:
-        rows = blurhash.decode(blur_hash, width, height)
-    except (ValueError, IndexError, KeyError) as error:
-        raise ValueError(f"not a BlurHash: {blur_hash!r}") from error
-    image = Image.new("RGB", (width, height))
-    image.putdata([tuple(int(c) for c in pixel) for row in rows for pixel in row])
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()

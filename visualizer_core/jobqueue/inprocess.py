@@ -78,45 +78,34 @@ class InProcessQueue:
             if self._threads or self._closed:
                 return
             self._heartbeat = Heartbeat(self._backends, self._heartbeat_interval)
-            for index in range(self._workers):
-                thread = threading.Thread(
-                    target=self._work, name=f"visualizer-worker-{index}", daemon=True
-                )
+            runs = [(self._work, f"visualizer-worker-{i}") for i in range(self._workers)]
+            runs += [(self._judge, f"visualizer-judge-{i}") for i in range(self._judgement_workers)]
+            for target, name in [*runs, (self._timer, "visualizer-delays")]:
+                thread = threading.Thread(target=target, name=name, daemon=True)
                 thread.start()
                 self._threads.append(thread)
-            for index in range(self._judgement_workers):
-                thread = threading.Thread(
-                    target=self._judge, name=f"visualizer-judge-{index}", daemon=True
-                )
-                thread.start()
-                self._threads.append(thread)
-            timer = threading.Thread(target=self._timer, name="visualizer-delays", daemon=True)
-            timer.start()
-            self._threads.append(timer)
 
     def dispatch(self, image_ids: Sequence[uuid.UUID], *, delay_s: float = 0.0) -> None:
-        self.start()
-        if delay_s > 0:
-            self._later("image", image_ids, delay_s)
-            return
-        for image_id in image_ids:
-            with self._lock:
-                if image_id in self._queued:
-                    continue
-                self._queued.add(image_id)
-            self._queue.put(image_id)
+        self._put("image", image_ids, delay_s)
 
     def dispatch_judgements(self, image_ids: Sequence[uuid.UUID], *, delay_s: float = 0.0) -> None:
+        self._put("judgement", image_ids, delay_s)
+
+    def _put(self, kind: str, image_ids: Sequence[uuid.UUID], delay_s: float) -> None:
+        """Queue each job once (one already waiting is not queued again), or later."""
         self.start()
         if delay_s > 0:
-            self._later("judgement", image_ids, delay_s)
+            self._later(kind, image_ids, delay_s)
             return
+        waiting, jobs = (
+            (self._queued, self._queue) if kind == "image" else (self._judging, self._judgements)
+        )
         for image_id in image_ids:
             with self._lock:
-                if image_id in self._judging:
+                if image_id in waiting:
                     continue
-                self._judging.add(image_id)
-            self._judgements.put(image_id)
+                waiting.add(image_id)
+            jobs.put(image_id)
 
     def _later(self, kind: str, image_ids: Sequence[uuid.UUID], delay_s: float) -> None:
         due = time.monotonic() + delay_s
@@ -141,10 +130,7 @@ class InProcessQueue:
                 _, _, kind, image_id = heapq.heappop(self._delayed)
                 if kind == "image":
                     self._delayed_ids.discard(image_id)
-            if kind == "image":
-                self.dispatch([image_id])
-            else:
-                self.dispatch_judgements([image_id])
+            self._put(kind, [image_id], 0.0)
 
     def live(self, image_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         with self._lock:

@@ -34,11 +34,11 @@ def client_prefix(client_id: UUID | str) -> str:
 
 
 def product_prefix(client_id: UUID | str, product_id: UUID | str) -> str:
-    return f"clients/{client_id}/products/{product_id}/"
+    return f"{client_prefix(client_id)}products/{product_id}/"
 
 
 def _product_image(client_id: UUID | str, product_id: UUID | str, kind: str, name: str) -> str:
-    return f"clients/{client_id}/products/{product_id}/media/images/{kind}/{name}"
+    return f"{product_prefix(client_id, product_id)}media/images/{kind}/{name}"
 
 
 def product_base(client_id: UUID | str, product_id: UUID | str, image_id: UUID | str) -> str:
@@ -57,14 +57,14 @@ def product_thumbnail(client_id: UUID | str, product_id: UUID | str, image_id: U
 
 
 def session_prefix(client_id: UUID | str, session_id: UUID | str) -> str:
-    return f"clients/{client_id}/sessions/{session_id}/"
+    return f"{client_prefix(client_id)}sessions/{session_id}/"
 
 
 def session_media(client_id: UUID | str, session_id: UUID | str, filename: str) -> str:
     """Any file of a session; ``filename`` may not contain a path."""
     if not _SAFE_FILENAME.match(filename) or ".." in filename:
         raise ValueError(f"unsafe media filename: {filename!r}")
-    return f"clients/{client_id}/sessions/{session_id}/media/{filename}"
+    return f"{session_prefix(client_id, session_id)}media/{filename}"
 
 
 def generated_image(

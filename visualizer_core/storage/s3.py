@@ -44,7 +44,10 @@ _DEFAULT_REGIONS = frozenset({"us-east-1", "auto"})
 _MODELS = botocore.loaders.create_loader()
 
 
-def _error_code(exc: ClientError) -> str:
+def _error_code(exc: Exception) -> str:
+    """The store's error code ("NoSuchKey" ...); empty for a failure without one."""
+    if not isinstance(exc, ClientError):
+        return ""
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
@@ -128,21 +131,17 @@ class S3Storage:
                 return body.read()
             finally:
                 body.close()
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             if _error_code(exc) in _MISSING_OBJECT:
                 raise StorageError(f"no stored object at key {key!r}") from exc
-            raise self._failed("get", key, exc) from exc
-        except BotoCoreError as exc:
             raise self._failed("get", key, exc) from exc
 
     def exists(self, key: str) -> bool:
         try:
             self._client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             if _error_code(exc) in _MISSING_OBJECT:
                 return False
-            raise self._failed("head", key, exc) from exc
-        except BotoCoreError as exc:
             raise self._failed("head", key, exc) from exc
         return True
 
@@ -194,11 +193,9 @@ class S3Storage:
         try:
             self._client.head_bucket(Bucket=self.bucket)
             return
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             if _error_code(exc) not in _MISSING_BUCKET:
                 raise self._failed("ensure_bucket", self.bucket, exc) from exc
-        except BotoCoreError as exc:
-            raise self._failed("ensure_bucket", self.bucket, exc) from exc
         try:
             if self.region in _DEFAULT_REGIONS:
                 self._client.create_bucket(Bucket=self.bucket)
@@ -208,11 +205,9 @@ class S3Storage:
                     Bucket=self.bucket,
                     CreateBucketConfiguration={"LocationConstraint": constraint},
                 )
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             if _error_code(exc) != "BucketAlreadyOwnedByYou":  # another process won the race
                 raise self._failed("ensure_bucket", self.bucket, exc) from exc
-        except BotoCoreError as exc:
-            raise self._failed("ensure_bucket", self.bucket, exc) from exc
 
     def close(self) -> None:
         """Close the client's connections; the instance must not be used afterwards."""

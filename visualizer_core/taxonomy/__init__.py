@@ -21,7 +21,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from visualizer_core.errors import InvalidInput
 from visualizer_core.taxonomy._data import (
@@ -32,7 +33,7 @@ from visualizer_core.taxonomy._data import (
     data,
 )
 from visualizer_core.taxonomy._text import BOUNDARY as _BOUNDARY
-from visualizer_core.taxonomy._text import normalize_text
+from visualizer_core.taxonomy._text import normalize_text, words
 from visualizer_core.taxonomy.classify import (
     UNSURE_BELOW,
     Candidate,
@@ -52,6 +53,7 @@ __all__ = [
     "Category",
     "CategoryInfo",
     "Classification",
+    "PhraseHit",
     "Placement",
     "SizeClass",
     "UnknownCategory",
@@ -60,6 +62,7 @@ __all__ = [
     "category",
     "category_info",
     "classify",
+    "find_phrases",
     "find_room_mentions",
     "normalize_category",
     "normalize_room_type",
@@ -95,20 +98,30 @@ class CategoryInfo:
     taxonomy_id: int | None = None
 
 
+def _info_of(node: Category) -> CategoryInfo:
+    return CategoryInfo(
+        node.slug,
+        node.name,
+        node.rooms,
+        node.placement,
+        node.size_class,
+        node.height_m,
+        node.id,
+    )
+
+
 def _info_for_kinds() -> dict[str, CategoryInfo]:
+    """A kind's facts are its first node's, under the kind's own name and height."""
     tax = data()
-    out: dict[str, CategoryInfo] = {}
-    for kind in tax.kinds.values():
-        node = tax.categories[kind.node_ids[0]]
-        out[kind.id] = CategoryInfo(
-            kind.id,
-            kind.label,
-            node.rooms,
-            node.placement,
-            node.size_class,
-            kind.height_m,
-            node.id,
+    out = {
+        kind.id: replace(
+            _info_of(tax.categories[kind.node_ids[0]]),
+            id=kind.id,
+            label=kind.label,
+            real_height_m=kind.height_m,
         )
+        for kind in tax.kinds.values()
+    }
     out["other"] = CategoryInfo("other", "Other", ("living_room",), "floor", "medium", 0.5)
     return out
 
@@ -134,18 +147,6 @@ def _by_slug() -> dict[str, Category]:
     for node in sorted(data().categories.values(), key=lambda n: (n.depth, n.id)):
         out.setdefault(node.slug, node)
     return out
-
-
-def _info_of(node: Category) -> CategoryInfo:
-    return CategoryInfo(
-        node.slug,
-        node.name,
-        node.rooms,
-        node.placement,
-        node.size_class,
-        node.height_m,
-        node.id,
-    )
 
 
 def normalize_category(name: str, category: str | None, description: str | None) -> str:
@@ -187,7 +188,7 @@ _CONTEXT_TOKENS = 3
 
 
 def _words_only(text: str) -> str:
-    return " ".join(t for t in normalize_text(text).split() if t != _BOUNDARY)
+    return " ".join(words(text))
 
 
 def _word_pattern(word: str) -> str:
@@ -202,34 +203,34 @@ def _word_pattern(word: str) -> str:
 
 
 def _phrase_regex(phrase: str) -> re.Pattern[str]:
-    words = _words_only(phrase).split()
-    body = " ".join(_word_pattern(w) for w in words)
+    body = " ".join(_word_pattern(w) for w in words(phrase))
     return re.compile(rf"(?<![a-z0-9]){body}(?![a-z0-9])")
 
 
-@dataclass(frozen=True)
-class _Hit:
+class PhraseHit(NamedTuple):
+    """Where a phrase was found in normalised text, and what it stands for."""
+
     start: int
     end: int
     target: str
 
 
-def _find(text: str, patterns: Iterable[tuple[re.Pattern[str], str]]) -> list[_Hit]:
-    """Non-overlapping phrase hits in normalised text, a longer phrase winning over a shorter."""
-    found: list[tuple[int, int, str]] = []
-    for pattern, target in patterns:
-        for m in pattern.finditer(text):
-            found.append((m.start(), m.end(), target))
-    found.sort(key=lambda h: (-(h[1] - h[0]), h[0]))
-    taken: list[tuple[int, int]] = []
-    hits: list[_Hit] = []
-    for start, end, target in found:
-        if any(start < t_end and t_start < end for t_start, t_end in taken):
-            continue
-        taken.append((start, end))
-        hits.append(_Hit(start, end, target))
-    hits.sort(key=lambda h: h.start)
-    return hits
+def find_phrases(text: str, patterns: Iterable[tuple[re.Pattern[str], str]]) -> list[PhraseHit]:
+    """Non-overlapping phrase hits in normalised text, in text order; where two overlap, the
+    longer phrase wins (the earlier one between equals)."""
+    found = sorted(
+        (
+            PhraseHit(m.start(), m.end(), target)
+            for pattern, target in patterns
+            for m in pattern.finditer(text)
+        ),
+        key=lambda h: (h.start - h.end, h.start),
+    )
+    kept: list[PhraseHit] = []
+    for hit in found:
+        if not any(hit.start < k.end and k.start < hit.end for k in kept):
+            kept.append(hit)
+    return sorted(kept, key=lambda h: h.start)
 
 
 def _negated(text: str, start: int) -> bool:
@@ -249,9 +250,9 @@ def _room_lookup() -> dict[str, str]:
     synonyms = data().room_synonyms
     for room_id, label in ROOM_TYPES.items():
         for phrase in (room_id, label, *synonyms.get(room_id, ())):
-            words = _words_only(phrase)
-            lookup_[words] = room_id
-            lookup_[words.replace(" ", "")] = room_id
+            plain = _words_only(phrase)
+            lookup_[plain] = room_id
+            lookup_[plain.replace(" ", "")] = room_id
     return lookup_
 
 
@@ -262,10 +263,10 @@ def _room_patterns(in_product_text: bool) -> tuple[tuple[re.Pattern[str], str], 
     ambiguous = data().ambiguous_room_words
     for room_id, label in ROOM_TYPES.items():
         for phrase in {room_id, label, *synonyms.get(room_id, ())}:
-            words = _words_only(phrase)
-            if in_product_text and words in ambiguous:
+            plain = _words_only(phrase)
+            if in_product_text and plain in ambiguous:
                 continue
-            patterns.append((_phrase_regex(words), room_id))
+            patterns.append((_phrase_regex(plain), room_id))
     patterns.sort(key=lambda p: (p[1], p[0].pattern))
     return tuple(patterns)
 
@@ -277,13 +278,13 @@ def normalize_room_type(text: str) -> str:
     one ("our cosy family room") gives the longest room phrase in it. Text that names no room
     raises :class:`UnknownRoomType` (an :class:`~visualizer_core.errors.InvalidInput`).
     """
-    words = _words_only(text or "")
+    plain = _words_only(text or "")
     lookup_ = _room_lookup()
-    room = lookup_.get(words) or lookup_.get(words.replace(" ", ""))
+    room = lookup_.get(plain) or lookup_.get(plain.replace(" ", ""))
     if room:
         return room
-    if words:
-        hits = _find(words, _room_patterns(False))
+    if plain:
+        hits = find_phrases(plain, _room_patterns(False))
         if hits:
             return max(hits, key=lambda h: (h.end - h.start, -h.start)).target
     raise UnknownRoomType(f"unknown room type {text!r}; known room types: {', '.join(ROOM_TYPES)}")
@@ -298,5 +299,7 @@ def find_room_mentions(text: str | None) -> list[str]:
     if not text:
         return []
     norm = normalize_text(text)
-    rooms = [h.target for h in _find(norm, _room_patterns(True)) if not _negated(norm, h.start)]
+    rooms = [
+        h.target for h in find_phrases(norm, _room_patterns(True)) if not _negated(norm, h.start)
+    ]
     return list(dict.fromkeys(rooms))

@@ -38,7 +38,7 @@ from visualizer_core.taxonomy._data import (
     TaxonomyData,
     data,
 )
-from visualizer_core.taxonomy._text import BOUNDARY, normalize_text, singular
+from visualizer_core.taxonomy._text import BOUNDARY, normalize_text, singular, words
 
 __all__ = ["UNSURE_BELOW", "Candidate", "Classification", "classify", "lookup", "phrases_of"]
 
@@ -114,7 +114,7 @@ class _Vocab:
 
 
 def _plain(text: str) -> list[str]:
-    return [singular(t) for t in normalize_text(text).split() if t != BOUNDARY]
+    return [singular(t) for t in words(text)]
 
 
 @functools.cache
@@ -163,14 +163,14 @@ def prepare(text: str | None) -> list[str]:
     vocab = _vocab()
     # Bare numbers say how many, not what ("Chest of 4 drawers", "2 Seater Sofa"); "and" before
     # a number adds other things to the product ("Duvet Cover and 2 Pillowcases"), like "with".
-    words = normalize_text(text).split()
+    normalized = normalize_text(text).split()
     raw = [
         "with"
-        if t == "and" and i + 1 < len(words) and words[i + 1].isdigit()
+        if t == "and" and i + 1 < len(normalized) and normalized[i + 1].isdigit()
         else t
         if t == BOUNDARY
         else singular(t)
-        for i, t in enumerate(words)
+        for i, t in enumerate(normalized)
         if not t.isdigit()
     ]
     out: list[str] = []
@@ -195,13 +195,9 @@ def prepare(text: str | None) -> list[str]:
 def _parts(name: str) -> list[tuple[list[str], bool]]:
     """A category name's parts ("Kitchen & Dining Room Chairs": "Kitchen", "Dining Room
     Chairs"), each as singular tokens with whether its last word was a plural noun."""
-    pieces: list[str] = []
-    for chunk in name.replace(", &", ",").replace(" & ", ",").split(","):
-        if chunk.strip():
-            pieces.append(chunk.strip())
     out = []
-    for piece in pieces:
-        tokens = [t for t in normalize_text(piece).split() if t != BOUNDARY]
+    for piece in name.replace(", &", ",").replace(" & ", ",").split(","):
+        tokens = words(piece)
         if tokens:
             out.append(([singular(t) for t in tokens], singular(tokens[-1]) != tokens[-1]))
     return out
@@ -513,7 +509,7 @@ def _result(
     )
 
 
-def _nothing(lead_rooms: Sequence[str], candidates: tuple[Candidate, ...] = ()) -> Classification:
+def _nothing(lead_rooms: Sequence[str]) -> Classification:
     return Classification(
         taxonomy_id=None,
         path=None,
@@ -525,7 +521,6 @@ def _nothing(lead_rooms: Sequence[str], candidates: tuple[Candidate, ...] = ()) 
         size_class="medium",
         height_m=0.5,
         source="none",
-        candidates=candidates,
     )
 
 

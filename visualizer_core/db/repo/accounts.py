@@ -10,6 +10,7 @@ from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from visualizer_core.db.models import Client, Member, User
+from visualizer_core.db.repo._common import bulk
 
 
 def user_by_email(db: Session, email: str) -> User | None:
@@ -42,9 +43,8 @@ def take_sign_in_attempt(
             ),
         )
         .returning(User.failed_logins)
-        .execution_options(synchronize_session=False)
     )
-    count = db.execute(stmt).scalar_one_or_none()
+    count = bulk(db, stmt).scalar_one_or_none()
     return count is not None and count <= max_attempts
 
 

@@ -6,10 +6,11 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from visualizer_core.db.models import Client, GeneratedImage
+from visualizer_core.db.repo._common import count_where
 from visualizer_core.schemas import ImageStatus
 
 
@@ -47,12 +48,8 @@ def usage_by_day(
         select(
             day.label("day"),
             func.count(),
-            func.coalesce(
-                func.sum(case((GeneratedImage.status == ImageStatus.COMPLETED, 1), else_=0)), 0
-            ),
-            func.coalesce(
-                func.sum(case((GeneratedImage.status == ImageStatus.ERROR, 1), else_=0)), 0
-            ),
+            count_where(GeneratedImage.status == ImageStatus.COMPLETED),
+            count_where(GeneratedImage.status == ImageStatus.ERROR),
             func.coalesce(func.sum(GeneratedImage.cost_usd), 0.0),
         )
         .where(GeneratedImage.client_id == client_id, column >= since)

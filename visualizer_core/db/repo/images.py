@@ -9,10 +9,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from visualizer_core.db.models import Client, Flow, GeneratedImage, StudioSession
+from visualizer_core.db.repo._common import bulk, chunks, count_where, silent_since
 from visualizer_core.schemas import OPEN_STATUSES, ImageStatus
 
 
@@ -23,25 +24,14 @@ def status_counts(
     flow_ids: Sequence[uuid.UUID] | None = None,
 ) -> dict[str, int]:
     """Images per status, in one aggregate query."""
-    stmt = select(
-        func.count(),
-        *(
-            func.coalesce(func.sum(case((GeneratedImage.status == s, 1), else_=0)), 0)
-            for s in ("pending", "generating", "completed", "error")
-        ),
-    )
+    stmt = select(func.count(), *(count_where(GeneratedImage.status == s) for s in ImageStatus))
     if session_id is not None:
         stmt = stmt.where(GeneratedImage.studio_session_id == session_id)
     if flow_ids is not None:
         stmt = stmt.where(GeneratedImage.flow_id.in_(list(flow_ids)))
-    total, pending, generating, completed, error = db.execute(stmt).one()
-    return {
-        "total": int(total),
-        "pending": int(pending),
-        "generating": int(generating),
-        "completed": int(completed),
-        "error": int(error),
-    }
+    total, *counts = db.execute(stmt).one()
+    by_status = {status.value: int(n) for status, n in zip(ImageStatus, counts, strict=True)}
+    return {"total": int(total), **by_status}
 
 
 def flows_of(db: Session, session_id: uuid.UUID) -> Sequence[Flow]:
@@ -112,7 +102,7 @@ def unjudged_images(db: Session, *, completed_since: dt.datetime) -> Sequence[Ge
 def open_counts_by_model(db: Session, *, session_id: uuid.UUID | None = None) -> dict[str, int]:
     """Pending and generating images per model (of one session, or all), in one query."""
     stmt = select(GeneratedImage.model, func.count()).where(
-        GeneratedImage.status.in_(("pending", "generating"))
+        GeneratedImage.status.in_(OPEN_STATUSES)
     )
     if session_id is not None:
         stmt = stmt.where(GeneratedImage.studio_session_id == session_id)
@@ -122,7 +112,7 @@ def open_counts_by_model(db: Session, *, session_id: uuid.UUID | None = None) ->
 
 def claim_image(db: Session, image_id: uuid.UUID, *, worker_id: str, now: dt.datetime) -> bool:
     """Pending to generating, once: a guarded update that only one worker can win."""
-    result = db.execute(
+    stmt = (
         update(GeneratedImage)
         .where(GeneratedImage.id == image_id, GeneratedImage.status == ImageStatus.PENDING)
         .values(
@@ -134,9 +124,8 @@ def claim_image(db: Session, image_id: uuid.UUID, *, worker_id: str, now: dt.dat
             attempts=GeneratedImage.attempts + 1,
             updated_at=now,
         )
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return bulk(db, stmt).rowcount == 1
 
 
 def update_image(
@@ -154,22 +143,13 @@ def update_image(
     stmt = update(GeneratedImage).where(GeneratedImage.id == image_id)
     if expect_status is not None:
         stmt = stmt.where(GeneratedImage.status == expect_status)
-    result = db.execute(stmt.values(**values).execution_options(synchronize_session=False))
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return bulk(db, stmt.values(**values)).rowcount == 1
 
 
 def update_images(db: Session, ids: Sequence[uuid.UUID], **values: Any) -> int:
-    total = 0
-    id_list = list(ids)
-    for start in range(0, len(id_list), 500):
-        result = db.execute(
-            update(GeneratedImage)
-            .where(GeneratedImage.id.in_(id_list[start : start + 500]))
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        total += int(result.rowcount)  # type: ignore[attr-defined]
-    return total
+    """Set columns of these images; how many rows changed."""
+    stmt = update(GeneratedImage).values(**values)
+    return sum(bulk(db, stmt.where(GeneratedImage.id.in_(chunk))).rowcount for chunk in chunks(ids))
 
 
 def image_ids_of_flow(db: Session, flow_id: uuid.UUID, *, status: str) -> list[uuid.UUID]:
@@ -191,9 +171,7 @@ def open_image_ids(
     last changed before ``changed_before``)."""
     stmt = select(GeneratedImage.id).where(GeneratedImage.status == status)
     if older_than is not None:
-        stmt = stmt.where(
-            (GeneratedImage.heartbeat_at.is_(None)) | (GeneratedImage.heartbeat_at < older_than)
-        )
+        stmt = stmt.where(silent_since(older_than))
     if changed_before is not None:
         stmt = stmt.where(GeneratedImage.updated_at < changed_before)
     return list(db.scalars(stmt.order_by(GeneratedImage.created_at)))
@@ -207,26 +185,24 @@ def reset_orphaned_images(
     The update re-checks the status and the heartbeat, so a row that a live worker finished
     or beat on after it was selected is left as it is. Returns the ids that were reset.
     """
-    orphaned = (GeneratedImage.heartbeat_at.is_(None)) | (GeneratedImage.heartbeat_at < older_than)
     # Rows of a batch job (economy mode) are the economy poll's: made again here, they would
     # be paid a second time at the standard price.
     not_batch = GeneratedImage.job_id.is_(None) | GeneratedImage.job_id.not_like("gemini-batch:%")
     candidates = open_image_ids(db, status=ImageStatus.GENERATING, older_than=older_than)
     reset: list[uuid.UUID] = []
-    for start in range(0, len(candidates), 500):
-        result = db.execute(
+    for chunk in chunks(candidates):
+        stmt = (
             update(GeneratedImage)
             .where(
-                GeneratedImage.id.in_(candidates[start : start + 500]),
+                GeneratedImage.id.in_(chunk),
                 GeneratedImage.status == ImageStatus.GENERATING,
-                orphaned,
+                silent_since(older_than),
                 not_batch,
             )
             .values(status=ImageStatus.PENDING, worker_id=None, updated_at=now)
             .returning(GeneratedImage.id)
-            .execution_options(synchronize_session=False)
         )
-        reset.extend(result.scalars())
+        reset.extend(bulk(db, stmt).scalars())
     return reset
 
 
@@ -247,11 +223,11 @@ def recent_timings(db: Session, client_id: uuid.UUID, *, limit: int) -> list[dic
 
 def touch_images(db: Session, ids: Sequence[uuid.UUID], *, now: dt.datetime) -> None:
     """Heartbeat: these generating rows are still being worked on."""
-    db.execute(
+    bulk(
+        db,
         update(GeneratedImage)
         .where(GeneratedImage.id.in_(list(ids)), GeneratedImage.status == ImageStatus.GENERATING)
-        .values(heartbeat_at=now)
-        .execution_options(synchronize_session=False)
+        .values(heartbeat_at=now),
     )
 
 
@@ -259,19 +235,15 @@ def finish_flow(db: Session, flow_id: uuid.UUID, *, now: dt.datetime) -> bool:
     """Mark the flow finished if none of its images is open; only one caller can win."""
     still_open = (
         select(GeneratedImage.id)
-        .where(
-            GeneratedImage.flow_id == flow_id,
-            GeneratedImage.status.in_(OPEN_STATUSES),
-        )
+        .where(GeneratedImage.flow_id == flow_id, GeneratedImage.status.in_(OPEN_STATUSES))
         .exists()
     )
-    result = db.execute(
+    stmt = (
         update(Flow)
         .where(Flow.id == flow_id, Flow.finished_at.is_(None), ~still_open)
         .values(finished_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return bulk(db, stmt).rowcount == 1
 
 
 def rerun_sources(db: Session, image_ids: Sequence[uuid.UUID]) -> list[tuple[Any, ...]]:
@@ -280,9 +252,8 @@ def rerun_sources(db: Session, image_ids: Sequence[uuid.UUID]) -> list[tuple[Any
     Rows of ``(id, client_id, client_name, session_id, session_status, flow_id, flow_name,
     flow_settings, product_id, scene_id, status)``, one query per 500 ids.
     """
-    ids = list(image_ids)
     found: list[tuple[Any, ...]] = []
-    for start in range(0, len(ids), 500):
+    for chunk in chunks(image_ids):
         stmt = (
             select(
                 GeneratedImage.id,
@@ -300,7 +271,7 @@ def rerun_sources(db: Session, image_ids: Sequence[uuid.UUID]) -> list[tuple[Any
             .join(Client, Client.id == GeneratedImage.client_id)
             .join(StudioSession, StudioSession.id == GeneratedImage.studio_session_id)
             .join(Flow, Flow.id == GeneratedImage.flow_id)
-            .where(GeneratedImage.id.in_(ids[start : start + 500]))
+            .where(GeneratedImage.id.in_(chunk))
         )
         found.extend(tuple(row) for row in db.execute(stmt).all())
     return found

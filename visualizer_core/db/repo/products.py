@@ -9,14 +9,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from visualizer_core.db.models import Product, ProductImage
-from visualizer_core.db.repo._common import scoped
+from visualizer_core.db.repo._common import chunks, scoped
 
 
 def products_by_sku(db: Session, client_id: uuid.UUID, skus: Iterable[str]) -> dict[str, Product]:
-    wanted = list(set(skus))
     found: dict[str, Product] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    for chunk in chunks(set(skus)):
         stmt = select(Product).where(Product.client_id == client_id, Product.sku.in_(chunk))
         found.update({p.sku: p for p in db.scalars(stmt)})
     return found
@@ -46,11 +44,10 @@ def list_products(
 def images_of(db: Session, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[ProductImage]]:
     """Each product's images, in display order."""
     found: dict[uuid.UUID, list[ProductImage]] = {pid: [] for pid in product_ids}
-    ids = list(product_ids)
-    for start in range(0, len(ids), 500):
+    for chunk in chunks(product_ids):
         stmt = (
             select(ProductImage)
-            .where(ProductImage.product_id.in_(ids[start : start + 500]))
+            .where(ProductImage.product_id.in_(chunk))
             .order_by(ProductImage.product_id, ProductImage.position, ProductImage.created_at)
         )
         for image in db.scalars(stmt):

@@ -13,7 +13,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from visualizer_core.db.models import GeneratedImage, Product, ProductImage
-from visualizer_core.db.repo._common import get
+from visualizer_core.db.repo._common import bulk, get
 from visualizer_core.schemas import ImageStatus
 
 
@@ -47,7 +47,9 @@ def gallery_page(
     if order == "fidelity":
         # Lowest fidelity first, with the completed images whose judgement has not answered
         # yet as a group of their own ahead of them (not hidden at the end); unfinished last.
-        unchecked = (GeneratedImage.status == "completed") & GeneratedImage.fidelity_score.is_(None)
+        unchecked = (
+            GeneratedImage.status == ImageStatus.COMPLETED
+        ) & GeneratedImage.fidelity_score.is_(None)
         group = case((unchecked, 0), (GeneratedImage.fidelity_score.is_not(None), 1), else_=2)
         ordering = [group, GeneratedImage.fidelity_score.asc(), GeneratedImage.id]
     else:
@@ -153,10 +155,5 @@ def count_rule_matches(db: Session, rule: ApprovalRule) -> int:
 
 def approve_rule_matches(db: Session, rule: ApprovalRule, *, now: dt.datetime) -> int:
     """Approve the images ``rule`` matches, in one update; how many it approved."""
-    result = db.execute(
-        update(GeneratedImage)
-        .where(*_matched_by(rule))
-        .values(review_state="approved", updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    stmt = update(GeneratedImage).where(*_matched_by(rule))
+    return bulk(db, stmt.values(review_state="approved", updated_at=now)).rowcount

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, String, TypeDecorator, case, func, select, type_coerce
+from sqlalchemy import Select, String, TypeDecorator, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from visualizer_core.db.models import (
@@ -19,7 +19,7 @@ from visualizer_core.db.models import (
     ProductImage,
     StudioSession,
 )
-from visualizer_core.db.repo._common import scoped
+from visualizer_core.db.repo._common import count_where, scoped
 from visualizer_core.schemas import ImageStatus
 
 Rows = tuple[list[str], list[tuple[Any, ...]]]
@@ -65,12 +65,7 @@ def _status_sums() -> list[Any]:
     """Generated images counted by status, and when the last one was asked for."""
     return [
         func.count().label("images"),
-        *(
-            func.coalesce(func.sum(case((GeneratedImage.status == status, 1), else_=0)), 0).label(
-                label
-            )
-            for status, label in _STATUS_COLUMNS
-        ),
+        *(count_where(GeneratedImage.status == status).label(n) for status, n in _STATUS_COLUMNS),
         func.max(GeneratedImage.created_at).label("last_generated_at"),
     ]
 
