@@ -319,10 +319,10 @@ _URLS_WITH_PASSWORDS = {"SMTP_URL", "DATABASE_URL", "REDIS_URL"}
 
 def _one_line(error: ValidationError) -> str:
     first = error.errors()[0]
-    field = str(first["loc"][0]).upper() if first["loc"] else "configuration"
     message = str(first["msg"]).removeprefix("Value error, ")
     if not first["loc"]:
         return message
+    field = str(first["loc"][0]).upper()
     if "KEY" in field or "SECRET" in field or field in _URLS_WITH_PASSWORDS:
         return f"{field}: {message}"
     return f"{field}: {message} (got {first.get('input')!r})"

@@ -1,7 +1,7 @@
 """The demo's catalog and rooms, drawn by the project itself with Pillow: no external assets.
 
 - :data:`DEMO_CATALOG` is a small home-goods catalog across the main categories, with names,
-  descriptions, colours and materials a brand would write.
+  descriptions, colours and materials a brand would write (``catalog.csv`` beside this file).
 - :func:`draw_product` draws a recognisable product of a category (a sofa with seat, back, arms
   and legs; a lamp with base, pole and shade; ...) in a colour, with simple studio shading, on
   a plain white background, as a product photographer would shoot it. Every shape has a
@@ -17,6 +17,7 @@ Everything is deterministic: the same arguments give the same bytes.
 
 from __future__ import annotations
 
+import csv
 import io
 import itertools
 import math
@@ -24,6 +25,7 @@ import random
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from typing import Final
 
 import numpy as np
@@ -59,148 +61,18 @@ class DemoProduct:
     color: RGB
 
 
-DEMO_CATALOG: Final[tuple[DemoProduct, ...]] = (
-    DemoProduct(
-        "LIV-SOF-001",
-        "Alba Three-Seater Sofa",
-        "sofa",
-        "A deep three-seater sofa in washed sage linen with feather-wrapped cushions and "
-        "solid oak legs. 220 cm wide.",
-        ("sage green",),
-        ("linen", "oak"),
-        (122, 146, 118),
-    ),
-    DemoProduct(
-        "LIV-ARM-002",
-        "Nook Lounge Armchair",
-        "armchair",
-        "A compact lounge armchair in mustard boucle on tapered walnut legs; snug enough for "
-        "a reading corner.",
-        ("mustard yellow",),
-        ("boucle", "walnut"),
-        (196, 150, 52),
-    ),
-    DemoProduct(
-        "LIV-CTB-003",
-        "Orbit Oak Coffee Table",
-        "coffee_table",
-        "A low coffee table in oiled oak with a lower shelf for books and trays. 110 x 60 cm.",
-        ("natural oak",),
-        ("oak",),
-        (163, 118, 74),
-    ),
-    DemoProduct(
-        "LIV-FLP-004",
-        "Arc Brass Floor Lamp",
-        "floor_lamp",
-        "A slim floor lamp with a brushed brass stem, a weighted base and a pleated linen "
-        "shade. 160 cm tall.",
-        ("brass", "cream"),
-        ("brass", "linen"),
-        (176, 140, 72),
-    ),
-    DemoProduct(
-        "LIV-TLP-005",
-        "Dome Ceramic Table Lamp",
-        "table_lamp",
-        "A table lamp with a hand-glazed terracotta ceramic base and a tapered linen shade.",
-        ("terracotta", "cream"),
-        ("ceramic", "linen"),
-        (190, 104, 72),
-    ),
-    DemoProduct(
-        "BED-BED-006",
-        "Haven Upholstered Bed",
-        "bed",
-        "A double bed with a tall upholstered headboard in dusty blue velvet. 160 x 200 cm.",
-        ("dusty blue",),
-        ("velvet", "pine"),
-        (120, 140, 168),
-    ),
-    DemoProduct(
-        "BED-NST-007",
-        "Loft Two-Drawer Nightstand",
-        "nightstand",
-        "A walnut nightstand with two soft-close drawers and brass knobs.",
-        ("walnut brown",),
-        ("walnut", "brass"),
-        (122, 84, 54),
-    ),
-    DemoProduct(
-        "OFF-DSK-008",
-        "Studio Writing Desk",
-        "desk",
-        "A writing desk in white oak with a three-drawer pedestal and cable management. "
-        "140 x 70 cm.",
-        ("natural oak",),
-        ("oak", "steel"),
-        (170, 128, 86),
-    ),
-    DemoProduct(
-        "OFF-CHR-009",
-        "Ergo Mesh Office Chair",
-        "office_chair",
-        "An ergonomic office chair with a breathable mesh back, adjustable lumbar support and "
-        "a five-star base on castors.",
-        ("graphite",),
-        ("mesh", "aluminium"),
-        (52, 56, 64),
-    ),
-    DemoProduct(
-        "DIN-TBL-010",
-        "Harvest Dining Table",
-        "dining_table",
-        "A six-seat dining table in reclaimed pine with a thick plank top. 180 x 90 cm.",
-        ("honey pine",),
-        ("reclaimed pine",),
-        (150, 102, 60),
-    ),
-    DemoProduct(
-        "DIN-CHR-011",
-        "Wishbone Dining Chair",
-        "dining_chair",
-        "A dining chair in black-stained ash with a woven paper-cord seat.",
-        ("black",),
-        ("ash", "paper cord"),
-        (48, 46, 44),
-    ),
-    DemoProduct(
-        "DEC-PLT-012",
-        "Fiddle Leaf Fig in Stone Pot",
-        "plant",
-        "A faux fiddle leaf fig, 120 cm tall, in a matte stone-effect pot.",
-        ("green", "stone grey"),
-        ("polyester", "cement"),
-        (72, 122, 62),
-    ),
-    DemoProduct(
-        "DEC-ART-013",
-        "Terracotta Dunes Framed Print",
-        "wall_art",
-        "An abstract giclee print of sun-warmed dunes in a black wooden frame. 60 x 80 cm.",
-        ("terracotta", "sand", "black"),
-        ("paper", "wood", "glass"),
-        (198, 116, 78),
-    ),
-    DemoProduct(
-        "DEC-RUG-014",
-        "Kasbah Wool Rug",
-        "rug",
-        "A hand-knotted wool rug in rust with an ivory diamond pattern. 160 x 230 cm.",
-        ("rust", "ivory"),
-        ("wool",),
-        (164, 74, 58),
-    ),
-    DemoProduct(
-        "DEC-VAS-015",
-        "Ripple Glazed Vase",
-        "vase",
-        "A stoneware vase with a reactive ocean-blue glaze and a rippled surface. 30 cm tall.",
-        ("ocean blue",),
-        ("stoneware",),
-        (58, 98, 142),
-    ),
-)
+def _load_catalog() -> tuple[DemoProduct, ...]:
+    """``catalog.csv``: our catalog CSV (lists split by ``|``), and the colour each is drawn in."""
+    text = resources.files(__package__).joinpath("catalog.csv").read_text(encoding="utf-8")
+    found = []
+    for row in csv.DictReader(io.StringIO(text)):
+        r, g, b = bytes.fromhex(row.pop("rgb").removeprefix("#"))
+        colors, materials = (tuple(row.pop(key).split("|")) for key in ("colors", "materials"))
+        found.append(DemoProduct(**row, colors=colors, materials=materials, color=(r, g, b)))
+    return tuple(found)
+
+
+DEMO_CATALOG: Final = _load_catalog()
 """The demo's catalog."""
 
 DEMO_ROOMS: Final[list[tuple[str, int]]] = [

@@ -157,12 +157,7 @@ class JobRecords:
         now = time.time() if at is None else at
         for image_id in image_ids:
             key = self.key(image_id)
-            mapping: dict[str | bytes, str] = {
-                "status": status,
-                "image_id": str(image_id),
-                "at": f"{now:.3f}",
-            }
-            mapping.update(fields)
+            mapping = {"status": status, "image_id": str(image_id), "at": f"{now:.3f}", **fields}
             pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
             pipe.hdel(key, "held_by", "suspect")
             if status in FINISHED:

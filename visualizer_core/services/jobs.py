@@ -228,8 +228,8 @@ def defer(
         done = repo.update_image(
             db,
             image_id,
-            expect_status="generating",
-            status="pending",
+            expect_status=ImageStatus.GENERATING,
+            status=ImageStatus.PENDING,
             worker_id=None,
             attempts=GeneratedImage.attempts + (0 if retry else -1),
             updated_at=now,
@@ -392,7 +392,7 @@ def judge(image_id: uuid.UUID, *, worker_id: str) -> str:
     current = backends.current()
     with unit_of_work() as db:
         image = repo.get(db, GeneratedImage, image_id, client_id=None)
-        if image is None or image.status != "completed" or image.image_key is None:
+        if image is None or image.status != ImageStatus.COMPLETED or image.image_key is None:
             return "skipped"
         queued = (image.timings or {}).get("fidelity_queued_at")
         if image.fidelity_score is not None or queued is None:

@@ -29,14 +29,9 @@ def status_counts(
         stmt = stmt.where(GeneratedImage.studio_session_id == session_id)
     if flow_ids is not None:
         stmt = stmt.where(GeneratedImage.flow_id.in_(list(flow_ids)))
-    total, pending, generating, completed, error = db.execute(stmt).one()
-    return {
-        "total": int(total),
-        "pending": int(pending),
-        "generating": int(generating),
-        "completed": int(completed),
-        "error": int(error),
-    }
+    total, *counts = db.execute(stmt).one()
+    by_status = {status.value: int(n) for status, n in zip(ImageStatus, counts, strict=True)}
+    return {"total": int(total), **by_status}
 
 
 def flows_of(db: Session, session_id: uuid.UUID) -> Sequence[Flow]:
@@ -107,7 +102,7 @@ def unjudged_images(db: Session, *, completed_since: dt.datetime) -> Sequence[Ge
 def open_counts_by_model(db: Session, *, session_id: uuid.UUID | None = None) -> dict[str, int]:
     """Pending and generating images per model (of one session, or all), in one query."""
     stmt = select(GeneratedImage.model, func.count()).where(
-        GeneratedImage.status.in_(("pending", "generating"))
+        GeneratedImage.status.in_(OPEN_STATUSES)
     )
     if session_id is not None:
         stmt = stmt.where(GeneratedImage.studio_session_id == session_id)
