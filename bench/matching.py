@@ -27,9 +27,10 @@ from pathlib import Path
 
 from visualizer_core import matching, taxonomy
 from visualizer_core.ai.base import ProductFacts
-from visualizer_core.ai.local_analysis import UNSURE_BELOW, analyze_product, analyze_scene
+from visualizer_core.ai.local_analysis import analyze_product, analyze_scene
 from visualizer_core.demo.art import draw_room
 from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
+from visualizer_core.taxonomy import UNSURE_BELOW
 
 CATALOG = Path(__file__).resolve().parent / "data" / "matching_catalog.csv"
 HOLDOUT = Path(__file__).resolve().parent / "data" / "matching_holdout.csv"

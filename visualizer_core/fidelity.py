@@ -23,7 +23,7 @@ import io
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -56,6 +56,7 @@ class FidelityCheck:
     calls: list[Any] = field(default_factory=list)  # usage.CallRecord of each provider call
 
 
+@runtime_checkable
 class FidelityJudge(Protocol):
     """An AI backend that can judge fidelity itself (the Gemini backend)."""
 
@@ -171,11 +172,8 @@ def local_fidelity(product_png: bytes, generated: bytes, box: Sequence[int]) -> 
 
 def _judge_of(ai: object) -> FidelityJudge | None:
     """The backend itself if it judges fidelity, or the backend a wrapper holds."""
-    for candidate in (ai, getattr(ai, "inner", None)):
-        if candidate is not None and callable(getattr(candidate, "judge_fidelity", None)):
-            judge: FidelityJudge = candidate  # type: ignore[assignment]
-            return judge
-    return None
+    judges = (c for c in (ai, getattr(ai, "inner", None)) if isinstance(c, FidelityJudge))
+    return next(judges, None)
 
 
 def check_fidelity(

@@ -20,7 +20,7 @@ import streamlit as st
 from streamlit_app.common import attempt, can, open_session, plain, scope
 from streamlit_app.delivery import open_delivery, show_delivery
 from streamlit_app.lineage import open_lineage, show_lineage
-from visualizer_core.schemas import ASPECT_RATIOS
+from visualizer_core.schemas import ASPECT_RATIOS, ImageStatus
 from visualizer_core.scope import Action
 from visualizer_core.services import export, gallery, plans, products, sessions
 
@@ -220,7 +220,7 @@ for index, card in enumerate(listing.cards):
                 args=([card.id],),
                 kwargs={"favourite": not card.favourite},
             )
-            if card.status == "completed":
+            if card.status == ImageStatus.COMPLETED:
                 buttons[1].button(
                     ":material/check:",
                     key=f"results.approve.{card.id}",

@@ -13,17 +13,8 @@ __all__ = ["AIBackend", "GenerationRequest", "GenerationResult", "ProductFacts",
 
 
 def make_ai(settings: Settings) -> AIBackend:
-    """The backend the settings ask for; Gemini's calls keep to the per-model limits."""
-    backend = _choose(settings)
-    if settings.visualizer_ai_latency_s and settings.ai_backend == "local":
-        from visualizer_core.ai.latency import DelayedAI
-
-        return DelayedAI(backend, latency_s=settings.visualizer_ai_latency_s)
-    return backend
-
-
-def _choose(settings: Settings) -> AIBackend:
-    """Gemini with a key (or when forced), else local."""
+    """Gemini with a key (or when forced), else local; Gemini's calls keep to the per-model
+    limits, and the local backend takes ``VISUALIZER_AI_LATENCY_S`` when it is set."""
     if settings.ai_backend == "gemini":
         from visualizer_core.ai import gemini
         from visualizer_core.ai.gemini import GeminiAI
@@ -41,4 +32,8 @@ def _choose(settings: Settings) -> AIBackend:
         )
     from visualizer_core.ai.local import LocalAI
 
+    if settings.visualizer_ai_latency_s:
+        from visualizer_core.ai.latency import DelayedAI
+
+        return DelayedAI(LocalAI(), latency_s=settings.visualizer_ai_latency_s)
     return LocalAI()

@@ -74,6 +74,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+_AS_SENT: Final[dict[str, Any]] = {"mode": "json", "by_alias": True, "exclude_none": True}
 
 State = Literal["pending", "running", "succeeded", "failed", "cancelled", "expired"]
 _STATES: Final[dict[str, State]] = {
@@ -209,16 +210,9 @@ class GeminiBatch:
                 raise InvalidInput(
                     f"one batch holds one model; these use {', '.join(sorted({model, line_model}))}"
                 )
+            content = types.Content(role="user", parts=parts)
             body = {
-                "contents": [
-                    {
-                        "role": "user",
-                        "parts": [
-                            p.model_dump(mode="json", by_alias=True, exclude_none=True)
-                            for p in parts
-                        ],
-                    }
-                ],
+                "contents": [content.model_dump(mode="json", by_alias=True, exclude_none=True)],
                 "generationConfig": config.model_dump(
                     mode="json", by_alias=True, exclude_none=True
                 ),

@@ -207,11 +207,10 @@ def _srgb_to_lab(rgb: npt.ArrayLike) -> FloatArray:
     )
     xyz = c @ m.T / np.array([0.95047, 1.0, 1.08883])
     f = np.where(xyz > 216 / 24389, np.cbrt(xyz), (24389 / 27 * xyz + 16) / 116)
-    lab = np.stack(
+    return np.stack(
         [116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])],
         axis=-1,
     )
-    return lab
 
 
 @functools.cache
@@ -379,9 +378,6 @@ def _catalog_palette(colors: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))[:_MAX_COLORS]
 
 
-UNSURE_BELOW = taxonomy.UNSURE_BELOW
-
-
 def _tags(description: str | None) -> tuple[str | None, list[str]]:
     """The description without its ``Tags: a, b`` line (the catalog import adds one for
     Shopify's tags), and the tags."""
@@ -425,7 +421,7 @@ def _rooms(found: taxonomy.Classification, facts: ProductFacts) -> list[str]:
         *taxonomy.find_room_mentions(facts.category),
     ]
     weak = taxonomy.find_room_mentions(facts.description)
-    if found.confidence < UNSURE_BELOW:
+    if found.confidence < taxonomy.UNSURE_BELOW:
         return list(dict.fromkeys([*strong, *weak]))
     usual = list(found.rooms)
     rooms = list(dict.fromkeys([*strong, *(r for r in weak if r in usual), *usual]))
@@ -475,7 +471,7 @@ def analyze_product(facts: ProductFacts, images: list[bytes]) -> ProductAnalysis
         describing=[*facts.colors, *facts.materials],
         aspect=pixels,
     )
-    sure = found.taxonomy_id is not None and found.confidence >= UNSURE_BELOW
+    sure = found.taxonomy_id is not None and found.confidence >= taxonomy.UNSURE_BELOW
     text = taxonomy.normalize_text(
         " . ".join(filter(None, [facts.name, facts.category, facts.description]))
     )

@@ -268,25 +268,15 @@ def estimate_cost(
     return _cost(price, tokens, 1.0)
 
 
-def _modality(item: Any) -> str:
-    value = item.get("modality") if isinstance(item, Mapping) else getattr(item, "modality", None)
-    return str(getattr(value, "value", value) or "").upper()
+def _field(metadata: Mapping[str, Any], snake: str) -> Any:
+    camel = "".join(p if i == 0 else p.capitalize() for i, p in enumerate(snake.split("_")))
+    return metadata.get(camel, metadata.get(snake))
 
 
-def _count(item: Any) -> int:
-    value = (
-        item.get("tokenCount", item.get("token_count"))
-        if isinstance(item, Mapping)
-        else getattr(item, "token_count", None)
-    )
-    return int(value or 0)
-
-
-def _field(metadata: Any, snake: str) -> Any:
-    if isinstance(metadata, Mapping):
-        camel = "".join(p if i == 0 else p.capitalize() for i, p in enumerate(snake.split("_")))
-        return metadata.get(camel, metadata.get(snake))
-    return getattr(metadata, snake, None)
+def _image_tokens(details: list[Mapping[str, Any]]) -> int:
+    """The image tokens of a ``*TokensDetails`` list (a count per modality)."""
+    images = (d for d in details if str(_field(d, "modality") or "").upper() == "IMAGE")
+    return sum(int(_field(d, "token_count") or 0) for d in images)
 
 
 def tokens_from_metadata(metadata: Any, *, image_model: bool = False) -> Tokens:
@@ -297,6 +287,8 @@ def tokens_from_metadata(metadata: Any, *, image_model: bool = False) -> Tokens:
     """
     if metadata is None:
         return Tokens()
+    if not isinstance(metadata, Mapping):  # the SDK's object, read as the JSON it stands for
+        metadata = metadata.model_dump(mode="json", by_alias=True)
     prompt = int(_field(metadata, "prompt_token_count") or 0)
     candidates = int(_field(metadata, "candidates_token_count") or 0)
     thinking = int(_field(metadata, "thoughts_token_count") or 0)
@@ -305,12 +297,12 @@ def tokens_from_metadata(metadata: Any, *, image_model: bool = False) -> Tokens:
     in_details = _field(metadata, "prompt_tokens_details") or []
     out_details = _field(metadata, "candidates_tokens_details") or []
     if in_details:
-        input_image = sum(_count(d) for d in in_details if _modality(d) == "IMAGE")
+        input_image = _image_tokens(in_details)
         input_text = max(prompt - input_image, 0)
     else:
         input_image, input_text = 0, prompt
     if out_details:
-        output_image = sum(_count(d) for d in out_details if _modality(d) == "IMAGE")
+        output_image = _image_tokens(out_details)
         output_text = max(candidates - output_image, 0)
     elif image_model:
         output_image, output_text = candidates, 0

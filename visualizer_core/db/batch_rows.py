@@ -183,7 +183,7 @@ def interrupted_submissions(
     """Rows whose submitter stopped beating, by submitter; they are taken (worker_id set to
     the submitter's own id again, heartbeat now) so that one poll alone deals with them."""
     interrupted = (_G.job_id == SUBMITTING, silent_since(older_than))
-    stmt = select(_G.id, _G.worker_id).where(_G.status == "generating", *interrupted)
+    stmt = select(_G.id, _G.worker_id).where(_G.status == ImageStatus.GENERATING, *interrupted)
     found: dict[str, list[uuid.UUID]] = {}
     for iid, holder in db.execute(stmt).all():
         taken = update(_G).where(_G.id == iid, *interrupted).values(heartbeat_at=now)
@@ -198,7 +198,7 @@ def pending_economy_flows(db: Session) -> list[uuid.UUID]:
     stmt = (
         select(_G.flow_id)
         .join(Flow, Flow.id == _G.flow_id)
-        .where(_G.status == "pending", Flow.settings["economy"].as_boolean().is_(True))
+        .where(_G.status == ImageStatus.PENDING, Flow.settings["economy"].as_boolean().is_(True))
         .group_by(_G.flow_id)
     )
     return list(db.scalars(stmt))

@@ -90,7 +90,7 @@ def _not_an_image(head: bytes, content_type: str) -> str:
     return f"the answer is not an image ({kind})"
 
 
-def _fetch_once(url: str, dest: Path, *, timeout: float, max_bytes: int) -> None:
+def _fetch_once(url: str, dest: Path) -> None:
     """One attempt, redirects followed hop by hop; raises InvalidInput or _Retry."""
     current = url
     for hop in range(MAX_REDIRECTS + 1):
@@ -104,7 +104,7 @@ def _fetch_once(url: str, dest: Path, *, timeout: float, max_bytes: int) -> None
             with (
                 outbound.pinned_client(
                     checked,
-                    timeout=httpx.Timeout(timeout),
+                    timeout=httpx.Timeout(TIMEOUT_S),
                     headers={"Accept": "image/*", "User-Agent": "Visualizer catalog import"},
                 ) as client,
                 client.stream("GET", current) as answer,
@@ -117,21 +117,21 @@ def _fetch_once(url: str, dest: Path, *, timeout: float, max_bytes: int) -> None
                 if answer.status_code != 200:
                     raise InvalidInput(f"the server answered HTTP {answer.status_code}")
                 declared = answer.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > max_bytes:
+                if declared.isdigit() and int(declared) > MAX_PHOTO_BYTES:
                     raise InvalidInput(
-                        f"the photo is {int(declared)} bytes; the limit is {max_bytes}"
+                        f"the photo is {int(declared)} bytes; the limit is {MAX_PHOTO_BYTES}"
                     )
-                _save(answer, dest, max_bytes)
+                _save(answer, dest)
                 return
         except httpx.TimeoutException:
-            raise _Retry(f"no answer within {timeout:g} s") from None
+            raise _Retry(f"no answer within {TIMEOUT_S:g} s") from None
         except httpx.TransportError as error:
             raise _Retry(f"could not connect ({type(error).__name__})") from None
     raise InvalidInput(f"more than {MAX_REDIRECTS} redirects")
 
 
-def _save(answer: httpx.Response, dest: Path, max_bytes: int) -> None:
-    """Stream the body to ``dest``, abandoning it past ``max_bytes`` or if it is no image."""
+def _save(answer: httpx.Response, dest: Path) -> None:
+    """Stream the body to ``dest``, abandoning it past the size limit or if it is no image."""
     size = 0
     head = b""
     with dest.open("wb") as out:
@@ -142,8 +142,8 @@ def _save(answer: httpx.Response, dest: Path, max_bytes: int) -> None:
                     kind = answer.headers.get("content-type", "")
                     raise InvalidInput(_not_an_image(head + chunk, kind))
             size += len(chunk)
-            if size > max_bytes:
-                raise InvalidInput(f"the photo is larger than the limit of {max_bytes} bytes")
+            if size > MAX_PHOTO_BYTES:
+                raise InvalidInput(f"the photo is larger than the limit of {MAX_PHOTO_BYTES} bytes")
             out.write(chunk)
     if size == 0:
         raise InvalidInput("the answer was empty")
@@ -151,14 +151,12 @@ def _save(answer: httpx.Response, dest: Path, max_bytes: int) -> None:
         raise InvalidInput(_not_an_image(head, answer.headers.get("content-type", "")))
 
 
-def _download(
-    url: str, folder: Path, *, timeout: float, max_bytes: int, attempts: int, backoff: float
-) -> Downloaded:
+def _download(url: str, folder: Path) -> Downloaded:
     dest = folder / hashlib.sha256(url.encode()).hexdigest()[:32]
     reason = "not tried"
-    for attempt in range(attempts):
+    for attempt in range(ATTEMPTS):
         try:
-            _fetch_once(url, dest, timeout=timeout, max_bytes=max_bytes)
+            _fetch_once(url, dest)
             return Downloaded(url, path=dest)
         except InvalidInput as error:
             dest.unlink(missing_ok=True)
@@ -169,53 +167,27 @@ def _download(
         except _Retry as error:
             dest.unlink(missing_ok=True)
             reason = str(error)
-            if attempt + 1 < attempts:
-                time.sleep(backoff * 2**attempt)
-    return Downloaded(url, error=f"{reason} (tried {attempts} times)")
+            if attempt + 1 < ATTEMPTS:
+                time.sleep(BACKOFF_S * 2**attempt)
+    return Downloaded(url, error=f"{reason} (tried {ATTEMPTS} times)")
 
 
 def download_all(
-    urls: Sequence[str],
-    folder: Path,
-    *,
-    concurrency: int | None = None,
-    timeout: float | None = None,
-    max_bytes: int | None = None,
-    attempts: int | None = None,
-    backoff: float | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    urls: Sequence[str], folder: Path, *, progress: Callable[[int, int], None] | None = None
 ) -> dict[str, Downloaded]:
     """Download every URL (each once) into ``folder``; ``progress(done, total)`` after each.
 
-    Limits left out are this module's: :data:`CONCURRENCY`, :data:`TIMEOUT_S`,
+    The limits are this module's, read at each call: :data:`CONCURRENCY`, :data:`TIMEOUT_S`,
     :data:`MAX_PHOTO_BYTES`, :data:`ATTEMPTS`, :data:`BACKOFF_S`.
     """
-    concurrency = concurrency or CONCURRENCY
-    timeout = timeout or TIMEOUT_S
-    max_bytes = max_bytes or MAX_PHOTO_BYTES
-    attempts = attempts or ATTEMPTS
-    backoff = BACKOFF_S if backoff is None else backoff
     unique = list(dict.fromkeys(urls))
     results: dict[str, Downloaded] = {}
     if not unique:
         return results
-    done = 0
-    with cf.ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(unique)))) as pool:
-        futures = {
-            pool.submit(
-                _download,
-                url,
-                folder,
-                timeout=timeout,
-                max_bytes=max_bytes,
-                attempts=attempts,
-                backoff=backoff,
-            ): url
-            for url in unique
-        }
-        for future in cf.as_completed(futures):
+    with cf.ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(unique))) as pool:
+        futures = {pool.submit(_download, url, folder): url for url in unique}
+        for done, future in enumerate(cf.as_completed(futures), start=1):
             results[futures[future]] = future.result()
-            done += 1
             if progress is not None:
                 progress(done, len(unique))
     return results

@@ -12,6 +12,7 @@ from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import REVIEW_STATES, GeneratedImage
 from visualizer_core.errors import InvalidInput, NotFound, StorageError
+from visualizer_core.schemas import ImageStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services._uow import in_scope, parse_id, read_only, unit_of_work
 from visualizer_core.services.sessions import load_session
@@ -51,7 +52,7 @@ class ImageCard:
         the client samples or skips it) or empty (not a finished image)."""
         if self.fidelity_score is not None:
             return f"fidelity {self.fidelity_score:.2f}"
-        return "fidelity not checked yet" if self.status == "completed" else ""
+        return "fidelity not checked yet" if self.status == ImageStatus.COMPLETED else ""
 
 
 @dataclass(frozen=True)

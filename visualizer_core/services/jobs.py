@@ -228,8 +228,8 @@ def defer(
         done = repo.update_image(
             db,
             image_id,
-            expect_status="generating",
-            status="pending",
+            expect_status=ImageStatus.GENERATING,
+            status=ImageStatus.PENDING,
             worker_id=None,
             attempts=GeneratedImage.attempts + (0 if retry else -1),
             updated_at=now,
@@ -240,15 +240,15 @@ def defer(
     return done
 
 
-def _encode(image_bytes: bytes, mime: str) -> tuple[bytes, str, str]:
+def _as_jpeg(image_bytes: bytes, mime: str) -> bytes:
     """The stored form of a generated image: JPEG stays, anything else becomes JPEG."""
     if mime == "image/jpeg":
-        return image_bytes, "jpg", "image/jpeg"
+        return image_bytes
     with Image.open(io.BytesIO(image_bytes)) as picture:
         rgb = picture.convert("RGB")
     buffer = io.BytesIO()
     rgb.save(buffer, "JPEG", quality=92)
-    return buffer.getvalue(), "jpg", "image/jpeg"
+    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
@@ -275,13 +275,13 @@ def keep_result(
     """
     current = backends.current()
     mark = time.perf_counter()
-    data, ext, mime = _encode(result.image, result.mime_type)
-    thumb = make_thumbnail(data, filename=f"{iid}.{ext}")
+    data = _as_jpeg(result.image, result.mime_type)
+    thumb = make_thumbnail(data, filename=f"{iid}.jpg")
     timings["encode_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    image_key = keys.generated_image(job.client_id, job.session_id, iid, ext)
+    image_key = keys.generated_image(job.client_id, job.session_id, iid, "jpg")
     thumb_key = keys.generated_thumbnail(job.client_id, job.session_id, iid)
-    current.storage.put(image_key, data, content_type=mime)
+    current.storage.put(image_key, data, content_type="image/jpeg")
     current.storage.put(thumb_key, thumb, content_type="image/jpeg")
     timings["store_s"] = time.perf_counter() - mark
     fidelity = None
@@ -327,11 +327,6 @@ def _add_calls(db: Session, image_id: uuid.UUID, calls: Sequence[usage.CallRecor
 
 def _rounded(timings: Mapping[str, float]) -> dict[str, float]:
     return {k: v if k.endswith("_at") else round(v, 4) for k, v in timings.items()}
-
-
-def _client_of(db: Any, image_id: uuid.UUID) -> uuid.UUID | None:
-    image = repo.get(db, GeneratedImage, image_id, client_id=None)
-    return image.client_id if image is not None else None
 
 
 def _can_judge(ai: object) -> bool:
@@ -392,7 +387,7 @@ def judge(image_id: uuid.UUID, *, worker_id: str) -> str:
     current = backends.current()
     with unit_of_work() as db:
         image = repo.get(db, GeneratedImage, image_id, client_id=None)
-        if image is None or image.status != "completed" or image.image_key is None:
+        if image is None or image.status != ImageStatus.COMPLETED or image.image_key is None:
             return "skipped"
         queued = (image.timings or {}).get("fidelity_queued_at")
         if image.fidelity_score is not None or queued is None:
@@ -507,8 +502,8 @@ def complete(
     judge_later = False
     if kept.fidelity is None and _can_judge(current.ai):
         with unit_of_work() as db:
-            cid = _client_of(db, iid)
-            client = repo.get(db, Client, cid, client_id=None) if cid else None
+            image = repo.get(db, GeneratedImage, iid, client_id=None)
+            client = repo.get(db, Client, image.client_id, client_id=None) if image else None
             mode = parse_fidelity_check((client.settings or {}) if client else {})
         judge_later = fidelity_wanted(mode, iid)
     if judge_later:
@@ -546,15 +541,13 @@ def fail(
     image_id: uuid.UUID,
     message: str,
     *,
-    extra_attempts: int = 0,
     timings: Mapping[str, float] | None = None,
     calls: Sequence[usage.CallRecord] = (),
 ) -> bool:
     """Mark the row failed with a message a person can act on (if it is still this run's).
 
-    ``extra_attempts`` (retries made) are added to the row's attempts; ``timings``, when given,
-    replace its timings; ``calls`` go on its ledger (a failed image was paid for too). The flow
-    is finished when this was its last open row.
+    ``timings``, when given, replace its timings; ``calls`` go on its ledger (a failed image
+    was paid for too). The flow is finished when this was its last open row.
     """
     now = utcnow()
     extra: dict[str, Any] = {} if timings is None else {"timings": _rounded(timings)}
@@ -566,7 +559,6 @@ def fail(
             expect_status=ImageStatus.GENERATING,
             status=ImageStatus.ERROR,
             error_message=message[:2000],
-            add_attempts=extra_attempts,
             completed_at=now,
             updated_at=now,
             **extra,

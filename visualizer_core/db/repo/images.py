@@ -102,7 +102,7 @@ def unjudged_images(db: Session, *, completed_since: dt.datetime) -> Sequence[Ge
 def open_counts_by_model(db: Session, *, session_id: uuid.UUID | None = None) -> dict[str, int]:
     """Pending and generating images per model (of one session, or all), in one query."""
     stmt = select(GeneratedImage.model, func.count()).where(
-        GeneratedImage.status.in_(("pending", "generating"))
+        GeneratedImage.status.in_(OPEN_STATUSES)
     )
     if session_id is not None:
         stmt = stmt.where(GeneratedImage.studio_session_id == session_id)

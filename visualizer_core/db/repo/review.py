@@ -47,7 +47,9 @@ def gallery_page(
     if order == "fidelity":
         # Lowest fidelity first, with the completed images whose judgement has not answered
         # yet as a group of their own ahead of them (not hidden at the end); unfinished last.
-        unchecked = (GeneratedImage.status == "completed") & GeneratedImage.fidelity_score.is_(None)
+        unchecked = (
+            GeneratedImage.status == ImageStatus.COMPLETED
+        ) & GeneratedImage.fidelity_score.is_(None)
         group = case((unchecked, 0), (GeneratedImage.fidelity_score.is_not(None), 1), else_=2)
         ordering = [group, GeneratedImage.fidelity_score.asc(), GeneratedImage.id]
     else:
