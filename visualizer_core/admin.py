@@ -314,7 +314,7 @@ def products(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
     frame["analysed_category"] = [a.get("category") for a in found]
     frame["taxonomy_id"] = pd.array([a.get("taxonomy_id") for a in found], dtype="Int64")
     frame["taxonomy_path"] = [a.get("taxonomy_path") for a in found]
-    frame["confidence"] = [a.get("confidence") if a else None for a in found]
+    frame["confidence"] = [a.get("confidence") for a in found]
     frame["room_types"] = [list(a.get("room_types") or []) for a in found]
     frame["style"] = [list(a.get("style") or []) for a in found]
     frame["colors"] = [list(c or []) for c in frame["colors"]]

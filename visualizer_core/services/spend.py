@@ -78,9 +78,7 @@ def spend(
                 key = label = record.model
             else:
                 key = label = record.kind.value
-            row = rows.get(key)
-            if row is None:
-                row = rows[key] = SpendRow(key=key, label=label)
+            row = rows.setdefault(key, SpendRow(key=key, label=label))
             if by in ("client", "session"):
                 row.client_id = str(call.client_id)
             row.calls += 1
