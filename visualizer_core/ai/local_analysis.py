@@ -168,26 +168,15 @@ MATERIAL_WORDS: tuple[str, ...] = (
 )
 # Materials that say something about style when the text names none.
 _MATERIAL_STYLE = {
-    "rattan": "boho",
-    "wicker": "boho",
-    "cane": "boho",
-    "jute": "boho",
+    **dict.fromkeys(("rattan", "wicker", "cane", "jute", "macrame"), "boho"),
+    **dict.fromkeys(("velvet", "brass", "marble"), "glam"),
+    **dict.fromkeys(("walnut", "teak"), "mid-century"),
+    **dict.fromkeys(("boucle", "chrome"), "modern"),
+    **dict.fromkeys(("concrete", "iron", "cast iron"), "industrial"),
+    **dict.fromkeys(("travertine", "bamboo"), "japandi"),
     "seagrass": "coastal",
-    "macrame": "boho",
     "reclaimed": "rustic",
-    "velvet": "glam",
-    "brass": "glam",
-    "marble": "glam",
-    "walnut": "mid-century",
-    "teak": "mid-century",
-    "boucle": "modern",
-    "concrete": "industrial",
-    "iron": "industrial",
-    "cast iron": "industrial",
     "wrought iron": "traditional",
-    "chrome": "modern",
-    "travertine": "japandi",
-    "bamboo": "japandi",
 }
 
 

@@ -161,17 +161,9 @@ _REFUSED_MAGIC: Final = (
     (b"\x1f\x8b", "gzip-compressed files"),
 )
 _HEIF_BRANDS: Final = {
-    b"heic": "HEIC",
-    b"heix": "HEIC",
-    b"hevc": "HEIC",
-    b"heim": "HEIC",
-    b"heis": "HEIC",
-    b"hevm": "HEIC",
-    b"hevs": "HEIC",
-    b"mif1": "HEIF",
-    b"msf1": "HEIF",
-    b"avif": "AVIF",
-    b"avis": "AVIF",
+    **dict.fromkeys((b"heic", b"heix", b"hevc", b"heim", b"heis", b"hevm", b"hevs"), "HEIC"),
+    **dict.fromkeys((b"mif1", b"msf1"), "HEIF"),
+    **dict.fromkeys((b"avif", b"avis"), "AVIF"),
 }
 _UPLOAD_HINT: Final = "upload a PNG, JPEG or WebP"
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
