@@ -635,7 +635,7 @@ def demo(
 
     # On the embedded default the first generation is left pending for the studio's worker.
     dispatch = backends.current().settings.redis_url is not None
-    result = create_demo(ADMIN, if_missing=if_missing, generate=True, dispatch=dispatch)
+    result = create_demo(ADMIN, if_missing=if_missing, dispatch=dispatch)
     emit(
         as_json,
         result,

@@ -134,10 +134,12 @@ _PLAN_SETTINGS = ("aspect_ratio", "prompt", "model", "economy")
 # -- conversions -------------------------------------------------------------------------------
 
 
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _text(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return str(value)
+    return None if _missing(value) else str(value)
 
 
 def _frame(
@@ -167,8 +169,7 @@ def _client_filter(client_id: uuid.UUID | str | None) -> uuid.UUID | None:
     """The client to limit a table to (checked to exist), or None for every client."""
     if client_id is None:
         return None
-    found = client_service.get_client(ADMIN, client_id=client_id)
-    return found.id
+    return client_service.get_client(ADMIN, client_id=client_id).id
 
 
 def _since(value: object) -> dt.datetime | None:
@@ -216,16 +217,7 @@ def _ids_of(rows: object, column: str, kind: str) -> list[uuid.UUID]:
         values = rows
     else:
         raise InvalidInput(f"expected a DataFrame or a list of {kind} ids, got {type(rows)}")
-    out: list[uuid.UUID] = []
-    seen: set[uuid.UUID] = set()
-    for value in values:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            continue
-        ident = parse_id(value, kind)
-        if ident not in seen:
-            seen.add(ident)
-            out.append(ident)
-    return out
+    return list(dict.fromkeys(parse_id(v, kind) for v in values if not _missing(v)))
 
 
 # -- tables ------------------------------------------------------------------------------------
@@ -240,25 +232,16 @@ def _generations(
     rows = tables.generations(ADMIN, client_id=client_id, since=since, flow_ids=flow_ids)
     frame = _frame(
         rows,
-        ids=(
-            "id",
-            "client_id",
-            "session_id",
-            "flow_id",
-            "parent_flow_id",
-            "rerun_of_id",
-            "product_id",
-        ),
+        ids=_columns("id client_id session_id flow_id parent_flow_id rerun_of_id product_id"),
         times=("created_at", "started_at", "completed_at"),
         floats=("cost_usd", "fidelity_score"),
     )
     frame["duration_s"] = _seconds(frame["completed_at"], frame["created_at"])
     frame["queue_s"] = _seconds(frame["started_at"], frame["created_at"])
     frame["work_s"] = _seconds(frame["completed_at"], frame["started_at"])
-    frame["economy"] = [bool(v) for v in frame["economy"]]
-    frame["favourite"] = [bool(v) for v in frame["favourite"]]
-    frame["attempts"] = frame["attempts"].astype("int64")
-    frame["variant"] = frame["variant"].astype("int64")
+    for column in ("economy", "favourite"):
+        frame[column] = [bool(v) for v in frame[column]]
+    frame = frame.astype({"attempts": "int64", "variant": "int64"})
     return frame[list(GENERATION_COLUMNS)]
 
 
@@ -290,8 +273,6 @@ def import_products(
     ``{"row", "error"}`` per row that did not land) and ``product_ids``. Rows with a known sku
     update their product, so importing the same frame again is safe.
     """
-    from pathlib import Path
-
     from visualizer_core.services import products as product_service
 
     records: list[Mapping[str, Any]] = (
@@ -433,29 +414,17 @@ def spend(
     )
     name = {"client": "client_name", "session": "session_name"}.get(by)
     key = {"client": "client_id", "session": "session_id"}.get(by, by)
-    records = []
-    for row in rows:
-        record: dict[str, Any] = {key: row.key}
-        if name:
-            record[name] = row.label
-        if by == "session":
-            record["client_id"] = row.client_id
-        record.update(
-            calls=row.calls,
-            failed=row.failed,
-            input_tokens=row.input_tokens,
-            output_tokens=row.output_tokens,
-            thinking_tokens=row.thinking_tokens,
-            cost_usd=row.cost_usd,
-        )
-        for kind in SPEND_KINDS:
-            record[f"{kind}_usd"] = row.kinds.get(kind, 0.0)
-        if by in ("client", "session"):
-            record["approved"] = row.approved or 0
-            record["cost_per_approved_usd"] = (
-                math.nan if row.cost_per_approved_usd is None else row.cost_per_approved_usd
-            )
-        records.append(record)
+    # A row's fields by the frame's names; the columns below pick those of this grouping
+    # (``approved`` and ``cost_per_approved_usd`` are set by client and session only).
+    records = [
+        {
+            **asdict(row),
+            key: row.key,
+            **({name: row.label} if name else {}),
+            **{f"{kind}_usd": row.kinds.get(kind, 0.0) for kind in SPEND_KINDS},
+        }
+        for row in rows
+    ]
     columns = [key, *([name] if name else []), *(["client_id"] if by == "session" else [])]
     columns += ["calls", "failed", "input_tokens", "output_tokens", "thinking_tokens", "cost_usd"]
     columns += [f"{kind}_usd" for kind in SPEND_KINDS]
@@ -518,14 +487,7 @@ def economy(flow_id: uuid.UUID | str, choose: str | None = None) -> dict[str, An
         found = economy_service.decide_economy(ADMIN, flow_id=flow_id, choice=choose)  # type: ignore[arg-type]
     else:
         raise InvalidInput("choose 'retry' (economy mode again) or 'full_price'")
-    return {
-        "flow_id": str(found.flow_id),
-        "state": found.state,
-        "message": found.message,
-        "waiting": found.waiting,
-        "in_batch": found.in_batch,
-        "jobs": found.jobs,
-    }
+    return {**asdict(found), "flow_id": str(found.flow_id)}
 
 
 def image(image_id: uuid.UUID | str, *, thumbnail: bool = True) -> Image.Image:

@@ -266,10 +266,6 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.visualizer_home / 'visualizer.db').resolve()}"
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.effective_database_url.startswith("sqlite")
-
-    @property
     def private_hosts_allowed(self) -> PrivateHosts:
         """What ``VISUALIZER_PRIVATE_HOSTS_ALLOWED`` lets outbound requests reach."""
         return parse_private_hosts(self.visualizer_private_hosts_allowed)
@@ -297,7 +293,7 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         """Whether this is the embedded default (SQLite, no Redis): nothing to configure."""
-        return self.is_sqlite and self.redis_url is None
+        return self.effective_database_url.startswith("sqlite") and self.redis_url is None
 
     def effective_auth_secret(self) -> str:
         """``AUTH_SECRET``; on the embedded default one is generated and kept in the home."""

@@ -178,13 +178,6 @@ class JobRecords:
         """``worker`` is alive for ``alive_s`` seconds more (a worker beats well within that)."""
         self._redis.set(self._workers_prefix + worker, "1", px=max(int(alive_s * 1000), 1))
 
-    def existing(self, image_ids: Sequence[uuid.UUID]) -> builtins.set[uuid.UUID]:
-        """Those of the images that have a record (dispatched, and not lost with Redis)."""
-        pipe = self._redis.pipeline(transaction=False)
-        for image_id in image_ids:
-            pipe.exists(self.key(image_id))
-        return {i for i, found in zip(image_ids, pipe.execute(), strict=True) if found}
-
     def live(self, image_ids: Sequence[uuid.UUID], *, fresh_s: float) -> builtins.set[uuid.UUID]:
         """Those of the images whose job is alive, by their records and the broker's list.
 

@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 from visualizer_core import backends, mail
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.db.models import Client, Member, User
+from visualizer_core.db.models import Client, User
 from visualizer_core.errors import Forbidden, InvalidInput, NotFound
 from visualizer_core.scope import Action, ClientScope, Role, Scope
 from visualizer_core.security import (
@@ -246,11 +246,6 @@ def user_for_sso_email(email: str) -> Identity:
 # -- invitations ---------------------------------------------------------------------------------
 
 
-def _accept(member: Member) -> None:
-    member.invite_token_hash = None
-    member.invite_expires_at = None
-
-
 def accept_invite(
     token: str,
     *,
@@ -308,7 +303,8 @@ def accept_invite(
             user.locked_until = None
         if name and name.strip() and not user.name:
             user.name = name.strip()[:200]
-        _accept(member)
+        member.invite_token_hash = None  # accepted: the link is spent
+        member.invite_expires_at = None
         user.active_client_id = member.client_id
         user.last_login_at = now
         db.flush()
@@ -507,8 +503,7 @@ def scope_from_token(token: str, *, max_age_s: int | None = None) -> ClientScope
     Raises :class:`SessionInvalid` when the token expired, was revoked or is not ours, and
     ``Forbidden`` when the user belongs to no client (any more).
     """
-    with unit_of_work() as db:
-        identity = _identity(db, _user_of_token(db, token, max_age_s))
+    identity = identity_from_token(token, max_age_s=max_age_s)
     if identity.active_client_id is None:
         raise Forbidden("your account is not a member of any client: ask an owner to invite you")
     return scope_for(identity, identity.active_client_id)

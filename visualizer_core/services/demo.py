@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ def _existing_demo() -> dict[str, Any] | None:
 
 
 def create_demo(
-    scope: Scope = ADMIN, *, if_missing: bool = False, generate: bool = True, dispatch: bool = True
+    scope: Scope = ADMIN, *, if_missing: bool = False, dispatch: bool = True
 ) -> dict[str, Any]:
     """Make the demo on the current backends and return how to sign in to it.
 
@@ -93,17 +92,15 @@ def create_demo(
         row = repo.get(db, Client, client.id, client_id=None)
         assert row is not None
         row.settings = {**(row.settings or {}), "demo": True, "demo_session_id": str(session.id)}
-    flow_id: uuid.UUID | None = None
-    if generate:
-        flow_id = generation.generate(ADMIN, session_id=session.id, dispatch=dispatch).flow_id
-        with unit_of_work() as db:
-            row = repo.get(db, Client, client.id, client_id=None)
-            assert row is not None
-            row.settings = {**(row.settings or {}), "demo_flow_id": str(flow_id)}
+    flow_id = generation.generate(ADMIN, session_id=session.id, dispatch=dispatch).flow_id
+    with unit_of_work() as db:
+        row = repo.get(db, Client, client.id, client_id=None)
+        assert row is not None
+        row.settings = {**(row.settings or {}), "demo_flow_id": str(flow_id)}
     return {
         "client_id": str(client.id),
         "session_id": str(session.id),
-        "flow_id": str(flow_id) if flow_id else None,
+        "flow_id": str(flow_id),
         "email": DEMO_EMAIL,
         "password": DEMO_PASSWORD,
         "created": True,

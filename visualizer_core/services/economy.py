@@ -147,14 +147,10 @@ def _submit_rows(ai: AIBackend, ids: Sequence[uuid.UUID], label: str) -> list[st
     holder = f"{batch_rows.SUBMIT_PREFIX}{token}"
     with unit_of_work() as db:
         ids = batch_rows.mark_submitting(db, ids, holder, now=utcnow())
-        models = batch_rows.models_of(db, ids)
-    by_model: dict[str, list[uuid.UUID]] = defaultdict(list)
-    for iid in ids:
-        by_model[models.get(iid) or ai.image_model].append(iid)
     batch = _batch(ai)
     names: list[str] = []
     with _Renewal(holder):
-        for model, group in sorted(by_model.items()):
+        for model, group in sorted(_by_model(ai, ids).items()):
             name = _submit_group(batch, group, f"{label} ({model})", f"{token}:{model}")
             if name is None:
                 continue
@@ -162,6 +158,16 @@ def _submit_rows(ai: AIBackend, ids: Sequence[uuid.UUID], label: str) -> list[st
                 batch_rows.submitted(db, group, holder, f"{JOB_PREFIX}{name}", now=utcnow())
             names.append(name)
     return names
+
+
+def _by_model(ai: AIBackend, ids: Sequence[uuid.UUID]) -> dict[str, list[uuid.UUID]]:
+    """The rows by the image model each was asked of (one batch job per model)."""
+    with unit_of_work() as db:
+        models = batch_rows.models_of(db, ids)
+    by_model: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for iid in ids:
+        by_model[models.get(iid) or ai.image_model].append(iid)
+    return by_model
 
 
 def _submit_group(batch: Any, group: list[uuid.UUID], display_name: str, token: str) -> str | None:
@@ -207,14 +213,9 @@ def _recover_submission(ai: AIBackend | None, holder: str, ids: list[uuid.UUID])
         )
         return len(ids)
     token = holder.removeprefix(batch_rows.SUBMIT_PREFIX)
-    with unit_of_work() as db:
-        models = batch_rows.models_of(db, ids)
-    by_model: dict[str, list[uuid.UUID]] = defaultdict(list)
-    for iid in ids:
-        by_model[models.get(iid) or ai.image_model].append(iid)
     batch = _batch(ai)
     waiting = 0
-    for model, group in by_model.items():
+    for model, group in _by_model(ai, ids).items():
         try:
             name = batch.find(f"{token}:{model}")
         except ProviderError as error:
@@ -377,14 +378,12 @@ def poll_economy(scope: Scope) -> dict[str, int]:
     for name in open_jobs:
         counts["jobs"] += 1
         if ai is None:
-            ids = _rows_of_job(name)
-            _await_decision(
-                ids,
+            counts["waiting"] += _job_waits(
+                name,
                 f"Batch job {name} cannot be read: the AI backend has no batch mode any more"
                 " (GEMINI_API_KEY unset?). Choose: retry economy mode once it is back, or make"
                 " the images at the full price.",
             )
-            counts["waiting"] += len(ids)
             continue
         batch = _batch(ai)
         try:
@@ -393,32 +392,31 @@ def poll_economy(scope: Scope) -> dict[str, int]:
             log.warning("polling batch %s failed (next poll tries again): %s", name, error)
             continue
         except ProviderError as error:
-            ids = _rows_of_job(name)
-            _await_decision(
-                ids,
+            counts["waiting"] += _job_waits(
+                name,
                 f"Batch job {name} cannot be read ({error}). Choose: retry economy mode (a new"
                 " job), or make the images at the full price.",
             )
-            counts["waiting"] += len(ids)
             continue
         if not status.done:
             continue
         if status.state != "succeeded":
-            ids = _rows_of_job(name)
-            _await_decision(
-                ids,
+            counts["waiting"] += _job_waits(
+                name,
                 f"Batch job {name} ended without results ({status.error}). Choose: retry economy"
                 " mode (a new job), or make the images at the full price.",
             )
-            counts["waiting"] += len(ids)
             continue
         _ingest(ai, batch, name, status, counts)
     return counts
 
 
-def _rows_of_job(name: str) -> list[uuid.UUID]:
+def _job_waits(name: str, message: str) -> int:
+    """The job's rows wait for a decision, with ``message``; returns how many."""
     with unit_of_work() as db:
-        return batch_rows.rows_of_job(db, f"{JOB_PREFIX}{name}")
+        ids = batch_rows.rows_of_job(db, f"{JOB_PREFIX}{name}")
+    _await_decision(ids, message)
+    return len(ids)
 
 
 class _Renewal:
@@ -545,10 +543,10 @@ def _ingest_line(
 ) -> str:
     """One row from its line: ``completed``, ``failed`` or ``resubmitted``."""
     if isinstance(result, TransientProviderError):
-        _charge(iid, [record])
+        jobs.record_calls(iid, [record])
         return "resubmitted"
     if isinstance(result, ProviderError):  # refused content, a bad request
-        _charge(iid, [record])
+        jobs.record_calls(iid, [record])
         jobs.fail(iid, str(result))
         return "failed"
     started = time.perf_counter()
@@ -558,10 +556,10 @@ def _ingest_line(
             timings: dict[str, float] = {}
             kept = jobs.keep_result(iid, job, result, request.product_images[0], timings)
         except VisualizerError as error:
-            _charge(iid, [record, *calls])
+            jobs.record_calls(iid, [record, *calls])
             jobs.fail(iid, str(error))
             return "failed"
-    _charge(iid, [record, *calls])
+    jobs.record_calls(iid, [record, *calls])
     timings["ingest_s"] = time.perf_counter() - started
     jobs.complete(
         iid,
@@ -574,11 +572,6 @@ def _ingest_line(
     return "completed"
 
 
-def _charge(iid: uuid.UUID, records: Sequence[usage.CallRecord]) -> None:
-    """Puts calls on the row's ledger."""
-    jobs.record_calls(iid, records)
-
-
 def _charge_unkeyed(
     records: Sequence[usage.CallRecord], rows: Sequence[uuid.UUID], name: str
 ) -> None:
@@ -589,4 +582,4 @@ def _charge_unkeyed(
     log.warning("batch %s: %d lines came back without a key", name, len(records))
     for index, record in enumerate(records):
         record.failed("the batch answered this line without its key: it matches no image")
-        _charge(rows[index % len(rows)], [record])
+        jobs.record_calls(rows[index % len(rows)], [record])

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from visualizer_core import backends
 from visualizer_core.ai import ratelimit, usage
 from visualizer_core.ai.base import GenerationRequest, GenerationResult
-from visualizer_core.ai.retry import seed_for
+from visualizer_core.ai.retry import is_retryable, retry_delay_s, seed_for
 from visualizer_core.db import ledger, repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import (
@@ -48,7 +48,7 @@ from visualizer_core.db.models import (
     ProductImage,
     StudioSession,
 )
-from visualizer_core.errors import InvalidInput
+from visualizer_core.errors import DailyLimitReached, InvalidInput, ProviderError, RateLimited
 from visualizer_core.fidelity import FidelityCheck, check_fidelity, local_fidelity
 from visualizer_core.images.ingest import make_thumbnail
 from visualizer_core.prompts import build_prompt
@@ -240,15 +240,15 @@ def defer(
     return done
 
 
-def _encode(image_bytes: bytes, mime: str) -> tuple[bytes, str, str]:
+def _as_jpeg(image_bytes: bytes, mime: str) -> bytes:
     """The stored form of a generated image: JPEG stays, anything else becomes JPEG."""
     if mime == "image/jpeg":
-        return image_bytes, "jpg", "image/jpeg"
+        return image_bytes
     with Image.open(io.BytesIO(image_bytes)) as picture:
         rgb = picture.convert("RGB")
     buffer = io.BytesIO()
     rgb.save(buffer, "JPEG", quality=92)
-    return buffer.getvalue(), "jpg", "image/jpeg"
+    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
@@ -275,13 +275,13 @@ def keep_result(
     """
     current = backends.current()
     mark = time.perf_counter()
-    data, ext, mime = _encode(result.image, result.mime_type)
-    thumb = make_thumbnail(data, filename=f"{iid}.{ext}")
+    data = _as_jpeg(result.image, result.mime_type)
+    thumb = make_thumbnail(data, filename=f"{iid}.jpg")
     timings["encode_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    image_key = keys.generated_image(job.client_id, job.session_id, iid, ext)
+    image_key = keys.generated_image(job.client_id, job.session_id, iid, "jpg")
     thumb_key = keys.generated_thumbnail(job.client_id, job.session_id, iid)
-    current.storage.put(image_key, data, content_type=mime)
+    current.storage.put(image_key, data, content_type="image/jpeg")
     current.storage.put(thumb_key, thumb, content_type="image/jpeg")
     timings["store_s"] = time.perf_counter() - mark
     fidelity = None
@@ -327,11 +327,6 @@ def _add_calls(db: Session, image_id: uuid.UUID, calls: Sequence[usage.CallRecor
 
 def _rounded(timings: Mapping[str, float]) -> dict[str, float]:
     return {k: v if k.endswith("_at") else round(v, 4) for k, v in timings.items()}
-
-
-def _client_of(db: Any, image_id: uuid.UUID) -> uuid.UUID | None:
-    image = repo.get(db, GeneratedImage, image_id, client_id=None)
-    return image.client_id if image is not None else None
 
 
 def _can_judge(ai: object) -> bool:
@@ -386,9 +381,6 @@ def judge(image_id: uuid.UUID, *, worker_id: str) -> str:
     ``skipped`` (no such completed image waiting for a judgement). Runs on the judgement's own
     slots, and takes its slots of the text model's limits as ``judgement:{id}``.
     """
-    from visualizer_core.ai.retry import is_retryable, retry_delay_s
-    from visualizer_core.errors import DailyLimitReached, ProviderError, RateLimited
-
     current = backends.current()
     with unit_of_work() as db:
         image = repo.get(db, GeneratedImage, image_id, client_id=None)
@@ -507,8 +499,8 @@ def complete(
     judge_later = False
     if kept.fidelity is None and _can_judge(current.ai):
         with unit_of_work() as db:
-            cid = _client_of(db, iid)
-            client = repo.get(db, Client, cid, client_id=None) if cid else None
+            image = repo.get(db, GeneratedImage, iid, client_id=None)
+            client = repo.get(db, Client, image.client_id, client_id=None) if image else None
             mode = parse_fidelity_check((client.settings or {}) if client else {})
         judge_later = fidelity_wanted(mode, iid)
     if judge_later:
@@ -546,15 +538,13 @@ def fail(
     image_id: uuid.UUID,
     message: str,
     *,
-    extra_attempts: int = 0,
     timings: Mapping[str, float] | None = None,
     calls: Sequence[usage.CallRecord] = (),
 ) -> bool:
     """Mark the row failed with a message a person can act on (if it is still this run's).
 
-    ``extra_attempts`` (retries made) are added to the row's attempts; ``timings``, when given,
-    replace its timings; ``calls`` go on its ledger (a failed image was paid for too). The flow
-    is finished when this was its last open row.
+    ``timings``, when given, replace its timings; ``calls`` go on its ledger (a failed image
+    was paid for too). The flow is finished when this was its last open row.
     """
     now = utcnow()
     extra: dict[str, Any] = {} if timings is None else {"timings": _rounded(timings)}
@@ -566,7 +556,6 @@ def fail(
             expect_status=ImageStatus.GENERATING,
             status=ImageStatus.ERROR,
             error_message=message[:2000],
-            add_attempts=extra_attempts,
             completed_at=now,
             updated_at=now,
             **extra,

@@ -15,7 +15,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +61,7 @@ class ImportReport:
     product_ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "imported": self.imported,
-            "updated": self.updated,
-            "failed": self.failed,
-            "errors": self.errors,
-            "product_ids": self.product_ids,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -196,6 +190,11 @@ def _delete_quietly(object_keys: Iterable[str]) -> None:
             storage.delete(key)
 
 
+def _delete_photos(rows: Iterable[ProductImage]) -> None:
+    """The stored derivatives of these photos, quietly."""
+    _delete_quietly(k for r in rows for k in (r.base_key, r.preview_key, r.thumbnail_key))
+
+
 def _land_row(
     client_id: uuid.UUID, planned: _Planned, existing: Product | None
 ) -> tuple[uuid.UUID, bool]:
@@ -251,11 +250,9 @@ def _land_row(
             product.updated_at = utcnow()
             db.flush()
     except BaseException:
-        _delete_quietly(
-            k for row in new_rows for k in (row.base_key, row.preview_key, row.thumbnail_key)
-        )
+        _delete_photos(new_rows)
         raise
-    _delete_quietly(k for row in stale for k in (row.base_key, row.preview_key, row.thumbnail_key))
+    _delete_photos(stale)
     return product_id, existing is None
 
 
@@ -432,7 +429,7 @@ def add_product_photo(
         with unit_of_work() as db:
             db.add(image)
     except BaseException:
-        _delete_quietly([image.base_key, image.preview_key, image.thumbnail_key])
+        _delete_photos([image])
         raise
     return get_product(scope, product_id=pid)
 

@@ -92,7 +92,6 @@ class ReviewItem:
     image_key: str | None
     thumbnail_key: str | None
     product_preview_key: str | None
-    product_thumbnail_key: str | None
     scene_id: str | None
     scene_key: str | None
     scene_name: str | None
@@ -123,10 +122,7 @@ class ReviewQueue:
         return sum(1 for item in self.items if item.review_state != "none")
 
     def index_of(self, image_id: uuid.UUID | None) -> int | None:
-        for index, item in enumerate(self.items):
-            if item.id == image_id:
-                return index
-        return None
+        return next((i for i, item in enumerate(self.items) if item.id == image_id), None)
 
     def next_undecided(self, after: uuid.UUID | None = None) -> ReviewItem | None:
         """The first undecided image after ``after`` (from the start when None), wrapping."""
@@ -238,7 +234,6 @@ def review_queue(scope: Scope, *, session_id: uuid.UUID | str) -> ReviewQueue:
             image_key=row.image_key,
             thumbnail_key=row.thumbnail_key,
             product_preview_key=row.product_preview_key,
-            product_thumbnail_key=row.product_thumbnail_key,
             scene_id=row.scene_id,
             scene_key=scene.key if scene else None,
             scene_name=(scene.filename or scene.room_type) if scene else None,
@@ -266,15 +261,15 @@ def review_queue(scope: Scope, *, session_id: uuid.UUID | str) -> ReviewQueue:
     )
 
 
-def pictures(item: ReviewItem, *, full: bool = True) -> dict[str, str]:
+def pictures(item: ReviewItem) -> dict[str, str]:
     """Browser addresses of an item's pictures: ``image``, ``product`` and ``scene``.
 
     The item came from :func:`review_queue` in the caller's scope, so its keys are the
     client's own. No database query.
     """
     wanted = {
-        "image": item.image_key if full else item.thumbnail_key,
-        "product": item.product_preview_key if full else item.product_thumbnail_key,
+        "image": item.image_key,
+        "product": item.product_preview_key,
         "scene": item.scene_key,
     }
     urls = browser_urls(wanted.values())

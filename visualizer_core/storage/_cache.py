@@ -39,9 +39,3 @@ class SizedLRU(Generic[V]):
             while self._used > self.budget:
                 _, (_, dropped) = self._items.popitem(last=False)
                 self._used -= dropped
-
-    def discard(self, key: Hashable) -> None:
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._used -= old[1]
