@@ -503,8 +503,7 @@ def scope_from_token(token: str, *, max_age_s: int | None = None) -> ClientScope
     Raises :class:`SessionInvalid` when the token expired, was revoked or is not ours, and
     ``Forbidden`` when the user belongs to no client (any more).
     """
-    with unit_of_work() as db:
-        identity = _identity(db, _user_of_token(db, token, max_age_s))
+    identity = identity_from_token(token, max_age_s=max_age_s)
     if identity.active_client_id is None:
         raise Forbidden("your account is not a member of any client: ask an owner to invite you")
     return scope_for(identity, identity.active_client_id)

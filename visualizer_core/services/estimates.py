@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 from visualizer_core import backends
+from visualizer_core.ai.usage import BATCH_PRICE_FACTOR, estimate_cost
 from visualizer_core.db import repo
 from visualizer_core.errors import InvalidInput
 from visualizer_core.schemas import FlowSettings
@@ -61,8 +62,6 @@ def _cost_per_image(
     recorded = spend.cost_per_image(scope, client_id=client_id, model=model, economy=economy)
     if recorded.image_usd is not None:
         return recorded.image_usd
-    from visualizer_core.ai.usage import BATCH_PRICE_FACTOR, estimate_cost
-
     image = estimate_cost(model, TYPICAL_USAGE)
     return image * (BATCH_PRICE_FACTOR if economy else 1.0) + estimate_cost(
         text_model, TYPICAL_JUDGEMENT

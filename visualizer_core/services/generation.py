@@ -16,7 +16,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from visualizer_core import backends
@@ -66,12 +66,8 @@ class FlowRead:
     skipped: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "flow_id": str(self.flow_id),
-            "image_ids": [str(i) for i in self.image_ids],
-            "status": self.status,
-            "skipped": list(self.skipped),
-        }
+        ids = {"flow_id": str(self.flow_id), "image_ids": [str(i) for i in self.image_ids]}
+        return {**asdict(self), **ids}
 
 
 def _day_start(now: dt.datetime) -> dt.datetime:

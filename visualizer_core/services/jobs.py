@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from visualizer_core import backends
 from visualizer_core.ai import ratelimit, usage
 from visualizer_core.ai.base import GenerationRequest, GenerationResult
-from visualizer_core.ai.retry import seed_for
+from visualizer_core.ai.retry import is_retryable, retry_delay_s, seed_for
 from visualizer_core.db import ledger, repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import (
@@ -48,7 +48,7 @@ from visualizer_core.db.models import (
     ProductImage,
     StudioSession,
 )
-from visualizer_core.errors import InvalidInput
+from visualizer_core.errors import DailyLimitReached, InvalidInput, ProviderError, RateLimited
 from visualizer_core.fidelity import FidelityCheck, check_fidelity, local_fidelity
 from visualizer_core.images.ingest import make_thumbnail
 from visualizer_core.prompts import build_prompt
@@ -381,9 +381,6 @@ def judge(image_id: uuid.UUID, *, worker_id: str) -> str:
     ``skipped`` (no such completed image waiting for a judgement). Runs on the judgement's own
     slots, and takes its slots of the text model's limits as ``judgement:{id}``.
     """
-    from visualizer_core.ai.retry import is_retryable, retry_delay_s
-    from visualizer_core.errors import DailyLimitReached, ProviderError, RateLimited
-
     current = backends.current()
     with unit_of_work() as db:
         image = repo.get(db, GeneratedImage, image_id, client_id=None)

@@ -122,10 +122,7 @@ class ReviewQueue:
         return sum(1 for item in self.items if item.review_state != "none")
 
     def index_of(self, image_id: uuid.UUID | None) -> int | None:
-        for index, item in enumerate(self.items):
-            if item.id == image_id:
-                return index
-        return None
+        return next((i for i, item in enumerate(self.items) if item.id == image_id), None)
 
     def next_undecided(self, after: uuid.UUID | None = None) -> ReviewItem | None:
         """The first undecided image after ``after`` (from the start when None), wrapping."""
