@@ -75,7 +75,6 @@ log = logging.getLogger(__name__)
 
 JOB_PREFIX: Final = batch_rows.JOB_PREFIX
 AWAITING: Final = batch_rows.AWAITING
-WORKER_ID: Final = batch_rows.SUBMITTER
 
 
 def _batch_ai() -> AIBackend | None:
@@ -128,7 +127,7 @@ def submit_economy(scope: Scope, *, flow_id: uuid.UUID | str) -> list[str]:
     claimed: list[uuid.UUID] = []
     with unit_of_work() as db:
         for iid in pending:
-            if repo.claim_image(db, iid, worker_id=WORKER_ID, now=utcnow()):
+            if repo.claim_image(db, iid, worker_id=batch_rows.SUBMITTER, now=utcnow()):
                 claimed.append(iid)
     return _submit_rows(ai, claimed, f"flow {fid}")
 
@@ -457,22 +456,21 @@ class _Lease:
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
         self.holder = f"{batch_rows.INGEST_PREFIX}{uuid.uuid4().hex[:12]}"
-        self.rows: list[uuid.UUID] = []
         self._renewal = _Renewal(self.holder)
 
     def take(self) -> list[uuid.UUID]:
         now = utcnow()
         with unit_of_work() as db:
-            self.rows = batch_rows.lease(
+            rows = batch_rows.lease(
                 db,
                 self.job_id,
                 holder=self.holder,
                 now=now,
                 expired_before=now - dt.timedelta(seconds=_lease_s()),
             )
-        if self.rows:
+        if rows:
             self._renewal.__enter__()
-        return self.rows
+        return rows
 
     def holds(self, iid: uuid.UUID) -> bool:
         """Whether the row is still this ingest's (and still open): checked before each row."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from visualizer_core.db import repo
@@ -426,10 +426,9 @@ def lineage(scope: Scope, *, image_id: uuid.UUID | str) -> list[Version]:
         if not rows:
             raise NotFound("image", image_id)
         versions = []
-        for index, row in enumerate(rows):
-            before = rows[index + 1] if index + 1 < len(rows) else None
-            changes = []
-            if before is not None:
+        for row, before in zip(rows, [*rows[1:], None], strict=True):
+            changes = [
+                label
                 for label, attr in (
                     ("prompt", "prompt"),
                     ("scene", "scene_id"),
@@ -437,24 +436,10 @@ def lineage(scope: Scope, *, image_id: uuid.UUID | str) -> list[Version]:
                     ("seed", "seed"),
                     ("aspect ratio", "aspect_ratio"),
                     ("cost", "cost_usd"),
-                ):
-                    if getattr(row, attr) != getattr(before, attr):
-                        changes.append(label)
-            versions.append(
-                Version(
-                    id=row.id,
-                    created_at=row.created_at,
-                    status=row.status,
-                    review_state=row.review_state,
-                    prompt=row.prompt,
-                    scene_id=row.scene_id,
-                    model=row.model,
-                    seed=row.seed,
-                    aspect_ratio=row.aspect_ratio,
-                    cost_usd=row.cost_usd,
-                    fidelity_score=row.fidelity_score,
-                    thumbnail_key=row.thumbnail_key,
-                    changes=changes,
                 )
-            )
+                if before is not None and getattr(row, attr) != getattr(before, attr)
+            ]
+            # Every other field of a version is the row's column of the same name.
+            same = {f.name: getattr(row, f.name) for f in fields(Version) if f.name != "changes"}
+            versions.append(Version(**same, changes=changes))
     return versions
