@@ -497,13 +497,9 @@ def _unclosed_message(line: int) -> str:
     )
 
 
-def _delimiter(first_line: str) -> str:
-    return "\t" if first_line.count("\t") > first_line.count(",") else ","
-
-
 def _read_delimited(path: Path, text: str) -> list[CatalogRow]:
     first_line = text.split("\n", 1)[0]
-    delimiter = _delimiter(first_line)
+    delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
     unclosed = _unclosed_quote(text, delimiter)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:

@@ -170,12 +170,6 @@ def local_fidelity(product_png: bytes, generated: bytes, box: Sequence[int]) -> 
     return round(min(max(float(np.sqrt(hist * structure)), 0.0), 1.0), 4)
 
 
-def _judge_of(ai: object) -> FidelityJudge | None:
-    """The backend itself if it judges fidelity, or the backend a wrapper holds."""
-    judges = (c for c in (ai, getattr(ai, "inner", None)) if isinstance(c, FidelityJudge))
-    return next(judges, None)
-
-
 def check_fidelity(
     ai: object,
     *,
@@ -195,10 +189,10 @@ def check_fidelity(
         if isinstance(box, Sequence) and len(box) == 4:
             score = local_fidelity(product_png, generated, [int(v) for v in box])
             return FidelityCheck(score=score, method="local-similarity")
-        judge = _judge_of(ai)
-        if judge is None:
-            return None
-        return judge.judge_fidelity(product_png, generated)
+        # The backend itself if it judges fidelity, or the backend a wrapper holds.
+        judges = (c for c in (ai, getattr(ai, "inner", None)) if isinstance(c, FidelityJudge))
+        judge = next(judges, None)
+        return None if judge is None else judge.judge_fidelity(product_png, generated)
     except ProviderError as error:
         if raise_errors:
             raise

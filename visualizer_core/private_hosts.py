@@ -38,13 +38,10 @@ class PrivateHosts:
 
     def allows_name(self, host: str) -> bool:
         host = host.rstrip(".").lower()
-        for name in self.names:
-            if name.startswith("*."):
-                if host.endswith(name[1:]):
-                    return True
-            elif host == name:
-                return True
-        return False
+        return any(
+            host.endswith(name[1:]) if name.startswith("*.") else host == name
+            for name in self.names
+        )
 
     def allows_address(self, address: IPAddress) -> bool:
         return any(address.version == net.version and address in net for net in self.networks)

@@ -340,7 +340,7 @@ class GeminiBatch:
         job = self._retried(
             f"reading batch {name}", lambda: self.ai.sdk.batches.get(name=name), self.ai.image_model
         )
-        state = _STATES.get(_enum(job.state), "pending")
+        state = _STATES.get(str(getattr(job.state, "value", job.state)), "pending")
         why = None
         if job.error is not None:
             why = f"{job.error.message or 'the batch job failed'} (code {job.error.code})"
@@ -448,7 +448,3 @@ def _line_error(error: Mapping[str, Any], model: str) -> ProviderError:
     if code in (4, 13, 14) or code >= 500:
         return TransientProviderError(text)
     return PermanentProviderError(text + f" (model {model})" if code == 5 else text)
-
-
-def _enum(value: Any) -> str:
-    return str(getattr(value, "value", value) or "")

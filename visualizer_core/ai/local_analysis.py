@@ -168,26 +168,15 @@ MATERIAL_WORDS: tuple[str, ...] = (
 )
 # Materials that say something about style when the text names none.
 _MATERIAL_STYLE = {
-    "rattan": "boho",
-    "wicker": "boho",
-    "cane": "boho",
-    "jute": "boho",
+    **dict.fromkeys(("rattan", "wicker", "cane", "jute", "macrame"), "boho"),
+    **dict.fromkeys(("velvet", "brass", "marble"), "glam"),
+    **dict.fromkeys(("walnut", "teak"), "mid-century"),
+    **dict.fromkeys(("boucle", "chrome"), "modern"),
+    **dict.fromkeys(("concrete", "iron", "cast iron"), "industrial"),
+    **dict.fromkeys(("travertine", "bamboo"), "japandi"),
     "seagrass": "coastal",
-    "macrame": "boho",
     "reclaimed": "rustic",
-    "velvet": "glam",
-    "brass": "glam",
-    "marble": "glam",
-    "walnut": "mid-century",
-    "teak": "mid-century",
-    "boucle": "modern",
-    "concrete": "industrial",
-    "iron": "industrial",
-    "cast iron": "industrial",
     "wrought iron": "traditional",
-    "chrome": "modern",
-    "travertine": "japandi",
-    "bamboo": "japandi",
 }
 
 
@@ -354,16 +343,6 @@ def _keyword_hits(text: str, phrases: Iterable[tuple[str, str]]) -> list[str]:
     return list(dict.fromkeys(hit.target for hit in hits))
 
 
-def _styles_in(text: str) -> list[str]:
-    return _keyword_hits(
-        text, ((phrase, style) for style, phrases in STYLE_WORDS.items() for phrase in phrases)
-    )
-
-
-def _materials_in(text: str) -> list[str]:
-    return _keyword_hits(text, ((m, m) for m in MATERIAL_WORDS))
-
-
 def _clean(values: Iterable[str]) -> list[str]:
     out = (" ".join(v.split()).lower() for v in values if v and v.strip())
     return list(dict.fromkeys(out))
@@ -475,7 +454,7 @@ def analyze_product(facts: ProductFacts, images: list[bytes]) -> ProductAnalysis
     text = taxonomy.normalize_text(
         " . ".join(filter(None, [facts.name, facts.category, facts.description]))
     )
-    materials = _clean([*facts.materials, *_materials_in(text)])
+    materials = _clean([*facts.materials, *_keyword_hits(text, ((m, m) for m in MATERIAL_WORDS))])
     catalog_colors = _clean(facts.colors)
 
     dominant: list[tuple[RGB, float]] = []
@@ -485,7 +464,7 @@ def analyze_product(facts: ProductFacts, images: list[bytes]) -> ProductAnalysis
     photo_colors = [color_name(rgb) for rgb, _ in dominant]
     colors = list(dict.fromkeys([*catalog_colors, *photo_colors]))
 
-    style = _styles_in(text)
+    style = _keyword_hits(text, ((p, name) for name, ps in STYLE_WORDS.items() for p in ps))
     if not style:
         hinted = [_MATERIAL_STYLE[m] for m in materials if m in _MATERIAL_STYLE]
         style = list(dict.fromkeys([*hinted[:1], *palette_style(dominant)]))[:2]

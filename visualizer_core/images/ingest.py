@@ -53,6 +53,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final, cast
 
 import numpy as np
@@ -160,17 +161,9 @@ _REFUSED_MAGIC: Final = (
     (b"\x1f\x8b", "gzip-compressed files"),
 )
 _HEIF_BRANDS: Final = {
-    b"heic": "HEIC",
-    b"heix": "HEIC",
-    b"hevc": "HEIC",
-    b"heim": "HEIC",
-    b"heis": "HEIC",
-    b"hevm": "HEIC",
-    b"hevs": "HEIC",
-    b"mif1": "HEIF",
-    b"msf1": "HEIF",
-    b"avif": "AVIF",
-    b"avis": "AVIF",
+    **dict.fromkeys((b"heic", b"heix", b"hevc", b"heim", b"heis", b"hevm", b"hevs"), "HEIC"),
+    **dict.fromkeys((b"mif1", b"msf1"), "HEIF"),
+    **dict.fromkeys((b"avif", b"avis"), "AVIF"),
 }
 _UPLOAD_HINT: Final = "upload a PNG, JPEG or WebP"
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
@@ -211,13 +204,9 @@ def ingest_file(path: str) -> IngestedImage | str:
     It lives here, beside :func:`ingest_image`, so that a pool's worker processes import only
     Pillow and NumPy, not the services, and start quickly.
     """
-    import os
-
-    name = os.path.basename(path)
+    name = Path(path).name
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-        return ingest_image(data, filename=name)
+        return ingest_image(Path(path).read_bytes(), filename=name)
     except InvalidImage as error:
         return str(error)
     except OSError as error:
@@ -532,10 +521,9 @@ def _with_profile(image: Image.Image, icc: object, mode: str) -> Image.Image | N
     if transform is None:
         return None
     try:
-        converted = ImageCms.applyTransform(image, transform)
+        return ImageCms.applyTransform(image, transform)
     except Exception:
         return None
-    return converted
 
 
 # -- background removal --------------------------------------------------------------------------
@@ -640,6 +628,14 @@ class _Runs:
         return result
 
 
+def _on_border(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The pixels of ``mask`` on the image's border."""
+    edge = np.zeros_like(mask)
+    edge[[0, -1], :] = mask[[0, -1], :]
+    edge[:, [0, -1]] = mask[:, [0, -1]]
+    return edge
+
+
 def _connected_to_border(candidate: NDArray[np.bool_]) -> NDArray[np.bool_]:
     """The candidate pixels 4-connected to the image border, as a flood fill from the edges.
 
@@ -647,11 +643,7 @@ def _connected_to_border(candidate: NDArray[np.bool_]) -> NDArray[np.bool_]:
     until a step adds nothing: a few vectorised steps for ordinary shapes (each step turns one
     corner). After ``_FLOOD_MAX_STEPS`` steps, a pathological maze keeps what was reached.
     """
-    reached = np.zeros_like(candidate)
-    reached[0, :] = candidate[0, :]
-    reached[-1, :] = candidate[-1, :]
-    reached[:, 0] = candidate[:, 0]
-    reached[:, -1] = candidate[:, -1]
+    reached = _on_border(candidate)
     directions = (_Runs(candidate, axis=1), _Runs(candidate, axis=0))
     count = int(np.count_nonzero(reached))
     for step in range(_FLOOD_MAX_STEPS):
@@ -685,10 +677,7 @@ def _flood_from_border(candidate: NDArray[np.bool_]) -> NDArray[np.bool_]:
     reached[: 2 * half_h, : 2 * half_w] = np.repeat(
         np.repeat(_connected_to_border(blocks), 2, axis=0), 2, axis=1
     )
-    reached[0, :] |= candidate[0, :]
-    reached[-1, :] |= candidate[-1, :]
-    reached[:, 0] |= candidate[:, 0]
-    reached[:, -1] |= candidate[:, -1]
+    reached |= _on_border(candidate)
     count = int(np.count_nonzero(reached))
     for _ in range(_REFINE_STEPS):
         grown = reached.copy()

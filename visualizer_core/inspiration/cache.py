@@ -69,10 +69,6 @@ class MemoryCache:
             while len(self._items) > self.max_entries:
                 self._items.popitem(last=False)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
 
 class RedisCache:
     """The production cache: one Redis for every studio process and worker."""

@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from visualizer_core.ai.compositor import OUTPUT_LONG_SIDE, output_size
 from visualizer_core.db import repo
 from visualizer_core.db.models import Product
 from visualizer_core.demo.art import DEMO_ROOMS
@@ -52,15 +53,11 @@ def _terms(query: str) -> list[str]:
     return list(dict.fromkeys(terms))
 
 
-def _ratio_size(aspect_ratio: str, long_side: int = 1024) -> tuple[int, int]:
-    w, _, h = aspect_ratio.partition(":")
+def _ratio_size(aspect_ratio: str) -> tuple[int, int]:
     try:
-        rw, rh = int(w), int(h)
-    except ValueError:
-        return long_side, long_side
-    if rw >= rh:
-        return long_side, max(round(long_side * rh / rw), 1)
-    return max(round(long_side * rw / rh), 1), long_side
+        return output_size(aspect_ratio)
+    except InvalidInput:
+        return OUTPUT_LONG_SIDE, OUTPUT_LONG_SIDE
 
 
 def _text(*parts: Any) -> str:

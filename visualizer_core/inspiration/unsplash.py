@@ -50,6 +50,7 @@ APP_NAME: Final = "visualizer"
 MAX_PER_PAGE: Final = 30  # Unsplash's own limit
 DOWNLOAD_WIDTH: Final = 2400  # px: plenty for a scene, a fraction of a full-size original
 MAX_PHOTO_BYTES: Final = 40 * 1024 * 1024
+_USER_AGENT: Final = f"{APP_NAME} (+httpx)"
 
 
 _QUOTA_KEY: Final = "ratelimit"
@@ -64,11 +65,11 @@ class Quota:
     at: float  # time.time() of that answer
 
 
-def referral(url: str, app_name: str = APP_NAME) -> str:
+def referral(url: str) -> str:
     """``url`` with Unsplash's referral parameters, as its attribution guidelines ask."""
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("utm_source", "utm_medium")]
-    query += [("utm_source", app_name), ("utm_medium", "referral")]
+    query += [("utm_source", APP_NAME), ("utm_medium", "referral")]
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
@@ -81,14 +82,12 @@ class UnsplashClient:
         *,
         base_url: str = DEFAULT_API_URL,
         timeout_s: float = 15.0,
-        app_name: str = APP_NAME,
         transport: httpx.BaseTransport | None = None,
         cache: AnswerCache | None = None,
     ) -> None:
         if not access_key.strip():
             raise ConfigError("UNSPLASH_ACCESS_KEY is empty")
         self.base_url = base_url.rstrip("/")
-        self.app_name = app_name
         self.cache = cache
         self._quota: Quota | None = None
         self._http = httpx.Client(
@@ -98,7 +97,7 @@ class UnsplashClient:
             headers={
                 "Authorization": f"Client-ID {access_key}",
                 "Accept-Version": "v1",
-                "User-Agent": f"{app_name} (+httpx)",
+                "User-Agent": _USER_AGENT,
             },
             follow_redirects=True,
         )
@@ -106,7 +105,7 @@ class UnsplashClient:
         self._images = httpx.Client(
             timeout=timeout_s,
             transport=transport,
-            headers={"User-Agent": f"{app_name} (+httpx)"},
+            headers={"User-Agent": _USER_AGENT},
             follow_redirects=True,
         )
 
@@ -240,9 +239,9 @@ class UnsplashClient:
             "photo_id": str(item.get("id")),
             "photographer": name,
             "username": user.get("username"),
-            "photographer_url": referral(profile, self.app_name) if profile else None,
-            "photo_url": referral(photo_page, self.app_name) if photo_page else None,
-            "unsplash_url": referral("https://unsplash.com/", self.app_name),
+            "photographer_url": referral(profile) if profile else None,
+            "photo_url": referral(photo_page) if photo_page else None,
+            "unsplash_url": referral("https://unsplash.com/"),
             "text": f"Photo by {name} on Unsplash",
         }
         return InspirationPhoto(

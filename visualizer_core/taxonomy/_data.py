@@ -218,12 +218,10 @@ def _apply_rules(rules: _Rules, categories: dict[int, Category], by_path: dict[s
             size = step.size or size
             height = step.height_m or height
         assert rooms is not None and placement and size and height
-        node.rooms, node.placement, node.size_class, node.height_m = (
-            tuple(rooms),
-            placement,
-            size,
-            height,
-        )
+        node.rooms = tuple(rooms)
+        node.placement = placement
+        node.size_class = size
+        node.height_m = height
 
 
 @functools.cache

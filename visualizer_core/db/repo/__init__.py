@@ -15,7 +15,8 @@ One module per entity, each re-exported here so callers write ``repo.list_produc
 - :mod:`~visualizer_core.db.repo.review`: generated images as people see them (gallery page,
   review rows, lineage, the bulk approval rule);
 - :mod:`~visualizer_core.db.repo.tables`: the notebook API's DataFrame tables across clients;
-- ``_common``: ``get`` and the client filter every module shares.
+- ``_common``: ``get``, the client filter, chunks of ids and bulk updates, which every module
+  shares (:mod:`~visualizer_core.db.batch_rows` and :mod:`~visualizer_core.db.ledger` too).
 """
 
 from visualizer_core.db.repo._common import get
