@@ -148,8 +148,8 @@ def _from_session(scope: Scope, photo: InspirationPhoto) -> _Picked:
     )
 
 
-def _generation(scope: Scope, image_id: uuid.UUID | str) -> tuple[GeneratedImage, str, str | None]:
-    """A completed generated image in scope, its product's name and its scene's room type."""
+def _from_generation(scope: Scope, image_id: uuid.UUID | str) -> _Picked:
+    """A completed generated image in scope, credited, in the room type of its scene."""
     with unit_of_work() as db:
         image = in_scope(db, scope, GeneratedImage, image_id, "image")
         if image.status != ImageStatus.COMPLETED or not image.image_key:
@@ -157,18 +157,12 @@ def _generation(scope: Scope, image_id: uuid.UUID | str) -> tuple[GeneratedImage
                 f"image {image_id} is {image.status}: only a finished image can inspire"
             )
         product = repo.get(db, Product, image.product_id, client_id=None)
-        session = load_session(db, scope, image.studio_session_id)
-        scene = session.find_scene(image.scene_id)
+        product_name = product.name if product else "a product"
+        scene = load_session(db, scope, image.studio_session_id).find_scene(image.scene_id)
         room = None
         if scene is not None:
             room = scene.room_type or (scene.analysis.room_type if scene.analysis else None)
         db.expunge(image)
-        return image, product.name if product else "a product", room
-
-
-def _from_generation(scope: Scope, image_id: uuid.UUID | str) -> _Picked:
-    image, product_name, room = _generation(scope, image_id)
-    assert image.image_key is not None
     data = backends.current().storage.get(image.image_key)
     attribution = {
         "provider": "visualizer",

@@ -276,29 +276,21 @@ def pictures(item: ReviewItem) -> dict[str, str]:
     return {name: urls[key] for name, key in wanted.items() if key and key in urls}
 
 
-def _save_position(db: Any, scope: Scope, session_id: uuid.UUID, image_id: uuid.UUID) -> None:
-    user = getattr(scope, "user_id", None)
-    if user is None:
-        return
-    session = load_session(db, scope, session_id, lock=True)
-    settings = dict(session.settings or {})
-    positions = dict(settings.get(_POSITIONS) or {})
-    if positions.get(str(user)) == str(image_id):
-        return
-    positions[str(user)] = str(image_id)
-    settings[_POSITIONS] = positions
-    session.settings = settings
-
-
 def remember_position(
     scope: Scope, *, session_id: uuid.UUID | str, image_id: uuid.UUID | str
 ) -> None:
     """Keep where the member is in the session's review, to resume there next time."""
     scope.require(Action.READ)
     iid = parse_id(image_id, "image")
+    user = getattr(scope, "user_id", None)  # the admin has no place to keep
     with unit_of_work() as db:
-        session = load_session(db, scope, session_id)
-        _save_position(db, scope, session.id, iid)
+        session = load_session(db, scope, session_id, lock=user is not None)
+        settings = dict(session.settings or {})
+        positions = dict(settings.get(_POSITIONS) or {})
+        if user is None or positions.get(str(user)) == str(iid):
+            return
+        positions[str(user)] = str(iid)
+        session.settings = {**settings, _POSITIONS: positions}
 
 
 def decide(scope: Scope, *, image_id: uuid.UUID | str, decision: Decision) -> str:
