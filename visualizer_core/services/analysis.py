@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from typing import Any, TypeVar
 
 from visualizer_core import backends
@@ -201,17 +202,9 @@ def match_session(
         }
         found = best_matches(analyses, scenes, overrides)
         out = []
-        for pid in (str(p.id) for p in products):
-            if pid not in found:
-                continue
-            match = found[pid]
-            matches[pid] = Match(
-                scene_id=match.scene_id,
-                score=round(match.score, 4),
-                reason=match.reason,
-                overridden=match.overridden,
-                needs_room=match.needs_room,
-            )
+        for pid in (str(p.id) for p in products if str(p.id) in found):
+            # matching's choice as the session stores it, the score rounded
+            matches[pid] = Match(**{**asdict(found[pid]), "score": round(found[pid].score, 4)})
             out.append({"product_id": pid, **matches[pid].model_dump(mode="json")})
         session.set_matches(matches)
         return out

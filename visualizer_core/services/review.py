@@ -218,31 +218,17 @@ def review_queue(scope: Scope, *, session_id: uuid.UUID | str) -> ReviewQueue:
         scene = scenes.get(str(row.scene_id))
         match = matches.get(str(row.product_id))
         same_scene = match is not None and match.scene_id == row.scene_id
-        item = ReviewItem(
-            id=row.id,
-            flow_id=row.flow_id,
-            product_id=row.product_id,
-            sku=row.sku,
-            product_name=row.product_name,
-            variant=row.variant,
-            status=row.status,
-            error_message=row.error_message,
-            review_state=row.review_state,
-            favourite=bool(row.favourite),
-            fidelity_score=row.fidelity_score,
-            group=_group(row),
-            image_key=row.image_key,
-            thumbnail_key=row.thumbnail_key,
-            product_preview_key=row.product_preview_key,
-            scene_id=row.scene_id,
-            scene_key=scene.key if scene else None,
-            scene_name=(scene.filename or scene.room_type) if scene else None,
-            match_score=match.score if match and same_scene else None,
-            match_reason=match.reason if match and same_scene else None,
-            rerun_of_id=row.rerun_of_id,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+        found: dict[str, Any] = {
+            "favourite": bool(row.favourite),
+            "group": _group(row),
+            "scene_key": scene.key if scene else None,
+            "scene_name": (scene.filename or scene.room_type) if scene else None,
+            "match_score": match.score if match and same_scene else None,
+            "match_reason": match.reason if match and same_scene else None,
+        }
+        # Every other field of an item is the row's column of the same name.
+        same = {f.name: getattr(row, f.name) for f in fields(ReviewItem) if f.name not in found}
+        item = ReviewItem(**same, **found)
         (items if row.status == ImageStatus.COMPLETED else errors).append(item)
 
     def order(item: ReviewItem) -> tuple[Any, ...]:
