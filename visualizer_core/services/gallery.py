@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 from visualizer_core import backends
@@ -103,22 +103,13 @@ def list_images(
             order=order,
             min_fidelity=min_fidelity,
         )
+        # A card's other fields are the image row's columns of the same names.
+        own = ("product_name", "sku", "created_at", "thumbnail_url")
         cards = [
             ImageCard(
-                id=image.id,
-                flow_id=image.flow_id,
-                product_id=image.product_id,
+                **{f.name: getattr(image, f.name) for f in fields(ImageCard) if f.name not in own},
                 product_name=name,
                 sku=sku,
-                scene_id=image.scene_id,
-                variant=image.variant,
-                status=image.status,
-                error_message=image.error_message,
-                review_state=image.review_state,
-                favourite=image.favourite,
-                fidelity_score=image.fidelity_score,
-                thumbnail_key=image.thumbnail_key,
-                image_key=image.image_key,
                 created_at=image.created_at.isoformat(),
             )
             for image, name, sku in rows
