@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import sys
+import types
 from pathlib import Path
 
 import pandas as pd
@@ -117,6 +119,30 @@ def test_each_bad_row_is_reported_and_leaves_nothing_behind(tmp_path: Path) -> N
     assert sorted(p.sku for p in landed) == ["OK-1", "OK-2"]
     assert landed[0].name == "Good Chair"
     assert len(_objects(client.id)) == 3  # only the good photo's derivatives
+
+
+def test_an_import_from_a_studio_page_does_not_run_the_page_in_its_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Streamlit installs the page it runs as __main__; a spawned process runs __main__'s file
+    # first. A catalog large enough for the ingest processes must not start the page in each.
+    ran = tmp_path / "the page ran"
+    page = tmp_path / "page.py"
+    page.write_text(f"open({str(ran)!r}, 'w').close()\nraise SystemExit('the page ran')\n")
+    streamlit_main = types.ModuleType("__main__")
+    streamlit_main.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", streamlit_main)
+    client = factories.create_client()
+    count = products._PARALLEL_FROM + 2
+    csv_path = factories.write_catalog(
+        tmp_path,
+        [{"sku": f"VASE-{n}", "name": f"Vase {n}", "image": f"vase-{n}.jpg"} for n in range(count)],
+        {f"vase-{n}.jpg": factories.product_photo((10 * n, 90, 140)) for n in range(count)},
+    )
+    report = products.import_products(ADMIN, client_id=client.id, csv_path=csv_path)
+    assert (report.imported, report.failed, report.errors) == (count, 0, [])
+    assert not ran.exists()
+    assert sys.modules["__main__"] is streamlit_main
 
 
 def test_reimport_updates_and_adds_nothing(tmp_path: Path) -> None:

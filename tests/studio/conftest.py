@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import io
 import re
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -133,6 +134,16 @@ def _scan_components_once() -> Iterator[None]:
         manifest_scanner, "scan_component_manifests", lambda *a, **k: list(scan(*a, **k))
     ):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _main_module_restored() -> Iterator[None]:
+    """``AppTest`` installs the script it runs as ``__main__`` (as Streamlit does) and leaves it
+    there: a later test in the same process that spawns a process would have the child run
+    that script (and fail: it needs arguments only the runner had)."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture

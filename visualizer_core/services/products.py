@@ -12,9 +12,11 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
+import sys
 import tempfile
+import types
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,7 +125,8 @@ class _Ingest:
         context = multiprocessing.get_context("spawn")
         workers = min(os.cpu_count() or 1, 8)
         self._pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context)
-        self._futures = {p: self._pool.submit(ingest_file, str(p)) for p in unique}
+        with _no_main_script():  # the processes start with the first submits
+            self._futures = {p: self._pool.submit(ingest_file, str(p)) for p in unique}
 
     def result(self, path: Path) -> IngestedImage | str:
         if path not in self._done:
@@ -133,6 +136,29 @@ class _Ingest:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _no_main_script() -> Iterator[None]:
+    """Spawned processes start without re-running the parent's ``__main__`` script.
+
+    A spawned child runs the file of ``sys.modules["__main__"]`` before its task. In the
+    studio that module is the page script Streamlit is running (Streamlit installs each run's
+    module as ``__main__``), so every ingest process would run the studio's page, or fail
+    (an ``AppTest`` script needs arguments only its runner has). ``ingest_file`` is found by
+    its module's name, so the children need no main at all.
+    """
+    previous = sys.modules.get("__main__")
+    blank = types.ModuleType("__main__")
+    sys.modules["__main__"] = blank
+    try:
+        yield
+    finally:
+        if sys.modules.get("__main__") is blank:  # a script run may have installed its own
+            if previous is None:
+                del sys.modules["__main__"]
+            else:
+                sys.modules["__main__"] = previous
 
 
 @dataclass
