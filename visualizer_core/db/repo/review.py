@@ -73,8 +73,8 @@ def review_rows(db: Session, *, session_id: uuid.UUID) -> list[Any]:
     """Every image of a session with what review needs, in one query.
 
     Each row has the image's columns, its product's ``sku`` and ``product_name``, the
-    ``product_preview_key`` and ``product_thumbnail_key`` of the photo it was made from, and
-    ``earlier_status``: the status of the image it re-made (None when it is not a re-run).
+    ``product_preview_key`` of the photo it was made from, and ``earlier_status``: the
+    status of the image it re-made (None when it is not a re-run).
     """
     earlier = aliased(GeneratedImage)
     stmt = (
@@ -99,7 +99,6 @@ def review_rows(db: Session, *, session_id: uuid.UUID) -> list[Any]:
             GeneratedImage.updated_at,
             earlier.status.label("earlier_status"),
             ProductImage.preview_key.label("product_preview_key"),
-            ProductImage.thumbnail_key.label("product_thumbnail_key"),
         )
         .join(Product, Product.id == GeneratedImage.product_id)
         .outerjoin(earlier, earlier.id == GeneratedImage.rerun_of_id)
