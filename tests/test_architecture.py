@@ -1,4 +1,5 @@
-"""The import graph: no cycle, no private name across modules, imports go down the layers.
+"""The import graph: no cycle, no private name across modules, imports go down the layers;
+above the repository no statement is built; the backends are swapped only by ``using``.
 
 Read from the source with :mod:`ast` (nothing is imported), counting every import a module
 makes when it runs, at its top or inside a function, and leaving out those under
@@ -273,3 +274,67 @@ def test_above_the_repository_the_session_does_not_query() -> None:
 def test_the_session_check_finds_a_query() -> None:
     tree = ast.parse("db.add(row)\ndb.flush()\ndb.delete(row)\nrows = db.execute(stmt)\n")
     assert _session_queries("m", tree) == ["m:3 calls db.delete", "m:4 calls db.execute"]
+
+
+# The backends are swapped one way, `with backends.using(built)`: no module's `__dict__` is
+# written and nothing patches the locator's names (which a test once did, leaking the swap).
+def _locator_patches(name: str, tree: ast.AST) -> list[str]:
+    def is_backends(node: ast.AST) -> bool:
+        return isinstance(node, ast.Name) and node.id == "backends"
+
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
+            if isinstance(node.value, ast.Attribute) and node.value.attr == "__dict__":
+                found.append(f"{name}:{node.lineno} writes a __dict__")
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            if is_backends(node.value):
+                found.append(f"{name}:{node.lineno} assigns backends.{node.attr}")
+        elif isinstance(node, ast.Call) and node.args:
+            first = node.args[0]
+            setter = (isinstance(node.func, ast.Name) and node.func.id == "setattr") or (
+                isinstance(node.func, ast.Attribute) and node.func.attr in ("setattr", "object")
+            )
+            patch = (isinstance(node.func, ast.Name) and node.func.id == "patch") or (
+                isinstance(node.func, ast.Attribute) and node.func.attr == "patch"
+            )
+            by_path = (
+                patch
+                and isinstance(first, ast.Constant)
+                and isinstance(first.value, str)
+                and first.value.startswith("visualizer_core.backends.")
+            )
+            if (setter and is_backends(first)) or by_path:
+                found.append(f"{name}:{node.lineno} patches the backends module")
+    return found
+
+
+def test_the_backends_are_swapped_only_through_using() -> None:
+    sources = [
+        *MODULES.values(),
+        *ROOT.joinpath("tests").rglob("*.py"),
+        *ROOT.joinpath("bench").rglob("*.py"),
+    ]
+    wrong = [
+        line
+        for path in sources
+        for line in _locator_patches(str(path.relative_to(ROOT)), ast.parse(path.read_text()))
+    ]
+    assert not wrong, f"swap the backends with `with backends.using(built)`: {wrong}"
+
+
+def test_the_locator_check_finds_a_patch() -> None:
+    tree = ast.parse(
+        "with backends.using(built):\n    pass\n"
+        "backends.__dict__['current'] = lambda: built\n"
+        "monkeypatch.setattr(backends, 'current', lambda: built)\n"
+        "mock.patch('visualizer_core.backends.current', lambda: built)\n"
+        "backends.current = lambda: built\n"
+        "settings.__dict__.get('x')\n"
+    )
+    assert _locator_patches("m", tree) == [
+        "m:3 writes a __dict__",
+        "m:4 patches the backends module",
+        "m:5 patches the backends module",
+        "m:6 assigns backends.current",
+    ]
