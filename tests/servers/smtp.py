@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import socket
 import ssl
-import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -17,6 +16,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.plugin import wait_until
 
 USER, PASSWORD = "mailer", "mail-password-123"
 
@@ -78,10 +79,7 @@ class SmtpServer:
             self.controller.stop()
 
     def wait_for(self, count: int, timeout: float = 20) -> list[EmailMessage]:
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count:
-            assert time.monotonic() < deadline, f"only {len(self.messages)} mail(s) came"
-            time.sleep(0.02)
+        wait_until(lambda: len(self.messages) >= count, timeout, f"{count} mail(s)", every_s=0.02)
         return self.messages
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from tests import factories
 from tests.cli.helpers import environment
-from tests.plugin import backends_like
+from tests.plugin import backends_like, wait_until
 from tests.standins.gemini_server import GeminiStandIn, RecordedRequest
 from visualizer_core import backends
 from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL
@@ -273,14 +273,16 @@ def test_the_client_chooses_how_many_images_are_judged(
 
 
 def _wait_for_scores(image_ids: list[uuid.UUID], timeout: float) -> dict[uuid.UUID, float]:
-    deadline = time.monotonic() + timeout
-    while True:
+    if not image_ids:
+        return {}
+
+    def every_score() -> dict[uuid.UUID, float] | None:
         with backends.current().transaction() as db:
             rows = db.scalars(select(GeneratedImage).where(GeneratedImage.id.in_(image_ids))).all()
             scores = {r.id: r.fidelity_score for r in rows if r.fidelity_score is not None}
-        if len(scores) == len(image_ids) or time.monotonic() > deadline:
-            return scores
-        time.sleep(0.1)
+        return scores if len(scores) == len(image_ids) else None
+
+    return wait_until(every_score, timeout, f"the fidelity scores of {len(image_ids)} images")
 
 
 # -- a model's day used up ----------------------------------------------------------------------
@@ -321,13 +323,11 @@ def test_a_days_quota_pauses_the_model_and_its_work_resumes_by_itself(
 
 
 def _wait_for_pause(scope: ClientScope, session_id: uuid.UUID, timeout: float) -> list[Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def paused_with_two() -> list[Any] | None:
         paused = sessions.paused_models(scope, session_id=session_id)
-        if paused and paused[0]["images"] == 2:
-            return paused
-        time.sleep(0.05)
-    raise AssertionError("the model was not paused")
+        return paused if paused and paused[0]["images"] == 2 else None
+
+    return wait_until(paused_with_two, timeout, "the model's pause over two images")
 
 
 def _cli_status(built: backends.Backends, session_id: uuid.UUID) -> dict[str, Any]:
