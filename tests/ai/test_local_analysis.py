@@ -275,3 +275,15 @@ def test_the_photos_shape_settles_what_the_text_leaves_open() -> None:
     # words win over the shape
     named = ProductFacts(name="Luna Table Lamp", category="Lighting")
     assert analyze_product(named, [_shape(60, 360)]).category == "table_lamp"
+
+
+def test_the_word_file_refuses_an_alias_or_style_it_does_not_define() -> None:
+    from visualizer_core.ai import local_analysis
+
+    words = local_analysis._WORDS.model_dump()
+    assert local_analysis.NAMED_COLORS["light grey"] == (196, 196, 194)
+    assert "velvet" in local_analysis.MATERIAL_WORDS
+    with pytest.raises(ValueError, match="unknown silver"):
+        local_analysis._Words.model_validate({**words, "color_aliases": {"argent": "silver"}})
+    with pytest.raises(ValueError, match="unknown gothic"):
+        local_analysis._Words.model_validate({**words, "material_styles": {"onyx": "gothic"}})

@@ -17,11 +17,15 @@ import functools
 import io
 import math
 import re
+import tomllib
 from collections.abc import Iterable, Sequence
+from importlib import resources
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from visualizer_core import taxonomy
 from visualizer_core.ai.base import ProductFacts
@@ -51,133 +55,37 @@ _MIN_SHARE = 0.03
 _MERGE_DELTA_E = 14.0
 _ALPHA_OPAQUE = 200
 
-# A small table of names people use for furnishing colours.
-NAMED_COLORS: dict[str, RGB] = {
-    "black": (22, 22, 24),
-    "charcoal": (58, 58, 62),
-    "grey": (128, 128, 128),
-    "light grey": (196, 196, 194),
-    "white": (246, 246, 244),
-    "cream": (240, 232, 210),
-    "beige": (214, 196, 164),
-    "sand": (194, 176, 134),
-    "taupe": (140, 124, 110),
-    "tan": (192, 148, 104),
-    "brown": (124, 82, 50),
-    "dark brown": (72, 46, 30),
-    "red": (192, 36, 36),
-    "burgundy": (112, 22, 38),
-    "terracotta": (196, 100, 70),
-    "rust": (164, 72, 36),
-    "orange": (232, 128, 36),
-    "mustard": (210, 164, 40),
-    "yellow": (242, 212, 60),
-    "olive": (112, 112, 52),
-    "sage": (150, 168, 130),
-    "green": (60, 140, 72),
-    "forest green": (34, 82, 52),
-    "teal": (30, 120, 122),
-    "turquoise": (64, 196, 190),
-    "light blue": (160, 196, 226),
-    "blue": (40, 92, 182),
-    "navy": (26, 36, 78),
-    "lavender": (182, 166, 212),
-    "purple": (112, 60, 142),
-    "plum": (92, 40, 72),
-    "pink": (232, 150, 172),
-    "blush": (232, 198, 190),
-}
-_COLOR_ALIASES = {"gray": "grey", "light gray": "light grey", "dark gray": "charcoal"}
 
-STYLE_WORDS: dict[str, tuple[str, ...]] = {
-    "modern": ("modern", "contemporary", "sleek"),
-    "mid-century": ("mid century", "midcentury", "mcm", "retro", "1950s", "1960s", "atomic"),
-    "scandinavian": ("scandinavian", "scandi", "nordic", "danish", "swedish", "hygge"),
-    "japandi": ("japandi", "wabi sabi", "zen", "japanese"),
-    "industrial": ("industrial", "loft style", "factory", "warehouse", "metal pipe"),
-    "rustic": ("rustic", "reclaimed", "distressed", "weathered", "cabin", "lodge", "live edge"),
-    "farmhouse": ("farmhouse", "country", "cottage", "shaker", "provencal"),
-    "boho": ("boho", "bohemian", "macrame", "moroccan", "tribal", "eclectic"),
-    "minimalist": ("minimalist", "minimal", "minimalism", "clean lines", "understated"),
-    "traditional": ("traditional", "classic", "antique", "victorian", "georgian", "ornate"),
-    "coastal": ("coastal", "beach", "nautical", "seaside", "hamptons", "driftwood"),
-    "glam": ("glam", "glamorous", "luxe", "luxury", "hollywood regency", "opulent"),
-    "art deco": ("art deco", "deco", "fluted", "gatsby"),
-}
+class _Words(BaseModel):
+    """``data/furnishing_words.toml``: the colour, style and material words, checked once."""
 
-MATERIAL_WORDS: tuple[str, ...] = (
-    "oak",
-    "walnut",
-    "teak",
-    "pine",
-    "ash",
-    "beech",
-    "birch",
-    "acacia",
-    "mango wood",
-    "solid wood",
-    "wood",
-    "plywood",
-    "bamboo",
-    "rattan",
-    "wicker",
-    "cane",
-    "jute",
-    "seagrass",
-    "linen",
-    "cotton",
-    "wool",
-    "velvet",
-    "boucle",
-    "chenille",
-    "leather",
-    "faux leather",
-    "vegan leather",
-    "sheepskin",
-    "silk",
-    "felt",
-    "polyester",
-    "fabric",
-    "marble",
-    "travertine",
-    "terrazzo",
-    "stone",
-    "concrete",
-    "terracotta",
-    "ceramic",
-    "stoneware",
-    "earthenware",
-    "porcelain",
-    "glass",
-    "metal",
-    "steel",
-    "stainless steel",
-    "iron",
-    "cast iron",
-    "wrought iron",
-    "brass",
-    "copper",
-    "bronze",
-    "aluminium",
-    "aluminum",
-    "chrome",
-    "plastic",
-    "resin",
-    "acrylic",
-    "paper",
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    materials: tuple[str, ...]
+    colors: dict[str, tuple[int, int, int]]
+    color_aliases: dict[str, str]
+    styles: dict[str, tuple[str, ...]]
+    material_styles: dict[str, str]
+
+    @model_validator(mode="after")
+    def _names_known(self) -> _Words:
+        unknown = [c for c in self.color_aliases.values() if c not in self.colors]
+        unknown += [s for s in self.material_styles.values() if s not in self.styles]
+        if unknown:
+            raise ValueError(f"furnishing_words.toml names unknown {', '.join(unknown)}")
+        return self
+
+
+_WORDS = _Words.model_validate(
+    tomllib.loads(
+        resources.files(__package__).joinpath("data/furnishing_words.toml").read_text("utf-8")
+    )
 )
+NAMED_COLORS: Final[dict[str, RGB]] = _WORDS.colors
+STYLE_WORDS: Final[dict[str, tuple[str, ...]]] = _WORDS.styles
+MATERIAL_WORDS: Final[tuple[str, ...]] = _WORDS.materials
+_COLOR_ALIASES: Final = _WORDS.color_aliases
 # Materials that say something about style when the text names none.
-_MATERIAL_STYLE = {
-    **dict.fromkeys(("rattan", "wicker", "cane", "jute", "macrame"), "boho"),
-    **dict.fromkeys(("velvet", "brass", "marble"), "glam"),
-    **dict.fromkeys(("walnut", "teak"), "mid-century"),
-    **dict.fromkeys(("boucle", "chrome"), "modern"),
-    **dict.fromkeys(("concrete", "iron", "cast iron"), "industrial"),
-    **dict.fromkeys(("travertine", "bamboo"), "japandi"),
-    "seagrass": "coastal",
-    "reclaimed": "rustic",
-    "wrought iron": "traditional",
-}
+_MATERIAL_STYLE: Final = _WORDS.material_styles
 
 
 # -- colour helpers -----------------------------------------------------------------------------
