@@ -37,9 +37,10 @@ __all__ = ["Backends", "activate", "activate_for_thread", "build", "current", "r
 class Backends:
     """The database, storage, AI and queue that this process uses.
 
-    The AI backend and the queue are made on first use (a given AI, a tool's wrapper or a test
-    double, is used as it is); :meth:`use_queue` gives them a queue made elsewhere (the embedded
-    worker's threads).
+    The storage, the AI backend and the queue are made on first use, so a command that needs
+    none of them (``visualizer status``) does not import boto3 or the SDK (a given AI, a tool's
+    wrapper or a test double, is used as it is); :meth:`use_queue` gives them a queue made
+    elsewhere (the embedded worker's threads).
     """
 
     def __init__(self, settings: Settings, *, ai: AIBackend | None = None) -> None:
@@ -49,7 +50,7 @@ class Backends:
         self.read_sessions: sessionmaker[Session] = make_sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True})
         )
-        self.storage: Storage = _make_storage(settings)
+        self._storage: Storage | None = None
         self._ai = ai
         self._queue: Queue | None = None
         self._lock = threading.Lock()
@@ -61,6 +62,14 @@ class Backends:
     def reading(self) -> AbstractContextManager[Session]:
         """A unit of work that only reads: on SQLite it does not wait behind writers."""
         return transaction(self.read_sessions)
+
+    @property
+    def storage(self) -> Storage:
+        if self._storage is None:
+            with self._lock:
+                if self._storage is None:
+                    self._storage = _make_storage(self.settings)
+        return self._storage
 
     @property
     def ai(self) -> AIBackend:

@@ -742,14 +742,19 @@ def test_every_service_function_is_registered() -> None:
     assert not stale, f"REGISTRY names functions that are no longer exported: {stale}"
 
 
-def test_worker_entry_points_are_not_the_services_public_api() -> None:
+def test_worker_entry_points_are_not_the_services_public_api(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """What only the queue calls takes no scope, so no page, notebook or command may reach it
     as a service (issue 12)."""
     assert "notify.deliver_flow_webhook" not in FUNCTIONS
     assert "generation.process_image" not in FUNCTIONS
     from visualizer_core.services import TASKS, generation, notify
 
-    assert TASKS.deliver_webhook is notify.deliver_flow_webhook  # the queue's way in
+    delivered: list[uuid.UUID] = []
+    monkeypatch.setattr(notify, "deliver_flow_webhook", lambda f: delivered.append(f) or "sent")
+    flow_id = uuid.uuid4()
+    assert TASKS.deliver_webhook(flow_id) == "sent" and delivered == [flow_id]  # the queue's way
     assert "process_image" not in generation.__all__
 
 

@@ -14,7 +14,6 @@ import uuid
 
 from visualizer_core.jobqueue import Tasks, register_tasks
 from visualizer_core.scope import ADMIN
-from visualizer_core.services import notify
 
 
 def _make_image(image_id: uuid.UUID, worker_id: str) -> str:
@@ -29,6 +28,12 @@ def _judge_image(image_id: uuid.UUID, worker_id: str) -> str:
     return generation.judge_image(image_id, worker_id=worker_id)
 
 
+def _deliver_webhook(flow_id: uuid.UUID) -> str:
+    from visualizer_core.services import notify
+
+    return notify.deliver_flow_webhook(flow_id)
+
+
 def _sweep() -> dict[str, int]:
     from visualizer_core.services import generation
 
@@ -37,7 +42,7 @@ def _sweep() -> dict[str, int]:
 
 TASKS = Tasks(
     make_image=_make_image,
-    deliver_webhook=notify.deliver_flow_webhook,
+    deliver_webhook=_deliver_webhook,
     sweep=_sweep,
     judge_image=_judge_image,
 )
