@@ -53,7 +53,7 @@ class Backends:
         self._storage: Storage | None = None
         self._ai = ai
         self._queue: Queue | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a queue or AI being made may reach the storage
 
     def transaction(self) -> AbstractContextManager[Session]:
         """A session that commits when the block ends and rolls back when it raises."""
