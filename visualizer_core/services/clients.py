@@ -136,7 +136,6 @@ def set_fidelity_check(scope: Scope, *, client_id: uuid.UUID | str, mode: str) -
     value = mode.strip().lower()
     parse_fidelity_check({"fidelity_check": value})  # InvalidInput names what is wrong
     with unit_of_work() as db:
-        _managed_client(db, scope, client_id)
         client = client_row(db, scope, client_id, lock=True)
         client.settings = {**(client.settings or {}), "fidelity_check": value}
     return value
