@@ -74,7 +74,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-_AS_SENT: Final[dict[str, Any]] = {"mode": "json", "by_alias": True, "exclude_none": True}
 
 State = Literal["pending", "running", "succeeded", "failed", "cancelled", "expired"]
 _STATES: Final[dict[str, State]] = {
