@@ -19,9 +19,9 @@ from visualizer_core import admin, backends
 from visualizer_core.db import repo
 from visualizer_core.db.models import GeneratedImage
 from visualizer_core.errors import Forbidden, InvalidInput, NotFound, StorageError
+from visualizer_core.images import provenance
 from visualizer_core.scope import ADMIN, Role
 from visualizer_core.services import analysis, export, gallery, generation
-from visualizer_core.images import provenance
 from visualizer_core.services.export import spreadsheet_safe
 
 # Product names a spreadsheet would run as formulas, and one it would not.
@@ -288,7 +288,7 @@ def test_every_file_of_every_preset_says_it_was_made_with_ai(
     )
     out = tmp_path / "delivery.zip"
     export.export_session(ADMIN, session_id=generated["session"].id, out=out, preset=preset)
-    files, manifest = read_zip(out)
+    files, _manifest = read_zip(out)
     assert len(files) == 4
     folder = tmp_path / "files"
     folder.mkdir()
