@@ -24,12 +24,12 @@ expire after ``VISUALIZER_SESSION_MAX_AGE_S`` (a week by default). Owners manage
 These functions take credentials rather than a scope because they are what makes a scope;
 everything else in :mod:`visualizer_core.services` takes a scope first.
 
-What they promise (README, "Accounts and security"): sign-in answers the same sentence after
-the same work (one argon2 check) for an unknown email, a wrong password and a locked account;
-attempts are counted by one atomic UPDATE before the password is checked, so concurrent
-guesses cannot pass the lockout; an invitation never checks a password (an existing account
-accepts from its own signed-in session); replacing a password in any way ends every other
-login session of that person, because tokens carry the ``session_version`` it bumps.
+What they promise (docs/accounts.md, "Accounts and security"): sign-in answers the same
+sentence after the same work (one argon2 check) for an unknown email, a wrong password and a
+locked account; attempts are counted by one atomic UPDATE before the password is checked, so
+concurrent guesses cannot pass the lockout; an invitation never checks a password (an existing
+account accepts from its own signed-in session); replacing a password in any way ends every
+other login session of that person, because tokens carry the ``session_version`` it bumps.
 """
 
 from __future__ import annotations
