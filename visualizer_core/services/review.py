@@ -27,13 +27,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from sqlalchemy.orm import Session
+
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.db.models import GeneratedImage
+from visualizer_core.db.models import GeneratedImage, Product
 from visualizer_core.errors import InvalidInput, NotFound
 from visualizer_core.schemas import OPEN_STATUSES, ImageStatus
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services import plans
+from visualizer_core.services import learning, plans
 from visualizer_core.services._uow import in_scope, parse_id, read_only, unit_of_work
 from visualizer_core.services.gallery import browser_urls
 from visualizer_core.services.sessions import load_session
@@ -290,8 +292,25 @@ def decide(scope: Scope, *, image_id: uuid.UUID | str, decision: Decision) -> st
         image = in_scope(db, scope, GeneratedImage, image_id, "image")
         if image.status != ImageStatus.COMPLETED:
             raise InvalidInput(f"image {image.id} is {image.status}: only finished ones are judged")
+        before = image.review_state
         repo.update_images(db, [image.id], review_state=decision, updated_at=utcnow())
+        _teach(db, scope, image, (decision == "approved") - (before == "approved"))
     return decision
+
+
+def _teach(db: Session, scope: Scope, image: GeneratedImage, placed: int) -> None:
+    """A person's approval places the product's category in the image's room (learning)."""
+    if not placed or image.scene_id is None:
+        return
+    product = repo.get(db, Product, image.product_id, client_id=image.client_id)
+    scene = load_session(db, scope, image.studio_session_id).find_scene(image.scene_id)
+    learning.note_placement(
+        db,
+        client_id=image.client_id,
+        category=((product.analysis or {}).get("category") if product is not None else None),
+        room=scene.room if scene is not None else None,
+        placed=placed,
+    )
 
 
 def set_favourite(scope: Scope, *, image_id: uuid.UUID | str, favourite: bool) -> bool:
@@ -315,7 +334,7 @@ def pick_variant(scope: Scope, *, image_id: uuid.UUID | str) -> int:
             raise InvalidInput(f"image {image.id} is {image.status}: pick a finished image")
         now = utcnow()
         others = [
-            i.id
+            i
             for i in repo.images_of_session(
                 db,
                 image.studio_session_id,
@@ -324,9 +343,15 @@ def pick_variant(scope: Scope, *, image_id: uuid.UUID | str) -> int:
             )
             if i.id != image.id and i.review_state != "rejected"
         ]
-        changed = repo.update_images(db, others, review_state="rejected", updated_at=now)
+        for other in others:
+            if other.review_state == "approved":
+                _teach(db, scope, other, -1)
+        changed = repo.update_images(
+            db, [i.id for i in others], review_state="rejected", updated_at=now
+        )
         if image.review_state != "approved":
             changed += repo.update_images(db, [image.id], review_state="approved", updated_at=now)
+            _teach(db, scope, image, +1)
         return changed
 
 
