@@ -377,6 +377,79 @@ def test_a_daily_429_pauses_the_model_for_every_caller(
     ai.close()
 
 
+@pytest.mark.parametrize(
+    ("quotas", "free_tier", "retry_delay", "why"),
+    [
+        # per day, per minute and input tokens at once, each "limit: 0", RetryInfo "1s": the
+        # shape of error_429_day_and_minute_limit0_free_tier.json
+        (("day", "minute", "tokens"), True, "1s", "requests-per-day"),
+        # a paid project's per-day quota with a per-minute one and a RetryInfo beside it
+        (("minute", "day"), False, "3s", "requests-per-day"),
+        # the per-day quota alone, no RetryInfo (error_429_per_day_paid_no_retryinfo.json)
+        (("day",), False, None, "requests-per-day"),
+        # a per-minute quota of 0 on the free tier: no minute will ever have room
+        (("minute",), True, "1s", "quota of 0"),
+        # only a Help link: no quota named, no time to retry (error_429_help_only_sticky_daily)
+        ((), False, None, "without naming a quota"),
+    ],
+)
+def test_a_429_naming_the_day_pauses_the_model_whatever_else_it_names(
+    gemini_server: GeminiStandIn,
+    tmp_path: Path,
+    quotas: tuple[str, ...],
+    free_tier: bool,
+    retry_delay: str | None,
+    why: str,
+) -> None:
+    limiter = ModelLimiter({}, ModelLimits(), redis_url=None, key_prefix="t", home=tmp_path)
+    ai = make_ai(gemini_server, limiter=limiter)
+    kind = "429" if retry_delay else "daily_429"
+    gemini_server.fail_next(kind, quotas=quotas, free_tier=free_tier, retry_delay=retry_delay)
+    with pytest.raises(DailyLimitReached, match=why) as caught:
+        ai.generate(request())
+    assert caught.value.model == DEFAULT_IMAGE_MODEL
+    assert DEFAULT_IMAGE_MODEL in paused_models(load_settings(visualizer_home=tmp_path))
+    with pytest.raises(DailyLimitReached, match="paused until"):
+        ai.generate(request())
+    assert len(gemini_server.requests) == 1  # the paused model was not asked again
+    ai.close()
+
+
+@pytest.mark.parametrize("quotas", [("minute",), ("minute", "tokens"), ("tokens",)])
+def test_a_429_naming_only_minute_quotas_is_a_busy_minute(
+    gemini_server: GeminiStandIn, tmp_path: Path, quotas: tuple[str, ...]
+) -> None:
+    limiter = ModelLimiter({}, ModelLimits(), redis_url=None, key_prefix="t", home=tmp_path)
+    ai = make_ai(gemini_server, limiter=limiter)
+    gemini_server.fail_next("429", quotas=quotas, retry_delay="7s")
+    with pytest.raises(RateLimited) as caught:
+        ai.generate(request())
+    assert not isinstance(caught.value, DailyLimitReached)
+    assert caught.value.retry_after == pytest.approx(7.0)
+    assert paused_models(load_settings(visualizer_home=tmp_path)) == {}
+    assert ai.generate(request()).image
+    ai.close()
+
+
+def test_a_text_only_answer_from_an_image_model_is_billed_as_text(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI
+) -> None:
+    # As in text_only_from_image_model_gemini-2.5-flash-image.json: STOP, a text part, and no
+    # candidatesTokensDetails (the API lists image tokens only when it drew an image).
+    gemini_server.fail_next("no_image", finish_reason="STOP")
+    with collect() as calls, pytest.raises(TransientProviderError, match="no image"):
+        gemini_ai.generate(request())
+    [call] = calls
+    [billed] = gemini_server.billing().values()
+    assert billed["image_output"] == 0 and billed["candidates"] > 0
+    assert call.tokens.output_image == 0
+    assert call.tokens.output_text == billed["candidates"]
+    assert call.tokens.input == billed["prompt"]
+    price = PRICES[DEFAULT_IMAGE_MODEL]
+    by_hand = (billed["prompt"] * price.input + billed["candidates"] * price.output) / 1e6
+    assert call.cost_usd == pytest.approx(by_hand)
+
+
 def test_an_image_size_the_model_does_not_take_is_a_clear_400(
     gemini_server: GeminiStandIn,
 ) -> None:

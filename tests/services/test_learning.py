@@ -11,8 +11,8 @@ from visualizer_core import backends, learning
 from visualizer_core.errors import Forbidden, NotFound
 from visualizer_core.schemas import ProductAnalysis
 from visualizer_core.scope import ADMIN, Role
-from visualizer_core.services import analysis, learning as taught
-from visualizer_core.services import sessions
+from visualizer_core.services import analysis, sessions
+from visualizer_core.services import learning as taught
 
 DESKS = tuple(
     (f"DESK-{n}", f"{name} Writing Desk", "desk", "home_office", (110 + 10 * n, 85, 60))
@@ -106,6 +106,14 @@ def test_approvals_in_review_teach_and_an_owner_resets_what_was_learned(brand: d
     review.decide(ADMIN, image_id=flow.image_ids[0], decision="rejected")
     [lesson] = taught.taught_rooms(ADMIN, client_id=client.id)
     assert lesson["placed"] == {"bedroom": 3}
+    # A rejection for the wrong room counts against the room, once however often it is said.
+    for _ in range(2):
+        review.decide(ADMIN, image_id=flow.image_ids[0], decision="rejected", reason="wrong room")
+    [lesson] = taught.taught_rooms(ADMIN, client_id=client.id)
+    assert (lesson["placed"], lesson["refused"]) == ({"bedroom": 3}, {"bedroom": 1})
+    review.decide(ADMIN, image_id=flow.image_ids[0], decision="none")
+    [lesson] = taught.taught_rooms(ADMIN, client_id=client.id)
+    assert lesson["refused"] == {}
 
     editor = factories.member_scope(client.id, Role.EDITOR)
     with pytest.raises(Forbidden):
