@@ -17,6 +17,7 @@ from PIL import Image
 from tests.standins.gemini_fixtures import jpeg_scene, make_ai, png_cutout, request
 from tests.standins.gemini_server import GeminiStandIn, decode_base64
 from visualizer_core import taxonomy
+from visualizer_core.ai import make_ai as make_ai_from
 from visualizer_core.ai.base import AIBackend, ProductFacts
 from visualizer_core.ai.gemini import (
     DEFAULT_IMAGE_MODEL,
@@ -30,6 +31,7 @@ from visualizer_core.ai.ratelimit import ModelLimiter, ModelLimits, paused_model
 from visualizer_core.ai.usage import collect
 from visualizer_core.config import load_settings
 from visualizer_core.errors import (
+    ConfigError,
     ContentRefused,
     DailyLimitReached,
     PermanentProviderError,
@@ -105,16 +107,57 @@ def test_generate_with_image_size_and_request_model(gemini_server: GeminiStandIn
     ai.close()
 
 
-def test_one_api_version_is_served(gemini_server: GeminiStandIn) -> None:
-    ai = make_ai(gemini_server)  # the SDK's default version, which the stand-in serves
+def test_the_sdks_default_version_is_spoken_unless_one_is_set(
+    gemini_server: GeminiStandIn,
+) -> None:
+    ai = make_ai(gemini_server)  # the SDK's default version for Google's API
     ai.generate(request())
     ai.analyze_scene(jpeg_scene())
     assert [r.api_version for r in gemini_server.requests] == ["v1", "v1"]
     ai.close()
-    other = make_ai(gemini_server, api_version="v1beta")
+    beta = make_ai(gemini_server, api_version="v1beta")  # what Google's own clients send
+    beta.generate(request())
+    beta.analyze_scene(jpeg_scene())
+    assert [r.api_version for r in gemini_server.requests][2:] == ["v1beta", "v1beta"]
+    beta.close()
+
+
+@pytest.mark.parametrize("version", ["v1beta", "v1"])
+def test_both_versions_are_served_as_strictly(gemini_server: GeminiStandIn, version: str) -> None:
+    ai = make_ai(gemini_server, api_version=version, image_size="512")
+    with pytest.raises(PermanentProviderError, match=r"'512' is not supported"):
+        ai.generate(request())
+    ai.close()
+    other = make_ai(gemini_server, api_version="v2alpha")
     with pytest.raises(PermanentProviderError, match="404"):
         other.generate(request())
     other.close()
+
+
+def test_gemini_api_version_is_checked_at_start_up() -> None:
+    assert load_settings(gemini_api_version="v1beta").gemini_api_version == "v1beta"
+    assert load_settings().gemini_api_version is None
+    with pytest.raises(ConfigError) as caught:
+        load_settings(gemini_api_version="v2")
+    message = str(caught.value)
+    assert message.startswith("GEMINI_API_VERSION:") and "\n" not in message
+    assert "'v1beta'" in message and "'v2'" in message
+
+
+def test_make_ai_speaks_the_configured_version(gemini_server: GeminiStandIn) -> None:
+    settings = load_settings(
+        gemini_api_key="k" * 20,
+        gemini_base_url=gemini_server.base_url,
+        gemini_api_version="v1beta",
+        visualizer_ai="gemini",
+    )
+    ai = make_ai_from(settings)
+    try:
+        with pytest.raises(PermanentProviderError):  # the stand-in's key is another one
+            ai.analyze_scene(jpeg_scene())
+    finally:
+        ai.close()
+    assert [r.api_version for r in gemini_server.requests] == ["v1beta"]
 
 
 # -- analysis -----------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ base64 ``inlineData``, ``generationConfig``, google.rpc error bodies), checks th
 ``x-goog-api-key`` header (or ``?key=``), records every request, and is as strict as the real
 service where our code could go wrong:
 
-- one API version (``api_version``, ``v1`` as the SDK uses by default): another is a 404;
+- the API versions Google serves (``api_versions``: ``v1beta``, what Google's documentation and
+  clients use, and ``v1``, the SDK's default), each as strict as the other; another is a 404;
 - a known model list (:data:`MODELS`: image or text model, the image sizes it takes): another
   model is a 404, an image size the model does not take or an image asked of a text model a 400;
 - ``generationConfig`` and ``imageConfig`` fields it does not know are a 400 ("Unknown name"),
@@ -269,7 +270,7 @@ class GeminiStandIn:
         json_answer: dict[str, Any] | None = None,
         retry_delay: str = "2s",
         batch_polls: int = 1,
-        api_version: str = "v1",
+        api_versions: tuple[str, ...] = ("v1beta", "v1"),
         limits: dict[str, dict[str, int]] | None = None,
         window_s: float = 60.0,
         day_s: float | None = None,
@@ -284,7 +285,7 @@ class GeminiStandIn:
         self.thought_image = thought_image
         self.json_answer = dict(json_answer or {})
         self.retry_delay = retry_delay
-        self.api_version = api_version
+        self.api_versions = tuple(api_versions)
         self.limits = {model: dict(row) for model, row in (limits or {}).items()}
         self.window_s = window_s
         self.day_s = day_s
@@ -342,7 +343,7 @@ class GeminiStandIn:
         self.add_route(
             "GET", r"/(?P<version>v[0-9a-z]+)/files/(?P<file>[^/:]+):download", self._download
         )
-        self.add_route("GET", r"/(?P<version>v1|v1beta)/batches", self._list_batches)
+        self.add_route("GET", r"/(?P<version>v[0-9a-z]+)/batches", self._list_batches)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -603,8 +604,9 @@ class GeminiStandIn:
             match = pattern.fullmatch(url.path)
             if match is None or method != http.command:
                 continue
-            if match.groupdict().get("version", self.api_version) != self.api_version:
-                continue  # one API version is served, as a deployment of the real API is
+            version = match.groupdict().get("version")
+            if version is not None and version not in self.api_versions:
+                continue  # an API version Google does not serve: a 404 as there
             request = Request(http.command, url.path, query, headers, raw, match)
             if not auth:
                 reply = handler(request)

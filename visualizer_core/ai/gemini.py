@@ -158,7 +158,8 @@ class GeminiAI:
         prices: Mapping[str, Price | Mapping[str, float]] | None = None,
         limiter: ModelLimiter | None = None,
     ) -> None:
-        """``api_version`` None uses the SDK's default (``v1`` in google-genai 3.x).
+        """``api_version`` None uses the SDK's default for Google's API (``v1`` in google-genai
+        3.x; ``GEMINI_API_VERSION`` sets another, such as ``v1beta``).
 
         ``prices`` adds or replaces rows of :data:`PRICES`, as :class:`Price` or as
         ``{"input": .., "output": .., "image_output": ..}`` dicts. ``limiter`` hands out a
