@@ -482,8 +482,10 @@ def export(
         str | None,
         typer.Option(
             "--preset",
-            help="Deliver at a preset: square-2048, portrait-1600x2000, original, "
-            "square-2048-webp (sRGB, metadata stripped, {sku}_{variant} names).",
+            help="Deliver at a preset: a store's rules (merchant-lifestyle, "
+            "merchant-additional, shopify, amazon-secondary: every picture checked, none "
+            "enlarged) or a size (square-2048, portrait-1600x2000, square-2048-webp, "
+            "original-size, original); sRGB, tagged as made with AI, {sku}_{variant} names.",
         ),
     ] = None,
     as_json: JsonFlag = False,
@@ -494,7 +496,8 @@ def export(
     result = export_service.export_session(
         ADMIN, session_id=session, out=out, approved_only=approved_only, preset=preset
     )
-    emit(as_json, result, f"wrote {result['images']} image(s) to {result['path']}")
+    said = "".join(f"\nwarning: {line}" for line in result.get("warnings", []))
+    emit(as_json, result, f"wrote {result['images']} image(s) to {result['path']}{said}")
 
 
 @app.command("spend")
