@@ -115,6 +115,24 @@ def client_create(
     )
 
 
+@client_app.command("set-quota")
+@reports
+def client_set_quota(
+    client_id: Annotated[str, typer.Argument(metavar="ID")],
+    daily_quota: Annotated[int, typer.Option(min=0, help="Images a day.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a client's daily image quota."""
+    from visualizer_core.services import clients
+
+    client = clients.set_daily_quota(ADMIN, client_id=client_id, daily_quota=daily_quota)
+    emit(
+        as_json,
+        {"id": str(client.id), "daily_quota": client.daily_quota},
+        f"client {client.id} {client.name!r}: daily quota {client.daily_quota}",
+    )
+
+
 @user_app.command("create")
 @reports
 def user_create(
@@ -643,13 +661,23 @@ def demo(
     )
 
 
+@app.command("secret")
+def secret() -> None:
+    """Print a new AUTH_SECRET: 32 random bytes, URL-safe base64."""
+    from visualizer_core.config import new_secret
+
+    typer.echo(new_secret())
+
+
 def run() -> None:
-    """Entry point of the console script; a bad configuration stops here in one line."""
+    """Entry point of the console script; a bad configuration stops here in one line (but
+    ``visualizer secret`` runs anyway: a refused AUTH_SECRET is when one needs it)."""
     from visualizer_core.config import get_settings
     from visualizer_core.errors import ConfigError
 
     try:
-        get_settings()
+        if sys.argv[1:2] != ["secret"]:
+            get_settings()
     except ConfigError as error:
         typer.echo(f"error: {error}", err=True)
         raise SystemExit(1) from None
