@@ -29,6 +29,7 @@ IDENTITY = "auth.identity"
 SCOPE = "auth.scope"
 CLIENT = "auth.client_id"
 SIGNED_OUT_BECAUSE = "auth.signed_out_because"
+TAKE_BACK_NOTICE = "auth.take_back_notice"
 SESSION = "studio.session_id"
 PICKED = "studio.product_ids"
 
@@ -221,6 +222,9 @@ def account_sidebar(who: Identity) -> None:
     """Who is signed in, the client switcher for members of several clients, and sign-out."""
     with st.sidebar:
         st.caption(f"Signed in as **{plain(who.email)}**")
+        notice = st.session_state.pop(TAKE_BACK_NOTICE, None)
+        if notice:  # memberships a take-back dropped at this sign-in
+            st.warning(plain(_sentence(str(notice))))
         if len(who.memberships) > 1:
             names = {m.client_id: f"{m.client_name} ({m.role.value})" for m in who.memberships}
             ids = list(names)

@@ -95,21 +95,36 @@ if members:
         key="settings.members",
     )
     by_id = {m.user_id: m for m in members}
-    with st.form("settings.role"):
-        columns = st.columns([3, 2, 1, 1], vertical_alignment="bottom")
-        who = columns[0].selectbox(
-            "Member",
-            list(by_id),
-            format_func=lambda uid: by_id[uid].email,
-            key="settings.member",
-        )
-        role = columns[1].selectbox("Role", ROLES, key="settings.member_role")
-        change = columns[2].form_submit_button("Set role")
-        remove = columns[3].form_submit_button("Remove")
+    ids = list(by_id)
+
+    def current_role() -> None:
+        """The role picker starts from the picked member's role: one click changes nothing."""
+        picked = by_id[st.session_state["settings.member"]]
+        st.session_state["settings.member_role"] = picked.role.value
+
+    if st.session_state.get("settings.member") not in by_id:
+        st.session_state["settings.member"] = ids[0]
+        st.session_state.pop("settings.member_role", None)
+    if "settings.member_role" not in st.session_state:
+        current_role()
+    columns = st.columns([3, 2, 1, 1], vertical_alignment="bottom")
+    who = columns[0].selectbox(
+        "Member",
+        ids,
+        format_func=lambda uid: f"{by_id[uid].email} ({by_id[uid].role.value})",
+        key="settings.member",
+        on_change=current_role,
+    )
+    role = columns[1].selectbox("Role", ROLES, key="settings.member_role")
+    change = columns[2].button(
+        "Set role", key="settings.set_role", disabled=role == by_id[who].role.value
+    )
+    remove = columns[3].button("Remove", key="settings.remove")
     if change and attempt(
         clients.set_role, member, client_id=member.client_id, user_id=who, role=role
     ):
         st.session_state["settings.notice"] = f"{by_id[who].email} is now {role}."
+        st.session_state.pop("settings.member_role")  # it starts again from the new role
         st.rerun()
     if remove:
         if me is not None and who == me.user_id:

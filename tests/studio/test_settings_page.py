@@ -42,14 +42,36 @@ def test_members_are_listed_and_roles_changed(
         for m in clients.list_members(studio.scope(), client_id=studio.client_id)
         if m.email == studio.emails["viewer"]
     )
-    app.selectbox(key="settings.member").select(viewer.user_id)
-    app.selectbox(key="settings.member_role").select("editor")
+    app.selectbox(key="settings.member").select(viewer.user_id).run()
+    app.selectbox(key="settings.member_role").select("editor").run()
     button(app, "Set role").click().run()
     assert not app.exception
     assert f"{studio.emails['viewer']} is now editor." in [s.value for s in app.success]
     assert frame(app, "email", "role").set_index("email").loc[studio.emails["viewer"], "role"] == (
         "editor"
     )
+
+
+def test_the_role_picker_starts_from_the_picked_members_role(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    """Picking an editor shows "editor": one click of "Set role" cannot promote them."""
+    app = open_app("owner", "settings")
+    by_email = {
+        m.email: m for m in clients.list_members(studio.scope(), client_id=studio.client_id)
+    }
+    for role in ("editor", "viewer", "owner"):
+        app.selectbox(key="settings.member").select(by_email[studio.emails[role]].user_id).run()
+        assert not app.exception
+        assert app.selectbox(key="settings.member_role").value == role
+        assert app.button(key="settings.set_role").disabled  # nothing would change
+    app.selectbox(key="settings.member").select(by_email[studio.emails["editor"]].user_id).run()
+    app.selectbox(key="settings.member_role").select("viewer").run()
+    assert not app.button(key="settings.set_role").disabled
+    app.button(key="settings.set_role").click().run()
+    assert f"{studio.emails['editor']} is now viewer." in [s.value for s in app.success]
+    assert app.selectbox(key="settings.member").value == by_email[studio.emails["editor"]].user_id
+    assert app.selectbox(key="settings.member_role").value == "viewer"
 
 
 def test_the_last_owner_cannot_be_demoted(studio: Studio, open_app: Callable[..., AppTest]) -> None:
@@ -59,8 +81,8 @@ def test_the_last_owner_cannot_be_demoted(studio: Studio, open_app: Callable[...
         for m in clients.list_members(studio.scope(), client_id=studio.client_id)
         if m.role is Role.OWNER
     )
-    app.selectbox(key="settings.member").select(owner.user_id)
-    app.selectbox(key="settings.member_role").select("viewer")
+    app.selectbox(key="settings.member").select(owner.user_id).run()
+    app.selectbox(key="settings.member_role").select("viewer").run()
     button(app, "Set role").click().run()
     assert not app.exception
     assert len(app.error) == 1 and "last owner" in errors(app)[0]
