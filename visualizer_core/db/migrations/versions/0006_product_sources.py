@@ -1,7 +1,7 @@
 """product sources: the catalog's own identifiers and the photos that could not be fetched
 
-Revision ID: 0005
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-06 02:20:00.000000
 
 - ``product.source_ids``: the identifiers the product has in the catalog it came from (a
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0005"
-down_revision = "0003"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
