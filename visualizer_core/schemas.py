@@ -227,6 +227,7 @@ class Match(BaseModel):
     reason: str | None = None
     overridden: bool = False
     needs_room: bool = False
+    learned: bool = False  # the room came from what the client's team taught
 
 
 def find_scene(scenes: Iterable[Scene], scene_id: object) -> Scene | None:
