@@ -219,8 +219,44 @@ def products_import(
             ADMIN, client_id=client, csv_path=file, images_dir=images_dir, progress=advance
         )
     lines = [f"imported {report.imported}, updated {report.updated}, failed {report.failed}"]
+    if report.photos_missing:
+        lines.append(f"{report.photos_missing} photo(s) could not be stored")
+    lines += [
+        f"  {h['host']}: given up after the first failures ({h['photos']} photo(s)): {h['reason']}"
+        for h in report.hosts_down
+    ]
     lines += [f"  row {e['row']}: {e['error']}" for e in report.errors]
     emit(as_json, report.as_dict(), "\n".join(lines))
+    if report.stored == 0:
+        why = (
+            f"all {report.failed} row(s) were refused (see above)"
+            if report.failed
+            else "the file has no product rows"
+        )
+        fail(f"nothing was stored from {file}: {why}")
+
+
+@products_app.command("list")
+@reports
+def products_list(
+    client: Annotated[str | None, typer.Option("--client", help="Client id.")] = None,
+    session: Annotated[str | None, typer.Option("--session", help="Session id.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """What an import stored: each product's category, rooms, photo state and source ids."""
+    from visualizer_core.services import products
+
+    if (client is None) == (session is None):
+        raise typer.BadParameter("give --client or --session (one of them)")
+    found = products.list_products(ADMIN, client_id=client, session_id=session)
+    listed = [p.listing() for p in found]
+    human = [
+        f"{p['sku']}\t{p['name']}\t{p['category'] or '-'}\t{','.join(p['rooms']) or '-'}"
+        f"\tphoto {p['photo_state']}"
+        for p in listed
+    ]
+    human += [f"  {p.sku}: {p.missing_photo_reason}" for p in found if p.missing_photo_reason]
+    emit(as_json, {"products": listed}, "\n".join(human) or "no products")
 
 
 # -- sessions and scenes -----------------------------------------------------------------------
