@@ -506,6 +506,10 @@ REGISTRY: dict[str, Entry] = {
         Action.EDIT, lambda t, w: {"client_id": t.client_id, "preset": "original"}
     ),
     "export.render": Special(_PURE),
+    "export.credit_line": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    "export.set_credit_line": Case(
+        Action.MANAGE, lambda t, w: {"client_id": t.client_id, "credit": "Photo: Brand"}
+    ),
     "export.spreadsheet_safe": Special(_PURE),
     # gallery
     "gallery.browser_urls": Special("takes storage keys the caller's scope read; no ids"),
