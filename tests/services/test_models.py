@@ -77,7 +77,7 @@ def test_the_estimate_is_costed_by_size_and_counts_inputs_as_the_adapter(
     usage = estimates.typical_image_usage(DEFAULT_IMAGE_MODEL)
     info = registry.lookup(DEFAULT_IMAGE_MODEL)
     assert info is not None
-    assert usage["input_tokens"] == 2 * info.input_image_tokens + estimates.TYPICAL_PROMPT_TOKENS
+    assert usage["input_tokens"] == 2 * info.input_image_tokens + registry.TYPICAL_PROMPT_TOKENS
 
 
 def test_a_size_flows_do_not_take_is_refused_by_name() -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "markdown_table",
     "registry",
     "retirement_warning",
+    "typical_image_usage",
 ]
 
 # Model choice, checked against ai.google.dev (models and deprecations pages) on 2026-11-24:
@@ -172,6 +173,24 @@ def image_sizes(model: str) -> tuple[str, ...]:
     if info is None:
         return ()
     return tuple(size for size in IMAGE_SIZES if size in info.sizes)
+
+
+TYPICAL_PROMPT_TOKENS: Final = 400
+"""The text tokens of a typical image request's prompt (for estimates made before a call)."""
+
+
+def typical_image_usage(model: str, image_size: str | None = None) -> dict[str, int]:
+    """The tokens of one typical image call of ``model`` at ``image_size``: two input images
+    (product and scene) counted as the adapter counts them, a short prompt, and one picture of
+    that size out (models the registry does not know: 258 an input image, 1120 out)."""
+    info = lookup(model)
+    per_input = info.input_image_tokens if info else 258
+    out = info.image_tokens(image_size) if info and info.sizes else 1120
+    return {
+        "input_tokens": 2 * per_input + TYPICAL_PROMPT_TOKENS,
+        "output_tokens": out,
+        "image_output_tokens": out,
+    }
 
 
 def retirement_warning(model: str, *, on: dt.date | None = None) -> str | None:

@@ -29,11 +29,10 @@ from visualizer_core.services.generation import quota_left
 
 __all__ = ["GenerationEstimate", "estimate_generation", "typical_image_usage"]
 
-# A typical image call: two input images (product and scene), counted as the adapter counts
-# them (the registry's input_image_tokens), and a short prompt in; one picture of the flow's
-# size out (the registry's image tokens for that size). Used only to estimate; the real usage
-# of each call is stored on its image.
-TYPICAL_PROMPT_TOKENS = 400
+# A typical image call: models.typical_image_usage (two input images counted as the adapter
+# counts them, a short prompt, one picture of the flow's size). Used only to estimate; the real
+# usage of each call is stored on its image.
+typical_image_usage = models.typical_image_usage
 TYPICAL_SECONDS = {"local": 0.5, "gemini": 12.0}
 HISTORY = 50
 
@@ -56,19 +55,6 @@ class GenerationEstimate:
 
 # A typical fidelity judgement: two images and instructions in, a short JSON answer out.
 TYPICAL_JUDGEMENT_TEXT = {"input_tokens": 200, "output_tokens": 40}
-
-
-def typical_image_usage(model: str, image_size: str | None = None) -> dict[str, int]:
-    """The tokens of one typical image call of ``model`` at ``image_size``, from the registry
-    (unknown models: 258 tokens an input image and 1120 image tokens, a 1K picture)."""
-    info = models.lookup(model)
-    per_input = info.input_image_tokens if info else 258
-    out = info.image_tokens(image_size) if info and info.sizes else 1120
-    return {
-        "input_tokens": 2 * per_input + TYPICAL_PROMPT_TOKENS,
-        "output_tokens": out,
-        "image_output_tokens": out,
-    }
 
 
 def _judgement_usage(text_model: str) -> dict[str, int]:

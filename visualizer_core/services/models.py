@@ -48,7 +48,6 @@ def image_size_prices(
     price, before judgements and retries): what the generate dialog shows beside each size.
     The local backend's sizes cost 0."""
     from visualizer_core.ai.usage import BATCH_PRICE_FACTOR
-    from visualizer_core.services.estimates import typical_image_usage
 
     sizes = image_sizes(scope, model=model)
     name, gemini = _model(model)
@@ -57,7 +56,8 @@ def image_size_prices(
         return dict.fromkeys(sizes, 0.0)
     factor = BATCH_PRICE_FACTOR if economy else 1.0
     return {
-        size: ai.estimate_cost(name, typical_image_usage(name, size)) * factor for size in sizes
+        size: ai.estimate_cost(name, models.typical_image_usage(name, size)) * factor
+        for size in sizes
     }
 
 
