@@ -31,8 +31,10 @@ IDENTITY = "auth.identity"
 SCOPE = "auth.scope"
 CLIENT = "auth.client_id"
 SIGNED_OUT_BECAUSE = "auth.signed_out_because"
+TAKE_BACK_NOTICE = "auth.take_back_notice"
 COOKIE_IGNORED = "auth.cookie_ignored"  # the cookie this tab signed out of (or that was refused)
 WANTED = "auth.wanted_url"  # the address opened before signing in: where signing in leads
+CARRIED = (TAKE_BACK_NOTICE, "account.notice")  # notices that outlive the trip to the cookie
 SESSION = "studio.session_id"
 PICKED = "studio.product_ids"
 
@@ -105,7 +107,8 @@ def keep_signed_in(token: str, *, then: str | None = None) -> None:
     """
     if not session_cookie.routes_mounted:
         return
-    code = session_cookie.hand_over(token)
+    carried = {key: st.session_state[key] for key in CARRIED if key in st.session_state}
+    code = session_cookie.hand_over(token, carried)
     _go_to(session_cookie.start_url(code, then or _current_address()))
 
 
@@ -147,7 +150,11 @@ def resolve_sign_in() -> Identity | None:
     The token is the page session's, else the sign-in cookie's. A token that expired, was
     revoked or forged signs the person out with a message saying why.
     """
-    token = st.session_state.get(TOKEN) or _cookie_token()
+    token = st.session_state.get(TOKEN)
+    if not token:
+        token = _cookie_token()
+        if token:  # the page loaded with the cookie: notices carried over from signing in
+            st.session_state.update(session_cookie.arrived(token))
     if not token:
         if WANTED not in st.session_state:
             st.session_state[WANTED] = st.context.url
@@ -299,6 +306,9 @@ def account_sidebar(who: Identity) -> None:
     """Who is signed in, the client switcher for members of several clients, and sign-out."""
     with st.sidebar:
         st.caption(f"Signed in as **{plain(who.email)}**")
+        notice = st.session_state.pop(TAKE_BACK_NOTICE, None)
+        if notice:  # memberships a take-back dropped at this sign-in
+            st.warning(plain(_sentence(str(notice))))
         if len(who.memberships) > 1:
             names = {m.client_id: f"{m.client_name} ({m.role.value})" for m in who.memberships}
             ids = list(names)

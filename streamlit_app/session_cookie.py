@@ -30,6 +30,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 COOKIE = "visualizer_session"
@@ -42,29 +43,54 @@ routes_mounted = False
 base_path = ""
 """``server.baseUrlPath`` as the server found it (``""`` or ``/studio``), set with the routes."""
 
-_handovers: dict[str, tuple[str, float]] = {}
+# code -> (token, what the page carries over, expiry); token -> (carried, expiry)
+_handovers: dict[str, tuple[str, dict[str, Any], float]] = {}
+_arrivals: dict[str, tuple[dict[str, Any], float]] = {}
 _lock = threading.Lock()
 
 
-def hand_over(token: str) -> str:
-    """A one-time code for ``token``, for the start route to swap (within a minute, once)."""
+def _forget_late(now: float) -> None:
+    for code, (_, _, expires) in list(_handovers.items()):
+        if expires <= now:
+            del _handovers[code]
+    for token, (_, expires) in list(_arrivals.items()):
+        if expires <= now:
+            del _arrivals[token]
+
+
+def hand_over(token: str, carried: dict[str, Any] | None = None) -> str:
+    """A one-time code for ``token``, for the start route to swap (within a minute, once).
+
+    ``carried``: session-state values (a notice to show) that the page loaded with the cookie
+    receives once (:func:`arrived`), since the page's own session state does not survive the
+    trip.
+    """
     code = secrets.token_urlsafe(32)
     now = time.monotonic()
     with _lock:
-        for old, (_, expires) in list(_handovers.items()):
-            if expires <= now:
-                del _handovers[old]
-        _handovers[code] = (token, now + HANDOVER_TTL_S)
+        _forget_late(now)
+        _handovers[code] = (token, dict(carried or {}), now + HANDOVER_TTL_S)
     return code
 
 
 def take(code: str) -> str | None:
     """The token handed over under ``code``, once; None for an unknown, used or late code."""
+    now = time.monotonic()
     with _lock:
         found = _handovers.pop(code, None)
-    if found is None or found[1] <= time.monotonic():
-        return None
-    return found[0]
+        if found is None or found[2] <= now:
+            return None
+        token, carried, _ = found
+        if carried:
+            _arrivals[token] = (carried, now + HANDOVER_TTL_S)
+    return token
+
+
+def arrived(token: str) -> dict[str, Any]:
+    """What the page that handed ``token`` over carried (once; empty if nothing)."""
+    with _lock:
+        found = _arrivals.pop(token, None)
+    return {} if found is None or found[1] <= time.monotonic() else found[0]
 
 
 def local_path(url: object) -> str:
@@ -77,6 +103,8 @@ def local_path(url: object) -> str:
         return "/"
     parts = urlsplit(url)
     path = parts.path or "/"
+    if parts.scheme not in ("", "http", "https") or (parts.netloc and not parts.scheme):
+        return "/"  # another scheme, or a "//host" with none (the page's own URL has both)
     if not path.startswith("/") or path.startswith("//") or "\\" in path:
         return "/"
     return path + (f"?{parts.query}" if parts.query else "")

@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     gemini_base_url: str | None = None
     gemini_image_model: str | None = None
     gemini_text_model: str | None = None
+    gemini_api_version: Literal["v1beta", "v1"] | None = None
+    """The API version the SDK speaks; unset: the SDK's default for Google's API (``v1`` in
+    google-genai 3.x). ``v1beta`` is what Google's documentation and its own clients use."""
     gemini_max_rpm: int | None = Field(default=None, gt=0)
     """Requests a minute to each Gemini model not listed in ``GEMINI_LIMITS``, all workers
     together; unset: no limit of our own for those models."""

@@ -633,6 +633,11 @@ REGISTRY: dict[str, Entry] = {
     "review.set_favourite": Case(
         Action.EDIT, lambda t, w: {"image_id": t.image_id, "favourite": True}
     ),
+    "review.undo_rule": Case(Action.EDIT, lambda t, w: {"session_id": t.session_id}),
+    # gate (helpers of review and the worker steps, after their own checks)
+    "gate.new_batch": Special(_PURE),
+    "gate.spot_check_sample": Special(_PURE),
+    "gate.draw_spot_checks": Special("takes an open database session and ids a service chose"),
     # plans
     "plans.flow_settings": Special(_PURE),
     "plans.plan": Case(
