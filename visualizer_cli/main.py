@@ -678,7 +678,7 @@ def worker(
 @reports
 def studio(port: Annotated[int, typer.Option(min=1, max=65535)] = 8501) -> None:
     """Run the Streamlit studio."""
-    app_file = Path(__file__).resolve().parent.parent / "streamlit_app" / "app.py"
+    app_file = Path(__file__).resolve().parent.parent / "streamlit_app" / "server.py"
     command = [
         sys.executable,
         "-m",
