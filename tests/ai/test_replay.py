@@ -270,3 +270,15 @@ def test_batch_job_resources_and_result_lines(gemini_server: GeminiStandIn) -> N
     assert isinstance(results["b"], TransientProviderError)
     assert isinstance(results["c"], RateLimited)
     ai.close()
+
+
+def test_the_recorded_bodies_replay_as_expected(capsys: pytest.CaptureFixture[str]) -> None:
+    """bench/gemini_replay.py over ../shared/data/gemini-recorded, where that folder is."""
+    from bench import gemini_replay
+
+    if not gemini_replay.FOLDER.is_dir():
+        pytest.skip(f"no recorded bodies at {gemini_replay.FOLDER} (others' data, not ours)")
+    gemini_replay.main()
+    printed = capsys.readouterr().out
+    assert "replayed 19 recorded bodies from 8 sources on v1beta" in printed
+    assert "BAD" not in printed

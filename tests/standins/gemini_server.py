@@ -466,7 +466,7 @@ class GeminiStandIn:
         return None
 
     def reset(self) -> None:
-        """Forgets requests, faults and the limits' counts; knobs stay as they are."""
+        """Forgets requests, faults, queued answers and the limits' counts; knobs stay."""
         with self._lock:
             self._requests.clear()
             self._faults.clear()
@@ -475,6 +475,7 @@ class GeminiStandIn:
             self._token_windows.clear()
             self._days.clear()
             self._billing.clear()
+            self._canned.clear()
 
     def new_day(self) -> None:
         """The quota day ends now: every model's requests-per-day count starts again."""
