@@ -330,10 +330,10 @@ def _ecc(
         )
     except cv2.error:
         return h
-    full = np.vstack([refined, [0, 0, 1]]) if refined.shape[0] == 2 else refined
-    result: NDArray[np.float64] = (
-        np.linalg.inv(to_small) @ full.astype(np.float64) @ np.linalg.inv(frame_to_cut)
-    )
+    full = np.asarray(refined, dtype=np.float64)
+    if full.shape[0] == 2:
+        full = np.vstack([full, [0.0, 0.0, 1.0]])
+    result: NDArray[np.float64] = np.linalg.inv(to_small) @ full @ np.linalg.inv(frame_to_cut)
     return result / result[2, 2]
 
 
