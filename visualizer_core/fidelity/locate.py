@@ -334,7 +334,8 @@ def _ecc(
     if full.shape[0] == 2:
         full = np.vstack([full, [0.0, 0.0, 1.0]])
     result: NDArray[np.float64] = np.linalg.inv(to_small) @ full @ np.linalg.inv(frame_to_cut)
-    return result / result[2, 2]
+    normalised: NDArray[np.float64] = result / float(result[2, 2])
+    return normalised
 
 
 def _refine(

@@ -67,11 +67,14 @@ from visualizer_core.db.repo.products import (
 )
 from visualizer_core.db.repo.review import (
     ApprovalRule,
+    approve_by_rule,
     approve_rule_matches,
     count_rule_matches,
     gallery_page,
     lineage_rows,
     review_rows,
+    rule_approvals,
+    undo_rule_approvals,
 )
 from visualizer_core.db.repo.sessions import list_sessions, sessions_by_id
 from visualizer_core.db.repo.tables import (
@@ -85,6 +88,7 @@ from visualizer_core.db.repo.tables import (
 __all__ = [
     "ApprovalRule",
     "Rows",
+    "approve_by_rule",
     "approve_rule_matches",
     "claim_image",
     "client_table",
@@ -123,11 +127,13 @@ __all__ = [
     "reruns_of",
     "reset_orphaned_images",
     "review_rows",
+    "rule_approvals",
     "session_table",
     "sessions_by_id",
     "status_counts",
     "take_sign_in_attempt",
     "touch_images",
+    "undo_rule_approvals",
     "unjudged_images",
     "update_image",
     "update_images",
