@@ -403,3 +403,23 @@ def test_a_catalogs_own_category_is_taken_whatever_the_language_of_its_text() ->
     )
     assert found.path is not None and found.path.endswith("Electric Kettles")
     assert found.source == "catalog"
+
+
+@pytest.mark.parametrize(
+    ("name", "first_room"),
+    [
+        # a qualifier that names the user, not the product: the nursery's bedding, a desk's seat
+        ("Fitted Sheet for Cot", "kids_room"),
+        ("Cot Bed Duvet Set", "kids_room"),
+        ("Crib Mattress", "kids_room"),
+        ("Swivel Chair with Armrests", "home_office"),
+        ("LED Work Lamp", "home_office"),
+        # and a measure word is not the product: a sink "with 1 bowl" is a sink
+        ("Stainless Steel Kitchen Sink with 1 Bowl", "kitchen"),
+    ],
+)
+def test_qualifiers_that_name_a_user_put_the_product_in_that_users_room(
+    name: str, first_room: str
+) -> None:
+    found = taxonomy.classify(name)
+    assert found.rooms and found.rooms[0] == first_room, found
