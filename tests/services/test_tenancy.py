@@ -510,6 +510,10 @@ REGISTRY: dict[str, Entry] = {
     ),
     "export.render": Special(_PURE),
     "export.credit_line": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    "export.set_signing_credentials": Case(
+        Action.MANAGE,
+        lambda t, w: {"client_id": t.client_id, "certificate_chain": "", "private_key": ""},
+    ),
     "export.set_credit_line": Case(
         Action.MANAGE, lambda t, w: {"client_id": t.client_id, "credit": "Photo: Brand"}
     ),

@@ -46,7 +46,7 @@ from visualizer_core import backends
 from visualizer_core.db import repo
 from visualizer_core.db.models import GeneratedImage, Product
 from visualizer_core.errors import InvalidInput, first_problem
-from visualizer_core.images import provenance
+from visualizer_core.images import content_credentials, provenance
 from visualizer_core.images.store_rules import (
     Box,
     Finding,
@@ -60,6 +60,7 @@ from visualizer_core.schemas import ImageStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services._uow import client_row, unit_of_work
 from visualizer_core.services.sessions import load_session
+from visualizer_core.storage import keys
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -75,6 +76,7 @@ __all__ = [
     "remember_preset",
     "render",
     "set_credit_line",
+    "set_signing_credentials",
     "spreadsheet_safe",
 ]
 
@@ -121,6 +123,10 @@ _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _SRGB_BYTES = _SRGB.tobytes()
 _PRESET_KEY = "delivery_preset"
 _CREDIT_KEY = "credit_line"
+_SIGNING_KEY = "c2pa_signing"
+_KINDS = {"image/jpeg": "jpeg", "image/png": "png", "image/webp": "webp"}
+_MIMES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+_EXTENSIONS = {"jpeg": "jpg", "webp": "webp", "png": "png"}
 _COMPOSITOR_MODELS = ("local-compositor",)
 
 
@@ -459,11 +465,47 @@ def _completed(
     return name, images, products
 
 
-def _client_credit(scope: Scope, session_id: uuid.UUID | str) -> dict[str, str]:
+def _client_delivery(
+    scope: Scope, session_id: uuid.UUID | str
+) -> tuple[dict[str, str], content_credentials.SigningCredentials | None]:
+    """The session's client's credit line and C2PA signing credentials (None: not set)."""
     with unit_of_work() as db:
         session = load_session(db, scope, session_id)
-        saved = (client_row(db, scope, session.client_id).settings or {}).get(_CREDIT_KEY) or {}
-    return {"credit": str(saved.get("credit") or ""), "rights": str(saved.get("rights") or "")}
+        settings = client_row(db, scope, session.client_id).settings or {}
+    saved = settings.get(_CREDIT_KEY) or {}
+    credit = {"credit": str(saved.get("credit") or ""), "rights": str(saved.get("rights") or "")}
+    signing = settings.get(_SIGNING_KEY) or {}
+    if not signing.get("certificate_chain") or not signing.get("private_key"):
+        return credit, None
+    return credit, content_credentials.SigningCredentials(
+        str(signing["certificate_chain"]), str(signing["private_key"])
+    )
+
+
+def set_signing_credentials(
+    scope: Scope, *, client_id: uuid.UUID | str, certificate_chain: str, private_key: str
+) -> bool:
+    """Keep the client's C2PA signing certificate chain and private key (PEM; empty strings
+    remove them): every re-encoded picture it delivers is then signed with a C2PA manifest
+    naming the provider's picture as ingredient. Returns whether signing is on."""
+    scope.require(Action.MANAGE)
+    if not certificate_chain.strip() and not private_key.strip():
+        with unit_of_work() as db:
+            client = client_row(db, scope, client_id, lock=True)
+            client.settings = {
+                k: v for k, v in (client.settings or {}).items() if k != _SIGNING_KEY
+            }
+        return False
+    problem = content_credentials.SigningCredentials(certificate_chain, private_key).problem()
+    if problem:
+        raise InvalidInput(f"C2PA signing: {problem}")
+    with unit_of_work() as db:
+        client = client_row(db, scope, client_id, lock=True)
+        client.settings = {
+            **(client.settings or {}),
+            _SIGNING_KEY: {"certificate_chain": certificate_chain, "private_key": private_key},
+        }
+    return True
 
 
 def _manifest_row(name: str, image: GeneratedImage, sku: str, product_name: str) -> list[Any]:
@@ -597,28 +639,53 @@ def export_session(
     chosen = parse_preset(preset) if preset is not None else None
     session_name, images, products = _completed(scope, session_id, approved_only, image_ids)
     storage = backends.current().storage
-    credit = _client_credit(scope, session_id)
+    credit, signing = _client_delivery(scope, session_id)
+
+    def _provider_original(image: GeneratedImage) -> tuple[bytes, str] | None:
+        """The provider's signed bytes of the image and their MIME type, when kept."""
+        prefix = keys.provider_image_prefix(image.client_id, image.studio_session_id, image.id)
+        for key in storage.list(prefix):
+            return storage.get(key), _MIMES.get(key.rsplit(".", 1)[-1], "image/jpeg")
+        return None
+
     answer = DeliveryCheck(preset=chosen.describe() if chosen else "stored", images=len(images))
 
-    def picture(image: GeneratedImage) -> tuple[bytes, int | str, int | str, list[Finding]]:
+    def picture(image: GeneratedImage) -> tuple[bytes, int, int, str, list[Finding]]:
         assert image.image_key is not None
         data = storage.get(image.image_key)
         stamp = _stamp_for(image, data, credit)
-        if chosen is None:
-            try:
-                return provenance.restamp_jpeg(data, stamp), "", "", []
-            except ValueError:
-                return (*render(data, _AS_STORED, stamp), [])
         product = products.get(image.product_id)
         sku = product.sku if product else "product"
-        found = _findings(image, data, chosen, sku)
-        if any(f.refused for f in found):
-            return b"", "", "", found  # refused before it is converted
-        encoded, width, height = render(data, chosen, stamp, focus=_focus(image))
+        as_made = chosen is None or chosen.format == "original"
+        provider = _provider_original(image) if as_made or signing else None
+        if chosen is not None and chosen.format == "original" and provider is not None:
+            width, height = _size_of(provider[0])  # the provider's signed bytes, untouched
+            return provider[0], width, height, _KINDS[provider[1]], []
+        found: list[Finding] = []
+        if chosen is None or chosen.format == "original":
+            encoded, width, height = _as_made(data, stamp)
+            kind = "jpeg" if encoded[:2] == b"\xff\xd8" else "png"
+        else:
+            found = _findings(image, data, chosen, sku)
+            if any(f.refused for f in found):
+                return b"", 0, 0, chosen.format, found  # refused before it is converted
+            encoded, width, height = render(data, chosen, stamp, focus=_focus(image))
+            kind = chosen.format
+        if signing is not None:
+            encoded = content_credentials.sign(
+                encoded,
+                kind,
+                signing,
+                title=f"{sku} variant {image.variant + 1}",
+                source_type=stamp.source_type,
+                ingredient=provider,
+                resized=(width, height) != _size_of(provider[0]) if provider else False,
+            )
+        rules = chosen.rules if chosen is not None else None
         too_big = judge_bytes(
-            len(encoded), rules=chosen.rules, size=_size_of(data), sku=sku, image=image.id.hex[:8]
+            len(encoded), rules=rules, size=_size_of(data), sku=sku, image=image.id.hex[:8]
         )
-        return encoded, width, height, [*found, *([too_big] if too_big else [])]
+        return encoded, width, height, kind, [*found, *([too_big] if too_big else [])]
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -631,7 +698,7 @@ def export_session(
         writer.writerow(MANIFEST_COLUMNS)
         workers = max(1, min(8, os.cpu_count() or 1)) if chosen is not None else 4
         with zipfile.ZipFile(temp_name, "w", compression=zipfile.ZIP_STORED) as archive:
-            for n, (image, (data, width, height, found)) in enumerate(
+            for n, (image, (data, width, height, kind, found)) in enumerate(
                 _in_order(images, picture, workers), start=1
             ):
                 answer.refusals += [f for f in found if f.refused]
@@ -642,13 +709,11 @@ def export_session(
                 sku = product.sku if product else "product"
                 if chosen is None:
                     name = _file_name(sku, image)
-                    kind = "jpeg"
                 else:
                     base = _preset_name(
                         chosen, image, sku, product.name if product else "", session_name, n
                     )
-                    name = _unique(base, chosen.extension, taken)
-                    kind = chosen.format
+                    name = _unique(base, _EXTENSIONS[kind], taken)
                 archive.writestr(name, data)
                 row = _manifest_row(name, image, sku, product.name if product else "")
                 writer.writerow([spreadsheet_safe(v) for v in [*row, width, height, kind]])

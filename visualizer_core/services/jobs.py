@@ -51,7 +51,7 @@ from visualizer_core.db.models import (
 )
 from visualizer_core.errors import DailyLimitReached, InvalidInput, ProviderError, RateLimited
 from visualizer_core.fidelity import FidelityCheck, check_fidelity, local_fidelity
-from visualizer_core.images import provenance
+from visualizer_core.images import content_credentials, provenance
 from visualizer_core.images.ingest import make_thumbnail
 from visualizer_core.prompts import build_prompt
 from visualizer_core.schemas import FlowSettings, ImageStatus, ProductAnalysis, SceneAnalysis
@@ -296,6 +296,11 @@ def keep_result(
     thumb_key = keys.generated_thumbnail(job.client_id, job.session_id, iid)
     current.storage.put(image_key, data, content_type="image/jpeg")
     current.storage.put(thumb_key, thumb, content_type="image/jpeg")
+    if content_credentials.present(result.image, result.mime_type):
+        # The provider's signed bytes, untouched: the "original" preset hands them over and
+        # a manifest of our own names them as its ingredient.
+        provider_key = keys.provider_image(job.client_id, job.session_id, iid, result.mime_type)
+        current.storage.put(provider_key, result.image, content_type=result.mime_type)
     timings["store_s"] = time.perf_counter() - mark
     fidelity = None
     box = result.meta.get("box")

@@ -20,6 +20,8 @@ __all__ = [
     "product_prefix",
     "product_preview",
     "product_thumbnail",
+    "provider_image",
+    "provider_image_prefix",
     "scene_image",
     "scene_thumbnail",
     "session_media",
@@ -72,6 +74,25 @@ def generated_image(
 ) -> str:
     """A generated image: fixed by its row, so a retry overwrites and never adds."""
     return session_media(client_id, session_id, f"{image_id}.{ext}")
+
+
+_PROVIDER_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+
+
+def provider_image(
+    client_id: UUID | str, session_id: UUID | str, image_id: UUID | str, mime: str
+) -> str:
+    """A provider's own bytes of a generated image, kept untouched when they carry C2PA
+    Content Credentials: ``{image_id}.provider.{ext}`` beside the stored picture."""
+    ext = _PROVIDER_EXTENSIONS.get(mime, "bin")
+    return session_media(client_id, session_id, f"{image_id}.provider.{ext}")
+
+
+def provider_image_prefix(
+    client_id: UUID | str, session_id: UUID | str, image_id: UUID | str
+) -> str:
+    """What every :func:`provider_image` key of one image starts with."""
+    return session_media(client_id, session_id, f"{image_id}.provider.")
 
 
 def generated_thumbnail(client_id: UUID | str, session_id: UUID | str, image_id: UUID | str) -> str:
