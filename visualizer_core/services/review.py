@@ -2,12 +2,15 @@
 
 The review queue is read in one query per page run (:func:`review_queue`): every image of the
 session with its product, the photo it was made from and, from the session row, its scene and
-the matching reason. Completed images are ordered so that the doubtful come first:
+the matching reason. Completed images are ordered so that the doubtful come first, each image in one group:
 
 1. **doubtful**: fidelity scored below :data:`DOUBTFUL_BELOW`, lowest first;
 2. **re-made**: images that re-make a failed one, or needed more than one attempt;
 3. **unscored**: the fidelity judgement has not answered yet (it runs on its own);
 4. **the rest**, lowest fidelity first.
+
+A product's images stay together, by variant number, where its most doubtful image falls, so
+its variants are judged side by side.
 
 Decisions are saved as they are made, one guarded ``UPDATE`` each: two members reviewing the
 same session never overwrite more than the one image they both decided, where the later
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -55,6 +58,7 @@ __all__ = [
     "rerun_with_note",
     "review_queue",
     "set_favourite",
+    "undo_decisions",
 ]
 
 DOUBTFUL_BELOW = 0.7
@@ -67,6 +71,7 @@ GROUP_LABELS = {
 _GROUP_ORDER = {name: rank for rank, name in enumerate(GROUP_LABELS)}
 _POSITIONS = "review_positions"
 Decision = Literal["approved", "rejected", "none"]
+_DECISIONS = ("approved", "rejected", "none")
 
 
 RERUN_NAME = "Re-run from review"
@@ -144,9 +149,9 @@ class ReviewQueue:
         return self.next_undecided(self.resume_at) or (self.items[0] if self.items else None)
 
     def variants(self, item: ReviewItem) -> list[ReviewItem]:
-        """The completed images of the same product, by flow then variant."""
-        same = [i for i in self.items if i.product_id == item.product_id]
-        return sorted(same, key=lambda i: (i.created_at, i.variant))
+        """The completed images of the same product, by variant (a re-made one after the one
+        it re-makes), as the queue has them."""
+        return [i for i in self.items if i.product_id == item.product_id]
 
     def rule_matches(self, min_fidelity: float) -> list[ReviewItem]:
         """The images "approve every image with fidelity >= X nobody decided" would approve."""
@@ -231,11 +236,18 @@ def review_queue(scope: Scope, *, session_id: uuid.UUID | str) -> ReviewQueue:
         item = ReviewItem(**same, **found)
         (items if row.status == ImageStatus.COMPLETED else errors).append(item)
 
-    def order(item: ReviewItem) -> tuple[Any, ...]:
+    def rank(item: ReviewItem) -> tuple[int, float]:
         score = item.fidelity_score if item.fidelity_score is not None else 2.0
-        return (_GROUP_ORDER[item.group], score, item.sku, str(item.flow_id), item.variant)
+        return (_GROUP_ORDER[item.group], score)
 
-    items.sort(key=order)
+    # A product's images stay together (its variants side by side, a re-made one beside the
+    # one it re-makes), placed by its most doubtful image.
+    first: dict[uuid.UUID, tuple[int, float]] = {}
+    for item in items:
+        first[item.product_id] = min(rank(item), first.get(item.product_id, rank(item)))
+    items.sort(
+        key=lambda i: (*first[i.product_id], i.sku, str(i.product_id), i.variant, i.created_at)
+    )
     errors.sort(key=lambda e: (e.sku, e.variant))
     return ReviewQueue(
         session_id=sid,
@@ -284,7 +296,7 @@ def decide(scope: Scope, *, image_id: uuid.UUID | str, decision: Decision) -> st
 
     Returns the decision saved."""
     scope.require(Action.EDIT)
-    if decision not in ("approved", "rejected", "none"):
+    if decision not in _DECISIONS:
         raise InvalidInput("a decision is approved, rejected or none")
     with unit_of_work() as db:
         image = in_scope(db, scope, GeneratedImage, image_id, "image")
@@ -292,6 +304,31 @@ def decide(scope: Scope, *, image_id: uuid.UUID | str, decision: Decision) -> st
             raise InvalidInput(f"image {image.id} is {image.status}: only finished ones are judged")
         repo.update_images(db, [image.id], review_state=decision, updated_at=utcnow())
     return decision
+
+
+def undo_decisions(
+    scope: Scope, *, changes: Mapping[uuid.UUID | str, tuple[Decision, Decision]]
+) -> int:
+    """Take decisions back: each image (id -> ``(before, after)``) returns to ``before`` where
+    it is still ``after``; an image another member decided since keeps their decision.
+
+    One transaction; returns how many images went back.
+    """
+    scope.require(Action.EDIT)
+    groups: dict[tuple[str, str], list[uuid.UUID]] = {}
+    for image_id, (before, after) in changes.items():
+        if before not in _DECISIONS or after not in _DECISIONS:
+            raise InvalidInput("a decision is approved, rejected or none")
+        if before != after:
+            groups.setdefault((before, after), []).append(parse_id(image_id, "image"))
+    now = utcnow()
+    with unit_of_work() as db:
+        return sum(
+            repo.revert_review_states(
+                db, ids, client_id=scope.client_filter(), still=after, back_to=before, now=now
+            )
+            for (before, after), ids in groups.items()
+        )
 
 
 def set_favourite(scope: Scope, *, image_id: uuid.UUID | str, favourite: bool) -> bool:

@@ -13,7 +13,7 @@ One module per entity, each re-exported here so callers write ``repo.list_produc
 - :mod:`~visualizer_core.db.repo.images`: generated images and flows found by plain values, and
   what the workers do to them (claims, updates, heartbeats, recovery) and what a re-run starts from;
 - :mod:`~visualizer_core.db.repo.review`: generated images as people see them (gallery page,
-  review rows, lineage, the bulk approval rule);
+  review rows, lineage, the bulk approval rule, taking decisions back);
 - :mod:`~visualizer_core.db.repo.tables`: the notebook API's DataFrame tables across clients;
 - ``_common``: ``get``, the client filter, chunks of ids and bulk updates, which every module
   shares (:mod:`~visualizer_core.db.batch_rows` and :mod:`~visualizer_core.db.ledger` too).
@@ -72,6 +72,7 @@ from visualizer_core.db.repo.review import (
     gallery_page,
     lineage_rows,
     review_rows,
+    revert_review_states,
 )
 from visualizer_core.db.repo.sessions import list_sessions, sessions_by_id
 from visualizer_core.db.repo.tables import (
@@ -123,6 +124,7 @@ __all__ = [
     "reruns_of",
     "reset_orphaned_images",
     "review_rows",
+    "revert_review_states",
     "session_table",
     "sessions_by_id",
     "status_counts",

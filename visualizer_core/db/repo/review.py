@@ -1,5 +1,5 @@
-"""Generated images as people see them: the gallery page, the review rows, lineage, and the
-bulk approval rule (count, approve)."""
+"""Generated images as people see them: the gallery page, the review rows, lineage, the bulk
+approval rule (count, approve) and taking decisions back."""
 
 from __future__ import annotations
 
@@ -156,3 +156,22 @@ def approve_rule_matches(db: Session, rule: ApprovalRule, *, now: dt.datetime) -
     """Approve the images ``rule`` matches, in one update; how many it approved."""
     stmt = update(GeneratedImage).where(*_matched_by(rule))
     return bulk(db, stmt.values(review_state="approved", updated_at=now)).rowcount
+
+
+def revert_review_states(
+    db: Session,
+    ids: Sequence[uuid.UUID],
+    *,
+    client_id: uuid.UUID | None,
+    still: str,
+    back_to: str,
+    now: dt.datetime,
+) -> int:
+    """Set these images (the client's) back to ``back_to`` where they are still ``still``, in
+    one update; how many went back."""
+    stmt = update(GeneratedImage).where(
+        GeneratedImage.id.in_(list(ids)), GeneratedImage.review_state == still
+    )
+    if client_id is not None:
+        stmt = stmt.where(GeneratedImage.client_id == client_id)
+    return bulk(db, stmt.values(review_state=back_to, updated_at=now)).rowcount
