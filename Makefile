@@ -13,7 +13,7 @@ LOCK_ARGS := pyproject.toml --extra dev --extra notebooks --universal --python-v
 VISUALIZER_HOME ?= $(CURDIR)/.visualizer
 HOME_ABS := $(abspath $(VISUALIZER_HOME))
 
-.PHONY: install run test test-fast bench lint lock notebooks format clean
+.PHONY: install run test test-fast bench lint lock notebooks format clean docs
 
 install: $(STAMP)
 
@@ -66,10 +66,16 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_architecture.py
+	$(MAKE) docs
+
+# The documentation site (docs/, mkdocs.yml) into site/; strict: a broken link, an anchor that
+# is not there or a page left out of the navigation fails the build (and so make lint and CI).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .visualizer .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .visualizer .pytest_cache .mypy_cache .ruff_cache site

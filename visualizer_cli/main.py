@@ -115,6 +115,24 @@ def client_create(
     )
 
 
+@client_app.command("set-quota")
+@reports
+def client_set_quota(
+    client_id: Annotated[str, typer.Argument(metavar="ID")],
+    daily_quota: Annotated[int, typer.Option(min=0, help="Images a day.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a client's daily image quota."""
+    from visualizer_core.services import clients
+
+    client = clients.set_daily_quota(ADMIN, client_id=client_id, daily_quota=daily_quota)
+    emit(
+        as_json,
+        {"id": str(client.id), "daily_quota": client.daily_quota},
+        f"client {client.id} {client.name!r}: daily quota {client.daily_quota}",
+    )
+
+
 @user_app.command("create")
 @reports
 def user_create(
@@ -201,8 +219,44 @@ def products_import(
             ADMIN, client_id=client, csv_path=file, images_dir=images_dir, progress=advance
         )
     lines = [f"imported {report.imported}, updated {report.updated}, failed {report.failed}"]
+    if report.photos_missing:
+        lines.append(f"{report.photos_missing} photo(s) could not be stored")
+    lines += [
+        f"  {h['host']}: given up after the first failures ({h['photos']} photo(s)): {h['reason']}"
+        for h in report.hosts_down
+    ]
     lines += [f"  row {e['row']}: {e['error']}" for e in report.errors]
     emit(as_json, report.as_dict(), "\n".join(lines))
+    if report.stored == 0:
+        why = (
+            f"all {report.failed} row(s) were refused (see above)"
+            if report.failed
+            else "the file has no product rows"
+        )
+        fail(f"nothing was stored from {file}: {why}")
+
+
+@products_app.command("list")
+@reports
+def products_list(
+    client: Annotated[str | None, typer.Option("--client", help="Client id.")] = None,
+    session: Annotated[str | None, typer.Option("--session", help="Session id.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """What an import stored: each product's category, rooms, photo state and source ids."""
+    from visualizer_core.services import products
+
+    if (client is None) == (session is None):
+        raise typer.BadParameter("give --client or --session (one of them)")
+    found = products.list_products(ADMIN, client_id=client, session_id=session)
+    listed = [p.listing() for p in found]
+    human = [
+        f"{p['sku']}\t{p['name']}\t{p['category'] or '-'}\t{','.join(p['rooms']) or '-'}"
+        f"\tphoto {p['photo_state']}"
+        for p in listed
+    ]
+    human += [f"  {p.sku}: {p.missing_photo_reason}" for p in found if p.missing_photo_reason]
+    emit(as_json, {"products": listed}, "\n".join(human) or "no products")
 
 
 # -- sessions and scenes -----------------------------------------------------------------------
@@ -603,7 +657,7 @@ def worker(
 @reports
 def studio(port: Annotated[int, typer.Option(min=1, max=65535)] = 8501) -> None:
     """Run the Streamlit studio."""
-    app_file = Path(__file__).resolve().parent.parent / "streamlit_app" / "app.py"
+    app_file = Path(__file__).resolve().parent.parent / "streamlit_app" / "server.py"
     command = [
         sys.executable,
         "-m",
@@ -643,13 +697,23 @@ def demo(
     )
 
 
+@app.command("secret")
+def secret() -> None:
+    """Print a new AUTH_SECRET: 32 random bytes, URL-safe base64."""
+    from visualizer_core.config import new_secret
+
+    typer.echo(new_secret())
+
+
 def run() -> None:
-    """Entry point of the console script; a bad configuration stops here in one line."""
+    """Entry point of the console script; a bad configuration stops here in one line (but
+    ``visualizer secret`` runs anyway: a refused AUTH_SECRET is when one needs it)."""
     from visualizer_core.config import get_settings
     from visualizer_core.errors import ConfigError
 
     try:
-        get_settings()
+        if sys.argv[1:2] != ["secret"]:
+            get_settings()
     except ConfigError as error:
         typer.echo(f"error: {error}", err=True)
         raise SystemExit(1) from None

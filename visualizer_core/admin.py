@@ -67,6 +67,7 @@ __all__ = [
     "rerun",
     "scenes",
     "sessions",
+    "set_daily_quota",
     "spend",
     "submit",
     "wait",
@@ -337,6 +338,15 @@ def sessions(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
     for column in ("flows", "images", "pending", "generating", "completed", "errors"):
         frame[column] = frame[column].astype("int64")
     return frame[list(_SESSIONS_COLUMNS)]
+
+
+def set_daily_quota(client_id: uuid.UUID | str, n: int) -> int:
+    """Change a client's daily image quota to ``n`` (0 stops its generations); returns it.
+
+    The studio's quota message tells members to ask an admin for this (or the command
+    ``visualizer client set-quota ID --daily-quota N``).
+    """
+    return client_service.set_daily_quota(ADMIN, client_id=client_id, daily_quota=n).daily_quota
 
 
 def clients() -> pd.DataFrame:

@@ -51,6 +51,7 @@ class Undo:
     said: str
     changes: dict[uuid.UUID, tuple[review.Decision, review.Decision]] = field(default_factory=dict)
     favourite: tuple[uuid.UUID, bool] | None = None
+    rule_images: tuple[uuid.UUID, ...] = ()
     back_to: uuid.UUID | None = None
 
 
@@ -159,6 +160,19 @@ def pick(chosen: review.ReviewItem, among: list[review.ReviewItem]) -> None:
         done(step, advance_from=chosen.id)
 
 
+def undo_rule_run(images: tuple[uuid.UUID, ...]) -> bool:
+    """Take back the rule run that approved ``images`` (those still approved by it)."""
+    now = attempt(review.review_queue, member, session_id=session.id)
+    if now is None:
+        return False
+    wanted = set(images)
+    batches = {i.rule_batch for i in now.items if i.id in wanted and i.by_rule and i.rule_batch}
+    for batch in sorted(batches):
+        if attempt(review.undo_rule, member, session_id=session.id, batch=batch) is None:
+            return False
+    return True
+
+
 def undo_last() -> None:
     """Take the last decision back (Z) and show its image again."""
     kept: list[Undo] = st.session_state.get(UNDO) or []
@@ -167,6 +181,8 @@ def undo_last() -> None:
     step = kept.pop()
     close_dialog()
     if step.changes and attempt(review.undo_decisions, member, changes=step.changes) is None:
+        return
+    if step.rule_images and not undo_rule_run(step.rule_images):
         return
     if step.favourite is not None:
         image_id, before = step.favourite
@@ -392,10 +408,7 @@ def approve_rule(images: list[uuid.UUID], threshold: float) -> None:
         only=images,
     )
     if changed is not None:
-        step = Undo(
-            said=f"Approved {changed} image(s) by the rule",
-            changes={image_id: ("none", "approved") for image_id in images},
-        )
+        step = Undo(said=f"Approved {changed} image(s) by the rule", rule_images=tuple(images))
         done(step, advance_from=None)
 
 

@@ -13,8 +13,10 @@ import streamlit as st
 
 from streamlit_app.common import (
     SIGNED_OUT_BECAUSE,
+    TAKE_BACK_NOTICE,
     attempt,
     get_backends,
+    plain,
     sign_in,
     sso_configured,
     sso_email,
@@ -34,9 +36,13 @@ reset = st.query_params.get("reset")
 mail_available = get_backends().settings.smtp_url is not None
 
 
-def enter(who: Identity) -> None:
-    """Sign ``who`` in; with an invitation link open, accept it from that session first."""
-    if invite:
+def enter(who: Identity, *, accept: bool = True) -> None:
+    """Sign ``who`` in; with an invitation link open and ``accept``, accept it from that session
+    first (only ever on a click: the invitation form, the sign-in form under it, or the single
+    sign-on "Accept" button; being signed in at the provider is no consent)."""
+    if who.notice:  # a take-back dropped memberships: the person reads which (sidebar)
+        st.session_state[TAKE_BACK_NOTICE] = who.notice
+    if invite and accept:
         token = attempt(auth.issue_session_token, who)
         joined = token and attempt(auth.accept_invite, invite, session_token=token)
         if not joined:
@@ -44,6 +50,9 @@ def enter(who: Identity) -> None:
         who = joined
         del st.query_params["invite"]
     if not who.memberships:
+        notice = st.session_state.pop(TAKE_BACK_NOTICE, None)
+        if notice:
+            st.warning(plain(notice[:1].upper() + notice[1:]))
         st.error("Your account is not a member of any client yet: ask an owner to invite you.")
     elif sign_in(who):
         st.rerun()
@@ -91,8 +100,16 @@ if sso_configured():
         )
     else:
         who = attempt(auth.user_for_sso_email, verified)
-        if who is not None:
+        if who is not None and who.notice:  # told once, whichever click follows
+            st.session_state[TAKE_BACK_NOTICE] = who.notice
+        if who is not None and not invite:
             enter(who)
+        elif who is not None:  # joining a client takes this click, never a page load
+            st.caption(f"Signed in as {plain(verified)} with single sign-on.")
+            if st.button("Accept the invitation", type="primary", key="sign_in.sso_accept"):
+                enter(who)
+            elif who.memberships and st.button("Not now", key="sign_in.sso_not_now"):
+                enter(who, accept=False)  # the account page offers it again
         st.button("Use another account", key="sign_in.sso_logout", on_click=st.logout)
     st.caption("Or with email and password:")
 

@@ -181,6 +181,36 @@ def test_2_single_sign_on_takes_an_unverified_account_from_whoever_set_its_passw
         auth.scope_from_token(token)
     with pytest.raises(auth.SignInFailed):
         auth.sign_in("sso-victim@example.com", "attacker's choice")
+    # What the claimer accepted through the copied link goes with the password, and the person
+    # is told which client it was.
+    assert identity.memberships == () and identity.active_client_id is None
+    assert identity.notice is not None and f"removed: {a.name}." in identity.notice
+    assert stored_user("sso-victim@example.com").active_client_id is None
+    listed = {m.email: m.status for m in clients.list_members(ADMIN, client_id=a.id)}
+    assert "sso-victim@example.com" not in listed
+
+
+def test_2_a_take_back_leaves_open_invitations_for_the_person_to_accept(
+    backend: backends.Backends, mailing: SmtpServer
+) -> None:
+    """The claimer accepted A's copied link; B's invitation went by mail and waits. Single
+    sign-on takes the account back: A (accepted through the copied link) goes, B's invitation
+    stays open, and the person accepts it from their own session."""
+    a, b = new_client("A"), new_client("B")
+    with backends.using(backend):  # no SMTP: the link is copied
+        copied = clients.invite_member(
+            ADMIN, client_id=a.id, email="both@example.com", role="owner"
+        )
+        assert copied.token is not None
+        auth.accept_invite(copied.token, password="attacker's choice")
+    clients.invite_member(ADMIN, client_id=b.id, email="both@example.com", role="viewer")
+    mailed = link_token(_only_mail(mailing), "invite")
+    person = auth.user_for_sso_email("both@example.com")
+    assert person.memberships == ()
+    assert person.notice is not None and f"removed: {a.name}." in person.notice
+    identity = auth.accept_invite(mailed, session_token=auth.issue_session_token(person))
+    assert [m.client_id for m in identity.memberships] == [b.id]
+    assert identity.active_client_id == b.id
 
 
 # -- 3. memberships without consent, and which emails have accounts ------------------------------
@@ -470,8 +500,13 @@ def test_the_real_person_takes_back_a_pre_claimed_account_through_the_mail(
     person = auth.reset_password(reset, new_password="the person's own")
     with pytest.raises(auth.SessionInvalid):
         auth.scope_from_token(attacker_session)
+    # The membership the attacker accepted through the copied link went with their password,
+    # and the person is told; the active client is not the one the attacker picked.
+    assert person.memberships == () and person.active_client_id is None
+    assert person.notice is not None and f"removed: {a.name}." in person.notice
     identity = auth.accept_invite(invite, session_token=auth.issue_session_token(person))
-    assert {m.client_id for m in identity.memberships} == {a.id, b.id}
+    assert {m.client_id for m in identity.memberships} == {b.id}
+    assert identity.active_client_id == b.id
     with pytest.raises(auth.SignInFailed):
         auth.sign_in("real@example.com", "attacker's choice")
 

@@ -192,6 +192,56 @@ def test_bulk_approve_rule_counts_first_and_spares_the_rejected(made: dict[str, 
         review.approve_by_rule(editor, session_id=sid, min_fidelity=1.5)
 
 
+def test_a_rejection_keeps_its_reason_as_a_persons_label(
+    made: dict[str, Any], backend: backends.Backends
+) -> None:
+    p, by, editor, sid = made["products"], made["by"], made["editor"], made["session"].id
+    image_id = by[(p["SOFA-R"], 1)]
+    review.decide(editor, image_id=image_id, decision="rejected", reason="product changed")
+    [item] = [i for i in review.review_queue(editor, session_id=sid).items if i.id == image_id]
+    assert (item.review_state, item.reject_reason, item.decided_by) == (
+        "rejected",
+        "product changed",
+        "person",
+    )
+    with backend.transaction() as db:  # the row is the label
+        row = repo.get(db, GeneratedImage, image_id, client_id=None)
+        assert row is not None and row.reject_reason == "product changed"
+    with pytest.raises(InvalidInput, match="with a rejection only"):
+        review.decide(editor, image_id=image_id, decision="approved", reason="wrong room")
+    with pytest.raises(InvalidInput, match="at most 40 characters"):
+        review.decide(editor, image_id=image_id, decision="rejected", reason="x" * 41)
+    review.decide(editor, image_id=image_id, decision="approved")  # changed their mind
+    [item] = [i for i in review.review_queue(editor, session_id=sid).items if i.id == image_id]
+    assert (item.review_state, item.reject_reason) == ("approved", None)
+
+
+def test_rule_approvals_are_marked_sampled_and_undone_in_one_step(made: dict[str, Any]) -> None:
+    p, by, editor, sid = made["products"], made["by"], made["editor"], made["session"].id
+    assert review.approve_by_rule(editor, session_id=sid, min_fidelity=0.5) == 3
+    queue = review.review_queue(editor, session_id=sid)
+    ruled = {i.id for i in queue.by_rule()}
+    assert ruled == {by[(p["SOFA-R"], 0)], by[(p["BED-R"], 1)], by[(p["DESK-R"], 0)]}
+    assert all(i.decided_by == "rule" and i.review_state == "approved" for i in queue.by_rule())
+    [sampled] = queue.spot_checks()  # a tenth of three, at least one
+    assert sampled.group == "spotcheck" and queue.items[0].id == sampled.id  # shown first
+    assert queue.start() is not None and queue.start().id == sampled.id  # type: ignore[union-attr]
+    assert {i.group for i in queue.by_rule() if i.id != sampled.id} == {"byrule"}
+
+    # A person confirms one approval; the undo takes back only the rule's own.
+    kept = next(iter(ruled - {sampled.id}))
+    review.decide(editor, image_id=kept, decision="approved")
+    assert review.undo_rule(editor, session_id=sid) == 2
+    after = {i.id: i for i in review.review_queue(editor, session_id=sid).items}
+    assert after[kept].review_state == "approved" and after[kept].decided_by == "person"
+    for image_id in ruled - {kept}:
+        assert after[image_id].review_state == "none" and after[image_id].decided_by is None
+        assert not after[image_id].spot_check
+    assert review.undo_rule(editor, session_id=sid) == 0  # nothing left to undo
+    with pytest.raises(Forbidden):
+        review.undo_rule(made["viewer"], session_id=sid)
+
+
 def test_reject_and_rerun_every_error(made: dict[str, Any], backend: backends.Backends) -> None:
     editor, sid = made["editor"], made["session"].id
     assert review.rerun_errors(editor, session_id=sid, dry_run=True) == 1

@@ -78,6 +78,8 @@ def service_functions() -> dict[str, Callable[..., Any]]:
 # Public names (no underscore) that are not exported, and why no member can reach them.
 INTERNAL: dict[str, str] = {
     "sessions.load_session": "repository helper of the services: takes an open db session first",
+    "learning.note_placement": "counts inside the caller's unit of work, after its scope check",
+    "learning.lessons_of": "read inside match_session's unit of work, after its scope check",
     "generation.flow_status": "helper of wait_for_flows, called after the scope check there",
     "notify.deliver_flow_webhook": "worker task: the queue calls it with a flow id it dispatched",
     "generation.process_image": "worker task: the queue calls it with an image id it dispatched",
@@ -467,6 +469,11 @@ REGISTRY: dict[str, Entry] = {
         lambda t, w: {"client_id": t.client_id, "url": "https://93.184.215.14/visualizer"},
     ),
     "clients.webhook_settings": Case(Action.MANAGE, lambda t, w: {"client_id": t.client_id}),
+    # learning
+    "learning.taught_rooms": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    "learning.forget_taught_rooms": Case(
+        Action.MANAGE, lambda t, w: {"client_id": t.client_id, "category": None}
+    ),
     # demo
     "demo.create_demo": Case(
         Action.ADMIN, lambda t, w: {"generate": False, "dispatch": False}, control=False
@@ -499,6 +506,10 @@ REGISTRY: dict[str, Entry] = {
         Action.EDIT, lambda t, w: {"client_id": t.client_id, "preset": "original"}
     ),
     "export.render": Special(_PURE),
+    "export.credit_line": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    "export.set_credit_line": Case(
+        Action.MANAGE, lambda t, w: {"client_id": t.client_id, "credit": "Photo: Brand"}
+    ),
     "export.spreadsheet_safe": Special(_PURE),
     # gallery
     "gallery.browser_urls": Special("takes storage keys the caller's scope read; no ids"),
@@ -633,6 +644,11 @@ REGISTRY: dict[str, Entry] = {
     "review.set_favourite": Case(
         Action.EDIT, lambda t, w: {"image_id": t.image_id, "favourite": True}
     ),
+    "review.undo_rule": Case(Action.EDIT, lambda t, w: {"session_id": t.session_id}),
+    # gate (helpers of review and the worker steps, after their own checks)
+    "gate.new_batch": Special(_PURE),
+    "gate.spot_check_sample": Special(_PURE),
+    "gate.draw_spot_checks": Special("takes an open database session and ids a service chose"),
     # plans
     "plans.flow_settings": Special(_PURE),
     "plans.plan": Case(

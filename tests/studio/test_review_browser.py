@@ -13,7 +13,7 @@ manifest.
 
 Screenshots of review mode, the variants and the delivery dialog land in
 ``test-artifacts/review-e2e/``; with ``REVIEW_DOCS_SCREENSHOTS=1`` they also refresh the
-ones in ``docs/`` that the README shows.
+ones in ``docs/`` that the README and the docs show.
 """
 
 from __future__ import annotations

@@ -151,8 +151,8 @@ def test_bulk_rule_says_how_many_before_it_runs(
     app.button(key="review.undo").click().run()
     assert counter(app) == "**0 of 3 reviewed**"
     assert "Undone: Approved 2 image(s) by the rule." in toasts(app)
-    states = [i.review_state for i in review.review_queue(ADMIN, session_id=studio.session_id).items]
-    assert states == ["none", "none", "none"]
+    items = review.review_queue(ADMIN, session_id=studio.session_id).items
+    assert [i.review_state for i in items] == ["none", "none", "none"]
 
 
 def test_reject_and_rerun_every_error(
@@ -317,11 +317,9 @@ def open_dialogs(app: AppTest) -> list[str]:
 
     def walk(node: object) -> None:
         proto = getattr(node, "proto", None)
-        if proto is not None and hasattr(proto, "WhichOneof") and "type" in {
-            f.name for f in proto.DESCRIPTOR.oneofs
-        }:
-            if proto.WhichOneof("type") == "dialog":
-                found.append(str(proto.dialog.title))
+        oneofs = {f.name for f in proto.DESCRIPTOR.oneofs} if hasattr(proto, "DESCRIPTOR") else ()
+        if "type" in oneofs and proto.WhichOneof("type") == "dialog":
+            found.append(str(proto.dialog.title))
         for child in getattr(node, "children", {}).values():
             walk(child)
 

@@ -7,7 +7,15 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.studio.conftest import Studio, button, errors, frame, generate_and_wait, texts
+from tests.studio.conftest import (
+    TIMEOUT,
+    Studio,
+    button,
+    errors,
+    frame,
+    generate_and_wait,
+    texts,
+)
 from visualizer_core.scope import Role
 from visualizer_core.services import clients
 
@@ -42,14 +50,36 @@ def test_members_are_listed_and_roles_changed(
         for m in clients.list_members(studio.scope(), client_id=studio.client_id)
         if m.email == studio.emails["viewer"]
     )
-    app.selectbox(key="settings.member").select(viewer.user_id)
-    app.selectbox(key="settings.member_role").select("editor")
+    app.selectbox(key="settings.member").select(viewer.user_id).run()
+    app.selectbox(key="settings.member_role").select("editor").run()
     button(app, "Set role").click().run()
     assert not app.exception
     assert f"{studio.emails['viewer']} is now editor." in [s.value for s in app.success]
     assert frame(app, "email", "role").set_index("email").loc[studio.emails["viewer"], "role"] == (
         "editor"
     )
+
+
+def test_the_role_picker_starts_from_the_picked_members_role(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    """Picking an editor shows "editor": one click of "Set role" cannot promote them."""
+    app = open_app("owner", "settings")
+    by_email = {
+        m.email: m for m in clients.list_members(studio.scope(), client_id=studio.client_id)
+    }
+    for role in ("editor", "viewer", "owner"):
+        app.selectbox(key="settings.member").select(by_email[studio.emails[role]].user_id).run()
+        assert not app.exception
+        assert app.selectbox(key="settings.member_role").value == role
+        assert app.button(key="settings.set_role").disabled  # nothing would change
+    app.selectbox(key="settings.member").select(by_email[studio.emails["editor"]].user_id).run()
+    app.selectbox(key="settings.member_role").select("viewer").run()
+    assert not app.button(key="settings.set_role").disabled
+    app.button(key="settings.set_role").click().run()
+    assert f"{studio.emails['editor']} is now viewer." in [s.value for s in app.success]
+    assert app.selectbox(key="settings.member").value == by_email[studio.emails["editor"]].user_id
+    assert app.selectbox(key="settings.member_role").value == "viewer"
 
 
 def test_the_last_owner_cannot_be_demoted(studio: Studio, open_app: Callable[..., AppTest]) -> None:
@@ -59,8 +89,8 @@ def test_the_last_owner_cannot_be_demoted(studio: Studio, open_app: Callable[...
         for m in clients.list_members(studio.scope(), client_id=studio.client_id)
         if m.role is Role.OWNER
     )
-    app.selectbox(key="settings.member").select(owner.user_id)
-    app.selectbox(key="settings.member_role").select("viewer")
+    app.selectbox(key="settings.member").select(owner.user_id).run()
+    app.selectbox(key="settings.member_role").select("viewer").run()
     button(app, "Set role").click().run()
     assert not app.exception
     assert len(app.error) == 1 and "last owner" in errors(app)[0]
@@ -96,3 +126,33 @@ def test_the_webhook_is_saved_with_its_secret_and_a_bad_url_refused(
     assert not app.exception
     assert any("https://93.184.215.14/visualizer" in s.value for s in app.success)
     assert len(app.code[0].value) >= 16
+
+
+def test_owners_see_what_matching_learned_and_forget_it(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    from visualizer_core.services import analysis
+    from visualizer_core.services import learning as taught
+
+    assert studio.session_id is not None
+    analysis.match_session(studio.scope("editor"), session_id=studio.session_id)
+    sofa, bed = studio.product_ids["SOFA-1"], studio.product_ids["BED-1"]
+    bedroom = studio.scene_ids[1]
+    analysis.set_match(
+        studio.scope("editor"), session_id=studio.session_id, product_id=sofa, scene_id=bedroom
+    )
+    analysis.set_match(
+        studio.scope("editor"), session_id=studio.session_id, product_id=bed, scene_id=bedroom
+    )
+    app = open_app("owner", "settings")
+    learned = frame(app, "product kind", "room", "placed").set_index("product kind")
+    assert learned.loc["Sofa", "placed"] == "Bedroom 1"
+    assert learned.loc["Sofa", "room"] == "not decided yet"
+    assert learned.loc["Bed", "placed"] == "Bedroom 1"
+
+    app.selectbox(key="settings.forget_kind").set_value("Sofa")
+    button(app, "Forget what was learned").click().run(timeout=TIMEOUT)
+    assert not app.exception
+    assert "Matching forgot 1 product kind(s)." in texts(app)
+    left = taught.taught_rooms(studio.scope("owner"), client_id=studio.client_id)
+    assert [lesson["category"] for lesson in left] == ["bed"]

@@ -167,6 +167,50 @@ def test_a_verified_email_without_an_account_is_refused(studio: Studio) -> None:
     assert "Use another account" in [b.label for b in app.button]
 
 
+def test_single_sign_on_with_a_copied_invitation_link_joins_nothing_without_a_click(
+    studio: Studio,
+) -> None:
+    """Issue 24, finding 1: signed in at the provider, a person opens an invitation link someone
+    copied to them. Loading the page joins nothing; only the "Accept" click does."""
+    other = create_client(name="Lure Brand")
+    invitation = clients.invite_member(
+        ADMIN, client_id=other.id, email=studio.emails["viewer"], role="viewer"
+    )
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.secrets["auth"] = AUTH_SECRETS
+    app.user = {"is_logged_in": True, "email": studio.emails["viewer"]}
+    app.query_params["invite"] = invitation.token
+    app.run()
+    assert not app.exception
+    status = {m.email: m.status for m in clients.list_members(ADMIN, client_id=other.id)}
+    assert status[studio.emails["viewer"]] == "invited"  # the page load accepted nothing
+    assert "Sessions" not in [t.value for t in app.title]
+
+    button(app, "Accept the invitation").click().run()
+    assert not app.exception
+    status = {m.email: m.status for m in clients.list_members(ADMIN, client_id=other.id)}
+    assert status[studio.emails["viewer"]] == "active"
+    assert len(app.selectbox(key="auth.client_picker").options) == 2
+
+
+def test_single_sign_on_taking_an_account_back_tells_the_person_what_was_dropped(
+    studio: Studio,
+) -> None:
+    """Issue 24, finding 2 in the studio: someone claimed the address from a copied link; the
+    person signs in with single sign-on and reads which membership went."""
+    claimed_client = create_client(name="Claimed Brand")
+    copied = clients.invite_member(
+        ADMIN, client_id=claimed_client.id, email="claimed@example.com", role="viewer"
+    )
+    assert copied.token is not None
+    auth.accept_invite(copied.token, password="attacker's choice")
+    app = sso_app({"is_logged_in": True, "email": "claimed@example.com"})
+    assert not app.exception
+    assert "Sessions" not in [t.value for t in app.title]
+    warned = " ".join(w.value for w in app.warning)
+    assert "Claimed Brand" in warned and "removed" in warned
+
+
 # -- issue 12: invitations for existing accounts, resets, password change -------------------------
 
 

@@ -224,6 +224,7 @@ def compose(request: GenerationRequest) -> GenerationResult:
         meta={
             "placement": placement,
             "category": category,
+            "composited": True,  # the product's own pixels: IPTC's composite source type
             "box": list(box),
             "size": [width, height],
             "floor_line": round(floor_y / height, 4),

@@ -279,11 +279,14 @@ def _image_tokens(details: list[Mapping[str, Any]]) -> int:
     return sum(int(_field(d, "token_count") or 0) for d in images)
 
 
-def tokens_from_metadata(metadata: Any, *, image_model: bool = False) -> Tokens:
+def tokens_from_metadata(metadata: Any) -> Tokens:
     """:class:`Tokens` from a ``usageMetadata`` (the SDK's object, or its JSON as a dict).
 
-    Input and output are split by modality where the API gives ``*_tokens_details``; without
-    them an image model's output counts as image tokens and all input as text.
+    Tokens are counted by modality only where the API says so: its ``*TokensDetails`` lists
+    name the image tokens, and the rest is text. Real answers list ``candidatesTokensDetails``
+    when an image was drawn and leave it out when there is none (an image model that answered
+    with text only), so an answer without that list has no image output: counting it as image
+    tokens would bill a text answer at the image rate (about 4x).
     """
     if metadata is None:
         return Tokens()
@@ -296,18 +299,10 @@ def tokens_from_metadata(metadata: Any, *, image_model: bool = False) -> Tokens:
     total = int(_field(metadata, "total_token_count") or 0)
     in_details = _field(metadata, "prompt_tokens_details") or []
     out_details = _field(metadata, "candidates_tokens_details") or []
-    if in_details:
-        input_image = _image_tokens(in_details)
-        input_text = max(prompt - input_image, 0)
-    else:
-        input_image, input_text = 0, prompt
-    if out_details:
-        output_image = _image_tokens(out_details)
-        output_text = max(candidates - output_image, 0)
-    elif image_model:
-        output_image, output_text = candidates, 0
-    else:
-        output_image, output_text = 0, candidates
+    input_image = _image_tokens(in_details) if in_details else 0
+    input_text = max(prompt - input_image, 0)
+    output_image = _image_tokens(out_details) if out_details else 0
+    output_text = max(candidates - output_image, 0)
     return Tokens(
         input_text=input_text,
         input_image=input_image,

@@ -37,7 +37,10 @@ from visualizer_core.db.base import Base, JSONType, TextArray, new_id, utcnow
 from visualizer_core.schemas import ImageStatus, Match, Scene, SessionStatus, find_scene
 
 __all__ = [
+    "DECIDERS",
     "IMAGE_STATUSES",
+    "PRODUCT_PIXELS",
+    "REJECT_REASONS",
     "REVIEW_STATES",
     "ROLES",
     "Client",
@@ -53,6 +56,13 @@ __all__ = [
 ROLES = ("owner", "editor", "viewer")
 IMAGE_STATUSES = tuple(ImageStatus)
 REVIEW_STATES = ("none", "approved", "rejected")
+DECIDERS = ("person", "rule")
+"""Who made an image's review decision: a person, or the auto-approve rule of the fidelity gate."""
+REJECT_REASONS = ("product changed", "wrong room", "looks unreal")
+"""The quick reasons review offers for a rejection (free text is kept too, up to 40 characters)."""
+PRODUCT_PIXELS = ("generated", "composited")
+"""Whose pixels show the product: the model's (``generated``) or the product photo's own,
+composited back (``composited``: the IPTC ``compositeWithTrainedAlgorithmicMedia`` case)."""
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -154,6 +164,10 @@ class Product(_Timestamps, Base):
     analyzed_at: Mapped[dt.datetime | None] = mapped_column()
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     """The spend ledger of its analysis calls: ``{"calls": [CallRecord...], "cost_usd"}``."""
+    source_ids: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """Its identifiers in the catalog it came from (:class:`~visualizer_core.schemas.SourceIds`)."""
+    photo_errors: Mapped[list[dict[str, str]] | None] = mapped_column(JSONType)
+    """The photos of its last import that could not be stored: ``[{"url", "reason"}]``."""
 
     __table_args__ = (UniqueConstraint("client_id", "sku"),)
 
@@ -280,11 +294,33 @@ class GeneratedImage(_Timestamps, Base):
     review_state: Mapped[str] = mapped_column(String(20), default="none")
     favourite: Mapped[bool] = mapped_column(Boolean, default=False)
     fidelity_score: Mapped[float | None] = mapped_column(Float)
+    """The fidelity gate's calibrated score, 0..1 (or, where nothing could be measured, the
+    provider's judgement)."""
+    fidelity: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """The measurement behind the score: ``signals``, ``found``, ``outline``, ``method``,
+    ``reasons``, ``location_confidence``, ``light``, the ``threshold`` it was scored against
+    and, when one was asked, the provider's ``judgement`` (``{"score", "reason"}``)."""
+    decided_by: Mapped[str | None] = mapped_column(String(10))
+    """Who decided ``review_state``: ``person`` or ``rule`` (approved by the gate's rule)."""
+    rule_batch: Mapped[str | None] = mapped_column(String(64))
+    """Which run of the approval rule approved it (undone together)."""
+    spot_check: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Approved by rule and drawn for a person's spot check in review."""
+    reject_reason: Mapped[str | None] = mapped_column(String(40))
+    """Why a person rejected it (one of :data:`REJECT_REASONS`, or their own words)."""
+    product_pixels: Mapped[str] = mapped_column(
+        String(20), default="generated", server_default="generated"
+    )
+    """Whose pixels show the product: ``generated`` or ``composited`` (:data:`PRODUCT_PIXELS`)."""
+    product_pixels_note: Mapped[str | None] = mapped_column(Text)
+    """What pixel-exact mode did, in words: applied, or why not ("something covers ...")."""
     rerun_of_id: Mapped[uuid.UUID | None] = _refers_to("generated_image")
 
     __table_args__ = (
         CheckConstraint(_in("status", IMAGE_STATUSES), name="status"),
         CheckConstraint(_in("review_state", REVIEW_STATES), name="review_state"),
+        CheckConstraint(_in("product_pixels", PRODUCT_PIXELS), name="product_pixels"),
+        CheckConstraint(f"decided_by IS NULL OR {_in('decided_by', DECIDERS)}", name="decided_by"),
         Index("ix_generated_image_session_status", "studio_session_id", "status"),
         Index("ix_generated_image_flow_status", "flow_id", "status"),
         Index("ix_generated_image_client_created", "client_id", "created_at"),

@@ -78,7 +78,7 @@ return 1
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
-    """Celery settings for slow, flaky calls (the README says why each is set)."""
+    """Celery settings for slow, flaky calls (docs/deploying.md says why each is set)."""
     prefix = f"{settings.queue_prefix}:"
     return {
         "broker_url": settings.redis_url,

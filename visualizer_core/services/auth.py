@@ -24,12 +24,12 @@ expire after ``VISUALIZER_SESSION_MAX_AGE_S`` (a week by default). Owners manage
 These functions take credentials rather than a scope because they are what makes a scope;
 everything else in :mod:`visualizer_core.services` takes a scope first.
 
-What they promise (README, "Accounts and security"): sign-in answers the same sentence after
-the same work (one argon2 check) for an unknown email, a wrong password and a locked account;
-attempts are counted by one atomic UPDATE before the password is checked, so concurrent
-guesses cannot pass the lockout; an invitation never checks a password (an existing account
-accepts from its own signed-in session); replacing a password in any way ends every other
-login session of that person, because tokens carry the ``session_version`` it bumps.
+What they promise (docs/accounts.md, "Accounts and security"): sign-in answers the same
+sentence after the same work (one argon2 check) for an unknown email, a wrong password and a
+locked account; attempts are counted by one atomic UPDATE before the password is checked, so
+concurrent guesses cannot pass the lockout; an invitation never checks a password (an existing
+account accepts from its own signed-in session); replacing a password in any way ends every
+other login session of that person, because tokens carry the ``session_version`` it bumps.
 """
 
 from __future__ import annotations
@@ -120,6 +120,8 @@ class Identity:
     email: str
     memberships: tuple[Membership, ...]
     active_client_id: uuid.UUID | None = None
+    notice: str | None = None
+    """Something the person must be told on signing in (memberships dropped by a take-back)."""
 
 
 class SignInFailed(Forbidden):
@@ -149,7 +151,7 @@ def _active_client(user: User, memberships: tuple[Membership, ...]) -> uuid.UUID
     return ids[0] if ids else None
 
 
-def _identity(db: Session, user: User) -> Identity:
+def _identity(db: Session, user: User, *, notice: str | None = None) -> Identity:
     memberships = tuple(
         Membership(c.id, c.name, Role(m.role)) for m, c in repo.memberships(db, user.id)
     )
@@ -158,6 +160,39 @@ def _identity(db: Session, user: User) -> Identity:
         email=user.email,
         memberships=memberships,
         active_client_id=_active_client(user, memberships),
+        notice=notice,
+    )
+
+
+def _take_back(db: Session, user: User) -> str | None:
+    """The person who controls the address takes an unverified account back from its claimer.
+
+    Whoever set the password of an unverified account may be someone who held a copied
+    invitation link, not the person. Their password goes (ending every session), and so does
+    everything they could have accepted with it: every membership accepted through a link that
+    was not mailed (a mailed one was accepted from the mailbox, or would have verified the
+    account), and the active client. Invitations not yet accepted stay for the person to accept.
+    Returns the sentence that tells the person what was dropped, or None.
+    """
+    if user.email_verified:
+        return None
+    user.email_verified = True
+    if user.password_hash is None:
+        return None  # nobody chose a password: nobody could have accepted anything
+    dropped = []
+    for member, client in repo.memberships(db, user.id):
+        if not member.invite_mailed:
+            dropped.append(client.name)
+            repo.remove_member(db, member)
+    _replace_password(user, None)
+    user.active_client_id = None
+    db.flush()
+    if not dropped:
+        return None
+    return (
+        "your address was confirmed just now; before that, someone who held a copied "
+        "invitation link could have accepted in your name, so these memberships were removed: "
+        f"{', '.join(sorted(dropped))}. Ask an owner there to invite you again if you want them"
     )
 
 
@@ -230,17 +265,12 @@ def user_for_sso_email(email: str) -> Identity:
             raise SignInFailed(
                 f"there is no account for {address}: ask an owner of your client to invite you"
             )
-        if not user.email_verified:
-            # The provider proved the address is this person's. A password on an unverified
-            # account may have been chosen by whoever held a copied invitation link: drop it
-            # and end its sessions, so only the person who controls the address gets in.
-            if user.password_hash is not None:
-                user.password_hash = None
-                user.session_version += 1
-            user.email_verified = True
+        # The provider proved the address is this person's: an unverified account is taken back
+        # from whoever set its password (and what they accepted with it).
+        notice = _take_back(db, user)
         user.last_login_at = now
         db.flush()
-        return _identity(db, user)
+        return _identity(db, user, notice=notice)
 
 
 # -- invitations ---------------------------------------------------------------------------------
@@ -360,7 +390,8 @@ def set_password(scope: Scope, *, email: str, password: str) -> uuid.UUID:
     """Replace a user's password (the admin only: ``visualizer user set-password``).
 
     Every login session of that person ends; the lock is lifted; the account counts as
-    verified, since the admin vouches for who gets the password. Returns the user's id.
+    verified, since the admin vouches for who gets the password (an unverified account is taken
+    back from whoever set its password, as a mailed reset does). Returns the user's id.
     """
     scope.require(Action.ADMIN)
     address = normalise_email(email)
@@ -369,8 +400,8 @@ def set_password(scope: Scope, *, email: str, password: str) -> uuid.UUID:
         user = repo.user_by_email(db, address)
         if user is None:
             raise NotFound("user", address)
+        _take_back(db, user)  # the admin vouches for who gets the password: not the claimer
         _replace_password(user, password)
-        user.email_verified = True
         return user.id
 
 
@@ -430,7 +461,8 @@ def reset_password(token: str, *, new_password: str) -> Identity:
     """Set a new password with a reset link's token (single use, an hour); signs them in.
 
     Opening the mailed link proved the address, so the account becomes verified; every other
-    login session of the person ends.
+    login session of the person ends. An unverified account is taken back from whoever set its
+    password: what they accepted through copied links goes (the identity's ``notice`` says so).
     """
     check_password_rules(new_password)
     if not token or not token.strip():
@@ -448,11 +480,11 @@ def reset_password(token: str, *, new_password: str) -> Identity:
                 "this reset link is not valid (used already, expired, or replaced by a newer "
                 "one): ask for a new one"
             )
+        notice = _take_back(db, user)  # opening the mailed link proved the address
         _replace_password(user, new_password)
-        user.email_verified = True
         user.last_login_at = now
         db.flush()
-        return _identity(db, user)
+        return _identity(db, user, notice=notice)
 
 
 # -- login sessions ------------------------------------------------------------------------------

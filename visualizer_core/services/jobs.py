@@ -10,7 +10,8 @@ same picture and record it the same way:
    the pictures read from storage), with the seed of this attempt (a retry draws anew);
 3. :func:`call_ai` asks the AI once, with the row's slot of the model's limits; a failure worth
    another attempt is not retried here but handed back to the queue with :func:`defer`;
-4. :func:`keep_result` stores the image and its thumbnail at the row's keys;
+4. :func:`keep_result` stores the image and its thumbnail at the row's keys, each with the
+   IPTC digital source type that says how it was made (:mod:`visualizer_core.images.provenance`);
 5. :func:`complete` or :func:`fail` marks the row, guarded: only while it is still ``generating``
    (a recovery may have taken it back); a completed image is done (its fidelity judgement, when
    the client wants one, is a task of its own: :func:`judge`), and then
@@ -50,6 +51,7 @@ from visualizer_core.db.models import (
 )
 from visualizer_core.errors import DailyLimitReached, InvalidInput, ProviderError, RateLimited
 from visualizer_core.fidelity import FidelityCheck, check_fidelity, local_fidelity
+from visualizer_core.images import provenance
 from visualizer_core.images.ingest import make_thumbnail
 from visualizer_core.prompts import build_prompt
 from visualizer_core.schemas import FlowSettings, ImageStatus, ProductAnalysis, SceneAnalysis
@@ -240,15 +242,24 @@ def defer(
     return done
 
 
-def _as_jpeg(image_bytes: bytes, mime: str) -> bytes:
-    """The stored form of a generated image: JPEG stays, anything else becomes JPEG."""
+def _as_jpeg(image_bytes: bytes, mime: str, stamp: provenance.Provenance) -> bytes:
+    """The stored form of a generated image: a JPEG with its provenance tag and no other
+    metadata. A provider's JPEG keeps its compressed pixels (only its header is rewritten);
+    anything else becomes JPEG."""
     if mime == "image/jpeg":
-        return image_bytes
+        try:
+            return provenance.restamp_jpeg(image_bytes, stamp)
+        except ValueError:
+            pass  # a JPEG whose header cannot be walked: decoded and encoded again below
     with Image.open(io.BytesIO(image_bytes)) as picture:
         rgb = picture.convert("RGB")
-    buffer = io.BytesIO()
-    rgb.save(buffer, "JPEG", quality=92)
-    return buffer.getvalue()
+    return provenance.encode(rgb, "jpeg", stamp, quality=92)
+
+
+def _source_type_of(result: GenerationResult) -> str:
+    """IPTC's source type of a result: a composite where the product's own pixels were
+    placed into the picture (the result's ``meta["composited"]``), else generated."""
+    return provenance.COMPOSITE if result.meta.get("composited") else provenance.TRAINED
 
 
 @dataclass(frozen=True)
@@ -275,8 +286,9 @@ def keep_result(
     """
     current = backends.current()
     mark = time.perf_counter()
-    data = _as_jpeg(result.image, result.mime_type)
-    thumb = make_thumbnail(data, filename=f"{iid}.jpg")
+    stamp = provenance.Provenance(_source_type_of(result))
+    data = _as_jpeg(result.image, result.mime_type, stamp)
+    thumb = provenance.restamp_jpeg(make_thumbnail(data, filename=f"{iid}.jpg"), stamp)
     timings["encode_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
     image_key = keys.generated_image(job.client_id, job.session_id, iid, "jpg")

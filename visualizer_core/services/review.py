@@ -2,15 +2,22 @@
 
 The review queue is read in one query per page run (:func:`review_queue`): every image of the
 session with its product, the photo it was made from and, from the session row, its scene and
-the matching reason. Completed images are ordered so that the doubtful come first, each image in one group:
+the matching reason. Completed images are ordered so that the doubtful come first:
 
-1. **doubtful**: fidelity scored below :data:`DOUBTFUL_BELOW`, lowest first;
-2. **re-made**: images that re-make a failed one, or needed more than one attempt;
-3. **unscored**: the fidelity judgement has not answered yet (it runs on its own);
-4. **the rest**, lowest fidelity first.
+1. **spot check**: images the gate's rule approved and drew for a person's look;
+2. **doubtful**: fidelity scored below :data:`DOUBTFUL_BELOW`, lowest first;
+3. **re-made**: images that re-make a failed one, or needed more than one attempt;
+4. **unscored**: the fidelity judgement has not answered yet (it runs on its own);
+5. **the rest**, lowest fidelity first;
+6. **approved by rule**: the rule's other approvals (undone together in one step:
+   :func:`undo_rule`).
 
 A product's images stay together, by variant number, where its most doubtful image falls, so
 its variants are judged side by side.
+
+A decision records who made it (``decided_by``: a person, or the rule) and, for a rejection,
+why (:data:`REJECT_REASONS` or the person's words), so that every decision is a label the
+fidelity gate's calibration can learn from (:mod:`visualizer_core.services.gate`).
 
 Decisions are saved as they are made, one guarded ``UPDATE`` each: two members reviewing the
 same session never overwrite more than the one image they both decided, where the later
@@ -30,13 +37,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from sqlalchemy.orm import Session
+
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.db.models import GeneratedImage
+from visualizer_core.db.models import REJECT_REASONS, GeneratedImage, Product
 from visualizer_core.errors import InvalidInput, NotFound
 from visualizer_core.schemas import OPEN_STATUSES, ImageStatus
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services import plans
+from visualizer_core.services import gate, learning, plans
 from visualizer_core.services._uow import in_scope, parse_id, read_only, unit_of_work
 from visualizer_core.services.gallery import browser_urls
 from visualizer_core.services.sessions import load_session
@@ -44,9 +53,11 @@ from visualizer_core.services.sessions import load_session
 __all__ = [
     "DOUBTFUL_BELOW",
     "GROUP_LABELS",
+    "REJECT_REASONS",
     "Decision",
     "ReviewItem",
     "ReviewQueue",
+    "RuleRun",
     "Version",
     "approve_by_rule",
     "decide",
@@ -59,14 +70,18 @@ __all__ = [
     "review_queue",
     "set_favourite",
     "undo_decisions",
+    "undo_rule",
 ]
 
+WRONG_ROOM = REJECT_REASONS[1]  # a rejection that teaches matching where not to put it
 DOUBTFUL_BELOW = 0.7
 GROUP_LABELS = {
+    "spotcheck": "Spot check: approved by rule, drawn for a look",
     "doubtful": "Doubtful: low fidelity",
     "remade": "Re-made after an error",
     "unscored": "Fidelity not scored yet",
     "rest": "The rest",
+    "byrule": "Approved by rule",
 }
 _GROUP_ORDER = {name: rank for rank, name in enumerate(GROUP_LABELS)}
 _POSITIONS = "review_positions"
@@ -105,6 +120,34 @@ class ReviewItem:
     rerun_of_id: uuid.UUID | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    fidelity: dict[str, Any] | None = None
+    decided_by: str | None = None
+    rule_batch: str | None = None
+    spot_check: bool = False
+    reject_reason: str | None = None
+    product_pixels: str = "generated"
+    product_pixels_note: str | None = None
+
+    @property
+    def by_rule(self) -> bool:
+        """Approved by the gate's rule, and no person decided it since."""
+        return self.review_state == "approved" and self.decided_by == "rule"
+
+    @property
+    def open_to_review(self) -> bool:
+        """Waiting for a person: undecided, or approved by rule and drawn for a spot check."""
+        return self.review_state == "none" or (self.by_rule and self.spot_check)
+
+    @property
+    def reasons(self) -> list[str]:
+        """What the measurement found, in words ("colour changed: ΔE 18 on the product")."""
+        return [str(r) for r in (self.fidelity or {}).get("reasons") or []]
+
+    @property
+    def signals(self) -> dict[str, float]:
+        """The measured signals behind the score, by name."""
+        found = (self.fidelity or {}).get("signals") or {}
+        return {str(k): float(v) for k, v in found.items() if isinstance(v, int | float)}
 
 
 @dataclass(frozen=True)
@@ -126,6 +169,14 @@ class ReviewQueue:
     def reviewed(self) -> int:
         return sum(1 for item in self.items if item.review_state != "none")
 
+    def by_rule(self) -> list[ReviewItem]:
+        """The images approved by rule that no person decided since."""
+        return [item for item in self.items if item.by_rule]
+
+    def spot_checks(self) -> list[ReviewItem]:
+        """The rule's approvals drawn for a person's spot check, not looked at yet."""
+        return [item for item in self.items if item.by_rule and item.spot_check]
+
     def index_of(self, image_id: uuid.UUID | None) -> int | None:
         return next((i for i, item in enumerate(self.items) if item.id == image_id), None)
 
@@ -136,7 +187,7 @@ class ReviewQueue:
         count = len(self.items)
         for step in range(1, count + 1):
             item = self.items[(start + step) % count]
-            if item.review_state == "none":
+            if item.open_to_review:
                 return item
         return None
 
@@ -144,7 +195,7 @@ class ReviewQueue:
         """Where the member resumes: their last image if it is still undecided, else the next
         undecided one after it, else the first image."""
         at = self.index_of(self.resume_at)
-        if at is not None and self.items[at].review_state == "none":
+        if at is not None and self.items[at].open_to_review:
             return self.items[at]
         return self.next_undecided(self.resume_at) or (self.items[0] if self.items else None)
 
@@ -187,7 +238,23 @@ class Version:
     changes: list[str]
 
 
+@dataclass(frozen=True)
+class RuleRun:
+    """One run of an approval rule: its ``batch`` (to undo it), what it approved, and the
+    share of those drawn for a person's spot check."""
+
+    batch: str
+    approved: list[uuid.UUID]
+    spot_checks: list[uuid.UUID]
+
+    @property
+    def count(self) -> int:
+        return len(self.approved)
+
+
 def _group(row: Any) -> str:
+    if row.review_state == "approved" and row.decided_by == "rule":
+        return "spotcheck" if row.spot_check else "byrule"
     score = row.fidelity_score
     if score is not None and score < DOUBTFUL_BELOW:
         return "doubtful"
@@ -291,44 +358,99 @@ def remember_position(
         session.settings = {**settings, _POSITIONS: positions}
 
 
-def decide(scope: Scope, *, image_id: uuid.UUID | str, decision: Decision) -> str:
+def decide(
+    scope: Scope, *, image_id: uuid.UUID | str, decision: Decision, reason: str | None = None
+) -> str:
     """Approve, reject or undecide one completed image, now; the later decision wins.
 
-    Returns the decision saved."""
+    A person's decision: it replaces an approval by rule (a spot check confirmed or
+    overturned). ``reason`` says why an image was rejected: one of :data:`REJECT_REASONS` or
+    the person's own words (at most 40 characters), kept as the decision's label. Returns
+    the decision saved."""
     scope.require(Action.EDIT)
     if decision not in _DECISIONS:
         raise InvalidInput("a decision is approved, rejected or none")
+    why = (reason or "").strip() or None
+    if why is not None and decision != "rejected":
+        raise InvalidInput("a reason is given with a rejection only")
+    if why is not None and len(why) > 40:
+        raise InvalidInput(
+            f"a reject reason has at most 40 characters ({', '.join(REJECT_REASONS)}, or yours)"
+        )
     with unit_of_work() as db:
         image = in_scope(db, scope, GeneratedImage, image_id, "image")
         if image.status != ImageStatus.COMPLETED:
             raise InvalidInput(f"image {image.id} is {image.status}: only finished ones are judged")
-        repo.update_images(db, [image.id], review_state=decision, updated_at=utcnow())
+        _record(db, scope, image, decision, why)
     return decision
+
+
+def _record(
+    db: Session, scope: Scope, image: GeneratedImage, decision: str, why: str | None
+) -> None:
+    """Save a person's decision on one image, and what it teaches matching."""
+    was_approved = image.review_state == "approved" and image.decided_by == "person"
+    was_wrong_room = image.review_state == "rejected" and image.reject_reason == WRONG_ROOM
+    repo.update_images(
+        db,
+        [image.id],
+        review_state=decision,
+        decided_by=None if decision == "none" else "person",
+        rule_batch=None,
+        spot_check=False,
+        reject_reason=why,
+        updated_at=utcnow(),
+    )
+    _teach(
+        db,
+        scope,
+        image,
+        placed=(decision == "approved") - was_approved,
+        refused=(why == WRONG_ROOM) - was_wrong_room,
+    )
 
 
 def undo_decisions(
     scope: Scope, *, changes: Mapping[uuid.UUID | str, tuple[Decision, Decision]]
 ) -> int:
-    """Take decisions back: each image (id -> ``(before, after)``) returns to ``before`` where
-    it is still ``after``; an image another member decided since keeps their decision.
+    """Take a person's decisions back: each image (id -> ``(before, after)``) returns to
+    ``before`` where it is still ``after``; an image decided since (by another member, or by
+    the rule) keeps that decision. What the decision taught matching is taken back too.
 
     One transaction; returns how many images went back.
     """
     scope.require(Action.EDIT)
-    groups: dict[tuple[str, str], list[uuid.UUID]] = {}
-    for image_id, (before, after) in changes.items():
+    for before, after in changes.values():
         if before not in _DECISIONS or after not in _DECISIONS:
             raise InvalidInput("a decision is approved, rejected or none")
-        if before != after:
-            groups.setdefault((before, after), []).append(parse_id(image_id, "image"))
-    now = utcnow()
+    back = 0
     with unit_of_work() as db:
-        return sum(
-            repo.revert_review_states(
-                db, ids, client_id=scope.client_filter(), still=after, back_to=before, now=now
-            )
-            for (before, after), ids in groups.items()
-        )
+        for image_id, (before, after) in changes.items():
+            image = in_scope(db, scope, GeneratedImage, image_id, "image")
+            if before == after or image.review_state != after or image.decided_by == "rule":
+                continue
+            _record(db, scope, image, before, None)
+            back += 1
+    return back
+
+
+def _teach(
+    db: Session, scope: Scope, image: GeneratedImage, *, placed: int = 0, refused: int = 0
+) -> None:
+    """A person's approval places the product's category in the image's room; a rejection
+    as the wrong room refuses it there (:mod:`visualizer_core.learning`)."""
+    if (not placed and not refused) or image.scene_id is None:
+        return
+    product = repo.get(db, Product, image.product_id, client_id=image.client_id)
+    scene = load_session(db, scope, image.studio_session_id).find_scene(image.scene_id)
+    learning.note_placement(
+        db,
+        client_id=image.client_id,
+        category=((product.analysis or {}).get("category") if product is not None else None),
+        room=scene.room if scene is not None else None,
+        placed=placed,
+        refused=refused,
+    )
 
 
 def set_favourite(scope: Scope, *, image_id: uuid.UUID | str, favourite: bool) -> bool:
@@ -352,7 +474,7 @@ def pick_variant(scope: Scope, *, image_id: uuid.UUID | str) -> int:
             raise InvalidInput(f"image {image.id} is {image.status}: pick a finished image")
         now = utcnow()
         others = [
-            i.id
+            i
             for i in repo.images_of_session(
                 db,
                 image.studio_session_id,
@@ -361,9 +483,23 @@ def pick_variant(scope: Scope, *, image_id: uuid.UUID | str) -> int:
             )
             if i.id != image.id and i.review_state != "rejected"
         ]
-        changed = repo.update_images(db, others, review_state="rejected", updated_at=now)
-        if image.review_state != "approved":
-            changed += repo.update_images(db, [image.id], review_state="approved", updated_at=now)
+        for other in others:
+            if other.review_state == "approved" and other.decided_by == "person":
+                _teach(db, scope, other, placed=-1)
+        person = {"decided_by": "person", "rule_batch": None, "spot_check": False}
+        changed = repo.update_images(
+            db,
+            [i.id for i in others],
+            review_state="rejected",
+            reject_reason=None,
+            updated_at=now,
+            **person,
+        )
+        if image.review_state != "approved" or image.decided_by != "person":
+            changed += repo.update_images(
+                db, [image.id], review_state="approved", updated_at=now, **person
+            )
+            _teach(db, scope, image, placed=+1)
         return changed
 
 
@@ -380,6 +516,8 @@ def approve_by_rule(
     Rejected images stay rejected; unscored images are left alone. With ``dry_run`` nothing
     changes: the answer is how many images the rule would approve. ``only`` limits the rule
     to the images a person was shown the count of (images finished since are not touched).
+    The images are approved *by rule* (a share drawn for a spot check) and undone together
+    by :func:`undo_rule`.
     """
     scope.require(Action.READ if dry_run else Action.EDIT)
     if not 0.0 <= min_fidelity <= 1.0:
@@ -393,7 +531,21 @@ def approve_by_rule(
         )
         if dry_run:
             return repo.count_rule_matches(db, rule)
-        return repo.approve_rule_matches(db, rule, now=utcnow())
+        batch = gate.new_batch()
+        approved = repo.approve_rule_matches(db, rule, now=utcnow(), batch=batch)
+        gate.draw_spot_checks(db, approved)
+        return len(approved)
+
+
+def undo_rule(scope: Scope, *, session_id: uuid.UUID | str, batch: str | None = None) -> int:
+    """Undo the rule's approvals in the session (of one run, ``batch``, when given), in one
+    step: each goes back to undecided. A decision a person made since is kept. Returns how
+    many approvals were undone."""
+    scope.require(Action.EDIT)
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id)
+        ids = repo.rule_approvals(db, session_id=session.id, batch=batch)
+        return repo.undo_rule_approvals(db, ids, now=utcnow())
 
 
 def rerun_errors(
@@ -411,7 +563,14 @@ def rerun_errors(
         return len(failed)
     plans.rerun(scope, image_ids=[f.id for f in failed], note=note, name=RERUN_NAME)
     with unit_of_work() as db:
-        repo.update_images(db, [f.id for f in failed], review_state="rejected", updated_at=utcnow())
+        repo.update_images(
+            db,
+            [f.id for f in failed],
+            review_state="rejected",
+            decided_by="person",
+            spot_check=False,
+            updated_at=utcnow(),
+        )
     return len(failed)
 
 
@@ -427,7 +586,14 @@ def rerun_with_note(scope: Scope, *, image_id: uuid.UUID | str, note: str) -> uu
         image = in_scope(db, scope, GeneratedImage, image_id, "image")
     made = plans.rerun(scope, image_ids=[image.id], note=note, name=RERUN_NAME)
     with unit_of_work() as db:
-        repo.update_images(db, [image.id], review_state="rejected", updated_at=utcnow())
+        repo.update_images(
+            db,
+            [image.id],
+            review_state="rejected",
+            decided_by="person",
+            spot_check=False,
+            updated_at=utcnow(),
+        )
     return made.made[image.id][0]
 
 

@@ -13,7 +13,7 @@ One module per entity, each re-exported here so callers write ``repo.list_produc
 - :mod:`~visualizer_core.db.repo.images`: generated images and flows found by plain values, and
   what the workers do to them (claims, updates, heartbeats, recovery) and what a re-run starts from;
 - :mod:`~visualizer_core.db.repo.review`: generated images as people see them (gallery page,
-  review rows, lineage, the bulk approval rule, taking decisions back);
+  review rows, lineage, the bulk approval rule);
 - :mod:`~visualizer_core.db.repo.tables`: the notebook API's DataFrame tables across clients;
 - ``_common``: ``get``, the client filter, chunks of ids and bulk updates, which every module
   shares (:mod:`~visualizer_core.db.batch_rows` and :mod:`~visualizer_core.db.ledger` too).
@@ -67,12 +67,14 @@ from visualizer_core.db.repo.products import (
 )
 from visualizer_core.db.repo.review import (
     ApprovalRule,
+    approve_by_rule,
     approve_rule_matches,
     count_rule_matches,
     gallery_page,
     lineage_rows,
     review_rows,
-    revert_review_states,
+    rule_approvals,
+    undo_rule_approvals,
 )
 from visualizer_core.db.repo.sessions import list_sessions, sessions_by_id
 from visualizer_core.db.repo.tables import (
@@ -86,6 +88,7 @@ from visualizer_core.db.repo.tables import (
 __all__ = [
     "ApprovalRule",
     "Rows",
+    "approve_by_rule",
     "approve_rule_matches",
     "claim_image",
     "client_table",
@@ -124,12 +127,13 @@ __all__ = [
     "reruns_of",
     "reset_orphaned_images",
     "review_rows",
-    "revert_review_states",
+    "rule_approvals",
     "session_table",
     "sessions_by_id",
     "status_counts",
     "take_sign_in_attempt",
     "touch_images",
+    "undo_rule_approvals",
     "unjudged_images",
     "update_image",
     "update_images",

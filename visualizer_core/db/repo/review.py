@@ -1,5 +1,5 @@
-"""Generated images as people see them: the gallery page, the review rows, lineage, the bulk
-approval rule (count, approve) and taking decisions back."""
+"""Generated images as people see them: the gallery page, the review rows, lineage, and the
+bulk approval rule (count, approve)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from visualizer_core.db.models import GeneratedImage, Product, ProductImage
-from visualizer_core.db.repo._common import bulk, get
+from visualizer_core.db.repo._common import bulk, chunks, get
 from visualizer_core.schemas import ImageStatus
 
 
@@ -91,6 +91,13 @@ def review_rows(db: Session, *, session_id: uuid.UUID) -> list[Any]:
             GeneratedImage.review_state,
             GeneratedImage.favourite,
             GeneratedImage.fidelity_score,
+            GeneratedImage.fidelity,
+            GeneratedImage.decided_by,
+            GeneratedImage.rule_batch,
+            GeneratedImage.spot_check,
+            GeneratedImage.reject_reason,
+            GeneratedImage.product_pixels,
+            GeneratedImage.product_pixels_note,
             GeneratedImage.image_key,
             GeneratedImage.thumbnail_key,
             GeneratedImage.attempts,
@@ -152,26 +159,63 @@ def count_rule_matches(db: Session, rule: ApprovalRule) -> int:
     return int(db.execute(select(func.count()).where(*_matched_by(rule))).scalar_one())
 
 
-def approve_rule_matches(db: Session, rule: ApprovalRule, *, now: dt.datetime) -> int:
-    """Approve the images ``rule`` matches, in one update; how many it approved."""
-    stmt = update(GeneratedImage).where(*_matched_by(rule))
-    return bulk(db, stmt.values(review_state="approved", updated_at=now)).rowcount
+def approve_rule_matches(
+    db: Session, rule: ApprovalRule, *, now: dt.datetime, batch: str
+) -> list[uuid.UUID]:
+    """Approve the images ``rule`` matches, by rule, as run ``batch``; the ids it approved."""
+    ids = list(db.scalars(select(GeneratedImage.id).where(*_matched_by(rule))))
+    return approve_by_rule(db, ids, now=now, batch=batch)
 
 
-def revert_review_states(
-    db: Session,
-    ids: Sequence[uuid.UUID],
-    *,
-    client_id: uuid.UUID | None,
-    still: str,
-    back_to: str,
-    now: dt.datetime,
-) -> int:
-    """Set these images (the client's) back to ``back_to`` where they are still ``still``, in
-    one update; how many went back."""
-    stmt = update(GeneratedImage).where(
-        GeneratedImage.id.in_(list(ids)), GeneratedImage.review_state == still
+def approve_by_rule(
+    db: Session, ids: Sequence[uuid.UUID], *, now: dt.datetime, batch: str
+) -> list[uuid.UUID]:
+    """Approve those of these completed images nobody decided yet, marked as approved by rule
+    in run ``batch``; the ids it approved (an image decided meanwhile is left alone)."""
+    approved: list[uuid.UUID] = []
+    for chunk in chunks(ids):
+        stmt = (
+            update(GeneratedImage)
+            .where(
+                GeneratedImage.id.in_(chunk),
+                GeneratedImage.status == ImageStatus.COMPLETED,
+                GeneratedImage.review_state == "none",
+            )
+            .values(
+                review_state="approved",
+                decided_by="rule",
+                rule_batch=batch,
+                spot_check=False,
+                reject_reason=None,
+                updated_at=now,
+            )
+            .returning(GeneratedImage.id)
+        )
+        approved += list(bulk(db, stmt).scalars())
+    return approved
+
+
+def rule_approvals(
+    db: Session, *, session_id: uuid.UUID | None, batch: str | None = None
+) -> list[uuid.UUID]:
+    """The images approved by rule that no person decided since: of a session, or of a run."""
+    stmt = select(GeneratedImage.id).where(
+        GeneratedImage.review_state == "approved", GeneratedImage.decided_by == "rule"
     )
-    if client_id is not None:
-        stmt = stmt.where(GeneratedImage.client_id == client_id)
-    return bulk(db, stmt.values(review_state=back_to, updated_at=now)).rowcount
+    if session_id is not None:
+        stmt = stmt.where(GeneratedImage.studio_session_id == session_id)
+    if batch is not None:
+        stmt = stmt.where(GeneratedImage.rule_batch == batch)
+    return list(db.scalars(stmt))
+
+
+def undo_rule_approvals(db: Session, ids: Sequence[uuid.UUID], *, now: dt.datetime) -> int:
+    """Return these rule approvals to undecided (a person's decision made since stays)."""
+    stmt = (
+        update(GeneratedImage)
+        .where(GeneratedImage.review_state == "approved", GeneratedImage.decided_by == "rule")
+        .values(
+            review_state="none", decided_by=None, rule_batch=None, spot_check=False, updated_at=now
+        )
+    )
+    return sum(bulk(db, stmt.where(GeneratedImage.id.in_(chunk))).rowcount for chunk in chunks(ids))
