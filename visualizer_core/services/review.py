@@ -12,8 +12,8 @@ the matching reason. Completed images are ordered so that the doubtful come firs
 6. **approved by rule**: the rule's other approvals (undone together in one step:
    :func:`undo_rule`).
 
-A product's images stay together, by variant number, where its most doubtful image falls, so
-its variants are judged side by side.
+A product's images stay together, where its most doubtful image falls and in that order
+among themselves, so its variants are judged side by side.
 
 A decision records who made it (``decided_by``: a person, or the rule) and, for a rejection,
 why (:data:`REJECT_REASONS` or the person's words), so that every decision is a label the
@@ -200,9 +200,10 @@ class ReviewQueue:
         return self.next_undecided(self.resume_at) or (self.items[0] if self.items else None)
 
     def variants(self, item: ReviewItem) -> list[ReviewItem]:
-        """The completed images of the same product, by variant (a re-made one after the one
-        it re-makes), as the queue has them."""
-        return [i for i in self.items if i.product_id == item.product_id]
+        """The completed images of the same product, by variant number (a re-made one after
+        the one it re-makes)."""
+        same = [i for i in self.items if i.product_id == item.product_id]
+        return sorted(same, key=lambda i: (i.variant, i.created_at))
 
     def rule_matches(self, min_fidelity: float) -> list[ReviewItem]:
         """The images "approve every image with fidelity >= X nobody decided" would approve."""
@@ -307,13 +308,20 @@ def review_queue(scope: Scope, *, session_id: uuid.UUID | str) -> ReviewQueue:
         score = item.fidelity_score if item.fidelity_score is not None else 2.0
         return (_GROUP_ORDER[item.group], score)
 
-    # A product's images stay together (its variants side by side, a re-made one beside the
-    # one it re-makes), placed by its most doubtful image.
+    # A product's images stay together (its variants side by side), placed by its most
+    # doubtful image, and in the same order among themselves.
     first: dict[uuid.UUID, tuple[int, float]] = {}
     for item in items:
         first[item.product_id] = min(rank(item), first.get(item.product_id, rank(item)))
     items.sort(
-        key=lambda i: (*first[i.product_id], i.sku, str(i.product_id), i.variant, i.created_at)
+        key=lambda i: (
+            *first[i.product_id],
+            i.sku,
+            str(i.product_id),
+            *rank(i),
+            i.variant,
+            i.created_at,
+        )
     )
     errors.sort(key=lambda e: (e.sku, e.variant))
     return ReviewQueue(
