@@ -12,8 +12,8 @@ that acts behind it.
   while a dialog is open, so a letter typed with the focus outside the dialog's field cannot
   approve, favourite or open anything behind it.
 - **In the browser** (:func:`keyboard_guard`, once per page): a dialog that opens puts the
-  cursor in its first field (a text field, or the chosen option of a radio group; else its
-  primary button), so typing goes where the person looks; ``Esc`` closes it (Streamlit's
+  cursor in its first field (a text field, or the chosen option of a radio group; a select
+  box is passed over; else its primary button), so typing goes where the person looks; ``Esc`` closes it (Streamlit's
   own, reported through ``on_dismiss``). Streamlit ignores shortcuts while any ``<input>`` has
   focus, radio buttons and checkboxes included; a plain letter typed on one of those is handed
   to the shortcuts, so ``P`` prepares a delivery right after a size was picked. Text fields
@@ -80,8 +80,10 @@ _GUARD = """
 (() => {
   if (window.__visualizerKeyboard) return;
   window.__visualizerKeyboard = true;
-  const TEXT = 'textarea, input:not([type]), input[type=text], input[type=search], '
-    + 'input[type=email], input[type=password], input[type=number], input[type=url]';
+  // A select box's search field (role=combobox) is not where typing should start.
+  const TEXT = ['textarea', 'input:not([type])', 'input[type=text]', 'input[type=search]',
+    'input[type=email]', 'input[type=password]', 'input[type=number]', 'input[type=url]']
+    .map((field) => field + ':not([role=combobox])').join(', ');
   const CHOICE = 'input[type=radio], input[type=checkbox]';
   const PRIMARY = 'button[data-testid="stBaseButton-primary"], '
     + 'button[data-testid="stBaseButton-primaryFormSubmit"]';
