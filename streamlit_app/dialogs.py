@@ -13,11 +13,11 @@ that acts behind it.
   approve, favourite or open anything behind it.
 - **In the browser** (:func:`keyboard_guard`, once per page): a dialog that opens puts the
   cursor in its first field (a text field, or the chosen option of a radio group; a select
-  box is passed over; else its primary button), so typing goes where the person looks; ``Esc`` closes it (Streamlit's
-  own, reported through ``on_dismiss``). Streamlit ignores shortcuts while any ``<input>`` has
-  focus, radio buttons and checkboxes included; a plain letter typed on one of those is handed
-  to the shortcuts, so ``P`` prepares a delivery right after a size was picked. Text fields
-  keep every key.
+  box is passed over; else its primary button), so typing goes where the person looks;
+  ``Esc`` closes it (Streamlit's own, reported through ``on_dismiss``). Streamlit ignores
+  shortcuts while any ``<input>`` has focus, radio buttons and checkboxes included; a plain
+  letter typed on one of those is handed to the shortcuts, so ``P`` prepares a delivery right
+  after a size was picked. Text fields keep every key.
 """
 
 from __future__ import annotations
