@@ -313,13 +313,17 @@ def status(
     as_json: JsonFlag = False,
 ) -> None:
     """Progress of a session's images."""
-    from visualizer_core.services import sessions
+    from visualizer_core.services import models, sessions
 
     counts: dict[str, Any] = dict(sessions.session_status(ADMIN, session_id=session))
     paused = sessions.paused_models(ADMIN, session_id=session)
     if paused:  # models whose day's quota is used up: their images wait, named here
         counts["paused"] = paused
-    human = " ".join(f"{k} {v}" for k, v in counts.items() if k != "paused")
+    retiring = models.model_warnings(ADMIN)
+    if retiring:  # a configured model retires within 30 days (or has)
+        counts["model_warnings"] = retiring
+    human = " ".join(f"{k} {v}" for k, v in counts.items() if k not in ("paused", "model_warnings"))
+    human += "".join(f"\nwarning: {line}" for line in retiring)
     for entry in paused:
         human += (
             f"\n{entry['images']} image(s) paused: {entry['model']}'s daily quota is used up;"
@@ -383,6 +387,14 @@ def generate(
     ] = None,
     variants: Annotated[int, typer.Option(min=1, max=8, help="Images per product.")] = 1,
     aspect_ratio: Annotated[str, typer.Option(help="W:H, e.g. 1:1, 4:5, 16:9.")] = "1:1",
+    image_size: Annotated[
+        str | None,
+        typer.Option(
+            "--image-size",
+            help="Output size: 1K, 2K or 4K (those the model draws); the model's default (1K)"
+            " when left out. Larger sizes cost more.",
+        ),
+    ] = None,
     prompt: Annotated[str, typer.Option(help="Extra prompt text.")] = "",
     economy: Annotated[
         bool,
@@ -401,7 +413,11 @@ def generate(
 
     try:
         settings = FlowSettings(
-            variants=variants, aspect_ratio=aspect_ratio, prompt=prompt, economy=economy
+            variants=variants,
+            aspect_ratio=aspect_ratio,
+            prompt=prompt,
+            economy=economy,
+            image_size=image_size,  # type: ignore[arg-type]  # checked by FlowSettings
         )
     except ValidationError as error:
         raise typer.BadParameter(error.errors()[0]["msg"]) from None
@@ -446,6 +462,9 @@ def rerun(
     note: Annotated[str, typer.Option(help="Added to each flow's prompt.")] = "",
     prompt: Annotated[str | None, typer.Option(help="Replaces each flow's prompt.")] = None,
     aspect_ratio: Annotated[str | None, typer.Option(help="W:H, e.g. 1:1, 4:5.")] = None,
+    image_size: Annotated[
+        str | None, typer.Option("--image-size", help="Output size: 1K, 2K or 4K.")
+    ] = None,
     variants: Annotated[int, typer.Option(min=1, max=8, help="New images per image.")] = 1,
     wait: WaitFlag = False,
     timeout: TimeoutOption = None,
@@ -465,7 +484,9 @@ def rerun(
         ids = list(images or [])
     overrides: dict[str, Any] = {"variants": variants}
     overrides |= {
-        k: v for k, v in (("prompt", prompt), ("aspect_ratio", aspect_ratio)) if v is not None
+        k: v
+        for k, v in (("prompt", prompt), ("aspect_ratio", aspect_ratio), ("image_size", image_size))
+        if v is not None
     }
     # As `generate`: without --wait on the embedded default the rows wait for a worker.
     dispatch = wait or backends.current().settings.redis_url is not None
@@ -536,8 +557,10 @@ def export(
         str | None,
         typer.Option(
             "--preset",
-            help="Deliver at a preset: square-2048, portrait-1600x2000, original, "
-            "square-2048-webp (sRGB, metadata stripped, {sku}_{variant} names).",
+            help="Deliver at a preset: a store's rules (merchant-lifestyle, "
+            "merchant-additional, shopify, amazon-secondary: every picture checked, none "
+            "enlarged) or a size (square-2048, portrait-1600x2000, square-2048-webp, "
+            "original-size, original); sRGB, tagged as made with AI, {sku}_{variant} names.",
         ),
     ] = None,
     as_json: JsonFlag = False,
@@ -548,7 +571,8 @@ def export(
     result = export_service.export_session(
         ADMIN, session_id=session, out=out, approved_only=approved_only, preset=preset
     )
-    emit(as_json, result, f"wrote {result['images']} image(s) to {result['path']}")
+    said = "".join(f"\nwarning: {line}" for line in result.get("warnings", []))
+    emit(as_json, result, f"wrote {result['images']} image(s) to {result['path']}{said}")
 
 
 @app.command("spend")

@@ -124,6 +124,11 @@ class FlowSettings(BaseModel):
     prompt: str = Field(default="", max_length=2000, description="extra prompt text")
     model: str | None = None
     economy: bool = Field(default=False, description="use the provider's batch mode")
+    image_size: Literal["1K", "2K", "4K"] | None = Field(
+        default=None,
+        description="output size; None: the model's default (1K). Only the sizes the model"
+        " draws are taken (services.models.image_sizes); larger sizes cost more image tokens",
+    )
 
     @field_validator("aspect_ratio")
     @classmethod

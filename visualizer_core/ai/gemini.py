@@ -46,6 +46,7 @@ from google.genai import types
 from pydantic import BaseModel, Field, ValidationError
 
 from visualizer_core import taxonomy
+from visualizer_core.ai import models
 from visualizer_core.ai import usage as usage_records
 from visualizer_core.ai.base import BatchAI, GenerationRequest, GenerationResult, ProductFacts
 from visualizer_core.ai.ratelimit import ModelLimiter, day_end
@@ -85,18 +86,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Model choice, checked against ai.google.dev (models and deprecations pages) on 2026-11-24:
-# - Images: Nano Banana 2.1, ``gemini-nano-banana-2.1``, GA since 2026-10-06 and what Google
-#   recommends for new projects. Its predecessors are gone or going: the ``-preview`` ids
-#   (gemini-3.1-flash-image-preview, gemini-3-pro-image-preview) shut down 2026-06-25,
-#   gemini-2.5-flash-image in October 2026, and gemini-3.1-flash-image (Nano Banana 2) is
-#   listed for shutdown on 2026-10-29. Nano Banana Pro (``gemini-3-pro-image``) is still GA and
-#   priced in PRICES for those who set GEMINI_IMAGE_MODEL to it; it costs about 4x as much.
-#   Note: 2.1 rejects imageSize "512"; 1K (the default), 2K and 4K work.
-# - Text: ``gemini-3.8-flash``, the newest stable Flash (GA 2026-09-02, no shutdown announced);
-#   it takes images and answers with JSON under a response schema.
-DEFAULT_IMAGE_MODEL = "gemini-nano-banana-2.1"
-DEFAULT_TEXT_MODEL = "gemini-3.8-flash"
+# The default models and why they were chosen: visualizer_core/ai/models.py.
+DEFAULT_IMAGE_MODEL = models.DEFAULT_IMAGE_MODEL
+DEFAULT_TEXT_MODEL = models.DEFAULT_TEXT_MODEL
 
 
 # Finish reasons that mean "the model would not", as opposed to "the model could not".
@@ -120,7 +112,7 @@ _UNFINISHED: dict[str, str] = {
     "UNEXPECTED_TOOL_CALL": "the model sent a malformed answer",
     "FINISH_REASON_UNSPECIFIED": "the model stopped for an unspecified reason",
 }
-_TOKENS_PER_IMAGE_INPUT = 258
+_TOKENS_PER_IMAGE_INPUT = 258  # a model the registry does not know
 _EXPECTED_OUTPUT_TOKENS = {"image": 1290, "text": 400}
 _ADVICE = "change the extra prompt text, the product photo or the scene, then try again"
 # What a failed call raises: an HTTP error answer, an unreadable answer, a lost connection.
@@ -261,7 +253,8 @@ class GeminiAI:
         config = types.GenerateContentConfig(
             response_modalities=["TEXT", "IMAGE"],
             image_config=types.ImageConfig(
-                aspect_ratio=request.aspect_ratio, image_size=self.image_size
+                aspect_ratio=request.aspect_ratio,
+                image_size=request.image_size or self.image_size,
             ),
             seed=request.seed,
         )
@@ -489,7 +482,7 @@ class GeminiAI:
         raised as ``ProviderError``s. A full window raises ``RateLimited`` before any call.
         """
         if self.limiter is not None:
-            self.limiter.take(model, tokens=_estimated_tokens(parts, kind))
+            self.limiter.take(model, tokens=_estimated_tokens(model, parts, kind))
         try:
             response = self._client.models.generate_content(
                 model=model, contents=[types.Content(role="user", parts=parts)], config=config
@@ -516,12 +509,15 @@ class GeminiAI:
         )
 
 
-def _estimated_tokens(parts: list[types.Part], kind: CallKind) -> int:
-    """The tokens a call will use, guessed before it is sent (for tokens-a-minute limits)."""
+def _estimated_tokens(model: str, parts: list[types.Part], kind: CallKind) -> int:
+    """The tokens a call will use, guessed before it is sent (for tokens-a-minute limits):
+    each input image as the model registry counts it, the Generate estimate's count too."""
     text = sum(len(part.text or "") for part in parts)
     images = sum(1 for part in parts if part.inline_data is not None)
+    info = models.lookup(model)
+    per_image = info.input_image_tokens if info else _TOKENS_PER_IMAGE_INPUT
     expected = _EXPECTED_OUTPUT_TOKENS["image" if kind is CallKind.IMAGE else "text"]
-    return text // 4 + 1 + images * _TOKENS_PER_IMAGE_INPUT + expected
+    return text // 4 + 1 + images * per_image + expected
 
 
 def classify_api_error(

@@ -41,6 +41,7 @@ from visualizer_core.services._uow import in_scope, own_client, parse_id, unit_o
 from visualizer_core.services.analysis import analyze_session, match_session
 from visualizer_core.services.economy import poll_economy, submit_economy
 from visualizer_core.services.jobs import job_id_for
+from visualizer_core.services.models import check_flow_model
 from visualizer_core.services.products import no_photo_reason
 from visualizer_core.services.sessions import load_session
 
@@ -117,6 +118,7 @@ def generate(
     """
     scope.require(Action.GENERATE)
     settings = settings or FlowSettings()
+    check_flow_model(scope, settings)  # a retired or unpriced model, a size it does not draw
     with unit_of_work() as db:
         session = load_session(db, scope, session_id)
         sid, client_id = session.id, session.client_id

@@ -185,6 +185,7 @@ def build_request(
         product_analysis=job.product_analysis,
         scene_analysis=job.scene_analysis,
         model=job.model,
+        image_size=job.settings.image_size,
     )
     return request, prompt.version if prompt else None
 
