@@ -125,10 +125,8 @@ def test_the_invitation_page_names_the_brand_the_role_and_who_invited(studio: St
     app.query_params["invite"] = invitation.token
     app.run()
     assert not app.exception
-    assert (
-        f"{studio.emails['owner']} invites offered@brand.test to join {brand} as viewer"
-        in texts(app)
-    )
+    said = texts(app).replace("**", "")
+    assert f"{studio.emails['owner']} invites offered@brand.test to join {brand} as viewer" in said
     # An existing member who opens it while signed in reads the same on their account page.
     again = clients.invite_member(
         owner, client_id=studio.client_id, email="offered@brand.test", role="editor"
