@@ -586,13 +586,37 @@ def export(
             "original-size, original); sRGB, tagged as made with AI, {sku}_{variant} names.",
         ),
     ] = None,
+    feed: Annotated[
+        str | None,
+        typer.Option(
+            "--feed",
+            help="Add the file a store imports: merchant-tsv, merchant-xml (a Merchant Center "
+            "supplemental feed with lifestyle_image_link, or additional_image_link with "
+            "--preset merchant-additional) or shopify-csv (Handle, Image Src, Image Position, "
+            "Image Alt Text).",
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="Where you will upload the pictures: the feed links to BASE_URL/FILE. "
+            "Without it the pictures are published from the storage at R2_PUBLIC_URL.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Completed images and manifest.csv as a ZIP (as stored, or at a delivery preset)."""
     from visualizer_core.services import export as export_service
 
     result = export_service.export_session(
-        ADMIN, session_id=session, out=out, approved_only=approved_only, preset=preset
+        ADMIN,
+        session_id=session,
+        out=out,
+        approved_only=approved_only,
+        preset=preset,
+        feed=feed,
+        base_url=base_url,
     )
     said = "".join(f"\nwarning: {line}" for line in result.get("warnings", []))
     emit(as_json, result, f"wrote {result['images']} image(s) to {result['path']}{said}")

@@ -525,8 +525,15 @@ def export(
     session_id: uuid.UUID | str,
     out: str | Path,
     preset: export_service.DeliveryPreset | str | Mapping[str, Any] | None = None,
+    feed: str | None = None,
+    base_url: str | None = None,
 ) -> dict[str, Any]:
     """The session's approved images at a delivery preset, with ``manifest.csv``, as a ZIP.
+
+    ``feed`` (``"merchant-tsv"``, ``"merchant-xml"``, ``"shopify-csv"``) adds the file that
+    store imports, linking to ``{base_url}/{file}`` (or, without ``base_url``, to the pictures
+    published at ``R2_PUBLIC_URL``). A picture that breaks a store preset's rules stops the
+    export (:class:`~visualizer_core.errors.InvalidInput` naming each) and nothing is written.
 
     ``preset`` is a name (``"square-2048"``, ``"portrait-1600x2000"``, ``"original"``,
     ``"square-2048-webp"``), a dict such as ``{"format": "webp", "size": "original",
@@ -541,7 +548,13 @@ def export(
             preset if isinstance(preset, export_service.DeliveryPreset | str) else dict(preset)
         )
     return export_service.export_session(
-        ADMIN, session_id=session_id, out=Path(out), approved_only=True, preset=chosen
+        ADMIN,
+        session_id=session_id,
+        out=Path(out),
+        approved_only=True,
+        preset=chosen,
+        feed=feed,
+        base_url=base_url,
     )
 
 

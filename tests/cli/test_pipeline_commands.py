@@ -108,6 +108,20 @@ def test_analyze_match_generate_status_export(backend: Backends, tmp_path: Path)
         manifest = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode())))
     assert sorted(names) == sorted([*(row["file"] for row in manifest), "manifest.csv"])
     assert len(manifest) == 8
+
+    store = tmp_path / "out" / "merchant.zip"
+    delivered = ok_json(
+        backend, "export", "--session", sid, "--out", str(store),
+        "--preset", "merchant-lifestyle", "--feed", "merchant-xml",
+        "--base-url", "https://cdn.example/spring",
+    )  # fmt: skip
+    assert delivered["images"] == 8 and delivered["feed"] == "merchant-supplemental.xml"
+    with zipfile.ZipFile(store) as archive:
+        feed = archive.read("merchant-supplemental.xml").decode()
+    assert feed.count("<g:lifestyle_image_link>https://cdn.example/spring/") == 8
+    wrong = run(backend, "export", "--session", sid, "--out", str(store), "--feed", "shopify-csv")
+    assert wrong.returncode == 1 and len(wrong.stderr.strip().splitlines()) == 1
+    assert "base URL" in wrong.stderr
     sofa_rows = [row for row in manifest if row["sku"] == "SOFA-1"]
     assert [row["product_name"] for row in sofa_rows] == ["'=1+2 Harbor Three-Seat Sofa"] * 2
 

@@ -31,6 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from PIL import Image, ImageCms
 from pydantic import (
@@ -42,7 +43,7 @@ from pydantic import (
     model_validator,
 )
 
-from visualizer_core import backends
+from visualizer_core import backends, feeds
 from visualizer_core.db import repo
 from visualizer_core.db.models import GeneratedImage, Product
 from visualizer_core.errors import InvalidInput, first_problem
@@ -63,6 +64,7 @@ from visualizer_core.services.sessions import load_session
 from visualizer_core.storage import keys
 
 __all__ = [
+    "FEEDS",
     "MANIFEST_COLUMNS",
     "PRESETS",
     "SIZES",
@@ -123,6 +125,11 @@ _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _SRGB_BYTES = _SRGB.tobytes()
 _PRESET_KEY = "delivery_preset"
 _CREDIT_KEY = "credit_line"
+FEEDS = {
+    "merchant-tsv": "merchant-supplemental.tsv",
+    "merchant-xml": "merchant-supplemental.xml",
+    "shopify-csv": "shopify-images.csv",
+}
 _SIGNING_KEY = "c2pa_signing"
 _KINDS = {"image/jpeg": "jpeg", "image/png": "png", "image/webp": "webp"}
 _MIMES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
@@ -625,8 +632,16 @@ def export_session(
     approved_only: bool = False,
     image_ids: list[uuid.UUID] | None = None,
     preset: DeliveryPreset | str | dict[str, Any] | None = None,
+    feed: str | None = None,
+    base_url: str | None = None,
 ) -> dict[str, Any]:
     """Write the completed images (approved ones only, if asked) and their manifest to ``out``.
+
+    ``feed`` adds the file a store imports (:mod:`visualizer_core.feeds`): ``merchant-tsv``,
+    ``merchant-xml`` (a Merchant Center supplemental feed) or ``shopify-csv``. Its links are
+    ``{base_url}/{file}`` (where the user will upload the set) or, without ``base_url``, the
+    pictures' public addresses: each is then stored under the session's media and linked at
+    ``R2_PUBLIC_URL``.
 
     With a ``preset`` each picture is checked against its rules (:func:`check_delivery`) and
     converted to it (on threads, in order); a store's preset never enlarges a picture. When
@@ -637,9 +652,20 @@ def export_session(
     """
     scope.require(Action.READ)
     chosen = parse_preset(preset) if preset is not None else None
+    if feed is not None and feed not in FEEDS:
+        raise InvalidInput(f"unknown feed {feed!r}; use one of {', '.join(FEEDS)}")
+    public = backends.current().settings.r2_public_url
+    if feed is not None and not base_url and not public:
+        raise InvalidInput(
+            "a feed links to the pictures: give a base URL (where you will upload the files) "
+            "or set R2_PUBLIC_URL so the pictures are published from the storage"
+        )
+    if base_url is not None and not re.fullmatch(r"https?://[^\s\"'<>]+", base_url):
+        raise InvalidInput(f"the base URL {base_url!r} is not an http(s) address")
     session_name, images, products = _completed(scope, session_id, approved_only, image_ids)
     storage = backends.current().storage
     credit, signing = _client_delivery(scope, session_id)
+    links: dict[uuid.UUID, list[tuple[str, str]]] = {}  # product -> (address, file name)
 
     def _provider_original(image: GeneratedImage) -> tuple[bytes, str] | None:
         """The provider's signed bytes of the image and their MIME type, when kept."""
@@ -715,8 +741,17 @@ def export_session(
                     )
                     name = _unique(base, _EXTENSIONS[kind], taken)
                 archive.writestr(name, data)
+                if feed is not None:
+                    links.setdefault(image.product_id, []).append(
+                        (_publish(storage, image, name, data, kind, base_url), name)
+                    )
                 row = _manifest_row(name, image, sku, product.name if product else "")
                 writer.writerow([spreadsheet_safe(v) for v in [*row, width, height, kind]])
+            if feed is not None and not answer.refusals:
+                feed_name, feed_text = _feed_file(
+                    scope, session_id, feed, chosen, products, links, session_name
+                )
+                archive.writestr(feed_name, feed_text)
             archive.writestr("manifest.csv", manifest.getvalue())
         if answer.refusals:
             raise InvalidInput(answer.message() + ". Nothing was written.")
@@ -728,4 +763,81 @@ def export_session(
     if chosen is not None:
         result["preset"] = chosen.model_dump()
         result["warnings"] = [f.sentence() for f in answer.warnings]
+    if feed is not None:
+        result["feed"] = FEEDS[feed]
     return result
+
+
+def _publish(
+    storage: Any, image: GeneratedImage, name: str, data: bytes, kind: str, base_url: str | None
+) -> str:
+    """The address a store fetches the delivered file from: under ``base_url``, or stored
+    under the session's media and linked at the storage's public address."""
+    if base_url:
+        return f"{base_url.rstrip('/')}/{quote(name)}"
+    key = keys.session_media(image.client_id, image.studio_session_id, f"delivery-{name}")
+    storage.put(key, data, content_type=f"image/{kind}")
+    address: str = storage.url(key)
+    return address
+
+
+def _feed_file(
+    scope: Scope,
+    session_id: uuid.UUID | str,
+    feed: str,
+    chosen: DeliveryPreset | None,
+    products: dict[uuid.UUID, Product],
+    links: dict[uuid.UUID, list[tuple[str, str]]],
+    session_name: str,
+) -> tuple[str, str]:
+    """The feed's file name and text, one entry per product with delivered pictures."""
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id)
+        rooms = {str(s.get("id")): s.get("room_type") for s in session.scenes or []}
+        scene_of = dict(session.matches or {}) if isinstance(session.matches, dict) else {}
+        photos = repo.images_of(db, list(links))
+        sources = {
+            pid: [
+                i.source_name
+                for i in rows
+                if i.source_name and i.source_name.startswith(("http://", "https://"))
+            ]
+            for pid, rows in photos.items()
+        }
+    items = []
+    for product_id, delivered in links.items():
+        product = products.get(product_id)
+        if product is None:
+            continue
+        ids = product.source_ids or {}
+        analysis = product.analysis or {}
+        match = scene_of.get(str(product_id))
+        scene_id = match.get("scene_id") if isinstance(match, dict) else None
+        room = rooms.get(str(scene_id)) or next(iter(analysis.get("room_types") or []), None)
+        alt = feeds.alt_text(
+            product.name,
+            colors=analysis.get("colors") or product.colors or [],
+            materials=analysis.get("materials") or product.materials or [],
+            room=room,
+        )
+        items.append(
+            feeds.FeedItem(
+                sku=product.sku,
+                title=product.name,
+                merchant_ids=list(ids.get("ids") or []) if ids.get("format") == "merchant" else [],
+                handle=ids.get("handle"),
+                photos=sources.get(product_id, []),
+                pictures=[(address, alt) for address, _ in delivered],
+            )
+        )
+    items.sort(key=lambda item: item.sku)
+    column = (
+        "additional_image_link"
+        if chosen is not None and chosen.store == "merchant-additional"
+        else "lifestyle_image_link"
+    )
+    if feed == "merchant-tsv":
+        return FEEDS[feed], feeds.merchant_tsv(items, column, spreadsheet_safe)
+    if feed == "merchant-xml":
+        return FEEDS[feed], feeds.merchant_xml(items, column, channel_title=session_name)
+    return FEEDS[feed], feeds.shopify_csv(items, spreadsheet_safe)
