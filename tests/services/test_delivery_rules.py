@@ -17,7 +17,7 @@ from tests import factories
 from tests.exiftool import read_tags, tag
 from visualizer_core import admin, backends
 from visualizer_core.db import repo
-from visualizer_core.db.models import Client, GeneratedImage
+from visualizer_core.db.models import Client, Flow, GeneratedImage
 from visualizer_core.errors import InvalidInput
 from visualizer_core.images import provenance
 from visualizer_core.images.store_rules import plan, store_rules
@@ -276,3 +276,53 @@ def test_the_tag_survives_every_store_preset_read_by_exiftool(
         assert len(tags) == 2
         for entry in tags.values():
             assert tag(entry, "DigitalSourceType") == [provenance.COMPOSITE]
+
+
+# -- the generation size follows the delivery preset ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("preset", "size"),
+    [
+        ("merchant-lifestyle", "2K"),  # 1500 px recommended: 1K cannot serve it
+        ("shopify", "2K"),
+        ("amazon-secondary", "1K"),  # 1000 px on the long side: 1K does
+        ("square-2048", "2K"),
+        ("original", None),
+    ],
+)
+def test_each_preset_needs_a_generation_size(preset: str, size: str | None) -> None:
+    assert export.image_size_for(export.PRESETS[preset]) == size
+
+
+def test_a_clients_delivery_preset_picks_the_size_of_its_flows(
+    backend: backends.Backends, tmp_path: Path
+) -> None:
+    client = factories.create_client()
+    session = factories.create_session(client.id)
+    products = factories.import_catalog(client.id, CATALOG[:1])
+    factories.add_rooms(session.id, ("living_room",))
+    analysis.match_session(ADMIN, session_id=session.id)
+    unset = generation.generate(ADMIN, session_id=session.id, dispatch=False)
+    export.remember_preset(ADMIN, client_id=client.id, preset="merchant-lifestyle")
+    chosen = generation.generate(ADMIN, session_id=session.id, dispatch=False)
+    asked = generation.generate(
+        ADMIN,
+        session_id=session.id,
+        settings=FlowSettings(image_size="1K"),
+        dispatch=False,
+    )
+    with backend.transaction() as db:
+        sizes = {
+            flow: db.get(Flow, flow).settings.get("image_size")
+            for flow in (unset.flow_id, chosen.flow_id, asked.flow_id)
+        }
+    assert sizes == {unset.flow_id: None, chosen.flow_id: "2K", asked.flow_id: "1K"}
+    [image_id] = chosen.image_ids
+    assert generation.process_image(image_id, worker_id="test") == "completed"
+    gallery.review_images(ADMIN, image_ids=[image_id], review_state="approved")
+    check = export.check_delivery(
+        ADMIN, session_id=session.id, preset="merchant-lifestyle", image_ids=[image_id]
+    )
+    assert check.ok and check.warnings == []  # 2048 px: Merchant Center's 1500 is met
+    assert products

@@ -57,8 +57,9 @@ from visualizer_core.images.store_rules import (
     plan,
     store_rules,
 )
-from visualizer_core.schemas import ImageStatus
+from visualizer_core.schemas import FlowSettings, ImageStatus
 from visualizer_core.scope import Action, Scope
+from visualizer_core.services import models
 from visualizer_core.services._uow import client_row, unit_of_work
 from visualizer_core.services.sessions import load_session
 from visualizer_core.storage import keys
@@ -74,12 +75,14 @@ __all__ = [
     "client_preset",
     "credit_line",
     "export_session",
+    "image_size_for",
     "parse_preset",
     "remember_preset",
     "render",
     "set_credit_line",
     "set_signing_credentials",
     "spreadsheet_safe",
+    "with_delivery_size",
 ]
 
 MANIFEST_COLUMNS = (
@@ -396,6 +399,53 @@ def remember_preset(
         client = client_row(db, scope, client_id, lock=True)
         client.settings = {**(client.settings or {}), _PRESET_KEY: chosen.model_dump()}
     return chosen
+
+
+def image_size_for(preset: DeliveryPreset) -> Literal["1K", "2K", "4K"] | None:
+    """The generation size a preset needs: the smallest of 1K (1024 px on the long side), 2K
+    (2048) and 4K whose long side reaches the store's recommended size (its minimum where it
+    recommends none) or the size preset's target; None for the original size."""
+    rules = preset.rules
+    if rules is not None:
+        need = max(
+            rules.recommended_width,
+            rules.recommended_height,
+            rules.side or 0,
+            rules.min_long_side,
+            rules.min_width,
+            rules.min_height,
+        )
+    else:
+        target = SIZES[preset.size]
+        if target is None:
+            return None
+        need = max(target)
+    if need <= 1024:
+        return "1K"
+    return "2K" if need <= 2048 else "4K"
+
+
+def with_delivery_size(
+    scope: Scope, *, session_id: uuid.UUID | str, settings: FlowSettings
+) -> FlowSettings:
+    """``settings`` with the generation size the client's chosen delivery preset needs, when
+    it names none: a 1K picture cannot serve Merchant Center's 1500 px recommendation. Kept
+    as they are when the client chose no preset yet, the preset needs no size, or the model
+    does not draw that size."""
+    if settings.image_size is not None:
+        return settings
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id)
+        saved = (client_row(db, scope, session.client_id).settings or {}).get(_PRESET_KEY)
+    if not saved:
+        return settings
+    try:
+        size = image_size_for(DeliveryPreset.model_validate(saved))
+    except ValidationError:
+        return settings
+    if size is None or size not in models.image_sizes(scope, model=settings.model):
+        return settings
+    return settings.model_copy(update={"image_size": size})
 
 
 def credit_line(scope: Scope, *, client_id: uuid.UUID | str) -> dict[str, str]:

@@ -36,7 +36,7 @@ from visualizer_core.errors import (
 )
 from visualizer_core.schemas import FlowSettings, FlowStatus, ImageStatus, SessionStatus
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services import jobs
+from visualizer_core.services import export, jobs
 from visualizer_core.services._uow import in_scope, own_client, parse_id, unit_of_work
 from visualizer_core.services.analysis import analyze_session, match_session
 from visualizer_core.services.economy import poll_economy, submit_economy
@@ -117,7 +117,10 @@ def generate(
     when no product at all can be made is the request refused, with the reasons.
     """
     scope.require(Action.GENERATE)
-    settings = settings or FlowSettings()
+    # No size asked: the one the client's delivery preset needs (export.with_delivery_size).
+    settings = export.with_delivery_size(
+        scope, session_id=session_id, settings=settings or FlowSettings()
+    )
     check_flow_model(scope, settings)  # a retired or unpriced model, a size it does not draw
     with unit_of_work() as db:
         session = load_session(db, scope, session_id)
