@@ -5,7 +5,8 @@ chosen backend: the median of their recorded total time) spread over the configu
 with no history yet, from a typical figure per backend. The cost is what the client's recent
 images really cost, from the spend ledger (the mean of every call recorded on each finished
 image: refusals, retries and fidelity judgements included, economy images averaged apart);
-with no history yet, the provider's price for a typical image call and its judgement. The local backend is free.
+with no history yet, the provider's price for a typical image call and its judgement. The
+local backend is free.
 """
 
 from __future__ import annotations
