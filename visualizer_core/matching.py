@@ -251,8 +251,8 @@ def _room_band(product: ProductAnalysis, scene: SceneAnalysis) -> tuple[float, f
 def placement_warning(
     what: str, product_rooms: Sequence[str], scene_room: str | None
 ) -> str | None:
-    """"Sofas in a kitchen: change the scene?" when the scene's room is not one of the rooms the
-    product belongs in; None when it is, or when either is not known.
+    """The warning "Sofas in a kitchen: change the scene?" when the scene's room is not one of
+    the rooms the product belongs in; None when it is, or when either is not known.
 
     ``what`` names the product as people would (its category, else its name).
     """
