@@ -334,6 +334,14 @@ def generate(
         bool,
         typer.Option("--economy", help="The provider's batch mode: half the price, within a day."),
     ] = False,
+    keep_product_pixels: Annotated[
+        bool | None,
+        typer.Option(
+            "--keep-product-pixels/--generated-pixels",
+            help="Pixel-exact mode: the product photo's own pixels composited back (default:"
+            " the client's setting).",
+        ),
+    ] = None,
     wait: WaitFlag = False,
     timeout: TimeoutOption = None,
     as_json: JsonFlag = False,
@@ -347,7 +355,11 @@ def generate(
 
     try:
         settings = FlowSettings(
-            variants=variants, aspect_ratio=aspect_ratio, prompt=prompt, economy=economy
+            variants=variants,
+            aspect_ratio=aspect_ratio,
+            prompt=prompt,
+            economy=economy,
+            keep_product_pixels=keep_product_pixels,
         )
     except ValidationError as error:
         raise typer.BadParameter(error.errors()[0]["msg"]) from None

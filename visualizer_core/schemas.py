@@ -122,6 +122,11 @@ class FlowSettings(BaseModel):
     prompt: str = Field(default="", max_length=2000, description="extra prompt text")
     model: str | None = None
     economy: bool = Field(default=False, description="use the provider's batch mode")
+    keep_product_pixels: bool | None = Field(
+        default=None,
+        description="pixel-exact mode: the product photo's own pixels composited back where the"
+        " product was found; None follows the client's setting",
+    )
 
     @field_validator("aspect_ratio")
     @classmethod

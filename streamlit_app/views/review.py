@@ -19,6 +19,7 @@ import streamlit as st
 
 from streamlit_app.common import attempt, can, open_session, plain, scope
 from streamlit_app.delivery import open_delivery, show_delivery
+from streamlit_app.fidelity_review import show_gate_rule, show_measurement, show_reject_reasons
 from streamlit_app.lineage import close_lineage, open_lineage, show_lineage
 from visualizer_core.scope import Action
 from visualizer_core.services import gallery, review
@@ -30,6 +31,7 @@ DIALOG = "review.dialog"
 REMEMBERED_AT = "review.remembered_at"
 REMEMBER_EVERY_S = 10.0
 BADGE = {
+    "rule": ":violet[:material/rule: Approved by rule]",
     "approved": ":green[:material/check_circle: Approved]",
     "rejected": ":red[:material/block: Rejected]",
     "none": ":gray[Not reviewed yet]",
@@ -100,6 +102,14 @@ def decided(image_id: uuid.UUID, decision: review.Decision) -> None:
         close_lineage()
 
 
+def decided_after(image_id: uuid.UUID) -> None:
+    """Move on after a decision made elsewhere on the page (a quick reject reason)."""
+    st.session_state[ADVANCE] = image_id
+    remember(image_id)
+    st.session_state.pop(DIALOG, None)
+    close_lineage()
+
+
 def toggle_favourite(image_id: uuid.UUID, value: bool) -> None:
     attempt(review.set_favourite, member, image_id=image_id, favourite=value)
 
@@ -145,8 +155,10 @@ star = ":orange[:material/star:] " if item.favourite else ""
 score = "not scored yet" if item.fidelity_score is None else f"{item.fidelity_score:.2f}"
 st.markdown(
     f"{star}**{plain(item.sku)}** · {plain(item.product_name)} · variant {item.variant + 1} · "
-    f"fidelity **{score}** · {BADGE[item.review_state]}"
+    f"fidelity **{score}** · {BADGE['rule' if item.by_rule else item.review_state]}"
+    + (" · :orange[spot check]" if item.by_rule and item.spot_check else "")
 )
+show_measurement(item)
 if item.match_reason:
     match = "" if item.match_score is None else f" (match {item.match_score:.2f})"
     st.caption(f"Why this scene: {plain(item.match_reason)}{match}")
@@ -253,6 +265,8 @@ buttons[6].button(
     args=(1,),
     width="stretch",
 )
+if editor:
+    show_reject_reasons(member, item, decided_after)
 if not editor:
     st.caption("You can look through the images; deciding is for editors and owners.")
 show_lineage(member)
@@ -344,6 +358,11 @@ if editor:
             disabled=failed == 0 or not may_generate,
             on_click=rerun_failed,
         )
+
+# -- the fidelity gate: approve what it trusts, by rule; undo in one step ----------------------
+
+if editor:
+    show_gate_rule(member, queue, session_id=session.id)
 
 # -- delivery ----------------------------------------------------------------------------------
 

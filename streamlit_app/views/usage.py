@@ -49,6 +49,17 @@ figures[2].metric("Provider calls", f"{total.calls:,}", help=f"{total.failed} fa
 figures[3].metric("Approved images", f"{total.approved or 0:,}")
 if per_approved is None:
     st.caption("Approve images in the review to see what an approved image costs.")
+if total.judgements_saved:
+    worth = (
+        f", about ${total.judgements_saved_usd:,.4f}"
+        if total.judgements_saved_usd is not None
+        else ""
+    )
+    st.caption(
+        f"Judgement calls saved: **{total.judgements_saved:,}**{worth}. The fidelity gate "
+        f"asked Gemini's paid judgement only where its own score was uncertain "
+        f"({total.judgements:,} asked)."
+    )
 
 st.subheader("By session")
 sessions = attempt(spend.spend, member, client_id=member.client_id, since=since, by="session")
