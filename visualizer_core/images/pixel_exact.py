@@ -4,18 +4,22 @@ A generative model redraws the product it is given: a seam moves, a grey comes b
 logo is garbled. Where the fidelity measurement found the product (its homography maps the
 cut-out's pixels onto the picture's), :func:`composite_product` puts the original back:
 
-1. **Warp.** The cut-out (alpha premultiplied, so its transparent edge carries no stray
-   colour) is warped by the homography onto the picture's grid, bilinear.
+1. **Warp.** The measured homography is refined to the sub-pixel (ECC alignment of the
+   cut-out's grey levels with the picture's, inside the product's outline: invariant to the
+   light, so a relit or recoloured product aligns as well as a faithful one), then the cut-out
+   (alpha premultiplied, so its transparent edge carries no stray colour) is warped onto the
+   picture's grid, bilinear.
 2. **Light.** Its light is matched to the scene by the measured change (per-channel gains,
    the measurement's ``light``; fitted here on the product's pixels, exposure and a limited
    white balance, when the measurement has none), so that the product sits in the room's
    light and not in the studio's.
 3. **Occlusion.** Where something stands in front of the product (a chair's arm, a plant),
-   the warped cut-out and the picture disagree strongly in brightness over a compact patch
-   of the product; a product only recoloured or redrawn disagrees in colour and detail, not
-   in such a patch. When a compact patch covers more than :data:`OCCLUDED_SHARE` of the
-   product, pasting would wipe out what covers it: the picture is left as generated and the
-   note says what covers which side.
+   the warped cut-out and the picture disagree strongly over a compact patch of the product,
+   in brightness or in colour, while the rest of it agrees. A product recoloured all over
+   disagrees in colour everywhere (more than :data:`RECOLOURED_SHARE` of it): that is drift,
+   which the paste undoes, not something in front. When a compact patch covers more than
+   :data:`OCCLUDED_SHARE` of the product, pasting would wipe out what covers it: the picture
+   is left as generated and the note says what covers which side.
 4. **Composite.** Only inside the product's own outline, its edge feathered by
    :data:`FEATHER_PX`; outside it the generated picture stays, its contact shadow included.
 
@@ -41,14 +45,17 @@ from visualizer_core.errors import InvalidImage
 __all__ = [
     "APPLIED_NOTE",
     "FEATHER_PX",
+    "DISAGREE_COLOUR",
+    "DISAGREE_LUMA",
     "MIN_CONFIDENCE",
     "OCCLUDED_SHARE",
+    "RECOLOURED_SHARE",
     "PixelExact",
     "composite_product",
     "psnr",
 ]
 
-MIN_CONFIDENCE: Final = 0.5
+MIN_CONFIDENCE: Final = 0.3
 """Below this location confidence the product's place is not sure enough to paste over it."""
 OCCLUDED_SHARE: Final = 0.04
 """A compact patch of the product larger than this share, disagreeing strongly: occluded."""
@@ -56,6 +63,10 @@ FEATHER_PX: Final = 1.5
 """The Gaussian sigma, in picture pixels, of the pasted product's edge."""
 DISAGREE_LUMA: Final = 40.0
 """A brightness difference (0..255, after the light is matched) that no light change explains."""
+DISAGREE_COLOUR: Final = 25.0
+"""A colour difference (CIE76 ΔE, after the light is matched) that no light change explains."""
+RECOLOURED_SHARE: Final = 0.6
+"""Colour differing over more of the product than this share: recoloured (drift), not covered."""
 JPEG_QUALITY: Final = 95
 APPLIED_NOTE: Final = (
     "pixel-exact: the product photo's own pixels, warped to where the product stands and relit "
@@ -63,6 +74,8 @@ APPLIED_NOTE: Final = (
 )
 _GAIN_RANGE = (0.4, 2.5)  # exposure gains believed (beyond: the fit is broken, not the light)
 _WHITE_BALANCE = 0.12  # per-channel departure from the exposure gain believed in a fitted light
+_PLAUSIBLE_GAIN = (0.5, 1.8)  # a measured light's gains believed as they are
+_TINT = 0.4  # and the spread between its channels
 _LUMA = np.array([0.299, 0.587, 0.114])
 
 FloatImage = NDArray[np.float32]
@@ -134,7 +147,11 @@ def _gains_from(light: Mapping[str, Any] | Sequence[float] | None) -> NDArray[np
         return None
     if gains.shape != (3,) or not np.all(np.isfinite(gains)) or np.any(gains <= 0):
         return None
-    return np.clip(gains, *_GAIN_RANGE)
+    # A light no room gives (a fit thrown off by a drifted product): fitted here instead.
+    low, high = _PLAUSIBLE_GAIN
+    if gains.min() < low or gains.max() > high or gains.max() / gains.min() > 1.0 + _TINT:
+        return None
+    return gains
 
 
 def _fit_gains(
@@ -151,6 +168,60 @@ def _fit_gains(
     channel = np.array([np.median(out[lit, c] / np.maximum(ref[lit, c], 4.0)) for c in range(3)])
     balance = np.clip(channel / exposure, 1.0 - _WHITE_BALANCE, 1.0 + _WHITE_BALANCE)
     return exposure * balance
+
+
+def _refined(
+    matrix: NDArray[np.float64], cutout: FloatImage, scene: FloatImage
+) -> NDArray[np.float64]:
+    """The homography aligned to the sub-pixel by ECC on grey levels inside the product, or
+    as measured when the alignment fails or wanders off (more than 3 % of the product's size)."""
+    height, width = scene.shape[:2]
+    alpha = (cutout[..., 3] > 127).astype(np.uint8)
+    warped_alpha = cv2.warpPerspective(alpha, matrix, (width, height), flags=cv2.INTER_NEAREST)
+    ys, xs = np.nonzero(warped_alpha)
+    if len(ys) < 256:
+        return matrix
+    margin = 16
+    x0, y0 = max(int(xs.min()) - margin, 0), max(int(ys.min()) - margin, 0)
+    x1, y1 = min(int(xs.max()) + margin, width), min(int(ys.max()) + margin, height)
+    shift = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]])
+    local = shift @ matrix
+    size = (x1 - x0, y1 - y0)
+    grey = (cutout[..., :3] @ _LUMA.astype(np.float32)).astype(np.float32)
+    template = cv2.warpPerspective(grey, local, size, flags=cv2.INTER_LINEAR)
+    template_mask = cv2.erode(
+        cv2.warpPerspective(alpha, local, size, flags=cv2.INTER_NEAREST), np.ones((5, 5), np.uint8)
+    )
+    picture = np.ascontiguousarray((scene[y0:y1, x0:x1] @ _LUMA.astype(np.float32)), np.float32)
+    warp = np.eye(3, dtype=np.float32)
+    try:
+        _rho, warp = cv2.findTransformECCWithMask(
+            template,
+            picture,
+            template_mask,
+            np.ones(picture.shape, np.uint8),
+            warp,
+            cv2.MOTION_HOMOGRAPHY,
+            (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5),
+            5,
+        )
+    except cv2.error:
+        return matrix
+    refined: NDArray[np.float64] = np.linalg.inv(shift) @ warp.astype(np.float64) @ local
+    corners = np.array(
+        [
+            [0, 0, 1],
+            [cutout.shape[1], 0, 1],
+            [0, cutout.shape[0], 1],
+            [cutout.shape[1], cutout.shape[0], 1],
+        ],
+        dtype=np.float64,
+    ).T
+    before, after = matrix @ corners, refined @ corners
+    moved = np.abs(after[:2] / after[2] - before[:2] / before[2]).max()
+    if not np.isfinite(moved) or moved > 0.03 * max(size):
+        return matrix
+    return refined / refined[2, 2]
 
 
 def _side(ys: NDArray[np.intp], xs: NDArray[np.intp], box: tuple[int, int, int, int]) -> str:
@@ -206,7 +277,8 @@ def composite_product(
     scene = np.asarray(scene_image, dtype=np.float32)
     height, width = scene.shape[:2]
 
-    # 1. the cut-out on the picture's grid, alpha premultiplied
+    # 1. the cut-out on the picture's grid (the placement refined), alpha premultiplied
+    matrix = _refined(matrix, cutout, scene)
     alpha = cutout[..., 3:4] / 255.0
     premultiplied = np.concatenate([cutout[..., :3] * alpha, alpha * 255.0], axis=2)
     warped = cv2.warpPerspective(
@@ -244,11 +316,16 @@ def composite_product(
         gains = _fit_gains(rgb, scene, core)
     lit = np.clip(rgb * gains.astype(np.float32), 0.0, 255.0)
 
-    # 3. occlusion: a compact patch whose brightness no light change explains
+    # 3. occlusion: a compact patch whose brightness or colour no light change explains
     blur = max(1.0, 0.004 * max(width, height))
     luma_lit = cv2.GaussianBlur(lit @ _LUMA.astype(np.float32), (0, 0), blur)
     luma_scene = cv2.GaussianBlur(scene @ _LUMA.astype(np.float32), (0, 0), blur)
     foreign = (np.abs(luma_scene - luma_lit) > DISAGREE_LUMA) & core
+    lab_lit = cv2.cvtColor(cv2.GaussianBlur(lit, (0, 0), blur) / 255.0, cv2.COLOR_RGB2Lab)
+    lab_scene = cv2.cvtColor(cv2.GaussianBlur(scene, (0, 0), blur) / 255.0, cv2.COLOR_RGB2Lab)
+    recoloured = (np.linalg.norm(lab_lit - lab_scene, axis=2) > DISAGREE_COLOUR) & core
+    if float(recoloured.sum()) <= RECOLOURED_SHARE * float(core.sum()):
+        foreign |= recoloured
     foreign = cv2.morphologyEx(foreign.astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     core_count = max(int(core.sum()), 1)
     covered = 0.0
