@@ -15,6 +15,12 @@ classifier was sure of, the time per product, and, as a check on text the projec
 write, the share of the taxonomy's own leaf names (home departments) classified back to their
 own category.
 
+Then the learning curve of a brand that wants a kind of product in another room than the one
+the analysis gives (its second labelled room, else the first other room): for every category
+of both catalogs with at least four products, the share of the category's *other* products that
+matching puts in the brand's room after the team placed 0, 1, 2 and 5 of them there by hand
+(aim: two placements fix the rest of the category in that client).
+
     python -m bench matching
 """
 
@@ -25,7 +31,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from visualizer_core import matching, taxonomy
+from visualizer_core import learning, matching, taxonomy
 from visualizer_core.ai.base import ProductFacts
 from visualizer_core.ai.local_analysis import analyze_product, analyze_scene
 from visualizer_core.demo.art import draw_room
@@ -55,10 +61,8 @@ def scenes() -> dict[str, SceneAnalysis]:
     return out
 
 
-def evaluate(path: Path, scene_set: dict[str, SceneAnalysis], *, show_misses: bool) -> float:
-    """Print the per-room and overall share of right rooms for one catalog; return overall."""
-    rows = load(path)
-    started = time.perf_counter()
+def analyse(rows: list[dict[str, str]]) -> dict[str, ProductAnalysis]:
+    """Each catalog row analysed offline from its text, by sku."""
     analyses: dict[str, ProductAnalysis] = {}
     for row in rows:
         facts = ProductFacts(
@@ -69,6 +73,14 @@ def evaluate(path: Path, scene_set: dict[str, SceneAnalysis], *, show_misses: bo
             materials=_split(row["materials"]),
         )
         analyses[row["sku"]] = analyze_product(facts, [])
+    return analyses
+
+
+def evaluate(path: Path, scene_set: dict[str, SceneAnalysis], *, show_misses: bool) -> float:
+    """Print the per-room and overall share of right rooms for one catalog; return overall."""
+    rows = load(path)
+    started = time.perf_counter()
+    analyses = analyse(rows)
     per_product = (time.perf_counter() - started) / len(rows)
     found = matching.best_matches(analyses, scene_set)
 
@@ -135,3 +147,49 @@ def main() -> None:
         f"the taxonomy's own leaf names classified back to their category: "
         f"{back / len(leaves):.3f} of {len(leaves)}"
     )
+    print()
+    both = [
+        {**row, "sku": f"{path.stem}:{row['sku']}"}
+        for path in (CATALOG, HOLDOUT)
+        for row in load(path)
+    ]
+    learning_curve(both, scene_set)
+
+
+def learning_curve(rows: list[dict[str, str]], scene_set: dict[str, SceneAnalysis]) -> None:
+    """Print how many placements by hand it takes to move the rest of a category."""
+    analyses = analyse(rows)
+    by_category: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        if analyses[row["sku"]].room_types and _split(row["rooms"]) != ("none",):
+            by_category[analyses[row["sku"]].category].append(row["sku"])
+    labels = {row["sku"]: _split(row["rooms"]) for row in rows}
+    steps = (0, 1, 2, 5)
+    shares: dict[int, list[float]] = {k: [] for k in steps}
+    tried = 0
+    for category, skus in sorted(by_category.items()):
+        if len(skus) < 4:
+            continue
+        usual = analyses[skus[0]].room_types[0]
+        wanted = next(
+            (r for r in labels[skus[0]] if r != usual),
+            next(r for r in taxonomy.ROOM_TYPES if r != usual),
+        )
+        tried += 1
+        for k in (k for k in steps if k < len(skus)):
+            settings: dict[str, object] = {}
+            for _placed in skus[:k]:
+                settings = learning.count(settings, category=category, room=wanted, placed=1)
+            rest = {sku: analyses[sku] for sku in skus[k:]}
+            found = matching.best_matches(rest, scene_set, taught=learning.lessons(settings))
+            moved = [scene_set[m.scene_id].room_type == wanted for m in found.values()]
+            shares[k].append(sum(moved) / len(moved))
+    print(
+        f"learning curve over {tried} categories of 4+ products (5 placed: those of 6+), the "
+        "brand wanting another "
+        "room than the analysis gives:"
+    )
+    print(f"{'placed by hand':>14} {'rest of the category in the brand room':>40}")
+    for k in steps:
+        mean = sum(shares[k]) / len(shares[k]) if shares[k] else float("nan")
+        print(f"{k:14d} {mean:40.3f} ({len(shares[k])} categories)")

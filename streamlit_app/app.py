@@ -20,9 +20,19 @@ st.set_page_config(page_title="Visualizer studio", page_icon=":material/chair:",
 get_backends()
 
 here = Path(__file__).parent / "views"
+MEMBER_VIEWS = ("sessions", "products", "inspiration", "generate", "results", "review")
 who = resolve_sign_in()
 if who is None:
-    page = st.navigation([st.Page(here / "sign_in.py", title="Sign in", icon=":material/login:")])
+    # A link to a page opened while signed out shows the sign-in form at that address (not
+    # "page not found"); signing in then leads there.
+    page = st.navigation(
+        [st.Page(here / "sign_in.py", title="Sign in", icon=":material/login:")]
+        + [
+            st.Page(here / "sign_in.py", title="Sign in", url_path=view)
+            for view in (*MEMBER_VIEWS, "usage", "settings", "account")
+        ],
+        position="hidden",
+    )
 else:
     account_sidebar(who)
     opened_invitation = bool(st.query_params.get("invite"))  # accepted on the account page

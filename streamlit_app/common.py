@@ -7,6 +7,7 @@ page's own ``<page>.*``.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import streamlit as st
 from pydantic import ValidationError
 from streamlit.errors import StreamlitSecretNotFoundError
 
+from streamlit_app import session_cookie
 from visualizer_core import backends
 from visualizer_core.errors import Forbidden, VisualizerError, first_problem
 from visualizer_core.scope import Action, ClientScope
@@ -30,6 +32,9 @@ SCOPE = "auth.scope"
 CLIENT = "auth.client_id"
 SIGNED_OUT_BECAUSE = "auth.signed_out_because"
 TAKE_BACK_NOTICE = "auth.take_back_notice"
+COOKIE_IGNORED = "auth.cookie_ignored"  # the cookie this tab signed out of (or that was refused)
+WANTED = "auth.wanted_url"  # the address opened before signing in: where signing in leads
+CARRIED = (TAKE_BACK_NOTICE, "account.notice")  # notices that outlive the trip to the cookie
 SESSION = "studio.session_id"
 PICKED = "studio.product_ids"
 
@@ -80,21 +85,79 @@ def sso_email() -> str | None:
 
 
 def sign_in(who: Identity) -> bool:
-    """Start a login session for a user who just proved who they are; False if refused."""
+    """Start a login session for a user who just proved who they are; False if refused.
+
+    Under the studio's server the session is also kept in the sign-in cookie
+    (:func:`keep_signed_in`), and the browser comes back to the address first opened.
+    """
     token = attempt(auth.issue_session_token, who)
     if token is None:
         return False
     st.session_state[TOKEN] = token
+    keep_signed_in(token, then=_return_address())
     return True
+
+
+def keep_signed_in(token: str, *, then: str | None = None) -> None:
+    """Keep ``token`` in the browser's sign-in cookie, then show ``then`` (this page if None).
+
+    Sends the browser to the cookie route (:mod:`streamlit_app.session_cookie`) and stops the
+    run; where the server has no such route (``AppTest``, a bare ``streamlit run app.py``)
+    it does nothing and the sign-in lasts as long as the page's session.
+    """
+    if not session_cookie.routes_mounted:
+        return
+    carried = {key: st.session_state[key] for key in CARRIED if key in st.session_state}
+    code = session_cookie.hand_over(token, carried)
+    _go_to(session_cookie.start_url(code, then or _current_address()))
+
+
+def _go_to(address: str) -> None:
+    """Send the browser to ``address`` (a path of this studio) and end this run."""
+    quoted = json.dumps(address).replace("<", "\\u003c")
+    st.html(f"<script>window.location.replace({quoted})</script>", unsafe_allow_javascript=True)
+    st.stop()
+
+
+def _current_address() -> str:
+    return session_cookie.local_path(st.context.url)
+
+
+def _return_address() -> str:
+    """The address opened before signing in, without the invitation or reset it carried."""
+    wanted = session_cookie.local_path(st.session_state.get(WANTED) or st.context.url)
+    path, _, query = wanted.partition("?")
+    kept = [p for p in query.split("&") if p and p.split("=", 1)[0] not in ("invite", "reset")]
+    return path + ("?" + "&".join(kept) if kept else "")
+
+
+def _cookie() -> str | None:
+    """The sign-in cookie this page was opened with (a string, or None: under ``AppTest`` the
+    request is a stand-in whose cookies are not strings)."""
+    value = st.context.cookies.get(session_cookie.COOKIE)
+    return value if isinstance(value, str) and value else None
+
+
+def _cookie_token() -> str | None:
+    """The session token in the sign-in cookie, unless this tab signed out of it."""
+    token = _cookie()
+    return None if token is None or token == st.session_state.get(COOKIE_IGNORED) else token
 
 
 def resolve_sign_in() -> Identity | None:
     """Who is signed in, read afresh from the login token on every run (role and client too).
 
-    A token that expired or was revoked signs the person out with a message saying why.
+    The token is the page session's, else the sign-in cookie's. A token that expired, was
+    revoked or forged signs the person out with a message saying why.
     """
     token = st.session_state.get(TOKEN)
     if not token:
+        token = _cookie_token()
+        if token:  # the page loaded with the cookie: notices carried over from signing in
+            st.session_state.update(session_cookie.arrived(token))
+    if not token:
+        if WANTED not in st.session_state:
+            st.session_state[WANTED] = st.context.url
         return None
     try:
         who = auth.identity_from_token(token)
@@ -105,6 +168,7 @@ def resolve_sign_in() -> Identity | None:
         sign_out()
         st.session_state[SIGNED_OUT_BECAUSE] = _sentence(str(error))
         return None
+    st.session_state[TOKEN] = token
     if st.session_state.get(CLIENT) not in (None, member.client_id):
         for key in (SESSION, PICKED):  # they belonged to the client used before
             st.session_state.pop(key, None)
@@ -121,9 +185,29 @@ def identity() -> Identity | None:
 
 
 def sign_out() -> None:
-    """Forget who is signed in and everything the pages remembered for them."""
+    """Forget who is signed in and everything the pages remembered for them.
+
+    The sign-in cookie this page was opened with is not read again in this tab; :func:`leave`
+    deletes it from the browser.
+    """
+    cookie = _cookie()
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    if cookie:
+        st.session_state[COOKIE_IGNORED] = cookie
+
+
+def leave(*, single_sign_on: bool = False) -> None:
+    """After :func:`sign_out`: delete the sign-in cookie and show the sign-in page.
+
+    With ``single_sign_on`` the identity provider's session ends too (``st.logout``), or it
+    would sign the person straight back in.
+    """
+    if session_cookie.routes_mounted:
+        _go_to(session_cookie.end_url(single_sign_on=single_sign_on))
+    if single_sign_on:
+        st.logout()
+    st.rerun()
 
 
 def scope() -> ClientScope:
@@ -238,10 +322,9 @@ def account_sidebar(who: Identity) -> None:
                 on_change=_switch_client,
             )
         if st.button("Sign out", key="auth.sign_out", icon=":material/logout:", width="stretch"):
+            provider = sso_email() is not None
             sign_out()
-            if sso_email():
-                st.logout()  # else the provider's session would sign them straight back in
-            st.rerun()
+            leave(single_sign_on=provider)
         if st.button(
             "Sign out everywhere",
             key="auth.sign_out_all",
@@ -249,10 +332,9 @@ def account_sidebar(who: Identity) -> None:
             width="stretch",
         ):
             attempt(auth.sign_out_everywhere, scope())
+            provider = sso_email() is not None
             sign_out()
-            if sso_email():
-                st.logout()
-            st.rerun()
+            leave(single_sign_on=provider)
 
 
 def _switch_client() -> None:

@@ -68,7 +68,8 @@ def delivery_dialog(member: ClientScope, *, session_id: uuid.UUID, session_name:
         help="Placeholders: {sku} {variant} {product} {session} {scene} {image_id} {n}",
     )
     st.caption(
-        "Every picture is converted to sRGB with its metadata stripped; sizes other than the "
+        "Every picture is converted to sRGB and tagged as made with AI (IPTC digital source "
+        "type), with no other metadata; sizes other than the "
         "original are cropped to the shape from the centre. `manifest.csv` lists each file."
     )
     preset = attempt(

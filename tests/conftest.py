@@ -32,7 +32,7 @@ os.environ["VISUALIZER_HOME"] = str(Path(os.environ.get("TMPDIR", "/tmp")) / f"v
 os.environ["VISUALIZER_PASSWORD_COST"] = "test"
 
 from visualizer_core import backends  # noqa: E402
-from visualizer_core.config import Settings, load_settings  # noqa: E402
+from visualizer_core.config import Settings, load_settings, new_secret  # noqa: E402
 from visualizer_core.db import migrate  # noqa: E402
 from visualizer_core.db.base import Base  # noqa: E402
 from visualizer_core.db.engine import make_engine  # noqa: E402
@@ -43,8 +43,10 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-# Random, as AUTH_SECRET must be off the embedded default (weak ones stop start-up).
-TEST_AUTH_SECRET = "wl8q4XNgj1eT2OJL3d7TMmIjBBS7Dlaqnyi-3CL4P9c"
+# AUTH_SECRET is required off the embedded default. Made afresh for each run (and handed to the
+# processes the run starts), never written in a file: a secret published in the tests would be
+# one anybody could sign sessions with, which start-up refuses.
+TEST_AUTH_SECRET = os.environ.setdefault("TEST_AUTH_SECRET", new_secret())
 
 
 def create_postgres_database(prefix: str = "vz_test") -> str:

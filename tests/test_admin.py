@@ -69,6 +69,7 @@ def test_the_public_api_is_exactly_this_and_documented() -> None:
             "rerun",
             "scenes",
             "sessions",
+            "set_daily_quota",
             "spend",
             "submit",
             "wait",
@@ -288,3 +289,16 @@ def check_pictures() -> None:
     failed = gens[gens["status"] == "error"].iloc[0]
     with pytest.raises(NotFound):
         admin.image(failed["id"])
+
+
+def test_set_daily_quota_is_what_the_quota_message_asks_an_admin_for(
+    backend: backends.Backends,
+) -> None:
+    client = clients.create_client(ADMIN, name="Quota Brand", daily_quota=2)
+    assert admin.set_daily_quota(client.id, 40) == 40
+    frame = admin.clients()
+    assert frame.loc[frame["id"].astype(str) == str(client.id), "daily_quota"].tolist() == [40]
+    with pytest.raises(InvalidInput, match="negative"):
+        admin.set_daily_quota(client.id, -1)
+    with pytest.raises(NotFound):
+        admin.set_daily_quota(uuid.uuid4(), 10)

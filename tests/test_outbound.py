@@ -74,6 +74,17 @@ PUBLIC = resolver(
         ("http://[fc00::1]/", "private"),
         ("http://[ff02::1]/", "multicast"),
         ("http://[::]/", "unspecified"),
+        # issue 24, finding 7: special-purpose blocks that Python 3.11.7's tables call global
+        ("http://192.0.0.192/", "reserved"),
+        ("http://192.0.0.8/", "reserved"),
+        ("http://[fec0::1]/", "private"),
+        ("http://[3fff::1]/", "reserved"),
+        ("http://198.18.0.1/", "reserved"),
+        ("http://203.0.113.9/", "reserved"),
+        ("http://[2001:db8::1]/", "reserved"),
+        ("http://[100::1]/", "reserved"),
+        ("http://[5f00::1]/", "reserved"),
+        ("http://[4000::1]/", "outside IPv6 global unicast"),
         ("http://localhost:5432/", "loopback"),
         ("https://user:pw@10.0.0.1/", "user name or password"),
         ("https://user@hooks.example.com/", "user name or password"),
@@ -101,6 +112,23 @@ def test_a_url_into_the_network_is_refused_naming_why(url: str, reason: str) -> 
         check_url(url, allowed=NOTHING, resolve=resolver({"localhost": ["127.0.0.1", "::1"]}))
     assert reason in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_the_special_purpose_table_decides_whatever_the_interpreter_thinks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The guard reads IANA's registries from its own table: with ``ipaddress`` claiming every
+    address is global and none private, the special-purpose blocks are still refused and a
+    public address still passes."""
+    import ipaddress
+
+    for cls in (ipaddress.IPv4Address, ipaddress.IPv6Address):
+        for name in ("is_global", "is_private", "is_reserved", "is_link_local", "is_loopback"):
+            monkeypatch.setattr(cls, name, property(lambda self, _n=name: _n == "is_global"))
+    for address in ("192.0.0.192", "192.0.0.8", "10.1.2.3", "127.0.0.1", "fec0::1", "3fff::1"):
+        assert outbound.address_problem(ipaddress.ip_address(address)) is not None, address
+    for address in ("93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"):
+        assert outbound.address_problem(ipaddress.ip_address(address)) is None, address
 
 
 def test_a_space_in_the_path_is_sent_encoded(server: Server) -> None:

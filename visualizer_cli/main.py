@@ -115,6 +115,24 @@ def client_create(
     )
 
 
+@client_app.command("set-quota")
+@reports
+def client_set_quota(
+    client_id: Annotated[str, typer.Argument(metavar="ID")],
+    daily_quota: Annotated[int, typer.Option(min=0, help="Images a day.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a client's daily image quota."""
+    from visualizer_core.services import clients
+
+    client = clients.set_daily_quota(ADMIN, client_id=client_id, daily_quota=daily_quota)
+    emit(
+        as_json,
+        {"id": str(client.id), "daily_quota": client.daily_quota},
+        f"client {client.id} {client.name!r}: daily quota {client.daily_quota}",
+    )
+
+
 @user_app.command("create")
 @reports
 def user_create(
@@ -201,8 +219,44 @@ def products_import(
             ADMIN, client_id=client, csv_path=file, images_dir=images_dir, progress=advance
         )
     lines = [f"imported {report.imported}, updated {report.updated}, failed {report.failed}"]
+    if report.photos_missing:
+        lines.append(f"{report.photos_missing} photo(s) could not be stored")
+    lines += [
+        f"  {h['host']}: given up after the first failures ({h['photos']} photo(s)): {h['reason']}"
+        for h in report.hosts_down
+    ]
     lines += [f"  row {e['row']}: {e['error']}" for e in report.errors]
     emit(as_json, report.as_dict(), "\n".join(lines))
+    if report.stored == 0:
+        why = (
+            f"all {report.failed} row(s) were refused (see above)"
+            if report.failed
+            else "the file has no product rows"
+        )
+        fail(f"nothing was stored from {file}: {why}")
+
+
+@products_app.command("list")
+@reports
+def products_list(
+    client: Annotated[str | None, typer.Option("--client", help="Client id.")] = None,
+    session: Annotated[str | None, typer.Option("--session", help="Session id.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """What an import stored: each product's category, rooms, photo state and source ids."""
+    from visualizer_core.services import products
+
+    if (client is None) == (session is None):
+        raise typer.BadParameter("give --client or --session (one of them)")
+    found = products.list_products(ADMIN, client_id=client, session_id=session)
+    listed = [p.listing() for p in found]
+    human = [
+        f"{p['sku']}\t{p['name']}\t{p['category'] or '-'}\t{','.join(p['rooms']) or '-'}"
+        f"\tphoto {p['photo_state']}"
+        for p in listed
+    ]
+    human += [f"  {p.sku}: {p.missing_photo_reason}" for p in found if p.missing_photo_reason]
+    emit(as_json, {"products": listed}, "\n".join(human) or "no products")
 
 
 # -- sessions and scenes -----------------------------------------------------------------------
@@ -259,13 +313,17 @@ def status(
     as_json: JsonFlag = False,
 ) -> None:
     """Progress of a session's images."""
-    from visualizer_core.services import sessions
+    from visualizer_core.services import models, sessions
 
     counts: dict[str, Any] = dict(sessions.session_status(ADMIN, session_id=session))
     paused = sessions.paused_models(ADMIN, session_id=session)
     if paused:  # models whose day's quota is used up: their images wait, named here
         counts["paused"] = paused
-    human = " ".join(f"{k} {v}" for k, v in counts.items() if k != "paused")
+    retiring = models.model_warnings(ADMIN)
+    if retiring:  # a configured model retires within 30 days (or has)
+        counts["model_warnings"] = retiring
+    human = " ".join(f"{k} {v}" for k, v in counts.items() if k not in ("paused", "model_warnings"))
+    human += "".join(f"\nwarning: {line}" for line in retiring)
     for entry in paused:
         human += (
             f"\n{entry['images']} image(s) paused: {entry['model']}'s daily quota is used up;"
@@ -329,6 +387,14 @@ def generate(
     ] = None,
     variants: Annotated[int, typer.Option(min=1, max=8, help="Images per product.")] = 1,
     aspect_ratio: Annotated[str, typer.Option(help="W:H, e.g. 1:1, 4:5, 16:9.")] = "1:1",
+    image_size: Annotated[
+        str | None,
+        typer.Option(
+            "--image-size",
+            help="Output size: 1K, 2K or 4K (those the model draws); the model's default (1K)"
+            " when left out. Larger sizes cost more.",
+        ),
+    ] = None,
     prompt: Annotated[str, typer.Option(help="Extra prompt text.")] = "",
     economy: Annotated[
         bool,
@@ -360,6 +426,7 @@ def generate(
             prompt=prompt,
             economy=economy,
             keep_product_pixels=keep_product_pixels,
+            image_size=image_size,  # type: ignore[arg-type]  # checked by FlowSettings
         )
     except ValidationError as error:
         raise typer.BadParameter(error.errors()[0]["msg"]) from None
@@ -404,6 +471,9 @@ def rerun(
     note: Annotated[str, typer.Option(help="Added to each flow's prompt.")] = "",
     prompt: Annotated[str | None, typer.Option(help="Replaces each flow's prompt.")] = None,
     aspect_ratio: Annotated[str | None, typer.Option(help="W:H, e.g. 1:1, 4:5.")] = None,
+    image_size: Annotated[
+        str | None, typer.Option("--image-size", help="Output size: 1K, 2K or 4K.")
+    ] = None,
     variants: Annotated[int, typer.Option(min=1, max=8, help="New images per image.")] = 1,
     wait: WaitFlag = False,
     timeout: TimeoutOption = None,
@@ -423,7 +493,9 @@ def rerun(
         ids = list(images or [])
     overrides: dict[str, Any] = {"variants": variants}
     overrides |= {
-        k: v for k, v in (("prompt", prompt), ("aspect_ratio", aspect_ratio)) if v is not None
+        k: v
+        for k, v in (("prompt", prompt), ("aspect_ratio", aspect_ratio), ("image_size", image_size))
+        if v is not None
     }
     # As `generate`: without --wait on the embedded default the rows wait for a worker.
     dispatch = wait or backends.current().settings.redis_url is not None
@@ -615,7 +687,7 @@ def worker(
 @reports
 def studio(port: Annotated[int, typer.Option(min=1, max=65535)] = 8501) -> None:
     """Run the Streamlit studio."""
-    app_file = Path(__file__).resolve().parent.parent / "streamlit_app" / "app.py"
+    app_file = Path(__file__).resolve().parent.parent / "streamlit_app" / "server.py"
     command = [
         sys.executable,
         "-m",
@@ -655,13 +727,23 @@ def demo(
     )
 
 
+@app.command("secret")
+def secret() -> None:
+    """Print a new AUTH_SECRET: 32 random bytes, URL-safe base64."""
+    from visualizer_core.config import new_secret
+
+    typer.echo(new_secret())
+
+
 def run() -> None:
-    """Entry point of the console script; a bad configuration stops here in one line."""
+    """Entry point of the console script; a bad configuration stops here in one line (but
+    ``visualizer secret`` runs anyway: a refused AUTH_SECRET is when one needs it)."""
     from visualizer_core.config import get_settings
     from visualizer_core.errors import ConfigError
 
     try:
-        get_settings()
+        if sys.argv[1:2] != ["secret"]:
+            get_settings()
     except ConfigError as error:
         typer.echo(f"error: {error}", err=True)
         raise SystemExit(1) from None

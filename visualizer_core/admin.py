@@ -67,6 +67,7 @@ __all__ = [
     "rerun",
     "scenes",
     "sessions",
+    "set_daily_quota",
     "spend",
     "submit",
     "wait",
@@ -92,7 +93,7 @@ PLAN_COLUMNS = _columns(
     """
     client_id client_name session_id session_name product_id sku product_name category scene_id
     scene_file room_type score rank is_match reason variant aspect_ratio prompt model economy
-    est_cost_usd est_seconds
+    image_size est_cost_usd est_seconds
     """
 )
 """The columns of :func:`plan`, in order."""
@@ -128,7 +129,7 @@ _CALLS_COLUMNS = _columns(
     client_id client_name session_id image_id product_id scene_id batch
     """
 )
-_PLAN_SETTINGS = ("aspect_ratio", "prompt", "model", "economy")
+_PLAN_SETTINGS = ("aspect_ratio", "prompt", "model", "economy", "image_size")
 
 
 # -- conversions -------------------------------------------------------------------------------
@@ -337,6 +338,15 @@ def sessions(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
     for column in ("flows", "images", "pending", "generating", "completed", "errors"):
         frame[column] = frame[column].astype("int64")
     return frame[list(_SESSIONS_COLUMNS)]
+
+
+def set_daily_quota(client_id: uuid.UUID | str, n: int) -> int:
+    """Change a client's daily image quota to ``n`` (0 stops its generations); returns it.
+
+    The studio's quota message tells members to ask an admin for this (or the command
+    ``visualizer client set-quota ID --daily-quota N``).
+    """
+    return client_service.set_daily_quota(ADMIN, client_id=client_id, daily_quota=n).daily_quota
 
 
 def clients() -> pd.DataFrame:
@@ -630,7 +640,8 @@ def submit(plan: pd.DataFrame, *, name: str | None = None) -> list[str]:
     """Turn a plan's rows into flows and their jobs; returns the new flow ids.
 
     ``plan`` needs ``session_id, product_id, scene_id``; its ``aspect_ratio, prompt, model,
-    economy`` columns, where present, set each row's flow settings. The rows of one product
+    economy, image_size`` columns, where present, set each row's flow settings. The rows of one
+    product
     and scene are its variants. One flow per session and settings (more when a product is
     planned in several scenes: a product is in a flow once). Nothing is created when a
     client's daily quota cannot take the whole plan.

@@ -46,7 +46,7 @@ from defusedxml import DefusedXmlException
 from pydantic import ValidationError
 
 from visualizer_core.errors import InvalidInput
-from visualizer_core.schemas import ProductCreate
+from visualizer_core.schemas import ProductCreate, SourceIds
 
 __all__ = [
     "COLUMNS",
@@ -77,6 +77,8 @@ class CatalogRow:
     product: ProductCreate | None = None
     error: str | None = None
     image_paths: list[Path] = field(default_factory=list)
+    photo_errors: list[dict[str, str]] = field(default_factory=list)
+    """The photos that could not be stored: ``{"url", "reason"}`` (the product still lands)."""
 
 
 def is_url(name: str) -> bool:
@@ -112,6 +114,8 @@ def _split_list(value: Any, separators: str = "|,") -> list[str]:
 
 def _control_problem(record: Mapping[str, Any]) -> str | None:
     for key, value in record.items():
+        if key.startswith("_"):
+            continue  # the reader's own notes, not catalog text
         values = value if isinstance(value, list | tuple) else [value]
         for item in values:
             if isinstance(item, str) and (found := _CONTROL.search(item)):
@@ -194,7 +198,7 @@ def _validate(row: int, record: Mapping[str, Any]) -> CatalogRow:
     problem = _control_problem(record)
     if problem:
         return CatalogRow(row, error=problem)
-    values = {k: (None if _blank(v) else v) for k, v in record.items()}
+    values = {k: (None if _blank(v) else v) for k, v in record.items() if not k.startswith("_")}
     missing = [name for name in REQUIRED if values.get(name) is None]
     if missing:
         return CatalogRow(row, error=f"missing {' and '.join(missing)}")
@@ -215,6 +219,8 @@ def _validate(row: int, record: Mapping[str, Any]) -> CatalogRow:
             materials=_split_list(values.get("materials")),
             dimensions=_text(values.get("dimensions")),
             images=list(dict.fromkeys(_split_list(values.get("image"), "|"))),
+            source_ids=record.get("_source_ids")
+            or SourceIds(format="visualizer", sku=str(values["sku"])),
         )
     except ValidationError as error:
         return CatalogRow(row, error=_explain(error))
@@ -279,6 +285,11 @@ def _merchant_record(raw: Mapping[str, Any]) -> dict[str, Any]:
         "materials": _split_list(item.get("material"), "/,|"),
         "dimensions": _text(item.get("size")) or _dimensions(item),
         "image": images,
+        "_source_ids": SourceIds(
+            format="merchant",
+            ids=[str(item["id"]).strip()] if _text(item.get("id")) else [],
+            item_group_id=(_text(item.get("item_group_id")) or "").strip() or None,
+        ),
     }
 
 
@@ -344,6 +355,11 @@ def _shopify_records(rows: list[tuple[int, dict[str, str]]]) -> list[tuple[int, 
             "colors": list(dict.fromkeys(options["colors"])),
             "materials": list(dict.fromkeys(options["materials"])),
             "image": [src for _, _, src in sorted(images)],
+            "_source_ids": SourceIds(
+                format="shopify",
+                handle=handle,
+                variant_skus=list(dict.fromkeys(s for s in skus if s)),
+            ),
         }
         out.append((group[0][0], record))
     out.sort(key=lambda item: item[0])
@@ -403,7 +419,7 @@ def _woocommerce_variations(
     def is_variation(record: Mapping[str, Any]) -> bool:
         return str(record.get("type") or "").strip().lower() == "variation"
 
-    rows = [(n, {**r, **_woo_columns(r)}) for n, r in numbered]
+    rows = [(n, {**r, **_woo_columns(r), "_source_ids": _woo_source(r)}) for n, r in numbered]
     parents: dict[str, dict[str, Any]] = {}
     for _, record in rows:
         if not is_variation(record):
@@ -418,7 +434,20 @@ def _woocommerce_variations(
             continue
         for column in ("colors", "materials", "image"):
             parent[column] = list(dict.fromkeys([*parent[column], *record[column]]))
+        ids, variation = parent["_source_ids"], record["_source_ids"]
+        ids.ids += [i for i in variation.ids if i not in ids.ids]
+        if variation.sku and variation.sku not in ids.variant_skus:
+            ids.variant_skus.append(variation.sku)
     return out
+
+
+def _woo_source(record: Mapping[str, Any]) -> SourceIds:
+    identifier = str(record.get("id") or "").strip()
+    return SourceIds(
+        format="woocommerce",
+        sku=str(record.get("sku") or "").strip() or None,
+        ids=[identifier] if identifier else [],
+    )
 
 
 def _woo_columns(record: Mapping[str, Any]) -> dict[str, list[str]]:

@@ -11,7 +11,6 @@ import json
 import math
 import os
 import secrets
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -23,11 +22,12 @@ from sqlalchemy.exc import ArgumentError
 from visualizer_core.errors import ConfigError, InvalidInput
 from visualizer_core.private_hosts import PrivateHosts, parse_private_hosts
 
-__all__ = ["Settings", "get_settings", "load_settings", "secret_weakness"]
+__all__ = ["Settings", "get_settings", "load_settings", "new_secret", "secret_weakness"]
 
 
-# Values of AUTH_SECRET that were published (in .env.example, in the README, in the tests):
-# whoever has read them could sign session tokens. Compared without case and separators.
+# Values of AUTH_SECRET that were published (in .env.example, in the README, in the project's
+# test files, now or in its history): whoever has read them could sign session tokens. Compared
+# without case and separators. The tests now make a fresh secret per run instead.
 KNOWN_PLACEHOLDERS = (
     "change-me-to-a-long-random-string",
     "change-me",
@@ -36,31 +36,65 @@ KNOWN_PLACEHOLDERS = (
     "your-secret-here",
     "replace-me",
     "test-auth-secret-for-signed-sessions-only",
+    "wl8q4XNgj1eT2OJL3d7TMmIjBBS7Dlaqnyi-3CL4P9c",
+    "a long random cookie secret for tests",
 )
 MIN_SECRET_BYTES = 32
 MIN_SECRET_BITS = 160.0
+"""What 32 random bytes, encoded (``visualizer secret``), always clear: at least 200 bits by
+:func:`estimated_bits`, hex-encoded at least 260."""
 
 
-def _estimated_bits(text: str) -> float:
-    """Length times the Shannon entropy of the character frequencies: a lower bound that is
-    generous to random text and low for repetition, words and keyboard runs of few letters."""
-    counts = Counter(text)
-    total = len(text)
-    per_char = -sum(n / total * math.log2(n / total) for n in counts.values())
-    return per_char * total
+def new_secret() -> str:
+    """A good ``AUTH_SECRET``: 32 random bytes, URL-safe base64 (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+def estimated_bits(secret: str) -> float:
+    """How many guesses ``secret`` would take an attacker who knows how people make secrets, in
+    bits: zxcvbn's reading of it (words, names, repetition, runs, keyboard walks, dates), with
+    separators left out (a phrase's spaces and hyphens add next to nothing) and each letter or
+    digit that fits no pattern counted at the size of the alphabet the secret draws on.
+
+    Not zxcvbn's own total: that one multiplies by the number of ways to order the patterns
+    found, which rates eight dictionary words as high as 43 random characters.
+    """
+    from zxcvbn import zxcvbn
+
+    folded = "".join(c for c in secret if c.isalnum())[:256]
+    if not folded:
+        return 0.0
+    alphabet = sum(
+        size
+        for test, size in ((str.islower, 26), (str.isupper, 26), (str.isdigit, 10))
+        if any(test(c) for c in folded)
+    )
+    per_char = math.log2(max(alphabet, 10))
+    bits = 0.0
+    for match in zxcvbn(folded)["sequence"]:
+        if match["pattern"] == "bruteforce":
+            bits += len(match["token"]) * per_char
+        else:
+            bits += math.log2(max(float(match["guesses"]), 1.0))
+    return bits
 
 
 def secret_weakness(secret: str) -> str | None:
-    """Why ``secret`` is too weak to sign login sessions, or None when it will do."""
+    """Why ``secret`` is too weak to sign login sessions, or None when it will do.
+
+    The rule: at least 32 bytes, none of the published values, and at least 160 bits by
+    :func:`estimated_bits`, which random bytes of that length (``visualizer secret``) always
+    clear and repetition, alphabet runs, keyboard walks and phrases of words do not.
+    """
     folded = "".join(c for c in secret.lower() if c.isalnum())
-    if any(folded == "".join(c for c in p if c.isalnum()) for p in KNOWN_PLACEHOLDERS) or any(
-        word in folded for word in ("changeme", "placeholder", "replaceme", "example")
-    ):
+    if any(
+        folded == "".join(c for c in p.lower() if c.isalnum()) for p in KNOWN_PLACEHOLDERS
+    ) or any(word in folded for word in ("changeme", "placeholder", "replaceme", "example")):
         return "is a published placeholder, not a secret"
     if len(secret.encode()) < MIN_SECRET_BYTES:
         return f"is shorter than {MIN_SECRET_BYTES} bytes"
-    if _estimated_bits(secret) < MIN_SECRET_BITS:
-        return "is too regular to be random (repeated or few distinct characters)"
+    if estimated_bits(secret) < MIN_SECRET_BITS:
+        return "is guessable (words, repetition, runs or keyboard walks), not 32 random bytes"
     return None
 
 
@@ -96,6 +130,9 @@ class Settings(BaseSettings):
     gemini_base_url: str | None = None
     gemini_image_model: str | None = None
     gemini_text_model: str | None = None
+    gemini_api_version: Literal["v1beta", "v1"] | None = None
+    """The API version the SDK speaks; unset: the SDK's default for Google's API (``v1`` in
+    google-genai 3.x). ``v1beta`` is what Google's documentation and its own clients use."""
     gemini_max_rpm: int | None = Field(default=None, gt=0)
     """Requests a minute to each Gemini model not listed in ``GEMINI_LIMITS``, all workers
     together; unset: no limit of our own for those models."""
@@ -244,10 +281,7 @@ class Settings(BaseSettings):
         if value is not None:
             problem = secret_weakness(value.get_secret_value())
             if problem:
-                raise ValueError(
-                    f"{problem}; make one with: python -c 'import secrets; "
-                    "print(secrets.token_urlsafe(32))'"
-                )
+                raise ValueError(f"{problem}; make one with: visualizer secret")
         return value
 
     @model_validator(mode="after")

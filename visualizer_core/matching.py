@@ -31,7 +31,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from visualizer_core import taxonomy
+from visualizer_core import learning, taxonomy
 from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
 
 __all__ = ["TIE_MARGIN", "Match", "best_matches", "ranked_scenes", "score", "score_matrix"]
@@ -107,6 +107,7 @@ class Match:
     reason: str
     overridden: bool = False
     needs_room: bool = False
+    learned: bool = False  # the room came from what the client's team taught (learning.py)
 
 
 # -- colour -------------------------------------------------------------------------------------
@@ -369,6 +370,7 @@ def best_matches(
     analyses: Mapping[str, ProductAnalysis],
     scenes: Mapping[str, SceneAnalysis],
     overrides: Mapping[str, str] | None = None,
+    taught: Mapping[str, learning.Lesson] | None = None,
 ) -> dict[str, Match]:
     """The best scene for each product, keyed by product id in the order given.
 
@@ -379,6 +381,10 @@ def best_matches(
     product goes to the one that has the fewest products so far, so many similar products
     spread over equally fitting scenes rather than crowding into one. Products are taken in
     product id order, so the result depends only on the input, not on its order.
+
+    ``taught`` (category to :class:`learning.Lesson`) is what the client's team taught: a
+    category's taught room is ranked first, its refused rooms last, and a match in the taught
+    room says so in its reason and has ``learned=True``.
     """
     if not scenes:
         return {}
@@ -394,7 +400,8 @@ def best_matches(
     for pid in sorted(analyses):
         if pid in found:
             continue
-        product = analyses[pid]
+        lesson = learning.taught(taught or {}, analyses[pid])
+        product = learning.apply(analyses[pid], lesson)
         scored = {sid: _score(product, scenes[sid]) for sid in scene_ids}
         top_id = max(scene_ids, key=lambda sid: scored[sid][0])  # max keeps the first on ties
         top = scored[top_id][0]
@@ -407,11 +414,9 @@ def best_matches(
         chosen = min(equal, key=lambda sid: (load[sid], -scored[sid][0], sid))
         load[chosen] += 1
         total, room_part, palette = scored[chosen]
-        found[pid] = Match(
-            chosen,
-            total,
-            _reason(product, scenes[chosen], room_part, palette),
-            False,
-            not product.room_types,
-        )
+        reason = _reason(product, scenes[chosen], room_part, palette)
+        learned = lesson is not None and lesson.room == scenes[chosen].room_type
+        if learned and lesson is not None:
+            reason = f"{lesson.sentence()}; {reason}"
+        found[pid] = Match(chosen, total, reason, False, not product.room_types, learned)
     return {pid: found[pid] for pid in analyses}

@@ -42,6 +42,7 @@ from visualizer_core.private_hosts import (
     NUMERIC_HOST,
     IPAddress,
     PrivateHosts,
+    non_global_reason,
     parse_private_hosts,
 )
 
@@ -65,7 +66,6 @@ MAX_URL_LENGTH = 2048
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
-_SHARED = ipaddress.IPv4Network("100.64.0.0/10")
 
 
 # -- checking ------------------------------------------------------------------------------------
@@ -98,19 +98,7 @@ def address_problem(address: IPAddress, *, allowed: PrivateHosts = NOTHING_PRIVA
             problem = address_problem(inner, allowed=allowed)
             if problem is not None:
                 return problem
-    for test, what in (
-        ("is_loopback", "a loopback address"),
-        ("is_link_local", "a link-local address"),
-        ("is_reserved", "a reserved address"),
-        ("is_private", "a private address"),
-    ):
-        if getattr(address, test):
-            return what
-    if isinstance(address, ipaddress.IPv4Address) and address in _SHARED:
-        return "a private address"
-    if not address.is_global:
-        return "an address that is not public"
-    return None
+    return non_global_reason(address)  # IANA's registries, not the interpreter's tables
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,14 @@ __all__ = [
     "FlowStatus",
     "ImageStatus",
     "Match",
+    "PhotoState",
     "ProductAnalysis",
     "ProductAnswer",
     "ProductCreate",
     "Scene",
     "SceneAnalysis",
     "SessionStatus",
+    "SourceIds",
     "find_scene",
 ]
 
@@ -127,6 +129,11 @@ class FlowSettings(BaseModel):
         description="pixel-exact mode: the product photo's own pixels composited back where the"
         " product was found; None follows the client's setting",
     )
+    image_size: Literal["1K", "2K", "4K"] | None = Field(
+        default=None,
+        description="output size; None: the model's default (1K). Only the sizes the model"
+        " draws are taken (services.models.image_sizes); larger sizes cost more image tokens",
+    )
 
     @field_validator("aspect_ratio")
     @classmethod
@@ -134,6 +141,41 @@ class FlowSettings(BaseModel):
         if value not in ASPECT_RATIOS:
             raise ValueError(f"aspect ratio must be one of {', '.join(ASPECT_RATIOS)}")
         return value
+
+
+class PhotoState(StrEnum):
+    """Whether a product has a stored photo to picture: ``missing`` when none could be stored
+    (every named photo failed, or the catalog names none); generation skips it."""
+
+    OK = "ok"
+    MISSING = "missing"
+
+
+class SourceIds(BaseModel):
+    """A product's own identifiers in the catalog it came from, kept so that a feed sent back
+    to that store (a Merchant supplemental feed, a Shopify image CSV) names it as the store
+    does. Stored as JSON on ``product.source_ids``; only the keys of its format are set.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["visualizer", "shopify", "merchant", "woocommerce"] = Field(
+        description="the catalog format the product was read from"
+    )
+    sku: str | None = Field(
+        default=None, description="our CSV's sku; WooCommerce's SKU of the product when it has one"
+    )
+    handle: str | None = Field(default=None, description="Shopify's Handle")
+    variant_skus: list[str] = Field(
+        default_factory=list,
+        description="Shopify's Variant SKU of each variant; WooCommerce's SKUs of its variations",
+    )
+    ids: list[str] = Field(
+        default_factory=list,
+        description="Merchant Center item ids (every item of the group, in file order); "
+        "WooCommerce IDs (the product's, then its variations')",
+    )
+    item_group_id: str | None = Field(default=None, description="Merchant Center item_group_id")
 
 
 class ProductCreate(BaseModel):
@@ -149,6 +191,9 @@ class ProductCreate(BaseModel):
     materials: list[str] = Field(default_factory=list)
     dimensions: str | None = None
     images: list[str] = Field(default_factory=list, description="photo paths or names")
+    source_ids: SourceIds | None = Field(
+        default=None, description="its identifiers in the catalog it came from"
+    )
 
     @field_validator("sku", "name")
     @classmethod
@@ -192,6 +237,7 @@ class Match(BaseModel):
     reason: str | None = None
     overridden: bool = False
     needs_room: bool = False
+    learned: bool = False  # the room came from what the client's team taught
 
 
 def find_scene(scenes: Iterable[Scene], scene_id: object) -> Scene | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from streamlit_app.common import TOKEN, attempt, identity, plain, scope
+from streamlit_app.common import TOKEN, attempt, identity, keep_signed_in, plain, scope
 from visualizer_core.services import auth
 
 member = scope()
@@ -47,4 +47,5 @@ if change:
         if token is not None:
             st.session_state[TOKEN] = token  # this sign-in goes on; every other one ended
             st.session_state["account.notice"] = "Password changed. Your other sign-ins ended."
+            keep_signed_in(token)  # the cookie's token is void now: this tab keeps the new one
             st.rerun()

@@ -6,10 +6,16 @@ import pandas as pd
 import streamlit as st
 
 from streamlit_app.common import attempt, can, identity, plain, scope
+from visualizer_core import taxonomy
 from visualizer_core.scope import Action, Role
-from visualizer_core.services import clients
+from visualizer_core.services import clients, learning
 
 ROLES = [r.value for r in Role]
+
+
+def room_label(room: str) -> str:
+    return taxonomy.ROOM_TYPES.get(room, room.replace("_", " "))
+
 
 member = scope()
 st.title("Settings")
@@ -218,3 +224,47 @@ if save:
         st.code(saved["secret"] or "", language=None)
 if drop and attempt(clients.set_webhook, member, client_id=member.client_id, url=None):
     st.success("Webhook removed.")
+
+# -- what matching learned -----------------------------------------------------------------------
+
+st.subheader("What matching learned")
+st.caption(
+    "Scenes your team sets by hand and images it approves (or rejects as the wrong room) teach "
+    "matching where each kind of product goes. Two placements agreeing make a room the first "
+    "choice for that kind in every session; forgetting returns it to the analysis's rooms."
+)
+lessons = attempt(learning.taught_rooms, member, client_id=member.client_id) or []
+if not lessons:
+    st.caption("Nothing learned yet.")
+else:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "product kind": lesson["label"],
+                    "room": room_label(lesson["room"]) if lesson["room"] else "not decided yet",
+                    "placed": ", ".join(
+                        f"{room_label(r)} {n}" for r, n in sorted(lesson["placed"].items())
+                    ),
+                    "refused": ", ".join(
+                        f"{room_label(r)} {n}" for r, n in sorted(lesson["refused"].items())
+                    ),
+                }
+                for lesson in lessons
+            ]
+        ),
+        hide_index=True,
+        key="settings.taught",
+    )
+    with st.form("settings.forget"):
+        kinds = {lesson["label"]: lesson["category"] for lesson in lessons}
+        picked = st.selectbox("Forget", ["everything", *kinds], key="settings.forget_kind")
+        forget = st.form_submit_button("Forget what was learned")
+    if forget:
+        category = None if picked == "everything" else kinds[picked]
+        gone = attempt(
+            learning.forget_taught_rooms, member, client_id=member.client_id, category=category
+        )
+        if gone is not None:
+            st.session_state["settings.notice"] = f"Matching forgot {gone} product kind(s)."
+            st.rerun()

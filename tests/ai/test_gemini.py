@@ -17,6 +17,7 @@ from PIL import Image
 from tests.standins.gemini_fixtures import jpeg_scene, make_ai, png_cutout, request
 from tests.standins.gemini_server import GeminiStandIn, decode_base64
 from visualizer_core import taxonomy
+from visualizer_core.ai import make_ai as make_ai_from
 from visualizer_core.ai.base import AIBackend, ProductFacts
 from visualizer_core.ai.gemini import (
     DEFAULT_IMAGE_MODEL,
@@ -30,6 +31,7 @@ from visualizer_core.ai.ratelimit import ModelLimiter, ModelLimits, paused_model
 from visualizer_core.ai.usage import collect
 from visualizer_core.config import load_settings
 from visualizer_core.errors import (
+    ConfigError,
     ContentRefused,
     DailyLimitReached,
     PermanentProviderError,
@@ -105,16 +107,57 @@ def test_generate_with_image_size_and_request_model(gemini_server: GeminiStandIn
     ai.close()
 
 
-def test_one_api_version_is_served(gemini_server: GeminiStandIn) -> None:
-    ai = make_ai(gemini_server)  # the SDK's default version, which the stand-in serves
+def test_the_sdks_default_version_is_spoken_unless_one_is_set(
+    gemini_server: GeminiStandIn,
+) -> None:
+    ai = make_ai(gemini_server)  # the SDK's default version for Google's API
     ai.generate(request())
     ai.analyze_scene(jpeg_scene())
     assert [r.api_version for r in gemini_server.requests] == ["v1", "v1"]
     ai.close()
-    other = make_ai(gemini_server, api_version="v1beta")
+    beta = make_ai(gemini_server, api_version="v1beta")  # what Google's own clients send
+    beta.generate(request())
+    beta.analyze_scene(jpeg_scene())
+    assert [r.api_version for r in gemini_server.requests][2:] == ["v1beta", "v1beta"]
+    beta.close()
+
+
+@pytest.mark.parametrize("version", ["v1beta", "v1"])
+def test_both_versions_are_served_as_strictly(gemini_server: GeminiStandIn, version: str) -> None:
+    ai = make_ai(gemini_server, api_version=version, image_size="512")
+    with pytest.raises(PermanentProviderError, match=r"'512' is not supported"):
+        ai.generate(request())
+    ai.close()
+    other = make_ai(gemini_server, api_version="v2alpha")
     with pytest.raises(PermanentProviderError, match="404"):
         other.generate(request())
     other.close()
+
+
+def test_gemini_api_version_is_checked_at_start_up() -> None:
+    assert load_settings(gemini_api_version="v1beta").gemini_api_version == "v1beta"
+    assert load_settings().gemini_api_version is None
+    with pytest.raises(ConfigError) as caught:
+        load_settings(gemini_api_version="v2")
+    message = str(caught.value)
+    assert message.startswith("GEMINI_API_VERSION:") and "\n" not in message
+    assert "'v1beta'" in message and "'v2'" in message
+
+
+def test_make_ai_speaks_the_configured_version(gemini_server: GeminiStandIn) -> None:
+    settings = load_settings(
+        gemini_api_key="k" * 20,
+        gemini_base_url=gemini_server.base_url,
+        gemini_api_version="v1beta",
+        visualizer_ai="gemini",
+    )
+    ai = make_ai_from(settings)
+    try:
+        with pytest.raises(PermanentProviderError):  # the stand-in's key is another one
+            ai.analyze_scene(jpeg_scene())
+    finally:
+        ai.close()
+    assert [r.api_version for r in gemini_server.requests] == ["v1beta"]
 
 
 # -- analysis -----------------------------------------------------------------------------------
@@ -375,6 +418,79 @@ def test_a_daily_429_pauses_the_model_for_every_caller(
         ai.generate(request())
     assert caught.value.local and len(gemini_server.requests) == 1
     ai.close()
+
+
+@pytest.mark.parametrize(
+    ("quotas", "free_tier", "retry_delay", "why"),
+    [
+        # per day, per minute and input tokens at once, each "limit: 0", RetryInfo "1s": the
+        # shape of error_429_day_and_minute_limit0_free_tier.json
+        (("day", "minute", "tokens"), True, "1s", "requests-per-day"),
+        # a paid project's per-day quota with a per-minute one and a RetryInfo beside it
+        (("minute", "day"), False, "3s", "requests-per-day"),
+        # the per-day quota alone, no RetryInfo (error_429_per_day_paid_no_retryinfo.json)
+        (("day",), False, None, "requests-per-day"),
+        # a per-minute quota of 0 on the free tier: no minute will ever have room
+        (("minute",), True, "1s", "quota of 0"),
+        # only a Help link: no quota named, no time to retry (error_429_help_only_sticky_daily)
+        ((), False, None, "without naming a quota"),
+    ],
+)
+def test_a_429_naming_the_day_pauses_the_model_whatever_else_it_names(
+    gemini_server: GeminiStandIn,
+    tmp_path: Path,
+    quotas: tuple[str, ...],
+    free_tier: bool,
+    retry_delay: str | None,
+    why: str,
+) -> None:
+    limiter = ModelLimiter({}, ModelLimits(), redis_url=None, key_prefix="t", home=tmp_path)
+    ai = make_ai(gemini_server, limiter=limiter)
+    kind = "429" if retry_delay else "daily_429"
+    gemini_server.fail_next(kind, quotas=quotas, free_tier=free_tier, retry_delay=retry_delay)
+    with pytest.raises(DailyLimitReached, match=why) as caught:
+        ai.generate(request())
+    assert caught.value.model == DEFAULT_IMAGE_MODEL
+    assert DEFAULT_IMAGE_MODEL in paused_models(load_settings(visualizer_home=tmp_path))
+    with pytest.raises(DailyLimitReached, match="paused until"):
+        ai.generate(request())
+    assert len(gemini_server.requests) == 1  # the paused model was not asked again
+    ai.close()
+
+
+@pytest.mark.parametrize("quotas", [("minute",), ("minute", "tokens"), ("tokens",)])
+def test_a_429_naming_only_minute_quotas_is_a_busy_minute(
+    gemini_server: GeminiStandIn, tmp_path: Path, quotas: tuple[str, ...]
+) -> None:
+    limiter = ModelLimiter({}, ModelLimits(), redis_url=None, key_prefix="t", home=tmp_path)
+    ai = make_ai(gemini_server, limiter=limiter)
+    gemini_server.fail_next("429", quotas=quotas, retry_delay="7s")
+    with pytest.raises(RateLimited) as caught:
+        ai.generate(request())
+    assert not isinstance(caught.value, DailyLimitReached)
+    assert caught.value.retry_after == pytest.approx(7.0)
+    assert paused_models(load_settings(visualizer_home=tmp_path)) == {}
+    assert ai.generate(request()).image
+    ai.close()
+
+
+def test_a_text_only_answer_from_an_image_model_is_billed_as_text(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI
+) -> None:
+    # As in text_only_from_image_model_gemini-2.5-flash-image.json: STOP, a text part, and no
+    # candidatesTokensDetails (the API lists image tokens only when it drew an image).
+    gemini_server.fail_next("no_image", finish_reason="STOP")
+    with collect() as calls, pytest.raises(TransientProviderError, match="no image"):
+        gemini_ai.generate(request())
+    [call] = calls
+    [billed] = gemini_server.billing().values()
+    assert billed["image_output"] == 0 and billed["candidates"] > 0
+    assert call.tokens.output_image == 0
+    assert call.tokens.output_text == billed["candidates"]
+    assert call.tokens.input == billed["prompt"]
+    price = PRICES[DEFAULT_IMAGE_MODEL]
+    by_hand = (billed["prompt"] * price.input + billed["candidates"] * price.output) / 1e6
+    assert call.cost_usd == pytest.approx(by_hand)
 
 
 def test_an_image_size_the_model_does_not_take_is_a_clear_400(

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from tests.standins.gemini_fixtures import make_ai, png_cutout, request
 from tests.standins.gemini_server import GeminiStandIn
 from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL, GeminiAI
-from visualizer_core.ai.gemini_batch import BATCH_PRICE_FACTOR, BatchRefused, GeminiBatch
+from visualizer_core.ai.gemini_batch import (
+    BATCH_PRICE_FACTOR,
+    BatchRefused,
+    GeminiBatch,
+    read_answer,
+)
 from visualizer_core.errors import (
     ContentRefused,
     InvalidInput,
@@ -202,3 +209,46 @@ def test_a_refused_create_is_reported_not_retried(
     assert gemini_server.batches_created() == 0
     creates = [r for r in gemini_server.requests if r.path.endswith(":batchGenerateContent")]
     assert len(creates) == 1
+
+
+def test_a_line_with_a_field_the_sdk_does_not_know_keeps_its_image(
+    gemini_server: GeminiStandIn, gemini_ai: GeminiAI
+) -> None:
+    # The stand-in's answers carry usageMetadata.serviceTier, as the 2.5 and 3.x models' do
+    # (image_only_gemini-3.1-flash-image.json): the SDK's strict model does not know it.
+    batch = GeminiBatch(gemini_ai)
+    name = batch.submit([("row-a", request())], display_name="flow tier")
+    batch.status(name)
+    done = batch.status(name)
+    with_tier = [r for r in gemini_server.requests if r.action == "batchLine"]
+    assert len(with_tier) == 1
+    with tempfile.TemporaryDirectory() as folder:
+        path = batch.download(done, Path(folder) / "out.jsonl")
+        raw = json.loads(path.read_text().splitlines()[0])
+        assert raw["response"]["usageMetadata"]["serviceTier"] == "standard"
+        [line] = list(batch.lines(path, done))
+    result = line.result
+    assert not isinstance(result, Exception), result
+    assert result.image[:3] == b"\xff\xd8\xff"
+    assert line.record.ok and line.record.tokens.output_image == 1120
+    assert line.record.cost_usd == pytest.approx(result.meta["cost_usd"])
+
+
+def test_read_answer_drops_unknown_fields_at_every_depth() -> None:
+    answer = read_answer(
+        {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": [{"text": "hi", "newPartField": 1}]},
+                    "finishReason": "STOP",
+                    "newCandidateField": True,
+                }
+            ],
+            "usageMetadata": {"promptTokenCount": 3, "serviceTier": "standard"},
+            "newTopField": {"x": 1},
+        }
+    )
+    assert answer.text == "hi" and answer.usage_metadata is not None
+    assert answer.usage_metadata.prompt_token_count == 3
+    with pytest.raises(TypeError):
+        read_answer(["not", "an", "object"])

@@ -40,12 +40,23 @@ def test_the_core_commands_end_to_end(backend: Backends, tmp_path: Path) -> None
         {"s1.jpg": factories.product_photo(), "s2.jpg": factories.product_photo()},
     )
     report = ok_json(backend, "products", "import", str(catalog), "--client", client["id"])
-    assert (report["imported"], report["updated"], report["failed"]) == (2, 0, 2)
+    # S2 has no name: refused. S3's photo leaves the folder: stored without it.
+    assert (report["imported"], report["updated"], report["failed"]) == (3, 0, 1)
     assert [e["row"] for e in report["errors"]] == [2, 3]
-    assert len(report["product_ids"]) == 2
+    assert report["errors"][1]["url"] == "../../etc/passwd"
+    assert len(report["product_ids"]) == 3
     again = ok_json(backend, "products", "import", str(catalog), "--client", client["id"])
-    assert (again["imported"], again["updated"]) == (0, 2)
+    assert (again["imported"], again["updated"]) == (0, 3)
     assert again["product_ids"] == report["product_ids"]
+    listed = ok_json(backend, "products", "list", "--client", client["id"])["products"]
+    by_sku = {p["sku"]: p for p in listed}
+    assert sorted(by_sku) == ["S1", "S3", "S4"]
+    assert by_sku["S1"]["photo_state"] == "ok"
+    assert by_sku["S3"]["photo_state"] == "missing"
+    assert by_sku["S3"]["photo_errors"][0]["url"] == "../../etc/passwd"
+    assert by_sku["S1"]["source_ids"]["format"] == "visualizer"
+    assert by_sku["S1"]["source_ids"]["sku"] == "S1"
+    assert set(by_sku["S1"]) >= {"id", "sku", "name", "category", "rooms", "photo_state"}
 
     session = ok_json(backend, "session", "create", "--client", client["id"], "--name", "Launch")
     scene = tmp_path / "room.jpg"
@@ -65,6 +76,9 @@ def test_the_core_commands_end_to_end(backend: Backends, tmp_path: Path) -> None
     )
     assert len(added["scene_ids"]) == 1
     assert added["failed"][0]["file"] == "junk.jpg"
+
+    in_session = ok_json(backend, "products", "list", "--session", session["id"])
+    assert in_session["products"] == listed
 
     status = ok_json(backend, "status", "--session", session["id"])
     assert status == {"total": 0, "pending": 0, "generating": 0, "completed": 0, "error": 0}

@@ -94,6 +94,16 @@ def test_2_user_create_refuses_to_merge_an_unverified_account(backend: Backends)
         "change-me-to-a-long-random-string",  # the .env.example placeholder
         "y" * 64,
         "0123456789abcdef0123456789abcdef",  # 32 bytes of text, 16 bytes of randomness at best
+        # issue 24, finding 5: each of these passed the old check, and a token signed with it
+        # signed in as an owner
+        "Password1!" * 6,  # a repeated password
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",  # alphabet runs
+        "qwertyuiopasdfghjklzxcvbnm1234567890qwertyuiop",  # a keyboard walk
+        "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik,9ol.0p;/",  # a keyboard walk, by columns
+        "AcmeHomeStudioSecretKeyForSessions2026!",  # a company phrase
+        "correct horse battery staple acme home studio 2026",  # words with spaces
+        "TheQuickBrownFoxJumpsOverTheLazyDogAcme2026",
+        "wl8q4XNgj1eT2OJL3d7TMmIjBBS7Dlaqnyi-3CL4P9c",  # the secret the test files published
     ],
 )
 def test_7_a_weak_auth_secret_stops_start_up_with_one_line(tmp_path: Path, secret: str) -> None:
@@ -126,3 +136,43 @@ def test_7_the_env_example_placeholder_is_refused() -> None:
         if row.startswith("AUTH_SECRET=")
     )
     assert secret_weakness(line.split("=", 1)[1]) is not None
+
+
+def test_5_visualizer_secret_prints_one_that_start_up_accepts(tmp_path: Path) -> None:
+    """``visualizer secret`` runs even while the configured AUTH_SECRET is refused (that is when
+    one needs it), and what it prints is accepted."""
+    from visualizer_core.config import new_secret, secret_weakness
+
+    env = {"PATH": "/usr/bin:/bin", "VISUALIZER_HOME": str(tmp_path), "AUTH_SECRET": "x"}
+    done = subprocess.run(
+        [sys.executable, "-m", "visualizer_cli", "secret"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout.strip()
+    assert len(printed) == 43 and secret_weakness(printed) is None
+    # the rule holds for random bytes of the stated length every time, not by luck
+    assert all(secret_weakness(new_secret()) is None for _ in range(300))
+
+
+def test_5_no_secret_is_written_in_the_test_files() -> None:
+    """The suite makes its AUTH_SECRET afresh per run: none is published in a file."""
+    from tests.conftest import TEST_AUTH_SECRET
+
+    for path in (ROOT / "tests").rglob("*.py"):
+        assert TEST_AUTH_SECRET not in path.read_text(encoding="utf-8"), path
+
+
+def test_set_quota_changes_a_clients_daily_quota(backend: Backends) -> None:
+    client = clients.create_client(ADMIN, name="Quota Brand", daily_quota=5)
+    done = ok_json(backend, "client", "set-quota", str(client.id), "--daily-quota", "250")
+    assert done == {"id": str(client.id), "daily_quota": 250}
+    assert [c.daily_quota for c in clients.list_clients(ADMIN) if c.id == client.id] == [250]
+    unknown = run(backend, "client", "set-quota", "9" * 8, "--daily-quota", "3")
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1
+    assert (
+        run(backend, "client", "set-quota", str(client.id), "--daily-quota", "-1").returncode == 2
+    )

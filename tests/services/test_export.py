@@ -14,10 +14,12 @@ import pytest
 from PIL import Image, ImageCms
 
 from tests import factories
+from tests.exiftool import CAMERA_AND_GPS, gps_tags, read_tags, tag
 from visualizer_core import admin, backends
 from visualizer_core.db import repo
 from visualizer_core.db.models import GeneratedImage
 from visualizer_core.errors import Forbidden, InvalidInput, NotFound, StorageError
+from visualizer_core.images import provenance
 from visualizer_core.scope import ADMIN, Role
 from visualizer_core.services import analysis, export, gallery, generation
 from visualizer_core.services.export import spreadsheet_safe
@@ -202,7 +204,7 @@ def test_delivery_preset_sizes_names_srgb_and_no_metadata(
             assert (int(row["width"]), int(row["height"])) == size
             assert picture.mode == "RGB" and srgb(picture)
             assert not picture.getexif()  # no EXIF (camera, GPS, software ...)
-            assert "xmp" not in picture.info and "exif" not in picture.info
+            assert "exif" not in picture.info
         assert row["format"] == ("jpeg" if extension == "jpg" else "webp")
 
 
@@ -269,3 +271,59 @@ def test_admin_export_uses_the_clients_preset(generated: dict[str, Any], tmp_pat
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r", "\uff1d"])
 def test_every_formula_start_is_neutralised(start: str) -> None:
     assert spreadsheet_safe(f"{start}cmd|' /C calc'!A0").startswith("'")
+
+
+# -- provenance ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", [None, *export.PRESETS])
+def test_every_file_of_every_preset_says_it_was_made_with_ai(
+    generated: dict[str, Any], tmp_path: Path, preset: str | None
+) -> None:
+    """ExifTool reads each delivered file: the IPTC source type (the local compositor puts the
+    product's own pixels in: a composite), the client's credit line, no camera or GPS data."""
+    client_id = generated["client"].id
+    export.set_credit_line(
+        ADMIN, client_id=client_id, credit="Oak & Co studio", rights="(c) Oak & Co"
+    )
+    out = tmp_path / "delivery.zip"
+    export.export_session(ADMIN, session_id=generated["session"].id, out=out, preset=preset)
+    files, _manifest = read_zip(out)
+    assert len(files) == 4
+    folder = tmp_path / "files"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    tags = read_tags(sorted(folder.iterdir()))
+    assert sorted(tags) == sorted(files)
+    for name, entry in tags.items():
+        assert tag(entry, "DigitalSourceType") == [provenance.COMPOSITE], name
+        assert tag(entry, "Credit") == ["Oak & Co studio"], name
+        assert tag(entry, "Rights") == ["(c) Oak & Co"], name
+        assert not gps_tags(entry), name
+        assert not [n for n in CAMERA_AND_GPS if tag(entry, n)], name
+
+
+def test_stored_images_and_their_thumbnails_carry_the_tag(
+    generated: dict[str, Any], tmp_path: Path
+) -> None:
+    image_id = generated["images"][generated["products"]["BED-PLUS"]]
+    for thumbnail in (False, True):
+        data = gallery.image_bytes(ADMIN, image_id=image_id, thumbnail=thumbnail)
+        path = tmp_path / f"stored-{thumbnail}.jpg"
+        path.write_bytes(data)
+        entry = read_tags([path])[path.name]
+        assert tag(entry, "DigitalSourceType") == [provenance.COMPOSITE]
+
+
+def test_a_credit_line_is_the_owners_and_one_plain_line(generated: dict[str, Any]) -> None:
+    client_id = generated["client"].id
+    editor = factories.member_scope(client_id, Role.EDITOR)
+    with pytest.raises(Forbidden):
+        export.set_credit_line(editor, client_id=client_id, credit="Mine")
+    with pytest.raises(InvalidInput, match="control character"):
+        export.set_credit_line(ADMIN, client_id=client_id, credit="a\x00b")
+    with pytest.raises(InvalidInput, match="at most 300"):
+        export.set_credit_line(ADMIN, client_id=client_id, rights="r" * 301)
+    export.set_credit_line(ADMIN, client_id=client_id, credit=" Oak ")
+    assert export.credit_line(editor, client_id=client_id) == {"credit": "Oak", "rights": ""}

@@ -155,8 +155,10 @@ def test_our_csv_with_urls_and_the_hostile_answers(tmp_path: Path, photo_server:
         ADMIN, client_id=client.id, csv_path=path, progress=lambda d, t: seen.append((d, t))
     )
     errors = _errors(report)
-    assert (report.imported, report.failed) == (2, 6)
+    # Every product is stored; the photos that failed are named, and their products have none.
+    assert (report.imported, report.failed) == (8, 0)
     assert set(errors) == {2, 3, 4, 5, 6, 7}
+    assert report.photos_missing == 6
     assert f"{base}/missing" in errors[2] and "HTTP 404" in errors[2]
     assert "no answer within 0.5 s" in errors[3] and "tried 2 times" in errors[3]
     assert "HTML page, not an image" in errors[4]
@@ -169,14 +171,17 @@ def test_our_csv_with_urls_and_the_hostile_answers(tmp_path: Path, photo_server:
 
     sofa = products.get_product(ADMIN, product_id=report.product_ids[0])
     assert len(sofa.image_ids) == 2  # its redirect was followed to a photo
-    stool = products.get_product(ADMIN, product_id=report.product_ids[1])
+    stool = products.get_product(ADMIN, product_id=report.product_ids[7])
     assert stool.sku == "FLAKY" and len(stool.image_ids) == 1  # retried after a 503
-    assert products.list_products(ADMIN, client_id=client.id, search="Lamp") == []
+    (lamp,) = products.list_products(ADMIN, client_id=client.id, search="Lamp")
+    assert lamp.photo_state == "missing" and lamp.image_ids == []
+    assert lamp.photo_errors[0]["url"] == f"{base}/missing"
+    assert "HTTP 404" in lamp.photo_errors[0]["reason"]
 
     # Importing again fetches only what failed: the landed photos are not downloaded again.
     before = dict(_Photos.hits)
     again = products.import_products(ADMIN, client_id=client.id, csv_path=path)
-    assert (again.imported, again.updated, again.failed) == (0, 2, 6)
+    assert (again.imported, again.updated, again.failed) == (0, 8, 0)
     assert _Photos.hits.get("/img/a.jpg") == before.get("/img/a.jpg") == 1
     assert _Photos.hits["/missing"] == before["/missing"] + 1
     assert len(products.get_product(ADMIN, product_id=report.product_ids[0]).image_ids) == 2
@@ -188,7 +193,7 @@ def test_a_url_to_an_address_not_allowed_is_refused(tmp_path: Path) -> None:
         tmp_path, [{"sku": "A", "name": "Sofa", "image": "http://10.0.0.7/sofa.jpg"}]
     )
     report = products.import_products(ADMIN, client_id=client.id, csv_path=path)
-    assert report.failed == 1
+    assert (report.imported, report.failed, report.photos_missing) == (1, 0, 1)
     assert "http://10.0.0.7/sofa.jpg" in report.errors[0]["error"]
     assert "private" in report.errors[0]["error"]
 

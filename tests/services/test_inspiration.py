@@ -216,6 +216,22 @@ def test_repeated_searches_make_one_api_call(unsplash_server: UnsplashStandIn) -
 
 
 @pytest.mark.usefixtures("unsplash")
+def test_one_client_cannot_tell_from_the_cache_what_another_searched(
+    unsplash_server: UnsplashStandIn,
+) -> None:
+    """Issue 24, finding 8: client A searches a phrase; client B asks the same within the hour
+    and gets a fresh answer, not A's cached one (which would say A searched it)."""
+    a, b = _member(), _member()
+    assert a.client_id != b.client_id
+    first = inspiration.search_inspiration(a, client_id=a.client_id, query="secret launch loft")
+    probe = inspiration.search_inspiration(b, client_id=b.client_id, query="secret launch loft")
+    assert not first.cached and not probe.cached
+    assert unsplash_server.search_calls() == 2
+    again = inspiration.search_inspiration(a, client_id=a.client_id, query="secret launch loft")
+    assert again.cached and unsplash_server.search_calls() == 2  # A's own rerun is still free
+
+
+@pytest.mark.usefixtures("unsplash")
 def test_the_quota_is_read_from_every_answer(unsplash_server: UnsplashStandIn) -> None:
     scope = _member()
     unsplash_server.rate_limit = 12
@@ -262,7 +278,7 @@ def test_search_pages_are_shared_through_redis(unsplash_server: UnsplashStandIn)
                 base_url=unsplash_server.base_url,
                 cache=cache_for(url, "client"),
             ) as client:
-                page = client.search("bedroom")
+                page = client.search("bedroom", cache_partition="one client")
         assert page.cached and page.rate_limit_remaining == unsplash_server.rate_limit - 1
         assert unsplash_server.search_calls() == 1
         db = redis.Redis.from_url(url)

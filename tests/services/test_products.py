@@ -102,23 +102,39 @@ def test_each_bad_row_is_reported_and_leaves_nothing_behind(tmp_path: Path) -> N
         },
     )
     report = products.import_products(ADMIN, client_id=client.id, csv_path=csv_path)
-    assert report.imported == 2
-    assert report.failed == 8
-    by_row = {e["row"]: e["error"] for e in report.errors}
-    assert set(by_row) == {2, 3, 4, 5, 6, 7, 8, 9}
-    assert "sku" in by_row[2]
-    assert "name" in by_row[3]
-    assert "leaves the images folder" in by_row[4]
-    assert "nowhere.jpg" in by_row[5]
-    assert "broken.jpg" in by_row[6]
-    assert "logo.svg" in by_row[7] and "SVG" in by_row[7]
-    assert "row 1" in by_row[8]
-    assert "broken.jpg" in by_row[9]
+    # Rows without the data of a product are refused; a photo that cannot be used leaves its
+    # product stored with the data, the photo named with its reason.
+    assert (report.imported, report.failed) == (7, 3)
+    refused = {e["row"]: e["error"] for e in report.errors if "url" not in e}
+    assert set(refused) == {2, 3, 8}
+    assert "sku" in refused[2]
+    assert "name" in refused[3]
+    assert "row 1" in refused[8]
+    photos = {(e["row"], e["url"]): e["error"] for e in report.errors if "url" in e}
+    assert set(photos) == {
+        (4, "../secret.jpg"),
+        (5, "nowhere.jpg"),
+        (6, "broken.jpg"),
+        (7, "logo.svg"),
+        (9, "broken.jpg"),
+    }
+    assert "leaves the images folder" in photos[(4, "../secret.jpg")]
+    assert "SVG" in photos[(7, "logo.svg")]
+    assert report.photos_missing == 5
 
-    landed = products.list_products(ADMIN, client_id=client.id)
-    assert sorted(p.sku for p in landed) == ["OK-1", "OK-2"]
-    assert landed[0].name == "Good Chair"
-    assert len(_objects(client.id)) == 3  # only the good photo's derivatives
+    landed = {p.sku: p for p in products.list_products(ADMIN, client_id=client.id)}
+    assert sorted(landed) == ["BAD-1", "ESC-1", "HALF-1", "MISS-1", "OK-1", "OK-2", "SVG-1"]
+    assert landed["OK-1"].name == "Good Chair"
+    assert landed["OK-1"].photo_state == "ok" and landed["OK-1"].photo_errors == []
+    assert landed["HALF-1"].photo_state == "ok"  # its good photo is stored
+    assert landed["HALF-1"].photo_errors[0]["url"] == "broken.jpg"
+    missing = landed["MISS-1"]
+    assert missing.photo_state == "missing" and missing.image_ids == []
+    assert [e["url"] for e in missing.photo_errors] == ["nowhere.jpg"]
+    assert "no such file" in missing.photo_errors[0]["reason"]
+    assert "nowhere.jpg" in (missing.missing_photo_reason or "")
+    assert landed["OK-2"].photo_state == "missing"  # the catalog names no photo
+    assert len(_objects(client.id)) == 2 * 3  # good.jpg's and good2.jpg's derivatives
 
 
 def test_an_import_from_a_studio_page_does_not_run_the_page_in_its_processes(

@@ -78,6 +78,8 @@ def service_functions() -> dict[str, Callable[..., Any]]:
 # Public names (no underscore) that are not exported, and why no member can reach them.
 INTERNAL: dict[str, str] = {
     "sessions.load_session": "repository helper of the services: takes an open db session first",
+    "learning.note_placement": "counts inside the caller's unit of work, after its scope check",
+    "learning.lessons_of": "read inside match_session's unit of work, after its scope check",
     "generation.flow_status": "helper of wait_for_flows, called after the scope check there",
     "notify.deliver_flow_webhook": "worker task: the queue calls it with a flow id it dispatched",
     "generation.process_image": "worker task: the queue calls it with an image id it dispatched",
@@ -474,6 +476,11 @@ REGISTRY: dict[str, Entry] = {
         lambda t, w: {"client_id": t.client_id, "url": "https://93.184.215.14/visualizer"},
     ),
     "clients.webhook_settings": Case(Action.MANAGE, lambda t, w: {"client_id": t.client_id}),
+    # learning
+    "learning.taught_rooms": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    "learning.forget_taught_rooms": Case(
+        Action.MANAGE, lambda t, w: {"client_id": t.client_id, "category": None}
+    ),
     # demo
     "demo.create_demo": Case(
         Action.ADMIN, lambda t, w: {"generate": False, "dispatch": False}, control=False
@@ -506,6 +513,10 @@ REGISTRY: dict[str, Entry] = {
         Action.EDIT, lambda t, w: {"client_id": t.client_id, "preset": "original"}
     ),
     "export.render": Special(_PURE),
+    "export.credit_line": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    "export.set_credit_line": Case(
+        Action.MANAGE, lambda t, w: {"client_id": t.client_id, "credit": "Photo: Brand"}
+    ),
     "export.spreadsheet_safe": Special(_PURE),
     # gallery
     "gallery.browser_urls": Special("takes storage keys the caller's scope read; no ids"),

@@ -5,7 +5,8 @@ base64 ``inlineData``, ``generationConfig``, google.rpc error bodies), checks th
 ``x-goog-api-key`` header (or ``?key=``), records every request, and is as strict as the real
 service where our code could go wrong:
 
-- one API version (``api_version``, ``v1`` as the SDK uses by default): another is a 404;
+- the API versions Google serves (``api_versions``: ``v1beta``, what Google's documentation and
+  clients use, and ``v1``, the SDK's default), each as strict as the other; another is a 404;
 - a known model list (:data:`MODELS`: image or text model, the image sizes it takes): another
   model is a 404, an image size the model does not take or an image asked of a text model a 400;
 - ``generationConfig`` and ``imageConfig`` fields it does not know are a 400 ("Unknown name"),
@@ -74,7 +75,8 @@ __all__ = [
 ]
 
 FAULT_KINDS = (
-    "429",  # a busy minute: per-minute QuotaFailure and RetryInfo (``retry_delay``)
+    "429",  # a busy minute: per-minute QuotaFailure and RetryInfo (``retry_delay``); ``quotas``
+    # and ``free_tier`` name other or several quotas, as real 429s may
     "daily_429",  # the model's day is used up: per-day QuotaFailure, no RetryInfo
     "400",
     "403",
@@ -175,6 +177,10 @@ class Fault:
     sleep_s: float = 30.0  # for timeout: how long the answer takes
     model: str | None = None  # only calls of this model meet it (None: any call)
     prompt_contains: str | None = None  # only calls whose text parts contain this meet it
+    # for 429 and daily_429: the quotas the QuotaFailure names ("day", "minute", "tokens"; () is
+    # none, a Help link alone), and the free tier's names with "limit: 0" everywhere
+    quotas: tuple[str, ...] | None = None
+    free_tier: bool = False
 
 
 @dataclass(frozen=True)
@@ -264,7 +270,7 @@ class GeminiStandIn:
         json_answer: dict[str, Any] | None = None,
         retry_delay: str = "2s",
         batch_polls: int = 1,
-        api_version: str = "v1",
+        api_versions: tuple[str, ...] = ("v1beta", "v1"),
         limits: dict[str, dict[str, int]] | None = None,
         window_s: float = 60.0,
         day_s: float | None = None,
@@ -279,7 +285,7 @@ class GeminiStandIn:
         self.thought_image = thought_image
         self.json_answer = dict(json_answer or {})
         self.retry_delay = retry_delay
-        self.api_version = api_version
+        self.api_versions = tuple(api_versions)
         self.limits = {model: dict(row) for model, row in (limits or {}).items()}
         self.window_s = window_s
         self.day_s = day_s
@@ -337,7 +343,7 @@ class GeminiStandIn:
         self.add_route(
             "GET", r"/(?P<version>v[0-9a-z]+)/files/(?P<file>[^/:]+):download", self._download
         )
-        self.add_route("GET", r"/(?P<version>v1|v1beta)/batches", self._list_batches)
+        self.add_route("GET", r"/(?P<version>v[0-9a-z]+)/batches", self._list_batches)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -598,8 +604,9 @@ class GeminiStandIn:
             match = pattern.fullmatch(url.path)
             if match is None or method != http.command:
                 continue
-            if match.groupdict().get("version", self.api_version) != self.api_version:
-                continue  # one API version is served, as a deployment of the real API is
+            version = match.groupdict().get("version")
+            if version is not None and version not in self.api_versions:
+                continue  # an API version Google does not serve: a 404 as there
             request = Request(http.command, url.path, query, headers, raw, match)
             if not auth:
                 reply = handler(request)
@@ -753,10 +760,16 @@ class GeminiStandIn:
         if fault is not None and fault.kind == "timeout":
             return Reply(504, error_body(504))
         if fault is not None and fault.kind == "daily_429":
-            return self._quota_reply(model, "day", None)
+            quotas = "day" if fault.quotas is None else fault.quotas
+            return self._quota_reply(model, quotas, None, free_tier=fault.free_tier)
         if fault is not None and fault.kind.isdigit():
             if fault.kind == "429":
-                return self._quota_reply(model, "minute", fault.retry_delay)
+                return self._quota_reply(
+                    model,
+                    "minute" if fault.quotas is None else fault.quotas,
+                    fault.retry_delay,
+                    free_tier=fault.free_tier,
+                )
             return Reply(int(fault.kind), error_body(int(fault.kind)))
         config = body.get("generationConfig") or {}
         try:
@@ -823,39 +836,48 @@ class GeminiStandIn:
             return None
         return self._quota_reply(model, quota[0], quota[1])
 
-    def _quota_reply(self, model: str, per: str, retry_delay: str | None) -> Reply:
-        """A 429 as Gemini sends it: which quota, its value, and RetryInfo for a minute's."""
+    def _quota_reply(
+        self,
+        model: str,
+        per: str | tuple[str, ...],
+        retry_delay: str | None,
+        *,
+        free_tier: bool = False,
+    ) -> Reply:
+        """A 429 as Gemini sends it: a Help link, a QuotaFailure naming each quota ``per``
+        (``day``, ``minute``, ``tokens``; several at once as real 429s do, or none: the Help
+        link alone) and a RetryInfo when ``retry_delay`` is given. ``free_tier``: the free
+        tier's quota names and ``limit: 0`` everywhere (a project without billing), as in the
+        recorded body ``error_429_day_and_minute_limit0_free_tier.json``."""
         limits = self._limits_of(model)
-        quota_id, metric, value = {
-            "minute": (
-                "GenerateRequestsPerMinutePerProjectPerModel",
-                "generate_content_paid_tier_requests",
-                limits.get("rpm", 10),
-            ),
+        tier = "free_tier" if free_tier else "paid_tier"
+        suffix = "-FreeTier" if free_tier else ""
+        rows = {
+            "minute": ("GenerateRequestsPerMinutePerProjectPerModel", "requests", "rpm", 10),
             "tokens": (
                 "GenerateContentInputTokensPerModelPerMinute",
-                "generate_content_paid_tier_input_token_count",
-                limits.get("tpm", 0),
+                "input_token_count",
+                "tpm",
+                250_000,
             ),
-            "day": (
-                "GenerateRequestsPerDayPerProjectPerModel",
-                "generate_content_paid_tier_requests",
-                limits.get("rpd", 10),
-            ),
-        }[per]
-        metric = f"generativelanguage.googleapis.com/{metric}"
+            "day": ("GenerateRequestsPerDayPerProjectPerModel", "requests", "rpd", 10),
+        }
+        violations = []
+        lines = []
+        for quota in (per,) if isinstance(per, str) else per:
+            quota_id, metric, limit, fallback = rows[quota]
+            value = 0 if free_tier else limits.get(limit, fallback)
+            metric = f"generativelanguage.googleapis.com/generate_content_{tier}_{metric}"
+            violations.append(
+                {
+                    "quotaMetric": metric,
+                    "quotaId": quota_id + suffix,
+                    "quotaDimensions": {"location": "global", "model": model},
+                    "quotaValue": str(value),
+                }
+            )
+            lines.append(f"\n* Quota exceeded for metric: {metric}, limit: {value}, model: {model}")
         details: list[dict[str, Any]] = [
-            {
-                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-                "violations": [
-                    {
-                        "quotaMetric": metric,
-                        "quotaId": quota_id,
-                        "quotaDimensions": {"location": "global", "model": model},
-                        "quotaValue": str(value),
-                    }
-                ],
-            },
             {
                 "@type": "type.googleapis.com/google.rpc.Help",
                 "links": [
@@ -866,14 +888,15 @@ class GeminiStandIn:
                 ],
             },
         ]
+        if violations:
+            details.append(
+                {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": violations}
+            )
         if retry_delay is not None:
             details.append(
                 {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay}
             )
-        message = (
-            f"{_ERRORS[429][1]}\n* Quota exceeded for metric: {metric}, limit: {value},"
-            f" model: {model}"
-        )
+        message = _ERRORS[429][1] + "".join(lines)
         if retry_delay is not None:
             message += f"\nPlease retry in {retry_delay}."
         return Reply(429, error_body(429, message, details))
@@ -881,21 +904,28 @@ class GeminiStandIn:
     def _usage(
         self, body: dict[str, Any], images: int, output: dict[str, int], thoughts: int
     ) -> dict[str, Any]:
+        """``usageMetadata`` in the shape of the recorded answers (``tests/ai/replay_bodies.py``):
+        ``candidatesTokensDetails`` lists the IMAGE tokens only, and only when an image was
+        drawn (the text is the rest of ``candidatesTokenCount``); no output, no count at all;
+        ``serviceTier``, a field the SDK does not know, as the 2.5 and 3.x models send."""
         prompt_text = sum(len(t) for t in _texts(body)) // 4 + 1
         prompt = prompt_text + images * _TOKENS_PER_INPUT_IMAGE
         candidates = sum(output.values())
         usage: dict[str, Any] = {
             "promptTokenCount": prompt,
-            "candidatesTokenCount": candidates,
             "totalTokenCount": prompt + candidates + thoughts,
             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_text}]
             + ([{"modality": "IMAGE", "tokenCount": images * 258}] if images else []),
-            "candidatesTokensDetails": [
-                {"modality": modality, "tokenCount": count} for modality, count in output.items()
-            ],
         }
+        if candidates:
+            usage["candidatesTokenCount"] = candidates
+        if output.get("IMAGE"):
+            usage["candidatesTokensDetails"] = [
+                {"modality": "IMAGE", "tokenCount": output["IMAGE"]}
+            ]
         if thoughts:
             usage["thoughtsTokenCount"] = thoughts
+        usage["serviceTier"] = "standard"
         return usage
 
     def _unfinished_answer(

@@ -7,7 +7,15 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.studio.conftest import Studio, button, errors, frame, generate_and_wait, texts
+from tests.studio.conftest import (
+    TIMEOUT,
+    Studio,
+    button,
+    errors,
+    frame,
+    generate_and_wait,
+    texts,
+)
 from visualizer_core.scope import Role
 from visualizer_core.services import clients
 
@@ -118,3 +126,33 @@ def test_the_webhook_is_saved_with_its_secret_and_a_bad_url_refused(
     assert not app.exception
     assert any("https://93.184.215.14/visualizer" in s.value for s in app.success)
     assert len(app.code[0].value) >= 16
+
+
+def test_owners_see_what_matching_learned_and_forget_it(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    from visualizer_core.services import analysis
+    from visualizer_core.services import learning as taught
+
+    assert studio.session_id is not None
+    analysis.match_session(studio.scope("editor"), session_id=studio.session_id)
+    sofa, bed = studio.product_ids["SOFA-1"], studio.product_ids["BED-1"]
+    bedroom = studio.scene_ids[1]
+    analysis.set_match(
+        studio.scope("editor"), session_id=studio.session_id, product_id=sofa, scene_id=bedroom
+    )
+    analysis.set_match(
+        studio.scope("editor"), session_id=studio.session_id, product_id=bed, scene_id=bedroom
+    )
+    app = open_app("owner", "settings")
+    learned = frame(app, "product kind", "room", "placed").set_index("product kind")
+    assert learned.loc["Sofa", "placed"] == "Bedroom 1"
+    assert learned.loc["Sofa", "room"] == "not decided yet"
+    assert learned.loc["Bed", "placed"] == "Bedroom 1"
+
+    app.selectbox(key="settings.forget_kind").set_value("Sofa")
+    button(app, "Forget what was learned").click().run(timeout=TIMEOUT)
+    assert not app.exception
+    assert "Matching forgot 1 product kind(s)." in texts(app)
+    left = taught.taught_rooms(studio.scope("owner"), client_id=studio.client_id)
+    assert [lesson["category"] for lesson in left] == ["bed"]

@@ -24,6 +24,7 @@ def make_ai(settings: Settings) -> AIBackend:
         return GeminiAI(
             settings.gemini_api_key.get_secret_value(),
             base_url=settings.gemini_base_url,
+            api_version=settings.gemini_api_version,
             image_model=settings.gemini_image_model or gemini.DEFAULT_IMAGE_MODEL,
             text_model=settings.gemini_text_model or gemini.DEFAULT_TEXT_MODEL,
             prices=settings.gemini_prices,

@@ -46,6 +46,7 @@ from google.genai import types
 from pydantic import BaseModel, Field, ValidationError
 
 from visualizer_core import taxonomy
+from visualizer_core.ai import models
 from visualizer_core.ai import usage as usage_records
 from visualizer_core.ai.base import BatchAI, GenerationRequest, GenerationResult, ProductFacts
 from visualizer_core.ai.ratelimit import ModelLimiter, day_end
@@ -85,18 +86,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Model choice, checked against ai.google.dev (models and deprecations pages) on 2026-11-24:
-# - Images: Nano Banana 2.1, ``gemini-nano-banana-2.1``, GA since 2026-10-06 and what Google
-#   recommends for new projects. Its predecessors are gone or going: the ``-preview`` ids
-#   (gemini-3.1-flash-image-preview, gemini-3-pro-image-preview) shut down 2026-06-25,
-#   gemini-2.5-flash-image in October 2026, and gemini-3.1-flash-image (Nano Banana 2) is
-#   listed for shutdown on 2026-10-29. Nano Banana Pro (``gemini-3-pro-image``) is still GA and
-#   priced in PRICES for those who set GEMINI_IMAGE_MODEL to it; it costs about 4x as much.
-#   Note: 2.1 rejects imageSize "512"; 1K (the default), 2K and 4K work.
-# - Text: ``gemini-3.8-flash``, the newest stable Flash (GA 2026-09-02, no shutdown announced);
-#   it takes images and answers with JSON under a response schema.
-DEFAULT_IMAGE_MODEL = "gemini-nano-banana-2.1"
-DEFAULT_TEXT_MODEL = "gemini-3.8-flash"
+# The default models and why they were chosen: visualizer_core/ai/models.py.
+DEFAULT_IMAGE_MODEL = models.DEFAULT_IMAGE_MODEL
+DEFAULT_TEXT_MODEL = models.DEFAULT_TEXT_MODEL
 
 
 # Finish reasons that mean "the model would not", as opposed to "the model could not".
@@ -120,7 +112,7 @@ _UNFINISHED: dict[str, str] = {
     "UNEXPECTED_TOOL_CALL": "the model sent a malformed answer",
     "FINISH_REASON_UNSPECIFIED": "the model stopped for an unspecified reason",
 }
-_TOKENS_PER_IMAGE_INPUT = 258
+_TOKENS_PER_IMAGE_INPUT = 258  # a model the registry does not know
 _EXPECTED_OUTPUT_TOKENS = {"image": 1290, "text": 400}
 _ADVICE = "change the extra prompt text, the product photo or the scene, then try again"
 # What a failed call raises: an HTTP error answer, an unreadable answer, a lost connection.
@@ -158,7 +150,8 @@ class GeminiAI:
         prices: Mapping[str, Price | Mapping[str, float]] | None = None,
         limiter: ModelLimiter | None = None,
     ) -> None:
-        """``api_version`` None uses the SDK's default (``v1`` in google-genai 3.x).
+        """``api_version`` None uses the SDK's default for Google's API (``v1`` in google-genai
+        3.x; ``GEMINI_API_VERSION`` sets another, such as ``v1beta``).
 
         ``prices`` adds or replaces rows of :data:`PRICES`, as :class:`Price` or as
         ``{"input": .., "output": .., "image_output": ..}`` dicts. ``limiter`` hands out a
@@ -260,7 +253,8 @@ class GeminiAI:
         config = types.GenerateContentConfig(
             response_modalities=["TEXT", "IMAGE"],
             image_config=types.ImageConfig(
-                aspect_ratio=request.aspect_ratio, image_size=self.image_size
+                aspect_ratio=request.aspect_ratio,
+                image_size=request.image_size or self.image_size,
             ),
             seed=request.seed,
         )
@@ -289,7 +283,7 @@ class GeminiAI:
             if finish in _REFUSALS:
                 raise ContentRefused(_no_image_message(finish, response.text), model=model)
             raise TransientProviderError(_unfinished_message(finish, response), model=model)
-        usage = _usage(response.usage_metadata, image_model=True)
+        usage = _usage(response.usage_metadata)
         return GenerationResult(
             image=image.data,
             mime_type=image.mime_type or "image/png",
@@ -488,7 +482,7 @@ class GeminiAI:
         raised as ``ProviderError``s. A full window raises ``RateLimited`` before any call.
         """
         if self.limiter is not None:
-            self.limiter.take(model, tokens=_estimated_tokens(parts, kind))
+            self.limiter.take(model, tokens=_estimated_tokens(model, parts, kind))
         try:
             response = self._client.models.generate_content(
                 model=model, contents=[types.Content(role="user", parts=parts)], config=config
@@ -497,9 +491,7 @@ class GeminiAI:
             failure = self._failure(error, model)
             calls.append(usage_records.emit(self.pricing.record(kind, model, error=failure)))
             raise failure from error
-        tokens = usage_records.tokens_from_metadata(
-            response.usage_metadata, image_model=kind is CallKind.IMAGE
-        )
+        tokens = usage_records.tokens_from_metadata(response.usage_metadata)
         calls.append(usage_records.emit(self.pricing.record(kind, model, tokens)))
         return response
 
@@ -517,12 +509,15 @@ class GeminiAI:
         )
 
 
-def _estimated_tokens(parts: list[types.Part], kind: CallKind) -> int:
-    """The tokens a call will use, guessed before it is sent (for tokens-a-minute limits)."""
+def _estimated_tokens(model: str, parts: list[types.Part], kind: CallKind) -> int:
+    """The tokens a call will use, guessed before it is sent (for tokens-a-minute limits):
+    each input image as the model registry counts it, the Generate estimate's count too."""
     text = sum(len(part.text or "") for part in parts)
     images = sum(1 for part in parts if part.inline_data is not None)
+    info = models.lookup(model)
+    per_image = info.input_image_tokens if info else _TOKENS_PER_IMAGE_INPUT
     expected = _EXPECTED_OUTPUT_TOKENS["image" if kind is CallKind.IMAGE else "text"]
-    return text // 4 + 1 + images * _TOKENS_PER_IMAGE_INPUT + expected
+    return text // 4 + 1 + images * per_image + expected
 
 
 def classify_api_error(
@@ -530,20 +525,22 @@ def classify_api_error(
 ) -> ProviderError:
     """The ``ProviderError`` for an HTTP error answer from the API.
 
-    A 429 whose quota violation is a per-day one is the model's daily quota, not a busy
-    minute: :class:`DailyLimitReached`, and with a ``limiter`` the model is paused for every
-    worker until the quota resets.
+    A 429 that names a per-day quota (whatever else it names), a quota of 0, or no quota and
+    no retry time at all is the model's daily quota, not a busy minute (see
+    :func:`_daily_quota`): :class:`DailyLimitReached`, and with a ``limiter`` the model is
+    paused for every worker until the quota resets.
     """
     code = error.code
     text = f"Gemini answered {code} {error.status or ''}".rstrip() + f": {error.message or error}"
     if code == 429:
-        if _is_daily_quota(error):
+        reason = _daily_quota(error)
+        if reason is not None:
             if limiter is not None:
-                daily = limiter.provider_day_used(model, text)
+                daily = limiter.provider_day_used(model, text, reason=reason)
             else:
                 resets = day_end()
                 daily = DailyLimitReached(
-                    f"the daily request quota of {model} is used up; it resets at"
+                    f"the daily request quota of {model} is used up ({reason}); it resets at"
                     f" {resets:%Y-%m-%d %H:%M} UTC (midnight Pacific time); Gemini said: {text}",
                     resets_at=resets,
                 )
@@ -572,21 +569,44 @@ def classify_api_error(
     )
 
 
-def _is_daily_quota(error: genai_errors.APIError) -> bool:
-    """Whether a 429 is a per-day quota: a QuotaFailure violation names a per-day quota, and
-    no per-minute one is named beside it with a RetryInfo (that 429 is a busy minute)."""
-    day = minute = retry_info = False
-    for item in _error_details(error):
-        kind = str(item.get("@type", ""))
-        retry_info = retry_info or kind.endswith("google.rpc.RetryInfo")
-        if not kind.endswith("google.rpc.QuotaFailure"):
-            continue
-        for violation in item.get("violations") or []:
-            if isinstance(violation, dict):
-                names = f"{violation.get('quotaId', '')} {violation.get('quotaMetric', '')}"
-                day = day or "PerDay" in names or "per_day" in names.lower()
-                minute = minute or "PerMinute" in names or "per_minute" in names.lower()
-    return day and not (minute and retry_info)
+def _daily_quota(error: genai_errors.APIError) -> str | None:
+    """Why a 429 means the model's day is used up (not a busy minute), or None.
+
+    Real 429s name one violation or several at once (a per-day, a per-minute and a tokens
+    one together, each ``limit: 0`` on a project without billing), or none at all (only a
+    ``google.rpc.Help`` link, a quota that stays until midnight). Each of these is the day:
+
+    - a QuotaFailure violation names a per-day quota, whatever else it names beside it;
+    - a quota whose limit is 0 (``quotaValue`` "0", or "limit: 0" in the message): no
+      minute will ever have room, retrying a second later only spends the attempts;
+    - neither a QuotaFailure nor a RetryInfo: nothing says when to come back.
+
+    Only a 429 that names per-minute quotas (or gives a RetryInfo) with a limit above 0 is a
+    busy minute.
+    """
+    details = _error_details(error)
+    violations = [
+        violation
+        for item in details
+        if str(item.get("@type", "")).endswith("google.rpc.QuotaFailure")
+        for violation in item.get("violations") or []
+        if isinstance(violation, dict)
+    ]
+    names = " ".join(
+        f"{v.get('quotaId', '')} {v.get('quotaMetric', '')}" for v in violations
+    ).lower()
+    if "perday" in names.replace("_", ""):
+        return "Gemini reported the model's requests-per-day quota used up"
+    zero = any(str(v.get("quotaValue")) == "0" for v in violations)
+    if zero or re.search(r"\blimit: 0\b", error.message or ""):
+        return (
+            "Gemini reported a quota of 0 for the model (a project without billing, or a"
+            " model its tier does not include)"
+        )
+    retry_info = any(str(item.get("@type", "")).endswith("RetryInfo") for item in details)
+    if not violations and not retry_info:
+        return "Gemini answered 429 without naming a quota or a time to retry"
+    return None
 
 
 def _error_details(error: genai_errors.APIError) -> list[dict[str, Any]]:
@@ -657,10 +677,12 @@ def _enum_name(value: Any) -> str:
     return str(getattr(value, "value", value))
 
 
-def _usage(
-    metadata: types.GenerateContentResponseUsageMetadata | None, *, image_model: bool = False
-) -> dict[str, int]:
-    """Token counts in the project's words: input, output, total, thoughts, image output."""
+def _usage(metadata: types.GenerateContentResponseUsageMetadata | None) -> dict[str, int]:
+    """Token counts in the project's words: input, output, total, thoughts, image output.
+
+    Image output tokens are those the answer's ``candidatesTokensDetails`` names as IMAGE: an
+    answer without that list (text only, even from an image model) drew no image.
+    """
     if metadata is None:
         return {}
     usage = {
@@ -677,8 +699,6 @@ def _usage(
         usage["image_output_tokens"] = sum(
             item.token_count or 0 for item in details if _enum_name(item.modality) == "IMAGE"
         )
-    elif image_model:  # no breakdown: an image answer's output is (nearly) all image tokens
-        usage["image_output_tokens"] = usage["output_tokens"]
     return usage
 
 

@@ -69,6 +69,7 @@ __all__ = [
     "BatchRefused",
     "BatchStatus",
     "GeminiBatch",
+    "read_answer",
 ]
 
 log = logging.getLogger(__name__)
@@ -397,7 +398,7 @@ class GeminiBatch:
     def _record(
         self, model: str, batch: str, metadata: Any, error: ProviderError | None
     ) -> CallRecord:
-        tokens = tokens_from_metadata(metadata, image_model=True)
+        tokens = tokens_from_metadata(metadata)
         return self.ai.pricing.record(
             CallKind.BATCH, model, tokens, factor=BATCH_PRICE_FACTOR, error=error, batch=batch
         )
@@ -409,11 +410,10 @@ class GeminiBatch:
             return BatchLine(key, failed, self._record(model, batch, None, failed))
         raw = item.get("response") or {}
         try:
-            response = types.GenerateContentResponse.model_validate(raw)
-        except ValidationError as problem:
-            unreadable = TransientProviderError(
-                f"an unreadable batch answer ({problem.errors()[0]['msg']})"
-            )
+            response = read_answer(raw)
+        except (ValidationError, TypeError) as problem:
+            why = problem.errors()[0]["msg"] if isinstance(problem, ValidationError) else problem
+            unreadable = TransientProviderError(f"an unreadable batch answer ({why})")
             metadata = raw.get("usageMetadata") if isinstance(raw, Mapping) else None
             return BatchLine(key, unreadable, self._record(model, batch, metadata, unreadable))
         try:
@@ -426,6 +426,22 @@ class GeminiBatch:
         record = self._record(model, batch, response.usage_metadata, None)
         result.meta["cost_usd"] = record.cost_usd
         return BatchLine(key, result, record)
+
+
+def read_answer(raw: Any) -> types.GenerateContentResponse:
+    """A ``GenerateContentResponse`` read from its JSON the way the SDK reads an interactive
+    answer: fields it does not know (``usageMetadata.serviceTier`` of the 2.5 and 3.x models,
+    and whatever the API adds next) are dropped before the strict model validates the rest.
+
+    Validating a batch line with ``model_validate`` alone would refuse such a line (the SDK's
+    models forbid extra fields): its image lost, its cost billed all the same.
+    """
+    if not isinstance(raw, Mapping):
+        raise TypeError(f"the answer is a JSON {type(raw).__name__}, not an object")
+    # The SDK's own reader (what models.generate_content calls); it prunes a copy in place.
+    return types.GenerateContentResponse._from_response(
+        response=json.loads(json.dumps(raw)), kwargs={}
+    )
 
 
 def _named(error: TransientProviderError, what: str, attempts: int) -> TransientProviderError:

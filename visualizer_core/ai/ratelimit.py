@@ -452,11 +452,16 @@ class ModelLimiter:
         with self._lock:
             return self._days.get(key, 0)
 
-    def provider_day_used(self, model: str, message: str) -> DailyLimitReached:
+    def provider_day_used(
+        self,
+        model: str,
+        message: str,
+        *,
+        reason: str = "Gemini reported the model's requests-per-day quota used up",
+    ) -> DailyLimitReached:
         """Gemini answered a daily-quota 429: the model pauses for every worker until day's end."""
         name = model.removeprefix("models/")
         end = day_end(day_s=self.day_s)
-        reason = "Gemini reported the model's requests-per-day quota used up"
         self.board.pause(name, end, reason)
         return DailyLimitReached(_paused_message(name, end, reason, message), resets_at=end)
 

@@ -38,6 +38,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from visualizer_core.ai.models import registry
+
 __all__ = [
     "BATCH_PRICE_FACTOR",
     "PRICES",
@@ -78,20 +80,25 @@ class Price:
     image_output: float | None = None  # image output tokens (image models only)
 
 
-# Paid-tier standard (not Batch) prices, Gemini Developer API, as transcribed 2026-10/11 from
-# https://ai.google.dev/gemini-api/docs/pricing (via the api-evangelist pricing harvest of
-# 2026-10-07 and LiteLLM's Nano Banana 2.1 launch notes, BerriAI/litellm discussion 44983).
-# An image is billed by its output tokens: 1120 tokens for 1K, 1680 for 2K, 2520 for 4K, so a
-# 1K Nano Banana 2.1 image is 1120 * $30 / 1M = $0.0336. Gemini 3.8 Flash is on a promotion of
-# $0.75 / $3.75 until 2026-12-31; the table holds its list price from 2027-01-01 so that budgets
-# do not silently double in January. ``GEMINI_PRICES`` adds or replaces rows.
-PRICES: dict[str, Price] = {
-    "gemini-nano-banana-2.1": Price(input=1.50, output=7.50, image_output=30.00),
-    "gemini-3.1-flash-image": Price(input=0.50, output=3.00, image_output=60.00),
-    "gemini-3-pro-image": Price(input=2.00, output=12.00, image_output=120.00),
-    "gemini-3.8-flash": Price(input=1.50, output=7.50),
-    "gemini-3.5-flash": Price(input=1.50, output=9.00),
-}
+def _registry_prices() -> dict[str, Price]:
+    """The standard price in force today of every model the registry prices."""
+
+    table = {}
+    for info in registry().model:
+        row = info.price("standard")
+        if row is not None:
+            table[info.id] = Price(
+                input=row.input, output=row.output, image_output=row.image_output
+            )
+    return table
+
+
+PRICES: dict[str, Price] = _registry_prices()
+"""Standard (not Batch) prices, USD per 1M tokens, from the model registry
+(``ai/data/models.toml``, with the day each holds from and its source). An image is billed by
+its output tokens (1120 for a 1K picture of the 3.x flash image models, 1680 for 2K, 2520 for
+4K), so a 1K Nano Banana 2.1 image is 1120 x $30 / 1M = $0.0336. ``GEMINI_PRICES`` adds or
+replaces rows."""
 
 
 class Tokens(BaseModel):
@@ -279,11 +286,14 @@ def _image_tokens(details: list[Mapping[str, Any]]) -> int:
     return sum(int(_field(d, "token_count") or 0) for d in images)
 
 
-def tokens_from_metadata(metadata: Any, *, image_model: bool = False) -> Tokens:
+def tokens_from_metadata(metadata: Any) -> Tokens:
     """:class:`Tokens` from a ``usageMetadata`` (the SDK's object, or its JSON as a dict).
 
-    Input and output are split by modality where the API gives ``*_tokens_details``; without
-    them an image model's output counts as image tokens and all input as text.
+    Tokens are counted by modality only where the API says so: its ``*TokensDetails`` lists
+    name the image tokens, and the rest is text. Real answers list ``candidatesTokensDetails``
+    when an image was drawn and leave it out when there is none (an image model that answered
+    with text only), so an answer without that list has no image output: counting it as image
+    tokens would bill a text answer at the image rate (about 4x).
     """
     if metadata is None:
         return Tokens()
@@ -296,18 +306,10 @@ def tokens_from_metadata(metadata: Any, *, image_model: bool = False) -> Tokens:
     total = int(_field(metadata, "total_token_count") or 0)
     in_details = _field(metadata, "prompt_tokens_details") or []
     out_details = _field(metadata, "candidates_tokens_details") or []
-    if in_details:
-        input_image = _image_tokens(in_details)
-        input_text = max(prompt - input_image, 0)
-    else:
-        input_image, input_text = 0, prompt
-    if out_details:
-        output_image = _image_tokens(out_details)
-        output_text = max(candidates - output_image, 0)
-    elif image_model:
-        output_image, output_text = candidates, 0
-    else:
-        output_image, output_text = 0, candidates
+    input_image = _image_tokens(in_details) if in_details else 0
+    input_text = max(prompt - input_image, 0)
+    output_image = _image_tokens(out_details) if out_details else 0
+    output_text = max(candidates - output_image, 0)
     return Tokens(
         input_text=input_text,
         input_image=input_image,

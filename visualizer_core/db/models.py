@@ -164,6 +164,10 @@ class Product(_Timestamps, Base):
     analyzed_at: Mapped[dt.datetime | None] = mapped_column()
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     """The spend ledger of its analysis calls: ``{"calls": [CallRecord...], "cost_usd"}``."""
+    source_ids: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """Its identifiers in the catalog it came from (:class:`~visualizer_core.schemas.SourceIds`)."""
+    photo_errors: Mapped[list[dict[str, str]] | None] = mapped_column(JSONType)
+    """The photos of its last import that could not be stored: ``[{"url", "reason"}]``."""
 
     __table_args__ = (UniqueConstraint("client_id", "sku"),)
 

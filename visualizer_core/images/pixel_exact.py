@@ -44,9 +44,9 @@ from visualizer_core.errors import InvalidImage
 
 __all__ = [
     "APPLIED_NOTE",
-    "FEATHER_PX",
     "DISAGREE_COLOUR",
     "DISAGREE_LUMA",
+    "FEATHER_PX",
     "MIN_CONFIDENCE",
     "OCCLUDED_SHARE",
     "RECOLOURED_SHARE",
@@ -221,7 +221,8 @@ def _refined(
     moved = np.abs(after[:2] / after[2] - before[:2] / before[2]).max()
     if not np.isfinite(moved) or moved > 0.03 * max(size):
         return matrix
-    return refined / refined[2, 2]
+    normalised: NDArray[np.float64] = refined / refined[2, 2]
+    return normalised
 
 
 def _side(ys: NDArray[np.intp], xs: NDArray[np.intp], box: tuple[int, int, int, int]) -> str:

@@ -1,7 +1,7 @@
 """A small expiring cache for Unsplash answers: in Redis when ``REDIS_URL`` is set, else in memory.
 
 Streamlit runs a page again on every click, and Unsplash's demo key allows 50 requests an
-hour; so a search page (query, page, filters) is asked for once and kept for an hour
+hour; so a search page (client, query, page, filters) is asked for once and kept for an hour
 (:data:`SEARCH_TTL_S`), and the quota Unsplash reported last is kept beside it, for every
 process of the deployment to read. Values are JSON. With Redis the keys are
 ``{APP_ENV}:unsplash:...`` and expire on their own; in memory, a bounded dict per process with
@@ -107,12 +107,15 @@ def cache_for(redis_url: str | None, app_env: str) -> AnswerCache:
     return _memory
 
 
-def search_key(base_url: str, **params: object) -> str:
-    """The cache key of one search page: the API's address and the normalised parameters."""
+def search_key(base_url: str, *, partition: str, **params: object) -> str:
+    """The cache key of one search page: the API's address, whose page it is (``partition``,
+    the client's id: no client reads another's searches) and the normalised parameters."""
     normal = {
         k: (" ".join(str(v).lower().split()) if k == "query" else v)
         for k, v in sorted(params.items())
         if v is not None
     }
-    digest = hashlib.sha256(json.dumps([base_url, normal], default=str).encode()).hexdigest()
+    digest = hashlib.sha256(
+        json.dumps([base_url, partition, normal], default=str).encode()
+    ).hexdigest()
     return f"search:{digest[:40]}"

@@ -142,8 +142,14 @@ class UnsplashClient:
         per_page: int = 12,
         orientation: str | None = None,
         color: str | None = None,
+        cache_partition: str,
     ) -> SearchPage:
-        """One page of photos matching ``query``, newest relevance first."""
+        """One page of photos matching ``query``, newest relevance first.
+
+        ``cache_partition`` (the searching client's id) is part of the cache key: a page kept
+        for one client is never another's answer, so nobody can tell from a cached (or quick)
+        answer what another client searched.
+        """
         query = query.strip()
         if not query:
             raise InvalidInput("type what to search for, e.g. 'scandinavian living room'")
@@ -158,7 +164,7 @@ class UnsplashClient:
             params["orientation"] = orientation
         if color:
             params["color"] = color
-        key = search_key(self.base_url, **params)
+        key = search_key(self.base_url, partition=cache_partition, **params)
         kept = self.cache.get(key) if self.cache is not None else None
         if isinstance(kept, dict):
             try:

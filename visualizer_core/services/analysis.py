@@ -8,17 +8,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any, TypeVar
 
+from sqlalchemy.orm import Session
+
 from visualizer_core import backends
 from visualizer_core.ai import usage
 from visualizer_core.ai.base import ProductFacts
 from visualizer_core.ai.retry import call_with_retries
 from visualizer_core.db import ledger, repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.db.models import Product
+from visualizer_core.db.models import Product, StudioSession
 from visualizer_core.errors import InvalidInput, NotFound, VisualizerError
 from visualizer_core.matching import best_matches
 from visualizer_core.schemas import Match, ProductAnalysis, SceneAnalysis
 from visualizer_core.scope import Action, Scope
+from visualizer_core.services import learning
 from visualizer_core.services._uow import parse_id, unit_of_work
 from visualizer_core.services.sessions import load_session
 
@@ -200,7 +203,8 @@ def match_session(
         overrides = {
             pid: m.scene_id for pid, m in matches.items() if m.overridden and m.scene_id in scenes
         }
-        found = best_matches(analyses, scenes, overrides)
+        taught = learning.lessons_of(db, session.client_id)
+        found = best_matches(analyses, scenes, overrides, taught)
         out = []
         for pid in (str(p.id) for p in products if str(p.id) in found):
             # matching's choice as the session stores it, the score rounded
@@ -222,16 +226,20 @@ def set_match(
     pid = parse_id(product_id, "product")
     with unit_of_work() as db:
         session = load_session(db, scope, session_id, lock=True)
-        if repo.get(db, Product, pid, client_id=session.client_id) is None:
+        product = repo.get(db, Product, pid, client_id=session.client_id)
+        if product is None:
             raise NotFound("product", product_id)
         matches = session.match_map()
+        before = matches.get(str(pid))
+        if before is not None and before.overridden:
+            _teach(db, session, product, before.scene_id, -1)  # the earlier choice is taken back
         if scene_id is None:
             matches.pop(str(pid), None)
             session.set_matches(matches)
             return {"product_id": str(pid), "scene_id": None}
         if session.find_scene(scene_id) is None:
             raise NotFound("scene", scene_id)
-        before = matches.get(str(pid))
+        _teach(db, session, product, scene_id, +1)
         matches[str(pid)] = Match(
             scene_id=scene_id,
             score=before.score if before else None,
@@ -240,3 +248,15 @@ def set_match(
         )
         session.set_matches(matches)
         return {"product_id": str(pid), **matches[str(pid)].model_dump(mode="json")}
+
+
+def _teach(db: Session, session: StudioSession, product: Product, scene_id: str, n: int) -> None:
+    """Count (or take back) a person's placement of the product in the scene's room."""
+    scene = session.find_scene(scene_id)
+    learning.note_placement(
+        db,
+        client_id=session.client_id,
+        category=(product.analysis or {}).get("category"),
+        room=scene.room if scene is not None else None,
+        placed=n,
+    )

@@ -1,11 +1,17 @@
 """Export: a session's images as a ZIP with ``manifest.csv``, as stored or at a delivery preset.
 
 Without a preset the completed images go in as stored (what ``visualizer export`` has always
-written). A :class:`DeliveryPreset` gives what stores ask for: JPEG or WebP, square 2048 px,
+written). A :class:`DeliveryPreset` gives what stores ask for: JPEG, WebP or PNG, square 2048 px,
 4:5 at 1600 x 2000 or the original size, sRGB (converted from any embedded profile, and the
-sRGB profile embedded), every other piece of metadata stripped, and file names from a pattern
-(``{sku}_{variant}`` by default). A preset chosen once is remembered per client
-(``client.settings["delivery_preset"]``).
+sRGB profile embedded), and file names from a pattern (``{sku}_{variant}`` by default). A
+preset chosen once is remembered per client (``client.settings["delivery_preset"]``).
+
+Every picture written carries its provenance as XMP (:mod:`visualizer_core.images.provenance`):
+IPTC's digital source type (``trainedAlgorithmicMedia``, or
+``compositeWithTrainedAlgorithmicMedia`` where the product's own pixels were composited), and
+the client's credit line when it set one (``client.settings["credit_line"]``:
+``photoshop:Credit`` and ``dc:rights``). Nothing else of the inputs' metadata (EXIF with its
+camera and GPS fields, IPTC-IIM, comments) is written.
 
 Every cell of every CSV the project writes goes through :func:`spreadsheet_safe`.
 """
@@ -32,6 +38,7 @@ from visualizer_core import backends
 from visualizer_core.db import repo
 from visualizer_core.db.models import GeneratedImage, Product
 from visualizer_core.errors import InvalidInput, first_problem
+from visualizer_core.images import provenance
 from visualizer_core.schemas import ImageStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services._uow import client_row, unit_of_work
@@ -43,10 +50,12 @@ __all__ = [
     "SIZES",
     "DeliveryPreset",
     "client_preset",
+    "credit_line",
     "export_session",
     "parse_preset",
     "remember_preset",
     "render",
+    "set_credit_line",
     "spreadsheet_safe",
 ]
 
@@ -90,6 +99,8 @@ _PLACEHOLDERS = frozenset({"sku", "variant", "product", "session", "image_id", "
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _SRGB_BYTES = _SRGB.tobytes()
 _PRESET_KEY = "delivery_preset"
+_CREDIT_KEY = "credit_line"
+_COMPOSITOR_MODELS = ("local-compositor",)
 
 
 class DeliveryPreset(BaseModel):
@@ -97,7 +108,7 @@ class DeliveryPreset(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    format: Literal["jpeg", "webp"] = "jpeg"
+    format: Literal["jpeg", "webp", "png"] = "jpeg"
     size: Literal["square_2048", "portrait_1600x2000", "original"] = "square_2048"
     pattern: str = Field(default="{sku}_{variant}", min_length=1, max_length=200)
     quality: int = Field(default=90, ge=50, le=100)
@@ -119,7 +130,7 @@ class DeliveryPreset(BaseModel):
 
     @property
     def extension(self) -> str:
-        return "jpg" if self.format == "jpeg" else "webp"
+        return {"jpeg": "jpg", "webp": "webp", "png": "png"}[self.format]
 
     def describe(self) -> str:
         return f"{self.format.upper()} · {SIZE_LABELS[self.size]} · {self.pattern}"
@@ -131,6 +142,8 @@ PRESETS: dict[str, DeliveryPreset] = {
     "original": DeliveryPreset(size="original"),
     "square-2048-webp": DeliveryPreset(size="square_2048", format="webp"),
 }
+# A stored picture whose JPEG header cannot be rewritten is encoded again at its own size.
+_AS_STORED = DeliveryPreset(size="original", quality=92)
 
 
 def parse_preset(value: DeliveryPreset | str | dict[str, Any]) -> DeliveryPreset:
@@ -153,9 +166,15 @@ def spreadsheet_safe(value: object) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def render(data: bytes, preset: DeliveryPreset) -> tuple[bytes, int, int]:
+def render(
+    data: bytes, preset: DeliveryPreset, stamp: provenance.Provenance | None = None
+) -> tuple[bytes, int, int]:
     """The picture at the preset: sRGB, resized (cropped to the shape from the centre), no
-    metadata but the sRGB profile; returns the bytes, width and height."""
+    metadata but the sRGB profile and the provenance packet (``stamp``; by default the
+    source type the picture declares, else ``trainedAlgorithmicMedia``); returns the bytes,
+    width and height."""
+    if stamp is None:
+        stamp = provenance.Provenance(provenance.read(data) or provenance.TRAINED)
     with Image.open(io.BytesIO(data)) as opened:
         opened.load()
         picture: Image.Image = opened
@@ -181,14 +200,10 @@ def render(data: bytes, preset: DeliveryPreset) -> tuple[bytes, int, int]:
         target = SIZES[preset.size]
         if target is not None and picture.size != target:
             picture = ImageOps.fit(picture, target, Image.Resampling.LANCZOS, centering=(0.5, 0.5))
-        out = io.BytesIO()
-        if preset.format == "jpeg":
-            picture.save(
-                out, "JPEG", quality=preset.quality, optimize=True, icc_profile=_SRGB_BYTES
-            )
-        else:
-            picture.save(out, "WEBP", quality=preset.quality, method=4, icc_profile=_SRGB_BYTES)
-        return out.getvalue(), picture.width, picture.height
+        encoded = provenance.encode(
+            picture, preset.format, stamp, quality=preset.quality, icc_profile=_SRGB_BYTES
+        )
+        return encoded, picture.width, picture.height
 
 
 def _slug(text: str, fallback: str) -> str:
@@ -263,6 +278,48 @@ def remember_preset(
     return chosen
 
 
+def credit_line(scope: Scope, *, client_id: uuid.UUID | str) -> dict[str, str]:
+    """The client's credit line for its pictures: ``{"credit", "rights"}`` (empty strings
+    when unset)."""
+    scope.require(Action.READ)
+    with unit_of_work() as db:
+        saved = (client_row(db, scope, client_id).settings or {}).get(_CREDIT_KEY) or {}
+    return {"credit": str(saved.get("credit") or ""), "rights": str(saved.get("rights") or "")}
+
+
+def set_credit_line(
+    scope: Scope, *, client_id: uuid.UUID | str, credit: str = "", rights: str = ""
+) -> dict[str, str]:
+    """Set (or clear, with empty strings) the credit line written into every delivered
+    picture's XMP: ``photoshop:Credit`` (``credit``) and ``dc:rights`` (``rights``)."""
+    scope.require(Action.MANAGE)
+    line = {"credit": credit.strip(), "rights": rights.strip()}
+    for field, value in line.items():
+        if len(value) > provenance.MAX_CREDIT:
+            raise InvalidInput(
+                f"the {field} line is {len(value)} characters; at most "
+                f"{provenance.MAX_CREDIT} fit in a picture's metadata"
+            )
+        if any(not c.isprintable() for c in value):
+            raise InvalidInput(f"the {field} line has a control character; use one plain line")
+    with unit_of_work() as db:
+        client = client_row(db, scope, client_id, lock=True)
+        client.settings = {**(client.settings or {}), _CREDIT_KEY: line}
+    return line
+
+
+def _stamp_for(image: GeneratedImage, data: bytes, credit: dict[str, str]) -> provenance.Provenance:
+    """The provenance packet of one delivered picture: the source type its file declares
+    (images stored before the tag existed: by the model that made them), the credit line."""
+    declared = provenance.read(data)
+    if declared is None:
+        made_by_compositor = (image.model or "").startswith(_COMPOSITOR_MODELS)
+        declared = provenance.COMPOSITE if made_by_compositor else provenance.TRAINED
+    return provenance.Provenance(
+        declared, credit=credit.get("credit") or None, rights=credit.get("rights") or None
+    )
+
+
 def _completed(
     scope: Scope,
     session_id: uuid.UUID | str,
@@ -291,6 +348,13 @@ def _completed(
         key=lambda i: (products[i.product_id].sku if i.product_id in products else "", i.variant)
     )
     return name, images, products
+
+
+def _client_credit(scope: Scope, session_id: uuid.UUID | str) -> dict[str, str]:
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id)
+        saved = (client_row(db, scope, session.client_id).settings or {}).get(_CREDIT_KEY) or {}
+    return {"credit": str(saved.get("credit") or ""), "rights": str(saved.get("rights") or "")}
 
 
 def _manifest_row(name: str, image: GeneratedImage, sku: str, product_name: str) -> list[Any]:
@@ -334,13 +398,18 @@ def export_session(
     chosen = parse_preset(preset) if preset is not None else None
     session_name, images, products = _completed(scope, session_id, approved_only, image_ids)
     storage = backends.current().storage
+    credit = _client_credit(scope, session_id)
 
     def picture(image: GeneratedImage) -> tuple[bytes, int | str, int | str]:
         assert image.image_key is not None
         data = storage.get(image.image_key)
+        stamp = _stamp_for(image, data, credit)
         if chosen is None:
-            return data, "", ""
-        return render(data, chosen)
+            try:
+                return provenance.restamp_jpeg(data, stamp), "", ""
+            except ValueError:
+                return render(data, _AS_STORED, stamp)
+        return render(data, chosen, stamp)
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

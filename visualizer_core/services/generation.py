@@ -41,6 +41,8 @@ from visualizer_core.services._uow import in_scope, own_client, parse_id, unit_o
 from visualizer_core.services.analysis import analyze_session, match_session
 from visualizer_core.services.economy import poll_economy, submit_economy
 from visualizer_core.services.jobs import job_id_for
+from visualizer_core.services.models import check_flow_model
+from visualizer_core.services.products import no_photo_reason
 from visualizer_core.services.sessions import load_session
 
 # ``process_image`` is the queue's task (reached through ``services.TASKS``), not part of the
@@ -116,6 +118,7 @@ def generate(
     """
     scope.require(Action.GENERATE)
     settings = settings or FlowSettings()
+    check_flow_model(scope, settings)  # a retired or unpriced model, a size it does not draw
     with unit_of_work() as db:
         session = load_session(db, scope, session_id)
         sid, client_id = session.id, session.client_id
@@ -157,11 +160,16 @@ def generate(
                 raise NotFound("scene", scene)
         matched = session.match_map()
         images = repo.images_of(db, wanted)
+        no_photo = [pid for pid in wanted if pid not in skipped and not images[pid]]
+        photo_errors = {
+            p.id: p.photo_errors
+            for p in (repo.list_products(db, client_id=client_id, ids=no_photo) if no_photo else [])
+        }
         for pid in wanted:
             if pid in skipped:
                 continue
             if not images[pid]:
-                skipped[pid] = "it has no photo: upload one, then generate it again"
+                skipped[pid] = no_photo_reason(photo_errors.get(pid))
             elif pid not in chosen and str(pid) not in matched:
                 skipped[pid] = "no scene of the session was matched to it: set one by hand"
         if skipped:

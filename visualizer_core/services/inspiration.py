@@ -85,7 +85,7 @@ def search_inspiration(
 ) -> SearchPage:
     """A page of photos for ``query``: Unsplash's with a key, the client's library without.
 
-    Unsplash pages are kept for an hour (per query, page and filters), so asking again, as a
+    Unsplash pages are kept for an hour (per client, query, page and filters), so asking again, as a
     Streamlit rerun does, spends no request; the page says how many requests are left.
     """
     scope.require(Action.READ)
@@ -100,7 +100,12 @@ def search_inspiration(
     if unsplash_configured():
         with _unsplash() as client:
             return client.search(
-                query, page=page, per_page=per_page, orientation=orientation, color=color
+                query,
+                page=page,
+                per_page=per_page,
+                orientation=orientation,
+                color=color,
+                cache_partition=str(cid),  # one client's searches are not another's answers
             )
     with unit_of_work() as db:
         found = search_library(

@@ -12,7 +12,8 @@ same picture and record it the same way:
    another attempt is not retried here but handed back to the queue with :func:`defer`;
 4. :func:`keep_result` measures the product in the picture (the fidelity gate's measurement),
    in pixel-exact mode puts the product photo's own pixels back where the product was found,
-   and stores the image and its thumbnail at the row's keys;
+   and stores the image and its thumbnail at the row's keys, each with the IPTC digital source
+   type that says how it was made (:mod:`visualizer_core.images.provenance`);
 5. :func:`complete` or :func:`fail` marks the row, guarded: only while it is still ``generating``
    (a recovery may have taken it back); a completed image is done (its fidelity judgement, when
    the client wants one, is a task of its own: :func:`judge`), and then
@@ -52,6 +53,7 @@ from visualizer_core.db.models import (
 )
 from visualizer_core.errors import DailyLimitReached, InvalidInput, ProviderError, RateLimited
 from visualizer_core.fidelity import FidelityCheck, Measurement, check_fidelity, measure
+from visualizer_core.images import provenance
 from visualizer_core.images.ingest import make_thumbnail
 from visualizer_core.images.pixel_exact import composite_product
 from visualizer_core.prompts import build_prompt
@@ -207,6 +209,7 @@ def build_request(
         product_analysis=job.product_analysis,
         scene_analysis=job.scene_analysis,
         model=job.model,
+        image_size=job.settings.image_size,
     )
     return request, prompt.version if prompt else None
 
@@ -264,15 +267,24 @@ def defer(
     return done
 
 
-def _as_jpeg(image_bytes: bytes, mime: str) -> bytes:
-    """The stored form of a generated image: JPEG stays, anything else becomes JPEG."""
+def _as_jpeg(image_bytes: bytes, mime: str, stamp: provenance.Provenance) -> bytes:
+    """The stored form of a generated image: a JPEG with its provenance tag and no other
+    metadata. A provider's JPEG keeps its compressed pixels (only its header is rewritten);
+    anything else becomes JPEG."""
     if mime == "image/jpeg":
-        return image_bytes
+        try:
+            return provenance.restamp_jpeg(image_bytes, stamp)
+        except ValueError:
+            pass  # a JPEG whose header cannot be walked: decoded and encoded again below
     with Image.open(io.BytesIO(image_bytes)) as picture:
         rgb = picture.convert("RGB")
-    buffer = io.BytesIO()
-    rgb.save(buffer, "JPEG", quality=92)
-    return buffer.getvalue()
+    return provenance.encode(rgb, "jpeg", stamp, quality=92)
+
+
+def _source_type_of(result: GenerationResult) -> str:
+    """IPTC's source type of a result: a composite where the product's own pixels were
+    placed into the picture (the result's ``meta["composited"]``), else generated."""
+    return provenance.COMPOSITE if result.meta.get("composited") else provenance.TRAINED
 
 
 COMPOSITOR_NOTE = "the compositor placed the product photo's own pixels (relit to the scene)"
@@ -315,7 +327,8 @@ def keep_result(
     """
     current = backends.current()
     mark = time.perf_counter()
-    data = _as_jpeg(result.image, result.mime_type)
+    stamp = provenance.Provenance(_source_type_of(result))
+    data = _as_jpeg(result.image, result.mime_type, stamp)
     timings["encode_s"] = time.perf_counter() - mark
     box = result.meta.get("box")
     placed = [int(v) for v in box] if isinstance(box, list | tuple) and len(box) == 4 else None
@@ -326,9 +339,12 @@ def keep_result(
     if placed is None and job.keep_product_pixels:
         mark = time.perf_counter()
         data, pixels, note, measured = _pixel_exact(job.client_id, product_png, data, measured)
+        if pixels == "composited":  # the photo's own pixels are in it now: IPTC's composite
+            stamp = provenance.Provenance(provenance.COMPOSITE)
+            data = provenance.restamp_jpeg(data, stamp)
         timings["pixel_exact_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    thumb = make_thumbnail(data, filename=f"{iid}.jpg")
+    thumb = provenance.restamp_jpeg(make_thumbnail(data, filename=f"{iid}.jpg"), stamp)
     timings["encode_s"] += time.perf_counter() - mark
     mark = time.perf_counter()
     image_key = keys.generated_image(job.client_id, job.session_id, iid, "jpg")

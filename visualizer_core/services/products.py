@@ -25,10 +25,11 @@ from visualizer_core import backends
 from visualizer_core.catalog import CatalogRow, is_url, read_catalog, read_records, resolve_image
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.db.models import Product, ProductImage
+from visualizer_core.db.models import Product, ProductImage, StudioSession
 from visualizer_core.errors import InvalidInput, VisualizerError
 from visualizer_core.images.fetch import download_all
 from visualizer_core.images.ingest import IngestedImage, ingest_file, ingest_image
+from visualizer_core.schemas import PhotoState
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services._uow import (
     client_in_scope,
@@ -48,6 +49,7 @@ __all__ = [
     "get_product",
     "import_products",
     "list_products",
+    "no_photo_reason",
 ]
 
 # Below this many photos, a process pool costs more than it saves.
@@ -56,11 +58,29 @@ _PARALLEL_FROM = 8
 
 @dataclass
 class ImportReport:
+    """What an import did. ``failed`` counts rows not stored; ``errors`` names them and every
+    photo that could not be stored (``{"row", "error", "url"}``; its product landed with
+    ``photo_state`` missing when it has no other photo). ``photos_missing`` counts those
+    photos, ``hosts_down`` the hosts given up on (``{"host", "reason", "photos"}``: after the
+    first failures, the rest of a dead host's photos fail fast with the same reason)."""
+
     imported: int = 0
     updated: int = 0
     failed: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     product_ids: list[str] = field(default_factory=list)
+    photos_fetched: int = 0
+    photos_kept: int = 0
+    photos_missing: int = 0
+    hosts_down: list[dict[str, Any]] = field(default_factory=list)
+    format: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+
+    @property
+    def stored(self) -> int:
+        """Products written by this import (new or updated)."""
+        return self.imported + self.updated
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +102,53 @@ class ProductRead:
     base_keys: list[str]
     preview_keys: list[str]
     thumbnail_keys: list[str]
+    source_ids: dict[str, Any] = field(default_factory=dict)
+    """Its identifiers in the catalog it came from (:class:`~visualizer_core.schemas.SourceIds`
+    as JSON; empty for a product imported before they were kept)."""
+    photo_errors: list[dict[str, str]] = field(default_factory=list)
+    """The photos of its last import that could not be stored: ``{"url", "reason"}``."""
+
+    @property
+    def photo_state(self) -> PhotoState:
+        """``ok`` when it has a stored photo to picture, else ``missing``."""
+        return PhotoState.OK if self.image_ids else PhotoState.MISSING
+
+    @property
+    def rooms(self) -> list[str]:
+        """The room types its analysis put it in, best first (empty before analysis)."""
+        return list((self.analysis or {}).get("room_types") or [])
+
+    @property
+    def missing_photo_reason(self) -> str | None:
+        """Why it has no photo, for a person; None when it has one."""
+        return None if self.image_ids else no_photo_reason(self.photo_errors)
+
+    def listing(self) -> dict[str, Any]:
+        """What ``visualizer products list`` prints for it."""
+        return {
+            "id": str(self.id),
+            "sku": self.sku,
+            "name": self.name,
+            "category": self.category,
+            "rooms": self.rooms,
+            "photo_state": self.photo_state.value,
+            "photo_errors": self.photo_errors,
+            "source_ids": self.source_ids,
+        }
+
+
+def no_photo_reason(photo_errors: Sequence[Mapping[str, str]] | None) -> str:
+    """Why a product has no photo to picture, for a person: the first photo that could not be
+    stored and its reason, or that the catalog named none."""
+    if photo_errors:
+        first = photo_errors[0]
+        more = len(photo_errors) - 1
+        extra = f" (and {more} more photo(s))" if more else ""
+        return (
+            f"its photo {first['url']} could not be stored: {first['reason']}{extra}; "
+            "upload one or import again"
+        )
+    return "it has no photo: upload one, then generate it again"
 
 
 def _read(product: Product, images: list[ProductImage]) -> ProductRead:
@@ -100,6 +167,8 @@ def _read(product: Product, images: list[ProductImage]) -> ProductRead:
         base_keys=[i.base_key for i in images],
         preview_keys=[i.preview_key for i in images],
         thumbnail_keys=[i.thumbnail_key for i in images],
+        source_ids=dict(product.source_ids or {}),
+        photo_errors=list(product.photo_errors or []),
     )
 
 
@@ -250,6 +319,9 @@ def _land_row(
             product.colors = product_data.colors
             product.materials = product_data.materials
             product.dimensions = product_data.dimensions
+            if product_data.source_ids is not None:
+                product.source_ids = product_data.source_ids.model_dump(mode="json")
+            product.photo_errors = list(planned.row.photo_errors) or None
             if existing is not None and (
                 existing.name != product_data.name
                 or existing.category != product_data.category
@@ -294,34 +366,33 @@ def _plan(
     """Resolve each row's local photos; return the URLs still to download.
 
     A URL the product already has a stored photo from is kept, not fetched again, so
-    importing a catalog again retries only the photos that failed.
+    importing a catalog again fetches only the photos not yet stored. A photo file that
+    cannot be used (not in the images folder, or outside it) is left out of its row and named
+    in the row's ``photo_errors``; the product lands without it.
     """
     urls: list[str] = []
     for row in rows:
         if row.product is None or not row.product.images:
             continue
         stored = stored_sources.get(row.product.sku, set())
-        local = [name for name in row.product.images if not is_url(name)]
-        if local and images_dir is None:
-            row.error = "the row names photo files but no images folder was given"
-            row.product = None
-            continue
+        images: list[str] = []
         paths: list[Path] = []
-        try:
-            for name in row.product.images:
-                if not is_url(name):
-                    assert images_dir is not None
+        for name in row.product.images:
+            if not is_url(name):
+                try:
+                    if images_dir is None:
+                        raise InvalidInput("a photo file is named but no images folder was given")
                     paths.append(resolve_image(images_dir, name))
-                elif name in stored:
-                    paths.append(_KEEP)
-                else:
-                    paths.append(Path(name))  # replaced by the downloaded file
-                    urls.append(name)
-        except InvalidInput as error:
-            row.error = str(error)
-            row.product = None
-            continue
-        row.image_paths = paths
+                except InvalidInput as error:
+                    row.photo_errors.append({"url": name, "reason": str(error)})
+                    continue
+            elif name in stored:
+                paths.append(_KEEP)
+            else:
+                paths.append(Path(name))  # replaced by the downloaded file
+                urls.append(name)
+            images.append(name)
+        row.product.images, row.image_paths = images, paths
     return urls
 
 
@@ -330,21 +401,35 @@ def _fetch(
     urls: list[str],
     folder: Path,
     progress: Callable[[int, int], None] | None,
+    report: ImportReport,
 ) -> None:
-    """Download the rows' photo URLs; a photo that fails makes its row an error naming it."""
+    """Download the rows' photo URLs. A photo that fails is left out of its row and named in
+    the row's ``photo_errors``: the product still lands, with the photos that came."""
     found = download_all(urls, folder, progress=progress)
+    report.photos_fetched = sum(1 for d in found.values() if d.path is not None)
+    down: dict[str, dict[str, Any]] = {}
+    for result in found.values():
+        if result.host_down:
+            entry = down.setdefault(
+                result.host, {"host": result.host, "reason": result.error, "photos": 0}
+            )
+            entry["photos"] += 1
+    report.hosts_down = list(down.values())
     for row in rows:
         if row.product is None:
             continue
-        for index, name in enumerate(row.product.images):
-            if not is_url(name) or row.image_paths[index] == _KEEP:
-                continue
-            result = found[name]
-            if result.path is None:
-                row.error = f"photo {name}: {result.error}"
-                row.product = None
-                break
-            row.image_paths[index] = result.path
+        images: list[str] = []
+        paths: list[Path] = []
+        for name, path in zip(row.product.images, row.image_paths, strict=True):
+            if is_url(name) and path != _KEEP:
+                result = found[name]
+                if result.path is None:
+                    row.photo_errors.append({"url": name, "reason": result.error or "failed"})
+                    continue
+                path = result.path
+            images.append(name)
+            paths.append(path)
+        row.product.images, row.image_paths = images, paths
 
 
 def import_products(
@@ -394,7 +479,8 @@ def import_products(
     urls = _plan(rows, Path(images_dir) if images_dir else None, stored_sources)
     with tempfile.TemporaryDirectory(prefix="visualizer-photos-") as folder:
         if urls:
-            _fetch(rows, urls, Path(folder), progress)
+            _fetch(rows, urls, Path(folder), progress, report)
+        report.photos_kept = sum(p == _KEEP for row in rows if row.product for p in row.image_paths)
         photos = _Ingest([p for row in rows if row.product for p in row.image_paths if p != _KEEP])
         try:
             _land_rows(cid, rows, photos, existing, report)
@@ -418,26 +504,34 @@ def _land_rows(
                     planned.append((name, None))
                     continue
                 result = photos.result(path)
-                if isinstance(result, str):
-                    row.error = result
-                    break
-                planned.append((name, result))
-            if row.error is None:
-                try:
-                    pid, created = _land_row(
-                        cid, _Planned(row, planned), existing.get(row.product.sku)
-                    )
-                except VisualizerError as error:
-                    row.error = str(error)
-                else:
-                    report.product_ids.append(str(pid))
-                    if created:
-                        report.imported += 1
-                    else:
-                        report.updated += 1
+                if isinstance(result, str):  # not an image, or a damaged one
+                    row.photo_errors.append({"url": name, "reason": result})
                     continue
+                planned.append((name, result))
+            try:
+                pid, created = _land_row(cid, _Planned(row, planned), existing.get(row.product.sku))
+            except VisualizerError as error:
+                row.error = str(error)
+            else:
+                report.product_ids.append(str(pid))
+                if created:
+                    report.imported += 1
+                else:
+                    report.updated += 1
+                for problem in row.photo_errors:
+                    report.photos_missing += 1
+                    report.errors.append(
+                        {
+                            "row": row.row,
+                            "error": f"photo {problem['url']}: {problem['reason']}",
+                            "url": problem["url"],
+                            "product_id": str(pid),
+                        }
+                    )
+                continue
         report.failed += 1
         report.errors.append({"row": row.row, "error": row.error or "invalid row"})
+    report.errors.sort(key=lambda e: e["row"])
 
 
 def add_product_photo(
@@ -471,17 +565,25 @@ def list_products(
     scope: Scope,
     *,
     client_id: uuid.UUID | str | None = None,
+    session_id: uuid.UUID | str | None = None,
     product_ids: Sequence[uuid.UUID | str] | None = None,
     search: str | None = None,
     category: str | None = None,
 ) -> list[ProductRead]:
-    """Products of the scope's client (any or the given client for the admin)."""
+    """Products of the scope's client (any or the given client for the admin); with
+    ``session_id``, the products of that session's client (what it generates from)."""
     scope.require(Action.READ)
     search = search_text(search)
     category = search_text(category, "category")
-    cid = client_in_scope(scope, client_id)
     ids = None if product_ids is None else [parse_id(p, "product") for p in product_ids]
     with unit_of_work() as db:
+        if session_id is not None:
+            session = in_scope(db, scope, StudioSession, session_id, "session")
+            if client_id is not None and parse_id(client_id, "client") != session.client_id:
+                raise InvalidInput("the session belongs to another client")
+            cid: uuid.UUID | None = session.client_id
+        else:
+            cid = client_in_scope(scope, client_id)
         products = repo.list_products(db, client_id=cid, ids=ids, search=search, category=category)
         images = repo.images_of(db, [p.id for p in products])
         return [_read(p, images[p.id]) for p in products]

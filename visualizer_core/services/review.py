@@ -34,13 +34,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from sqlalchemy.orm import Session
+
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.db.models import REJECT_REASONS, GeneratedImage
+from visualizer_core.db.models import REJECT_REASONS, GeneratedImage, Product
 from visualizer_core.errors import InvalidInput, NotFound
 from visualizer_core.schemas import OPEN_STATUSES, ImageStatus
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services import gate, plans
+from visualizer_core.services import gate, learning, plans
 from visualizer_core.services._uow import in_scope, parse_id, read_only, unit_of_work
 from visualizer_core.services.gallery import browser_urls
 from visualizer_core.services.sessions import load_session
@@ -69,6 +71,7 @@ __all__ = [
     "undo_rule",
 ]
 
+WRONG_ROOM = REJECT_REASONS[1]  # a rejection that teaches matching where not to put it
 DOUBTFUL_BELOW = 0.7
 GROUP_LABELS = {
     "spotcheck": "Spot check: approved by rule, drawn for a look",
@@ -370,6 +373,8 @@ def decide(
         image = in_scope(db, scope, GeneratedImage, image_id, "image")
         if image.status != ImageStatus.COMPLETED:
             raise InvalidInput(f"image {image.id} is {image.status}: only finished ones are judged")
+        was_approved = image.review_state == "approved" and image.decided_by == "person"
+        was_wrong_room = image.review_state == "rejected" and image.reject_reason == WRONG_ROOM
         repo.update_images(
             db,
             [image.id],
@@ -380,7 +385,33 @@ def decide(
             reject_reason=why,
             updated_at=utcnow(),
         )
+        _teach(
+            db,
+            scope,
+            image,
+            placed=(decision == "approved") - was_approved,
+            refused=(why == WRONG_ROOM) - was_wrong_room,
+        )
     return decision
+
+
+def _teach(
+    db: Session, scope: Scope, image: GeneratedImage, *, placed: int = 0, refused: int = 0
+) -> None:
+    """A person's approval places the product's category in the image's room; a rejection
+    as the wrong room refuses it there (:mod:`visualizer_core.learning`)."""
+    if (not placed and not refused) or image.scene_id is None:
+        return
+    product = repo.get(db, Product, image.product_id, client_id=image.client_id)
+    scene = load_session(db, scope, image.studio_session_id).find_scene(image.scene_id)
+    learning.note_placement(
+        db,
+        client_id=image.client_id,
+        category=((product.analysis or {}).get("category") if product is not None else None),
+        room=scene.room if scene is not None else None,
+        placed=placed,
+        refused=refused,
+    )
 
 
 def set_favourite(scope: Scope, *, image_id: uuid.UUID | str, favourite: bool) -> bool:
@@ -404,7 +435,7 @@ def pick_variant(scope: Scope, *, image_id: uuid.UUID | str) -> int:
             raise InvalidInput(f"image {image.id} is {image.status}: pick a finished image")
         now = utcnow()
         others = [
-            i.id
+            i
             for i in repo.images_of_session(
                 db,
                 image.studio_session_id,
@@ -413,14 +444,23 @@ def pick_variant(scope: Scope, *, image_id: uuid.UUID | str) -> int:
             )
             if i.id != image.id and i.review_state != "rejected"
         ]
+        for other in others:
+            if other.review_state == "approved" and other.decided_by == "person":
+                _teach(db, scope, other, placed=-1)
         person = {"decided_by": "person", "rule_batch": None, "spot_check": False}
         changed = repo.update_images(
-            db, others, review_state="rejected", reject_reason=None, updated_at=now, **person
+            db,
+            [i.id for i in others],
+            review_state="rejected",
+            reject_reason=None,
+            updated_at=now,
+            **person,
         )
         if image.review_state != "approved" or image.decided_by != "person":
             changed += repo.update_images(
                 db, [image.id], review_state="approved", updated_at=now, **person
             )
+            _teach(db, scope, image, placed=+1)
         return changed
 
 

@@ -29,6 +29,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from visualizer_core.taxonomy import language
 from visualizer_core.taxonomy._data import (
     SEPARATOR,
     Category,
@@ -79,7 +80,8 @@ class Classification:
     ``taxonomy_id``/``path`` are ``None`` and ``rooms`` holds only rooms the text names
     outright when nothing fits; ``kind`` is a short name ("sofa", "range_hood", "other");
     ``source`` says where the answer came from: ``"catalog"`` (the catalog's own category),
-    ``"text"`` (the classifier) or ``"none"``.
+    ``"text"`` (the classifier), ``"none"`` (nothing fits) or ``"unread:LANG"`` (the text is
+    not English, which the classifier does not read: :mod:`~visualizer_core.taxonomy.language`).
     """
 
     taxonomy_id: int | None
@@ -265,6 +267,26 @@ def _index() -> _Index:
         for node in tax.categories.values()
     }
     return _Index({h: tuple(v) for h, v in by_head.items()}, own, context)
+
+
+@functools.cache
+def _known_words() -> frozenset[str]:
+    """Every word the classifier knows: the taxonomy's and the vocabulary's, normalised."""
+    index, vocab = _index(), _vocab()
+    found: set[str] = set(index.by_head)
+    for words_of in (index.context, index.own):
+        for node_words in words_of.values():
+            found.update(node_words)
+    found.update(vocab.spellings, vocab.same, vocab.stopwords, vocab.describing)
+    found.update(vocab.modifiers, vocab.relational, vocab.negations)
+    for phrase in [*vocab.phrases, *vocab.multiword_modifiers, *vocab.description_rooms]:
+        found.update(phrase)
+    return frozenset(found)
+
+
+def _normal_word(word: str) -> str:
+    tokens = _plain(word)
+    return tokens[0] if tokens else ""
 
 
 # -- matching ------------------------------------------------------------------------------------
@@ -509,7 +531,7 @@ def _result(
     )
 
 
-def _nothing(lead_rooms: Sequence[str]) -> Classification:
+def _nothing(lead_rooms: Sequence[str], *, source: str = "none") -> Classification:
     return Classification(
         taxonomy_id=None,
         path=None,
@@ -520,7 +542,7 @@ def _nothing(lead_rooms: Sequence[str]) -> Classification:
         placement="floor",
         size_class="medium",
         height_m=0.5,
-        source="none",
+        source=source,
     )
 
 
@@ -586,6 +608,13 @@ def classify(
             lead_rooms=lead,
             aspect=aspect,
         )
+
+    if own is None:
+        reading = language.reading_of(
+            name, category, description, known=_known_words(), normalise=_normal_word
+        )
+        if not reading.english:
+            return _nothing(lead, source=f"unread:{reading.language or 'unknown'}")
 
     by_field = [
         _score_field(tokens, _WEIGHTS[field], head_last_part=last_part, describing=own_words)
