@@ -78,35 +78,7 @@ def test_every_image_is_measured_and_the_compositor_reports_its_exact_pixels(
 
 
 def _teach(backend: backends.Backends, world: dict[str, Any], made: list[GeneratedImage]) -> None:
-    """The team's past decisions, as a session of earlier images: renders like ``made``
-    approved, the same with the colour and structure gone wrong rejected (enough of both for
-    the client's own calibration)."""
-    history = factories.create_session(world["client"].id, name="Earlier collection")
-    flow = generation.generate(
-        ADMIN, session_id=world["session"].id, dispatch=False, settings=FlowSettings()
-    )
-    rows = []
-    for n in range(MIN_DECISIONS + 10):
-        signals = dict((made[n % len(made)].fidelity or {})["signals"])
-        approved = n < MIN_DECISIONS
-        if not approved:
-            signals.update(delta_e=25.0 + n, delta_e_worst=40.0 + n, structure=0.3, edges=0.3)
-        rows.append(
-            GeneratedImage(
-                client_id=world["client"].id,
-                flow_id=flow.flow_id,
-                studio_session_id=history.id,
-                product_id=made[0].product_id,
-                variant=100 + n,
-                status="completed",
-                fidelity={"signals": signals, "score": 0.5},
-                fidelity_score=0.5,
-                review_state="approved" if approved else "rejected",
-                decided_by="person",
-            )
-        )
-    with backend.transaction() as db:
-        db.add_all(rows)
+    factories.team_decisions(backend, world["client"].id, made)
 
 
 def test_auto_approve_at_generation_approves_by_rule_samples_and_undoes(

@@ -98,6 +98,17 @@ class PixelExact:
     mask_box: tuple[int, int, int, int] | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, to keep with the image (its lineage): what was done, with which light."""
+        return {
+            "applied": self.applied,
+            "note": self.note,
+            "gains": [round(g, 4) for g in self.gains],
+            "occluded_share": self.occluded_share,
+            **{k: v for k, v in self.details.items() if k != "homography"},
+            **({"homography": self.details["homography"]} if "homography" in self.details else {}),
+        }
+
 
 def _not_applied(why: str, **details: Any) -> PixelExact:
     return PixelExact(applied=False, note=f"pixel-exact not applied: {why}", details=details)
@@ -364,5 +375,8 @@ def composite_product(
         gains=(float(gains[0]), float(gains[1]), float(gains[2])),
         occluded_share=round(covered, 4),
         mask_box=box,
-        details={"light_fitted": fitted},
+        details={
+            "light_fitted": fitted,
+            "homography": [[round(float(v), 8) for v in row] for row in matrix],
+        },
     )

@@ -334,11 +334,14 @@ def keep_result(
     placed = [int(v) for v in box] if isinstance(box, list | tuple) and len(box) == 4 else None
     mark = time.perf_counter()
     measured = _measure(job.client_id, product_png, data, placed)
+    kept_measurement = None if measured is None else measured.as_dict()
     timings["fidelity_s"] = time.perf_counter() - mark
     pixels, note = ("composited", COMPOSITOR_NOTE) if placed else ("generated", None)
     if placed is None and job.keep_product_pixels:
         mark = time.perf_counter()
-        data, pixels, note, measured = _pixel_exact(job.client_id, product_png, data, measured)
+        data, pixels, note, kept_measurement = _pixel_exact(
+            job.client_id, product_png, data, measured
+        )
         if pixels == "composited":  # the photo's own pixels are in it now: IPTC's composite
             stamp = provenance.Provenance(provenance.COMPOSITE)
             data = provenance.restamp_jpeg(data, stamp)
@@ -353,13 +356,15 @@ def keep_result(
     current.storage.put(thumb_key, thumb, content_type="image/jpeg")
     timings["store_s"] = time.perf_counter() - mark
     check = (
-        None if measured is None else FidelityCheck(score=measured.score, method=measured.method)
+        None
+        if kept_measurement is None
+        else FidelityCheck(score=kept_measurement["score"], method=kept_measurement["method"])
     )
     return Kept(
         image_key,
         thumb_key,
         check,
-        measurement=None if measured is None else measured.as_dict(),
+        measurement=kept_measurement,
         product_pixels=pixels,
         product_pixels_note=note,
     )
@@ -379,8 +384,9 @@ def _measure(
 
 def _pixel_exact(
     client_id: uuid.UUID, product_png: bytes, data: bytes, measured: Measurement | None
-) -> tuple[bytes, str, str, Measurement | None]:
-    """The picture with the product's own pixels, or as generated with the reason why not."""
+) -> tuple[bytes, str, str, dict[str, Any] | None]:
+    """The picture with the product's own pixels, or as generated with the reason why not;
+    and the measurement of the picture kept, with what pixel-exact did (``pixel_exact``)."""
     if measured is None:
         return data, "generated", "pixel-exact not applied: the picture could not be measured", None
     try:
@@ -394,11 +400,12 @@ def _pixel_exact(
         )
     except Exception as error:  # the generated picture is kept: it is a finished image
         log.warning("pixel-exact compositing failed", exc_info=True)
-        return data, "generated", f"pixel-exact not applied: it failed ({error})", measured
+        note = f"pixel-exact not applied: it failed ({error})"
+        return data, "generated", note, {**measured.as_dict(), "pixel_exact": {"note": note}}
     if not done.applied or done.image is None:
-        return data, "generated", done.note, measured
+        return data, "generated", done.note, {**measured.as_dict(), "pixel_exact": done.as_dict()}
     final = _measure(client_id, product_png, done.image, None) or measured
-    return done.image, "composited", done.note, final
+    return done.image, "composited", done.note, {**final.as_dict(), "pixel_exact": done.as_dict()}
 
 
 def record_calls(image_id: uuid.UUID, calls: Sequence[usage.CallRecord]) -> float:
