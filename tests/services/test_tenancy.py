@@ -508,6 +508,9 @@ REGISTRY: dict[str, Entry] = {
         lambda t, w: {"session_id": t.session_id, "out": w.folder / f"{uuid.uuid4().hex}.zip"},
     ),
     "export.client_preset": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    "export.check_delivery": Case(
+        Action.READ, lambda t, w: {"session_id": t.session_id, "preset": "shopify"}
+    ),
     "export.parse_preset": Special(_PURE),
     "export.remember_preset": Case(
         Action.EDIT, lambda t, w: {"client_id": t.client_id, "preset": "original"}

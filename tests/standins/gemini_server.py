@@ -303,6 +303,7 @@ class GeminiStandIn:
             collections.defaultdict(collections.deque)
         )
         self._days: dict[str, tuple[int, int]] = {}
+        self._canned: collections.deque[tuple[str, Reply]] = collections.deque()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -465,7 +466,7 @@ class GeminiStandIn:
         return None
 
     def reset(self) -> None:
-        """Forgets requests, faults and the limits' counts; knobs stay as they are."""
+        """Forgets requests, faults, queued answers and the limits' counts; knobs stay."""
         with self._lock:
             self._requests.clear()
             self._faults.clear()
@@ -474,6 +475,7 @@ class GeminiStandIn:
             self._token_windows.clear()
             self._days.clear()
             self._billing.clear()
+            self._canned.clear()
 
     def new_day(self) -> None:
         """The quota day ends now: every model's requests-per-day count starts again."""
@@ -497,6 +499,24 @@ class GeminiStandIn:
         """The next ``count`` batch jobs end in BATCH_STATE_FAILED, with no results."""
         with self._lock:
             self._fail_batches += count
+
+    def answer_next(
+        self, status: int, body: dict[str, Any] | bytes, *, path: str = ":generateContent"
+    ) -> None:
+        """The next authorised request whose path contains ``path`` (any API version) gets
+        exactly ``status`` and ``body``: a recorded answer replayed through the SDK as it came
+        (``tests/ai/replay_bodies.py``, ``bench/gemini_replay.py``). Answers queue up in order;
+        such a request is recorded, and billed from the body's ``usageMetadata``."""
+        with self._lock:
+            self._canned.append((path, Reply(status, body)))
+
+    def _canned_reply(self, path: str) -> Reply | None:
+        with self._lock:
+            for entry in self._canned:
+                if entry[0] in path:
+                    self._canned.remove(entry)
+                    return entry[1]
+        return None
 
     # -- batch faults: refused or ambiguous creates, failed downloads, lines without a key ----
 
@@ -624,6 +644,11 @@ class GeminiStandIn:
             elif key != self.api_key:
                 reply = Reply(400, _invalid_key_body())
                 self._record(request, key_ok=False, status=reply.status)
+            elif (canned := self._canned_reply(url.path)) is not None:
+                reply = canned
+                self._record(request, key_ok=True, status=reply.status)
+                if match.groupdict().get("model"):
+                    self._bill(match["model"], reply, batch=False)
             else:
                 try:
                     reply = handler(request)
