@@ -75,16 +75,9 @@ def show_measurement(item: review.ReviewItem) -> None:
             )
 
 
-def show_reject_reasons(
-    member: ClientScope, item: review.ReviewItem, after: Callable[[uuid.UUID], None]
-) -> None:
-    """Reject with one of the quick reasons; ``after(image_id)`` moves the page on."""
-
-    def reject(reason: str) -> None:
-        done = attempt(review.decide, member, image_id=item.id, decision="rejected", reason=reason)
-        if done is not None:
-            after(item.id)
-
+def show_reject_reasons(item: review.ReviewItem, reject: Callable[[str], None]) -> None:
+    """The quick reject reasons: each button calls ``reject(reason)`` (the page saves the
+    decision with its reason, keeps it for undo and moves on)."""
     cells = st.columns(len(REJECT_REASONS) + 1)
     cells[0].caption("Reject because:")
     for cell, reason in zip(cells[1:], REJECT_REASONS, strict=True):
@@ -100,9 +93,15 @@ def show_reject_reasons(
 
 
 def show_gate_rule(
-    member: ClientScope, queue: review.ReviewQueue, *, session_id: uuid.UUID
+    member: ClientScope,
+    queue: review.ReviewQueue,
+    *,
+    session_id: uuid.UUID,
+    approved: Callable[[review.RuleRun, str], None] | None = None,
 ) -> None:
-    """Approve everything the gate trusts; the images approved by rule, sampled, undoable."""
+    """Approve everything the gate trusts; the images approved by rule, sampled, undoable.
+
+    ``approved(run, said)``, when given, is told of each run (the page keeps it for its undo)."""
     gate = attempt(clients.fidelity_gate, member, client_id=member.client_id)
     trusted = attempt(review.trusted, member, session_id=session_id) or []
     with st.container(border=True, key="review.gate"):
@@ -113,10 +112,13 @@ def show_gate_rule(
         def approve_trusted() -> None:
             run = attempt(review.approve_trusted, member, session_id=session_id, only=trusted)
             if run is not None:
-                st.session_state[NOTICE] = (
+                said = (
                     f"Approved {run.count} image(s) by rule; {len(run.spot_checks)} drawn for "
-                    "a spot check."
+                    "a spot check"
                 )
+                st.session_state[NOTICE] = f"{said}."
+                if approved is not None:
+                    approved(run, said)
 
         st.button(
             f"Approve {len(trusted)} trusted image(s) by rule",
