@@ -291,6 +291,23 @@ def plain(text: object) -> str:
     return "\\" + flat if flat.startswith("-") else flat
 
 
+def safe_link_target(url: object) -> str | None:
+    """An http(s) URL fit for a markdown link, or None: another scheme (``javascript:``), a
+    control character or a space is refused, and the signs that would end the link or start
+    another (parentheses, brackets, angle brackets, quotes, backslashes) are percent-encoded."""
+    text = str(url or "").strip()
+    if not re.match(r"https?://[^/\s]", text, re.IGNORECASE) or re.search(r"[\s\x00-\x1f]", text):
+        return None
+    return "".join(f"%{ord(c):02X}" if c in "()[]<>\"'\\`" else c for c in text)
+
+
+def markdown_link(text: object, url: object) -> str:
+    """``[text](url)`` with the text escaped (:func:`plain`) and the URL checked
+    (:func:`safe_link_target`); the plain text alone when the URL is not fit to link."""
+    target = safe_link_target(url)
+    return f"[{plain(text)}]({target})" if target else plain(text)
+
+
 def open_session(member: ClientScope, *, page: str) -> sessions.SessionRead:
     """The session this page works on, chosen in the sidebar; stops the page when there is none.
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from itertools import repeat
+from itertools import cycle, repeat
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +82,19 @@ def _guard_text(engine: Engine) -> None:
     def _on_execute(
         _conn: Any, _cursor: Any, _statement: str, parameters: Any, context: Any, many: bool
     ) -> None:
-        rows = parameters if many else [parameters]
+        if many and parameters and isinstance(parameters[0], Mapping | list | tuple):
+            rows = parameters
+        else:  # one row, or several rows' values in one flat tuple (insertmanyvalues)
+            rows = [parameters]
         compiled = getattr(context, "compiled", None)
-        names = getattr(compiled, "positiontup", None) or repeat(None)
+        names = list(getattr(compiled, "positiontup", None) or ())
         for row in rows or ():
-            pairs = row.items() if isinstance(row, Mapping) else zip(names, row or (), strict=False)
+            if isinstance(row, Mapping):
+                pairs: Iterable[tuple[object, object]] = row.items()
+            else:
+                values = list(row or ())
+                fits = bool(names) and len(values) % len(names) == 0
+                pairs = zip(cycle(names) if fits else repeat(None), values, strict=False)
             for name, value in pairs:
                 if isinstance(value, str) and (found := control_character(value)):
                     raise InvalidInput(
