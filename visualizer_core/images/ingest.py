@@ -353,9 +353,7 @@ def _load(
     try:
         image.load()
     except Exception as error:
-        raise InvalidImage(
-            filename, f"the {source_format} data is truncated or corrupt"
-        ) from error
+        raise InvalidImage(filename, f"the {source_format} data is truncated or corrupt") from error
     orientation = _read_orientation(image)
     return _Loaded(image, source_format, (width, height), orientation)
 
