@@ -82,9 +82,14 @@ def _guard_text(engine: Engine) -> None:
     def _on_execute(
         _conn: Any, _cursor: Any, _statement: str, parameters: Any, context: Any, many: bool
     ) -> None:
-        if many and parameters and isinstance(parameters[0], Mapping | list | tuple):
+        if (
+            many
+            and isinstance(parameters, list | tuple)
+            and parameters
+            and isinstance(parameters[0], Mapping | list | tuple)
+        ):
             rows = parameters
-        else:  # one row, or several rows' values in one flat tuple (insertmanyvalues)
+        else:  # one row, or several rows' values in one (insertmanyvalues)
             rows = [parameters]
         compiled = getattr(context, "compiled", None)
         names = list(getattr(compiled, "positiontup", None) or ())
