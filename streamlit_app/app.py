@@ -22,6 +22,7 @@ from streamlit_app.common import (
     resolve_sign_in,
     scope,
 )
+from streamlit_app.dialogs import keyboard_guard
 from visualizer_core.scope import Action
 
 st.set_page_config(page_title="Visualizer studio", page_icon=":material/chair:", layout="wide")
@@ -43,6 +44,8 @@ if who is None:
     )
 else:
     account_sidebar(who)
+    with st.sidebar:
+        keyboard_guard()  # the keyboard rule's browser half (streamlit_app.dialogs)
     opened_invitation = bool(st.query_params.get("invite"))  # accepted on the account page
     pages = [
         st.Page(

@@ -194,14 +194,23 @@ def products_import(
     file: Annotated[
         Path,
         typer.Argument(
-            help="The catalog: our CSV, a Shopify product export, or a Google Merchant "
-            "Center feed (TSV, CSV, RSS/Atom XML); the format is read from its header."
+            help="The catalog: our CSV, a Shopify or WooCommerce product export, or a Google "
+            "Merchant Center feed (TSV, CSV, RSS/Atom XML); the format, encoding and "
+            "delimiter are read from the file."
         ),
     ],
     client: Annotated[str, typer.Option("--client", help="Client id.")],
     images_dir: Annotated[
         Path | None, typer.Option(help="Folder the image column is relative to.")
     ] = None,
+    per_colour: Annotated[
+        bool,
+        typer.Option(
+            "--per-colour",
+            help="Merchant Center feeds: one product (and picture) per colour of an item "
+            "group, instead of one per group.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Import products and their photos (files or http(s) URLs); rows with a known sku update."""
@@ -216,9 +225,18 @@ def products_import(
             bar.update(done - bar.n)
 
         report = products.import_products(
-            ADMIN, client_id=client, csv_path=file, images_dir=images_dir, progress=advance
+            ADMIN,
+            client_id=client,
+            csv_path=file,
+            images_dir=images_dir,
+            progress=advance,
+            per_colour=per_colour,
         )
-    lines = [f"imported {report.imported}, updated {report.updated}, failed {report.failed}"]
+    how = ", ".join(filter(None, [report.format, report.encoding, report.delimiter]))
+    lines = [
+        f"imported {report.imported}, updated {report.updated}, failed {report.failed}"
+        + (f" ({how})" if how else "")
+    ]
     if report.photos_missing:
         lines.append(f"{report.photos_missing} photo(s) could not be stored")
     lines += [
@@ -313,13 +331,22 @@ def status(
     as_json: JsonFlag = False,
 ) -> None:
     """Progress of a session's images."""
-    from visualizer_core.services import sessions
+    from visualizer_core.services import models, sessions
 
     counts: dict[str, Any] = dict(sessions.session_status(ADMIN, session_id=session))
     paused = sessions.paused_models(ADMIN, session_id=session)
     if paused:  # models whose day's quota is used up: their images wait, named here
         counts["paused"] = paused
-    human = " ".join(f"{k} {v}" for k, v in counts.items() if k != "paused")
+    account = models.account_pause(ADMIN)
+    if account:  # the billing account's monthly spend cap: all its work waits
+        counts["account_paused"] = account
+    retiring = models.model_warnings(ADMIN)
+    if retiring:  # a configured model retires within 30 days (or has)
+        counts["model_warnings"] = retiring
+    human = " ".join(f"{k} {v}" for k, v in counts.items() if isinstance(v, int))
+    human += "".join(f"\nwarning: {line}" for line in retiring)
+    if account:
+        human += f"\naccount paused until {account['until']}: {account['reason']}"
     for entry in paused:
         human += (
             f"\n{entry['images']} image(s) paused: {entry['model']}'s daily quota is used up;"
@@ -383,6 +410,14 @@ def generate(
     ] = None,
     variants: Annotated[int, typer.Option(min=1, max=8, help="Images per product.")] = 1,
     aspect_ratio: Annotated[str, typer.Option(help="W:H, e.g. 1:1, 4:5, 16:9.")] = "1:1",
+    image_size: Annotated[
+        str | None,
+        typer.Option(
+            "--image-size",
+            help="Output size: 1K, 2K or 4K (those the model draws); the model's default (1K)"
+            " when left out. Larger sizes cost more.",
+        ),
+    ] = None,
     prompt: Annotated[str, typer.Option(help="Extra prompt text.")] = "",
     economy: Annotated[
         bool,
@@ -401,7 +436,11 @@ def generate(
 
     try:
         settings = FlowSettings(
-            variants=variants, aspect_ratio=aspect_ratio, prompt=prompt, economy=economy
+            variants=variants,
+            aspect_ratio=aspect_ratio,
+            prompt=prompt,
+            economy=economy,
+            image_size=image_size,  # type: ignore[arg-type]  # checked by FlowSettings
         )
     except ValidationError as error:
         raise typer.BadParameter(error.errors()[0]["msg"]) from None
@@ -446,6 +485,9 @@ def rerun(
     note: Annotated[str, typer.Option(help="Added to each flow's prompt.")] = "",
     prompt: Annotated[str | None, typer.Option(help="Replaces each flow's prompt.")] = None,
     aspect_ratio: Annotated[str | None, typer.Option(help="W:H, e.g. 1:1, 4:5.")] = None,
+    image_size: Annotated[
+        str | None, typer.Option("--image-size", help="Output size: 1K, 2K or 4K.")
+    ] = None,
     variants: Annotated[int, typer.Option(min=1, max=8, help="New images per image.")] = 1,
     wait: WaitFlag = False,
     timeout: TimeoutOption = None,
@@ -465,7 +507,9 @@ def rerun(
         ids = list(images or [])
     overrides: dict[str, Any] = {"variants": variants}
     overrides |= {
-        k: v for k, v in (("prompt", prompt), ("aspect_ratio", aspect_ratio)) if v is not None
+        k: v
+        for k, v in (("prompt", prompt), ("aspect_ratio", aspect_ratio), ("image_size", image_size))
+        if v is not None
     }
     # As `generate`: without --wait on the embedded default the rows wait for a worker.
     dispatch = wait or backends.current().settings.redis_url is not None
@@ -536,8 +580,10 @@ def export(
         str | None,
         typer.Option(
             "--preset",
-            help="Deliver at a preset: square-2048, portrait-1600x2000, original, "
-            "square-2048-webp (sRGB, metadata stripped, {sku}_{variant} names).",
+            help="Deliver at a preset: a store's rules (merchant-lifestyle, "
+            "merchant-additional, shopify, amazon-secondary: every picture checked, none "
+            "enlarged) or a size (square-2048, portrait-1600x2000, square-2048-webp, "
+            "original-size, original); sRGB, tagged as made with AI, {sku}_{variant} names.",
         ),
     ] = None,
     as_json: JsonFlag = False,
@@ -548,7 +594,8 @@ def export(
     result = export_service.export_session(
         ADMIN, session_id=session, out=out, approved_only=approved_only, preset=preset
     )
-    emit(as_json, result, f"wrote {result['images']} image(s) to {result['path']}")
+    said = "".join(f"\nwarning: {line}" for line in result.get("warnings", []))
+    emit(as_json, result, f"wrote {result['images']} image(s) to {result['path']}{said}")
 
 
 @app.command("spend")

@@ -55,6 +55,7 @@ __all__ = [
     "GENERATION_COLUMNS",
     "PLAN_COLUMNS",
     "SPEND_KINDS",
+    "account",
     "calls",
     "clients",
     "economy",
@@ -93,7 +94,7 @@ PLAN_COLUMNS = _columns(
     """
     client_id client_name session_id session_name product_id sku product_name category scene_id
     scene_file room_type score rank is_match reason variant aspect_ratio prompt model economy
-    est_cost_usd est_seconds
+    image_size est_cost_usd est_seconds
     """
 )
 """The columns of :func:`plan`, in order."""
@@ -129,7 +130,7 @@ _CALLS_COLUMNS = _columns(
     client_id client_name session_id image_id product_id scene_id batch
     """
 )
-_PLAN_SETTINGS = ("aspect_ratio", "prompt", "model", "economy")
+_PLAN_SETTINGS = ("aspect_ratio", "prompt", "model", "economy", "image_size")
 
 
 # -- conversions -------------------------------------------------------------------------------
@@ -338,6 +339,18 @@ def sessions(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
     for column in ("flows", "images", "pending", "generating", "completed", "errors"):
         frame[column] = frame[column].astype("int64")
     return frame[list(_SESSIONS_COLUMNS)]
+
+
+def account() -> dict[str, Any]:
+    """The billing account's state: ``paused`` is None, or ``{"until", "reason"}`` while its
+    work waits for the month's spend cap to reset (``GEMINI_LIMITS["account"]`` or Gemini's
+    own), and ``model_warnings`` lists configured models that retire within 30 days."""
+    from visualizer_core.services import models as model_service
+
+    return {
+        "paused": model_service.account_pause(ADMIN),
+        "model_warnings": model_service.model_warnings(ADMIN),
+    }
 
 
 def set_daily_quota(client_id: uuid.UUID | str, n: int) -> int:
@@ -640,7 +653,8 @@ def submit(plan: pd.DataFrame, *, name: str | None = None) -> list[str]:
     """Turn a plan's rows into flows and their jobs; returns the new flow ids.
 
     ``plan`` needs ``session_id, product_id, scene_id``; its ``aspect_ratio, prompt, model,
-    economy`` columns, where present, set each row's flow settings. The rows of one product
+    economy, image_size`` columns, where present, set each row's flow settings. The rows of one
+    product
     and scene are its variants. One flow per session and settings (more when a product is
     planned in several scenes: a product is in a flow once). Nothing is created when a
     client's daily quota cannot take the whole plan.

@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit_app.common import attempt, can, open_session, picked_products, plain, scope
 from visualizer_core.schemas import ASPECT_RATIOS, FlowSettings
 from visualizer_core.scope import Action
-from visualizer_core.services import analysis, estimates, gallery, generation, products
+from visualizer_core.services import analysis, estimates, gallery, generation, models, products
 from visualizer_core.taxonomy import ROOM_TYPES
 
 AUTO = "auto"
@@ -175,12 +175,30 @@ if editor and scenes:
 # -- settings, estimate, button ----------------------------------------------------------------
 
 st.subheader("Settings")
-left, middle = st.columns(2)
+for line in attempt(models.model_warnings, member) or []:
+    st.warning(line)
+paused_account = attempt(models.account_pause, member)
+if paused_account:
+    st.error(
+        f"Generation is paused until {paused_account['until']}: {paused_account['reason']}."
+        " Images started now wait, pending, and resume by themselves."
+    )
+left, middle, right = st.columns(3)
 aspect_ratio = left.selectbox("Aspect ratio", ASPECT_RATIOS, key="generate.aspect_ratio")
 variants = int(
     middle.number_input(
         "Variants per product", min_value=1, max_value=8, value=1, key="generate.variants"
     )
+)
+size_prices = attempt(models.image_size_prices, member) or {}
+image_size = right.selectbox(
+    "Output size",
+    list(size_prices) or ["1K"],
+    key="generate.image_size",
+    format_func=lambda size: (
+        f"{size} · ${size_prices[size]:.3f} an image" if size_prices.get(size) else size
+    ),
+    help="Larger pictures cost more image tokens; only the sizes the model draws are offered.",
 )
 prompt = st.text_area(
     "Extra prompt text (optional)",
@@ -188,7 +206,13 @@ prompt = st.text_area(
     key="generate.prompt",
     placeholder="e.g. soft morning light, a plant in the corner",
 )
-settings = attempt(FlowSettings, aspect_ratio=aspect_ratio, variants=variants, prompt=prompt)
+settings = attempt(
+    FlowSettings,
+    aspect_ratio=aspect_ratio,
+    variants=variants,
+    prompt=prompt,
+    image_size=image_size if size_prices else None,
+)
 if settings is None:
     st.stop()
 assert settings is not None

@@ -50,6 +50,7 @@ class GenerationRequest:
     product_analysis: ProductAnalysis | None = None
     scene_analysis: SceneAnalysis | None = None
     model: str | None = None  # None: the backend's default image model
+    image_size: str | None = None  # "1K", "2K", "4K"; None: the backend's (or model's) default
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,8 @@ __all__ = [
 
 MODEL: Final = "local-compositor-v1"
 OUTPUT_LONG_SIDE: Final = 1024
+# The long side of each output size a flow may ask for (FlowSettings.image_size).
+_LONG_SIDES: Final = {"1K": 1024, "2K": 2048, "4K": 4096}
 """Long side of the output image in pixels."""
 JPEG_QUALITY: Final = 90
 MAX_PIXELS: Final = 64_000_000
@@ -180,7 +182,8 @@ def compose(request: GenerationRequest) -> GenerationResult:
     """
     if not request.product_images:
         raise InvalidImage("product image", "no product image was given")
-    width, height = output_size(request.aspect_ratio)
+    long_side = _LONG_SIDES.get(request.image_size or "", OUTPUT_LONG_SIDE)
+    width, height = output_size(request.aspect_ratio, long_side)
     scene_analysis = request.scene_analysis
     floor_fraction = scene_analysis.floor_line if scene_analysis else 0.75
     scene, floor_y = _load_scene(request.scene_image, (width, height), floor_fraction)

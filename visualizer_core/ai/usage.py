@@ -38,6 +38,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from visualizer_core.ai.models import registry
+
 __all__ = [
     "BATCH_PRICE_FACTOR",
     "PRICES",
@@ -78,20 +80,25 @@ class Price:
     image_output: float | None = None  # image output tokens (image models only)
 
 
-# Paid-tier standard (not Batch) prices, Gemini Developer API, as transcribed 2026-10/11 from
-# https://ai.google.dev/gemini-api/docs/pricing (via the api-evangelist pricing harvest of
-# 2026-10-07 and LiteLLM's Nano Banana 2.1 launch notes, BerriAI/litellm discussion 44983).
-# An image is billed by its output tokens: 1120 tokens for 1K, 1680 for 2K, 2520 for 4K, so a
-# 1K Nano Banana 2.1 image is 1120 * $30 / 1M = $0.0336. Gemini 3.8 Flash is on a promotion of
-# $0.75 / $3.75 until 2026-12-31; the table holds its list price from 2027-01-01 so that budgets
-# do not silently double in January. ``GEMINI_PRICES`` adds or replaces rows.
-PRICES: dict[str, Price] = {
-    "gemini-nano-banana-2.1": Price(input=1.50, output=7.50, image_output=30.00),
-    "gemini-3.1-flash-image": Price(input=0.50, output=3.00, image_output=60.00),
-    "gemini-3-pro-image": Price(input=2.00, output=12.00, image_output=120.00),
-    "gemini-3.8-flash": Price(input=1.50, output=7.50),
-    "gemini-3.5-flash": Price(input=1.50, output=9.00),
-}
+def _registry_prices() -> dict[str, Price]:
+    """The standard price in force today of every model the registry prices."""
+
+    table = {}
+    for info in registry().model:
+        row = info.price("standard")
+        if row is not None:
+            table[info.id] = Price(
+                input=row.input, output=row.output, image_output=row.image_output
+            )
+    return table
+
+
+PRICES: dict[str, Price] = _registry_prices()
+"""Standard (not Batch) prices, USD per 1M tokens, from the model registry
+(``ai/data/models.toml``, with the day each holds from and its source). An image is billed by
+its output tokens (1120 for a 1K picture of the 3.x flash image models, 1680 for 2K, 2520 for
+4K), so a 1K Nano Banana 2.1 image is 1120 x $30 / 1M = $0.0336. ``GEMINI_PRICES`` adds or
+replaces rows."""
 
 
 class Tokens(BaseModel):

@@ -1,11 +1,12 @@
 """What a generation will cost and how long it will take, shown before the button is pressed.
 
-The time comes from the client's own recent images (the median of their recorded total time)
-spread over the configured workers; with no history yet, from a typical figure per backend.
-The cost is what the client's recent images really cost, from the spend ledger (the mean of
-every call recorded on each finished image: refusals, retries and fidelity judgements
-included, economy images averaged apart); with no history yet, the provider's price for a
-typical image call and its judgement. The local backend is free.
+The time comes from the client's own recent images made with the chosen model (so on the
+chosen backend: the median of their recorded total time) spread over the configured workers;
+with no history yet, from a typical figure per backend. The cost is what the client's recent
+images really cost, from the spend ledger (the mean of every call recorded on each finished
+image: refusals, retries and fidelity judgements included, economy images averaged apart);
+with no history yet, the provider's price for a typical image call and its judgement. The
+local backend is free.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import math
 import statistics
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from visualizer_core import backends
+from visualizer_core.ai import models
 from visualizer_core.ai.usage import BATCH_PRICE_FACTOR, estimate_cost
 from visualizer_core.db import repo
 from visualizer_core.errors import InvalidInput
@@ -25,11 +28,12 @@ from visualizer_core.services import spend
 from visualizer_core.services._uow import own_client, unit_of_work
 from visualizer_core.services.generation import quota_left
 
-__all__ = ["GenerationEstimate", "estimate_generation"]
+__all__ = ["GenerationEstimate", "estimate_generation", "typical_image_usage"]
 
-# A typical image call: two input images (product and scene) and a short prompt in, one 1K
-# image out. Used only to estimate; the real usage of each call is stored on its image.
-TYPICAL_USAGE = {"input_tokens": 2 * 1120 + 400, "output_tokens": 1120, "image_output_tokens": 1120}
+# A typical image call: models.typical_image_usage (two input images counted as the adapter
+# counts them, a short prompt, one picture of the flow's size). Used only to estimate; the real
+# usage of each call is stored on its image.
+typical_image_usage = models.typical_image_usage
 TYPICAL_SECONDS = {"local": 0.5, "gemini": 12.0}
 HISTORY = 50
 
@@ -51,21 +55,35 @@ class GenerationEstimate:
 
 
 # A typical fidelity judgement: two images and instructions in, a short JSON answer out.
-TYPICAL_JUDGEMENT = {"input_tokens": 2 * 258 + 200, "output_tokens": 40}
+TYPICAL_JUDGEMENT_TEXT = {"input_tokens": 200, "output_tokens": 40}
+
+
+def _judgement_usage(text_model: str) -> dict[str, int]:
+    info = models.lookup(text_model)
+    per_input = info.input_image_tokens if info else 258
+    usage = dict(TYPICAL_JUDGEMENT_TEXT)
+    usage["input_tokens"] += 2 * per_input
+    return usage
 
 
 def _cost_per_image(
-    scope: Scope, client_id: uuid.UUID, ai_name: str, model: str, text_model: str, economy: bool
+    scope: Scope, client_id: uuid.UUID, ai: Any, model: str, settings: FlowSettings
 ) -> float:
-    if ai_name != "gemini":
+    if ai.name != "gemini":
         return 0.0
-    recorded = spend.cost_per_image(scope, client_id=client_id, model=model, economy=economy)
-    if recorded.image_usd is not None:
-        return recorded.image_usd
-    image = estimate_cost(model, TYPICAL_USAGE)
-    return image * (BATCH_PRICE_FACTOR if economy else 1.0) + estimate_cost(
-        text_model, TYPICAL_JUDGEMENT
+    factor = BATCH_PRICE_FACTOR if settings.economy else 1.0
+    estimate = ai.estimate_cost if hasattr(ai, "estimate_cost") else estimate_cost
+    recorded = spend.cost_per_image(
+        scope, client_id=client_id, model=model, economy=settings.economy
     )
+    if recorded.image_usd is not None:
+        # The client's history is at the model's default size: what another size adds.
+        default = typical_image_usage(model)
+        chosen = typical_image_usage(model, settings.image_size)
+        extra = estimate(model, chosen) - estimate(model, default)
+        return recorded.image_usd + extra * factor
+    image = estimate(model, typical_image_usage(model, settings.image_size))
+    return image * factor + estimate(ai.text_model, _judgement_usage(ai.text_model))
 
 
 def estimate_generation(
@@ -86,15 +104,14 @@ def estimate_generation(
     ai = current.ai
     model = settings.model or ai.image_model
     with unit_of_work() as db:
-        recent = repo.recent_timings(db, cid, limit=HISTORY)
+        recent = repo.recent_timings(db, cid, limit=HISTORY, model=model)
     totals = [float(t["total_s"]) for t in recent if t and "total_s" in t]
     per_image = statistics.median(totals) if totals else TYPICAL_SECONDS.get(ai.name, 10.0)
     images = products * settings.variants
     workers = max(current.settings.visualizer_workers, 1)
     return GenerationEstimate(
         images=images,
-        cost_usd=images
-        * _cost_per_image(scope, cid, ai.name, model, ai.text_model, settings.economy),
+        cost_usd=images * _cost_per_image(scope, cid, ai, model, settings),
         seconds=math.ceil(images / workers) * per_image,
         seconds_per_image=per_image,
         quota_left=left,

@@ -41,6 +41,7 @@ from visualizer_core.services._uow import in_scope, own_client, parse_id, unit_o
 from visualizer_core.services.analysis import analyze_session, match_session
 from visualizer_core.services.economy import poll_economy, submit_economy
 from visualizer_core.services.jobs import job_id_for
+from visualizer_core.services.models import check_flow_model
 from visualizer_core.services.products import no_photo_reason
 from visualizer_core.services.sessions import load_session
 
@@ -117,6 +118,7 @@ def generate(
     """
     scope.require(Action.GENERATE)
     settings = settings or FlowSettings()
+    check_flow_model(scope, settings)  # a retired or unpriced model, a size it does not draw
     with unit_of_work() as db:
         session = load_session(db, scope, session_id)
         sid, client_id = session.id, session.client_id
@@ -231,9 +233,19 @@ def _insert_flow(
     db.add(flow)
     db.flush()
     model = settings.model or backends.current().ai.image_model
+    # A re-made image keeps the variant number of the one it re-makes (its second variant is
+    # delivered as ``..._2``, not as a second ``..._1``).
+    first_variant = (
+        {image.id: image.variant for image in repo.images_by_id(db, list(rerun_of.values()))}
+        if rerun_of
+        else {}
+    )
     rows = []
     for pid, scene_id in scenes.items():
-        for variant in range(settings.variants):
+        remakes = rerun_of.get(pid)
+        base = first_variant.get(remakes, 0) if remakes is not None else 0
+        for number in range(settings.variants):
+            variant = base + number
             image_id = uuid.uuid4()
             rows.append(
                 GeneratedImage(

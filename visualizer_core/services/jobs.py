@@ -159,7 +159,7 @@ def load_job(image_id: uuid.UUID) -> Job:
             product_analysis=ProductAnalysis.model_validate(product.analysis)
             if product.analysis
             else None,
-            scene_analysis=scene.analysis,
+            scene_analysis=scene.effective_analysis(),
             settings=FlowSettings.model_validate(flow.settings),
             seed=image.seed,
             model=image.model,
@@ -185,6 +185,7 @@ def build_request(
         product_analysis=job.product_analysis,
         scene_analysis=job.scene_analysis,
         model=job.model,
+        image_size=job.settings.image_size,
     )
     return request, prompt.version if prompt else None
 

@@ -302,6 +302,7 @@ class PlanRow:
     prompt: str
     model: str
     economy: bool
+    image_size: str | None  # None: the model's default (1K)
     est_cost_usd: float
     est_seconds: float  # NaN in economy mode: the batch finishes within a day
 
@@ -399,7 +400,7 @@ def plan(
     for session, client_name in chosen:
         cost, seconds = per_client[session.client_id]
         scenes = {s.id: s for s in session.scene_list()}
-        analysed = {sid: s.analysis for sid, s in scenes.items() if s.analysis}
+        analysed = {sid: a for sid, s in scenes.items() if (a := s.effective_analysis())}
         pairs = session.match_map()
         for product in by_client[session.client_id]:
             found = pairs.get(str(product.id))
@@ -429,6 +430,7 @@ def plan(
                         prompt=settings.prompt,
                         model=model,
                         economy=settings.economy,
+                        image_size=settings.image_size,
                         est_cost_usd=cost,
                         est_seconds=seconds,
                     )
@@ -441,7 +443,8 @@ def plan(
 class Planned:
     """One image of a plan to make: a product in a scene, with its own settings.
 
-    ``settings`` holds what the row sets of ``aspect_ratio, prompt, model, economy``; the
+    ``settings`` holds what the row sets of ``aspect_ratio, prompt, model, economy,
+    image_size``; the
     rest comes from the defaults. Rows with the same session, product and scene are variants.
     """
 

@@ -29,6 +29,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from visualizer_core.taxonomy import language
 from visualizer_core.taxonomy._data import (
     SEPARATOR,
     Category,
@@ -40,7 +41,15 @@ from visualizer_core.taxonomy._data import (
 )
 from visualizer_core.taxonomy._text import BOUNDARY, normalize_text, singular, words
 
-__all__ = ["UNSURE_BELOW", "Candidate", "Classification", "classify", "lookup", "phrases_of"]
+__all__ = [
+    "UNSURE_BELOW",
+    "Candidate",
+    "Classification",
+    "classify",
+    "known_prefix",
+    "lookup",
+    "phrases_of",
+]
 
 UNSURE_BELOW = 0.35
 """Below this confidence a category is a guess: its rooms are not used (the product needs a room
@@ -79,7 +88,8 @@ class Classification:
     ``taxonomy_id``/``path`` are ``None`` and ``rooms`` holds only rooms the text names
     outright when nothing fits; ``kind`` is a short name ("sofa", "range_hood", "other");
     ``source`` says where the answer came from: ``"catalog"`` (the catalog's own category),
-    ``"text"`` (the classifier) or ``"none"``.
+    ``"text"`` (the classifier), ``"none"`` (nothing fits) or ``"unread:LANG"`` (the text is
+    not English, which the classifier does not read: :mod:`~visualizer_core.taxonomy.language`).
     """
 
     taxonomy_id: int | None
@@ -267,6 +277,26 @@ def _index() -> _Index:
     return _Index({h: tuple(v) for h, v in by_head.items()}, own, context)
 
 
+@functools.cache
+def _known_words() -> frozenset[str]:
+    """Every word the classifier knows: the taxonomy's and the vocabulary's, normalised."""
+    index, vocab = _index(), _vocab()
+    found: set[str] = set(index.by_head)
+    for words_of in (index.context, index.own):
+        for node_words in words_of.values():
+            found.update(node_words)
+    found.update(vocab.spellings, vocab.same, vocab.stopwords, vocab.describing)
+    found.update(vocab.modifiers, vocab.relational, vocab.negations)
+    for phrase in [*vocab.phrases, *vocab.multiword_modifiers, *vocab.description_rooms]:
+        found.update(phrase)
+    return frozenset(found)
+
+
+def _normal_word(word: str) -> str:
+    tokens = _plain(word)
+    return tokens[0] if tokens else ""
+
+
 # -- matching ------------------------------------------------------------------------------------
 
 
@@ -411,6 +441,18 @@ def lookup(value: str | int | None) -> Category | None:
     return tax.categories.get(node_id) if node_id is not None else None
 
 
+def known_prefix(path: str) -> tuple[Category | None, str]:
+    """The deepest category a breadcrumb starts with, and the steps past it (``""`` when the
+    taxonomy knows it whole): "Home & Garden > Decor > Window Treatments > Window Blinds &
+    Shades > Blinds" is Window Blinds & Shades, then "Blinds"."""
+    steps = [step.strip() for step in path.replace("&gt;", ">").split(">")]
+    for count in range(len(steps), 0, -1):
+        node = lookup(" > ".join(steps[:count]))
+        if node is not None:
+            return node, " > ".join(steps[count:])
+    return None, path
+
+
 # A photo at least this much taller than wide counts as tall (a floor lamp, not a table lamp).
 TALL_ASPECT = 2.4
 
@@ -509,7 +551,7 @@ def _result(
     )
 
 
-def _nothing(lead_rooms: Sequence[str]) -> Classification:
+def _nothing(lead_rooms: Sequence[str], *, source: str = "none") -> Classification:
     return Classification(
         taxonomy_id=None,
         path=None,
@@ -520,7 +562,7 @@ def _nothing(lead_rooms: Sequence[str]) -> Classification:
         placement="floor",
         size_class="medium",
         height_m=0.5,
-        source="none",
+        source=source,
     )
 
 
@@ -555,14 +597,17 @@ def classify(
     category_tokens = prepare(category)
     description_tokens = prepare(description)
     tag_tokens = prepare(" . ".join(tags)) if tags else []
-    names_path = lookup(category) is not None if category and ">" in category else False
+    # A breadcrumb is read by its taxonomy meaning: the steps the taxonomy knows ("Home &
+    # Garden" is the home department, not a garden) name no room by their words; only the
+    # steps past them, the catalog's own, may ("... > Garden Furniture").
+    known, own_steps = known_prefix(category) if category else (None, category)
     lead = [
         *room_mentions,
         # the catalog's own words, before synonyms ("Desk Lamp" is a table lamp for a desk),
         # and after them ("Fire Pit" is a patio heater)
-        *([] if names_path else _modifier_rooms(_words(category))),
+        *_modifier_rooms(_words(own_steps)),
         *_modifier_rooms(_words(name)),
-        *([] if names_path else _modifier_rooms(category_tokens)),
+        *_modifier_rooms(prepare(own_steps)),
         *_modifier_rooms(name_tokens),
         *_description_rooms(description_tokens),
     ]
@@ -575,8 +620,10 @@ def classify(
     )
 
     own = lookup(taxonomy_hint)
-    if own is None and category and (category.strip().isdigit() or ">" in category):
+    if own is None and category and category.strip().isdigit():
         own = lookup(category)
+    if own is None:
+        own = known
     if own is not None and (not own.children or own.depth >= _DEEP_ENOUGH):
         return _result(
             own,
@@ -586,6 +633,13 @@ def classify(
             lead_rooms=lead,
             aspect=aspect,
         )
+
+    if own is None:
+        reading = language.reading_of(
+            name, category, description, known=_known_words(), normalise=_normal_word
+        )
+        if not reading.english:
+            return _nothing(lead, source=f"unread:{reading.language or 'unknown'}")
 
     by_field = [
         _score_field(tokens, _WEIGHTS[field], head_last_part=last_part, describing=own_words)

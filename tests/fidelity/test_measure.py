@@ -1,0 +1,94 @@
+"""Finding the product in a picture without a box, and measuring only it."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from visualizer_core.demo.art import draw_product, draw_room
+from visualizer_core.errors import InvalidImage
+from visualizer_core.fidelity import Measurement, default_calibration, measure
+from visualizer_core.fidelity.examples import make_product, render
+
+
+def _scene(seed: int = 3) -> Image.Image:
+    return Image.open(io.BytesIO(draw_room("living_room", seed=seed, size=(1024, 768)))).convert(
+        "RGB"
+    )
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def _corner_error(measured: Measurement, truth: list[tuple[float, float]]) -> float:
+    assert measured.homography is not None
+    h = np.array(measured.homography)
+    width, height = measured.product_size
+    corners = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], float)
+    projected = corners @ h.T
+    return float(np.abs(projected[:, :2] / projected[:, 2:3] - np.array(truth)).max())
+
+
+def test_a_placed_product_is_found_where_it_was_put_and_its_light_is_fitted() -> None:
+    product = make_product("dresser", colour=(120, 140, 90), seed=5, label="NORD 42")
+    image, placement = render(product, _scene(), random.Random(11), light=(1.08, 1.0, 0.9))
+    measured = measure(_png(product), image)
+    assert measured.found and measured.method in ("keypoints", "template")
+    assert measured.location_confidence > 0.3
+    # Where the product is, to within a few pixels of a 1024-pixel picture.
+    assert _corner_error(measured, placement.corners) < 12
+    xs = [x for x, _ in measured.outline]
+    assert min(xs) >= min(x for x, _ in placement.corners) - 12
+    # Warm light: red up, blue down, as it was applied.
+    assert measured.light is not None
+    assert measured.light[0] > measured.light[2]
+    assert measured.signals["delta_e"] < 6
+    json.dumps(measured.as_dict())  # what is stored with the image
+
+
+def test_a_picture_without_the_product_is_not_found_and_scores_zero() -> None:
+    product = make_product("floor_lamp", colour=(176, 140, 72), seed=2)
+    out = io.BytesIO()
+    _scene(8).save(out, "JPEG", quality=90)
+    measured = measure(_png(product), out.getvalue())
+    assert not measured.found
+    assert measured.score == 0.0 and not measured.auto_approve
+    assert measured.method == "not-found" and measured.outline == []
+    assert measured.reasons == ["product not found in the picture"]
+
+
+def test_a_photo_on_a_plain_background_works_like_its_cut_out() -> None:
+    photo = draw_product("sideboard", color=(60, 90, 130), seed=1, size=(600, 600))
+    with Image.open(io.BytesIO(photo)) as opened:
+        rgb = opened.convert("RGB")
+    cut = make_product("sideboard", colour=(60, 90, 130), seed=1)
+    image, _placement = render(cut, _scene(5), random.Random(4), light=(1.0, 1.0, 1.0))
+    measured = measure(photo, image)
+    assert measured.found
+    assert measured.product_size == rgb.size
+    assert measured.signals["delta_e"] < 8
+
+
+def test_unreadable_images_are_named() -> None:
+    product = _png(make_product("vase", colour=(200, 90, 60)))
+    with pytest.raises(InvalidImage, match="generated image"):
+        measure(product, b"not an image")
+    with pytest.raises(InvalidImage, match="product image"):
+        measure(b"\x89PNG broken", product)
+    with pytest.raises(InvalidImage, match="no product"):
+        measure(_png(Image.new("RGBA", (50, 50), (0, 0, 0, 0))), product)
+
+
+def test_the_shipped_calibration_is_stated() -> None:
+    calibration = default_calibration()
+    assert calibration.source == "shipped"
+    assert calibration.decisions >= 100
+    assert "auto-approve" in calibration.describe()
