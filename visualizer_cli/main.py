@@ -340,11 +340,16 @@ def status(
     paused = sessions.paused_models(ADMIN, session_id=session)
     if paused:  # models whose day's quota is used up: their images wait, named here
         counts["paused"] = paused
+    account = models.account_pause(ADMIN)
+    if account:  # the billing account's monthly spend cap: all its work waits
+        counts["account_paused"] = account
     retiring = models.model_warnings(ADMIN)
     if retiring:  # a configured model retires within 30 days (or has)
         counts["model_warnings"] = retiring
-    human = " ".join(f"{k} {v}" for k, v in counts.items() if k not in ("paused", "model_warnings"))
+    human = " ".join(f"{k} {v}" for k, v in counts.items() if isinstance(v, int))
     human += "".join(f"\nwarning: {line}" for line in retiring)
+    if account:
+        human += f"\naccount paused until {account['until']}: {account['reason']}"
     for entry in paused:
         human += (
             f"\n{entry['images']} image(s) paused: {entry['model']}'s daily quota is used up;"

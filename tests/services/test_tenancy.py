@@ -309,6 +309,17 @@ def _invite_admits_to_its_client_only(w: World) -> None:
     assert [m.client_id for m in auth.identity_from_token(w.b.token).memberships] == [w.b.client_id]
 
 
+def _invitation_shows_its_own_client(w: World) -> None:
+    invitation = clients.invite_member(
+        w.b.scope(), client_id=w.b.client_id, email="preview@example.com", role=Role.VIEWER
+    )
+    assert invitation.token is not None
+    shown = auth.invitation_for(invitation.token)
+    assert shown.client_name == clients.get_client(ADMIN, client_id=w.b.client_id).name
+    with pytest.raises(auth.InvitationInvalid):
+        auth.invitation_for("made-up-invitation-token")
+
+
 def _password_change_is_own(w: World) -> None:
     user = clients.create_user(
         ADMIN,
@@ -392,6 +403,9 @@ REGISTRY: dict[str, Entry] = {
     # auth: the entry points that make scopes
     "auth.accept_invite": Special(
         "signing in: the invitation token is the credential", _invite_admits_to_its_client_only
+    ),
+    "auth.invitation_for": Special(
+        "signing in: the invitation token is the credential", _invitation_shows_its_own_client
     ),
     "auth.identity_from_token": Special(
         "signing in: the signed session token is the credential", _token_gives_own_client
@@ -702,6 +716,18 @@ REGISTRY: dict[str, Entry] = {
         Action.EDIT, lambda t, w: {"session_id": t.session_id, "name": "Renamed"}
     ),
     "sessions.session_status": Case(Action.READ, lambda t, w: {"session_id": t.session_id}),
+    "sessions.set_scene_room": Case(
+        Action.EDIT,
+        lambda t, w: {"session_id": t.session_id, "scene_id": t.scene_id, "room_type": "study"},
+        mixed=(
+            lambda w: {"session_id": w.a.session_id, "scene_id": w.b.scene_id, "room_type": None},
+        ),
+    ),
+    "sessions.delete_scene": Case(
+        Action.EDIT,
+        lambda t, w: {"session_id": t.session_id, "scene_id": t.scene_id},
+        mixed=(lambda w: {"session_id": w.a.session_id, "scene_id": w.b.scene_id},),
+    ),
     "sessions.paused_models": Case(Action.READ, lambda t, w: {"session_id": t.session_id}),
     # tables
     "tables.calls": Case(Action.MANAGE, lambda t, w: {"client_id": t.client_id, "_": t.image_id}),

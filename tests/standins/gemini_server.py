@@ -275,6 +275,8 @@ class GeminiStandIn:
         window_s: float = 60.0,
         day_s: float | None = None,
         model_latency_s: dict[str, float] | None = None,
+        spend_limits: dict[str, float] | None = None,
+        prices: dict[str, tuple[float, float, float | None]] | None = None,
     ) -> None:
         self.api_key = api_key
         self.latency_s = latency_s
@@ -289,6 +291,13 @@ class GeminiStandIn:
         self.limits = {model: dict(row) for model, row in (limits or {}).items()}
         self.window_s = window_s
         self.day_s = day_s
+        # The billing account's spend limits: {"window_usd", "window_s", "month_usd"}, charged
+        # with each answer's usage at ``prices`` (model: USD per 1M input, output, image out).
+        self.spend_limits = dict(spend_limits or {})
+        self.prices = dict(prices or {})
+        self._spend: collections.deque[tuple[float, float]] = collections.deque()
+        self._spend_month = 0.0
+        self.spend_429s = 0
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._faults: collections.deque[Fault] = collections.deque()
@@ -476,6 +485,9 @@ class GeminiStandIn:
             self._days.clear()
             self._billing.clear()
             self._canned.clear()
+            self._spend.clear()
+            self._spend_month = 0.0
+            self.spend_429s = 0
 
     def new_day(self) -> None:
         """The quota day ends now: every model's requests-per-day count starts again."""
@@ -610,6 +622,14 @@ class GeminiStandIn:
             counts["thoughts"] += int(metadata.get("thoughtsTokenCount") or 0)
             counts["total"] += int(metadata.get("totalTokenCount") or 0)
             counts["image_output"] += image_output
+            price = self.prices.get(model)
+            if price is not None and metadata:
+                text = int(metadata.get("candidatesTokenCount") or 0) - image_output
+                text += int(metadata.get("thoughtsTokenCount") or 0)
+                usd = int(metadata.get("promptTokenCount") or 0) * price[0] + text * price[1]
+                usd = (usd + image_output * (price[2] if price[2] is not None else price[1])) / 1e6
+                self._spend.append((time.monotonic(), usd))
+                self._spend_month += usd
 
     # -- HTTP plumbing -------------------------------------------------------------------------
 
@@ -747,6 +767,7 @@ class GeminiStandIn:
                 pass  # answered below, as a 400
             else:
                 limited = self._over_limit(model, _prompt_tokens(body, len(images)))
+                limited = limited or self._over_spend()
         if limited is not None:
             return done(limited)
         self._sleep(self.model_latency_s.get(model, self.latency_s))
@@ -860,6 +881,59 @@ class GeminiStandIn:
         if quota is None:
             return None
         return self._quota_reply(model, quota[0], quota[1])
+
+    def spent(self) -> dict[str, float]:
+        """USD billed in the current spend window and in all (the month), at ``prices``."""
+        with self._lock:
+            return {"window_usd": self._window_spend(), "month_usd": self._spend_month}
+
+    def _window_spend(self) -> float:
+        window = float(self.spend_limits.get("window_s", 600.0))
+        now = time.monotonic()
+        while self._spend and now - self._spend[0][0] >= window:
+            self._spend.popleft()
+        return sum(usd for _, usd in self._spend)
+
+    def _over_spend(self) -> Reply | None:
+        """The 429 of a spend limit the account is past when this request arrives, else None.
+
+        Its shape is assumed (no recorded one was found): RESOURCE_EXHAUSTED with a
+        QuotaFailure whose quota id and metric name the billing account's spend."""
+        if not self.spend_limits:
+            return None
+        with self._lock:
+            spent, month = self._window_spend(), self._spend_month
+        per = None
+        if month >= self.spend_limits.get("month_usd", math.inf):
+            per, value = "Month", self.spend_limits["month_usd"]
+        elif spent >= self.spend_limits.get("window_usd", math.inf):
+            per, value = "10Minutes", self.spend_limits["window_usd"]
+        if per is None:
+            return None
+        with self._lock:
+            self.spend_429s += 1
+        metric = "generativelanguage.googleapis.com/billing_account_spend_usd"
+        details: list[dict[str, Any]] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": metric,
+                        "quotaId": f"SpendPerBillingAccountPer{per}",
+                        "quotaValue": f"{value:g}",
+                    }
+                ],
+            }
+        ]
+        if per != "Month":
+            details.append(
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "30s"}
+            )
+        message = (
+            f"{_ERRORS[429][1]}\n* Your billing account reached its spend limit for the"
+            f" {'month' if per == 'Month' else '10 minutes'}: USD {value:g}"
+        )
+        return Reply(429, error_body(429, message, details))
 
     def _quota_reply(
         self,
