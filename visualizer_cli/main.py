@@ -426,6 +426,14 @@ def generate(
         bool,
         typer.Option("--economy", help="The provider's batch mode: half the price, within a day."),
     ] = False,
+    keep_product_pixels: Annotated[
+        bool | None,
+        typer.Option(
+            "--keep-product-pixels/--generated-pixels",
+            help="Pixel-exact mode: the product photo's own pixels composited back (default:"
+            " the client's setting).",
+        ),
+    ] = None,
     wait: WaitFlag = False,
     timeout: TimeoutOption = None,
     as_json: JsonFlag = False,
@@ -443,6 +451,7 @@ def generate(
             aspect_ratio=aspect_ratio,
             prompt=prompt,
             economy=economy,
+            keep_product_pixels=keep_product_pixels,
             image_size=image_size,  # type: ignore[arg-type]  # checked by FlowSettings
         )
     except ValidationError as error:
