@@ -218,7 +218,10 @@ def products_import(
 
     from visualizer_core.services import products
 
-    with tqdm(total=0, unit="photo", file=sys.stderr, desc="photos", leave=False) as bar:
+    # disable=None: no bar when stderr is not a terminal (a script reads one line there)
+    with tqdm(
+        total=0, unit="photo", file=sys.stderr, desc="photos", leave=False, disable=None
+    ) as bar:
 
         def advance(done: int, total: int) -> None:
             bar.total = total
@@ -247,7 +250,7 @@ def products_import(
     emit(as_json, report.as_dict(), "\n".join(lines))
     if report.stored == 0:
         why = (
-            f"all {report.failed} row(s) were refused (see above)"
+            f"all {report.failed} row(s) were refused (each is named in the errors)"
             if report.failed
             else "the file has no product rows"
         )
