@@ -345,3 +345,25 @@ def _switch_client() -> None:
         st.session_state[CLIENT] = member.client_id
         for key in (SESSION, PICKED):
             st.session_state.pop(key, None)
+
+
+def show_invitation(token: str) -> bool:
+    """What an invitation link offers (the brand, the role, who invited, until when), or why it
+    is not valid; False then."""
+    offer = attempt(auth.invitation_for, token)
+    if offer is None:
+        return False
+    inviter = f"**{plain(offer.invited_by)}**" if offer.invited_by else "An owner"
+    st.markdown(
+        f"{inviter} invites **{plain(offer.email)}** to join **{plain(offer.client_name)}** as "
+        f"**{offer.role.value}** ({ROLE_MEANS[offer.role.value]})."
+    )
+    st.caption(f"The invitation is valid until {offer.expires_at:%Y-%m-%d %H:%M} UTC.")
+    return True
+
+
+ROLE_MEANS = {
+    "viewer": "sees the sessions, products and images, and downloads them",
+    "editor": "also imports products, generates and reviews images",
+    "owner": "also manages the members, the webhook and the usage",
+}

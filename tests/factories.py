@@ -132,13 +132,18 @@ def import_catalog(
     return dict(zip([item[0] for item in items], ids, strict=True))
 
 
-def add_rooms(session_id: uuid.UUID, rooms: Sequence[str] = PIPELINE_ROOMS) -> dict[str, str]:
-    """One drawn scene per room type, uploaded with that room type; returns room -> scene id."""
+def add_rooms(
+    session_id: uuid.UUID,
+    rooms: Sequence[str] = PIPELINE_ROOMS,
+    size: tuple[int, int] = (600, 400),
+) -> dict[str, str]:
+    """One drawn scene per room type (``size`` pixels), uploaded with that room type; returns
+    room -> scene id."""
     from visualizer_core.demo import art as demo_art
 
     found: dict[str, str] = {}
     for seed, room in enumerate(rooms):
-        picture = demo_art.draw_room(room, seed=seed, size=(600, 400))
+        picture = demo_art.draw_room(room, seed=seed, size=size)
         added = sessions.add_scenes(
             ADMIN, session_id=session_id, files=[(f"{room}.jpg", picture)], room_type=room
         )

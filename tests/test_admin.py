@@ -57,6 +57,7 @@ def test_the_public_api_is_exactly_this_and_documented() -> None:
             "GENERATION_COLUMNS",
             "PLAN_COLUMNS",
             "SPEND_KINDS",
+            "account",
             "calls",
             "clients",
             "economy",

@@ -221,7 +221,10 @@ def test_an_unclosed_quote_is_reported_on_its_row(tmp_path: Path) -> None:
     rows = read_catalog(_write(tmp_path, "c.csv", text))
     assert rows[0].product is not None and rows[0].product.sku == "A"
     assert rows[1].row == 2 and rows[1].product is None
-    assert "quote opened on line 3 is never closed" in (rows[1].error or "")
+    assert "line 3, column description: a quote opens there and is never closed" in (
+        rows[1].error or ""
+    )
+    assert rows[1].line == 3
     assert len(rows) == 2  # nothing after it pretends to be a product
 
 

@@ -343,6 +343,28 @@ def test_normalize_text() -> None:
     assert taxonomy.normalize_text("Kids\u2019 Room, 3.5m") == "kids room . 3 . 5m"
 
 
+def test_a_category_path_is_read_by_its_taxonomy_meaning_not_by_its_words() -> None:
+    # A blinds store's Shopify export: its category is a path one step deeper than Google's
+    # list. "Home & Garden" is Google's home department: no garden, so no outdoor room.
+    blinds = taxonomy.classify(
+        "Easy Stick TR4470 Mild Off White Metal",
+        "Home & Garden > Decor > Window Treatments > Window Blinds & Shades > Blinds",
+    )
+    assert blinds.path == "Home & Garden > Decor > Window Treatments > Window Blinds & Shades"
+    assert "outdoor" not in blinds.rooms and blinds.rooms[0] == "living_room"
+    mug = taxonomy.classify("Ceramic Mug 11oz", "Home & Garden")
+    assert mug.path is not None and mug.path.endswith("Mugs")
+    assert "outdoor" not in mug.rooms
+    # A path the taxonomy does not know past its department keeps its meaning too.
+    throw = taxonomy.classify(
+        "Lake Sunset Fleece", "Home & Garden > Linens & Bedding > Blankets & Throws > Fleece"
+    )
+    assert "outdoor" not in throw.rooms
+    # The catalog's own step past the known ones still names its room.
+    bench = taxonomy.classify("Teak Bench", "Home & Garden > Garden Furniture")
+    assert bench.rooms[0] == "outdoor"
+
+
 # -- the classifier reads English only, and says so -----------------------------------------------
 
 
@@ -403,3 +425,23 @@ def test_a_catalogs_own_category_is_taken_whatever_the_language_of_its_text() ->
     )
     assert found.path is not None and found.path.endswith("Electric Kettles")
     assert found.source == "catalog"
+
+
+@pytest.mark.parametrize(
+    ("name", "first_room"),
+    [
+        # a qualifier that names the user, not the product: the nursery's bedding, a desk's seat
+        ("Fitted Sheet for Cot", "kids_room"),
+        ("Cot Bed Duvet Set", "kids_room"),
+        ("Crib Mattress", "kids_room"),
+        ("Swivel Chair with Armrests", "home_office"),
+        ("LED Work Lamp", "home_office"),
+        # and a measure word is not the product: a sink "with 1 bowl" is a sink
+        ("Stainless Steel Kitchen Sink with 1 Bowl", "kitchen"),
+    ],
+)
+def test_qualifiers_that_name_a_user_put_the_product_in_that_users_room(
+    name: str, first_room: str
+) -> None:
+    found = taxonomy.classify(name)
+    assert found.rooms and found.rooms[0] == first_room, found

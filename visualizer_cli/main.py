@@ -194,14 +194,23 @@ def products_import(
     file: Annotated[
         Path,
         typer.Argument(
-            help="The catalog: our CSV, a Shopify product export, or a Google Merchant "
-            "Center feed (TSV, CSV, RSS/Atom XML); the format is read from its header."
+            help="The catalog: our CSV, a Shopify or WooCommerce product export, or a Google "
+            "Merchant Center feed (TSV, CSV, RSS/Atom XML); the format, encoding and "
+            "delimiter are read from the file."
         ),
     ],
     client: Annotated[str, typer.Option("--client", help="Client id.")],
     images_dir: Annotated[
         Path | None, typer.Option(help="Folder the image column is relative to.")
     ] = None,
+    per_colour: Annotated[
+        bool,
+        typer.Option(
+            "--per-colour",
+            help="Merchant Center feeds: one product (and picture) per colour of an item "
+            "group, instead of one per group.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Import products and their photos (files or http(s) URLs); rows with a known sku update."""
@@ -216,9 +225,18 @@ def products_import(
             bar.update(done - bar.n)
 
         report = products.import_products(
-            ADMIN, client_id=client, csv_path=file, images_dir=images_dir, progress=advance
+            ADMIN,
+            client_id=client,
+            csv_path=file,
+            images_dir=images_dir,
+            progress=advance,
+            per_colour=per_colour,
         )
-    lines = [f"imported {report.imported}, updated {report.updated}, failed {report.failed}"]
+    how = ", ".join(filter(None, [report.format, report.encoding, report.delimiter]))
+    lines = [
+        f"imported {report.imported}, updated {report.updated}, failed {report.failed}"
+        + (f" ({how})" if how else "")
+    ]
     if report.photos_missing:
         lines.append(f"{report.photos_missing} photo(s) could not be stored")
     lines += [
@@ -319,11 +337,16 @@ def status(
     paused = sessions.paused_models(ADMIN, session_id=session)
     if paused:  # models whose day's quota is used up: their images wait, named here
         counts["paused"] = paused
+    account = models.account_pause(ADMIN)
+    if account:  # the billing account's monthly spend cap: all its work waits
+        counts["account_paused"] = account
     retiring = models.model_warnings(ADMIN)
     if retiring:  # a configured model retires within 30 days (or has)
         counts["model_warnings"] = retiring
-    human = " ".join(f"{k} {v}" for k, v in counts.items() if k not in ("paused", "model_warnings"))
+    human = " ".join(f"{k} {v}" for k, v in counts.items() if isinstance(v, int))
     human += "".join(f"\nwarning: {line}" for line in retiring)
+    if account:
+        human += f"\naccount paused until {account['until']}: {account['reason']}"
     for entry in paused:
         human += (
             f"\n{entry['images']} image(s) paused: {entry['model']}'s daily quota is used up;"
@@ -557,8 +580,10 @@ def export(
         str | None,
         typer.Option(
             "--preset",
-            help="Deliver at a preset: square-2048, portrait-1600x2000, original, "
-            "square-2048-webp (sRGB, metadata stripped, {sku}_{variant} names).",
+            help="Deliver at a preset: a store's rules (merchant-lifestyle, "
+            "merchant-additional, shopify, amazon-secondary: every picture checked, none "
+            "enlarged) or a size (square-2048, portrait-1600x2000, square-2048-webp, "
+            "original-size, original); sRGB, tagged as made with AI, {sku}_{variant} names.",
         ),
     ] = None,
     as_json: JsonFlag = False,
@@ -569,7 +594,8 @@ def export(
     result = export_service.export_session(
         ADMIN, session_id=session, out=out, approved_only=approved_only, preset=preset
     )
-    emit(as_json, result, f"wrote {result['images']} image(s) to {result['path']}")
+    said = "".join(f"\nwarning: {line}" for line in result.get("warnings", []))
+    emit(as_json, result, f"wrote {result['images']} image(s) to {result['path']}{said}")
 
 
 @app.command("spend")

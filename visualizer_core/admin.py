@@ -55,6 +55,7 @@ __all__ = [
     "GENERATION_COLUMNS",
     "PLAN_COLUMNS",
     "SPEND_KINDS",
+    "account",
     "calls",
     "clients",
     "economy",
@@ -339,6 +340,18 @@ def sessions(client_id: uuid.UUID | str | None = None) -> pd.DataFrame:
     for column in ("flows", "images", "pending", "generating", "completed", "errors"):
         frame[column] = frame[column].astype("int64")
     return frame[list(_SESSIONS_COLUMNS)]
+
+
+def account() -> dict[str, Any]:
+    """The billing account's state: ``paused`` is None, or ``{"until", "reason"}`` while its
+    work waits for the month's spend cap to reset (``GEMINI_LIMITS["account"]`` or Gemini's
+    own), and ``model_warnings`` lists configured models that retire within 30 days."""
+    from visualizer_core.services import models as model_service
+
+    return {
+        "paused": model_service.account_pause(ADMIN),
+        "model_warnings": model_service.model_warnings(ADMIN),
+    }
 
 
 def set_daily_quota(client_id: uuid.UUID | str, n: int) -> int:

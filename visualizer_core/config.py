@@ -110,6 +110,20 @@ def _model_table(value: object, rows: str) -> dict[str, object] | None:
     return value
 
 
+_ACCOUNT_LIMITS = ("spend_usd_per_10min", "spend_usd_per_month")
+
+
+def _account_limits(row: object) -> None:
+    """Checks ``GEMINI_LIMITS["account"]``: the billing account's spend limits in USD."""
+    if not isinstance(row, dict) or not row:
+        raise ValueError('account: needs a limit such as {"spend_usd_per_10min": 10}')
+    for name, limit in row.items():
+        if name not in _ACCOUNT_LIMITS:
+            raise ValueError(f"account: unknown limit {name!r} ({' or '.join(_ACCOUNT_LIMITS)})")
+        if isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0:
+            raise ValueError(f"account: {name} must be a number of USD above 0")
+
+
 class Settings(BaseSettings):
     """Configuration from the environment; field ``foo_bar`` is the variable ``FOO_BAR``."""
 
@@ -136,9 +150,11 @@ class Settings(BaseSettings):
     gemini_max_rpm: int | None = Field(default=None, gt=0)
     """Requests a minute to each Gemini model not listed in ``GEMINI_LIMITS``, all workers
     together; unset: no limit of our own for those models."""
-    gemini_limits: Annotated[dict[str, dict[str, int]] | None, NoDecode] = None
+    gemini_limits: Annotated[dict[str, dict[str, int | float]] | None, NoDecode] = None
     """Per-model limits across all workers, as JSON: ``{"model": {"rpm": N, "tpm": N, "rpd": N}}``
-    (requests a minute, tokens a minute, requests a Pacific-time day; each key optional)."""
+    (requests a minute, tokens a minute, requests a Pacific-time day; each key optional), and
+    the billing account's spend limits under ``"account"``: ``{"spend_usd_per_10min": X,
+    "spend_usd_per_month": Y}`` (USD over a rolling 10 minutes and a calendar month, UTC)."""
     gemini_timeout_s: float = Field(default=120.0, gt=0, le=3600)
     """Seconds one Gemini call may take before it counts as a (transient) timeout."""
     gemini_prices: Annotated[dict[str, dict[str, float]] | None, NoDecode] = None
@@ -219,6 +235,9 @@ class Settings(BaseSettings):
     def _model_limits(cls, value: object) -> object:
         table = _model_table(value, '{"rpm": N, "tpm": N, "rpd": N}')
         for model, row in (table or {}).items():
+            if model == "account":
+                _account_limits(row)
+                continue
             if not isinstance(row, dict) or not row:
                 raise ValueError(f'{model}: needs a limit such as {{"rpm": 100}}')
             for name, limit in row.items():

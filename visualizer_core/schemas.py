@@ -171,6 +171,11 @@ class SourceIds(BaseModel):
         "WooCommerce IDs (the product's, then its variations')",
     )
     item_group_id: str | None = Field(default=None, description="Merchant Center item_group_id")
+    variants: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="Merchant Center: each item of the group, {id, color, size, pattern, "
+        "material} as the feed gives them",
+    )
 
 
 class ProductCreate(BaseModel):

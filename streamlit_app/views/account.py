@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from streamlit_app.common import TOKEN, attempt, identity, keep_signed_in, plain, scope
+from streamlit_app.common import (
+    TOKEN,
+    attempt,
+    identity,
+    keep_signed_in,
+    plain,
+    scope,
+    show_invitation,
+)
 from visualizer_core.services import auth
 
 member = scope()
@@ -16,7 +24,8 @@ if me is not None:
 invite = st.query_params.get("invite")
 if invite:
     st.subheader("An invitation")
-    st.write("You opened an invitation link. Accepting it adds its client to your account.")
+    show_invitation(invite)
+    st.write("Accepting it adds this client to your account.")
     columns = st.columns(2)
     if columns[0].button("Accept the invitation", type="primary", key="account.accept"):
         joined = attempt(auth.accept_invite, invite, session_token=st.session_state.get(TOKEN))

@@ -177,6 +177,12 @@ if editor and scenes:
 st.subheader("Settings")
 for line in attempt(models.model_warnings, member) or []:
     st.warning(line)
+paused_account = attempt(models.account_pause, member)
+if paused_account:
+    st.error(
+        f"Generation is paused until {paused_account['until']}: {paused_account['reason']}."
+        " Images started now wait, pending, and resume by themselves."
+    )
 left, middle, right = st.columns(3)
 aspect_ratio = left.selectbox("Aspect ratio", ASPECT_RATIOS, key="generate.aspect_ratio")
 variants = int(

@@ -30,10 +30,11 @@ if editor:
     ):
         st.caption(
             "Our CSV (sku, name, category, description, colors, materials, dimensions, image: "
-            "photo file names or http(s) URLs, several joined by |), a Shopify product export, "
-            "or a Google Merchant Center feed (TSV, CSV, RSS/Atom XML): the format is read from "
-            "its header. Rows with a known sku update that product; bad rows are reported and "
-            "skipped."
+            "photo file names or http(s) URLs, several joined by |), a Shopify or WooCommerce "
+            "product export, or a Google Merchant Center feed (TSV, CSV, RSS/Atom XML): the "
+            "format, encoding and delimiter are read from the file. Rows with a known sku "
+            "update that product; bad rows are reported and skipped; a product whose photo "
+            "cannot be fetched is kept with its photo marked missing."
         )
         with st.form("products.import", clear_on_submit=True):
             csv_file = st.file_uploader(
@@ -78,7 +79,22 @@ if editor:
                 f"{report_dict['imported']} imported · {report_dict['updated']} updated · "
                 f"{report_dict['failed']} failed"
             )
-            (st.warning if report_dict["failed"] else st.success)(message)
+            if report_dict.get("photos_missing"):
+                message += f" · {report_dict['photos_missing']} photo(s) missing"
+            how = ", ".join(
+                str(report_dict[k])
+                for k in ("format", "encoding", "delimiter")
+                if report_dict.get(k)
+            )
+            if how:
+                message += f" ({how})"
+            problems = report_dict["failed"] or report_dict.get("photos_missing")
+            (st.warning if problems else st.success)(message)
+            for host in report_dict.get("hosts_down") or []:
+                st.warning(
+                    f"{host['host']}: given up after the first failures, "
+                    f"{host['photos']} photo(s) not fetched: {host['reason']}"
+                )
             if report_dict["errors"]:
                 st.dataframe(
                     pd.DataFrame(report_dict["errors"], columns=["row", "error"]),
@@ -203,6 +219,29 @@ if editor:
         st.success(f"Analysed {done['products']} product(s) and {done['scenes']} scene(s).")
         for failure in done["failed"]:
             st.warning(failure["error"])
+
+without_photo = [p for p in everything if p.photo_state == "missing"]
+if without_photo:
+    with st.expander(f"{len(without_photo)} product(s) without a photo (generation skips them)"):
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "sku": p.sku,
+                        "name": p.name,
+                        "photo": p.photo_errors[0]["url"] if p.photo_errors else "",
+                        "reason": p.photo_errors[0]["reason"]
+                        if p.photo_errors
+                        else "the catalog names no photo",
+                    }
+                    for p in without_photo
+                ],
+                columns=["sku", "name", "photo", "reason"],
+            ),
+            hide_index=True,
+            width="stretch",
+            key="products.missing_photos",
+        )
 
 # -- one product: its photo, and another one --------------------------------------------------
 

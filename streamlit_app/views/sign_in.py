@@ -17,6 +17,7 @@ from streamlit_app.common import (
     attempt,
     get_backends,
     plain,
+    show_invitation,
     sign_in,
     sso_configured,
     sso_email,
@@ -76,6 +77,7 @@ if reset:
 
 if invite:
     st.subheader("Accept your invitation")
+    show_invitation(invite)
     with st.form("sign_in.invite"):
         st.caption(
             "New here? Choose a password. Already have an account? Sign in with it below: "

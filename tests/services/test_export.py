@@ -214,7 +214,7 @@ def test_render_embeds_srgb_and_drops_exif() -> None:
     exif = Image.Exif()
     exif[0x010F] = "Camera maker"  # Make
     source.save(buffer, "JPEG", exif=exif.tobytes())
-    data, width, height = export.render(buffer.getvalue(), export.PRESETS["original"])
+    data, width, height = export.render(buffer.getvalue(), export.PRESETS["original-size"])
     with Image.open(io.BytesIO(data)) as out:
         assert (width, height) == (300, 200) == out.size
         assert srgb(out) and not out.getexif()

@@ -210,7 +210,10 @@ def test_each_format_lands_its_products_with_photos(tmp_path: Path, photo_server
         encoding="utf-8",
     )
     report = products.import_products(ADMIN, client_id=client.id, csv_path=shopify)
-    assert (report.imported, report.errors) == (1, [{"row": 2, "error": "missing Handle"}])
+    assert (report.imported, report.errors) == (
+        1,
+        [{"row": 2, "error": "missing Handle", "line": 3}],
+    )
     bunny = products.get_product(ADMIN, product_id=report.product_ids[0])
     assert (bunny.sku, bunny.name, bunny.description) == (
         "BUN-1",

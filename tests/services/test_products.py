@@ -273,10 +273,11 @@ def test_file_level_problems_are_refused_whole(tmp_path: Path) -> None:
     no_header.write_text("name,category\nChair,chair\n")
     with pytest.raises(InvalidInput, match="missing column"):
         products.import_products(ADMIN, client_id=client.id, csv_path=no_header)
-    latin = tmp_path / "latin.csv"
-    latin.write_bytes("sku,name\n1,Caf\xe9\n".encode("latin-1"))
-    with pytest.raises(InvalidInput, match="UTF-8"):
-        products.import_products(ADMIN, client_id=client.id, csv_path=latin)
+    latin = tmp_path / "latin.csv"  # not UTF-8: read in the encoding found, and named
+    latin.write_bytes("sku,name\n1,Caf\xe9 Chair\n".encode("cp1252"))
+    report = products.import_products(ADMIN, client_id=client.id, csv_path=latin)
+    assert (report.imported, report.encoding, report.delimiter) == (1, "Windows-1252", "comma")
+    assert products.get_product(ADMIN, product_id=report.product_ids[0]).name == "Café Chair"
     with pytest.raises(NotFound):
         products.import_products(ADMIN, client_id="not-an-id", csv_path=latin)
 
@@ -312,6 +313,6 @@ def test_control_characters_and_unclosed_quotes_are_row_errors(tmp_path: Path) -
     assert (report.imported, report.failed) == (1, 3)
     errors = {e["row"]: e["error"] for e in report.errors}
     assert "U+0000" in errors[1] and "U+0007" in errors[2]
-    assert "quote opened on line 5 is never closed" in errors[4]
+    assert "line 5, column description: a quote opens there and is never closed" in errors[4]
     [landed] = products.list_products(ADMIN, client_id=client.id)
     assert landed.sku == "OK-1"

@@ -309,6 +309,17 @@ def _invite_admits_to_its_client_only(w: World) -> None:
     assert [m.client_id for m in auth.identity_from_token(w.b.token).memberships] == [w.b.client_id]
 
 
+def _invitation_shows_its_own_client(w: World) -> None:
+    invitation = clients.invite_member(
+        w.b.scope(), client_id=w.b.client_id, email="preview@example.com", role=Role.VIEWER
+    )
+    assert invitation.token is not None
+    shown = auth.invitation_for(invitation.token)
+    assert shown.client_name == clients.get_client(ADMIN, client_id=w.b.client_id).name
+    with pytest.raises(auth.InvitationInvalid):
+        auth.invitation_for("made-up-invitation-token")
+
+
 def _password_change_is_own(w: World) -> None:
     user = clients.create_user(
         ADMIN,
@@ -392,6 +403,9 @@ REGISTRY: dict[str, Entry] = {
     # auth: the entry points that make scopes
     "auth.accept_invite": Special(
         "signing in: the invitation token is the credential", _invite_admits_to_its_client_only
+    ),
+    "auth.invitation_for": Special(
+        "signing in: the invitation token is the credential", _invitation_shows_its_own_client
     ),
     "auth.identity_from_token": Special(
         "signing in: the signed session token is the credential", _token_gives_own_client
@@ -501,6 +515,9 @@ REGISTRY: dict[str, Entry] = {
         lambda t, w: {"session_id": t.session_id, "out": w.folder / f"{uuid.uuid4().hex}.zip"},
     ),
     "export.client_preset": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    "export.check_delivery": Case(
+        Action.READ, lambda t, w: {"session_id": t.session_id, "preset": "shopify"}
+    ),
     "export.parse_preset": Special(_PURE),
     "export.remember_preset": Case(
         Action.EDIT, lambda t, w: {"client_id": t.client_id, "preset": "original"}

@@ -277,6 +277,8 @@ class GeminiStandIn:
         window_s: float = 60.0,
         day_s: float | None = None,
         model_latency_s: dict[str, float] | None = None,
+        spend_limits: dict[str, float] | None = None,
+        prices: dict[str, tuple[float, float, float | None]] | None = None,
     ) -> None:
         self.api_key = api_key
         self.latency_s = latency_s
@@ -292,6 +294,13 @@ class GeminiStandIn:
         self.window_s = window_s
         self.day_s = day_s
         self.drawing = Drawing()  # how image answers are drawn (tests/standins/drawing.py)
+        # The billing account's spend limits: {"window_usd", "window_s", "month_usd"}, charged
+        # with each answer's usage at ``prices`` (model: USD per 1M input, output, image out).
+        self.spend_limits = dict(spend_limits or {})
+        self.prices = dict(prices or {})
+        self._spend: collections.deque[tuple[float, float]] = collections.deque()
+        self._spend_month = 0.0
+        self.spend_429s = 0
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._faults: collections.deque[Fault] = collections.deque()
@@ -306,6 +315,7 @@ class GeminiStandIn:
             collections.defaultdict(collections.deque)
         )
         self._days: dict[str, tuple[int, int]] = {}
+        self._canned: collections.deque[tuple[str, Reply]] = collections.deque()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -468,7 +478,7 @@ class GeminiStandIn:
         return None
 
     def reset(self) -> None:
-        """Forgets requests, faults and the limits' counts; knobs stay as they are."""
+        """Forgets requests, faults, queued answers and the limits' counts; knobs stay."""
         with self._lock:
             self._requests.clear()
             self._faults.clear()
@@ -477,6 +487,10 @@ class GeminiStandIn:
             self._token_windows.clear()
             self._days.clear()
             self._billing.clear()
+            self._canned.clear()
+            self._spend.clear()
+            self._spend_month = 0.0
+            self.spend_429s = 0
 
     def new_day(self) -> None:
         """The quota day ends now: every model's requests-per-day count starts again."""
@@ -500,6 +514,24 @@ class GeminiStandIn:
         """The next ``count`` batch jobs end in BATCH_STATE_FAILED, with no results."""
         with self._lock:
             self._fail_batches += count
+
+    def answer_next(
+        self, status: int, body: dict[str, Any] | bytes, *, path: str = ":generateContent"
+    ) -> None:
+        """The next authorised request whose path contains ``path`` (any API version) gets
+        exactly ``status`` and ``body``: a recorded answer replayed through the SDK as it came
+        (``tests/ai/replay_bodies.py``, ``bench/gemini_replay.py``). Answers queue up in order;
+        such a request is recorded, and billed from the body's ``usageMetadata``."""
+        with self._lock:
+            self._canned.append((path, Reply(status, body)))
+
+    def _canned_reply(self, path: str) -> Reply | None:
+        with self._lock:
+            for entry in self._canned:
+                if entry[0] in path:
+                    self._canned.remove(entry)
+                    return entry[1]
+        return None
 
     # -- batch faults: refused or ambiguous creates, failed downloads, lines without a key ----
 
@@ -593,6 +625,14 @@ class GeminiStandIn:
             counts["thoughts"] += int(metadata.get("thoughtsTokenCount") or 0)
             counts["total"] += int(metadata.get("totalTokenCount") or 0)
             counts["image_output"] += image_output
+            price = self.prices.get(model)
+            if price is not None and metadata:
+                text = int(metadata.get("candidatesTokenCount") or 0) - image_output
+                text += int(metadata.get("thoughtsTokenCount") or 0)
+                usd = int(metadata.get("promptTokenCount") or 0) * price[0] + text * price[1]
+                usd = (usd + image_output * (price[2] if price[2] is not None else price[1])) / 1e6
+                self._spend.append((time.monotonic(), usd))
+                self._spend_month += usd
 
     # -- HTTP plumbing -------------------------------------------------------------------------
 
@@ -627,6 +667,11 @@ class GeminiStandIn:
             elif key != self.api_key:
                 reply = Reply(400, _invalid_key_body())
                 self._record(request, key_ok=False, status=reply.status)
+            elif (canned := self._canned_reply(url.path)) is not None:
+                reply = canned
+                self._record(request, key_ok=True, status=reply.status)
+                if match.groupdict().get("model"):
+                    self._bill(match["model"], reply, batch=False)
             else:
                 try:
                     reply = handler(request)
@@ -725,6 +770,7 @@ class GeminiStandIn:
                 pass  # answered below, as a 400
             else:
                 limited = self._over_limit(model, _prompt_tokens(body, len(images)))
+                limited = limited or self._over_spend()
         if limited is not None:
             return done(limited)
         self._sleep(self.model_latency_s.get(model, self.latency_s))
@@ -838,6 +884,59 @@ class GeminiStandIn:
         if quota is None:
             return None
         return self._quota_reply(model, quota[0], quota[1])
+
+    def spent(self) -> dict[str, float]:
+        """USD billed in the current spend window and in all (the month), at ``prices``."""
+        with self._lock:
+            return {"window_usd": self._window_spend(), "month_usd": self._spend_month}
+
+    def _window_spend(self) -> float:
+        window = float(self.spend_limits.get("window_s", 600.0))
+        now = time.monotonic()
+        while self._spend and now - self._spend[0][0] >= window:
+            self._spend.popleft()
+        return sum(usd for _, usd in self._spend)
+
+    def _over_spend(self) -> Reply | None:
+        """The 429 of a spend limit the account is past when this request arrives, else None.
+
+        Its shape is assumed (no recorded one was found): RESOURCE_EXHAUSTED with a
+        QuotaFailure whose quota id and metric name the billing account's spend."""
+        if not self.spend_limits:
+            return None
+        with self._lock:
+            spent, month = self._window_spend(), self._spend_month
+        per = None
+        if month >= self.spend_limits.get("month_usd", math.inf):
+            per, value = "Month", self.spend_limits["month_usd"]
+        elif spent >= self.spend_limits.get("window_usd", math.inf):
+            per, value = "10Minutes", self.spend_limits["window_usd"]
+        if per is None:
+            return None
+        with self._lock:
+            self.spend_429s += 1
+        metric = "generativelanguage.googleapis.com/billing_account_spend_usd"
+        details: list[dict[str, Any]] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": metric,
+                        "quotaId": f"SpendPerBillingAccountPer{per}",
+                        "quotaValue": f"{value:g}",
+                    }
+                ],
+            }
+        ]
+        if per != "Month":
+            details.append(
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "30s"}
+            )
+        message = (
+            f"{_ERRORS[429][1]}\n* Your billing account reached its spend limit for the"
+            f" {'month' if per == 'Month' else '10 minutes'}: USD {value:g}"
+        )
+        return Reply(429, error_body(429, message, details))
 
     def _quota_reply(
         self,

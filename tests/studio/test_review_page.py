@@ -210,6 +210,30 @@ def test_delivery_at_a_preset_is_remembered_for_the_client(
     assert later.radio(key="delivery.size").value == "portrait_1600x2000"
 
 
+def test_delivery_to_a_store_shows_the_rule_check_before_preparing(
+    studio: Studio, finished: list[uuid.UUID]
+) -> None:
+    for image_id in finished[:2]:
+        review.decide(studio.scope("editor"), image_id=image_id, decision="approved")
+    app = open_review(studio)
+    app.button(key="review.deliver").click().run()
+    app.selectbox(key="delivery.target").set_value("merchant-lifestyle").run()
+    assert not app.exception
+    assert app.radio(key="delivery.format.merchant-lifestyle").options == ["JPEG", "PNG"]
+    assert any("2 approved picture(s) fit" in str(s.value) for s in app.success)
+    said = " ".join(str(c.value) for c in app.caption)
+    assert "recommended 1500 x 1500" in said  # 1024 px pictures: a warning, not a refusal
+    app.selectbox(key="delivery.target").set_value("amazon-secondary").run()
+    assert not app.button(key="delivery.prepare").disabled  # 1024 px: Amazon's minimum is 1000
+    app.button(key="delivery.prepare").click().run()
+    _, count, data = app.session_state["delivery.zip"]
+    assert count == 2
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    pictures = sorted(n for n in archive.namelist() if n != "manifest.csv")
+    with Image.open(io.BytesIO(archive.read(pictures[0]))) as picture:
+        assert picture.format == "JPEG" and max(picture.size) == 1024  # never enlarged
+
+
 def test_names_are_shown_as_plain_text(studio: Studio, embedded: backends.Backends) -> None:
     """An editor cannot put a link or a picture in front of a viewer through a name."""
     evil = "Sofa [win a prize](https://evil.example) ![x](https://evil.example/p.png)"

@@ -113,10 +113,40 @@ def test_an_invitation_link_lets_a_new_person_choose_a_password(studio: Studio) 
     assert "Signed in as **newcomer@brand.test**" in texts(app)
 
 
+def test_the_invitation_page_names_the_brand_the_role_and_who_invited(studio: Studio) -> None:
+    owner = auth.scope_from_token(
+        auth.issue_session_token(auth.sign_in(studio.emails["owner"], PASSWORD))
+    )
+    brand = clients.get_client(owner, client_id=studio.client_id).name
+    invitation = clients.invite_member(
+        owner, client_id=studio.client_id, email="offered@brand.test", role="viewer"
+    )
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.query_params["invite"] = invitation.token
+    app.run()
+    assert not app.exception
+    said = texts(app).replace("**", "")
+    assert f"{studio.emails['owner']} invites offered@brand.test to join {brand} as viewer" in said
+    # An existing member who opens it while signed in reads the same on their account page.
+    again = clients.invite_member(
+        owner, client_id=studio.client_id, email="offered@brand.test", role="editor"
+    )
+    assert again.token is not None
+    preview = auth.invitation_for(again.token)
+    assert (preview.client_name, preview.role, preview.invited_by) == (
+        brand,
+        Role.EDITOR,
+        studio.emails["owner"],
+    )
+    with pytest.raises(auth.InvitationInvalid):
+        auth.invitation_for(invitation.token)  # replaced by the newer one
+
+
 def test_a_used_invitation_is_refused_with_a_message(studio: Studio) -> None:
     app = AppTest.from_file(APP, default_timeout=TIMEOUT)
     app.query_params["invite"] = "not-a-real-token"
     app.run()
+    assert any("not valid" in e for e in errors(app))  # said before anything is typed
     app.text_input(key="sign_in.invite_password").input("a new long password")
     button(app, "Accept and sign in").click().run()
     assert not app.exception

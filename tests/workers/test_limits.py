@@ -311,3 +311,49 @@ def test_twenty_simultaneous_requests_for_ten_images_left_accept_exactly_ten(
     assert len(refused) == 10
     assert all("0 of 10 images left today" in message for message in refused), refused[0]
     assert generation.quota_left(scope, client_id=world.client_id) == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_two_workers_and_two_clients_on_one_key_stay_within_the_spend_window(
+    gemini_stack: tuple[QueueStack, GeminiStandIn], tmp_path: Path
+) -> None:
+    stack, server = gemini_stack
+    # A 1K image is billed about USD 0.035 by the stand-in: three fit in a window of 0.11 USD
+    # over ten seconds (VISUALIZER_LIMIT_WINDOW_S=1 makes our "10 minutes" ten seconds).
+    ceiling, window_s, per_client = 0.11, 10.0, 4
+    server.spend_limits = {"window_usd": ceiling, "window_s": window_s}
+    server.prices = {
+        "gemini-nano-banana-2.1": (1.5, 7.5, 30.0),
+        "gemini-3.8-flash": (1.5, 7.5, None),
+    }
+    worlds = [
+        make_world(tmp_path / f"catalog-{n}", products_count=per_client, name=f"Brand {n}")
+        for n in range(2)
+    ]
+    env = {
+        "VISUALIZER_AI": "gemini",
+        "GEMINI_API_KEY": server.api_key,
+        "GEMINI_BASE_URL": server.base_url,
+        "GEMINI_LIMITS": json.dumps({"account": {"spend_usd_per_10min": ceiling}}),
+        "VISUALIZER_LIMIT_WINDOW_S": "1",
+        "VISUALIZER_JUDGEMENT_WORKERS": "0",
+    }
+    workers = [stack.start_worker(concurrency=2, ready=False, **env) for _ in range(2)]
+    for worker in workers:
+        worker.wait_ready()
+    server.reset()
+
+    flows = [generation.generate(ADMIN, session_id=w.session_id) for w in worlds]
+    counts = generation.wait_for_flows(ADMIN, flow_ids=[f.flow_id for f in flows], timeout=180)
+
+    assert counts["completed"] == 2 * per_client, (counts, stack.worker_logs()[-3000:])
+    calls = _image_calls(server)
+    assert [c.status for c in calls] == [200] * 2 * per_client  # no 429 from the stand-in
+    assert server.spend_429s == 0
+    # Never more than the ceiling billed in any window: at most three images in ten seconds.
+    times = sorted(c.at for c in calls)
+    for index in range(len(times) - 3):
+        assert times[index + 3] - times[index] >= window_s - 1.0, times
+    for worker in workers:
+        assert "visualizer.generate_image[" in worker.log(), worker.log()[-3000:]

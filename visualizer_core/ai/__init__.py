@@ -14,11 +14,13 @@ __all__ = ["AIBackend", "GenerationRequest", "GenerationResult", "ProductFacts",
 
 def make_ai(settings: Settings) -> AIBackend:
     """Gemini with a key (or when forced), else local; Gemini's calls keep to the per-model
-    limits, and the local backend takes ``VISUALIZER_AI_LATENCY_S`` when it is set."""
+    limits and the billing account's spend limits, and the local backend takes
+    ``VISUALIZER_AI_LATENCY_S`` when it is set."""
     if settings.ai_backend == "gemini":
         from visualizer_core.ai import gemini
         from visualizer_core.ai.gemini import GeminiAI
         from visualizer_core.ai.ratelimit import limiter_from_settings
+        from visualizer_core.ai.spendlimit import spend_from_settings
 
         assert settings.gemini_api_key is not None
         return GeminiAI(
@@ -30,6 +32,7 @@ def make_ai(settings: Settings) -> AIBackend:
             prices=settings.gemini_prices,
             timeout_s=settings.gemini_timeout_s,
             limiter=limiter_from_settings(settings),
+            spend=spend_from_settings(settings),
         )
     from visualizer_core.ai.local import LocalAI
 

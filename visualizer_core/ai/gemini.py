@@ -51,6 +51,7 @@ from visualizer_core.ai import usage as usage_records
 from visualizer_core.ai.base import BatchAI, GenerationRequest, GenerationResult, ProductFacts
 from visualizer_core.ai.ratelimit import ModelLimiter, day_end
 from visualizer_core.ai.retry import TRANSPORT_ERRORS, next_seed
+from visualizer_core.ai.spendlimit import AccountSpend, Reservation, SpendCapReached, month_end
 from visualizer_core.ai.usage import (
     PRICES,
     CallKind,
@@ -149,13 +150,16 @@ class GeminiAI:
         api_version: str | None = None,
         prices: Mapping[str, Price | Mapping[str, float]] | None = None,
         limiter: ModelLimiter | None = None,
+        spend: AccountSpend | None = None,
     ) -> None:
         """``api_version`` None uses the SDK's default for Google's API (``v1`` in google-genai
         3.x; ``GEMINI_API_VERSION`` sets another, such as ``v1beta``).
 
         ``prices`` adds or replaces rows of :data:`PRICES`, as :class:`Price` or as
         ``{"input": .., "output": .., "image_output": ..}`` dicts. ``limiter`` hands out a
-        slot of each model's limits before every call (and learns of daily-quota 429s).
+        slot of each model's limits before every call (and learns of daily-quota 429s);
+        ``spend`` reserves each call's estimated cost in the billing account's spend limits
+        before it is sent and settles its real cost after (:mod:`.spendlimit`).
         """
         if not api_key.strip():
             raise ConfigError("GEMINI_API_KEY is empty")
@@ -165,6 +169,7 @@ class GeminiAI:
         self.timeout_s = timeout_s
         self.pricing = Pricing(prices)
         self.limiter = limiter
+        self.spend = spend
         self._client = genai.Client(
             vertexai=False,  # the Gemini Developer API, whatever GOOGLE_GENAI_USE_VERTEXAI says
             api_key=api_key,
@@ -181,6 +186,8 @@ class GeminiAI:
         self._client.close()
         if self.limiter is not None:
             self.limiter.close()
+        if self.spend is not None:
+            self.spend.close()
 
     @property
     def sdk(self) -> genai.Client:
@@ -481,24 +488,65 @@ class GeminiAI:
         Its record (success or failure) is emitted and appended to ``calls``; its failures are
         raised as ``ProviderError``s. A full window raises ``RateLimited`` before any call.
         """
-        if self.limiter is not None:
-            self.limiter.take(model, tokens=_estimated_tokens(model, parts, kind))
+        reservation = None
+        if self.spend is not None:
+            reservation = self.spend.reserve(
+                self._estimated_usd(model, parts, config, kind), model=model
+            )
         try:
+            if self.limiter is not None:
+                self.limiter.take(model, tokens=_estimated_tokens(model, parts, kind))
             response = self._client.models.generate_content(
                 model=model, contents=[types.Content(role="user", parts=parts)], config=config
             )
         except _CALL_ERRORS as error:
+            self._settle(reservation, 0.0)
             failure = self._failure(error, model)
             calls.append(usage_records.emit(self.pricing.record(kind, model, error=failure)))
             raise failure from error
+        except ProviderError:  # our own limits: nothing was sent
+            self._settle(reservation, 0.0)
+            raise
         tokens = usage_records.tokens_from_metadata(response.usage_metadata)
-        calls.append(usage_records.emit(self.pricing.record(kind, model, tokens)))
+        record = usage_records.emit(self.pricing.record(kind, model, tokens))
+        self._settle(reservation, record.cost_usd)
+        calls.append(record)
         return response
+
+    def _settle(self, reservation: Reservation | None, usd: float) -> None:
+        if self.spend is not None:
+            self.spend.settle(reservation, usd)
+
+    def _estimated_usd(
+        self,
+        model: str,
+        parts: list[types.Part],
+        config: types.GenerateContentConfig,
+        kind: CallKind,
+    ) -> float:
+        """What a call will cost at most, about, before it is sent (the spend reservation):
+        the inputs as the registry counts them, the picture's image tokens at the size asked,
+        and a margin of text (and thinking) output; settled at the real cost afterwards."""
+        text = sum(len(part.text or "") for part in parts)
+        images = sum(1 for part in parts if part.inline_data is not None)
+        info = models.lookup(model)
+        per_image = info.input_image_tokens if info else _TOKENS_PER_IMAGE_INPUT
+        size = config.image_config.image_size if config.image_config else None
+        picture = 0
+        if kind is CallKind.IMAGE:
+            picture = info.image_tokens(size) if info and info.sizes else 1120
+        tokens = usage_records.Tokens(
+            input_text=text // 4 + 1,
+            input_image=images * per_image,
+            output_text=_EXPECTED_OUTPUT_TOKENS["text"],
+            output_image=picture,
+        )
+        return self.pricing.cost(model, tokens)
 
     def _failure(self, error: BaseException, model: str) -> ProviderError:
         """The ``ProviderError`` a failed call (one of ``_CALL_ERRORS``) is raised as."""
         if isinstance(error, genai_errors.APIError):
-            return classify_api_error(error, model, limiter=self.limiter)
+            return classify_api_error(error, model, limiter=self.limiter, spend=self.spend)
         if isinstance(error, genai_errors.UnknownApiResponseError):
             return TransientProviderError(f"Gemini sent an unreadable answer: {error}", model=model)
         what = "timed out" if "Timeout" in type(error).__name__ else "failed"
@@ -521,7 +569,11 @@ def _estimated_tokens(model: str, parts: list[types.Part], kind: CallKind) -> in
 
 
 def classify_api_error(
-    error: genai_errors.APIError, model: str, *, limiter: ModelLimiter | None = None
+    error: genai_errors.APIError,
+    model: str,
+    *,
+    limiter: ModelLimiter | None = None,
+    spend: AccountSpend | None = None,
 ) -> ProviderError:
     """The ``ProviderError`` for an HTTP error answer from the API.
 
@@ -533,6 +585,19 @@ def classify_api_error(
     code = error.code
     text = f"Gemini answered {code} {error.status or ''}".rstrip() + f": {error.message or error}"
     if code == 429:
+        spent = _spend_quota(error)
+        if spent == "month":
+            capped = f"Gemini reported the billing account's monthly spend cap reached: {text}"
+            if spend is not None:
+                return spend.pause_for_month(capped, model)
+            return SpendCapReached(capped, resets_at=month_end(), model=model)
+        if spent == "window":
+            return RateLimited(
+                f"{text} (the billing account's spend limit over 10 minutes is reached: every"
+                " model and client on this key waits)",
+                retry_after=_retry_after(error) or 60.0,
+                model=model,
+            )
         reason = _daily_quota(error)
         if reason is not None:
             if limiter is not None:
@@ -567,6 +632,24 @@ def classify_api_error(
         " image, such as its model, aspect ratio and image size)",
         model=model,
     )
+
+
+def _spend_quota(error: genai_errors.APIError) -> str | None:
+    """``"month"`` or ``"window"`` when a 429 names the billing account's spend limit (per
+    month, or over the rolling 10 minutes), else None. Google has answered past these limits
+    since June 2026; no recorded body of one was found, so the QuotaFailure is read by its
+    names (a quota id or metric that says spend) and the message ("spend")."""
+    names = " ".join(
+        f"{v.get('quotaId', '')} {v.get('quotaMetric', '')}"
+        for item in _error_details(error)
+        if str(item.get("@type", "")).endswith("google.rpc.QuotaFailure")
+        for v in item.get("violations") or []
+        if isinstance(v, dict)
+    ).lower()
+    message = (error.message or "").lower()
+    if "spend" not in names and "spend limit" not in message and "spend cap" not in message:
+        return None
+    return "month" if "month" in names or "month" in message else "window"
 
 
 def _daily_quota(error: genai_errors.APIError) -> str | None:

@@ -182,10 +182,14 @@ class ModelLimits:
 
 
 def limits_table(
-    limits: Mapping[str, Mapping[str, int]] | None, default_rpm: int | None
+    limits: Mapping[str, Mapping[str, float]] | None, default_rpm: int | None
 ) -> tuple[dict[str, ModelLimits], ModelLimits]:
     """The per-model table and the default row, from ``GEMINI_LIMITS`` and ``GEMINI_MAX_RPM``."""
-    table = {model: ModelLimits(**dict(row)) for model, row in (limits or {}).items()}
+    table = {
+        model: ModelLimits(**{name: int(value) for name, value in row.items()})
+        for model, row in (limits or {}).items()
+        if model != "account"  # the billing account's spend limits: see .spendlimit
+    }
     return table, ModelLimits(rpm=default_rpm)
 
 
@@ -207,8 +211,12 @@ class PauseBoard:
     embedded default, in ``VISUALIZER_HOME/limits/paused.json``.
     """
 
-    def __init__(self, *, redis_url: str | None, key_prefix: str, home: Path | None) -> None:
-        self._prefix = f"{key_prefix}:gemini:paused:"
+    def __init__(
+        self, *, redis_url: str | None, key_prefix: str, home: Path | None, kind: str = "paused"
+    ) -> None:
+        """``kind`` names the board: ``paused`` (models) or ``account`` (the billing account,
+        see :mod:`.spendlimit`)."""
+        self._prefix = f"{key_prefix}:gemini:{kind}:"
         self._redis: Any = None
         self._file: Path | None = None
         self._lock = threading.Lock()
@@ -217,7 +225,7 @@ class PauseBoard:
 
             self._redis = redis.Redis.from_url(redis_url)
         else:
-            self._file = (home or Path(".visualizer")) / "limits" / "paused.json"
+            self._file = (home or Path(".visualizer")) / "limits" / f"{kind}.json"
 
     def pause(self, model: str, until: dt.datetime, reason: str) -> None:
         """Pause ``model`` until ``until`` (UTC), for ``reason``."""

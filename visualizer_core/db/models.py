@@ -139,6 +139,8 @@ class Member(_Timestamps, Base):
     invite_expires_at: Mapped[dt.datetime | None] = mapped_column()
     invite_mailed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """Whether the invitation link went by e-mail (so accepting it proves the address)."""
+    invited_by: Mapped[uuid.UUID | None] = _refers_to("user")
+    """The user who sent the invitation (shown to the person invited); None when unknown."""
 
     __table_args__ = (
         UniqueConstraint("user_id", "client_id"),

@@ -69,6 +69,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "Identity",
     "InvitationInvalid",
+    "InvitationPreview",
     "Membership",
     "SessionInvalid",
     "SignInFailed",
@@ -76,6 +77,7 @@ __all__ = [
     "accept_invite",
     "change_password",
     "identity_from_token",
+    "invitation_for",
     "issue_session_token",
     "request_password_reset",
     "reset_password",
@@ -274,6 +276,52 @@ def user_for_sso_email(email: str) -> Identity:
 
 
 # -- invitations ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvitationPreview:
+    """What an invitation link offers, for the page that asks the person to accept it."""
+
+    client_name: str
+    role: Role
+    email: str
+    invited_by: str | None
+    """The inviter's name, or their email when they have none; None when not known."""
+    expires_at: dt.datetime
+
+
+def invitation_for(token: str) -> InvitationPreview:
+    """The brand, the role and the inviter of an open invitation (its token is the credential).
+
+    Raises :class:`InvitationInvalid` with the same sentences as :func:`accept_invite` for a
+    token that is unknown, used, withdrawn or expired: the link shows nothing more than
+    accepting it would.
+    """
+    if not token or not token.strip():
+        raise InvitationInvalid("the invitation link is incomplete: open it again from the email")
+    with unit_of_work() as db:
+        member = repo.member_by_invite(db, invite_token_hash(token))
+        if member is None:
+            raise InvitationInvalid(
+                "this invitation is not valid: it was used already, withdrawn, or never existed"
+            )
+        if member.invite_expires_at is None or member.invite_expires_at <= utcnow():
+            raise InvitationInvalid(
+                "this invitation has expired: ask the owner who invited you for a new one"
+            )
+        client = repo.get(db, Client, member.client_id, client_id=None)
+        user = repo.get(db, User, member.user_id, client_id=None)
+        inviter = (
+            repo.get(db, User, member.invited_by, client_id=None) if member.invited_by else None
+        )
+        assert client is not None and user is not None
+        return InvitationPreview(
+            client_name=client.name,
+            role=Role(member.role),
+            email=user.email,
+            invited_by=(inviter.name or inviter.email) if inviter is not None else None,
+            expires_at=member.invite_expires_at,
+        )
 
 
 def accept_invite(

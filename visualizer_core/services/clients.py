@@ -29,7 +29,7 @@ from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Client, Member, User
 from visualizer_core.errors import Conflict, InvalidInput, NotFound
-from visualizer_core.scope import Action, Role, Scope
+from visualizer_core.scope import Action, ClientScope, Role, Scope
 from visualizer_core.security import (
     check_password_rules,
     hash_password,
@@ -356,6 +356,11 @@ def invite_member(
             member.invite_token_hash = token_hash
             member.invite_expires_at = expires_at
             member.invite_mailed = mailer is not None
+            member.invited_by = scope.user_id if isinstance(scope, ClientScope) else None
+            inviter = (
+                repo.get(db, User, member.invited_by, client_id=None) if member.invited_by else None
+            )
+            inviter_name = (inviter.name or inviter.email) if inviter is not None else None
             db.flush()
     except IntegrityError:
         raise Conflict(f"{address} was invited at the same moment by someone else") from None
@@ -366,7 +371,8 @@ def invite_member(
         return invitation
     link = invitation.link_for(settings.visualizer_studio_url)
     body = (
-        f"You are invited to join {client_name} on Visualizer as {role.value}.\n\n"
+        f"{inviter_name or 'An owner'} invited you to join {client_name} on Visualizer as "
+        f"{role.value}.\n\n"
         f"Open this link before {expires_at:%Y-%m-%d %H:%M} UTC to accept:\n{link}\n\n"
         "If you did not expect this invitation, ignore this mail."
     )

@@ -28,17 +28,34 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from PIL import Image, ImageCms, ImageOps
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from PIL import Image, ImageCms
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from visualizer_core import backends
 from visualizer_core.db import repo
 from visualizer_core.db.models import GeneratedImage, Product
 from visualizer_core.errors import InvalidInput, first_problem
 from visualizer_core.images import provenance
+from visualizer_core.images.store_rules import (
+    Box,
+    Finding,
+    StoreRules,
+    judge,
+    judge_bytes,
+    plan,
+    store_rules,
+)
 from visualizer_core.schemas import ImageStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services._uow import client_row, unit_of_work
@@ -48,7 +65,9 @@ __all__ = [
     "MANIFEST_COLUMNS",
     "PRESETS",
     "SIZES",
+    "DeliveryCheck",
     "DeliveryPreset",
+    "check_delivery",
     "client_preset",
     "credit_line",
     "export_session",
@@ -96,6 +115,8 @@ SIZE_LABELS = {
     "original": "Original size",
 }
 _PLACEHOLDERS = frozenset({"sku", "variant", "product", "session", "image_id", "scene", "n"})
+MAX_PATTERN = 120
+FORMAT_LABELS = {"jpeg": "JPEG", "webp": "WebP", "png": "PNG", "original": "as made"}
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _SRGB_BYTES = _SRGB.tobytes()
 _PRESET_KEY = "delivery_preset"
@@ -103,44 +124,88 @@ _CREDIT_KEY = "credit_line"
 _COMPOSITOR_MODELS = ("local-compositor",)
 
 
+StoreName = Literal["merchant-lifestyle", "merchant-additional", "shopify", "amazon-secondary"]
+
+
 class DeliveryPreset(BaseModel):
-    """How the approved set is delivered: format, size, file names."""
+    """How the approved set is delivered: format, size or store, file names.
+
+    ``store`` names a store's rules (:mod:`visualizer_core.images.store_rules`): the store then
+    decides the shape and size (never enlarging) and every picture is checked against its
+    limits before the set is written. ``format="original"`` hands the stored picture over as
+    it is (size ``original`` only).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    format: Literal["jpeg", "webp", "png"] = "jpeg"
+    format: Literal["jpeg", "webp", "png", "original"] = "jpeg"
     size: Literal["square_2048", "portrait_1600x2000", "original"] = "square_2048"
-    pattern: str = Field(default="{sku}_{variant}", min_length=1, max_length=200)
+    store: StoreName | None = None
+    pattern: str = Field(default="{sku}_{variant}", min_length=1, max_length=MAX_PATTERN)
     quality: int = Field(default=90, ge=50, le=100)
 
     @field_validator("pattern")
     @classmethod
-    def _known_placeholders(cls, value: str) -> str:
+    def _plain_placeholders(cls, value: str) -> str:
+        """Only ``{name}`` placeholders: a format spec (``{sku:>4000000000}``), a conversion
+        (``{sku!r}``), an attribute or an index would run inside ``str.format`` with a size
+        or a reach the pattern's author chooses."""
         try:
-            fields = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+            parts = list(string.Formatter().parse(value))
         except ValueError as error:
             raise ValueError(f"the file name pattern is malformed: {error}") from None
-        unknown = [f for f in fields if f not in _PLACEHOLDERS]
-        if unknown:
-            known = ", ".join("{" + p + "}" for p in sorted(_PLACEHOLDERS))
-            raise ValueError(f"unknown placeholder {{{unknown[0]}}} in the pattern; use {known}")
+        fields = [(name, spec, conv) for _, name, spec, conv in parts if name is not None]
+        known = ", ".join("{" + p + "}" for p in sorted(_PLACEHOLDERS))
+        for name, spec, conversion in fields:
+            if name not in _PLACEHOLDERS:
+                raise ValueError(f"unknown placeholder {{{name}}} in the pattern; use {known}")
+            if spec or conversion:
+                shown = (
+                    name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+                )
+                raise ValueError(
+                    f"the placeholder {{{shown}}} has a format; use plain placeholders: {known}"
+                )
         if not fields:
             raise ValueError("the file name pattern needs a placeholder such as {sku}")
         return value
 
+    @model_validator(mode="after")
+    def _fits_the_store(self) -> DeliveryPreset:
+        if self.format == "original" and (self.size != "original" or self.store is not None):
+            raise ValueError("the original format is handed over at its own size, for no store")
+        if self.store is not None:
+            rules = store_rules()[self.store]
+            if self.format not in rules.formats:
+                listed = " or ".join(FORMAT_LABELS[f] for f in rules.formats)
+                raise ValueError(
+                    f"{rules.label} does not list {FORMAT_LABELS[self.format]}; choose {listed}"
+                )
+        return self
+
+    @property
+    def rules(self) -> StoreRules | None:
+        return store_rules()[self.store] if self.store is not None else None
+
     @property
     def extension(self) -> str:
-        return {"jpeg": "jpg", "webp": "webp", "png": "png"}[self.format]
+        return {"jpeg": "jpg", "webp": "webp", "png": "png", "original": "jpg"}[self.format]
 
     def describe(self) -> str:
-        return f"{self.format.upper()} · {SIZE_LABELS[self.size]} · {self.pattern}"
+        shape = self.rules.label if self.rules else SIZE_LABELS[self.size]
+        return f"{FORMAT_LABELS[self.format]} · {shape} · {self.pattern}"
 
 
 PRESETS: dict[str, DeliveryPreset] = {
+    "merchant-lifestyle": DeliveryPreset(store="merchant-lifestyle", size="original"),
+    "merchant-additional": DeliveryPreset(store="merchant-additional", size="original"),
+    "shopify": DeliveryPreset(store="shopify", size="original"),
+    "amazon-secondary": DeliveryPreset(store="amazon-secondary", size="original"),
     "square-2048": DeliveryPreset(size="square_2048"),
     "portrait-1600x2000": DeliveryPreset(size="portrait_1600x2000"),
-    "original": DeliveryPreset(size="original"),
     "square-2048-webp": DeliveryPreset(size="square_2048", format="webp"),
+    "original-size": DeliveryPreset(size="original"),
+    "original": DeliveryPreset(size="original", format="original"),
 }
 # A stored picture whose JPEG header cannot be rewritten is encoded again at its own size.
 _AS_STORED = DeliveryPreset(size="original", quality=92)
@@ -167,14 +232,21 @@ def spreadsheet_safe(value: object) -> str:
 
 
 def render(
-    data: bytes, preset: DeliveryPreset, stamp: provenance.Provenance | None = None
+    data: bytes,
+    preset: DeliveryPreset,
+    stamp: provenance.Provenance | None = None,
+    *,
+    focus: Box | None = None,
 ) -> tuple[bytes, int, int]:
-    """The picture at the preset: sRGB, resized (cropped to the shape from the centre), no
-    metadata but the sRGB profile and the provenance packet (``stamp``; by default the
-    source type the picture declares, else ``trainedAlgorithmicMedia``); returns the bytes,
-    width and height."""
+    """The picture at the preset: sRGB, cropped to the preset's shape around the product
+    (``focus``, its box in the picture, when known; else the centre) and resized as
+    :func:`~visualizer_core.images.store_rules.plan` says, no metadata but the sRGB profile and
+    the provenance packet (``stamp``; by default the source type the picture declares, else
+    ``trainedAlgorithmicMedia``); returns the bytes, width and height."""
     if stamp is None:
         stamp = provenance.Provenance(provenance.read(data) or provenance.TRAINED)
+    if preset.format == "original":
+        return _as_made(data, stamp)
     with Image.open(io.BytesIO(data)) as opened:
         opened.load()
         picture: Image.Image = opened
@@ -197,13 +269,48 @@ def render(
             picture = flat
         elif picture.mode != "RGB":
             picture = picture.convert("RGB")
-        target = SIZES[preset.size]
-        if target is not None and picture.size != target:
-            picture = ImageOps.fit(picture, target, Image.Resampling.LANCZOS, centering=(0.5, 0.5))
+        chosen = plan(picture.size, target=SIZES[preset.size], rules=preset.rules, focus=focus)
+        if chosen.cropped or chosen.size != picture.size:
+            picture = picture.resize(chosen.size, Image.Resampling.LANCZOS, box=chosen.crop)
         encoded = provenance.encode(
-            picture, preset.format, stamp, quality=preset.quality, icc_profile=_SRGB_BYTES
+            picture,
+            preset.format,
+            stamp,
+            quality=preset.quality,
+            icc_profile=_SRGB_BYTES,
         )
         return encoded, picture.width, picture.height
+
+
+def _as_made(data: bytes, stamp: provenance.Provenance) -> tuple[bytes, int, int]:
+    """The stored picture as it is, its header given the provenance packet (a picture that is
+    not a JPEG, or whose header cannot be walked, is encoded again at its own size)."""
+    try:
+        stamped = provenance.restamp_jpeg(data, stamp)
+    except ValueError:
+        return render(data, _AS_STORED, stamp)
+    width, height = _size_of(stamped)
+    return stamped, width, height
+
+
+def _size_of(data: bytes) -> tuple[int, int]:
+    """A picture's size from its header (the pixels are not decoded)."""
+    with Image.open(io.BytesIO(data)) as picture:
+        return picture.size
+
+
+def _focus(image: GeneratedImage) -> Box | None:
+    """The product's box in the picture: the bounds of the outline the fidelity measurement
+    found (``image.fidelity["outline"]``, picture pixels), None when it found none."""
+    outline = (image.fidelity or {}).get("outline") if image.fidelity else None
+    if not isinstance(outline, list) or len(outline) < 3:
+        return None
+    try:
+        xs = [float(point[0]) for point in outline]
+        ys = [float(point[1]) for point in outline]
+    except (TypeError, ValueError, IndexError):
+        return None
+    return int(min(xs)), int(min(ys)), int(max(xs)) + 1, int(max(ys)) + 1
 
 
 def _slug(text: str, fallback: str) -> str:
@@ -294,14 +401,14 @@ def set_credit_line(
     picture's XMP: ``photoshop:Credit`` (``credit``) and ``dc:rights`` (``rights``)."""
     scope.require(Action.MANAGE)
     line = {"credit": credit.strip(), "rights": rights.strip()}
-    for field, value in line.items():
+    for which, value in line.items():
         if len(value) > provenance.MAX_CREDIT:
             raise InvalidInput(
-                f"the {field} line is {len(value)} characters; at most "
+                f"the {which} line is {len(value)} characters; at most "
                 f"{provenance.MAX_CREDIT} fit in a picture's metadata"
             )
         if any(not c.isprintable() for c in value):
-            raise InvalidInput(f"the {field} line has a control character; use one plain line")
+            raise InvalidInput(f"the {which} line has a control character; use one plain line")
     with unit_of_work() as db:
         client = client_row(db, scope, client_id, lock=True)
         client.settings = {**(client.settings or {}), _CREDIT_KEY: line}
@@ -312,7 +419,9 @@ def _stamp_for(image: GeneratedImage, data: bytes, credit: dict[str, str]) -> pr
     """The provenance packet of one delivered picture: the source type its file declares
     (images stored before the tag existed: by the model that made them), the credit line."""
     declared = provenance.read(data)
-    if declared is None:
+    if image.product_pixels == "composited":  # pixel-exact mode put the photo's pixels back
+        declared = provenance.COMPOSITE
+    elif declared is None:
         made_by_compositor = (image.model or "").startswith(_COMPOSITOR_MODELS)
         declared = provenance.COMPOSITE if made_by_compositor else provenance.TRAINED
     return provenance.Provenance(
@@ -379,6 +488,93 @@ def _manifest_row(name: str, image: GeneratedImage, sku: str, product_name: str)
     ]
 
 
+@dataclass
+class DeliveryCheck:
+    """The rule check's answer for a set at a preset, before anything is written."""
+
+    preset: str
+    images: int
+    refusals: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.refusals
+
+    def message(self, limit: int = 10) -> str:
+        """One line: what is refused and what to do (the first ``limit`` pictures)."""
+        if self.ok:
+            return f"{self.images} picture(s) fit {self.preset}"
+        shown = "; ".join(f.sentence() for f in self.refusals[:limit])
+        more = len(self.refusals) - limit
+        tail = f"; and {more} more" if more > 0 else ""
+        return (
+            f"{len(self.refusals)} of {self.images} picture(s) cannot be delivered as "
+            f"{self.preset}: {shown}{tail}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        def rows(found: list[Finding]) -> list[dict[str, Any]]:
+            return [
+                {
+                    "sku": f.sku,
+                    "image": f.image,
+                    "width": f.size[0],
+                    "height": f.size[1],
+                    "rule": f.rule,
+                    "advice": f.advice,
+                }
+                for f in found
+            ]
+
+        return {
+            "ok": self.ok,
+            "images": self.images,
+            "refused": rows(self.refusals),
+            "warnings": rows(self.warnings),
+        }
+
+
+def _findings(
+    image: GeneratedImage, data: bytes, chosen: DeliveryPreset, sku: str
+) -> list[Finding]:
+    """What the preset's rules say of one stored picture, before it is converted."""
+    if chosen.format == "original":
+        return []
+    size = _size_of(data)
+    planned = plan(size, target=SIZES[chosen.size], rules=chosen.rules, focus=_focus(image))
+    return judge(planned, rules=chosen.rules, fmt=chosen.format, sku=sku, image=image.id.hex[:8])
+
+
+def check_delivery(
+    scope: Scope,
+    *,
+    session_id: uuid.UUID | str,
+    preset: DeliveryPreset | str | dict[str, Any],
+    approved_only: bool = True,
+    image_ids: list[uuid.UUID] | None = None,
+) -> DeliveryCheck:
+    """The rule check of :func:`export_session` alone: which pictures a store would refuse
+    (and why, and what to do), which ones will be enlarged or cropped; nothing is written."""
+    scope.require(Action.READ)
+    chosen = parse_preset(preset)
+    _name, images, products = _completed(scope, session_id, approved_only, image_ids)
+    storage = backends.current().storage
+    answer = DeliveryCheck(preset=chosen.describe(), images=len(images))
+
+    def look(image: GeneratedImage) -> list[Finding]:
+        assert image.image_key is not None
+        product = products.get(image.product_id)
+        return _findings(
+            image, storage.get(image.image_key), chosen, product.sku if product else "product"
+        )
+
+    for _image, found in _in_order(images, look, 4):
+        answer.refusals += [f for f in found if f.refused]
+        answer.warnings += [f for f in found if not f.refused]
+    return answer
+
+
 def export_session(
     scope: Scope,
     *,
@@ -390,26 +586,39 @@ def export_session(
 ) -> dict[str, Any]:
     """Write the completed images (approved ones only, if asked) and their manifest to ``out``.
 
-    With a ``preset`` each picture is converted to it (on threads, in order). The ZIP is
-    written to a temporary file beside ``out`` and moved into place at the end, so a failure
-    never leaves a half-written archive.
+    With a ``preset`` each picture is checked against its rules (:func:`check_delivery`) and
+    converted to it (on threads, in order); a store's preset never enlarges a picture. When
+    any picture breaks a rule, :class:`InvalidInput` names each (sku, image, size, rule, what to
+    do) and ``out`` is left as it was. The ZIP is written to a temporary file beside ``out``
+    and moved into place at the end, so a failure never leaves a half-written archive. The
+    result has ``warnings``: the pictures below a store's recommended size, enlarged or cropped.
     """
     scope.require(Action.READ)
     chosen = parse_preset(preset) if preset is not None else None
     session_name, images, products = _completed(scope, session_id, approved_only, image_ids)
     storage = backends.current().storage
     credit = _client_credit(scope, session_id)
+    answer = DeliveryCheck(preset=chosen.describe() if chosen else "stored", images=len(images))
 
-    def picture(image: GeneratedImage) -> tuple[bytes, int | str, int | str]:
+    def picture(image: GeneratedImage) -> tuple[bytes, int | str, int | str, list[Finding]]:
         assert image.image_key is not None
         data = storage.get(image.image_key)
         stamp = _stamp_for(image, data, credit)
         if chosen is None:
             try:
-                return provenance.restamp_jpeg(data, stamp), "", ""
+                return provenance.restamp_jpeg(data, stamp), "", "", []
             except ValueError:
-                return render(data, _AS_STORED, stamp)
-        return render(data, chosen, stamp)
+                return (*render(data, _AS_STORED, stamp), [])
+        product = products.get(image.product_id)
+        sku = product.sku if product else "product"
+        found = _findings(image, data, chosen, sku)
+        if any(f.refused for f in found):
+            return b"", "", "", found  # refused before it is converted
+        encoded, width, height = render(data, chosen, stamp, focus=_focus(image))
+        too_big = judge_bytes(
+            len(encoded), rules=chosen.rules, size=_size_of(data), sku=sku, image=image.id.hex[:8]
+        )
+        return encoded, width, height, [*found, *([too_big] if too_big else [])]
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -422,9 +631,13 @@ def export_session(
         writer.writerow(MANIFEST_COLUMNS)
         workers = max(1, min(8, os.cpu_count() or 1)) if chosen is not None else 4
         with zipfile.ZipFile(temp_name, "w", compression=zipfile.ZIP_STORED) as archive:
-            for n, (image, (data, width, height)) in enumerate(
+            for n, (image, (data, width, height, found)) in enumerate(
                 _in_order(images, picture, workers), start=1
             ):
+                answer.refusals += [f for f in found if f.refused]
+                answer.warnings += [f for f in found if not f.refused]
+                if answer.refusals:
+                    continue  # the set is refused: the rest is only checked
                 product: Product | None = products.get(image.product_id)
                 sku = product.sku if product else "product"
                 if chosen is None:
@@ -440,6 +653,8 @@ def export_session(
                 row = _manifest_row(name, image, sku, product.name if product else "")
                 writer.writerow([spreadsheet_safe(v) for v in [*row, width, height, kind]])
             archive.writestr("manifest.csv", manifest.getvalue())
+        if answer.refusals:
+            raise InvalidInput(answer.message() + ". Nothing was written.")
         os.replace(temp_name, out)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
@@ -447,4 +662,5 @@ def export_session(
     result: dict[str, Any] = {"images": len(images), "path": str(out)}
     if chosen is not None:
         result["preset"] = chosen.model_dump()
+        result["warnings"] = [f.sentence() for f in answer.warnings]
     return result

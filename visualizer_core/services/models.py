@@ -16,13 +16,21 @@ The local backend draws any size and costs nothing, so none of this refuses it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from visualizer_core import backends
 from visualizer_core.ai import models
 from visualizer_core.errors import InvalidInput
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import Action, Scope
 
-__all__ = ["check_flow_model", "image_size_prices", "image_sizes", "model_warnings"]
+__all__ = [
+    "account_pause",
+    "check_flow_model",
+    "image_size_prices",
+    "image_sizes",
+    "model_warnings",
+]
 
 
 def _model(model: str | None) -> tuple[str, bool]:
@@ -111,3 +119,13 @@ def model_warnings(scope: Scope) -> list[str]:
     )
     found = (models.retirement_warning(m) for m in dict.fromkeys(configured))
     return [line for line in found if line]
+
+
+def account_pause(scope: Scope) -> dict[str, Any] | None:
+    """``{"until", "reason"}`` while the billing account's work is paused (its monthly spend
+    cap reached, ours in ``GEMINI_LIMITS["account"]`` or Gemini's); None otherwise. Cheap: no
+    backend is built (``visualizer status`` calls it)."""
+    scope.require(Action.READ)
+    from visualizer_core.ai.spendlimit import account_pause as board
+
+    return board(backends.current().settings)

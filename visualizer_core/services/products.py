@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from visualizer_core import backends
-from visualizer_core.catalog import CatalogRow, is_url, read_catalog, read_records, resolve_image
+from visualizer_core.catalog import (
+    CatalogRow,
+    is_url,
+    read_catalog_file,
+    read_records,
+    resolve_image,
+)
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import Product, ProductImage, StudioSession
@@ -440,6 +446,7 @@ def import_products(
     records: Iterable[Mapping[str, Any]] | None = None,
     images_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    per_colour: bool = False,
 ) -> ImportReport:
     """Import a catalog from a file or from records (a DataFrame's ``to_dict('records')``) in
     any format :mod:`visualizer_core.catalog` reads: our CSV, a Shopify product export, a
@@ -457,16 +464,22 @@ def import_products(
         raise InvalidInput("give either a CSV file or records")
     with unit_of_work() as db:
         client_row(db, scope, client_id)
+    report = ImportReport()
     if csv_path is not None:
-        rows = read_catalog(Path(csv_path))
+        read = read_catalog_file(Path(csv_path), per_colour=per_colour)
+        rows = read.rows
+        report.format, report.encoding, report.delimiter = (
+            read.format,
+            read.encoding,
+            read.delimiter,
+        )
         images_dir = images_dir or Path(csv_path).parent
     else:
         assert records is not None
-        rows = read_records(records)
+        rows = read_records(records, per_colour=per_colour)
     if images_dir is not None and not Path(images_dir).is_dir():
         raise InvalidInput(f"{images_dir}: the images folder does not exist")
 
-    report = ImportReport()
     with unit_of_work() as db:
         skus = [row.product.sku for row in rows if row.product]
         existing = repo.products_by_sku(db, cid, skus)
@@ -530,7 +543,10 @@ def _land_rows(
                     )
                 continue
         report.failed += 1
-        report.errors.append({"row": row.row, "error": row.error or "invalid row"})
+        entry: dict[str, Any] = {"row": row.row, "error": row.error or "invalid row"}
+        if row.line is not None:
+            entry["line"] = row.line
+        report.errors.append(entry)
     report.errors.sort(key=lambda e: e["row"])
 
 

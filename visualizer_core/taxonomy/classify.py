@@ -41,7 +41,15 @@ from visualizer_core.taxonomy._data import (
 )
 from visualizer_core.taxonomy._text import BOUNDARY, normalize_text, singular, words
 
-__all__ = ["UNSURE_BELOW", "Candidate", "Classification", "classify", "lookup", "phrases_of"]
+__all__ = [
+    "UNSURE_BELOW",
+    "Candidate",
+    "Classification",
+    "classify",
+    "known_prefix",
+    "lookup",
+    "phrases_of",
+]
 
 UNSURE_BELOW = 0.35
 """Below this confidence a category is a guess: its rooms are not used (the product needs a room
@@ -433,6 +441,18 @@ def lookup(value: str | int | None) -> Category | None:
     return tax.categories.get(node_id) if node_id is not None else None
 
 
+def known_prefix(path: str) -> tuple[Category | None, str]:
+    """The deepest category a breadcrumb starts with, and the steps past it (``""`` when the
+    taxonomy knows it whole): "Home & Garden > Decor > Window Treatments > Window Blinds &
+    Shades > Blinds" is Window Blinds & Shades, then "Blinds"."""
+    steps = [step.strip() for step in path.replace("&gt;", ">").split(">")]
+    for count in range(len(steps), 0, -1):
+        node = lookup(" > ".join(steps[:count]))
+        if node is not None:
+            return node, " > ".join(steps[count:])
+    return None, path
+
+
 # A photo at least this much taller than wide counts as tall (a floor lamp, not a table lamp).
 TALL_ASPECT = 2.4
 
@@ -577,14 +597,17 @@ def classify(
     category_tokens = prepare(category)
     description_tokens = prepare(description)
     tag_tokens = prepare(" . ".join(tags)) if tags else []
-    names_path = lookup(category) is not None if category and ">" in category else False
+    # A breadcrumb is read by its taxonomy meaning: the steps the taxonomy knows ("Home &
+    # Garden" is the home department, not a garden) name no room by their words; only the
+    # steps past them, the catalog's own, may ("... > Garden Furniture").
+    known, own_steps = known_prefix(category) if category else (None, category)
     lead = [
         *room_mentions,
         # the catalog's own words, before synonyms ("Desk Lamp" is a table lamp for a desk),
         # and after them ("Fire Pit" is a patio heater)
-        *([] if names_path else _modifier_rooms(_words(category))),
+        *_modifier_rooms(_words(own_steps)),
         *_modifier_rooms(_words(name)),
-        *([] if names_path else _modifier_rooms(category_tokens)),
+        *_modifier_rooms(prepare(own_steps)),
         *_modifier_rooms(name_tokens),
         *_description_rooms(description_tokens),
     ]
@@ -597,8 +620,10 @@ def classify(
     )
 
     own = lookup(taxonomy_hint)
-    if own is None and category and (category.strip().isdigit() or ">" in category):
+    if own is None and category and category.strip().isdigit():
         own = lookup(category)
+    if own is None:
+        own = known
     if own is not None and (not own.children or own.depth >= _DEEP_ENOUGH):
         return _result(
             own,

@@ -1,30 +1,40 @@
 """Reading a product catalog into validated rows: the formats brands already have.
 
 Pure parsing and validation: nothing here touches the database, storage or the network.
-:func:`read_catalog` reads a file and :func:`read_records` rows given as mappings (a pandas
-DataFrame's ``to_dict("records")``); both detect the format by its header (or, for XML, its
-root element):
+:func:`read_catalog_file` reads a file (its encoding and delimiter found by
+:mod:`._decode` and named in the answer) and :func:`read_records` rows given as mappings (a
+pandas DataFrame's ``to_dict("records")``); both detect the format by its header (or, for XML,
+its root element):
 
 ===============================  ==========================================================
 format                           recognised by
 ===============================  ==========================================================
-our CSV                          ``sku`` and ``name``
 Shopify product export CSV       ``Handle`` with ``Title``, ``Body (HTML)`` or ``Variant SKU``
+WooCommerce product export CSV   ``ID``, ``Type`` and ``Name`` in any language of
+                                 ``data/woocommerce-headers.toml`` (see :mod:`.woocommerce`)
+our CSV                          ``sku`` and ``name``
 Google Merchant Center TSV/CSV   ``id`` and ``title`` (``g:`` prefixes allowed)
 Merchant Center RSS 2.0 / Atom   ``<rss>`` or ``<feed>`` with items in the ``g:`` namespace
 ===============================  ==========================================================
 
 Every format becomes the same rows: ``sku, name, category, description, colors, materials,
-dimensions, images`` (paths or ``http(s)`` URLs). A Google product taxonomy category given by
-the catalog (``google_product_category`` as id or path, Shopify's ``Product Category``) becomes
-the row's category path, so the analysis takes it as given; ``product_type``/``Type`` is the
-category text otherwise, and tags join the description for the classifier to read.
+dimensions, images`` (paths or ``http(s)`` URLs), plus the product's identifiers in its source
+(:class:`~visualizer_core.schemas.SourceIds`). A product spread over rows is one product:
+Shopify's rows by ``Handle``, WooCommerce's variations into their parent, Merchant Center's
+items by ``item_group_id`` (their colours, sizes, patterns and materials as its variants; one
+picture per group, or per colour with ``per_colour``). A Google product taxonomy category
+given by the catalog (``google_product_category`` as id or path, Shopify's ``Product
+Category`` or its Google Shopping column) becomes the row's category path, so the analysis
+takes it as given; a path Google's list does not have is kept as the catalog's own category
+text for the classifier; ``product_type``/``Type`` is the category text otherwise, and tags
+join the description for the classifier to read.
 
 Rows are numbered from 1 (the first data row; a Shopify product by the row it starts on; an
-XML item by its position); a row that cannot be used carries its reason instead of a product.
-Text with NUL or other control characters is a row error (PostgreSQL cannot store NUL, and
-nothing in a catalog needs them); a quote that is never closed is reported on the row it opens,
-never by silently swallowing the rows after it.
+XML item by its position) and carry the line they start on; a row that cannot be used carries
+its reason instead of a product, naming the line, the column and what to do. Text with NUL or
+other control characters is a row error (PostgreSQL cannot store NUL, and nothing in a
+catalog needs them); a quote that is never closed is reported on the row it opens, never by
+silently swallowing the rows after it.
 """
 
 from __future__ import annotations
@@ -45,25 +55,33 @@ import defusedxml.ElementTree as SafeXML
 from defusedxml import DefusedXmlException
 from pydantic import ValidationError
 
+from visualizer_core.catalog import woocommerce
+from visualizer_core.catalog._decode import decode, delimiter_name, delimiter_of
 from visualizer_core.errors import InvalidInput
 from visualizer_core.schemas import ProductCreate, SourceIds
 
 __all__ = [
     "COLUMNS",
     "FORMATS",
+    "VARIANT_ATTRIBUTES",
+    "CatalogFile",
     "CatalogRow",
     "detect_format",
     "is_url",
     "read_catalog",
+    "read_catalog_file",
     "read_records",
     "resolve_image",
+    "strip_html",
 ]
 
 COLUMNS = ("sku", "name", "category", "description", "colors", "materials", "dimensions", "image")
 REQUIRED = ("sku", "name")
-FORMATS = ("visualizer", "shopify", "merchant")
+FORMATS = ("visualizer", "shopify", "woocommerce", "merchant")
 MAX_CSV_BYTES = 50 * 1024 * 1024
 GOOGLE_NS = "http://base.google.com/ns/1.0"
+VARIANT_ATTRIBUTES = ("color", "size", "pattern", "material")
+"""Merchant Center's attributes that tell the items of one ``item_group_id`` apart."""
 
 # Control characters no catalog cell needs (tab, line feed and carriage return are allowed).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -76,6 +94,8 @@ class CatalogRow:
     row: int
     product: ProductCreate | None = None
     error: str | None = None
+    line: int | None = None
+    """The line of the file the row starts on (delimited files)."""
     image_paths: list[Path] = field(default_factory=list)
     photo_errors: list[dict[str, str]] = field(default_factory=list)
     """The photos that could not be stored: ``{"url", "reason"}`` (the product still lands)."""
@@ -202,10 +222,21 @@ def _validate(row: int, record: Mapping[str, Any]) -> CatalogRow:
     missing = [name for name in REQUIRED if values.get(name) is None]
     if missing:
         return CatalogRow(row, error=f"missing {' and '.join(missing)}")
-    path, problem = _taxonomy_path(values.get("google_product_category"))
+    google = _text(values.get("google_product_category"))
+    path, problem = _taxonomy_path(google)
     if problem:
         return CatalogRow(row, error=problem)
+    category = path or _text(values.get("category"))
     description = _text(values.get("description"))
+    if record.get("_html"):
+        description = strip_html(description)
+    if path is None and google and not google.strip().startswith("gid://"):
+        # A category path Google's list does not have (a newer version, a store's own
+        # taxonomy): the catalog's own text, for the classifier to match, not dropped.
+        own_type = category
+        category = google.strip()
+        if own_type and own_type != category:
+            description = f"{description or ''}\nProduct type: {own_type}".strip()
     tags = _split_list(values.get("tags"), ",|")
     if tags:
         description = f"{description or ''}\nTags: {', '.join(tags)}".strip()
@@ -213,7 +244,7 @@ def _validate(row: int, record: Mapping[str, Any]) -> CatalogRow:
         product = ProductCreate(
             sku=str(values["sku"]),
             name=str(values["name"]),
-            category=path or _text(values.get("category")),
+            category=category,
             description=description,
             colors=_split_list(values.get("colors")),
             materials=_split_list(values.get("materials")),
@@ -250,22 +281,36 @@ def _key(name: str) -> str:
 
 
 def detect_format(columns: Iterable[str]) -> str:
-    """``visualizer``, ``shopify`` or ``merchant`` from a header; :class:`InvalidInput` naming
-    the columns each format needs when none matches."""
-    keys = {_key(c) for c in columns}
+    """``visualizer``, ``shopify``, ``woocommerce`` or ``merchant`` from a header;
+    :class:`InvalidInput` naming the columns each format needs when none matches."""
+    headers = list(columns)
+    keys = {_key(c) for c in headers}
+    if "handle" in keys and keys & {"title", "body (html)", "variant sku", "image src"}:
+        return "shopify"
+    if woocommerce.looks_like(headers):
+        return "woocommerce"
     if {"sku", "name"} <= keys:
         return "visualizer"
     if keys & {"sku", "name"} and not keys & {"handle", "id"}:
         missing = [c for c in REQUIRED if c not in keys]
-        raise InvalidInput(f"missing column(s) {', '.join(missing)} in the header")
-    if "handle" in keys and keys & {"title", "body (html)", "variant sku", "image src"}:
-        return "shopify"
+        raise InvalidInput(
+            f"missing column(s) {', '.join(missing)} in the header; add them and import again"
+        )
     if {"id", "title"} <= keys:
         return "merchant"
     raise InvalidInput(
         "the header names no catalog format this reads: our CSV needs sku and name; a Shopify "
-        "product export Handle and Title; a Google Merchant Center feed id and title"
+        "product export Handle and Title; a WooCommerce export ID, Type and Name (in any of "
+        "its languages); a Google Merchant Center feed id and title"
     )
+
+
+def _recognised(header: list[str]) -> bool:
+    try:
+        detect_format(header)
+    except InvalidInput:
+        return False
+    return True
 
 
 def _merchant_record(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -290,7 +335,78 @@ def _merchant_record(raw: Mapping[str, Any]) -> dict[str, Any]:
             ids=[str(item["id"]).strip()] if _text(item.get("id")) else [],
             item_group_id=(_text(item.get("item_group_id")) or "").strip() or None,
         ),
+        "_variant": {
+            attribute: value.strip()
+            for attribute in VARIANT_ATTRIBUTES
+            if isinstance(value := item.get(attribute), str) and value.strip()
+        },
     }
+
+
+def _common_title(titles: list[str]) -> str:
+    """The name a group of variants shares: the words their titles begin with ("Veer, Black"
+    and "Veer, Graphite" are "Veer"), or the first title when they share too little."""
+    first = titles[0]
+    if all(t == first for t in titles):
+        return first
+    split = [re.findall(r"\S+\s*", t) for t in titles]
+    shared: list[str] = []
+    for words in zip(*split, strict=False):
+        if any(w.strip() != words[0].strip() for w in words):
+            break
+        shared.append(words[0])
+    name = "".join(shared).strip().rstrip("-\u2013\u2014,/|:;(").strip()
+    return name if len(name) >= 3 else first
+
+
+def _merchant_groups(
+    numbered: list[tuple[int, dict[str, Any]]], *, per_colour: bool
+) -> list[tuple[int, dict[str, Any]]]:
+    """Items sharing an ``item_group_id`` as one product with its variants: its sku is the
+    group's id, its name the words the titles share, its colours and materials every
+    variant's, its sizes and patterns in its dimensions and its source ids; its picture the
+    first item's (``per_colour``: one product, and picture, per colour of a group)."""
+    records = [(n, _merchant_record(r)) for n, r in numbered]
+    groups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    out: list[tuple[int, dict[str, Any]]] = []
+    for number, record in records:
+        group = record["_source_ids"].item_group_id
+        if not group or not _text(record.get("sku")):
+            out.append((number, record))
+            continue
+        colour = record["_variant"].get("color", "")
+        key = f"{group}/{colour}" if per_colour and colour else group
+        groups.setdefault(key, []).append((number, record))
+    for key, items in groups.items():
+        first = items[0][1]
+        variants = [{"id": str(r["sku"]), **r["_variant"]} for _, r in items]
+        sizes = list(dict.fromkeys(v["size"] for v in variants if v.get("size")))
+        patterns = list(dict.fromkeys(v["pattern"] for v in variants if v.get("pattern")))
+        merged = {
+            **first,
+            "sku": key,
+            "name": _common_title([str(r.get("name") or "") for _, r in items]) or first["name"],
+            "colors": list(dict.fromkeys(c for _, r in items for c in r["colors"])),
+            "materials": list(dict.fromkeys(m for _, r in items for m in r["materials"])),
+            "dimensions": "; ".join(
+                part
+                for part in (
+                    f"sizes {', '.join(sizes)}" if len(sizes) > 1 else first["dimensions"],
+                    f"patterns {', '.join(patterns)}" if patterns else None,
+                )
+                if part
+            )
+            or None,
+            "_source_ids": first["_source_ids"].model_copy(
+                update={
+                    "ids": [i for _, r in items for i in r["_source_ids"].ids],
+                    "variants": variants,
+                }
+            ),
+        }
+        out.append((items[0][0], merged))
+    out.sort(key=lambda item: item[0])
+    return out
 
 
 def _dimensions(item: Mapping[str, Any]) -> str | None:
@@ -342,13 +458,18 @@ def _shopify_records(rows: list[tuple[int, dict[str, str]]]) -> list[tuple[int, 
                     options["colors"].append(value)
                 elif value and option == "material":
                     options["materials"].append(value)
-        google = main.get("product category") or main.get(
-            "google shopping / google product category"
-        )
+        # Shopify's Product Category (its own taxonomy's path) or the Google category of the
+        # Google Shopping channel: the one Google's taxonomy knows, else the first given.
+        given = [
+            _text(main.get(c))
+            for c in ("product category", "google shopping / google product category")
+        ]
+        given = [g for g in given if g]
+        google = next((g for g in given if _taxonomy_path(g)[0]), given[0] if given else None)
         record: dict[str, Any] = {
             "sku": next((s for s in skus if s), handle),
             "name": main.get("title"),
-            "category": _text(main.get("type")) or _text(main.get("product category")),
+            "category": _text(main.get("type")),
             "google_product_category": google,
             "description": strip_html(_text(main.get("body (html)"))),
             "tags": main.get("tags"),
@@ -366,169 +487,107 @@ def _shopify_records(rows: list[tuple[int, dict[str, str]]]) -> list[tuple[int, 
     return out
 
 
-def _lenient_google(record: dict[str, Any]) -> dict[str, Any]:
-    """Shopify's category columns hold names from its own taxonomy too: a path Google's
-    taxonomy does not know is text for the classifier, not an error."""
-    value = _text(record.get("google_product_category"))
-    if value and not value.isdigit():
-        path, _ = _taxonomy_path(value)
-        if path is None:
-            record["google_product_category"] = None
-            record["category"] = record.get("category") or value
-    return record
-
-
-def _records_to_rows(fmt: str, numbered: list[tuple[int, dict[str, Any]]]) -> list[CatalogRow]:
+def _records_to_rows(
+    fmt: str, numbered: list[tuple[int, dict[str, Any]]], *, per_colour: bool = False
+) -> list[CatalogRow]:
     rows: list[CatalogRow] = []
     if fmt == "shopify":
         for number, record in _shopify_records(numbered):
             if "_error" in record:
                 rows.append(CatalogRow(number, error=record["_error"]))
             else:
-                rows.append(_validate(number, _lenient_google(record)))
+                rows.append(_validate(number, record))
     elif fmt == "merchant":
-        rows = [_validate(n, _merchant_record(r)) for n, r in numbered]
+        rows = [_validate(n, r) for n, r in _merchant_groups(numbered, per_colour=per_colour)]
+    elif fmt == "woocommerce":
+        rows = [_validate(n, r) for n, r in woocommerce.records(numbered)]
     else:
-        rows = [_validate(n, _our_aliases(r)) for n, r in _woocommerce_variations(numbered)]
+        rows = [_validate(n, _our_aliases(dict(r))) for n, r in numbered]
     return _mark_duplicates(rows)
 
 
-def _attributes(record: Mapping[str, Any]) -> dict[str, list[str]]:
-    """WooCommerce's ``Attribute N name`` / ``Attribute N value(s)`` pairs that say a colour
-    or a material, as our columns."""
-    found: dict[str, list[str]] = {"colors": [], "materials": []}
-    for n in range(1, 10):
-        name = str(record.get(f"attribute {n} name") or "").strip().lower()
-        column = {"color": "colors", "colour": "colors", "material": "materials"}.get(name)
-        if column:
-            found[column] += _split_list(record.get(f"attribute {n} value(s)"), ",|")
-    return found
-
-
-def _woocommerce_variations(
-    numbered: list[tuple[int, dict[str, Any]]],
-) -> list[tuple[int, dict[str, Any]]]:
-    """A WooCommerce export's variations folded into their parent product (``Parent`` names it
-    as ``id:N`` or by sku): a colour of a sofa is the same sofa to picture, so the variation's
-    attribute values and pictures join the parent's instead of becoming products to pay for. A
-    variation whose parent is not in the file is a product of its own. Other files pass as
-    they are."""
-    if not numbered or "parent" not in numbered[0][1] or "type" not in numbered[0][1]:
-        return numbered
-
-    def is_variation(record: Mapping[str, Any]) -> bool:
-        return str(record.get("type") or "").strip().lower() == "variation"
-
-    rows = [(n, {**r, **_woo_columns(r), "_source_ids": _woo_source(r)}) for n, r in numbered]
-    parents: dict[str, dict[str, Any]] = {}
-    for _, record in rows:
-        if not is_variation(record):
-            for ref in (f"id:{str(record.get('id') or '').strip()}", record.get("sku")):
-                if ref and ref != "id:":
-                    parents[str(ref).strip()] = record
-    out: list[tuple[int, dict[str, Any]]] = []
-    for number, record in rows:
-        parent = parents.get(str(record.get("parent") or "").strip())
-        if not is_variation(record) or parent is None:
-            out.append((number, record))
-            continue
-        for column in ("colors", "materials", "image"):
-            parent[column] = list(dict.fromkeys([*parent[column], *record[column]]))
-        ids, variation = parent["_source_ids"], record["_source_ids"]
-        ids.ids += [i for i in variation.ids if i not in ids.ids]
-        if variation.sku and variation.sku not in ids.variant_skus:
-            ids.variant_skus.append(variation.sku)
-    return out
-
-
-def _woo_source(record: Mapping[str, Any]) -> SourceIds:
-    identifier = str(record.get("id") or "").strip()
-    return SourceIds(
-        format="woocommerce",
-        sku=str(record.get("sku") or "").strip() or None,
-        ids=[identifier] if identifier else [],
-    )
-
-
-def _woo_columns(record: Mapping[str, Any]) -> dict[str, list[str]]:
-    """A WooCommerce row's colours, materials (its own columns, else its attributes) and
-    pictures (``Images``, comma-separated) as lists."""
-    attributes = _attributes(record)
-    pictures = record.get("image", record.get("images"))
-    return {
-        "colors": _split_list(record.get("colors")) or attributes["colors"],
-        "materials": _split_list(record.get("materials")) or attributes["materials"],
-        "image": _split_list(pictures, "|,"),
-    }
-
-
 def _our_aliases(record: dict[str, Any]) -> dict[str, Any]:
-    """Our columns under the names other exports with ``sku`` and ``name`` use (WooCommerce's
-    ``Categories``, ``Images`` (comma-separated), ``Short description``); our own text stays
-    verbatim."""
+    """Our columns under the names some exports with ``sku`` and ``name`` use (``categories``,
+    ``images`` comma-separated); our own text stays verbatim."""
     if "category" not in record and "categories" in record:
         record["category"] = record["categories"]
     if "image" not in record and "images" in record:
         value = record["images"]
         record["image"] = _split_list(value, "|,") if isinstance(value, str) else value
-    if "short description" in record:  # a WooCommerce export: its descriptions are HTML
-        description = _text(record.get("description")) or _text(record["short description"])
-        record["description"] = strip_html(description)
     return record
 
 
 # -- files --------------------------------------------------------------------------------------
 
 
-def _read_text(path: Path) -> str:
+@dataclass
+class CatalogFile:
+    """A catalog file as read: its rows, its format, and how its text was read (the encoding
+    and, for delimited text, the delimiter: ``comma``, ``semicolon`` or ``tab``)."""
+
+    rows: list[CatalogRow]
+    format: str
+    encoding: str
+    delimiter: str | None = None
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
         size = path.stat().st_size
+        if size > MAX_CSV_BYTES:
+            raise InvalidInput(f"{path}: the catalog is {size} bytes; the limit is {MAX_CSV_BYTES}")
+        return path.read_bytes()
     except OSError as error:
         raise InvalidInput(f"{path}: cannot read the catalog ({error.strerror})") from None
-    if size > MAX_CSV_BYTES:
-        raise InvalidInput(f"{path}: the catalog is {size} bytes; the limit is {MAX_CSV_BYTES}")
-    try:
-        return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InvalidInput(f"{path}: not UTF-8 text (byte {error.start})") from None
 
 
-def _unclosed_quote(text: str, delimiter: str) -> int | None:
-    """The line (from 1) where a quoted field opens that is never closed, if one does."""
+def _unclosed_quote(text: str, delimiter: str) -> tuple[int, int] | None:
+    """(line from 1, column from 0) where a quoted field opens that is never closed."""
     inside = False
     line = 1
-    opened = 0
+    column = 0
+    opened = (0, 0)
     at_field_start = True
-    i = 0
-    while i < len(text):
-        char = text[i]
+    for i, char in enumerate(text):
         if inside:
             if char == '"':
-                if i + 1 < len(text) and text[i + 1] == '"':
-                    i += 1
-                else:
-                    inside = False
+                # "" inside quotes is an escaped quote: the next one reopens at once
+                inside = False
             elif char == "\n":
                 line += 1
-        elif char == '"' and at_field_start:
-            inside, opened = True, line
+            at_field_start = False
+            continue
+        if char == '"' and at_field_start:
+            inside, opened = True, (line, column)
+        elif char == '"' and i > 0 and text[i - 1] == '"':
+            inside = True  # the second quote of "" inside a quoted field
+        elif char == delimiter:
+            column += 1
         elif char == "\n":
             line += 1
-        at_field_start = not inside and char in (delimiter, "\n", "\r")
-        i += 1
+            column = 0
+        at_field_start = char in (delimiter, "\n", "\r")
     return opened if inside else None
 
 
-def _unclosed_message(line: int) -> str:
+def _column_name(header: list[str], index: int) -> str:
+    return header[index].strip().lstrip("\ufeff") if 0 <= index < len(header) else f"#{index + 1}"
+
+
+def _unclosed_message(header: list[str], where: tuple[int, int]) -> str:
+    line, column = where
     return (
-        f"a quote opened on line {line} is never closed, so the rest of the file cannot be "
-        "read; close the quote and import again"
+        f"line {line}, column {_column_name(header, column)}: a quote opens there and is never "
+        "closed, so the rest of the file cannot be read; close the quote (or export the file "
+        "again) and import again"
     )
 
 
-def _read_delimited(path: Path, text: str) -> list[CatalogRow]:
-    first_line = text.split("\n", 1)[0]
-    delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
+def _read_delimited(
+    path: Path, text: str, *, per_colour: bool
+) -> tuple[str, str, list[CatalogRow]]:
+    """(format, delimiter, rows) of delimited text."""
+    delimiter = delimiter_of(text, _recognised)
     unclosed = _unclosed_quote(text, delimiter)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
@@ -536,16 +595,21 @@ def _read_delimited(path: Path, text: str) -> list[CatalogRow]:
     except StopIteration:
         raise InvalidInput(f"{path}: the catalog is empty") from None
     except csv.Error as error:
-        raise InvalidInput(f"{path}: not a CSV file ({error})") from None
-    if unclosed == 1:
-        raise InvalidInput(f"{path}: a quote in the header is never closed")
-    names = [_key(h) for h in header]
+        raise InvalidInput(f"{path}: line 1: not a CSV header ({error})") from None
+    if unclosed is not None and unclosed[0] == 1:
+        raise InvalidInput(f"{path}: line 1: a quote in the header is never closed")
     try:
-        fmt = detect_format(names)
+        fmt = detect_format(header)
     except InvalidInput as error:
-        raise InvalidInput(f"{path}: {error}") from None
+        found = ", ".join(h.strip().lstrip("\ufeff") for h in header[:8])
+        raise InvalidInput(
+            f"{path}: line 1 (the header, read as {delimiter_name(delimiter)}-separated: "
+            f"{found}{', ...' if len(header) > 8 else ''}): {error}"
+        ) from None
+    names = woocommerce.header_keys(header) if fmt == "woocommerce" else [_key(h) for h in header]
     numbered: list[tuple[int, dict[str, Any]]] = []
     errors: list[CatalogRow] = []
+    lines: dict[int, int] = {}
     number = 0
     while True:
         start_line = reader.line_num + 1
@@ -555,27 +619,50 @@ def _read_delimited(path: Path, text: str) -> list[CatalogRow]:
             break
         except csv.Error as error:
             number += 1
-            if unclosed is not None and start_line <= unclosed:
-                errors.append(CatalogRow(number, error=_unclosed_message(unclosed)))
+            lines[number] = start_line
+            if unclosed is not None and start_line <= unclosed[0]:
+                errors.append(CatalogRow(number, error=_unclosed_message(header, unclosed)))
                 break
-            errors.append(CatalogRow(number, error=f"unreadable CSV ({error})"))
+            errors.append(
+                CatalogRow(
+                    number,
+                    error=f"line {start_line}: unreadable CSV ({error}); check the quotes of "
+                    "that line and import again",
+                )
+            )
             continue
-        if unclosed is not None and reader.line_num >= unclosed >= start_line:
+        if unclosed is not None and reader.line_num >= unclosed[0] >= start_line:
             number += 1
-            errors.append(CatalogRow(number, error=_unclosed_message(unclosed)))
+            lines[number] = start_line
+            errors.append(CatalogRow(number, error=_unclosed_message(header, unclosed)))
             break
         if not any(c.strip() for c in cells):
             continue  # blank line
         number += 1
+        lines[number] = start_line
+        if len(cells) < len(names) and fmt == "woocommerce":
+            # WooCommerce writes in batches: only the header has the later batches' columns.
+            cells = cells + [""] * (len(names) - len(cells))
+        elif len(cells) > len(names) and not any(c.strip() for c in cells[len(names) :]):
+            cells = cells[: len(names)]  # empty cells past the header (a spreadsheet's)
         if len(cells) != len(names):
+            last = _column_name(header, min(len(cells), len(names)) - 1)
+            how = "ends after" if len(cells) < len(names) else "goes past"
             errors.append(
-                CatalogRow(number, error=f"has {len(cells)} fields, the header has {len(names)}")
+                CatalogRow(
+                    number,
+                    error=f"line {start_line} has {len(cells)} fields, the header has "
+                    f"{len(names)} (the row {how} column {last}); check the delimiters and "
+                    "quotes of that line and import again",
+                )
             )
             continue
         numbered.append((number, dict(zip(names, cells, strict=True))))
-    rows = _records_to_rows(fmt, numbered) + errors
+    rows = _records_to_rows(fmt, numbered, per_colour=per_colour) + errors
+    for row in rows:
+        row.line = lines.get(row.row)
     rows.sort(key=lambda r: r.row)
-    return rows
+    return fmt, delimiter, rows
 
 
 def _local(tag: str) -> str:
@@ -616,7 +703,7 @@ def _xml_record(item: Element) -> dict[str, Any]:
     return {**plain, **record}
 
 
-def _read_xml(path: Path, text: str) -> list[CatalogRow]:
+def _read_xml(path: Path, text: str, *, per_colour: bool) -> list[CatalogRow]:
     try:
         root = SafeXML.fromstring(text.encode("utf-8"))
     except DefusedXmlException as error:
@@ -624,39 +711,56 @@ def _read_xml(path: Path, text: str) -> list[CatalogRow]:
     except SafeXML.ParseError as error:
         raise InvalidInput(f"{path}: not well-formed XML ({error})") from None
     numbered = [(n, _xml_record(item)) for n, item in enumerate(_xml_items(root), start=1)]
-    return _records_to_rows("merchant", numbered)
+    return _records_to_rows("merchant", numbered, per_colour=per_colour)
+
+
+def read_catalog_file(path: Path, *, per_colour: bool = False) -> CatalogFile:
+    """Parse and validate a catalog file in any format this module reads, with the encoding
+    and delimiter it was read with (see :mod:`._decode`). ``per_colour``: a Merchant Center
+    item group becomes one product per colour instead of one."""
+    try:
+        decoded = decode(_read_bytes(path))
+    except InvalidInput as error:
+        raise InvalidInput(f"{path}: {error}") from None
+    if decoded.text.lstrip().startswith("<"):
+        rows = _read_xml(path, decoded.text, per_colour=per_colour)
+        return CatalogFile(rows, "merchant", decoded.encoding)
+    fmt, delimiter, rows = _read_delimited(path, decoded.text, per_colour=per_colour)
+    return CatalogFile(rows, fmt, decoded.encoding, delimiter_name(delimiter))
 
 
 def read_catalog(path: Path) -> list[CatalogRow]:
-    """Parse and validate a catalog file in any format this module reads (UTF-8)."""
-    text = _read_text(path)
-    if text.lstrip().startswith("<"):
-        return _read_xml(path, text)
-    return _read_delimited(path, text)
+    """The rows of a catalog file (see :func:`read_catalog_file`)."""
+    return read_catalog_file(path).rows
 
 
-def read_records(records: Iterable[Mapping[str, Any]]) -> list[CatalogRow]:
+def read_records(
+    records: Iterable[Mapping[str, Any]], *, per_colour: bool = False
+) -> list[CatalogRow]:
     """Validate rows given as mappings (``DataFrame.to_dict('records')``) with any column set
     :func:`read_catalog` reads."""
     items = list(records)
     if not items:
         return []
     keys = list(dict.fromkeys(str(k) for record in items for k in record))
-    lowered = {k: _key(k) for k in keys}
+    fmt = detect_format(keys)
+    if fmt == "woocommerce":
+        lowered = dict(zip(keys, woocommerce.header_keys(keys), strict=True))
+    else:
+        lowered = {k: _key(k) for k in keys}
     names = set(lowered.values())
-    if "images" in names and "image" not in names and "sku" in names:
+    if "images" in names and "image" not in names and "sku" in names and fmt == "visualizer":
         lowered = {k: ("image" if v == "images" else v) for k, v in lowered.items()}
-    fmt = detect_format(lowered.values())
     numbered = [
         (number, {lowered[str(k)]: v for k, v in record.items()})
         for number, record in enumerate(items, start=1)
     ]
-    if fmt == "shopify":
+    if fmt in ("shopify", "woocommerce"):
         numbered = [
             (n, {k: "" if _blank(v) else str(v) for k, v in record.items()})
             for n, record in numbered
         ]
-    return _records_to_rows(fmt, numbered)
+    return _records_to_rows(fmt, numbered, per_colour=per_colour)
 
 
 def resolve_image(images_dir: Path, name: str) -> Path:
