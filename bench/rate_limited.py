@@ -17,6 +17,19 @@ cannot start before the first ones leave the window, so the flow cannot end befo
 The last line reads::
 
     rate_limited: 200 images in 76.1 s, ideal 74.0 s, ratio 0.97; provider 429s 0; ...
+
+**The spend-bound run** (:func:`spend_bound`): the same 200 images against a stand-in that
+limits the billing account's spend to ``SPEND_CEILING_USD`` per window of ten of those
+"minutes" (Google's 10 minutes; 10 x ``BENCH_SPEND_MINUTE_S``, 1 s by default) and bills each
+answer at its prices, with no request limits; the workers are told the same ceiling
+(``GEMINI_LIMITS["account"]``). Each call reserves its estimated cost and settles its real cost.
+The ideal is one ceiling's worth of images a window: the flow cannot end before ``(ceil(total
+spend / ceiling) - 1)`` windows plus one image's latency (a fiftieth of the window, as
+Gemini's ~12 s are of Google's 10 minutes). Printed: the ratio of the spend
+achieved per window to the ceiling (ideal / wall: aim >= 0.9) and the provider's 429s (aim 0)::
+
+    spend_bound: 200 images, USD 6.92 in 104.0 s, ceiling USD 0.70 a 10 s window: spend
+    achieved / ceiling 0.93; provider 429s 0
 """
 
 from __future__ import annotations
@@ -41,6 +54,9 @@ LATENCY_S = 2.0
 WORKERS = 2
 SLOTS = 8
 WINDOW_S = int(os.environ.get("BENCH_WINDOW_S", "60"))
+SPEND_CEILING_USD = 0.70  # about twenty 1K images a window
+SPEND_MINUTE_S = int(os.environ.get("BENCH_SPEND_MINUTE_S", "1"))
+PRICES = {DEFAULT_IMAGE_MODEL: (1.5, 7.5, 30.0), DEFAULT_TEXT_MODEL: (1.5, 7.5, None)}
 
 
 def _wait(flow_id: uuid.UUID, timeout: float) -> dict[str, int]:
@@ -51,7 +67,75 @@ def _wait(flow_id: uuid.UUID, timeout: float) -> dict[str, int]:
 
 
 def main() -> None:
-    """Run the benchmark and print its figures."""
+    """Run both runs and print their figures."""
+    if os.environ.get("BENCH_RATE_RUN", "both") in ("both", "rpm"):
+        requests_bound()
+    if os.environ.get("BENCH_RATE_RUN", "both") in ("both", "spend"):
+        spend_bound()
+
+
+def spend_bound() -> None:
+    """200 images against a spend ceiling per window: spend achieved / ceiling, 429s."""
+    window_s = 10 * SPEND_MINUTE_S
+    limits = {"account": {"spend_usd_per_10min": SPEND_CEILING_USD}}
+    server = GeminiStandIn(
+        spend_limits={"window_usd": SPEND_CEILING_USD, "window_s": window_s}, prices=PRICES
+    ).start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="vz-bench-spend-") as folder:
+            home = Path(folder) / "home"
+            gemini = {"gemini_api_key": server.api_key, "gemini_base_url": server.base_url}
+            with queue_stack(None, home, **gemini) as stack:
+                world = make_world(Path(folder) / "catalog", products_count=IMAGES)
+                env = {
+                    "VISUALIZER_AI": "gemini",
+                    "GEMINI_API_KEY": server.api_key,
+                    "GEMINI_BASE_URL": server.base_url,
+                    "GEMINI_LIMITS": json.dumps(limits),
+                    "VISUALIZER_LIMIT_WINDOW_S": str(SPEND_MINUTE_S),
+                    "VISUALIZER_JUDGEMENT_WORKERS": "0",  # the images' spend alone
+                }
+                workers = [
+                    stack.start_worker(concurrency=SLOTS, ready=False, **env)
+                    for _ in range(WORKERS)
+                ]
+                for worker in workers:
+                    worker.wait_ready()
+                server.reset()
+                # An image answered in a fiftieth of the window: Gemini's ~12 s against
+                # Google's 10 minutes (a call's spend counts from its answer, so a latency
+                # long against the window would stand for a time that is not spent).
+                latency = window_s / 50
+                server.model_latency_s = {DEFAULT_IMAGE_MODEL: latency}
+                mark = time.perf_counter()
+                flow = generation.generate(ADMIN, session_id=world.session_id)
+                counts = _wait(flow.flow_id, timeout=3600)
+                wall = time.perf_counter() - mark
+                calls = [r for r in server.requests if r.model == DEFAULT_IMAGE_MODEL]
+                refused = sum(1 for r in calls if r.status == 429)
+                total = server.spent()["month_usd"]
+                windows = math.ceil(total / SPEND_CEILING_USD - 1e-9)
+                ideal = (windows - 1) * window_s + latency
+                print(
+                    f"{IMAGES} images, spend ceiling USD {SPEND_CEILING_USD:.2f} a {window_s} s"
+                    f" window, {WORKERS} workers x {SLOTS} slots, {latency:g} s an image:"
+                    f" {counts['completed']} completed, {counts['error']} failed; billed USD"
+                    f" {total:.2f} in {wall:.1f} s, ideal {ideal:.1f} s ({windows} windows'"
+                    f" worth); image calls {len(calls)}",
+                    flush=True,
+                )
+                print(
+                    f"spend_bound: {IMAGES} images, USD {total:.2f} in {wall:.1f} s, ceiling USD"
+                    f" {SPEND_CEILING_USD:.2f} a {window_s} s window: spend achieved / ceiling"
+                    f" {ideal / wall:.2f}; provider 429s {refused}",
+                    flush=True,
+                )
+    finally:
+        server.stop()
+
+
+def requests_bound() -> None:
+    """200 images against 100 image calls a window: wall against the ideal, 429s."""
     limits = {DEFAULT_IMAGE_MODEL: {"rpm": RPM}}
     server = GeminiStandIn(limits=limits, window_s=WINDOW_S).start()
     try:

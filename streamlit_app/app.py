@@ -14,6 +14,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from streamlit_app.common import account_sidebar, can, get_backends, resolve_sign_in, scope
+from streamlit_app.dialogs import keyboard_guard
 from visualizer_core.scope import Action
 
 st.set_page_config(page_title="Visualizer studio", page_icon=":material/chair:", layout="wide")
@@ -35,6 +36,8 @@ if who is None:
     )
 else:
     account_sidebar(who)
+    with st.sidebar:
+        keyboard_guard()  # the keyboard rule's browser half (streamlit_app.dialogs)
     opened_invitation = bool(st.query_params.get("invite"))  # accepted on the account page
     pages = [
         st.Page(

@@ -16,12 +16,13 @@ from pathlib import Path
 import streamlit as st
 
 from streamlit_app.common import attempt, can, plain
+from streamlit_app.dialogs import close_dialog, open_dialog, opened
 from visualizer_core.images.store_rules import store_rules
 from visualizer_core.scope import Action, ClientScope
 from visualizer_core.services import export
 
 READY = "delivery.zip"
-OPEN = "delivery.open"
+NAME = "delivery"
 CHECK = "delivery.check"
 FORMATS = {"jpeg": "JPEG", "webp": "WebP", "png": "PNG"}
 SIZE_TARGET = "size"
@@ -35,20 +36,16 @@ STORES = {
 
 def open_delivery() -> None:
     """Open the dialog (it stays open across reruns until it is dismissed)."""
-    st.session_state[OPEN] = True
-
-
-def _dismissed() -> None:
-    st.session_state.pop(OPEN, None)
+    open_dialog(NAME)
 
 
 def show_delivery(member: ClientScope, *, session_id: uuid.UUID, session_name: str) -> None:
     """The dialog, when it was opened on this page."""
-    if st.session_state.get(OPEN):
+    if opened(NAME) is not None:
         delivery_dialog(member, session_id=session_id, session_name=session_name)
 
 
-@st.dialog("Deliver approved images", width="large", on_dismiss=_dismissed)
+@st.dialog("Deliver approved images", width="large", on_dismiss=close_dialog)
 def delivery_dialog(member: ClientScope, *, session_id: uuid.UUID, session_name: str) -> None:
     """Pick a store or a size, see the rule check's answer, prepare the ZIP, download it."""
     current = attempt(export.client_preset, member, client_id=member.client_id)

@@ -8,29 +8,26 @@ import uuid
 import streamlit as st
 
 from streamlit_app.common import attempt, plain
+from streamlit_app.dialogs import close_dialog, open_dialog, opened
 from visualizer_core.scope import ClientScope
 from visualizer_core.services import gallery, review
 
-OPEN = "lineage.image_id"
+NAME = "lineage"
 
 
 def open_lineage(image_id: uuid.UUID) -> None:
     """Open the dialog for this image (it stays open across reruns until dismissed)."""
-    st.session_state[OPEN] = image_id
-
-
-def close_lineage() -> None:
-    st.session_state.pop(OPEN, None)
+    open_dialog(NAME, image_id)
 
 
 def show_lineage(member: ClientScope) -> None:
-    """The dialog, when it was opened on this page."""
-    image_id = st.session_state.get(OPEN)
-    if image_id is not None:
-        lineage_dialog(member, image_id)
+    """The dialog, when it was opened on this page (about the image it was opened for)."""
+    about = opened(NAME)
+    if about is not None and about.subject is not None:
+        lineage_dialog(member, about.subject)
 
 
-@st.dialog("Lineage", width="large", on_dismiss=close_lineage)
+@st.dialog("Lineage", width="large", on_dismiss=close_dialog)
 def lineage_dialog(member: ClientScope, image_id: uuid.UUID) -> None:
     versions = attempt(review.lineage, member, image_id=image_id)
     if not versions:

@@ -5,28 +5,35 @@ member made shows on the next image; each decision is saved at once, then the pa
 the next undecided image. Pictures reach the browser by URL (the bucket's, presigned, or a
 cached read on the embedded default), never through a per-picture query.
 
-Keys: A approve · X reject · F favourite · N re-run with a note · ← → previous and next ·
-L lineage · 1-9 pick that variant · B the bulk approval rule · E reject and re-run errors ·
-D deliver the approved set.
+Keys: A approve · X reject · F favourite · N re-run with a note · Z undo · ← → previous and
+next · L lineage · 1-9 pick that variant · B the bulk approval rule (it shows the images and
+asks first) · E reject and re-run errors · D deliver the approved set. The keyboard rule of
+:mod:`streamlit_app.dialogs` holds: one dialog at a time, bound to the image it was opened
+for, no key acting behind it. Every decision says what it did in a toast and can be taken back
+with Z (the last first).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass, field
 
 import streamlit as st
 
 from streamlit_app.common import attempt, can, open_session, plain, scope
 from streamlit_app.delivery import open_delivery, show_delivery
-from streamlit_app.lineage import close_lineage, open_lineage, show_lineage
+from streamlit_app.dialogs import close_dialog, open_dialog, opened, shortcut
+from streamlit_app.lineage import open_lineage, show_lineage
 from visualizer_core.scope import Action
 from visualizer_core.services import gallery, review
 
 CURRENT = "review.current"
 ADVANCE = "review.advance_from"
 NOTICE = "review.notice"
-DIALOG = "review.dialog"
+UNDO = "review.undo_steps"
+RULE = "review.rule_images"
+UNDO_KEPT = 50
 REMEMBERED_AT = "review.remembered_at"
 REMEMBER_EVERY_S = 10.0
 BADGE = {
@@ -34,6 +41,24 @@ BADGE = {
     "rejected": ":red[:material/block: Rejected]",
     "none": ":gray[Not reviewed yet]",
 }
+
+
+@dataclass(frozen=True)
+class Undo:
+    """What one decision changed, to take it back: each image's review state before and after,
+    a favourite mark's value before, and the image to show again."""
+
+    said: str
+    changes: dict[uuid.UUID, tuple[review.Decision, review.Decision]] = field(default_factory=dict)
+    favourite: tuple[uuid.UUID, bool] | None = None
+    rule_images: tuple[uuid.UUID, ...] = ()
+    back_to: uuid.UUID | None = None
+
+
+def named(item: review.ReviewItem) -> str:
+    """How a toast or a dialog names an image: its sku and variant (markdown-safe)."""
+    return f"{plain(item.sku)} · variant {item.variant + 1}"
+
 
 member = scope()
 editor = can(member, Action.EDIT)
@@ -77,8 +102,7 @@ def go(step: int) -> None:
     index = (position + step) % queue.total
     target = queue.items[index].id
     st.session_state[CURRENT] = target
-    st.session_state.pop(DIALOG, None)
-    close_lineage()
+    close_dialog()
     remember(target)
 
 
@@ -92,24 +116,81 @@ def remember(image_id: uuid.UUID) -> None:
         attempt(review.remember_position, member, session_id=session.id, image_id=image_id)
 
 
-def decided(image_id: uuid.UUID, decision: review.Decision) -> None:
-    if attempt(review.decide, member, image_id=image_id, decision=decision) is not None:
-        st.session_state[ADVANCE] = image_id
-        remember(image_id)
-        st.session_state.pop(DIALOG, None)
-        close_lineage()
+def done(step: Undo, *, advance_from: uuid.UUID | None) -> None:
+    """After a decision was saved: keep it for Z, say what it did, move on."""
+    kept: list[Undo] = st.session_state.setdefault(UNDO, [])
+    kept.append(step)
+    del kept[:-UNDO_KEPT]
+    st.session_state[NOTICE] = f"{step.said}. Press Z to undo."
+    if advance_from is not None:
+        st.session_state[ADVANCE] = advance_from
+        remember(advance_from)
+    close_dialog()
 
 
-def toggle_favourite(image_id: uuid.UUID, value: bool) -> None:
-    attempt(review.set_favourite, member, image_id=image_id, favourite=value)
+def decided(about: review.ReviewItem, decision: review.Decision) -> None:
+    if attempt(review.decide, member, image_id=about.id, decision=decision) is not None:
+        step = Undo(
+            said=f"{decision.capitalize()} {named(about)}",
+            changes={about.id: (about.review_state, decision)},  # type: ignore[dict-item]
+            back_to=about.id,
+        )
+        done(step, advance_from=about.id)
 
 
-def pick(image_id: uuid.UUID) -> None:
-    changed = attempt(review.pick_variant, member, image_id=image_id)
+def toggle_favourite(about: review.ReviewItem) -> None:
+    value = not about.favourite
+    if attempt(review.set_favourite, member, image_id=about.id, favourite=value) is not None:
+        said = "Favourited" if value else "Unfavourited"
+        step = Undo(said=f"{said} {named(about)}", favourite=(about.id, about.favourite))
+        done(step, advance_from=None)
+
+
+def pick(chosen: review.ReviewItem, among: list[review.ReviewItem]) -> None:
+    changed = attempt(review.pick_variant, member, image_id=chosen.id)
     if changed is not None:
-        st.session_state[NOTICE] = f"Picked this variant: {changed} image(s) updated."
-        st.session_state[ADVANCE] = image_id
-        remember(image_id)
+        changes = {
+            v.id: (v.review_state, "approved" if v.id == chosen.id else "rejected") for v in among
+        }
+        step = Undo(
+            said=f"Picked {named(chosen)}: {changed} image(s) updated",
+            changes=changes,  # type: ignore[arg-type]
+            back_to=chosen.id,
+        )
+        done(step, advance_from=chosen.id)
+
+
+def undo_rule_run(images: tuple[uuid.UUID, ...]) -> bool:
+    """Take back the rule run that approved ``images`` (those still approved by it)."""
+    now = attempt(review.review_queue, member, session_id=session.id)
+    if now is None:
+        return False
+    wanted = set(images)
+    batches = {i.rule_batch for i in now.items if i.id in wanted and i.by_rule and i.rule_batch}
+    for batch in sorted(batches):
+        if attempt(review.undo_rule, member, session_id=session.id, batch=batch) is None:
+            return False
+    return True
+
+
+def undo_last() -> None:
+    """Take the last decision back (Z) and show its image again."""
+    kept: list[Undo] = st.session_state.get(UNDO) or []
+    if not kept:
+        return
+    step = kept.pop()
+    close_dialog()
+    if step.changes and attempt(review.undo_decisions, member, changes=step.changes) is None:
+        return
+    if step.rule_images and not undo_rule_run(step.rule_images):
+        return
+    if step.favourite is not None:
+        image_id, before = step.favourite
+        if attempt(review.set_favourite, member, image_id=image_id, favourite=before) is None:
+            return
+    if step.back_to is not None:
+        st.session_state[CURRENT] = step.back_to
+    st.session_state[NOTICE] = f"Undone: {step.said}."
 
 
 done_share = queue.reviewed / queue.total
@@ -124,22 +205,7 @@ st.caption(
     + (f" · {' · '.join(extra)}" if extra else "")
 )
 
-# -- the image, its product and its scene ------------------------------------------------------
-
-urls = review.pictures(item)
-left, right = st.columns([3, 1.3], gap="medium")
-with left:
-    if "image" in urls:
-        st.image(urls["image"], width="stretch")
-    else:
-        st.warning("The picture of this image is missing from storage.")
-with right:
-    st.caption("Product photo")
-    if "product" in urls:
-        st.image(urls["product"], width="stretch")
-    st.caption(f"Scene · {plain(item.scene_name or item.scene_id or 'unknown')}")
-    if "scene" in urls:
-        st.image(urls["scene"], width="stretch")
+# -- the image on screen, and what can be done with it -----------------------------------------
 
 star = ":orange[:material/star:] " if item.favourite else ""
 score = "not scored yet" if item.fidelity_score is None else f"{item.fidelity_score:.2f}"
@@ -147,50 +213,15 @@ st.markdown(
     f"{star}**{plain(item.sku)}** · {plain(item.product_name)} · variant {item.variant + 1} · "
     f"fidelity **{score}** · {BADGE[item.review_state]}"
 )
-if item.match_reason:
-    match = "" if item.match_score is None else f" (match {item.match_score:.2f})"
-    st.caption(f"Why this scene: {plain(item.match_reason)}{match}")
-elif item.rerun_of_id is not None:
-    st.caption("A re-run: its scene was kept from the image it re-makes.")
+variants = queue.variants(item)
+kept_undo: list[Undo] = st.session_state.get(UNDO) or []
 
-# -- decisions ---------------------------------------------------------------------------------
-
-
-def open_dialog(name: str, image_id: uuid.UUID) -> None:
-    """Open a dialog about one image; it stays open across reruns until dismissed."""
-    st.session_state[DIALOG] = (name, image_id)
-
-
-def close_dialog() -> None:
-    st.session_state.pop(DIALOG, None)
-
-
-@st.dialog("Re-run with a note", on_dismiss=close_dialog)
-def note_dialog(image_id: uuid.UUID) -> None:
-    """Reject the image and make it again in the same scene, the note added to the prompt."""
-    with st.form("review.note_form", border=False):
-        note = st.text_input(
-            "What should change?",
-            placeholder="e.g. keep the legs wooden, softer light",
-            max_chars=500,
-            key="review.note",
-        )
-        sent = st.form_submit_button("Reject and re-run", type="primary")
-    if sent:
-        made = attempt(review.rerun_with_note, member, image_id=image_id, note=note)
-        if made is not None:
-            st.session_state[NOTICE] = "Rejected; a new version is on its way."
-            st.session_state[ADVANCE] = image_id
-            close_dialog()
-            st.rerun()
-
-
-buttons = st.columns(7)
+buttons = st.columns(8)
 buttons[0].button(
     "Previous",
     key="review.prev",
     icon=":material/arrow_back:",
-    shortcut="Left",
+    shortcut=shortcut("Left"),
     on_click=go,
     args=(-1,),
     width="stretch",
@@ -200,28 +231,28 @@ if editor:
         "Approve",
         key="review.approve",
         icon=":material/check:",
-        shortcut="A",
+        shortcut=shortcut("A"),
         type="primary",
         on_click=decided,
-        args=(item.id, "approved"),
+        args=(item, "approved"),
         width="stretch",
     )
     buttons[2].button(
         "Reject",
         key="review.reject",
         icon=":material/close:",
-        shortcut="X",
+        shortcut=shortcut("X"),
         on_click=decided,
-        args=(item.id, "rejected"),
+        args=(item, "rejected"),
         width="stretch",
     )
     buttons[3].button(
         "Unfavourite" if item.favourite else "Favourite",
         key="review.favourite",
         icon=":material/star:",
-        shortcut="F",
+        shortcut=shortcut("F"),
         on_click=toggle_favourite,
-        args=(item.id, not item.favourite),
+        args=(item,),
         width="stretch",
     )
     if may_generate:
@@ -230,63 +261,185 @@ if editor:
             help="Reject and make it again with a note on what should change",
             key="review.rerun",
             icon=":material/edit_note:",
-            shortcut="N",
+            shortcut=shortcut("N"),
             width="stretch",
             on_click=open_dialog,
             args=("note", item.id),
         )
+    buttons[6].button(
+        "Undo",
+        key="review.undo",
+        icon=":material/undo:",
+        shortcut=shortcut("Z"),
+        help=f"Take back: {kept_undo[-1].said}" if kept_undo else "Nothing to take back yet",
+        disabled=not kept_undo,
+        on_click=undo_last,
+        width="stretch",
+    )
 buttons[5].button(
     "Lineage",
     key="review.lineage",
     icon=":material/account_tree:",
-    shortcut="L",
+    shortcut=shortcut("L"),
     width="stretch",
     on_click=open_lineage,
     args=(item.id,),
 )
-buttons[6].button(
+buttons[7].button(
     "Next",
     key="review.next",
     icon=":material/arrow_forward:",
-    shortcut="Right",
+    shortcut=shortcut("Right"),
     on_click=go,
     args=(1,),
     width="stretch",
 )
 if not editor:
     st.caption("You can look through the images; deciding is for editors and owners.")
-show_lineage(member)
-opened = st.session_state.get(DIALOG)
-if opened is not None:
-    which, about = opened
-    if which == "note" and may_generate:
-        note_dialog(about)
 
-# -- the product's variants side by side -------------------------------------------------------
+# -- the image, its product, its scene, and the product's variants as a filmstrip -------------
 
-variants = queue.variants(item)
-if len(variants) > 1:
-    st.subheader(f"Variants of {plain(item.sku)}", anchor=False)
+STATE_WORD = {"approved": ":green[approved]", "rejected": ":red[rejected]", "none": "undecided"}
+
+
+def filmstrip(variants: list[review.ReviewItem]) -> None:
+    """The product's images side by side, numbered: 1-9 picks one (approves it, rejects the
+    others)."""
+    st.caption(f"Variants of {plain(item.sku)} · 1-9 picks one and rejects the others")
     thumbs = gallery.browser_urls([v.thumbnail_key for v in variants])
-    cells = st.columns(max(len(variants), 4))
+    strip = st.columns(min(len(variants), 3))
     for number, variant in enumerate(variants[:9], start=1):
-        with cells[number - 1], st.container(border=True):
+        with strip[(number - 1) % len(strip)]:
             if variant.thumbnail_key in thumbs:
                 st.image(thumbs[variant.thumbnail_key], width="stretch")
-            here = " · :blue[shown above]" if variant.id == item.id else ""
             fidelity = "-" if variant.fidelity_score is None else f"{variant.fidelity_score:.2f}"
-            st.markdown(f"**{number}** · fidelity {fidelity}{here}")
-            st.caption(BADGE[variant.review_state])
+            here = " · :blue[shown]" if variant.id == item.id else ""
+            st.caption(
+                f"**{number}** · v{variant.variant + 1} · {fidelity} · "
+                f"{STATE_WORD[variant.review_state]}{here}"
+            )
             if editor:
                 st.button(
-                    "Pick this one",
+                    "Pick",
                     key=f"review.pick.{variant.id}",
-                    shortcut=str(number),
+                    shortcut=shortcut(str(number)),
                     on_click=pick,
-                    args=(variant.id,),
+                    args=(variant, variants),
                     width="stretch",
                     help="Approve this variant and reject the product's others",
                 )
+
+
+urls = review.pictures(item)
+left, right = st.columns([3, 1.3], gap="medium")
+with left:
+    if "image" in urls:
+        st.image(urls["image"], width="stretch")
+    else:
+        st.warning("The picture of this image is missing from storage.")
+with right:
+    if len(variants) > 1:
+        filmstrip(variants)
+    st.caption("Product photo")
+    if "product" in urls:
+        st.image(urls["product"], width="stretch")
+    st.caption(f"Scene · {plain(item.scene_name or item.scene_id or 'unknown')}")
+    if "scene" in urls:
+        st.image(urls["scene"], width="stretch")
+if item.match_reason:
+    match = "" if item.match_score is None else f" (match {item.match_score:.2f})"
+    st.caption(f"Why this scene: {plain(item.match_reason)}{match}")
+elif item.rerun_of_id is not None:
+    st.caption("A re-run: its scene was kept from the image it re-makes.")
+
+# -- dialogs: one at a time, each bound to what it was opened for ------------------------------
+
+
+def about_image(about: review.ReviewItem) -> None:
+    """The head of a dialog about one image: its thumbnail, sku, name and variant."""
+    thumb, words = st.columns([1, 4], vertical_alignment="center")
+    shown = gallery.browser_urls([about.thumbnail_key])
+    if about.thumbnail_key in shown:
+        thumb.image(shown[about.thumbnail_key], width="stretch")
+    words.markdown(
+        f"**{plain(about.sku)}** · {plain(about.product_name)} · variant {about.variant + 1}"
+    )
+    words.caption(BADGE[about.review_state])
+
+
+@st.dialog("Re-run with a note", on_dismiss=close_dialog)
+def note_dialog(image_id: uuid.UUID) -> None:
+    """Reject the image and make it again in the same scene, the note added to the prompt."""
+    about = by_id.get(image_id)
+    if about is None:
+        st.warning("This image is no longer in the review.")
+        return
+    about_image(about)
+    with st.form(f"review.note_form.{image_id}", border=False):
+        note = st.text_input(
+            "What should change?",
+            placeholder="e.g. keep the legs wooden, softer light",
+            max_chars=500,
+            key=f"review.note.{image_id}",
+        )
+        sent = st.form_submit_button("Reject and re-run", type="primary")
+    st.caption("Enter sends it · Esc closes without a change.")
+    if sent:
+        made = attempt(review.rerun_with_note, member, image_id=image_id, note=note)
+        if made is not None:
+            st.session_state[NOTICE] = f"Rejected {named(about)}; a new version is on its way."
+            st.session_state[ADVANCE] = image_id
+            close_dialog()
+            st.rerun()
+
+
+def ask_rule(images: list[uuid.UUID], threshold: float) -> None:
+    """B: show the images the rule would approve and ask once (nothing changes yet)."""
+    st.session_state[RULE] = (images, threshold)
+    open_dialog("rule")
+
+
+def approve_rule(images: list[uuid.UUID], threshold: float) -> None:
+    changed = attempt(
+        review.approve_by_rule,
+        member,
+        session_id=session.id,
+        min_fidelity=threshold,
+        only=images,
+    )
+    if changed is not None:
+        step = Undo(said=f"Approved {changed} image(s) by the rule", rule_images=tuple(images))
+        done(step, advance_from=None)
+
+
+@st.dialog("Approve by the rule?", width="large", on_dismiss=close_dialog)
+def rule_dialog() -> None:
+    images, threshold = st.session_state.get(RULE) or ([], 0.0)
+    touched = [by_id[i] for i in images if i in by_id]
+    st.markdown(
+        f"**{len(touched)} image(s)** with fidelity at least **{threshold:.2f}** that nobody "
+        "decided yet will be approved. Z takes it back."
+    )
+    thumbs = gallery.browser_urls([i.thumbnail_key for i in touched[:24]])
+    grid = st.columns(8)
+    for number, shown in enumerate(touched[:24]):
+        with grid[number % 8]:
+            if shown.thumbnail_key in thumbs:
+                st.image(thumbs[shown.thumbnail_key], width="stretch")
+            st.caption(f"{plain(shown.sku)} · v{shown.variant + 1}")
+    if len(touched) > 24:
+        st.caption(f"and {len(touched) - 24} more")
+    if st.button(
+        f"Approve {len(touched)} image(s)",
+        key="review.rule_confirm",
+        type="primary",
+        disabled=not touched,
+        on_click=approve_rule,
+        args=([i.id for i in touched], threshold),
+    ):
+        st.rerun()
+    st.caption("Enter approves · Esc cancels.")
+
 
 # -- bulk decisions with a rule ----------------------------------------------------------------
 
@@ -306,26 +459,15 @@ if editor:
         count = len(matching)
         st.caption(
             f"that nobody decided yet: **{count}** image(s). Rejected and unscored images "
-            "are left alone."
+            "are left alone. You see them and confirm before anything changes."
         )
-
-        def approve_rule() -> None:
-            changed = attempt(
-                review.approve_by_rule,
-                member,
-                session_id=session.id,
-                min_fidelity=threshold,
-                only=matching,
-            )
-            if changed is not None:
-                st.session_state[NOTICE] = f"Approved {changed} image(s) by the rule."
-
         st.button(
-            f"Approve {count} image(s)",
+            f"Approve {count} image(s)...",
             key="review.rule_run",
-            shortcut="B",
+            shortcut=shortcut("B"),
             disabled=count == 0,
-            on_click=approve_rule,
+            on_click=ask_rule,
+            args=(matching, threshold),
         )
     with errors, st.container(border=True):
         failed = len(queue.unrerun_errors())
@@ -340,7 +482,7 @@ if editor:
         st.button(
             f"Reject and re-run {failed} error(s)",
             key="review.errors_run",
-            shortcut="E",
+            shortcut=shortcut("E"),
             disabled=failed == 0 or not may_generate,
             on_click=rerun_failed,
         )
@@ -354,8 +496,16 @@ st.button(
     "Deliver approved images",
     key="review.deliver",
     icon=":material/local_shipping:",
-    shortcut="D",
+    shortcut=shortcut("D"),
     disabled=approved == 0,
     on_click=open_delivery,
 )
+
+# The one open dialog, if any (each draws only when the slot is its own).
+note_open = opened("note")
+if note_open is not None and note_open.subject is not None and may_generate:
+    note_dialog(note_open.subject)
+if opened("rule") is not None and editor:
+    rule_dialog()
+show_lineage(member)
 show_delivery(member, session_id=session.id, session_name=session.name)

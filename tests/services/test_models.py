@@ -162,7 +162,7 @@ def test_status_warns_of_a_configured_model_that_retires(
     made = flows.gemini_backends(embedded, gemini_server)
     built = next(made)
     try:
-        _scope, session_id = flows.prepared_session(tmp_path, products_count=1)
+        scope, session_id = flows.prepared_session(tmp_path, products_count=1)
         env = environment(built) | {
             "GEMINI_API_KEY": gemini_server.api_key,
             "GEMINI_BASE_URL": gemini_server.base_url,
@@ -182,5 +182,8 @@ def test_status_warns_of_a_configured_model_that_retires(
             gemini_image_model="gemini-3.1-flash-image",
         ):
             assert model_service.model_warnings(ADMIN) == [line]
+            # The configured model itself is refused at the start of a flow, in one line.
+            with pytest.raises(InvalidInput, match=r"^the image model gemini-3\.1-flash-image was"):
+                generation.generate(scope, session_id=session_id)
     finally:
         next(made, None)

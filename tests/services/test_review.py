@@ -85,14 +85,15 @@ def test_the_doubtful_come_first_then_unscored_then_the_rest(made: dict[str, Any
     p, by = made["products"], made["by"]
     queue = review.review_queue(made["owner"], session_id=made["session"].id)
 
+    # Products by their most doubtful image, each product's images together (doubtful first).
     assert [i.id for i in queue.items] == [
         by[(p["SOFA-R"], 1)],  # 0.40
+        by[(p["SOFA-R"], 0)],  # 0.95, beside its other variant
         by[(p["DESK-R"], 0)],  # 0.55
         by[(p["BED-R"], 0)],  # not scored yet: its own group
         by[(p["BED-R"], 1)],  # 0.82
-        by[(p["SOFA-R"], 0)],  # 0.95
     ]
-    assert [i.group for i in queue.items] == ["doubtful", "doubtful", "unscored", "rest", "rest"]
+    assert [i.group for i in queue.items] == ["doubtful", "rest", "doubtful", "unscored", "rest"]
     assert all(
         i.fidelity_score is None or i.group != "doubtful" or i.fidelity_score < DOUBTFUL_BELOW
         for i in queue.items

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from tests.studio.conftest import Studio, button, errors, frame, texts
+from visualizer_core import backends
+from visualizer_core.db.models import Flow
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import clients, gallery, generation, sessions
 
@@ -109,3 +112,18 @@ def test_without_scenes_generation_waits_for_inspiration(
     assert any("no scenes" in w.value for w in app.warning)
     assert button(app, "Generate 3 image(s)").disabled
     assert "Empty" in texts(app)
+
+
+def test_the_output_size_is_chosen_among_those_the_model_draws(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    app = open_app("editor", "generate")
+    size = app.selectbox(key="generate.image_size")
+    assert list(size.options) == ["1K", "2K", "4K"]  # the local compositor draws them all
+    size.select("2K").run()
+    button(app, "Generate 3 image(s)").click().run()
+    assert not app.exception
+    assert studio.session_id is not None
+    with backends.current().transaction() as db:
+        found = db.scalars(select(Flow).where(Flow.studio_session_id == studio.session_id)).all()
+        assert [f.settings["image_size"] for f in found] == ["2K"]

@@ -14,8 +14,10 @@ from streamlit.testing.v1 import AppTest
 
 from streamlit_app.common import plain
 from tests.studio.conftest import Studio, errors, frame, generate_and_wait, signed_in, texts
+from tests.studio.conftest import shown as shown_text
 from visualizer_core import backends
 from visualizer_core.db import repo
+from visualizer_core.db.models import Flow
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import export, generation, review
@@ -24,6 +26,10 @@ from visualizer_core.services import export, generation, review
 @pytest.fixture
 def finished(studio: Studio) -> list[uuid.UUID]:
     return generate_and_wait(studio)
+
+
+def toasts(app: AppTest) -> list[str]:
+    return [shown_text(t.value) for t in app.toast]
 
 
 def counter(app: AppTest) -> str:
@@ -128,11 +134,25 @@ def test_bulk_rule_says_how_many_before_it_runs(
             repo.update_images(db, [image_id], fidelity_score=score)
     app = open_review(studio)
     app.slider(key="review.rule_fidelity").set_value(0.75).run()
-    assert app.button(key="review.rule_run").label == "Approve 2 image(s)"
+    assert app.button(key="review.rule_run").label == "Approve 2 image(s)..."
     assert counter(app) == "**0 of 3 reviewed**"  # counting decided nothing
     app.button(key="review.rule_run").click().run()
+    # It shows the two images it would approve and asks; nothing changed yet.
+    assert "**2 image(s)** with fidelity at least **0.75**" in texts(app)
+    assert counter(app) == "**0 of 3 reviewed**"
+    assert app.button(key="review.rule_confirm").label == "Approve 2 image(s)"
+    app.button(key="review.rule_confirm").click().run()
+    assert not app.exception
     assert counter(app) == "**2 of 3 reviewed**"
-    assert app.button(key="review.rule_run").label == "Approve 0 image(s)"
+    assert app.button(key="review.rule_run").label == "Approve 0 image(s)..."
+    assert "Approved 2 image(s) by the rule. Press Z to undo." in toasts(app)
+
+    # Z takes the whole rule back.
+    app.button(key="review.undo").click().run()
+    assert counter(app) == "**0 of 3 reviewed**"
+    assert "Undone: Approved 2 image(s) by the rule." in toasts(app)
+    items = review.review_queue(ADMIN, session_id=studio.session_id).items
+    assert [i.review_state for i in items] == ["none", "none", "none"]
 
 
 def test_reject_and_rerun_every_error(
@@ -154,7 +174,7 @@ def test_rerun_with_a_note_and_the_lineage(studio: Studio, finished: list[uuid.U
     app = open_review(studio)
     first = shown(app)
     app.button(key="review.rerun").click().run()
-    app.text_input(key="review.note").input("warmer light, keep the legs")
+    app.text_input(key=f"review.note.{first}").input("warmer light, keep the legs")
     app.get("form_submit_button")[0].click().run()
     assert not app.exception
     assert counter(app) == "**1 of 3 reviewed**"
@@ -313,3 +333,123 @@ def test_an_error_quoting_a_name_is_shown_as_plain_text() -> None:
     [error] = app.error
     assert re.search(r"(?<!\\)\]\(", str(error.value)) is None  # no link
     assert errors(app) == ["Session 'Sofa [win](https://evil.example)' is archived"]
+
+
+def open_dialogs(app: AppTest) -> list[str]:
+    """The titles of the dialogs the page draws now."""
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        proto = getattr(node, "proto", None)
+        oneofs = {f.name for f in proto.DESCRIPTOR.oneofs} if hasattr(proto, "DESCRIPTOR") else ()
+        if "type" in oneofs and proto.WhichOneof("type") == "dialog":
+            found.append(str(proto.dialog.title))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(app._tree)
+    return found
+
+
+OPENERS = {
+    "N": "review.rerun",
+    "L": "review.lineage",
+    "D": "review.deliver",
+    "B": "review.rule_run",
+}
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(a, b) for a in OPENERS for b in OPENERS if a != b],
+)
+def test_one_dialog_at_a_time_and_no_key_behind_it(
+    studio: Studio, finished: list[uuid.UUID], embedded: backends.Backends, first: str, second: str
+) -> None:
+    """Every pair of dialog keys a keyboard user can reach: never a traceback, one dialog,
+    and while it is open the page's buttons have no key (a letter cannot act behind it)."""
+    with embedded.transaction() as db:
+        repo.update_images(db, finished, fidelity_score=0.9)
+    review.decide(studio.scope("editor"), image_id=finished[0], decision="approved")
+    app = open_review(studio)
+    assert app.button(key="review.approve").proto.shortcut == "a"
+    app.button(key=OPENERS[first]).click().run()
+    assert not app.exception, app.exception
+    assert len(open_dialogs(app)) == 1
+    assert all(not b.proto.shortcut for b in app.button if b.key in OPENERS.values())
+    assert app.button(key="review.approve").proto.shortcut == ""
+    app.button(key=OPENERS[second]).click().run()  # a mouse reaching past it, say
+    assert not app.exception, app.exception
+    assert len(open_dialogs(app)) == 1
+
+
+def test_the_note_lands_on_the_image_it_was_opened_for(
+    studio: Studio, finished: list[uuid.UUID]
+) -> None:
+    """The note dialog names its image and stays bound to it, wherever the page moved since."""
+    app = open_review(studio)
+    first = shown(app)
+    item = next(
+        i for i in review.review_queue(ADMIN, session_id=studio.session_id).items if i.id == first
+    )
+    app.button(key="review.rerun").click().run()
+    assert open_dialogs(app) == ["Re-run with a note"]
+    assert f"**{item.sku}** · {item.product_name} · variant 1" in texts(app)
+    app.session_state["review.current"] = finished[-1] if finished[-1] != first else finished[0]
+    app.run()
+    app.text_input(key=f"review.note.{first}").input("softer light")
+    app.get("form_submit_button")[0].click().run()
+    assert not app.exception
+    states = {
+        i.id: i.review_state for i in review.review_queue(ADMIN, session_id=studio.session_id).items
+    }
+    assert states[first] == "rejected"
+    assert sorted(states.values()).count("none") >= 2  # nothing else was decided
+    with backends.current().transaction() as db:
+        remade = repo.reruns_of(db, first)
+        assert len(remade) == 1
+        flow = db.get(Flow, remade[0].flow_id)
+        assert flow is not None and "softer light" in flow.settings["prompt"]
+        assert remade[0].variant == item.variant  # a re-made image keeps its variant number
+
+
+def test_every_decision_says_so_and_z_takes_it_back(
+    studio: Studio, finished: list[uuid.UUID]
+) -> None:
+    app = open_review(studio)
+    assert app.button(key="review.undo").disabled  # nothing to take back yet
+    first = shown(app)
+    app.button(key="review.approve").click().run()
+    assert any(t.startswith("Approved ") and t.endswith("Press Z to undo.") for t in toasts(app))
+    second = shown(app)
+    app.button(key="review.reject").click().run()
+    app.button(key="review.favourite").click().run()
+    assert counter(app) == "**2 of 3 reviewed**"
+
+    app.button(key="review.undo").click().run()  # the favourite
+    app.button(key="review.undo").click().run()  # the rejection, and back to that image
+    assert shown(app) == second
+    assert counter(app) == "**1 of 3 reviewed**"
+    app.button(key="review.undo").click().run()  # the approval
+    assert shown(app) == first
+    assert counter(app) == "**0 of 3 reviewed**"
+    assert any(t.startswith("Undone: Approved ") for t in toasts(app))
+    assert app.button(key="review.undo").disabled
+    items = review.review_queue(ADMIN, session_id=studio.session_id).items
+    assert [(i.review_state, i.favourite) for i in items] == [("none", False)] * 3
+
+
+def test_a_product_s_variants_are_together_in_the_queue(studio: Studio) -> None:
+    assert studio.session_id is not None
+    flow = generation.generate(
+        studio.scope("editor"), session_id=studio.session_id, settings=FlowSettings(variants=3)
+    )
+    generation.wait_for_flows(ADMIN, flow_ids=[flow.flow_id], timeout=120)
+    items = review.review_queue(ADMIN, session_id=studio.session_id).items
+    products = [i.product_id for i in items]
+    # each product's images are one run in the queue; the filmstrip numbers them by variant
+    runs = [p for n, p in enumerate(products) if n == 0 or products[n - 1] != p]
+    assert len(runs) == len(set(products)) == 3
+    queue = review.review_queue(ADMIN, session_id=studio.session_id)
+    for item in items:
+        assert [v.variant for v in queue.variants(item)] == [0, 1, 2]

@@ -233,9 +233,19 @@ def _insert_flow(
     db.add(flow)
     db.flush()
     model = settings.model or backends.current().ai.image_model
+    # A re-made image keeps the variant number of the one it re-makes (its second variant is
+    # delivered as ``..._2``, not as a second ``..._1``).
+    first_variant = (
+        {image.id: image.variant for image in repo.images_by_id(db, list(rerun_of.values()))}
+        if rerun_of
+        else {}
+    )
     rows = []
     for pid, scene_id in scenes.items():
-        for variant in range(settings.variants):
+        remakes = rerun_of.get(pid)
+        base = first_variant.get(remakes, 0) if remakes is not None else 0
+        for number in range(settings.variants):
+            variant = base + number
             image_id = uuid.uuid4()
             rows.append(
                 GeneratedImage(

@@ -12,6 +12,9 @@ the matching reason. Completed images are ordered so that the doubtful come firs
 6. **approved by rule**: the rule's other approvals (undone together in one step:
    :func:`undo_rule`).
 
+A product's images stay together, where its most doubtful image falls and in that order
+among themselves, so its variants are judged side by side.
+
 A decision records who made it (``decided_by``: a person, or the rule) and, for a rejection,
 why (:data:`REJECT_REASONS` or the person's words), so that every decision is a label the
 fidelity gate's calibration can learn from (:mod:`visualizer_core.services.gate`).
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -66,6 +69,7 @@ __all__ = [
     "rerun_with_note",
     "review_queue",
     "set_favourite",
+    "undo_decisions",
     "undo_rule",
 ]
 
@@ -82,6 +86,7 @@ GROUP_LABELS = {
 _GROUP_ORDER = {name: rank for rank, name in enumerate(GROUP_LABELS)}
 _POSITIONS = "review_positions"
 Decision = Literal["approved", "rejected", "none"]
+_DECISIONS = ("approved", "rejected", "none")
 
 
 RERUN_NAME = "Re-run from review"
@@ -195,9 +200,10 @@ class ReviewQueue:
         return self.next_undecided(self.resume_at) or (self.items[0] if self.items else None)
 
     def variants(self, item: ReviewItem) -> list[ReviewItem]:
-        """The completed images of the same product, by flow then variant."""
+        """The completed images of the same product, by variant number (a re-made one after
+        the one it re-makes)."""
         same = [i for i in self.items if i.product_id == item.product_id]
-        return sorted(same, key=lambda i: (i.created_at, i.variant))
+        return sorted(same, key=lambda i: (i.variant, i.created_at))
 
     def rule_matches(self, min_fidelity: float) -> list[ReviewItem]:
         """The images "approve every image with fidelity >= X nobody decided" would approve."""
@@ -298,11 +304,25 @@ def review_queue(scope: Scope, *, session_id: uuid.UUID | str) -> ReviewQueue:
         item = ReviewItem(**same, **found)
         (items if row.status == ImageStatus.COMPLETED else errors).append(item)
 
-    def order(item: ReviewItem) -> tuple[Any, ...]:
+    def rank(item: ReviewItem) -> tuple[int, float]:
         score = item.fidelity_score if item.fidelity_score is not None else 2.0
-        return (_GROUP_ORDER[item.group], score, item.sku, str(item.flow_id), item.variant)
+        return (_GROUP_ORDER[item.group], score)
 
-    items.sort(key=order)
+    # A product's images stay together (its variants side by side), placed by its most
+    # doubtful image, and in the same order among themselves.
+    first: dict[uuid.UUID, tuple[int, float]] = {}
+    for item in items:
+        first[item.product_id] = min(rank(item), first.get(item.product_id, rank(item)))
+    items.sort(
+        key=lambda i: (
+            *first[i.product_id],
+            i.sku,
+            str(i.product_id),
+            *rank(i),
+            i.variant,
+            i.created_at,
+        )
+    )
     errors.sort(key=lambda e: (e.sku, e.variant))
     return ReviewQueue(
         session_id=sid,
@@ -356,7 +376,7 @@ def decide(
     the person's own words (at most 40 characters), kept as the decision's label. Returns
     the decision saved."""
     scope.require(Action.EDIT)
-    if decision not in ("approved", "rejected", "none"):
+    if decision not in _DECISIONS:
         raise InvalidInput("a decision is approved, rejected or none")
     why = (reason or "").strip() or None
     if why is not None and decision != "rejected":
@@ -369,26 +389,57 @@ def decide(
         image = in_scope(db, scope, GeneratedImage, image_id, "image")
         if image.status != ImageStatus.COMPLETED:
             raise InvalidInput(f"image {image.id} is {image.status}: only finished ones are judged")
-        was_approved = image.review_state == "approved" and image.decided_by == "person"
-        was_wrong_room = image.review_state == "rejected" and image.reject_reason == WRONG_ROOM
-        repo.update_images(
-            db,
-            [image.id],
-            review_state=decision,
-            decided_by=None if decision == "none" else "person",
-            rule_batch=None,
-            spot_check=False,
-            reject_reason=why,
-            updated_at=utcnow(),
-        )
-        _teach(
-            db,
-            scope,
-            image,
-            placed=(decision == "approved") - was_approved,
-            refused=(why == WRONG_ROOM) - was_wrong_room,
-        )
+        _record(db, scope, image, decision, why)
     return decision
+
+
+def _record(
+    db: Session, scope: Scope, image: GeneratedImage, decision: str, why: str | None
+) -> None:
+    """Save a person's decision on one image, and what it teaches matching."""
+    was_approved = image.review_state == "approved" and image.decided_by == "person"
+    was_wrong_room = image.review_state == "rejected" and image.reject_reason == WRONG_ROOM
+    repo.update_images(
+        db,
+        [image.id],
+        review_state=decision,
+        decided_by=None if decision == "none" else "person",
+        rule_batch=None,
+        spot_check=False,
+        reject_reason=why,
+        updated_at=utcnow(),
+    )
+    _teach(
+        db,
+        scope,
+        image,
+        placed=(decision == "approved") - was_approved,
+        refused=(why == WRONG_ROOM) - was_wrong_room,
+    )
+
+
+def undo_decisions(
+    scope: Scope, *, changes: Mapping[uuid.UUID | str, tuple[Decision, Decision]]
+) -> int:
+    """Take a person's decisions back: each image (id -> ``(before, after)``) returns to
+    ``before`` where it is still ``after``; an image decided since (by another member, or by
+    the rule) keeps that decision. What the decision taught matching is taken back too.
+
+    One transaction; returns how many images went back.
+    """
+    scope.require(Action.EDIT)
+    for before, after in changes.values():
+        if before not in _DECISIONS or after not in _DECISIONS:
+            raise InvalidInput("a decision is approved, rejected or none")
+    back = 0
+    with unit_of_work() as db:
+        for image_id, (before, after) in changes.items():
+            image = in_scope(db, scope, GeneratedImage, image_id, "image")
+            if before == after or image.review_state != after or image.decided_by == "rule":
+                continue
+            _record(db, scope, image, before, None)
+            back += 1
+    return back
 
 
 def _teach(
