@@ -716,6 +716,18 @@ REGISTRY: dict[str, Entry] = {
         Action.EDIT, lambda t, w: {"session_id": t.session_id, "name": "Renamed"}
     ),
     "sessions.session_status": Case(Action.READ, lambda t, w: {"session_id": t.session_id}),
+    "sessions.set_scene_room": Case(
+        Action.EDIT,
+        lambda t, w: {"session_id": t.session_id, "scene_id": t.scene_id, "room_type": "study"},
+        mixed=(
+            lambda w: {"session_id": w.a.session_id, "scene_id": w.b.scene_id, "room_type": None},
+        ),
+    ),
+    "sessions.delete_scene": Case(
+        Action.EDIT,
+        lambda t, w: {"session_id": t.session_id, "scene_id": t.scene_id},
+        mixed=(lambda w: {"session_id": w.a.session_id, "scene_id": w.b.scene_id},),
+    ),
     "sessions.paused_models": Case(Action.READ, lambda t, w: {"session_id": t.session_id}),
     # tables
     "tables.calls": Case(Action.MANAGE, lambda t, w: {"client_id": t.client_id, "_": t.image_id}),

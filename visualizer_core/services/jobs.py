@@ -159,7 +159,7 @@ def load_job(image_id: uuid.UUID) -> Job:
             product_analysis=ProductAnalysis.model_validate(product.analysis)
             if product.analysis
             else None,
-            scene_analysis=scene.analysis,
+            scene_analysis=scene.effective_analysis(),
             settings=FlowSettings.model_validate(flow.settings),
             seed=image.seed,
             model=image.model,

@@ -46,6 +46,16 @@ def images_of_flow(db: Session, flow_id: uuid.UUID) -> Sequence[GeneratedImage]:
     return db.scalars(stmt.order_by(GeneratedImage.created_at)).all()
 
 
+def scene_in_use(db: Session, session_id: uuid.UUID, scene_id: str) -> bool:
+    """Whether an image of the session was made in this scene (its picture is still needed)."""
+    stmt = (
+        select(GeneratedImage.id)
+        .where(GeneratedImage.studio_session_id == session_id, GeneratedImage.scene_id == scene_id)
+        .limit(1)
+    )
+    return db.scalars(stmt).first() is not None
+
+
 def images_by_id(db: Session, ids: Sequence[uuid.UUID]) -> Sequence[GeneratedImage]:
     """These images (those that exist), oldest first."""
     stmt = select(GeneratedImage).where(GeneratedImage.id.in_(list(ids)))
