@@ -216,19 +216,17 @@ def reset_orphaned_images(
     return reset
 
 
-def recent_timings(db: Session, client_id: uuid.UUID, *, limit: int) -> list[dict[str, Any]]:
-    """The timings of the client's latest completed images, newest first."""
-    return list(
-        db.scalars(
-            select(GeneratedImage.timings)
-            .where(
-                GeneratedImage.client_id == client_id,
-                GeneratedImage.status == ImageStatus.COMPLETED,
-            )
-            .order_by(GeneratedImage.completed_at.desc())
-            .limit(limit)
-        )
+def recent_timings(
+    db: Session, client_id: uuid.UUID, *, limit: int, model: str | None = None
+) -> list[dict[str, Any]]:
+    """The timings of the client's latest completed images (made with ``model``, when given:
+    each backend and model has its own pace), newest first."""
+    stmt = select(GeneratedImage.timings).where(
+        GeneratedImage.client_id == client_id, GeneratedImage.status == ImageStatus.COMPLETED
     )
+    if model is not None:
+        stmt = stmt.where(GeneratedImage.model == model)
+    return list(db.scalars(stmt.order_by(GeneratedImage.completed_at.desc()).limit(limit)))
 
 
 def touch_images(db: Session, ids: Sequence[uuid.UUID], *, now: dt.datetime) -> None:
