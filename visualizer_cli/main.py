@@ -218,7 +218,10 @@ def products_import(
 
     from visualizer_core.services import products
 
-    with tqdm(total=0, unit="photo", file=sys.stderr, desc="photos", leave=False) as bar:
+    # disable=None: no bar when stderr is not a terminal (a script reads one line there)
+    with tqdm(
+        total=0, unit="photo", file=sys.stderr, desc="photos", leave=False, disable=None
+    ) as bar:
 
         def advance(done: int, total: int) -> None:
             bar.total = total
@@ -247,7 +250,7 @@ def products_import(
     emit(as_json, report.as_dict(), "\n".join(lines))
     if report.stored == 0:
         why = (
-            f"all {report.failed} row(s) were refused (see above)"
+            f"all {report.failed} row(s) were refused (each is named in the errors)"
             if report.failed
             else "the file has no product rows"
         )
@@ -423,6 +426,14 @@ def generate(
         bool,
         typer.Option("--economy", help="The provider's batch mode: half the price, within a day."),
     ] = False,
+    keep_product_pixels: Annotated[
+        bool | None,
+        typer.Option(
+            "--keep-product-pixels/--generated-pixels",
+            help="Pixel-exact mode: the product photo's own pixels composited back (default:"
+            " the client's setting).",
+        ),
+    ] = None,
     wait: WaitFlag = False,
     timeout: TimeoutOption = None,
     as_json: JsonFlag = False,
@@ -440,6 +451,7 @@ def generate(
             aspect_ratio=aspect_ratio,
             prompt=prompt,
             economy=economy,
+            keep_product_pixels=keep_product_pixels,
             image_size=image_size,  # type: ignore[arg-type]  # checked by FlowSettings
         )
     except ValidationError as error:

@@ -257,11 +257,20 @@ prompt = st.text_area(
     key="generate.prompt",
     placeholder="e.g. soft morning light, a plant in the corner",
 )
+exact = st.selectbox(
+    "Product pixels",
+    ["As the client's setting", "Pixel-exact: composite the photo's own pixels", "As generated"],
+    key="generate.keep_product_pixels",
+    help="Pixel-exact puts the product photo's own pixels back where the product was found in"
+    " each generated image (not where something covers it: the image then says why).",
+)
+keep_pixels = {"As generated": False}.get(exact, True if exact.startswith("Pixel") else None)
 settings = attempt(
     FlowSettings,
     aspect_ratio=aspect_ratio,
     variants=variants,
     prompt=prompt,
+    keep_product_pixels=keep_pixels,
     image_size=image_size if size_prices else None,
 )
 if settings is None:
