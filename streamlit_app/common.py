@@ -39,6 +39,7 @@ WANTED = "auth.wanted_url"  # the address opened before signing in: where signin
 CARRIED = (TAKE_BACK_NOTICE, "account.notice")  # notices that outlive the trip to the cookie
 SESSION = "studio.session_id"
 PICKED = "studio.product_ids"
+BATCH = "studio.batch"  # (session id, flow id) of the generation this person started last
 
 
 @st.cache_resource(show_spinner=False)
