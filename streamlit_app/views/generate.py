@@ -6,7 +6,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from streamlit_app.common import attempt, can, open_session, picked_products, plain, scope
+from streamlit_app.common import (
+    BATCH,
+    attempt,
+    can,
+    open_session,
+    picked_products,
+    plain,
+    scope,
+)
 from visualizer_core.matching import placement_warning
 from visualizer_core.schemas import ASPECT_RATIOS, FlowSettings
 from visualizer_core.scope import Action
@@ -322,6 +330,7 @@ else:
                 settings=settings,
             )
         if flow is not None:
+            st.session_state[BATCH] = (session.id, flow.flow_id)  # its progress on Results
             st.session_state["results.notice"] = (
                 f"Generation started: {len(flow.image_ids)} image(s) on their way."
             )
