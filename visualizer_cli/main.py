@@ -660,6 +660,37 @@ def economy(
     )
 
 
+@app.command("fidelity")
+@reports
+def fidelity(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="PRODUCT_PHOTO IMAGE pairs: the product's photo, then a picture."),
+    ],
+    as_json: JsonFlag = False,
+) -> None:
+    """Score pairs of files: is the product in the picture, and is it unchanged."""
+    if len(files) % 2:
+        raise typer.BadParameter(
+            f"{len(files)} file(s): give PRODUCT_PHOTO IMAGE pairs (an even number)"
+        )
+    from visualizer_core.fidelity import default_calibration
+    from visualizer_core.fidelity.files import measure_files, result_row
+
+    pairs = [(files[i], files[i + 1]) for i in range(0, len(files), 2)]
+    results = [
+        result_row(product, image, measured)
+        for (product, image), measured in zip(pairs, measure_files(pairs), strict=True)
+    ]
+    lines = [
+        f"{r['image']}: {r['score']:.2f}{' auto-approve' if r['auto_approve'] else ''}"
+        f" ({r['method']}) {'; '.join(r['reasons'])}"
+        for r in results
+    ]
+    lines.append(default_calibration().describe())
+    emit(as_json, {"results": results}, "\n".join(lines))
+
+
 @app.command("recover")
 @reports
 def recover(as_json: JsonFlag = False) -> None:
