@@ -664,3 +664,17 @@ def test_offline_analysis_leaves_unknown_products_without_a_room() -> None:
         "Home & Garden > Kitchen & Dining > Kitchen Appliances > Range Hoods"
     )
     assert hood.room_types[0] == "kitchen" and hood.placement == "wall"
+
+
+def test_a_product_placed_outside_its_rooms_is_warned_about() -> None:
+    from visualizer_core.matching import placement_warning
+
+    assert placement_warning("Sofas", ["living_room"], "kitchen") == (
+        "Sofas in a kitchen: change the scene?"
+    )
+    assert placement_warning("Beds", ["bedroom"], "outdoor") == (
+        "Beds in an outdoor space: change the scene?"
+    )
+    assert placement_warning("Sofas", ["living_room", "home_office"], "home_office") is None
+    assert placement_warning("Vases", [], "kitchen") is None  # no room of its own: fits anywhere
+    assert placement_warning("Sofas", ["living_room"], None) is None

@@ -34,7 +34,15 @@ from dataclasses import dataclass
 from visualizer_core import learning, taxonomy
 from visualizer_core.schemas import ProductAnalysis, SceneAnalysis
 
-__all__ = ["TIE_MARGIN", "Match", "best_matches", "ranked_scenes", "score", "score_matrix"]
+__all__ = [
+    "TIE_MARGIN",
+    "Match",
+    "best_matches",
+    "placement_warning",
+    "ranked_scenes",
+    "score",
+    "score_matrix",
+]
 
 # (low, high) score of each room band; the scene's look places a pair within its band.
 _BANDS = {
@@ -238,6 +246,21 @@ def _room_band(product: ProductAnalysis, scene: SceneAnalysis) -> tuple[float, f
 
 
 # -- the reason ---------------------------------------------------------------------------------
+
+
+def placement_warning(
+    what: str, product_rooms: Sequence[str], scene_room: str | None
+) -> str | None:
+    """The warning "Sofas in a kitchen: change the scene?" when the scene's room is not one of
+    the rooms the product belongs in; None when it is, or when either is not known.
+
+    ``what`` names the product as people would (its category, else its name).
+    """
+    if not product_rooms or not scene_room or scene_room in product_rooms:
+        return None
+    room = _room_label(scene_room).lower()
+    article = "an" if room[:1].lower() in "aeiou" else "a"
+    return f"{what} in {article} {room}: change the scene?"
 
 
 def _room_label(room: str) -> str:

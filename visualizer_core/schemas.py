@@ -124,6 +124,11 @@ class FlowSettings(BaseModel):
     prompt: str = Field(default="", max_length=2000, description="extra prompt text")
     model: str | None = None
     economy: bool = Field(default=False, description="use the provider's batch mode")
+    keep_product_pixels: bool | None = Field(
+        default=None,
+        description="pixel-exact mode: the product photo's own pixels composited back where the"
+        " product was found; None follows the client's setting",
+    )
     image_size: Literal["1K", "2K", "4K"] | None = Field(
         default=None,
         description="output size; None: the model's default (1K). Only the sizes the model"
@@ -216,15 +221,25 @@ class Scene(BaseModel):
     source: str = "upload"
     thumbnail_key: str | None = None
     filename: str | None = None
-    room_type: str | None = Field(default=None, description="the room type given on upload")
+    room_type: str | None = Field(
+        default=None,
+        description="the room type a person gave (on upload, in its file name, or set later)",
+    )
     analysis: SceneAnalysis | None = None
     attribution: dict[str, Any] | None = None
     created_at: str | None = None
 
     @property
     def room(self) -> str | None:
-        """The analysed room type, else the one given on upload."""
-        return self.analysis.room_type if self.analysis else self.room_type
+        """The room a person gave, else the analysed one: the analysis never overrides a person."""
+        return self.room_type or (self.analysis.room_type if self.analysis else None)
+
+    def effective_analysis(self) -> SceneAnalysis | None:
+        """The analysis with the room a person gave in place of the analysed one (what matching
+        and the prompt use)."""
+        if self.analysis is None or not self.room_type:
+            return self.analysis
+        return self.analysis.model_copy(update={"room_type": self.room_type})
 
 
 class Match(BaseModel):

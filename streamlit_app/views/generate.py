@@ -6,7 +6,16 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from streamlit_app.common import attempt, can, open_session, picked_products, plain, scope
+from streamlit_app.common import (
+    BATCH,
+    attempt,
+    can,
+    open_session,
+    picked_products,
+    plain,
+    scope,
+)
+from visualizer_core.matching import placement_warning
 from visualizer_core.schemas import ASPECT_RATIOS, FlowSettings
 from visualizer_core.scope import Action
 from visualizer_core.services import analysis, estimates, gallery, generation, models, products
@@ -40,14 +49,35 @@ if not session.scenes:
 scenes = {s.id: s for s in session.scenes}
 
 
+def _titles() -> dict[str, str]:
+    """A short name per scene, from what it is ("Dining room, rustic"), numbered when alike;
+    the file name stays for the tooltip and its own column."""
+    titles: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for scene in scenes.values():
+        room = scene.room or ""
+        title = ROOM_TYPES.get(room, room) or "Any room"
+        if scene.analysis and scene.analysis.style:
+            title += f", {scene.analysis.style[0]}"
+        seen[title] = seen.get(title, 0) + 1
+        titles[scene.id] = title if seen[title] == 1 else f"{title} {seen[title]}"
+    return titles
+
+
+titles = _titles()
+
+
 def scene_label(scene_id: str) -> str:
     if scene_id == AUTO:
         return "Automatic"
-    scene = scenes.get(scene_id)
-    if scene is None:
-        return "(removed scene)"
-    room = scene.room or ""
-    return f"{scene.filename or scene_id[:8]} · {ROOM_TYPES.get(room, room)}"
+    return titles.get(scene_id, "(removed scene)")
+
+
+def placement(product: products.ProductRead, scene_id: str | None) -> str | None:
+    """ "Sofas in a kitchen: change the scene?" when the scene's room is not one of its rooms."""
+    scene = scenes.get(scene_id or "")
+    what = (product.category or "").split(">")[-1].strip() or product.name
+    return placement_warning(what, product.rooms, scene.room if scene else None)
 
 
 def duration(seconds: float) -> str:
@@ -100,6 +130,7 @@ def product_picture(product: products.ProductRead) -> str | None:
 rows = []
 for product in catalog:
     match = session.matches.get(str(product.id))
+    scene = scenes.get(match.scene_id) if match else None
     rows.append(
         {
             "photo": product_picture(product),
@@ -107,10 +138,12 @@ for product in catalog:
             "sku": product.sku,
             "product": product.name,
             "scene": scene_label(match.scene_id) if match else "not matched yet",
-            "score": match.score if match else None,
+            "score": round(match.score * 100) if match and match.score is not None else None,
             "reason": (match.reason or "") if match else "",
+            "placement": (placement(product, match.scene_id) or "") if match else "",
             "by hand": bool(match and match.overridden),
             "needs a room": bool(match and match.needs_room),
+            "file": (scene.filename or "") if scene else "",
         }
     )
 homeless = [row["product"] for row in rows if row["needs a room"]]
@@ -126,51 +159,77 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     key="generate.matches",
+    column_order=[
+        "photo",
+        "in scene",
+        "sku",
+        "product",
+        "scene",
+        "score",
+        "reason",
+        "placement",
+        "by hand",
+        "needs a room",
+        "file",
+    ],
     column_config={
         "photo": st.column_config.ImageColumn("Product", width="small"),
         "in scene": st.column_config.ImageColumn("Scene", width="small"),
-        "score": st.column_config.ProgressColumn("Score", min_value=0.0, max_value=1.0),
+        "sku": st.column_config.TextColumn("SKU", width="small"),
+        "scene": st.column_config.TextColumn("Scene name", width="small"),
+        "score": st.column_config.ProgressColumn(
+            "Score", min_value=0, max_value=100, format="%d", width="small"
+        ),
+        "reason": st.column_config.TextColumn("Reason", width="large"),
+        "placement": st.column_config.TextColumn("Placement", width="medium"),
+        "file": st.column_config.TextColumn("File", width="small", help="The scene's file name"),
     },
 )
 
 if editor and scenes:
-    with st.expander("Change the scene of a product"):
+    # Not an expander: it stayed open only until the next click (picking a product closed it).
+    with st.container(border=True):
+        st.markdown("**Change the scene of a product**")
         by_id = {p.id: p for p in catalog}
-        left, right, button = st.columns([3, 3, 1], vertical_alignment="bottom")
-        product_id = left.selectbox(
+        product_id = st.selectbox(
             "Product",
             list(by_id),
             format_func=lambda pid: f"{by_id[pid].sku} · {by_id[pid].name}",
             key="generate.override_product",
         )
         found = session.matches.get(str(product_id))
-        current = found.scene_id if found else AUTO
-        choice = right.selectbox(
-            "Scene",
-            [AUTO, *scenes],
-            index=[AUTO, *scenes].index(current) if current in scenes else 0,
-            format_func=scene_label,
-            key="generate.override_scene",
-        )
-        shown = st.columns([3, 3, 1])
-        photo = product_picture(by_id[product_id])
-        if photo:
-            shown[0].image(photo, caption="The product", width="stretch")
-        if choice == AUTO:
-            shown[1].caption("Automatic: the best match is used.")
-        elif scene_picture(choice):
-            shown[1].image(
-                str(scene_picture(choice)), caption=plain(scene_label(choice)), width="stretch"
-            )
-        if button.button("Set", key="generate.override") and attempt(
-            analysis.set_match,
-            member,
-            session_id=session.id,
-            product_id=product_id,
-            scene_id=None if choice == AUTO else choice,
-        ):
-            st.session_state["generate.notice"] = f"Scene of {plain(by_id[product_id].sku)} set."
-            st.rerun()
+        current = found.scene_id if found and found.overridden else AUTO
+        product = by_id[product_id]
+        choices = [AUTO, *scenes]
+        columns = st.columns(5)
+        for index, choice in enumerate(choices):
+            with columns[index % 5]:
+                picture = scene_picture(choice) if choice != AUTO else product_picture(product)
+                if picture:
+                    st.image(picture, width="stretch")
+                label = scene_label(choice)
+                warning = placement(product, choice) if choice != AUTO else None
+                st.caption(
+                    plain(label)
+                    + (f" · {plain(scenes[choice].filename or '')}" if choice != AUTO else "")
+                    + (" · :orange[not its room]" if warning else "")
+                )
+                if st.button(
+                    "In use" if choice == current else "Use this",
+                    key=f"generate.use.{choice}",
+                    disabled=choice == current,
+                    width="stretch",
+                ) and attempt(
+                    analysis.set_match,
+                    member,
+                    session_id=session.id,
+                    product_id=product_id,
+                    scene_id=None if choice == AUTO else choice,
+                ):
+                    st.session_state["generate.notice"] = (
+                        f"Scene of {plain(product.sku)} set to {plain(label)}."
+                    )
+                    st.rerun()
 
 # -- settings, estimate, button ----------------------------------------------------------------
 
@@ -206,11 +265,20 @@ prompt = st.text_area(
     key="generate.prompt",
     placeholder="e.g. soft morning light, a plant in the corner",
 )
+exact = st.selectbox(
+    "Product pixels",
+    ["As the client's setting", "Pixel-exact: composite the photo's own pixels", "As generated"],
+    key="generate.keep_product_pixels",
+    help="Pixel-exact puts the product photo's own pixels back where the product was found in"
+    " each generated image (not where something covers it: the image then says why).",
+)
+keep_pixels = {"As generated": False}.get(exact, True if exact.startswith("Pixel") else None)
 settings = attempt(
     FlowSettings,
     aspect_ratio=aspect_ratio,
     variants=variants,
     prompt=prompt,
+    keep_product_pixels=keep_pixels,
     image_size=image_size if size_prices else None,
 )
 if settings is None:
@@ -236,6 +304,14 @@ if estimate is not None:
             "today: pick fewer products or variants."
         )
 
+misplaced = [row for row in rows if row["placement"]]
+if misplaced:
+    st.warning(
+        f"{len(misplaced)} product(s) are placed in a room they do not belong in: "
+        + "; ".join(f"{row['sku']}: {row['placement']}" for row in misplaced[:8])
+        + ("…" if len(misplaced) > 8 else "")
+    )
+
 if not may_generate:
     st.info("Viewers can look at the matches; an editor or owner starts the generation.")
 else:
@@ -254,6 +330,7 @@ else:
                 settings=settings,
             )
         if flow is not None:
+            st.session_state[BATCH] = (session.id, flow.flow_id)  # its progress on Results
             st.session_state["results.notice"] = (
                 f"Generation started: {len(flow.image_ids)} image(s) on their way."
             )

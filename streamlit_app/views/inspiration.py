@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from streamlit_app.common import attempt, can, open_session, plain, scope
+from streamlit_app.common import attempt, can, markdown_link, open_session, plain, scope
 from visualizer_core.errors import VisualizerError
 from visualizer_core.inspiration import COLORS, ORIENTATIONS, InspirationPhoto
 from visualizer_core.scope import Action
@@ -37,19 +37,18 @@ def _room_label(room: str | None) -> str:
 
 
 def credit_line(attribution: dict[str, Any] | None) -> str:
-    """The credit a picture must carry: Unsplash's photographer and link, or its origin."""
+    """The credit a picture must carry: Unsplash's photographer and link, or its origin.
+
+    Every part comes from a third party or a person (a photographer's name and links from
+    Unsplash, a product's name on an earlier generation): escaped, links only to http(s)."""
     if not attribution:
         return ""
     if attribution.get("provider") == "unsplash":
         name = attribution.get("photographer") or "an Unsplash photographer"
-        who = (
-            f"[{name}]({attribution['photographer_url']})"
-            if attribution.get("photographer_url")
-            else name
-        )
+        who = markdown_link(name, attribution.get("photographer_url"))
         where = attribution.get("unsplash_url") or "https://unsplash.com/"
-        return f"Photo by {who} on [Unsplash]({where})"
-    return str(attribution.get("text") or "")
+        return f"Photo by {who} on {markdown_link('Unsplash', where)}"
+    return plain(attribution.get("text") or "")
 
 
 def show_scenes() -> None:
@@ -74,6 +73,51 @@ def show_scenes() -> None:
             credit = credit_line(scene.attribution)
             if credit:
                 st.caption(credit)
+            if editor:
+                fix_scene(scene)
+
+
+ANALYSED = ""  # the room choice that leaves it to the analysis
+
+
+def fix_scene(scene: Any) -> None:
+    """Set or correct the scene's room (the analysis never overrides it), or delete it."""
+    key = f"inspiration.scene_room.{scene.id}"
+    choices = [ANALYSED, *ROOM_TYPES]
+
+    def set_room() -> None:
+        chosen = st.session_state[key] or None
+        if attempt(
+            sessions.set_scene_room,
+            member,
+            session_id=session.id,
+            scene_id=scene.id,
+            room_type=chosen,
+        ):
+            st.session_state["inspiration.notice"] = (
+                f"{scene.filename or 'The scene'}: room set to {_room_label(chosen)}."
+                if chosen
+                else f"{scene.filename or 'The scene'}: the analysis decides its room."
+            )
+
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    left.selectbox(
+        "Room",
+        choices,
+        index=choices.index(scene.room_type) if scene.room_type in choices else 0,
+        format_func=lambda r: ROOM_TYPES.get(r) or "As analysed",
+        key=key,
+        on_change=set_room,
+        help="The room a person sets is kept: the analysis never overrides it.",
+    )
+    if right.button("Delete", key=f"inspiration.delete.{scene.id}", icon=":material/delete:"):
+        deleted = attempt(
+            lambda: sessions.delete_scene(member, session_id=session.id, scene_id=scene.id) or True
+        )
+        if not deleted:
+            return
+        st.session_state["inspiration.notice"] = f"{scene.filename or 'The scene'} deleted."
+        st.rerun()
 
 
 def room_from_name(filename: str) -> str | None:
@@ -196,7 +240,7 @@ def search() -> None:
             picture = result_picture(photo)
             if picture is not None:
                 st.image(picture)
-            st.markdown(photo.description or photo.id)
+            st.markdown(plain(photo.description or photo.id))
             credit = credit_line(photo.attribution)
             if credit:
                 st.caption(credit)
@@ -278,12 +322,24 @@ for failure in st.session_state.pop("inspiration.failed", None) or []:
     named = message.startswith(f"{failure['file']}:")
     st.error(message if named else f"{failure['file']}: {message}")
 
+notice = st.session_state.pop("inspiration.notice", None)
+if notice:
+    st.success(plain(notice))
+
 if editor:
-    upload_tab, search_tab, earlier_tab = st.tabs(["Upload", "Search", "Earlier generations"])
-    with upload_tab:
-        upload_scenes()
-    with search_tab:
+    # A remembered choice rather than tabs: after a search the page stays on its results (tabs
+    # went back to the first one on every rerun).
+    source = st.segmented_control(
+        "Add scenes from",
+        ["Upload", "Search", "Earlier generations"],
+        default="Upload",
+        key="inspiration.source",
+        label_visibility="collapsed",
+    )
+    if source == "Search":
         search()
-    with earlier_tab:
+    elif source == "Earlier generations":
         earlier_generations()
+    else:
+        upload_scenes()
 show_scenes()

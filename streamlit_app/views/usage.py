@@ -24,31 +24,70 @@ days = SPANS.get(span or "Last 30 days")
 since = None if days is None else dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
 
 by_client = attempt(spend.spend, member, client_id=member.client_id, since=since, by="client")
-if by_client is None:
+by_model = attempt(spend.cost_per_approved, member, client_id=member.client_id, since=since)
+if by_client is None or by_model is None:
     st.stop()
-assert by_client is not None
+assert by_client is not None and by_model is not None
 total = by_client[0] if by_client else None
+per_approved = spend.paid_cost_per_approved(by_model)
+approved = sum(row.approved for row in by_model)
 figures = st.columns(4)
-if total is None:
-    figures[0].metric("Cost per approved image", "n/a")
-    figures[1].metric("Provider cost", "$0.00")
-    figures[2].metric("Provider calls", "0")
-    figures[3].metric("Approved images", "0")
-    st.info("No provider calls in this period: nothing was spent.")
-    st.stop()
-assert total is not None
-per_approved = total.cost_per_approved_usd
 figures[0].metric(
     "Cost per approved image",
     f"${per_approved:,.4f}" if per_approved is not None else "n/a",
-    help="Everything spent (every attempt, retry, refusal, judgement and analysis) divided by"
-    " the images approved in review.",
+    help="What the paid images cost (every attempt, retry, refusal and judgement) divided by"
+    " the approved images that spend made. Images made offline cost nothing and are counted"
+    " apart (the table below).",
 )
-figures[1].metric("Provider cost", f"${total.cost_usd:,.4f}")
-figures[2].metric("Provider calls", f"{total.calls:,}", help=f"{total.failed} failed or refused")
-figures[3].metric("Approved images", f"{total.approved or 0:,}")
-if per_approved is None:
-    st.caption("Approve images in the review to see what an approved image costs.")
+figures[1].metric("Provider cost", f"${total.cost_usd:,.4f}" if total else "$0.00")
+figures[2].metric(
+    "Provider calls",
+    f"{total.calls:,}" if total else "0",
+    help=f"{total.failed} failed or refused" if total else None,
+)
+figures[3].metric("Approved images", f"{approved:,}", help="On every backend, offline included.")
+if total is None:
+    st.info("No provider calls in this period: nothing was spent.")
+if per_approved is None and total is not None:
+    st.caption("Approve paid images in the review to see what an approved image costs.")
+if total is not None and total.judgements_saved:
+    worth = (
+        f", about ${total.judgements_saved_usd:,.4f}"
+        if total.judgements_saved_usd is not None
+        else ""
+    )
+    st.caption(
+        f"Judgement calls saved: **{total.judgements_saved:,}**{worth}. The fidelity gate "
+        f"asked Gemini's paid judgement only where its own score was uncertain "
+        f"({total.judgements:,} asked)."
+    )
+
+if by_model:
+    st.subheader("Cost per approved image, by backend and model")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "backend": row.backend,
+                    "model": row.model,
+                    "images": row.images,
+                    "approved": row.approved,
+                    "cost_usd": round(row.cost_usd, 4),
+                    "cost_per_approved_usd": (
+                        None
+                        if row.cost_per_approved_usd is None
+                        else round(row.cost_per_approved_usd, 4)
+                    ),
+                }
+                for row in by_model
+            ]
+        ),
+        hide_index=True,
+        key="usage.models_approved",
+    )
+if total is None:
+    st.stop()
+assert total is not None
 
 st.subheader("By session")
 sessions = attempt(spend.spend, member, client_id=member.client_id, since=since, by="session")

@@ -10,7 +10,7 @@ from PIL import Image
 from tests import factories
 from visualizer_core import backends
 from visualizer_core.errors import Forbidden, InvalidInput, NotFound
-from visualizer_core.scope import ADMIN, Role
+from visualizer_core.scope import ADMIN, ClientScope, Role
 from visualizer_core.services import sessions
 from visualizer_core.storage import keys
 
@@ -108,3 +108,63 @@ def test_status_of_an_empty_session() -> None:
         "completed": 0,
         "error": 0,
     }
+
+
+def test_a_scene_takes_its_room_from_its_file_name_and_can_be_corrected() -> None:
+    client = factories.create_client()
+    session = factories.create_session(client.id)
+    named = {
+        "rustic-way-to-dine.jpg": "dining_room",
+        "Cosy_LOUNGE 2.png": "living_room",
+        "nursery-soft-light.jpg": "kids_room",
+        "my-study.jpg": "home_office",
+        "IMG_20240101.jpg": None,
+    }
+    added = sessions.add_scenes(
+        ADMIN,
+        session_id=session.id,
+        files=[(name, factories.scene_photo()) for name in named],
+    )
+    stored = sessions.get_session(ADMIN, session_id=session.id).scenes
+    assert {s.filename: s.room_type for s in stored} == named
+    # A person corrects one: free text, normalised; the analysis never overrides it.
+    unnamed = added.scene_ids[-1]
+    fixed = sessions.set_scene_room(
+        ADMIN, session_id=session.id, scene_id=unnamed, room_type="Dining"
+    )
+    assert fixed.room_type == "dining_room"
+    with pytest.raises(InvalidInput, match="room type"):
+        sessions.set_scene_room(
+            ADMIN, session_id=session.id, scene_id=unnamed, room_type="spaceship"
+        )
+    with pytest.raises(NotFound):
+        sessions.set_scene_room(
+            ADMIN, session_id=session.id, scene_id="no-such-scene", room_type="study"
+        )
+    with pytest.raises(Forbidden):
+        sessions.set_scene_room(
+            ClientScope(client_id=client.id, role=Role.VIEWER),
+            session_id=session.id,
+            scene_id=unnamed,
+            room_type="study",
+        )
+
+
+def test_a_deleted_scene_goes_with_its_matches_and_pictures() -> None:
+    client = factories.create_client()
+    session = factories.create_session(client.id)
+    added = sessions.add_scenes(
+        ADMIN,
+        session_id=session.id,
+        files=[("kitchen.jpg", factories.scene_photo()), ("bedroom.jpg", factories.scene_photo())],
+    )
+    gone = sessions.get_session(ADMIN, session_id=session.id).scenes[0]
+    storage = backends.current().storage
+    assert storage.exists(gone.key)
+    sessions.delete_scene(ADMIN, session_id=session.id, scene_id=gone.id)
+    left = sessions.get_session(ADMIN, session_id=session.id).scenes
+    assert [s.id for s in left] == [added.scene_ids[1]]
+    assert not storage.exists(gone.key)
+    assert gone.thumbnail_key is not None and not storage.exists(gone.thumbnail_key)
+    with pytest.raises(NotFound):
+        sessions.delete_scene(ADMIN, session_id=session.id, scene_id=gone.id)

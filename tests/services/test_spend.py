@@ -14,6 +14,7 @@ from visualizer_core import admin, backends
 from visualizer_core.ai import usage
 from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL
 from visualizer_core.ai.usage import Price, Pricing, Tokens
+from visualizer_core.db import ledger, repo
 from visualizer_core.errors import Forbidden, InvalidInput
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN
@@ -147,3 +148,48 @@ def test_a_run_stopped_after_the_answer_keeps_the_paid_call_on_the_ledger(
     assert len(usage.records_of(row.usage)) == billed[DEFAULT_IMAGE_MODEL]["calls"] == 1
     prices = {DEFAULT_IMAGE_MODEL: Price(**flows.CUSTOM_PRICE)}
     assert row.cost_usd == pytest.approx(_bill_usd(billed, prices), rel=1e-9)
+
+
+def test_cost_per_approved_image_against_a_hand_computed_ledger(
+    backend: backends.Backends, tmp_path: Path
+) -> None:
+    """Eight finished images: four paid (Gemini) and four offline. The figures are worked out
+    by hand below, not by the code under test."""
+    client = factories.create_client(daily_quota=100)
+    owner = factories.member_scope(client.id, "owner")
+    session = factories.create_session(client.id)
+    factories.import_catalog(client.id)
+    factories.add_rooms(session.id)
+    flow = generation.generate(owner, session_id=session.id, settings=FlowSettings(variants=2))
+    generation.wait_for_flows(owner, flow_ids=[flow.flow_id], timeout=120)
+    g1, g2, g3, g4, o1, o2, o3, _o4 = flow.image_ids  # o4 stays undecided
+
+    def call(cost: float, ok: bool = True) -> usage.CallRecord:
+        return usage.CallRecord(kind="image", model=DEFAULT_IMAGE_MODEL, cost_usd=cost, ok=ok)
+
+    with backend.transaction() as db:
+        for image_id in (g1, g2, g3, g4):  # made with Gemini: the row names its model
+            repo.update_images(db, [image_id], model=DEFAULT_IMAGE_MODEL)
+        ledger.add_image_calls(db, g1, [call(0.04)])
+        ledger.add_image_calls(db, g2, [call(0.01, ok=False), call(0.04)])  # refused, then made
+        ledger.add_image_calls(db, g3, [call(0.04)])  # rejected below
+        ledger.add_image_calls(db, g4, [call(0.01, ok=False), call(0.01, ok=False)])
+        repo.update_images(db, [g4], status="error", error_message="refused twice")
+        repo.update_images(db, [g1, g2, o1, o2, o3], review_state="approved")
+        repo.update_images(db, [g3], review_state="rejected")
+
+    rows = {r.backend: r for r in spend.cost_per_approved(owner, client_id=client.id)}
+    # Gemini: 0.04 + (0.01 + 0.04) + 0.04 + (0.01 + 0.01) = 0.15 for 2 approved: 0.075 each.
+    gemini = rows["gemini"]
+    assert (gemini.model, gemini.images, gemini.approved) == (DEFAULT_IMAGE_MODEL, 4, 2)
+    assert gemini.cost_usd == pytest.approx(0.15)
+    assert gemini.cost_per_approved_usd == pytest.approx(0.075)
+    # Offline: 4 images, 3 approved, nothing spent.
+    offline = rows["offline"]
+    assert (offline.images, offline.approved, offline.cost_usd) == (4, 3, 0.0)
+    assert offline.cost_per_approved_usd == 0.0
+    # The headline: paid spend over the approvals it made (not 0.15 / 5 = 0.03).
+    assert spend.paid_cost_per_approved(list(rows.values())) == pytest.approx(0.075)
+    assert sum(r.approved for r in rows.values()) == 5  # approvals on both backends
+    with pytest.raises(Forbidden):
+        spend.cost_per_approved(factories.member_scope(client.id, "editor"), client_id=client.id)

@@ -27,8 +27,10 @@ def test_matching_fills_the_table_with_scores_and_reasons(
     table = frame(app, "sku", "scene", "score", "reason").set_index("sku")
     assert "living" in table.loc["SOFA-1", "scene"].lower()
     assert "bedroom" in table.loc["BED-1", "scene"].lower()
-    assert all(0 < score <= 1 for score in table["score"])
+    assert all(0 < score <= 100 and score == int(score) for score in table["score"])  # "92"
     assert all(reason for reason in table["reason"])
+    assert all(name.endswith(".jpg") for name in table["file"])  # the file name has its column
+    assert not any(table["placement"])  # every product in one of its rooms
 
 
 def test_a_product_scene_can_be_set_by_hand(
@@ -37,8 +39,11 @@ def test_a_product_scene_can_be_set_by_hand(
     app = matched(open_app("editor", "generate"))
     office = studio.scene_ids[2]
     app.selectbox(key="generate.override_product").select(studio.product_ids["SOFA-1"]).run()
-    app.selectbox(key="generate.override_scene").select(office).run()
-    app.button(key="generate.override").click().run()
+    assert app.button(key="generate.use.auto").disabled  # automatic now
+    app.button(key=f"generate.use.{office}").click().run()
+    # The picker stays open on the same product, the new scene marked as in use.
+    assert app.selectbox(key="generate.override_product").value == studio.product_ids["SOFA-1"]
+    assert app.button(key=f"generate.use.{office}").disabled
     assert not app.exception
     row = frame(app, "sku", "scene", "by hand").set_index("sku").loc["SOFA-1"]
     assert bool(row["by hand"]) and "office" in row["scene"].lower()
@@ -127,3 +132,19 @@ def test_the_output_size_is_chosen_among_those_the_model_draws(
     with backends.current().transaction() as db:
         found = db.scalars(select(Flow).where(Flow.studio_session_id == studio.session_id)).all()
         assert [f.settings["image_size"] for f in found] == ["2K"]
+
+
+def test_a_bed_put_in_an_office_is_warned_about_before_generating(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    app = matched(open_app("editor", "generate"))
+    office = studio.scene_ids[2]
+    app.selectbox(key="generate.override_product").select(studio.product_ids["BED-1"]).run()
+    app.button(key=f"generate.use.{office}").click().run()
+    assert not app.exception
+    row = frame(app, "sku", "placement").set_index("sku").loc["BED-1"]
+    assert row["placement"].endswith("in a home office: change the scene?")
+    assert any(
+        "1 product(s) are placed in a room they do not belong in: BED-1:" in w.value
+        for w in app.warning
+    )

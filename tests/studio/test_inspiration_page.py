@@ -41,6 +41,12 @@ def scenes_of(studio: Studio) -> list[dict]:
     return sessions.get_session(studio.scope(), session_id=studio.session_id).scenes
 
 
+def on_source(app: AppTest, source: str) -> AppTest:
+    """Choose where scenes come from (Upload, Search, Earlier generations), as a click does."""
+    app.session_state["inspiration.source"] = source
+    return app.run()
+
+
 def test_the_session_scenes_are_shown_with_their_room(open_app: Callable[..., AppTest]) -> None:
     app = open_app("editor", "inspiration")
     assert not app.exception
@@ -78,6 +84,7 @@ def test_an_earlier_generation_becomes_a_scene(
 ) -> None:
     image_ids = generate_and_wait(studio)
     app = open_app("editor", "inspiration")
+    on_source(app, "Earlier generations")
     app.checkbox(key=f"inspiration.reuse.{image_ids[0]}").check().run()
     app.button(key="inspiration.reuse").click().run()
     assert not app.exception
@@ -91,7 +98,8 @@ def test_a_viewer_sees_the_scenes_but_cannot_add(open_app: Callable[..., AppTest
     app = open_app("viewer", "inspiration")
     assert "Scenes in this session (3)" in texts(app)
     assert len(app.file_uploader) == 0
-    assert len(app.tabs) == 0
+    assert "inspiration.source" not in app.session_state  # no choice of where from
+    assert not [b for b in app.button if b.key and b.key.startswith("inspiration.delete.")]
 
 
 def test_unsplash_results_carry_their_credit_and_become_scenes(
@@ -100,6 +108,7 @@ def test_unsplash_results_carry_their_credit_and_become_scenes(
     app = signed_in(
         unsplash_studio.emails["editor"], page="inspiration", session_id=unsplash_studio.session_id
     )
+    on_source(app, "Search")
     app.text_input(key="inspiration.query").input("living room")
     button(app, "Search").click().run()
     assert not app.exception
@@ -123,6 +132,7 @@ def test_reruns_do_not_search_again_and_a_low_quota_is_shown(
     app = signed_in(
         unsplash_studio.emails["editor"], page="inspiration", session_id=unsplash_studio.session_id
     )
+    on_source(app, "Search")
     app.text_input(key="inspiration.query").input("bedroom")
     button(app, "Search").click().run()
     assert not app.exception and not app.warning
@@ -142,6 +152,7 @@ def test_reruns_do_not_search_again_and_a_low_quota_is_shown(
 
 def test_without_a_key_search_looks_in_the_own_library(open_app: Callable[..., AppTest]) -> None:
     app = open_app("editor", "inspiration")
+    on_source(app, "Search")
     app.text_input(key="inspiration.query").input("bedroom")
     button(app, "Search").click().run()
     assert not app.exception
@@ -162,3 +173,34 @@ def test_the_room_type_can_come_from_each_file_name(
     rooms = {s.filename: s.room_type for s in scenes_of(studio)}
     assert rooms["home-office_2.jpg"] == "home_office"
     assert rooms["IMG_0042.jpg"] is None  # left to the analysis
+
+
+def test_search_results_stay_on_screen_after_a_search(
+    unsplash_studio: Studio, unsplash_server: UnsplashStandIn
+) -> None:
+    app = signed_in(
+        unsplash_studio.emails["editor"], page="inspiration", session_id=unsplash_studio.session_id
+    )
+    on_source(app, "Search")
+    app.text_input(key="inspiration.query").input("bedroom")
+    button(app, "Search").click().run()
+    boxes = [c for c in app.checkbox if c.key.startswith("inspiration.use.")]
+    boxes[0].check().run()  # a rerun: still on the search, its results still there
+    assert app.session_state["inspiration.source"] == "Search"
+    assert [c for c in app.checkbox if c.key.startswith("inspiration.use.")]
+    assert len(app.file_uploader) == 0  # the upload form is not what is shown
+
+
+def test_a_scene_room_is_corrected_and_a_scene_deleted(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    app = open_app("editor", "inspiration")
+    first, second = scenes_of(studio)[:2]
+    app.selectbox(key=f"inspiration.scene_room.{first.id}").select("dining_room").run()
+    assert not app.exception
+    assert scenes_of(studio)[0].room_type == "dining_room"
+    assert any("room set to Dining room" in s.value for s in app.success)
+    app.button(key=f"inspiration.delete.{second.id}").click().run()
+    assert not app.exception
+    assert second.id not in [s.id for s in scenes_of(studio)]
+    assert "Scenes in this session (2)" in texts(app)

@@ -66,3 +66,20 @@ def test_nothing_spent_says_so(open_app: Callable[..., AppTest]) -> None:
     app = open_app("owner", "usage")
     assert not app.exception
     assert "nothing was spent" in texts(app)
+
+
+def test_offline_approvals_are_counted_and_cost_nothing(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    image_ids = generate_and_wait(studio)  # the local backend: no provider call
+    gallery.review_images(studio.scope(), image_ids=image_ids[:2], review_state="approved")
+    app = open_app("owner", "usage")
+    assert not app.exception
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Approved images"] == "2"  # not 0 because nothing was paid
+    assert metrics["Cost per approved image"] == "n/a"  # no paid image was approved
+    assert "nothing was spent" in texts(app)
+    table = frame(app, "backend", "model", "approved", "cost_per_approved_usd")
+    [offline] = table.to_dict("records")
+    assert (offline["backend"], offline["images"], offline["approved"]) == ("offline", 3, 2)
+    assert offline["cost_usd"] == 0.0 and offline["cost_per_approved_usd"] == 0.0

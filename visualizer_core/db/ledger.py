@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from visualizer_core.ai.usage import CallRecord, records_of, summarize
@@ -25,12 +25,14 @@ from visualizer_core.db.repo._common import get, scoped
 from visualizer_core.schemas import ImageStatus
 
 __all__ = [
+    "ImageSpend",
     "LedgerCall",
     "add_image_calls",
     "add_product_calls",
     "add_scene_calls",
     "approved_counts",
     "calls",
+    "image_spend",
     "recent_image_costs",
 ]
 
@@ -215,3 +217,43 @@ def recent_image_costs(
         if len(found) >= limit:
             break
     return found
+
+
+@dataclass(frozen=True)
+class ImageSpend:
+    """One finished image (completed or failed) and what its recorded calls cost."""
+
+    model: str
+    status: str
+    review_state: str
+    cost_usd: float
+
+
+def image_spend(
+    db: Session, *, client_id: uuid.UUID | None, since: dt.datetime | None = None
+) -> Iterator[ImageSpend]:
+    """Every finished image (of one client, or all), finished ``since`` when given, with the
+    cost of all its recorded calls (every attempt, retry, refusal and judgement)."""
+    finished_at = func.coalesce(GeneratedImage.completed_at, GeneratedImage.created_at)
+    stmt = select(
+        GeneratedImage.id,
+        GeneratedImage.client_id,
+        GeneratedImage.product_id,
+        GeneratedImage.model,
+        GeneratedImage.status,
+        GeneratedImage.review_state,
+        GeneratedImage.usage,
+        GeneratedImage.cost_usd,
+        GeneratedImage.created_at,
+        GeneratedImage.completed_at,
+    ).where(GeneratedImage.status.in_((ImageStatus.COMPLETED, ImageStatus.ERROR)))
+    if since is not None:
+        stmt = stmt.where(finished_at >= since)
+    for row in db.execute(scoped(stmt, GeneratedImage, client_id).execution_options(yield_per=500)):
+        records = records_of(row.usage) or _legacy_calls(row)
+        yield ImageSpend(
+            model=row.model or "unknown",
+            status=row.status,
+            review_state=row.review_state,
+            cost_usd=sum(record.cost_usd for record in records),
+        )

@@ -193,7 +193,7 @@ def match_session(
         if wanted is not None and len(products) != len(set(wanted)):
             missing = set(wanted) - {p.id for p in products}
             raise NotFound("product", next(iter(missing)))
-        scenes = {s.id: s.analysis for s in session.scene_list() if s.analysis}
+        scenes = {s.id: a for s in session.scene_list() if (a := s.effective_analysis())}
         if not scenes:
             raise InvalidInput("the session has no analysed scenes: add inspiration scenes first")
         analyses = {

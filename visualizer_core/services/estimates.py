@@ -1,11 +1,12 @@
 """What a generation will cost and how long it will take, shown before the button is pressed.
 
-The time comes from the client's own recent images (the median of their recorded total time)
-spread over the configured workers; with no history yet, from a typical figure per backend.
-The cost is what the client's recent images really cost, from the spend ledger (the mean of
-every call recorded on each finished image: refusals, retries and fidelity judgements
-included, economy images averaged apart); with no history yet, the provider's price for a
-typical image call and its judgement. The local backend is free.
+The time comes from the client's own recent images made with the chosen model (so on the
+chosen backend: the median of their recorded total time) spread over the configured workers;
+with no history yet, from a typical figure per backend. The cost is what the client's recent
+images really cost, from the spend ledger (the mean of every call recorded on each finished
+image: refusals, retries and fidelity judgements included, economy images averaged apart);
+with no history yet, the provider's price for a typical image call and its judgement. The
+local backend is free.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def estimate_generation(
     ai = current.ai
     model = settings.model or ai.image_model
     with unit_of_work() as db:
-        recent = repo.recent_timings(db, cid, limit=HISTORY)
+        recent = repo.recent_timings(db, cid, limit=HISTORY, model=model)
     totals = [float(t["total_s"]) for t in recent if t and "total_s" in t]
     per_image = statistics.median(totals) if totals else TYPICAL_SECONDS.get(ai.name, 10.0)
     images = products * settings.variants

@@ -400,7 +400,7 @@ def plan(
     for session, client_name in chosen:
         cost, seconds = per_client[session.client_id]
         scenes = {s.id: s for s in session.scene_list()}
-        analysed = {sid: s.analysis for sid, s in scenes.items() if s.analysis}
+        analysed = {sid: a for sid, s in scenes.items() if (a := s.effective_analysis())}
         pairs = session.match_map()
         for product in by_client[session.client_id]:
             found = pairs.get(str(product.id))

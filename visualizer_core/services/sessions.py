@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from visualizer_core import backends
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import StudioSession
-from visualizer_core.errors import InvalidImage, InvalidInput, VisualizerError
-from visualizer_core.schemas import Match, Scene, SessionStatus
+from visualizer_core.errors import InvalidImage, InvalidInput, NotFound, VisualizerError
+from visualizer_core.schemas import Match, Scene, SessionStatus, find_scene
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services._uow import client_in_scope, client_row, in_scope, unit_of_work
 from visualizer_core.storage import keys
@@ -25,11 +27,13 @@ __all__ = [
     "add_scenes",
     "archive_session",
     "create_session",
+    "delete_scene",
     "get_session",
     "list_sessions",
     "paused_models",
     "rename_session",
     "session_status",
+    "set_scene_room",
 ]
 
 
@@ -192,7 +196,7 @@ def add_scene_images(
                     key=key,
                     thumbnail_key=thumb_key,
                     filename=filename,
-                    room_type=room,
+                    room_type=room or _room_in_file_name(filename),
                     analysis=None,
                     attribution=attribution[index] if attribution else None,
                     created_at=utcnow().isoformat(),
@@ -210,6 +214,70 @@ def add_scene_images(
         raise
     result.scene_ids = [s.id for s in new_scenes]
     return result
+
+
+def _room_in_file_name(filename: str | None) -> str | None:
+    """The room a file's name gives ("rustic-way-to-dine.jpg": dining room), or None.
+
+    People name their photos; a room word there is their word, like one typed on upload.
+    """
+    from visualizer_core.taxonomy import UnknownRoomType, normalize_room_type
+
+    words = re.sub(r"[^0-9A-Za-z]+", " ", PurePath(filename or "").stem).strip()
+    if not words:
+        return None
+    try:
+        return normalize_room_type(words)
+    except UnknownRoomType:
+        return None
+
+
+def set_scene_room(
+    scope: Scope, *, session_id: uuid.UUID | str, scene_id: str, room_type: str | None
+) -> Scene:
+    """Set or correct a scene's room (free text, normalised to the taxonomy's rooms; None goes
+    back to the analysed room). A room set by a person is never overridden by the analysis."""
+    from visualizer_core.taxonomy import normalize_room_type
+
+    scope.require(Action.EDIT)
+    room = normalize_room_type(room_type) if room_type else None
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id, lock=True)
+        scenes = session.scene_list()
+        scene = find_scene(scenes, scene_id)
+        if scene is None:
+            raise NotFound("scene", scene_id)
+        scene.room_type = room
+        session.set_scenes(scenes)
+        db.flush()
+        return scene
+
+
+def delete_scene(scope: Scope, *, session_id: uuid.UUID | str, scene_id: str) -> None:
+    """Remove a scene from the session, with the automatic matches to it (hand-set ones too).
+
+    Its pictures are deleted from storage unless images were made in it (their lineage and
+    re-runs still show it).
+    """
+    scope.require(Action.EDIT)
+    with unit_of_work() as db:
+        session = load_session(db, scope, session_id, lock=True)
+        scenes = session.scene_list()
+        scene = find_scene(scenes, scene_id)
+        if scene is None:
+            raise NotFound("scene", scene_id)
+        session.set_scenes([s for s in scenes if s.id != scene.id])
+        session.set_matches(
+            {p: m for p, m in session.match_map().items() if m.scene_id != scene.id}
+        )
+        keep_pictures = repo.scene_in_use(db, session.id, scene.id)
+        db.flush()
+    if not keep_pictures:
+        storage = backends.current().storage
+        for key in (scene.key, scene.thumbnail_key):
+            if key:
+                with contextlib.suppress(VisualizerError):
+                    storage.delete(key)
 
 
 def paused_models(

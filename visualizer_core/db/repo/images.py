@@ -46,6 +46,16 @@ def images_of_flow(db: Session, flow_id: uuid.UUID) -> Sequence[GeneratedImage]:
     return db.scalars(stmt.order_by(GeneratedImage.created_at)).all()
 
 
+def scene_in_use(db: Session, session_id: uuid.UUID, scene_id: str) -> bool:
+    """Whether an image of the session was made in this scene (its picture is still needed)."""
+    stmt = (
+        select(GeneratedImage.id)
+        .where(GeneratedImage.studio_session_id == session_id, GeneratedImage.scene_id == scene_id)
+        .limit(1)
+    )
+    return db.scalars(stmt).first() is not None
+
+
 def images_by_id(db: Session, ids: Sequence[uuid.UUID]) -> Sequence[GeneratedImage]:
     """These images (those that exist), oldest first."""
     stmt = select(GeneratedImage).where(GeneratedImage.id.in_(list(ids)))
@@ -206,19 +216,17 @@ def reset_orphaned_images(
     return reset
 
 
-def recent_timings(db: Session, client_id: uuid.UUID, *, limit: int) -> list[dict[str, Any]]:
-    """The timings of the client's latest completed images, newest first."""
-    return list(
-        db.scalars(
-            select(GeneratedImage.timings)
-            .where(
-                GeneratedImage.client_id == client_id,
-                GeneratedImage.status == ImageStatus.COMPLETED,
-            )
-            .order_by(GeneratedImage.completed_at.desc())
-            .limit(limit)
-        )
+def recent_timings(
+    db: Session, client_id: uuid.UUID, *, limit: int, model: str | None = None
+) -> list[dict[str, Any]]:
+    """The timings of the client's latest completed images (made with ``model``, when given:
+    each backend and model has its own pace), newest first."""
+    stmt = select(GeneratedImage.timings).where(
+        GeneratedImage.client_id == client_id, GeneratedImage.status == ImageStatus.COMPLETED
     )
+    if model is not None:
+        stmt = stmt.where(GeneratedImage.model == model)
+    return list(db.scalars(stmt.order_by(GeneratedImage.completed_at.desc()).limit(limit)))
 
 
 def touch_images(db: Session, ids: Sequence[uuid.UUID], *, now: dt.datetime) -> None:
