@@ -212,15 +212,18 @@ def build_world(ai: RefusingAI, clients_count: int = 2) -> World:
     return world
 
 
-def team_decisions(backend: Any, client_id: uuid.UUID, made: Sequence[Any]) -> None:
+def team_decisions(
+    backend: Any, client_id: uuid.UUID, made: Sequence[Any], history_id: uuid.UUID | None = None
+) -> None:
     """A client team's past review decisions, as a session of earlier images: renders with
     the measured signals of ``made`` (generated images) approved, the same with colour and
-    structure gone wrong rejected; enough of both for the client's own calibration."""
+    structure gone wrong rejected; enough of both for the client's own calibration. They go in
+    ``history_id`` (a session of the client), or a new session."""
     from visualizer_core.db.models import Flow, GeneratedImage
     from visualizer_core.fidelity import MIN_DECISIONS
 
-    history = create_session(client_id, name="Earlier collection")
-    flow = Flow(id=uuid.uuid4(), client_id=client_id, studio_session_id=history.id, name="Earlier")
+    history = history_id or create_session(client_id, name="Earlier collection").id
+    flow = Flow(id=uuid.uuid4(), client_id=client_id, studio_session_id=history, name="Earlier")
     rows: list[Any] = [flow]
     for n in range(MIN_DECISIONS + 10):
         signals = dict((made[n % len(made)].fidelity or {})["signals"])
@@ -231,7 +234,7 @@ def team_decisions(backend: Any, client_id: uuid.UUID, made: Sequence[Any]) -> N
             GeneratedImage(
                 client_id=client_id,
                 flow_id=flow.id,
-                studio_session_id=history.id,
+                studio_session_id=history,
                 product_id=made[0].product_id,
                 variant=100 + n,
                 status="completed",

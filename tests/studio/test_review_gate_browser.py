@@ -48,6 +48,8 @@ def make_session(home: Path) -> int:
             clients.create_user(
                 ADMIN, email=EMAIL, client_id=client.id, role="owner", password=PASSWORD
             )
+            # The team's earlier work first: the newest session, the one Review opens, is next.
+            history = sessions.create_session(ADMIN, client_id=client.id, name="Earlier")
             session = sessions.create_session(ADMIN, client_id=client.id, name="Autumn")
             factories.import_catalog(client.id, CATALOG)
             for seed, room in enumerate(("living_room", "bedroom", "home_office")):
@@ -64,7 +66,7 @@ def make_session(home: Path) -> int:
             with built.transaction() as db:
                 made = list(repo.images_of_flow(db, flow.flow_id))
                 db.expunge_all()
-            factories.team_decisions(built, client.id, made)
+            factories.team_decisions(built, client.id, made, history_id=history.id)
             from visualizer_core.services import review
 
             return len(review.trusted(ADMIN, session_id=session.id))
