@@ -13,7 +13,15 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streamlit_app.common import account_sidebar, can, get_backends, resolve_sign_in, scope
+from streamlit_app.common import (
+    account_sidebar,
+    can,
+    failures_as_messages,
+    get_backends,
+    report_failure,
+    resolve_sign_in,
+    scope,
+)
 from streamlit_app.dialogs import keyboard_guard
 from visualizer_core.scope import Action
 
@@ -64,4 +72,9 @@ else:
         )
     )
     page = st.navigation(pages)
-page.run()
+try:
+    page.run()
+except Exception as error:  # people see a message and a reference, never a traceback
+    if not failures_as_messages():
+        raise
+    report_failure(error)

@@ -8,6 +8,7 @@ page's own ``<page>.*``.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from visualizer_core.services import auth, sessions
 from visualizer_core.services.auth import Identity
 
 T = TypeVar("T")
+log = logging.getLogger("visualizer.studio")
 
 TOKEN = "auth.token"
 IDENTITY = "auth.identity"
@@ -37,6 +39,7 @@ WANTED = "auth.wanted_url"  # the address opened before signing in: where signin
 CARRIED = (TAKE_BACK_NOTICE, "account.notice")  # notices that outlive the trip to the cookie
 SESSION = "studio.session_id"
 PICKED = "studio.product_ids"
+BATCH = "studio.batch"  # (session id, flow id) of the generation this person started last
 
 
 @st.cache_resource(show_spinner=False)
@@ -239,6 +242,30 @@ def attempt(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
     except ValidationError as error:
         st.error(plain(first_problem(error, "value")))
         return None
+    except Exception as error:  # a bug or an outage: a message and a reference, not a traceback
+        report_failure(error)
+        if not failures_as_messages():
+            raise
+        return None
+
+
+def failures_as_messages() -> bool:
+    """Whether an unexpected error becomes a message (the served studio) or stays an exception
+    (under ``AppTest``, so that a test sees the bug instead of a polite sentence)."""
+    return _served()
+
+
+def report_failure(error: BaseException) -> str:
+    """Log ``error`` with its traceback under a short reference and show people only a message
+    with that reference (never the exception, whose text may quote SQL or someone's input)."""
+    reference = uuid.uuid4().hex[:10]
+    log.error("studio failure, reference %s", reference, exc_info=error)
+    st.error(
+        f"Something went wrong here and it was not your doing (reference {reference}). Try "
+        "again; if it keeps happening, give the reference to an admin: the studio's log has "
+        "the details under it."
+    )
+    return reference
 
 
 def _sentence(message: str) -> str:
@@ -263,6 +290,23 @@ def plain(text: object) -> str:
     """
     flat = _MARKDOWN_SIGNS.sub(r"\\\1", " ".join(str(text).split()))
     return "\\" + flat if flat.startswith("-") else flat
+
+
+def safe_link_target(url: object) -> str | None:
+    """An http(s) URL fit for a markdown link, or None: another scheme (``javascript:``), a
+    control character or a space is refused, and the signs that would end the link or start
+    another (parentheses, brackets, angle brackets, quotes, backslashes) are percent-encoded."""
+    text = str(url or "").strip()
+    if not re.match(r"https?://[^/\s]", text, re.IGNORECASE) or re.search(r"[\s\x00-\x1f]", text):
+        return None
+    return "".join(f"%{ord(c):02X}" if c in "()[]<>\"'\\`" else c for c in text)
+
+
+def markdown_link(text: object, url: object) -> str:
+    """``[text](url)`` with the text escaped (:func:`plain`) and the URL checked
+    (:func:`safe_link_target`); the plain text alone when the URL is not fit to link."""
+    target = safe_link_target(url)
+    return f"[{plain(text)}]({target})" if target else plain(text)
 
 
 def open_session(member: ClientScope, *, page: str) -> sessions.SessionRead:

@@ -210,3 +210,41 @@ def build_world(ai: RefusingAI, clients_count: int = 2) -> World:
         world.flow_ids.append(str(flow.flow_id))
     generation.wait_for_flows(ADMIN, flow_ids=world.flow_ids, timeout=120)
     return world
+
+
+def team_decisions(
+    backend: Any, client_id: uuid.UUID, made: Sequence[Any], history_id: uuid.UUID | None = None
+) -> None:
+    """A client team's past review decisions, as a session of earlier images: renders with
+    the measured signals of ``made`` (generated images) approved, the same with colour and
+    structure gone wrong rejected; enough of both for the client's own calibration. They go in
+    ``history_id`` (a session of the client), or a new session."""
+    from visualizer_core.db.models import Flow, GeneratedImage
+    from visualizer_core.fidelity import MIN_DECISIONS
+
+    history = history_id or create_session(client_id, name="Earlier collection").id
+    flow = Flow(id=uuid.uuid4(), client_id=client_id, studio_session_id=history, name="Earlier")
+    rows: list[Any] = [flow]
+    for n in range(MIN_DECISIONS + 10):
+        signals = dict((made[n % len(made)].fidelity or {})["signals"])
+        approved = n < MIN_DECISIONS
+        if not approved:
+            signals.update(delta_e=25.0 + n, delta_e_worst=40.0 + n, structure=0.3, edges=0.3)
+        rows.append(
+            GeneratedImage(
+                client_id=client_id,
+                flow_id=flow.id,
+                studio_session_id=history,
+                product_id=made[0].product_id,
+                variant=100 + n,
+                status="completed",
+                fidelity={"signals": signals, "score": 0.5},
+                fidelity_score=0.5,
+                review_state="approved" if approved else "rejected",
+                decided_by="person",
+            )
+        )
+    with backend.transaction() as db:
+        db.add(flow)
+        db.flush()
+        db.add_all(rows[1:])

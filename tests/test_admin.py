@@ -62,6 +62,7 @@ def test_the_public_api_is_exactly_this_and_documented() -> None:
             "clients",
             "economy",
             "export",
+            "fidelity",
             "generations",
             "image",
             "import_products",

@@ -218,7 +218,10 @@ def products_import(
 
     from visualizer_core.services import products
 
-    with tqdm(total=0, unit="photo", file=sys.stderr, desc="photos", leave=False) as bar:
+    # disable=None: no bar when stderr is not a terminal (a script reads one line there)
+    with tqdm(
+        total=0, unit="photo", file=sys.stderr, desc="photos", leave=False, disable=None
+    ) as bar:
 
         def advance(done: int, total: int) -> None:
             bar.total = total
@@ -247,7 +250,7 @@ def products_import(
     emit(as_json, report.as_dict(), "\n".join(lines))
     if report.stored == 0:
         why = (
-            f"all {report.failed} row(s) were refused (see above)"
+            f"all {report.failed} row(s) were refused (each is named in the errors)"
             if report.failed
             else "the file has no product rows"
         )
@@ -423,6 +426,14 @@ def generate(
         bool,
         typer.Option("--economy", help="The provider's batch mode: half the price, within a day."),
     ] = False,
+    keep_product_pixels: Annotated[
+        bool | None,
+        typer.Option(
+            "--keep-product-pixels/--generated-pixels",
+            help="Pixel-exact mode: the product photo's own pixels composited back (default:"
+            " the client's setting).",
+        ),
+    ] = None,
     wait: WaitFlag = False,
     timeout: TimeoutOption = None,
     as_json: JsonFlag = False,
@@ -440,6 +451,7 @@ def generate(
             aspect_ratio=aspect_ratio,
             prompt=prompt,
             economy=economy,
+            keep_product_pixels=keep_product_pixels,
             image_size=image_size,  # type: ignore[arg-type]  # checked by FlowSettings
         )
     except ValidationError as error:
@@ -670,6 +682,37 @@ def economy(
         f"flow {found['flow_id']}: {found['state']}"
         + (f" ({found['message']})" if found["message"] else ""),
     )
+
+
+@app.command("fidelity")
+@reports
+def fidelity(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="PRODUCT_PHOTO IMAGE pairs: the product's photo, then a picture."),
+    ],
+    as_json: JsonFlag = False,
+) -> None:
+    """Score pairs of files: is the product in the picture, and is it unchanged."""
+    if len(files) % 2:
+        raise typer.BadParameter(
+            f"{len(files)} file(s): give PRODUCT_PHOTO IMAGE pairs (an even number)"
+        )
+    from visualizer_core.fidelity import default_calibration
+    from visualizer_core.fidelity.files import measure_files, result_row
+
+    pairs = [(files[i], files[i + 1]) for i in range(0, len(files), 2)]
+    results = [
+        result_row(product, image, measured)
+        for (product, image), measured in zip(pairs, measure_files(pairs), strict=True)
+    ]
+    lines = [
+        f"{r['image']}: {r['score']:.2f}{' auto-approve' if r['auto_approve'] else ''}"
+        f" ({r['method']}) {'; '.join(r['reasons'])}"
+        for r in results
+    ]
+    lines.append(default_calibration().describe())
+    emit(as_json, {"results": results}, "\n".join(lines))
 
 
 @app.command("recover")

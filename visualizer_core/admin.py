@@ -60,6 +60,7 @@ __all__ = [
     "clients",
     "economy",
     "export",
+    "fidelity",
     "generations",
     "image",
     "import_products",
@@ -696,3 +697,30 @@ def submit(plan: pd.DataFrame, *, name: str | None = None) -> list[str]:
             )
         )
     return [str(flow.flow_id) for flow in plans.submit(ADMIN, planned=planned, name=name)]
+
+
+def fidelity(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with each row's fidelity: ``product_path`` (the product's photo or cut-out) and
+    ``image_path`` (a picture) give ``score``, ``auto_approve``, ``found``, ``method``,
+    ``reasons`` and one column per signal (``delta_e``, ``outline_iou``, ...).
+
+    A product that is not in its picture scores 0 (``found`` False). A missing or unreadable
+    file raises :class:`~visualizer_core.errors.InvalidInput` naming it, before any scoring.
+    """
+    from visualizer_core.fidelity import FIDELITY_SIGNALS
+    from visualizer_core.fidelity.files import measure_files
+
+    missing = [c for c in ("product_path", "image_path") if c not in df.columns]
+    if missing:
+        raise InvalidInput(f"fidelity needs the column(s) {', '.join(missing)}")
+    pairs = [(str(p), str(i)) for p, i in zip(df["product_path"], df["image_path"], strict=True)]
+    measured = measure_files(pairs)
+    out = df.copy()
+    out["score"] = [m.score for m in measured]
+    out["auto_approve"] = [m.auto_approve for m in measured]
+    out["found"] = [m.found for m in measured]
+    out["method"] = [m.method for m in measured]
+    out["reasons"] = ["; ".join(m.reasons) for m in measured]
+    for name in FIDELITY_SIGNALS:
+        out[name] = [m.signals.get(name, math.nan) for m in measured]
+    return out

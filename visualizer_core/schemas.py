@@ -124,6 +124,11 @@ class FlowSettings(BaseModel):
     prompt: str = Field(default="", max_length=2000, description="extra prompt text")
     model: str | None = None
     economy: bool = Field(default=False, description="use the provider's batch mode")
+    keep_product_pixels: bool | None = Field(
+        default=None,
+        description="pixel-exact mode: the product photo's own pixels composited back where the"
+        " product was found; None follows the client's setting",
+    )
     image_size: Literal["1K", "2K", "4K"] | None = Field(
         default=None,
         description="output size; None: the model's default (1K). Only the sizes the model"

@@ -6,7 +6,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from streamlit_app.common import attempt, can, open_session, picked_products, plain, scope
+from streamlit_app.common import (
+    BATCH,
+    attempt,
+    can,
+    open_session,
+    picked_products,
+    plain,
+    scope,
+)
 from visualizer_core.matching import placement_warning
 from visualizer_core.schemas import ASPECT_RATIOS, FlowSettings
 from visualizer_core.scope import Action
@@ -257,11 +265,20 @@ prompt = st.text_area(
     key="generate.prompt",
     placeholder="e.g. soft morning light, a plant in the corner",
 )
+exact = st.selectbox(
+    "Product pixels",
+    ["As the client's setting", "Pixel-exact: composite the photo's own pixels", "As generated"],
+    key="generate.keep_product_pixels",
+    help="Pixel-exact puts the product photo's own pixels back where the product was found in"
+    " each generated image (not where something covers it: the image then says why).",
+)
+keep_pixels = {"As generated": False}.get(exact, True if exact.startswith("Pixel") else None)
 settings = attempt(
     FlowSettings,
     aspect_ratio=aspect_ratio,
     variants=variants,
     prompt=prompt,
+    keep_product_pixels=keep_pixels,
     image_size=image_size if size_prices else None,
 )
 if settings is None:
@@ -313,6 +330,7 @@ else:
                 settings=settings,
             )
         if flow is not None:
+            st.session_state[BATCH] = (session.id, flow.flow_id)  # its progress on Results
             st.session_state["results.notice"] = (
                 f"Generation started: {len(flow.image_ids)} image(s) on their way."
             )

@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from streamlit_app.common import attempt, can, open_session, plain, scope
+from streamlit_app.common import attempt, can, markdown_link, open_session, plain, scope
 from visualizer_core.errors import VisualizerError
 from visualizer_core.inspiration import COLORS, ORIENTATIONS, InspirationPhoto
 from visualizer_core.scope import Action
@@ -37,19 +37,18 @@ def _room_label(room: str | None) -> str:
 
 
 def credit_line(attribution: dict[str, Any] | None) -> str:
-    """The credit a picture must carry: Unsplash's photographer and link, or its origin."""
+    """The credit a picture must carry: Unsplash's photographer and link, or its origin.
+
+    Every part comes from a third party or a person (a photographer's name and links from
+    Unsplash, a product's name on an earlier generation): escaped, links only to http(s)."""
     if not attribution:
         return ""
     if attribution.get("provider") == "unsplash":
         name = attribution.get("photographer") or "an Unsplash photographer"
-        who = (
-            f"[{name}]({attribution['photographer_url']})"
-            if attribution.get("photographer_url")
-            else name
-        )
+        who = markdown_link(name, attribution.get("photographer_url"))
         where = attribution.get("unsplash_url") or "https://unsplash.com/"
-        return f"Photo by {who} on [Unsplash]({where})"
-    return str(attribution.get("text") or "")
+        return f"Photo by {who} on {markdown_link('Unsplash', where)}"
+    return plain(attribution.get("text") or "")
 
 
 def show_scenes() -> None:
@@ -241,7 +240,7 @@ def search() -> None:
             picture = result_picture(photo)
             if picture is not None:
                 st.image(picture)
-            st.markdown(photo.description or photo.id)
+            st.markdown(plain(photo.description or photo.id))
             credit = credit_line(photo.attribution)
             if credit:
                 st.caption(credit)

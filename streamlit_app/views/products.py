@@ -7,6 +7,7 @@ on; with none picked it works on the whole catalog.
 from __future__ import annotations
 
 import tempfile
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -14,9 +15,16 @@ import streamlit as st
 
 from streamlit_app.common import PICKED, SESSION, attempt, can, plain, scope
 from visualizer_core.scope import Action
-from visualizer_core.services import analysis, gallery, previews, products
+from visualizer_core.services import analysis, gallery, previews, products, sessions
+from visualizer_core.taxonomy import ROOM_TYPES
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp"]
+
+
+def category_label(path: str) -> str:
+    """A category as people say it: "Sofas" for "Furniture > Sofas" ("All" stays)."""
+    return path.split(">")[-1].strip() if path else ""
+
 
 member = scope()
 editor = can(member, Action.EDIT)
@@ -107,10 +115,22 @@ if editor:
 
 everything = attempt(products.list_products, member) or []
 categories = sorted({p.category for p in everything if p.category})
-left, middle, right = st.columns([3, 2, 2])
+open_id = st.session_state.get(SESSION)
+open_session = attempt(sessions.get_session, member, session_id=open_id) if open_id else None
+in_session = {uuid.UUID(pid) for pid in open_session.matches} if open_session else set()
+left, middle, right, last = st.columns([3, 2, 2, 2])
 search = left.text_input("Search by name or SKU", key="products.search")
-category = middle.selectbox("Category", ["All", *categories], key="products.category")
+category = middle.selectbox(
+    "Category", ["All", *categories], key="products.category", format_func=category_label
+)
 analysed = right.selectbox("Analysis", ["All", "Analysed", "Not analysed"], key="products.analysed")
+where = last.selectbox(
+    "Products",
+    ["All", "In the open session"],
+    key="products.where",
+    disabled=open_session is None,
+    help=(f"Those matched in {open_session.name}" if open_session else "No session is open"),
+)
 
 shown = attempt(
     products.list_products,
@@ -121,6 +141,9 @@ shown = attempt(
 shown = shown or []
 if analysed != "All":
     shown = [p for p in shown if (p.analysis is not None) == (analysed == "Analysed")]
+if where != "All":
+    shown = [p for p in shown if p.id in in_session]
+shown.sort(key=lambda p: p.id not in in_session)  # the open session's products first
 
 picked: set = set(st.session_state.get(PICKED) or [])
 picked &= {p.id for p in everything}
@@ -130,19 +153,26 @@ def _join(value: object) -> str:
     return ", ".join(str(v) for v in value) if isinstance(value, list) else str(value or "")
 
 
+def _rooms(value: object) -> str:
+    rooms = value if isinstance(value, list) else []
+    return ", ".join(ROOM_TYPES.get(str(r), str(r).replace("_", " ")) for r in rooms)
+
+
 # Thumbnails reach the browser by URL: the bucket's (presigned, cached) or a cached read.
 photo_urls = gallery.browser_urls(p.thumbnail_keys[0] for p in shown if p.thumbnail_keys)
 table = pd.DataFrame(
     [
         {
-            "picked": p.id in picked,
+            "pick": p.id in picked,
             "photo": photo_urls.get(p.thumbnail_keys[0]) if p.thumbnail_keys else None,
             "sku": p.sku,
             "name": p.name,
-            "category": p.category or "",
-            "photos": len(p.image_ids),
+            "session": "✓" if p.id in in_session else "",
+            "category": category_label(p.category or ""),
+            "photos": len(p.image_ids) if p.image_ids else "missing",
+            "analysed": "✓" if p.analysis is not None else "not yet",
             "kind": (p.analysis or {}).get("category", ""),
-            "rooms": _join((p.analysis or {}).get("room_types", [])),
+            "rooms": _rooms((p.analysis or {}).get("room_types", [])),
             "style": _join((p.analysis or {}).get("style", [])),
             "materials": _join((p.analysis or {}).get("materials", []) or p.materials),
             "colours": _join((p.analysis or {}).get("colors", []) or p.colors),
@@ -150,12 +180,14 @@ table = pd.DataFrame(
         for p in shown
     ],
     columns=[
-        "picked",
+        "pick",
         "photo",
         "sku",
         "name",
+        "session",
         "category",
         "photos",
+        "analysed",
         "kind",
         "rooms",
         "style",
@@ -167,38 +199,40 @@ st.caption(
     f"{len(shown)} of {len(everything)} product(s) shown · {len(picked)} picked for generation"
     + ("" if picked else " (none picked: generation uses every product)")
 )
-event = st.dataframe(
+# One way to pick: the Pick column (ticked here, or by the buttons below). The editor's key
+# moves on with every change of the picks, so it always starts from them.
+version = st.session_state.setdefault("products.table_version", 0)
+edited = st.data_editor(
     table,
     hide_index=True,
     width="stretch",
-    on_select="rerun",
-    selection_mode="multi-row",
-    key="products.table",
+    key=f"products.table.{version}",
+    disabled=[c for c in table.columns if c != "pick"],
     column_config={
-        "picked": st.column_config.CheckboxColumn("Picked", width="small"),
+        "pick": st.column_config.CheckboxColumn("Pick", width="small"),
         "photo": st.column_config.ImageColumn("Photo", width="small"),
-        "photos": st.column_config.NumberColumn("Photos", width="small"),
+        "session": st.column_config.TextColumn(
+            "In session", width="small", help="Matched in the open session"
+        ),
+        "photos": st.column_config.TextColumn("Photos", width="small"),
+        "analysed": st.column_config.TextColumn("Analysed", width="small"),
         "kind": st.column_config.TextColumn("Analysed as"),
         "rooms": st.column_config.TextColumn("Fits in"),
     },
 )
-selected_rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
+for index, ticked in enumerate(edited["pick"] if len(edited) else []):
+    (picked.add if ticked else picked.discard)(shown[index].id)
 
-buttons = st.columns(4)
-if buttons[0].button(
-    f"Pick selected rows ({len(selected_rows)})",
-    key="products.pick_selected",
-    disabled=not selected_rows,
-):
-    picked |= {shown[i].id for i in selected_rows}
-if buttons[1].button(f"Pick all shown ({len(shown)})", key="products.pick_shown"):
+buttons = st.columns(3)
+if buttons[0].button(f"Pick all shown ({len(shown)})", key="products.pick_shown"):
     picked |= {p.id for p in shown}
-if buttons[2].button("Unpick shown", key="products.unpick_shown"):
+if buttons[1].button("Unpick shown", key="products.unpick_shown"):
     picked -= {p.id for p in shown}
-if buttons[3].button("Clear picks", key="products.clear"):
+if buttons[2].button("Clear picks", key="products.clear"):
     picked = set()
 if picked != set(st.session_state.get(PICKED) or []):
     st.session_state[PICKED] = sorted(picked, key=str)
+    st.session_state["products.table_version"] = version + 1
     st.rerun()
 
 if editor:

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from streamlit_app.common import attempt, can, open_session, plain, scope
+from streamlit_app.common import BATCH, attempt, can, open_session, plain, scope
 from streamlit_app.delivery import open_delivery, show_delivery
 from streamlit_app.lineage import open_lineage, show_lineage
 from visualizer_core.schemas import ASPECT_RATIOS, ImageStatus
 from visualizer_core.scope import Action
-from visualizer_core.services import export, gallery, plans, products, sessions
+from visualizer_core.services import export, gallery, generation, plans, products, sessions
 
 PAGE_SIZE = 24
 GALLERY_REFRESH_S = 6.0  # while images are being made, the gallery catches up this often
@@ -59,6 +59,23 @@ running = first["pending"] + first["generating"] > 0
 rendered_at = time.monotonic()
 
 
+def batch_progress() -> None:
+    """The batch this person started last in this session, under the whole session's count
+    (which holds every image the session ever made)."""
+    started = st.session_state.get(BATCH)
+    if not started or started[0] != session.id:
+        return
+    batch = attempt(generation.batch_status, member, flow_id=started[1])
+    if not batch or not batch["total"]:
+        return
+    finished = batch["completed"] + batch["error"]
+    failed = f" ({batch['error']} failed)" if batch["error"] else ""
+    st.progress(
+        finished / batch["total"],
+        text=f"**This batch: {finished} of {batch['total']} done**{failed}",
+    )
+
+
 @st.fragment(run_every="2s" if running else None)
 def progress() -> None:
     """Counts by status; while running, refreshed every 2 s; at the end, one full re-run."""
@@ -74,6 +91,7 @@ def progress() -> None:
             else f"All {counts['total']} image(s) done"
         )
         st.progress(done / counts["total"], text=label)
+        batch_progress()
     else:
         st.info("No images yet: start a generation on the Match & generate page.")
     st.caption(

@@ -24,6 +24,7 @@ import streamlit as st
 from streamlit_app.common import attempt, can, open_session, plain, scope
 from streamlit_app.delivery import open_delivery, show_delivery
 from streamlit_app.dialogs import close_dialog, open_dialog, opened, shortcut
+from streamlit_app.fidelity_review import show_gate_rule, show_measurement, show_reject_reasons
 from streamlit_app.lineage import open_lineage, show_lineage
 from visualizer_core.scope import Action
 from visualizer_core.services import gallery, review
@@ -37,6 +38,7 @@ UNDO_KEPT = 50
 REMEMBERED_AT = "review.remembered_at"
 REMEMBER_EVERY_S = 10.0
 BADGE = {
+    "rule": ":violet[:material/rule: Approved by rule]",
     "approved": ":green[:material/check_circle: Approved]",
     "rejected": ":red[:material/block: Rejected]",
     "none": ":gray[Not reviewed yet]",
@@ -160,6 +162,23 @@ def pick(chosen: review.ReviewItem, among: list[review.ReviewItem]) -> None:
         done(step, advance_from=chosen.id)
 
 
+def rejected_because(about: review.ReviewItem, reason: str) -> None:
+    """A quick reject reason: the rejection saved with its reason (a label), kept for Z."""
+    saved = attempt(review.decide, member, image_id=about.id, decision="rejected", reason=reason)
+    if saved is not None:
+        step = Undo(
+            said=f"Rejected {named(about)} ({reason})",
+            changes={about.id: (about.review_state, "rejected")},  # type: ignore[dict-item]
+            back_to=about.id,
+        )
+        done(step, advance_from=about.id)
+
+
+def approved_by_gate(run: review.RuleRun, said: str) -> None:
+    """The gate's rule run, kept for Z like any decision."""
+    done(Undo(said=said, rule_images=tuple(run.approved)), advance_from=None)
+
+
 def undo_rule_run(images: tuple[uuid.UUID, ...]) -> bool:
     """Take back the rule run that approved ``images`` (those still approved by it)."""
     now = attempt(review.review_queue, member, session_id=session.id)
@@ -211,7 +230,8 @@ star = ":orange[:material/star:] " if item.favourite else ""
 score = "not scored yet" if item.fidelity_score is None else f"{item.fidelity_score:.2f}"
 st.markdown(
     f"{star}**{plain(item.sku)}** · {plain(item.product_name)} · variant {item.variant + 1} · "
-    f"fidelity **{score}** · {BADGE[item.review_state]}"
+    f"fidelity **{score}** · {BADGE['rule' if item.by_rule else item.review_state]}"
+    + (" · :orange[spot check]" if item.by_rule and item.spot_check else "")
 )
 variants = queue.variants(item)
 kept_undo: list[Undo] = st.session_state.get(UNDO) or []
@@ -294,6 +314,8 @@ buttons[7].button(
     args=(1,),
     width="stretch",
 )
+if editor:
+    show_reject_reasons(item, lambda reason: rejected_because(item, reason))
 if not editor:
     st.caption("You can look through the images; deciding is for editors and owners.")
 
@@ -351,6 +373,7 @@ if item.match_reason:
     st.caption(f"Why this scene: {plain(item.match_reason)}{match}")
 elif item.rerun_of_id is not None:
     st.caption("A re-run: its scene was kept from the image it re-makes.")
+show_measurement(item)
 
 # -- dialogs: one at a time, each bound to what it was opened for ------------------------------
 
@@ -486,6 +509,11 @@ if editor:
             disabled=failed == 0 or not may_generate,
             on_click=rerun_failed,
         )
+
+# -- the fidelity gate: approve what it trusts, by rule; undo in one step ----------------------
+
+if editor:
+    show_gate_rule(member, queue, session_id=session.id, approved=approved_by_gate)
 
 # -- delivery ----------------------------------------------------------------------------------
 

@@ -77,6 +77,42 @@ if usage is not None:
             height=180,
         )
 
+# -- the fidelity gate -------------------------------------------------------------------------
+
+st.subheader("Fidelity gate")
+fidelity_gate = attempt(clients.fidelity_gate, member, client_id=member.client_id)
+if fidelity_gate is not None:
+    st.caption(f"{plain(fidelity_gate.description)}.")
+
+    def set_auto_approve() -> None:
+        value = bool(st.session_state["settings.auto_approve"])
+        if attempt(clients.set_auto_approve, member, client_id=member.client_id, enabled=value):
+            st.session_state["settings.notice"] = "New images the gate trusts are approved by rule."
+        elif value is False:
+            st.session_state["settings.notice"] = "Auto-approve is off: people decide every image."
+
+    def set_pixels() -> None:
+        value = bool(st.session_state["settings.keep_product_pixels"])
+        attempt(clients.set_keep_product_pixels, member, client_id=member.client_id, enabled=value)
+
+    st.toggle(
+        "Auto-approve new images the gate trusts (approved by rule, a share spot-checked)",
+        value=fidelity_gate.auto_approve,
+        key="settings.auto_approve",
+        on_change=set_auto_approve,
+    )
+    st.toggle(
+        "Pixel-exact: composite the product photo's own pixels back into generated images",
+        value=fidelity_gate.keep_product_pixels,
+        key="settings.keep_product_pixels",
+        on_change=set_pixels,
+        help="Where the product is found and nothing covers it; a flow can set its own.",
+    )
+    st.caption(
+        f"Gemini's paid judgement: {plain(fidelity_gate.fidelity_check)} "
+        "(uncertain: only the images whose score is near the threshold)."
+    )
+
 # -- members -----------------------------------------------------------------------------------
 
 st.subheader("Members")

@@ -50,6 +50,17 @@ if total is None:
     st.info("No provider calls in this period: nothing was spent.")
 if per_approved is None and total is not None:
     st.caption("Approve paid images in the review to see what an approved image costs.")
+if total is not None and total.judgements_saved:
+    worth = (
+        f", about ${total.judgements_saved_usd:,.4f}"
+        if total.judgements_saved_usd is not None
+        else ""
+    )
+    st.caption(
+        f"Judgement calls saved: **{total.judgements_saved:,}**{worth}. The fidelity gate "
+        f"asked Gemini's paid judgement only where its own score was uncertain "
+        f"({total.judgements:,} asked)."
+    )
 
 if by_model:
     st.subheader("Cost per approved image, by backend and model")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,30 @@ def test_products_import_reads_a_shopify_export(embedded: Backends, tmp_path: Pa
     assert (report["imported"], report["failed"], len(report["product_ids"])) == (2, 0, 2)
     again = ok_json(embedded, "products", "import", str(export), "--client", client["id"])
     assert (again["imported"], again["updated"]) == (0, 2)
+
+
+def test_products_import_exits_1_only_when_nothing_was_stored(
+    embedded: Backends, tmp_path: Path
+) -> None:
+    assert ok_json(embedded, "db", "upgrade")["revision"]
+    client = ok_json(embedded, "client", "create", "Nothing Stored")
+    # Every photo fails: the products are still stored, so the import succeeded.
+    photos_gone = factories.write_catalog(
+        tmp_path / "a", [{"sku": "A1", "name": "Chair", "image": "gone.jpg"}]
+    )
+    kept = ok_json(embedded, "products", "import", str(photos_gone), "--client", client["id"])
+    assert (kept["imported"], kept["photos_missing"], kept["encoding"]) == (1, 1, "UTF-8")
+    listed = ok_json(embedded, "products", "list", "--client", client["id"])["products"]
+    assert [(p["sku"], p["photo_state"]) for p in listed] == [("A1", "missing")]
+    assert "gone.jpg" in listed[0]["photo_errors"][0]["reason"]
+    # Every row refused: nothing stored, exit 1 with one line saying so.
+    refused = factories.write_catalog(tmp_path / "b", [{"sku": "B1"}, {"sku": "B2"}])
+    done = run(embedded, "products", "import", str(refused), "--client", client["id"], "--json")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"error: nothing was stored from {refused}: all 2 row(s) were refused "
+        "(each is named in the errors)"
+    ]
+    assert json.loads(done.stdout)["failed"] == 2
+    human = run(embedded, "products", "list", "--client", client["id"])
+    assert human.returncode == 0 and "A1: its photo gone.jpg could not be stored" in human.stdout

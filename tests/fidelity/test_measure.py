@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from visualizer_core.demo.art import draw_product, draw_room
+from visualizer_core.demo.art import draw_room
 from visualizer_core.errors import InvalidImage
 from visualizer_core.fidelity import Measurement, default_calibration, measure
 from visualizer_core.fidelity.examples import make_product, render
@@ -55,7 +55,7 @@ def test_a_placed_product_is_found_where_it_was_put_and_its_light_is_fitted() ->
 
 
 def test_a_picture_without_the_product_is_not_found_and_scores_zero() -> None:
-    product = make_product("floor_lamp", colour=(176, 140, 72), seed=2)
+    product = make_product("sofa", colour=(176, 140, 72), seed=2)
     out = io.BytesIO()
     _scene(8).save(out, "JPEG", quality=90)
     measured = measure(_png(product), out.getvalue())
@@ -66,14 +66,20 @@ def test_a_picture_without_the_product_is_not_found_and_scores_zero() -> None:
 
 
 def test_a_photo_on_a_plain_background_works_like_its_cut_out() -> None:
-    photo = draw_product("sideboard", color=(60, 90, 130), seed=1, size=(600, 600))
-    with Image.open(io.BytesIO(photo)) as opened:
-        rgb = opened.convert("RGB")
-    cut = make_product("sideboard", colour=(60, 90, 130), seed=1)
-    image, _placement = render(cut, _scene(5), random.Random(4), light=(1.0, 1.0, 1.0))
-    measured = measure(photo, image)
+    cut = make_product("dresser", colour=(60, 90, 130), seed=1, label="ALBA 17")
+    white = Image.new("RGB", (cut.width + 80, cut.height + 60), (255, 255, 255))
+    white.paste(cut, (40, 30), cut)
+    out = io.BytesIO()
+    white.save(out, "JPEG", quality=92)
+    image, placement = render(cut, _scene(5), random.Random(4), light=(1.0, 1.0, 1.0))
+    measured = measure(out.getvalue(), image)
     assert measured.found
-    assert measured.product_size == rgb.size
+    assert measured.product_size == white.size
+    # The homography maps the photo's own pixels: the cut-out sits at (40, 30) in it.
+    assert measured.homography is not None
+    h = np.array(measured.homography)
+    corner = h @ np.array([40.0, 30.0, 1.0])
+    assert np.allclose(corner[:2] / corner[2], placement.corners[0], atol=12)
     assert measured.signals["delta_e"] < 8
 
 

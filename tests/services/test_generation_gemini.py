@@ -21,7 +21,7 @@ from visualizer_core.ai.usage import BATCH_PRICE_FACTOR, Pricing, records_of
 from visualizer_core.db.models import GeneratedImage, ProductImage
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN
-from visualizer_core.services import economy, generation, sessions
+from visualizer_core.services import clients, economy, generation, sessions
 
 
 @pytest.fixture
@@ -44,6 +44,7 @@ def test_a_flow_sends_product_and_scene_in_every_call_and_keeps_lineage(
     gemini: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
 ) -> None:
     scope, session_id = flows.prepared_session(tmp_path, products_count=3)
+    clients.set_fidelity_check(ADMIN, client_id=scope.client_id, mode="all")
     analysed = list(gemini_server.requests)
     assert analysed and {r.model for r in analysed} == {DEFAULT_TEXT_MODEL}
     gemini_server.reset()
@@ -87,7 +88,7 @@ def test_a_flow_sends_product_and_scene_in_every_call_and_keeps_lineage(
         assert row.attempts == 1
         assert row.image_key and gemini.storage.get(row.image_key)[:3] == b"\xff\xd8\xff"
         assert row.product_image_id is not None and row.scene_id == scene.id
-        assert 0.0 <= (row.fidelity_score or -1) <= 1.0
+        assert row.fidelity_score is not None and 0.0 <= row.fidelity_score <= 1.0
         assert {"ai_s", "total_s"} <= set(row.timings)
 
 

@@ -8,8 +8,10 @@ the reason and nothing else; importing again fetches only what failed.
 from __future__ import annotations
 
 import shutil
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,9 +23,10 @@ import pytest
 from tests import factories
 from visualizer_core import admin, backends
 from visualizer_core.config import load_settings
+from visualizer_core.errors import InvalidInput
 from visualizer_core.images import fetch
 from visualizer_core.scope import ADMIN
-from visualizer_core.services import products
+from visualizer_core.services import generation, products
 
 PHOTO = factories.product_photo((40, 120, 60))
 PHOTO_2 = factories.product_photo((200, 60, 40))
@@ -251,4 +254,108 @@ def test_each_format_lands_its_products_with_photos(tmp_path: Path, photo_server
     assert (found["imported"], found["updated"], found["failed"]) == (0, 1, 0)  # idempotent by id
     assert products.get_product(ADMIN, product_id=found["product_ids"][0]).name == (
         "Coir Door Mat, large"
+    )
+
+
+class _HangUp:
+    """A host that accepts connections and closes them at once, counting them: a dead host
+    whose failures take no time, so the test sees how many photos were tried."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._socket.settimeout(0.2)
+        self.base = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            connection.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._socket.close()
+
+
+def test_a_dead_host_is_recognised_once_and_its_products_kept(
+    tmp_path: Path, photo_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fetch, "CONCURRENCY", 2)
+    dead = _HangUp()
+    try:
+        client = factories.create_client()
+        rows = [
+            {"sku": f"BLIND-{n}", "name": f"Roller Blind {n}", "image": f"{dead.base}/b{n}.jpg"}
+            for n in range(30)
+        ]
+        rows.append({"sku": "LAMP", "name": "Arc Lamp", "image": f"{photo_server}/img/lamp.jpg"})
+        path = factories.write_catalog(tmp_path, rows)
+        report = products.import_products(ADMIN, client_id=client.id, csv_path=path)
+    finally:
+        dead.close()
+    # Every product is stored; the dead host's photos are named missing, with one reason.
+    assert (report.imported, report.failed, report.photos_missing) == (31, 0, 30)
+    host = dead.base.removeprefix("http://")
+    [down] = report.hosts_down
+    tried = (fetch.DEAD_HOST_AFTER + fetch.CONCURRENCY) * fetch.ATTEMPTS
+    assert down["host"] == host and down["photos"] >= 30 - tried // fetch.ATTEMPTS
+    assert dead.connections <= tried < 30 * fetch.ATTEMPTS  # the rest were not tried
+    reasons = [e["error"].split(": ", 1)[1] for e in report.errors]
+    assert reasons.count(down["reason"]) >= down["photos"]  # the ones not tried say it the same
+    assert all(r.startswith("could not connect") for r in reasons)
+    listed = {p.sku: p for p in products.list_products(ADMIN, client_id=client.id)}
+    assert listed["LAMP"].photo_state == "ok"
+    assert all(listed[f"BLIND-{n}"].photo_state == "missing" for n in range(30))
+
+
+def test_a_product_with_a_failed_photo_keeps_the_ones_that_came(
+    tmp_path: Path, photo_server: str
+) -> None:
+    client = factories.create_client()
+    base = photo_server
+    path = factories.write_catalog(
+        tmp_path,
+        [
+            {"sku": "HALF", "name": "Sofa", "image": f"{base}/img/sofa.jpg|{base}/missing"},
+            {"sku": "NONE", "name": "Lamp", "image": f"{base}/missing"},
+        ],
+    )
+    first = products.import_products(ADMIN, client_id=client.id, csv_path=path)
+    assert (first.imported, first.failed, first.photos_missing) == (2, 0, 2)
+    half = products.get_product(ADMIN, product_id=first.product_ids[0])
+    assert half.photo_state == "ok" and len(half.image_ids) == 1
+    assert half.photo_errors == [
+        {"url": f"{base}/missing", "reason": "the server answered HTTP 404"}
+    ]
+
+    # Importing again fetches only the photos not yet stored: not the sofa's photo again.
+    again = products.import_products(ADMIN, client_id=client.id, csv_path=path)
+    assert (again.updated, again.photos_fetched, again.photos_kept) == (2, 0, 1)
+    assert _Photos.hits["/img/sofa.jpg"] == 1
+    assert _Photos.hits["/missing"] == 2
+
+    # Generation skips the product without a photo, saying which photo and why.
+    session = factories.create_session(client.id)
+    scene_id = next(iter(factories.add_rooms(session.id, ["living_room"]).values()))
+    lamp_id = first.product_ids[1]
+    with pytest.raises(InvalidInput) as refused:
+        generation.generate(
+            ADMIN,
+            session_id=session.id,
+            product_ids=[lamp_id],
+            scenes={uuid.UUID(lamp_id): scene_id},
+            dispatch=False,
+        )
+    assert f"its photo {base}/missing could not be stored: the server answered HTTP 404" in str(
+        refused.value
     )

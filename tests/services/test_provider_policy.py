@@ -226,17 +226,20 @@ def test_images_are_done_before_their_judgement_and_the_score_arrives_later(
     next(yield_backends)
     try:
         scope, session_id, _ = _session(tmp_path, 3)
+        clients.set_fidelity_check(ADMIN, client_id=scope.client_id, mode="all")
         analysis.match_session(scope, session_id=session_id)
         gemini_server.model_latency_s = {DEFAULT_TEXT_MODEL: 1.5}  # judgements take a while
         flow = generation.generate(scope, session_id=session_id)
         counts = generation.wait_for_flows(scope, flow_ids=[flow.flow_id], timeout=60)
         assert counts["completed"] == 3
+        # Done, in the gallery, the flow finished: measured on the spot, not judged yet.
         page = gallery.list_images(scope, session_id=session_id, order="fidelity")
-        # Done, in the gallery, the flow finished: their fidelity is not checked yet.
-        assert [c.fidelity_label for c in page.cards] == ["fidelity not checked yet"] * 3
+        assert all(c.fidelity_label.startswith("fidelity 0") for c in page.cards)
         with backends.current().transaction() as db:
             flow_row = db.get(Flow, flow.flow_id)
             assert flow_row is not None and flow_row.finished_at is not None
+            rows = db.scalars(select(GeneratedImage).where(GeneratedImage.flow_id == flow.flow_id))
+            assert all("judgement" not in (r.fidelity or {}) for r in rows)
         scores = _wait_for_scores(flow.image_ids, timeout=60)
         assert all(0.0 <= s <= 1.0 for s in scores.values())
         judged = [r for r in gemini_server.requests if r.model == DEFAULT_TEXT_MODEL]
@@ -273,16 +276,22 @@ def test_the_client_chooses_how_many_images_are_judged(
 
 
 def _wait_for_scores(image_ids: list[uuid.UUID], timeout: float) -> dict[uuid.UUID, float]:
+    """The judgements' scores of these images, once each has come (the measurement's score is
+    on the row at once; the judgement joins it)."""
     if not image_ids:
         return {}
+
+    def judged(row: GeneratedImage) -> float | None:
+        found = (row.fidelity or {}).get("judgement")
+        return float(found["score"]) if isinstance(found, dict) else None
 
     def every_score() -> dict[uuid.UUID, float] | None:
         with backends.current().transaction() as db:
             rows = db.scalars(select(GeneratedImage).where(GeneratedImage.id.in_(image_ids))).all()
-            scores = {r.id: r.fidelity_score for r in rows if r.fidelity_score is not None}
+            scores = {r.id: s for r in rows if (s := judged(r)) is not None}
         return scores if len(scores) == len(image_ids) else None
 
-    return wait_until(every_score, timeout, f"the fidelity scores of {len(image_ids)} images")
+    return wait_until(every_score, timeout, f"the judgements of {len(image_ids)} images")
 
 
 # -- a model's day used up ----------------------------------------------------------------------

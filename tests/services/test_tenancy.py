@@ -468,6 +468,13 @@ REGISTRY: dict[str, Entry] = {
     "clients.set_daily_quota": Case(
         Action.ADMIN, lambda t, w: {"client_id": t.client_id, "daily_quota": 5}
     ),
+    "clients.fidelity_gate": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    "clients.set_auto_approve": Case(
+        Action.MANAGE, lambda t, w: {"client_id": t.client_id, "enabled": True}
+    ),
+    "clients.set_keep_product_pixels": Case(
+        Action.MANAGE, lambda t, w: {"client_id": t.client_id, "enabled": True}
+    ),
     "clients.set_fidelity_check": Case(
         Action.MANAGE, lambda t, w: {"client_id": t.client_id, "mode": "sample:0.5"}
     ),
@@ -615,6 +622,8 @@ REGISTRY: dict[str, Entry] = {
     },
     "jobs.job_id_for": Special(_PURE),
     "jobs.fidelity_wanted": Special(_PURE),
+    "jobs.fidelity_mode": Special(_PURE),
+    "jobs.keeps_product_pixels": Special(_PURE),
     "jobs.parse_fidelity_check": Special(_PURE),
     # notify
     "notify.flow_summary": Special(_PURE),
@@ -666,10 +675,16 @@ REGISTRY: dict[str, Entry] = {
         Action.EDIT, lambda t, w: {"image_id": t.image_id, "favourite": True}
     ),
     "review.undo_rule": Case(Action.EDIT, lambda t, w: {"session_id": t.session_id}),
+    "review.trusted": Case(Action.READ, lambda t, w: {"session_id": t.session_id}),
+    "review.approve_trusted": Case(Action.EDIT, lambda t, w: {"session_id": t.session_id}),
     # gate (helpers of review and the worker steps, after their own checks)
     "gate.new_batch": Special(_PURE),
     "gate.spot_check_sample": Special(_PURE),
     "gate.draw_spot_checks": Special("takes an open database session and ids a service chose"),
+    "gate.calibration_of": Special("takes an open database session and a client a service chose"),
+    "gate.drawn_for_spot_check": Special(_PURE),
+    "gate.in_band": Special(_PURE),
+    "gate.verdict": Special(_PURE),
     # plans
     "plans.flow_settings": Special(_PURE),
     "plans.plan": Case(

@@ -63,6 +63,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image, ImageDraw
 
+from tests.standins.drawing import Drawing
+
 __all__ = [
     "FAULT_KINDS",
     "MODELS",
@@ -291,6 +293,7 @@ class GeminiStandIn:
         self.limits = {model: dict(row) for model, row in (limits or {}).items()}
         self.window_s = window_s
         self.day_s = day_s
+        self.drawing = Drawing()  # how image answers are drawn (tests/standins/drawing.py)
         # The billing account's spend limits: {"window_usd", "window_s", "month_usd"}, charged
         # with each answer's usage at ``prices`` (model: USD per 1M input, output, image out).
         self.spend_limits = dict(spend_limits or {})
@@ -1108,7 +1111,8 @@ class GeminiStandIn:
             )
             thoughts += _IMAGE_TOKENS[size]
         parts.append({"text": "Here is the product placed in the scene."})
-        picture = _compose(images, width, height)
+        # Model-like on request (perspective, light, drift): tests/standins/drawing.py
+        picture = self.drawing.draw(images, width, height) or _compose(images, width, height)
         parts.append(
             {
                 "inlineData": {"mimeType": "image/jpeg", "data": _b64(_encode(picture, "JPEG"))},

@@ -18,7 +18,8 @@ CSV = (
 
 
 def table(app: AppTest):  # type: ignore[no-untyped-def]
-    return app.dataframe(key="products.table").value
+    version = app.session_state["products.table_version"]
+    return app.dataframe(key=f"products.table.{version}").value
 
 
 def test_a_csv_with_photos_imports_good_rows_and_reports_bad_ones(
@@ -64,7 +65,9 @@ def test_analysis_shows_as_columns(open_app: Callable[..., AppTest]) -> None:
     assert any("Analysed 3 product(s)" in s.value for s in app.success)
     shown = table(app).set_index("sku")
     assert shown.loc["SOFA-1", "kind"] == "sofa"
-    assert "living" in shown.loc["SOFA-1", "rooms"].lower()
+    assert "Living room" in shown.loc["SOFA-1", "rooms"]  # a label, not living_room
+    assert "_" not in "".join(shown["rooms"])
+    assert set(shown["analysed"]) == {"✓"}
 
 
 def test_picking_products_narrows_the_generation(
@@ -75,6 +78,7 @@ def test_picking_products_narrows_the_generation(
     app.button(key="products.pick_shown").click().run()
     assert "1 picked for generation" in texts(app)
     assert app.session_state["studio.product_ids"] == [studio.product_ids["SOFA-1"]]
+    assert list(table(app)["pick"]) == [True]  # one selection model: the Pick column shows it
 
     app.switch_page("views/generate.py").run()
     assert "1 product(s) picked on the Products page" in texts(app)
@@ -123,3 +127,22 @@ def test_a_merchant_center_feed_imports_by_its_header(open_app: Callable[..., Ap
         s.value for s in app.success
     ]
     assert "MAT-1" in list(table(app)["sku"])
+
+
+def test_the_open_sessions_products_come_first_and_can_be_filtered(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    from visualizer_core.services import analysis
+
+    assert studio.session_id is not None
+    analysis.match_session(
+        studio.scope("editor"),
+        session_id=studio.session_id,
+        product_ids=[studio.product_ids["DESK-1"]],
+    )
+    app = open_app("editor", "products")
+    rows = table(app)
+    assert (rows["sku"].iloc[0], rows["session"].iloc[0]) == ("DESK-1", "✓")
+    app.selectbox(key="products.where").select("In the open session").run()
+    assert list(table(app)["sku"]) == ["DESK-1"]
+    assert "1 of 3 product(s) shown" in texts(app)

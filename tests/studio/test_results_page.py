@@ -15,6 +15,7 @@ from tests.studio.conftest import Studio, errors, generate_and_wait, make_studio
 from visualizer_core import admin, backends
 from visualizer_core.db import repo
 from visualizer_core.schemas import FlowSettings
+from visualizer_core.scope import ADMIN
 from visualizer_core.services import gallery, generation
 
 
@@ -201,3 +202,21 @@ def test_a_paused_model_is_named_while_its_images_wait(
     shown = texts(app)
     assert f"{len(flow.image_ids)} image(s) paused: the daily quota of {model} is used up" in shown
     assert "resume by themselves" in shown
+
+
+def test_the_batch_just_started_has_its_own_progress(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    """Beside the whole session's count, the batch this person started on Match & generate."""
+    generate_and_wait(studio)  # an earlier batch: 3 images
+    app = open_app("editor", "generate")
+    app.button(key="generate.go").click().run()
+    assert not app.exception
+    started = app.session_state["studio.batch"]
+    generation.wait_for_flows(ADMIN, flow_ids=[started[1]], timeout=120)
+    results = open_app("editor", "results")
+    results.session_state["studio.batch"] = started  # the same browser session
+    results.run()
+    bars = [str(p.proto.text) for p in results.get("progress")]
+    assert bars[0] == "All 6 image(s) done"  # the session: both batches
+    assert bars[1] == "**This batch: 3 of 3 done**"

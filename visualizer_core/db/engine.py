@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from itertools import cycle, repeat
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from visualizer_core.errors import InvalidInput
+from visualizer_core.text import check_text, control_character
 
 __all__ = ["READ_ONLY", "make_engine", "make_sessionmaker", "transaction"]
 
@@ -59,8 +64,63 @@ def _private_file(path: Path) -> None:
             os.chmod(path, 0o600)
 
 
+_NUMBERED = re.compile(r"_\d+$")
+
+
+def _field(name: object) -> str:
+    """A bound parameter's name as the field it stands for (``email_1`` is the email)."""
+    text = _NUMBERED.sub("", str(name)) if name is not None else "a value"
+    return text.replace("_", " ") or "a value"
+
+
+def _guard_text(engine: Engine) -> None:
+    """The text boundary (:mod:`visualizer_core.text`): no value with a control character is
+    bound to a statement, on either database, so a NUL from a sign-in form, a session name or a
+    webhook secret is an :class:`InvalidInput` naming the field, never PostgreSQL's DataError."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _on_execute(
+        _conn: Any, _cursor: Any, _statement: str, parameters: Any, context: Any, many: bool
+    ) -> None:
+        if (
+            many
+            and isinstance(parameters, list | tuple)
+            and parameters
+            and isinstance(parameters[0], Mapping | list | tuple)
+        ):
+            rows = parameters
+        else:  # one row, or several rows' values in one (insertmanyvalues)
+            rows = [parameters]
+        compiled = getattr(context, "compiled", None)
+        names = list(getattr(compiled, "positiontup", None) or ())
+        for row in rows or ():
+            if isinstance(row, Mapping):
+                pairs: Iterable[tuple[object, object]] = row.items()
+            else:
+                values = list(row or ())
+                fits = bool(names) and len(values) % len(names) == 0
+                pairs = zip(cycle(names) if fits else repeat(None), values, strict=False)
+            for name, value in pairs:
+                if isinstance(value, str) and (found := control_character(value)):
+                    raise InvalidInput(
+                        f"{_field(name)}: contains a control character ({found}); remove it"
+                    )
+
+
+def _check_rows(session: Session, _context: Any, _instances: Any) -> None:
+    """Before a flush: every text attribute of a row being written, JSON values included,
+    named as the person knows it (``studio session name``, ``studio session scenes[0].label``)."""
+    for row in (*session.new, *session.dirty):
+        mapper = inspect(row).mapper
+        table = str(mapper.local_table.name).replace("_", " ")
+        for column in mapper.column_attrs:
+            check_text(getattr(row, column.key, None), f"{table} {column.key.replace('_', ' ')}")
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite files get their folder created and the setup above."""
+    """An engine for ``url``; SQLite files get their folder created and the setup above.
+
+    Every engine guards the text it binds (:func:`_guard_text`)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -69,15 +129,21 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
         _sqlite_setup(engine)
+        _guard_text(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _guard_text(engine)
+    return engine
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions of one unit of work each; every flush checks the text it writes."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    event.listen(factory, "before_flush", _check_rows)
+    return factory
 
 
 @contextmanager

@@ -13,6 +13,9 @@
 """
 
 from visualizer_core.fidelity.calibration import (
+    FEATURES as FIDELITY_SIGNALS,
+)
+from visualizer_core.fidelity.calibration import (
     MIN_DECISIONS,
     Calibration,
     calibrate,
@@ -27,6 +30,7 @@ from visualizer_core.fidelity.check import (
 from visualizer_core.fidelity.measure import Measurement, measure
 
 __all__ = [
+    "FIDELITY_SIGNALS",
     "MIN_DECISIONS",
     "Calibration",
     "FidelityCheck",

@@ -415,18 +415,24 @@ def _png(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def labelled_pairs(count: int, *, split: str = "test", drifted: float = 0.5) -> Iterator[Example]:
+def labelled_pairs(
+    count: int, *, split: str = "test", drifted: float = 0.5, only: str | None = None
+) -> Iterator[Example]:
     """``count`` labelled pairs of ``split`` (``fit`` or ``test``): a ``drifted`` share drifted,
-    spread evenly over :data:`DRIFT_KINDS`, the rest faithful; the same arguments give the same
-    pairs, and the two splits share no product, scene or seed."""
+    spread evenly over :data:`DRIFT_KINDS`, the rest faithful (or all of kind ``only``); the
+    same arguments give the same pairs, and the two splits share no product, scene or seed."""
     if split not in _SPLIT_SEED:
         raise ValueError(f"unknown split {split!r}; fit or test")
+    if only is not None and only not in KINDS:
+        raise ValueError(f"unknown kind {only!r}; one of {', '.join(KINDS)}")
     base = _SPLIT_SEED[split]
     n_drifted = round(count * drifted)
     kinds = ["faithful"] * (count - n_drifted) + [
         DRIFT_KINDS[i % len(DRIFT_KINDS)] for i in range(n_drifted)
     ]
     random.Random(base).shuffle(kinds)
+    if only is not None:
+        kinds = [only] * count
     for index, kind in enumerate(kinds):
         seed = base + index
         rng = random.Random(seed * 7 + 1)

@@ -142,7 +142,37 @@ def _not_an_image(head: bytes, content_type: str) -> str:
     return f"the answer is not an image ({kind})"
 
 
-def _fetch_once(url: str, dest: Path) -> None:
+class _Clients:
+    """One pinned client per checked origin (scheme, host, port and its checked addresses),
+    shared by the download threads: building a client costs an SSL context (tens of
+    milliseconds of CPU), and reusing one keeps its connections open. Every URL is still
+    checked on its own; a host that resolves to other addresses gets a client of its own."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[object, ...], httpx.Client] = {}
+
+    def get(self, checked: outbound.CheckedURL) -> httpx.Client:
+        key = (checked.scheme, checked.host, checked.port, checked.addresses)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = outbound.pinned_client(
+                    checked,
+                    timeout=httpx.Timeout(TIMEOUT_S),
+                    headers={"Accept": "image/*", "User-Agent": "Visualizer catalog import"},
+                )
+                self._clients[key] = client
+            return client
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+
+def _fetch_once(url: str, dest: Path, clients: _Clients) -> None:
     """One attempt, redirects followed hop by hop; raises InvalidInput or _Retry."""
     current = url
     for hop in range(MAX_REDIRECTS + 1):
@@ -155,14 +185,7 @@ def _fetch_once(url: str, dest: Path) -> None:
                 raise
             raise InvalidInput(f"redirected to {current}: {error}") from None
         try:
-            with (
-                outbound.pinned_client(
-                    checked,
-                    timeout=httpx.Timeout(TIMEOUT_S),
-                    headers={"Accept": "image/*", "User-Agent": "Visualizer catalog import"},
-                ) as client,
-                client.stream("GET", current) as answer,
-            ):
+            with clients.get(checked).stream("GET", current) as answer:
                 if answer.is_redirect and answer.headers.get("location"):
                     current = urljoin(current, answer.headers["location"])
                     continue
@@ -205,7 +228,7 @@ def _save(answer: httpx.Response, dest: Path) -> None:
         raise InvalidInput(_not_an_image(head, answer.headers.get("content-type", "")))
 
 
-def _download(url: str, folder: Path, hosts: _Hosts) -> Downloaded:
+def _download(url: str, folder: Path, hosts: _Hosts, clients: _Clients) -> Downloaded:
     host = _host_of(url)
     given_up = hosts.dead(host)
     if given_up is not None:
@@ -214,7 +237,7 @@ def _download(url: str, folder: Path, hosts: _Hosts) -> Downloaded:
     reason = "not tried"
     for attempt in range(ATTEMPTS):
         try:
-            _fetch_once(url, dest)
+            _fetch_once(url, dest, clients)
             hosts.answered(host)
             return Downloaded(url, path=dest, host=host)
         except InvalidInput as error:
@@ -230,7 +253,10 @@ def _download(url: str, folder: Path, hosts: _Hosts) -> Downloaded:
         except _Retry as error:
             dest.unlink(missing_ok=True)
             reason = str(error)
-            if attempt + 1 < ATTEMPTS and hosts.dead(host) is None:
+            given_up = hosts.dead(host)
+            if given_up is not None:  # others found the host dead meanwhile: say it as they do
+                return Downloaded(url, error=given_up, host=host)
+            if attempt + 1 < ATTEMPTS:
                 time.sleep(BACKOFF_S * 2**attempt)
             else:
                 break
@@ -254,10 +280,14 @@ def download_all(
     if not unique:
         return results
     hosts = _Hosts()
-    with cf.ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(unique))) as pool:
-        futures = {pool.submit(_download, url, folder, hosts): url for url in unique}
-        for done, future in enumerate(cf.as_completed(futures), start=1):
-            results[futures[future]] = future.result()
-            if progress is not None:
-                progress(done, len(unique))
+    clients = _Clients()
+    try:
+        with cf.ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(unique))) as pool:
+            futures = {pool.submit(_download, url, folder, hosts, clients): url for url in unique}
+            for done, future in enumerate(cf.as_completed(futures), start=1):
+                results[futures[future]] = future.result()
+                if progress is not None:
+                    progress(done, len(unique))
+    finally:
+        clients.close()
     return results

@@ -23,13 +23,14 @@ than ``max_pixels`` pixels declared in the header (:data:`MAX_PIXELS`; checked b
 pixel is decoded), SVG, HEIC and other formats, text, and damaged or truncated data (every
 image is decoded completely, so a truncated file fails here rather than later).
 
-Pillow's own process-wide settings are left alone. Its decompression-bomb warning is
-silenced around decoding (the header check above is the limit that counts; Pillow's hard
-error at twice ``Image.MAX_IMAGE_PIXELS`` still applies and is reported as too many pixels),
-and ``ImageFile.LOAD_TRUNCATED_IMAGES`` is expected at its default, False. Because
-:func:`warnings.catch_warnings` is process-wide state, decoding holds a module lock: threads
-decode one at a time, while the pixel work and the encoding after it run in parallel. Bulk
-ingest runs in a process pool, which this does not affect.
+Pillow's own process-wide settings are left alone. The warnings Pillow gives while it parses
+a file (its decompression-bomb warning: the header check above is the limit that counts, and
+Pillow's hard error at twice ``Image.MAX_IMAGE_PIXELS`` still applies and is reported as too
+many pixels; corrupt EXIF; odd APNG) are ignored by one filter installed when this module is
+imported, not by :func:`warnings.catch_warnings` around each decode: that is process-wide state
+and needed a lock, so a 64-megapixel PNG of 200 KB held every other client's photo for the
+seconds it took to decode. Nothing here holds a lock now: threads decode side by side.
+``ImageFile.LOAD_TRUNCATED_IMAGES`` is expected at its default, False.
 
 Background removal (:func:`_plain_background`): the background colour is the median of a
 thin border ring; when most of the ring is close to it and it is light and nearly grey, the
@@ -49,9 +50,7 @@ import hashlib
 import io
 import math
 import re
-import threading
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, cast
@@ -168,7 +167,8 @@ _HEIF_BRANDS: Final = {
 _UPLOAD_HINT: Final = "upload a PNG, JPEG or WebP"
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 
-_PILLOW_LOCK = threading.Lock()
+# Pillow's parse-time warnings are noise for people's uploads (see the module's docstring).
+warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
 
 
 @dataclass(frozen=True)
@@ -319,14 +319,6 @@ class _Loaded:
     orientation: int  # EXIF orientation, 1..8
 
 
-@contextlib.contextmanager
-def _pillow_quiet() -> Iterator[None]:
-    """Silence Pillow's warnings (bomb, corrupt EXIF, odd APNG) while it parses a file."""
-    with _PILLOW_LOCK, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
 def _load(
     data: bytes, filename: str, *, max_bytes: int, max_pixels: int, decode_to: int
 ) -> _Loaded:
@@ -343,29 +335,26 @@ def _load(
             f"the file is too large: {_human_bytes(len(data))}, "
             f"over the limit of {_human_bytes(max_bytes)}",
         )
-    with _pillow_quiet():
-        image = _open(data, filename, max_pixels)
-        source_format = image.format or "unknown"
-        width, height = image.size
-        if width < 1 or height < 1:
-            raise InvalidImage(filename, "the image has no pixels")
-        if width * height > max_pixels:
-            raise InvalidImage(
-                filename,
-                f"the image is {width}x{height} pixels ({_megapixels(width * height)} "
-                f"megapixels), over the limit of {_megapixels(max_pixels)} megapixels",
-            )
-        if max(width, height) >= 2 * decode_to:
-            scale = decode_to / max(width, height)
-            with contextlib.suppress(Exception):  # a no-op for every format but JPEG
-                image.draft(image.mode, (math.ceil(width * scale), math.ceil(height * scale)))
-        try:
-            image.load()
-        except Exception as error:
-            raise InvalidImage(
-                filename, f"the {source_format} data is truncated or corrupt"
-            ) from error
-        orientation = _read_orientation(image)
+    image = _open(data, filename, max_pixels)
+    source_format = image.format or "unknown"
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise InvalidImage(filename, "the image has no pixels")
+    if width * height > max_pixels:
+        raise InvalidImage(
+            filename,
+            f"the image is {width}x{height} pixels ({_megapixels(width * height)} "
+            f"megapixels), over the limit of {_megapixels(max_pixels)} megapixels",
+        )
+    if max(width, height) >= 2 * decode_to:
+        scale = decode_to / max(width, height)
+        with contextlib.suppress(Exception):  # a no-op for every format but JPEG
+            image.draft(image.mode, (math.ceil(width * scale), math.ceil(height * scale)))
+    try:
+        image.load()
+    except Exception as error:
+        raise InvalidImage(filename, f"the {source_format} data is truncated or corrupt") from error
+    orientation = _read_orientation(image)
     return _Loaded(image, source_format, (width, height), orientation)
 
 

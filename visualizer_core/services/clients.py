@@ -41,6 +41,7 @@ from visualizer_core.services._uow import client_row, own_client, parse_id, unit
 __all__ = [
     "ClientRead",
     "DayUsage",
+    "FidelityGate",
     "Invitation",
     "MemberRead",
     "Usage",
@@ -48,13 +49,16 @@ __all__ = [
     "client_usage",
     "create_client",
     "create_user",
+    "fidelity_gate",
     "get_client",
     "invite_member",
     "list_clients",
     "list_members",
     "remove_member",
+    "set_auto_approve",
     "set_daily_quota",
     "set_fidelity_check",
+    "set_keep_product_pixels",
     "set_role",
     "set_webhook",
     "webhook_settings",
@@ -128,8 +132,9 @@ def set_daily_quota(scope: Scope, *, client_id: uuid.UUID | str, daily_quota: in
 
 
 def set_fidelity_check(scope: Scope, *, client_id: uuid.UUID | str, mode: str) -> str:
-    """How many of the client's images get a fidelity judgement: ``all``, ``off`` or
-    ``sample:SHARE`` (``sample:0.2`` judges one image in five). Owners and admins."""
+    """Which of the client's images get the provider's paid fidelity judgement: ``uncertain``
+    (the default: only those the gate is unsure of), ``all``, ``off`` or ``sample:SHARE``
+    (``sample:0.2`` judges one image in five). Owners and admins."""
     from visualizer_core.services.jobs import parse_fidelity_check
 
     scope.require(Action.MANAGE)
@@ -495,3 +500,59 @@ def client_usage(scope: Scope, *, client_id: uuid.UUID | str, days: int = 30) ->
     per_day = [DayUsage(*row) for row in rows]
     used_today = sum(d.images for d in per_day if d.day == today.date().isoformat())
     return Usage(client_id=cid, daily_quota=quota, used_today=used_today, days=per_day)
+
+
+@dataclass(frozen=True)
+class FidelityGate:
+    """A client's fidelity gate: its settings and what its threshold rests on."""
+
+    auto_approve: bool
+    keep_product_pixels: bool
+    fidelity_check: str
+    threshold: float
+    precision: float
+    decisions: int
+    source: str  # "shipped" or "client"
+    description: str  # Calibration.describe(): "auto-approve at 0.83: 98 % of the images ..."
+
+
+def fidelity_gate(scope: Scope, *, client_id: uuid.UUID | str) -> FidelityGate:
+    """The client's gate settings and its calibration (from its own review decisions once
+    there are enough, else the shipped one), with the sentence saying what it rests on."""
+    from visualizer_core.services import gate
+
+    scope.require(Action.READ)
+    with unit_of_work() as db:
+        client = client_row(db, scope, client_id)
+        settings = dict(client.settings or {})
+        calibration = gate.calibration_of(db, client.id)
+    return FidelityGate(
+        auto_approve=bool(settings.get("auto_approve", False)),
+        keep_product_pixels=bool(settings.get("keep_product_pixels", False)),
+        fidelity_check=str(settings.get("fidelity_check", "uncertain")),
+        threshold=calibration.threshold,
+        precision=calibration.precision,
+        decisions=calibration.decisions,
+        source=calibration.source,
+        description=calibration.describe(),
+    )
+
+
+def _set_flag(scope: Scope, client_id: uuid.UUID | str, name: str, value: bool) -> bool:
+    scope.require(Action.MANAGE)
+    with unit_of_work() as db:
+        client = client_row(db, scope, client_id, lock=True)
+        client.settings = {**(client.settings or {}), name: bool(value)}
+    return bool(value)
+
+
+def set_auto_approve(scope: Scope, *, client_id: uuid.UUID | str, enabled: bool) -> bool:
+    """Auto-approve at generation time (off by default): each new image the fidelity gate
+    trusts is approved *by rule*, a share drawn for a spot check in review. Owners and admins."""
+    return _set_flag(scope, client_id, "auto_approve", enabled)
+
+
+def set_keep_product_pixels(scope: Scope, *, client_id: uuid.UUID | str, enabled: bool) -> bool:
+    """Pixel-exact mode for the client's flows (a flow's own setting wins): the product photo's
+    own pixels composited back where the product was found. Owners and admins."""
+    return _set_flag(scope, client_id, "keep_product_pixels", enabled)

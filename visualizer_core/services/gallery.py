@@ -45,6 +45,10 @@ class ImageCard:
     image_key: str | None
     created_at: str
     thumbnail_url: str | None = None  # what the browser loads (see ``browser_url``)
+    product_pixels: str = "generated"
+    """``composited`` where the product photo's own pixels are in the picture (the IPTC
+    ``compositeWithTrainedAlgorithmicMedia`` case), else ``generated``."""
+    decided_by: str | None = None  # "person" or "rule"
 
     @property
     def fidelity_label(self) -> str:

@@ -49,6 +49,7 @@ from visualizer_core.services.sessions import load_session
 # services' public API: it takes no scope, only an image id the queue dispatched itself.
 __all__ = [
     "FlowRead",
+    "batch_status",
     "generate",
     "quota_left",
     "recover",
@@ -530,6 +531,15 @@ def _lost_judgements(now: dt.datetime) -> list[uuid.UUID]:
         for row in lost:  # queued again now: the next sweeps leave it to its new job
             row.timings = {**(row.timings or {}), "fidelity_queued_at": time.time()}
         return [row.id for row in lost]
+
+
+def batch_status(scope: Scope, *, flow_id: uuid.UUID | str) -> dict[str, int]:
+    """The images of one flow (the batch a person just started) by status, in one aggregate
+    query: its progress, beside the whole session's."""
+    scope.require(Action.READ)
+    with unit_of_work() as db:
+        flow = in_scope(db, scope, Flow, flow_id, "flow")
+        return repo.status_counts(db, flow_ids=[flow.id])
 
 
 def flow_status(flow_ids: Sequence[uuid.UUID]) -> dict[str, int]:

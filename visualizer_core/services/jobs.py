@@ -10,8 +10,10 @@ same picture and record it the same way:
    the pictures read from storage), with the seed of this attempt (a retry draws anew);
 3. :func:`call_ai` asks the AI once, with the row's slot of the model's limits; a failure worth
    another attempt is not retried here but handed back to the queue with :func:`defer`;
-4. :func:`keep_result` stores the image and its thumbnail at the row's keys, each with the
-   IPTC digital source type that says how it was made (:mod:`visualizer_core.images.provenance`);
+4. :func:`keep_result` measures the product in the picture (the fidelity gate's measurement),
+   in pixel-exact mode puts the product photo's own pixels back where the product was found,
+   and stores the image and its thumbnail at the row's keys, each with the IPTC digital source
+   type that says how it was made (:mod:`visualizer_core.images.provenance`);
 5. :func:`complete` or :func:`fail` marks the row, guarded: only while it is still ``generating``
    (a recovery may have taken it back); a completed image is done (its fidelity judgement, when
    the client wants one, is a task of its own: :func:`judge`), and then
@@ -50,15 +52,19 @@ from visualizer_core.db.models import (
     StudioSession,
 )
 from visualizer_core.errors import DailyLimitReached, InvalidInput, ProviderError, RateLimited
-from visualizer_core.fidelity import FidelityCheck, check_fidelity, local_fidelity
+from visualizer_core.fidelity import FidelityCheck, Measurement, check_fidelity, measure
 from visualizer_core.images import content_credentials, provenance
 from visualizer_core.images.ingest import make_thumbnail
+from visualizer_core.images.pixel_exact import composite_product
 from visualizer_core.prompts import build_prompt
 from visualizer_core.schemas import FlowSettings, ImageStatus, ProductAnalysis, SceneAnalysis
+from visualizer_core.services import gate
 from visualizer_core.services._uow import unit_of_work
 from visualizer_core.storage import keys
 
 __all__ = [
+    "FIDELITY_MODES",
+    "FidelityMode",
     "Job",
     "Kept",
     "build_request",
@@ -66,12 +72,14 @@ __all__ = [
     "complete",
     "defer",
     "fail",
+    "fidelity_mode",
     "fidelity_wanted",
     "finish_flow_if_done",
     "image_status",
     "job_id_for",
     "judge",
     "keep_result",
+    "keeps_product_pixels",
     "load_job",
     "parse_fidelity_check",
     "record_calls",
@@ -123,6 +131,7 @@ class Job:
     seed: int
     model: str | None
     attempt: int = 0  # 0 for the first attempt at the row; each retry draws with a new seed
+    keep_product_pixels: bool = False  # pixel-exact mode (the flow's setting, else the client's)
 
 
 def load_job(image_id: uuid.UUID) -> Job:
@@ -133,6 +142,7 @@ def load_job(image_id: uuid.UUID) -> Job:
         flow = repo.get(db, Flow, image.flow_id, client_id=None)
         session = repo.get(db, StudioSession, image.studio_session_id, client_id=None)
         product = repo.get(db, Product, image.product_id, client_id=None)
+        client = repo.get(db, Client, image.client_id, client_id=None)
         photo = (
             repo.get(db, ProductImage, image.product_image_id, client_id=None)
             if image.product_image_id
@@ -164,7 +174,21 @@ def load_job(image_id: uuid.UUID) -> Job:
             seed=image.seed,
             model=image.model,
             attempt=max(image.attempts - 1, 0),  # the claim counted this attempt already
+            keep_product_pixels=keeps_product_pixels(
+                flow.settings or {}, (client.settings or {}) if client else {}
+            ),
         )
+
+
+def keeps_product_pixels(
+    flow_settings: Mapping[str, Any], client_settings: Mapping[str, Any]
+) -> bool:
+    """Whether pixel-exact mode is on for a flow: its own ``keep_product_pixels`` when set,
+    else its client's (off by default)."""
+    own = flow_settings.get("keep_product_pixels")
+    if own is not None:
+        return bool(own)
+    return bool(client_settings.get("keep_product_pixels", False))
 
 
 def build_request(
@@ -263,13 +287,25 @@ def _source_type_of(result: GenerationResult) -> str:
     return provenance.COMPOSITE if result.meta.get("composited") else provenance.TRAINED
 
 
+COMPOSITOR_NOTE = "the compositor placed the product photo's own pixels (relit to the scene)"
+
+
 @dataclass(frozen=True)
 class Kept:
-    """Where a result was stored, and its fidelity when it was measured on the spot."""
+    """Where a result was stored, its measurement, and whose pixels show the product.
+
+    ``fidelity`` is the score as the row keeps it; ``measurement`` the gate's measurement
+    (``Measurement.as_dict``) when it could be made; ``product_pixels`` ``composited`` when the
+    product photo's own pixels are in the picture (the compositor's, or pixel-exact mode's),
+    ``product_pixels_note`` what pixel-exact mode did or why it did not.
+    """
 
     image_key: str
     thumb_key: str
     fidelity: FidelityCheck | None
+    measurement: dict[str, Any] | None = None
+    product_pixels: str = "generated"
+    product_pixels_note: str | None = None
 
 
 def keep_result(
@@ -279,18 +315,40 @@ def keep_result(
     product_png: bytes,
     timings: dict[str, float],
 ) -> Kept:
-    """Encode and store the image and its thumbnail at the row's keys.
+    """Measure the picture, composite the product's own pixels back when asked, store it.
 
-    An image the local compositor placed (its ``meta`` has the ``box``) is measured here, in
-    milliseconds and without a provider call; a provider's image is judged later, by its own
-    task (:func:`judge`), so that the image is done as soon as it is stored.
+    Every picture is measured on the spot (:func:`visualizer_core.fidelity.measure`, with the
+    client's calibration): the compositor's with its box, a provider's by finding the product.
+    In pixel-exact mode (``keep_product_pixels``) a provider's picture gets the product photo's
+    own pixels where the product was found (:mod:`visualizer_core.images.pixel_exact`), and the
+    final picture is measured again; where the product is occluded or not found the picture is
+    kept as generated and the note says why. The judgement of a provider, when the client's
+    ``fidelity_check`` asks one, is a task of its own (:func:`judge`).
     """
     current = backends.current()
     mark = time.perf_counter()
     stamp = provenance.Provenance(_source_type_of(result))
     data = _as_jpeg(result.image, result.mime_type, stamp)
-    thumb = provenance.restamp_jpeg(make_thumbnail(data, filename=f"{iid}.jpg"), stamp)
     timings["encode_s"] = time.perf_counter() - mark
+    box = result.meta.get("box")
+    placed = [int(v) for v in box] if isinstance(box, list | tuple) and len(box) == 4 else None
+    mark = time.perf_counter()
+    measured = _measure(job.client_id, product_png, data, placed)
+    kept_measurement = None if measured is None else measured.as_dict()
+    timings["fidelity_s"] = time.perf_counter() - mark
+    pixels, note = ("composited", COMPOSITOR_NOTE) if placed else ("generated", None)
+    if placed is None and job.keep_product_pixels:
+        mark = time.perf_counter()
+        data, pixels, note, kept_measurement = _pixel_exact(
+            job.client_id, product_png, data, measured
+        )
+        if pixels == "composited":  # the photo's own pixels are in it now: IPTC's composite
+            stamp = provenance.Provenance(provenance.COMPOSITE)
+            data = provenance.restamp_jpeg(data, stamp)
+        timings["pixel_exact_s"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    thumb = provenance.restamp_jpeg(make_thumbnail(data, filename=f"{iid}.jpg"), stamp)
+    timings["encode_s"] += time.perf_counter() - mark
     mark = time.perf_counter()
     image_key = keys.generated_image(job.client_id, job.session_id, iid, "jpg")
     thumb_key = keys.generated_thumbnail(job.client_id, job.session_id, iid)
@@ -302,23 +360,57 @@ def keep_result(
         provider_key = keys.provider_image(job.client_id, job.session_id, iid, result.mime_type)
         current.storage.put(provider_key, result.image, content_type=result.mime_type)
     timings["store_s"] = time.perf_counter() - mark
-    fidelity = None
-    box = result.meta.get("box")
-    if isinstance(box, list | tuple) and len(box) == 4:
-        mark = time.perf_counter()
-        fidelity = _local_check(product_png, data, [int(v) for v in box])
-        timings["fidelity_s"] = time.perf_counter() - mark
-    return Kept(image_key, thumb_key, fidelity)
+    check = (
+        None
+        if kept_measurement is None
+        else FidelityCheck(score=kept_measurement["score"], method=kept_measurement["method"])
+    )
+    return Kept(
+        image_key,
+        thumb_key,
+        check,
+        measurement=kept_measurement,
+        product_pixels=pixels,
+        product_pixels_note=note,
+    )
 
 
-def _local_check(product_png: bytes, data: bytes, box: list[int]) -> FidelityCheck | None:
+def _measure(
+    client_id: uuid.UUID, product_png: bytes, data: bytes, box: list[int] | None
+) -> Measurement | None:
     try:
-        return FidelityCheck(
-            score=local_fidelity(product_png, data, box), method="local-similarity"
-        )
+        with unit_of_work() as db:
+            calibration = gate.calibration_of(db, client_id)
+        return measure(product_png, data, calibration=calibration, box=box)
     except Exception:  # a score is a nicety: it never fails a finished image
-        log.warning("local fidelity check failed", exc_info=True)
+        log.warning("fidelity measurement failed", exc_info=True)
         return None
+
+
+def _pixel_exact(
+    client_id: uuid.UUID, product_png: bytes, data: bytes, measured: Measurement | None
+) -> tuple[bytes, str, str, dict[str, Any] | None]:
+    """The picture with the product's own pixels, or as generated with the reason why not;
+    and the measurement of the picture kept, with what pixel-exact did (``pixel_exact``)."""
+    if measured is None:
+        return data, "generated", "pixel-exact not applied: the picture could not be measured", None
+    try:
+        done = composite_product(
+            product_png,
+            data,
+            homography=measured.homography,
+            found=measured.found,
+            location_confidence=measured.location_confidence,
+            light=measured.light,
+        )
+    except Exception as error:  # the generated picture is kept: it is a finished image
+        log.warning("pixel-exact compositing failed", exc_info=True)
+        note = f"pixel-exact not applied: it failed ({error})"
+        return data, "generated", note, {**measured.as_dict(), "pixel_exact": {"note": note}}
+    if not done.applied or done.image is None:
+        return data, "generated", done.note, {**measured.as_dict(), "pixel_exact": done.as_dict()}
+    final = _measure(client_id, product_png, done.image, None) or measured
+    return done.image, "composited", done.note, {**final.as_dict(), "pixel_exact": done.as_dict()}
 
 
 def record_calls(image_id: uuid.UUID, calls: Sequence[usage.CallRecord]) -> float:
@@ -358,27 +450,52 @@ def _can_judge(ai: object) -> bool:
 # -- the fidelity judgement: a task of its own -------------------------------------------------
 
 
-def parse_fidelity_check(settings: Mapping[str, Any]) -> float:
-    """The share of a client's images to judge, from its ``fidelity_check`` setting.
+FIDELITY_MODES = ("uncertain", "all", "sample:SHARE", "off")
 
-    ``all`` (the default) is 1.0, ``off`` 0.0, ``sample:0.2`` 0.2; anything else is refused
-    with ``InvalidInput`` naming the setting.
+
+@dataclass(frozen=True)
+class FidelityMode:
+    """A client's ``fidelity_check``: which images get the provider's paid judgement.
+
+    ``uncertain`` (the default): only those whose measured score is in the gate's uncertain
+    band (or that could not be measured); ``all``; ``sample`` (``share`` of them); ``off``.
     """
-    value = str(settings.get("fidelity_check", "all")).strip().lower()
+
+    kind: str
+    share: float
+
+
+def fidelity_mode(settings: Mapping[str, Any]) -> FidelityMode:
+    """The client's ``fidelity_check`` setting, read; anything unknown is refused with
+    ``InvalidInput`` naming the setting."""
+    value = str(settings.get("fidelity_check", "uncertain")).strip().lower()
+    if value == "uncertain":
+        return FidelityMode("uncertain", 1.0)
     if value == "all":
-        return 1.0
+        return FidelityMode("all", 1.0)
     if value == "off":
-        return 0.0
+        return FidelityMode("off", 0.0)
     if value.startswith("sample:"):
         try:
             share = float(value.removeprefix("sample:"))
         except ValueError:
             share = -1.0
         if 0.0 <= share <= 1.0:
-            return share
+            return FidelityMode("sample", share)
     raise InvalidInput(
-        f"fidelity_check must be all, off or sample:SHARE with a share from 0 to 1 (got {value!r})"
+        "fidelity_check must be uncertain, all, off or sample:SHARE with a share from 0 to 1 "
+        f"(got {value!r})"
     )
+
+
+def parse_fidelity_check(settings: Mapping[str, Any]) -> float:
+    """The share of a client's images to judge, from its ``fidelity_check`` setting.
+
+    ``all`` is 1.0, ``off`` 0.0, ``sample:0.2`` 0.2, ``uncertain`` 1.0 (of the images in the
+    uncertain band: :func:`fidelity_mode` says which); anything else is refused with
+    ``InvalidInput`` naming the setting.
+    """
+    return fidelity_mode(settings).share
 
 
 def fidelity_wanted(share: float, image_id: uuid.UUID) -> bool:
@@ -405,7 +522,7 @@ def judge(image_id: uuid.UUID, *, worker_id: str) -> str:
         if image is None or image.status != ImageStatus.COMPLETED or image.image_key is None:
             return "skipped"
         queued = (image.timings or {}).get("fidelity_queued_at")
-        if image.fidelity_score is not None or queued is None:
+        if queued is None:  # not asked for, or answered already
             return "skipped"
         tries = int((image.timings or {}).get("fidelity_tries", 0))
         photo = (
@@ -485,11 +602,21 @@ def _judged(
             for k, v in (image.timings or {}).items()
             if k not in ("fidelity_queued_at", "fidelity_tries")
         }
+        measured = dict(image.fidelity or {})
         if check is not None:
-            timings["fidelity_s"] = round(took_s, 4)
-            image.fidelity_score = check.score
+            timings["judgement_s"] = round(took_s, 4)
+            if "signals" in measured:  # the measurement stays the score; the judgement joins it
+                measured["judgement"] = {"score": check.score, "reason": check.reason}
+                image.fidelity = measured
+            else:
+                image.fidelity_score = check.score
+                image.fidelity = {
+                    **measured,
+                    "judgement": {"score": check.score, "reason": check.reason},
+                }
         image.timings = timings
         image.updated_at = utcnow()
+        _approve_if_trusted(db, image)
 
 
 def complete(
@@ -515,14 +642,13 @@ def complete(
     now = utcnow()
     public = current.settings.r2_public_url
     judge_later = False
-    if kept.fidelity is None and _can_judge(current.ai):
-        with unit_of_work() as db:
-            image = repo.get(db, GeneratedImage, iid, client_id=None)
-            client = repo.get(db, Client, image.client_id, client_id=None) if image else None
-            mode = parse_fidelity_check((client.settings or {}) if client else {})
-        judge_later = fidelity_wanted(mode, iid)
+    measured = kept.measurement
+    judged = "not asked"
+    if kept.product_pixels_note != COMPOSITOR_NOTE:  # the compositor's own: nothing to judge
+        judge_later, judged = _judgement_wanted(iid, current.ai, measured)
     if judge_later:
         timings = {**timings, "fidelity_queued_at": time.time()}
+    fidelity = None if measured is None else {**measured, "judged": judged}
     with unit_of_work() as db:
         _add_calls(db, iid, calls)
         done = repo.update_image(
@@ -538,6 +664,9 @@ def complete(
             prompt_version=prompt_version,
             model=result.model,
             fidelity_score=kept.fidelity.score if kept.fidelity else None,
+            fidelity=fidelity,
+            product_pixels=kept.product_pixels,
+            product_pixels_note=kept.product_pixels_note,
             add_attempts=extra_attempts,
             completed_at=now,
             heartbeat_at=now,
@@ -546,10 +675,55 @@ def complete(
             updated_at=now,
         )
     if done:
+        if not judge_later:
+            with unit_of_work() as db:
+                row = repo.get(db, GeneratedImage, iid, client_id=None, lock=True)
+                if row is not None:
+                    _approve_if_trusted(db, row)
         finish_flow_if_done(iid)
         if judge_later:
             current.queue.dispatch_judgements([iid])
     return done
+
+
+def _judgement_wanted(
+    iid: uuid.UUID, ai: object, measured: Mapping[str, Any] | None
+) -> tuple[bool, str]:
+    """Whether the image gets the provider's judgement, and the word kept for it: ``asked``,
+    ``saved`` (the gate was sure of its score: a paid call not made) or ``not asked``."""
+    if not _can_judge(ai):
+        return False, "not asked"
+    with unit_of_work() as db:
+        image = repo.get(db, GeneratedImage, iid, client_id=None)
+        client = repo.get(db, Client, image.client_id, client_id=None) if image else None
+        mode = fidelity_mode((client.settings or {}) if client else {})
+    if mode.kind != "uncertain":
+        wanted = fidelity_wanted(mode.share, iid)
+        return wanted, "asked" if wanted else "not asked"
+    if measured is None or "score" not in measured:
+        return True, "asked"  # nothing measured: the judgement is all there is
+    threshold = float(measured.get("threshold", 1.0))
+    if gate.in_band(float(measured["score"]), threshold):
+        return True, "asked"
+    return False, "saved"
+
+
+def _approve_if_trusted(db: Session, image: GeneratedImage) -> None:
+    """Auto-approve at generation time: when the client has it on, an image nobody decided
+    that the gate trusts is approved by rule (its flow's run; a share drawn for a spot check)."""
+    if image.review_state != "none" or image.status != ImageStatus.COMPLETED:
+        return
+    client = repo.get(db, Client, image.client_id, client_id=None)
+    if client is None or not (client.settings or {}).get("auto_approve"):
+        return
+    calibration = gate.calibration_of(db, image.client_id)
+    if gate.verdict(image.fidelity_score, image.fidelity, calibration) != "trusted":
+        return
+    batch = f"flow:{image.flow_id}"
+    first = not repo.rule_approvals(db, session_id=None, batch=batch)
+    approved = repo.approve_by_rule(db, [image.id], now=utcnow(), batch=batch)
+    if approved and (first or gate.drawn_for_spot_check(image.id)):
+        repo.update_images(db, approved, spot_check=True)
 
 
 def fail(

@@ -60,6 +60,7 @@ __all__ = [
     "RuleRun",
     "Version",
     "approve_by_rule",
+    "approve_trusted",
     "decide",
     "lineage",
     "pick_variant",
@@ -69,6 +70,7 @@ __all__ = [
     "rerun_with_note",
     "review_queue",
     "set_favourite",
+    "trusted",
     "undo_decisions",
     "undo_rule",
 ]
@@ -237,6 +239,8 @@ class Version:
     fidelity_score: float | None
     thumbnail_key: str | None
     changes: list[str]
+    product_pixels: str = "generated"
+    product_pixels_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -543,6 +547,41 @@ def approve_by_rule(
         approved = repo.approve_rule_matches(db, rule, now=utcnow(), batch=batch)
         gate.draw_spot_checks(db, approved)
         return len(approved)
+
+
+def trusted(scope: Scope, *, session_id: uuid.UUID | str) -> list[uuid.UUID]:
+    """The session's finished images nobody decided that the fidelity gate trusts, by the
+    client's calibration (what "approve everything the gate trusts" would approve)."""
+    scope.require(Action.READ)
+    with read_only() as db:
+        session = load_session(db, scope, session_id)
+        calibration = gate.calibration_of(db, session.client_id)
+        rows = repo.review_rows(db, session_id=session.id)
+    return [
+        row.id
+        for row in rows
+        if row.status == ImageStatus.COMPLETED
+        and row.review_state == "none"
+        and gate.verdict(row.fidelity_score, row.fidelity, calibration) == "trusted"
+    ]
+
+
+def approve_trusted(
+    scope: Scope, *, session_id: uuid.UUID | str, only: Sequence[uuid.UUID | str] | None = None
+) -> RuleRun:
+    """Approve everything the gate trusts in the session, by rule: one run, undone in one
+    step (:func:`undo_rule` with its ``batch``), a share drawn for a spot check. ``only``
+    limits it to the images a person was shown (images finished since are not touched)."""
+    scope.require(Action.EDIT)
+    wanted = trusted(scope, session_id=session_id)
+    if only is not None:
+        shown = {parse_id(i, "image") for i in only}
+        wanted = [i for i in wanted if i in shown]
+    batch = gate.new_batch()
+    with unit_of_work() as db:
+        approved = repo.approve_by_rule(db, wanted, now=utcnow(), batch=batch)
+        sampled = gate.draw_spot_checks(db, approved)
+    return RuleRun(batch=batch, approved=approved, spot_checks=sampled)
 
 
 def undo_rule(scope: Scope, *, session_id: uuid.UUID | str, batch: str | None = None) -> int:

@@ -62,6 +62,9 @@ class SpendRow:
     cost_per_approved_usd: float | None = None
     client_id: str | None = None
     kinds: dict[str, float] = field(default_factory=dict)  # cost by kind within the group
+    judgements: int = 0  # fidelity judgement calls made
+    judgements_saved: int | None = None  # by client/session: judgements the gate did not ask
+    judgements_saved_usd: float | None = None  # what they would have cost (at the mean paid)
 
 
 def spend(
@@ -103,9 +106,11 @@ def spend(
             row.thinking_tokens += record.tokens.thinking
             row.cost_usd += record.cost_usd
             row.kinds[record.kind.value] = row.kinds.get(record.kind.value, 0.0) + record.cost_usd
+            row.judgements += 1 if record.kind.value == "judgement" else 0
         if by in ("client", "session"):
             approved = ledger.approved_counts(db, client_id=cid, since=since)
             _add_approved(db, rows, approved, by)
+            _add_saved(rows, repo.judgements_saved(db, client_id=cid, since=since), by)
     for row in rows.values():
         row.cost_usd = round(row.cost_usd, 8)
     if by == "day":
@@ -130,6 +135,21 @@ def _add_approved(
     for key, row in rows.items():
         row.approved = per.get(key, 0)
         row.cost_per_approved_usd = row.cost_usd / row.approved if row.approved else None
+
+
+def _add_saved(
+    rows: dict[str, SpendRow], saved: dict[tuple[uuid.UUID, uuid.UUID], int], by: str
+) -> None:
+    """The judgement calls the gate saved (``fidelity_check: uncertain``), and their worth at
+    the mean cost of the judgements that were paid in the group."""
+    per: dict[str, int] = defaultdict(int)
+    for (cid, sid), count in saved.items():
+        per[str(cid) if by == "client" else str(sid)] += count
+    for key, row in rows.items():
+        row.judgements_saved = per.get(key, 0)
+        paid = row.kinds.get("judgement", 0.0)
+        if row.judgements and row.judgements_saved:
+            row.judgements_saved_usd = round(row.judgements_saved * paid / row.judgements, 8)
 
 
 @dataclass(frozen=True)

@@ -219,3 +219,45 @@ def undo_rule_approvals(db: Session, ids: Sequence[uuid.UUID], *, now: dt.dateti
         )
     )
     return sum(bulk(db, stmt.where(GeneratedImage.id.in_(chunk))).rowcount for chunk in chunks(ids))
+
+
+def _labelled(client_id: uuid.UUID) -> list[Any]:
+    return [
+        GeneratedImage.client_id == client_id,
+        GeneratedImage.status == ImageStatus.COMPLETED,
+        GeneratedImage.decided_by == "person",
+        GeneratedImage.review_state.in_(("approved", "rejected")),
+    ]
+
+
+def label_stamp(db: Session, client_id: uuid.UUID) -> tuple[int, dt.datetime | None]:
+    """How many of the client's images a person decided, and when the latest changed."""
+    stmt = select(func.count(), func.max(GeneratedImage.updated_at)).where(*_labelled(client_id))
+    count, latest = db.execute(stmt).one()
+    return int(count), latest
+
+
+def review_labels(db: Session, client_id: uuid.UUID) -> list[tuple[dict[str, float], bool]]:
+    """The client's review decisions as labels: (the image's measured signals, approved)."""
+    stmt = select(GeneratedImage.fidelity, GeneratedImage.review_state).where(*_labelled(client_id))
+    labels = []
+    for fidelity, state in db.execute(stmt):
+        signals = (fidelity or {}).get("signals") if isinstance(fidelity, dict) else None
+        labels.append((dict(signals or {}), state == "approved"))
+    return labels
+
+
+def judgements_saved(
+    db: Session, *, client_id: uuid.UUID | None, since: dt.datetime | None
+) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
+    """Images whose paid judgement the gate did not ask (sure of its score), by (client,
+    session)."""
+    stmt = select(GeneratedImage.client_id, GeneratedImage.studio_session_id, func.count()).where(
+        GeneratedImage.fidelity["judged"].as_string() == "saved"
+    )
+    if client_id is not None:
+        stmt = stmt.where(GeneratedImage.client_id == client_id)
+    if since is not None:
+        stmt = stmt.where(GeneratedImage.completed_at >= since)
+    stmt = stmt.group_by(GeneratedImage.client_id, GeneratedImage.studio_session_id)
+    return {(cid, sid): int(n) for cid, sid, n in db.execute(stmt)}

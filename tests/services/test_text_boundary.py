@@ -1,0 +1,108 @@
+"""Issue 24, finding 6: one text boundary. A NUL byte (or another control character) from any
+service input is an ``InvalidInput`` naming the field, on SQLite and on PostgreSQL, and nothing is
+written; never a raw ``DataError`` from the database.
+
+Each case is what an attacker sent: sign-in before any authentication, a session name, a scene's
+file name, a webhook secret, the name typed on an invitation.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from tests import factories
+from visualizer_core import backends
+from visualizer_core.errors import InvalidInput
+from visualizer_core.scope import ADMIN, Role
+from visualizer_core.services import auth, clients, sessions
+
+
+def _owner() -> tuple[clients.ClientRead, object]:
+    client = factories.create_client()
+    return client, factories.member_scope(client.id, Role.OWNER)
+
+
+def sign_in_email() -> None:
+    auth.sign_in("victim\x00@example.com", "whatever it is")
+
+
+def session_name() -> None:
+    client, owner = _owner()
+    sessions.create_session(owner, client_id=client.id, name="Spring\x00")  # type: ignore[arg-type]
+
+
+def session_rename() -> None:
+    client, owner = _owner()
+    made = sessions.create_session(owner, client_id=client.id, name="Spring")  # type: ignore[arg-type]
+    sessions.rename_session(owner, session_id=made.id, name="Autumn\x1b[31m")  # type: ignore[arg-type]
+
+
+def scene_file_name() -> None:
+    client, owner = _owner()
+    made = sessions.create_session(owner, client_id=client.id, name="Scenes")  # type: ignore[arg-type]
+    added = sessions.add_scenes(
+        owner,  # type: ignore[arg-type]
+        session_id=made.id,
+        files=[("lounge\x00.jpg", factories.scene_photo())],
+    )
+    assert added.failed, "a file name with a NUL must not be stored"
+    raise InvalidInput(str(added.failed[0]["error"]))
+
+
+def webhook_secret() -> None:
+    client, owner = _owner()
+    clients.set_webhook(
+        owner,  # type: ignore[arg-type]
+        client_id=client.id,
+        url="https://93.184.215.14/hook",
+        secret="sixteen-chars-at-least\x00",
+    )
+
+
+def invitation_name() -> None:
+    client = factories.create_client()
+    invitation = clients.invite_member(
+        ADMIN, client_id=client.id, email=f"new-{uuid.uuid4().hex[:6]}@example.com", role="viewer"
+    )
+    assert invitation.token is not None
+    auth.accept_invite(invitation.token, password="a good password", name="Mallory\x00")
+
+
+def client_name() -> None:
+    clients.create_client(ADMIN, name="Acme\x00")
+
+
+CASES: dict[str, tuple[Callable[[], None], str]] = {
+    "sign-in email": (sign_in_email, "email"),
+    "session name": (session_name, "name"),
+    "session rename": (session_rename, "name"),
+    "scene file name": (scene_file_name, "control character"),
+    "webhook secret": (webhook_secret, "webhook secret"),
+    "invitation name": (invitation_name, "name"),
+    "client name": (client_name, "name"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_control_character_in_any_input_is_refused_naming_the_field(
+    backend: backends.Backends, case: str
+) -> None:
+    action, field = CASES[case]
+    with pytest.raises(InvalidInput) as refused:
+        action()
+    message = str(refused.value)
+    assert field in message and "control character" in message, message
+    assert "DataError" not in message and "\x00" not in message
+
+
+def test_nothing_half_written_after_a_refused_name(backend: backends.Backends) -> None:
+    client, owner = _owner()
+    with pytest.raises(InvalidInput, match="name"):
+        sessions.create_session(owner, client_id=client.id, name="Half\x00")  # type: ignore[arg-type]
+    assert sessions.list_sessions(owner) == []  # type: ignore[arg-type]
+    # lines are fine where text has lines
+    made = sessions.create_session(owner, client_id=client.id, name="Two\tparts")  # type: ignore[arg-type]
+    assert made.name == "Two\tparts"
