@@ -235,6 +235,12 @@ def shown_image(page: Page) -> tuple[str, int]:
     return found[1], int(found[2])
 
 
+def keys_back(page: Page) -> None:
+    """Wait until the page's shortcuts are back (a dialog just closed: its run must end)."""
+    wait_idle(page)
+    expect(page.get_by_role("button", name="Approve Shortcut A")).to_be_visible()
+
+
 def no_traceback(page: Page) -> None:
     """No exception box anywhere on the page, nor in an open dialog."""
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
@@ -285,6 +291,7 @@ def test_review_with_the_keyboard_acts_on_the_image_shown(
     page.keyboard.press("Enter")
     expect(page.get_by_role("dialog")).to_have_count(0)
     wait_for_counter(page, 1)
+    keys_back(page)
     no_traceback(page)
     after = made.states()
     remade = [i for i, (_, _, source) in after.items() if source == target]
@@ -306,7 +313,7 @@ def test_review_with_the_keyboard_acts_on_the_image_shown(
     no_traceback(page)
     page.keyboard.press("Escape")  # Esc closes it, nothing changed
     expect(page.get_by_role("dialog")).to_have_count(0)
-    wait_idle(page)
+    keys_back(page)
     assert made.states() == after
 
     # A, then Z: the toast names what was done; Z takes it back and shows that image again.
