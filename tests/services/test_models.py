@@ -74,7 +74,7 @@ def test_the_estimate_is_costed_by_size_and_counts_inputs_as_the_adapter(
         scope, client_id=scope.client_id, products=1, settings=FlowSettings(image_size="4K")
     )
     assert big.cost_usd - one.cost_usd == pytest.approx((2520 - 1120) * 40.0 / 1e6)
-    usage = estimates.typical_image_usage(DEFAULT_IMAGE_MODEL)
+    usage = registry.typical_image_usage(DEFAULT_IMAGE_MODEL)
     info = registry.lookup(DEFAULT_IMAGE_MODEL)
     assert info is not None
     assert usage["input_tokens"] == 2 * info.input_image_tokens + registry.TYPICAL_PROMPT_TOKENS

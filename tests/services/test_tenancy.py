@@ -78,6 +78,7 @@ def service_functions() -> dict[str, Callable[..., Any]]:
 # Public names (no underscore) that are not exported, and why no member can reach them.
 INTERNAL: dict[str, str] = {
     "sessions.load_session": "repository helper of the services: takes an open db session first",
+    "products.no_photo_reason": "words a product's stored photo errors for a person; no ids",
     "learning.note_placement": "counts inside the caller's unit of work, after its scope check",
     "learning.lessons_of": "read inside match_session's unit of work, after its scope check",
     "generation.flow_status": "helper of wait_for_flows, called after the scope check there",
@@ -506,6 +507,12 @@ REGISTRY: dict[str, Entry] = {
         control=False,  # nothing of B's flow waits for a decision (tests/services/test_economy)
     ),
     "economy.economy_available": Special("reads the configuration only"),
+    # models (the registry and the configuration; no client's rows)
+    "models.account_pause": Case(Action.READ, listing=lambda t, w: {}),
+    "models.check_flow_model": Case(Action.READ, listing=lambda t, w: {"settings": FlowSettings()}),
+    "models.image_size_prices": Case(Action.READ, listing=lambda t, w: {}),
+    "models.image_sizes": Case(Action.READ, listing=lambda t, w: {}),
+    "models.model_warnings": Case(Action.READ, listing=lambda t, w: {}),
     "economy.economy_status": Case(Action.READ, lambda t, w: {"flow_id": t.flow_id}),
     "economy.poll_economy": Case(Action.ADMIN, lambda t, w: {}),
     "economy.submit_economy": Case(Action.GENERATE, lambda t, w: {"flow_id": t.flow_id}),
@@ -515,6 +522,17 @@ REGISTRY: dict[str, Entry] = {
     ),
     # spend (the ledger of provider calls)
     "spend.cost_per_image": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
+    "spend.cost_per_approved": Case(Action.MANAGE, lambda t, w: {"client_id": t.client_id}),
+    "spend.backend_of": Special("pure: a model's name to its backend; no ids"),
+    "spend.paid_cost_per_approved": Special("pure: sums rows a scoped call returned; no ids"),
+    "export.image_size_for": Special("pure: a delivery preset to a generation size; no ids"),
+    "export.with_delivery_size": Case(
+        Action.READ, lambda t, w: {"session_id": t.session_id, "settings": FlowSettings()}
+    ),
+    "generation.batch_status": Case(Action.READ, lambda t, w: {"flow_id": t.flow_id}),
+    "review.undo_decisions": Case(
+        Action.EDIT, lambda t, w: {"changes": {t.image_id: ("none", "approved")}}
+    ),
     "spend.spend": Case(Action.MANAGE, lambda t, w: {"client_id": t.client_id, "_": t.image_id}),
     # export
     "export.export_session": Case(

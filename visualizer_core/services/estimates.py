@@ -28,12 +28,11 @@ from visualizer_core.services import spend
 from visualizer_core.services._uow import own_client, unit_of_work
 from visualizer_core.services.generation import quota_left
 
-__all__ = ["GenerationEstimate", "estimate_generation", "typical_image_usage"]
+__all__ = ["GenerationEstimate", "estimate_generation"]
 
 # A typical image call: models.typical_image_usage (two input images counted as the adapter
 # counts them, a short prompt, one picture of the flow's size). Used only to estimate; the real
 # usage of each call is stored on its image.
-typical_image_usage = models.typical_image_usage
 TYPICAL_SECONDS = {"local": 0.5, "gemini": 12.0}
 HISTORY = 50
 
@@ -78,11 +77,11 @@ def _cost_per_image(
     )
     if recorded.image_usd is not None:
         # The client's history is at the model's default size: what another size adds.
-        default = typical_image_usage(model)
-        chosen = typical_image_usage(model, settings.image_size)
+        default = models.typical_image_usage(model)
+        chosen = models.typical_image_usage(model, settings.image_size)
         extra = estimate(model, chosen) - estimate(model, default)
         return recorded.image_usd + extra * factor
-    image = estimate(model, typical_image_usage(model, settings.image_size))
+    image = estimate(model, models.typical_image_usage(model, settings.image_size))
     return image * factor + estimate(ai.text_model, _judgement_usage(ai.text_model))
 
 

@@ -432,6 +432,7 @@ def with_delivery_size(
     it names none: a 1K picture cannot serve Merchant Center's 1500 px recommendation. Kept
     as they are when the client chose no preset yet, the preset needs no size, or the model
     does not draw that size."""
+    scope.require(Action.READ)
     if settings.image_size is not None:
         return settings
     with unit_of_work() as db:

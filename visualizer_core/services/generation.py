@@ -122,7 +122,9 @@ def generate(
     settings = export.with_delivery_size(
         scope, session_id=session_id, settings=settings or FlowSettings()
     )
-    check_flow_model(scope, settings)  # a retired or unpriced model, a size it does not draw
+    check_flow_model(
+        scope, settings=settings
+    )  # a retired or unpriced model, a size it does not draw
     with unit_of_work() as db:
         session = load_session(db, scope, session_id)
         sid, client_id = session.id, session.client_id

@@ -69,7 +69,7 @@ def image_size_prices(
     }
 
 
-def check_flow_model(scope: Scope, settings: FlowSettings) -> str:
+def check_flow_model(scope: Scope, *, settings: FlowSettings) -> str:
     """The image model a flow with ``settings`` will use, or InvalidInput in one line: the
     model retired (its replacement named), has no price, or does not draw the size asked."""
     scope.require(Action.READ)

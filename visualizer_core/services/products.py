@@ -55,7 +55,6 @@ __all__ = [
     "get_product",
     "import_products",
     "list_products",
-    "no_photo_reason",
 ]
 
 # Below this many photos, a process pool costs more than it saves.
