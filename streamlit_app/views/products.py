@@ -129,7 +129,7 @@ where = last.selectbox(
     ["All", "In the open session"],
     key="products.where",
     disabled=open_session is None,
-    help=(f"Those matched in {open_session.name}" if open_session else "No session is open"),
+    help=(f"Those matched in {plain(open_session.name)}" if open_session else "No session is open"),
 )
 
 shown = attempt(

@@ -165,7 +165,8 @@ def test_a_size_preset_says_it_enlarges_and_crops_before_preparing(
     assert check.ok and len(check.warnings) == 4  # each picture: enlarged, and cropped
     said = " ".join(f.sentence() for f in check.warnings)
     assert "enlarged 4.7x to 2048 x 2048" in said
-    assert "cropped from the centre to 439 x 439" in said
+    # the measured product's outline is known, so the crop goes around it
+    assert "cropped around the product to 439 x 439" in said
 
 
 def test_the_crop_goes_around_the_product_when_its_outline_is_known(

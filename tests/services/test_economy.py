@@ -21,7 +21,7 @@ from visualizer_core.db.models import GeneratedImage
 from visualizer_core.errors import InvalidInput
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN, ClientScope
-from visualizer_core.services import economy, generation, jobs
+from visualizer_core.services import clients, economy, generation, jobs
 
 
 @pytest.fixture
@@ -40,6 +40,8 @@ def _economy_flow(
     tmp_path: Path, server: GeminiStandIn, products: int
 ) -> tuple[ClientScope, uuid.UUID]:
     scope, session_id = flows.prepared_session(tmp_path, products_count=products)
+    # every image judged (the default, "uncertain", judges only the scores near the threshold)
+    clients.set_fidelity_check(ADMIN, client_id=scope.client_id, mode="all")
     server.reset()
     flow = generation.generate(scope, session_id=session_id, settings=FlowSettings(economy=True))
     return scope, flow.flow_id
