@@ -77,12 +77,6 @@ def _pixels(data: bytes) -> NDArray[np.uint8]:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
-@pytest.mark.xfail(
-    reason="issue 21, open: the locator's last changes miss this plain drawn product (about a"
-    " third of faithful plain products are 'not found'); pixel-exact itself is checked below"
-    " with the placement given, and end to end in tests/services/test_fidelity_gemini.py",
-    strict=False,
-)
 def test_a_found_products_own_pixels_come_back_exactly() -> None:
     cutout = _cutout()
     picture, faithful, core = _render(cutout)

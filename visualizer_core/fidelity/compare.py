@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 
 __all__ = ["COMPARE_SIDE", "Comparison", "compare", "delta_e_2000"]
 
-COMPARE_SIDE: Final = 224  # long side of the compared copies, in pixels
+COMPARE_SIDE: Final = 160  # long side of the compared copies, in pixels
 MARGIN: Final = 0.15  # the frame around the product, for the ring of surroundings
 MAX_TINT: Final = 0.18  # white balance forgiven: each channel's gain within 18 % of neutral
 _SSIM_WINDOW: Final = 7
