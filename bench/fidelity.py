@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from visualizer_core.fidelity import Calibration, default_calibration, measure
-from visualizer_core.fidelity.calibration import FEATURES, NEVER
+from visualizer_core.fidelity.calibration import SIGNALS_ONLY
 from visualizer_core.fidelity.examples import (
     CATEGORIES,
     KINDS,
@@ -52,19 +52,6 @@ PAIRS = int(os.environ.get("BENCH_FIDELITY_PAIRS", "300"))
 PIXEL_EXACT_PICTURES = 24
 PIXEL_EXACT_DRIFTS = ("recolour", "washed_out", "part_missing")
 _PIXEL_EXACT_SEED = 2_000_003  # products and scenes of neither split
-
-# Only the signals are needed while measuring; the shipped calibration scores them after.
-_SIGNALS_ONLY = Calibration(
-    weights=(0.0,) * len(FEATURES),
-    bias=0.0,
-    mean=(0.0,) * len(FEATURES),
-    scale=(1.0,) * len(FEATURES),
-    threshold=NEVER,
-    precision=0.0,
-    recall=0.0,
-    decisions=0,
-    source="shipped",
-)
 
 
 @dataclass(frozen=True)
@@ -84,7 +71,7 @@ def measure_pairs(count: int) -> list[Row]:
     rows = []
     for example in labelled_pairs(count, split="test"):
         started = time.process_time()
-        measured = measure(example.product, example.image, calibration=_SIGNALS_ONLY)
+        measured = measure(example.product, example.image, calibration=SIGNALS_ONLY)
         cpu_ms = (time.process_time() - started) * 1000
         rows.append(Row(example.kind, example.category, measured.signals, measured.found, cpu_ms))
     return rows

@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 __all__ = [
     "FEATURES",
     "MIN_DECISIONS",
+    "SIGNALS_ONLY",
     "Calibration",
     "calibrate",
     "choose_threshold",
@@ -273,6 +274,21 @@ def calibrate(
         source="client",
         target_precision=target_precision,
     )
+
+
+SIGNALS_ONLY: Final = Calibration(
+    weights=(0.0,) * len(FEATURES),
+    bias=0.0,
+    mean=(0.0,) * len(FEATURES),
+    scale=(1.0,) * len(FEATURES),
+    threshold=NEVER,
+    precision=0.0,
+    recall=0.0,
+    decisions=0,
+    source="shipped",
+)
+"""Every weight 0 (every score 0.5, nothing approved): for measuring only the signals, as the
+fit and the benchmark do, with no earlier calibration needed, or used."""
 
 
 @lru_cache(maxsize=1)

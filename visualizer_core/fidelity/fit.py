@@ -13,38 +13,18 @@ import json
 import sys
 from pathlib import Path
 
-from visualizer_core.fidelity.calibration import (
-    DATA_FILE,
-    FEATURES,
-    NEVER,
-    Calibration,
-    calibrate,
-)
+from visualizer_core.fidelity.calibration import DATA_FILE, SIGNALS_ONLY, Calibration, calibrate
 from visualizer_core.fidelity.examples import labelled_pairs
 from visualizer_core.fidelity.measure import measure
 
 __all__ = ["fit", "main"]
-
-# Fitting needs only the signals: measured with every weight 0 (every score 0.5, nothing
-# approved), so that no earlier calibration is needed, or used.
-_NEUTRAL = Calibration(
-    weights=(0.0,) * len(FEATURES),
-    bias=0.0,
-    mean=(0.0,) * len(FEATURES),
-    scale=(1.0,) * len(FEATURES),
-    threshold=NEVER,
-    precision=0.0,
-    recall=0.0,
-    decisions=0,
-    source="shipped",
-)
 
 
 def fit(pairs: int, *, target_precision: float = 0.97) -> Calibration:
     """The calibration fitted on ``pairs`` pairs of the ``fit`` split."""
     examples = []
     for example in labelled_pairs(pairs, split="fit"):
-        measured = measure(example.product, example.image, calibration=_NEUTRAL)
+        measured = measure(example.product, example.image, calibration=SIGNALS_ONLY)
         examples.append((measured.signals, example.faithful))
     return calibrate(examples, target_precision=target_precision)
 
