@@ -461,6 +461,11 @@ def test_qualifiers_that_name_a_user_put_the_product_in_that_users_room(
         ("Lake Erie Heart Essential Tee", "Shirts & Tops", None),
         ("Yellow Wool Jumper", "Shirts & Tops", None),
         ("Wooden Fence", "Fence Panels", "outdoor"),
+        # a cot is a baby's bed, its sheet bedding; a cot to camp on is camp furniture
+        ("Baby Crib Sheet", "Bed Sheets", "kids_room"),
+        ("Cot Sheet", "Bed Sheets", "kids_room"),
+        ("Wooden Cot", "Cribs & Toddler Beds", "kids_room"),
+        ("Folding Camping Cot", "Camp Furniture > Cots", "outdoor"),
     ],
 )
 def test_names_as_stores_write_them(name: str, path_ends: str, first_room: str | None) -> None:
