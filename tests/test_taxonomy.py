@@ -464,3 +464,37 @@ def test_qualifiers_that_name_a_user_put_the_product_in_that_users_room(
 ) -> None:
     found = taxonomy.classify(name)
     assert found.rooms and found.rooms[0] == first_room, found
+
+
+@pytest.mark.parametrize(
+    ("name", "path_ends", "first_room"),
+    [
+        # what a product is not, said with "no" or "non", is not what it is
+        ("Perfect Fit No Drill Pleated Blind", "Window Blinds & Shades", "living_room"),
+        ("Non Stick Frying Pan 28cm", "Skillets & Frying Pans", "kitchen"),
+        # a spaced hyphen parts a name as a dash does: the colour after it is not the product,
+        # and a colour word before it does not name the product either
+        ("Perfect Fit No Drill Metal Blind - Sand - 25mm", "Window Blinds & Shades", "living_room"),
+        ("Plain Soft Cream - Day and Night Blinds", "Window Blinds & Shades", "living_room"),
+        # the words clothing stores and garden centres use for what the taxonomy names otherwise
+        ("Lake Erie Heart Essential Tee", "Shirts & Tops", None),
+        ("Yellow Wool Jumper", "Shirts & Tops", None),
+        ("Wooden Fence", "Fence Panels", "outdoor"),
+        # a cot is a baby's bed, its sheet bedding; a cot to camp on is camp furniture
+        ("Baby Crib Sheet", "Bed Sheets", "kids_room"),
+        ("Cot Sheet", "Bed Sheets", "kids_room"),
+        ("Wooden Cot", "Cribs & Toddler Beds", "kids_room"),
+        ("Folding Camping Cot", "Camp Furniture > Cots", "outdoor"),
+    ],
+)
+def test_names_as_stores_write_them(name: str, path_ends: str, first_room: str | None) -> None:
+    found = taxonomy.classify(name)
+    assert found.path is not None and found.path.endswith(path_ends), found
+    assert (found.rooms[0] if found.rooms else None) == first_room, found
+
+
+def test_the_senses_a_store_names_outright_are_kept() -> None:
+    assert (taxonomy.classify("Golf Tees, Pack of 50").path or "").endswith("Golf Tees")
+    assert (taxonomy.classify("Baby Jumper Bouncer").path or "").endswith("Baby Jumpers & Swings")
+    # a hyphen inside a word is no break
+    assert taxonomy.normalize_text("V-Neck T-Shirt - Blue") == "v neck t shirt . blue"

@@ -153,7 +153,21 @@ def user_create(
         if not password:
             fail("no password on stdin")
     user = clients.create_user(ADMIN, email=email, client_id=client, role=role, password=password)
-    emit(as_json, {"id": str(user.id), "email": user.email}, f"user {user.id} {user.email}")
+    human = f"user {user.id} {user.email}"
+    if user.memberships_removed:  # a take-back: the person should hear it from the admin
+        human += (
+            "; the account was unverified, so the memberships accepted through copied "
+            f"invitation links were removed: {', '.join(user.memberships_removed)}"
+        )
+    emit(
+        as_json,
+        {
+            "id": str(user.id),
+            "email": user.email,
+            "memberships_removed": list(user.memberships_removed),
+        },
+        human,
+    )
 
 
 @user_app.command("set-password")

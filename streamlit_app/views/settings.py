@@ -1,4 +1,5 @@
-"""Settings of the active client, for its owners: members and roles, the webhook, usage."""
+"""Settings of the active client, for its owners: members and roles, the webhook and its
+delivery log, usage."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import streamlit as st
 from streamlit_app.common import attempt, can, identity, plain, scope, succeeded
 from visualizer_core import taxonomy
 from visualizer_core.scope import Action, Role
-from visualizer_core.services import clients, learning
+from visualizer_core.services import clients, learning, notify
 
 ROLES = [r.value for r in Role]
 REMOVING = "settings.removing"  # the member whose removal waits for a yes
@@ -263,6 +264,38 @@ if (
 ):
     st.session_state["settings.notice"] = "Webhook removed."
     st.rerun()
+
+st.markdown("**Recent deliveries**")
+log = attempt(notify.delivery_log, member, client_id=member.client_id)
+if log:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "when": d.at,
+                    "flow": d.flow_name or str(d.flow_id)[:8],
+                    "event": d.event,
+                    "host": d.host,
+                    "result": "delivered" if d.delivered else "failed",
+                    "status": d.status_code,
+                    "error": d.error or "",
+                    "attempts": d.attempts,
+                    "duration (s)": None if d.duration_ms is None else d.duration_ms / 1000,
+                }
+                for d in log
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        key="settings.webhook_log",
+    )
+    st.caption(
+        f"The last {len(log)} deliveries, newest first (at most "
+        f"{notify.DELIVERY_LOG_LENGTH}); times in UTC. Status is the receiver's"
+        " last answer; attempts count the retries of 5xx, 429 and network errors too."
+    )
+elif log is not None:
+    st.caption("No deliveries yet: one is made when a session's generation finishes.")
 
 # -- what matching learned -----------------------------------------------------------------------
 

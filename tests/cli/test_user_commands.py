@@ -87,6 +87,32 @@ def test_2_user_create_refuses_to_merge_an_unverified_account(backend: Backends)
     ] == [a.id]
 
 
+def test_2_user_create_with_a_password_takes_an_unverified_account_back(
+    backend: Backends,
+) -> None:
+    a, b = clients.create_client(ADMIN, name="A"), clients.create_client(ADMIN, name="B")
+    copied = clients.invite_member(ADMIN, client_id=a.id, email="claimed@x.test", role="editor")
+    assert copied.token is not None
+    auth.accept_invite(copied.token, password="chosen by the link holder")
+    done = ok_json(
+        backend,
+        "user",
+        "create",
+        "claimed@x.test",
+        "--client",
+        str(b.id),
+        "--role",
+        "owner",
+        "--password-stdin",
+        stdin="the person's own one\n",
+    )
+    assert done["email"] == "claimed@x.test" and done["memberships_removed"] == ["A"]
+    with pytest.raises(auth.SignInFailed):
+        auth.sign_in("claimed@x.test", "chosen by the link holder")
+    person = auth.sign_in("claimed@x.test", "the person's own one")
+    assert [m.client_id for m in person.memberships] == [b.id]
+
+
 @pytest.mark.parametrize(
     "secret",
     [

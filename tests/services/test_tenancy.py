@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 import visualizer_core.services
 from tests.factories import product_photo, scene_photo
 from visualizer_core import backends
+from visualizer_core.db.models import Client
 from visualizer_core.errors import Forbidden, InvalidInput, NotFound
 from visualizer_core.inspiration import InspirationPhoto
 from visualizer_core.schemas import FlowSettings
@@ -46,10 +47,12 @@ from visualizer_core.services import (
     gallery,
     generation,
     inspiration,
+    notify,
     plans,
     products,
     sessions,
 )
+from visualizer_core.services._uow import unit_of_work
 
 # -- the service surface ------------------------------------------------------------------------
 
@@ -375,6 +378,19 @@ def _inspiration_from_another_client_fails(w: World) -> None:
     assert [f["error"].endswith("not found") for f in result.failed] == [True, True]
 
 
+def _delivery_log_shows_own_deliveries_only(w: World) -> None:
+    for tenant in (w.a, w.b):
+        tenant.flow  # noqa: B018 - finished (and announced to nobody) before a webhook is set
+        with unit_of_work() as db:  # an address the guard refuses: recorded, nothing sent
+            row = db.get(Client, tenant.client_id)
+            assert row is not None
+            row.webhook_url, row.webhook_secret = "http://127.0.0.1:9/hook", "s" * 32
+        assert notify.deliver_flow_webhook(tenant.flow_id) == "failed"
+    for tenant in (w.a, w.b):
+        log = notify.delivery_log(tenant.scope(), client_id=tenant.client_id)
+        assert [d.flow_id for d in log] == [tenant.flow_id], log
+
+
 _WORKER = "worker task: the queue calls it with ids it dispatched itself, never a person"
 _PURE = "pure helper: reads and writes no data"
 
@@ -646,6 +662,11 @@ REGISTRY: dict[str, Entry] = {
     # notify
     "notify.flow_summary": Special(_PURE),
     "notify.webhook_deliveries": Case(Action.MANAGE, lambda t, w: {"flow_id": t.flow_id}),
+    "notify.delivery_log": Case(
+        Action.MANAGE,
+        lambda t, w: {"client_id": t.client_id, "_": t.flow_id},
+        check=_delivery_log_shows_own_deliveries_only,
+    ),
     # previews
     "previews.product_picture": Case(Action.READ, lambda t, w: {"product_id": t.product_id}),
     "previews.scene_picture": Case(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.plugin import wait_until
 from tests.studio.conftest import (
     TIMEOUT,
     Studio,
@@ -16,8 +17,10 @@ from tests.studio.conftest import (
     generate_and_wait,
     texts,
 )
+from visualizer_core.db.models import Client
 from visualizer_core.scope import Role
-from visualizer_core.services import clients
+from visualizer_core.services import clients, notify
+from visualizer_core.services._uow import unit_of_work
 
 
 def test_only_owners_have_a_settings_page(open_app: Callable[..., AppTest]) -> None:
@@ -126,6 +129,41 @@ def test_the_webhook_is_saved_with_its_secret_and_a_bad_url_refused(
     assert not app.exception
     assert any("https://93.184.215.14/visualizer" in s.value for s in app.success)
     assert len(app.code[0].value) >= 16
+
+
+def test_owners_see_the_webhook_delivery_log(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    app = open_app("owner", "settings")
+    assert "No deliveries yet: one is made when a session's generation finishes." in texts(app)
+
+    # A receiver that the outbound guard refuses when the delivery is made (a name that now
+    # resolves to loopback, say): the delivery fails at once and nothing leaves the machine.
+    with unit_of_work() as db:
+        row = db.get(Client, studio.client_id)
+        assert row is not None
+        row.webhook_url = "https://127.0.0.1:8443/hooks/visualizer?key=secret-in-query"
+        row.webhook_secret = "the-receivers-shared-secret-0123456789"
+    generate_and_wait(studio)
+    wait_until(
+        lambda: notify.delivery_log(studio.scope(), client_id=studio.client_id),
+        TIMEOUT,
+        "the finished flow's delivery to be on record",
+    )
+
+    app = open_app("owner", "settings")
+    assert not app.exception
+    log = frame(app, "when", "flow", "event", "host", "status", "error", "attempts")
+    assert len(log) == 1
+    [delivery] = log.to_dict("records")
+    assert (delivery["event"], delivery["host"], delivery["result"]) == (
+        "flow.finished",
+        "127.0.0.1:8443",
+        "failed",
+    )
+    assert "loopback" in delivery["error"] and delivery["attempts"] == 0
+    assert "secret-in-query" not in log.to_string()
+    assert "The last 1 deliveries, newest first" in texts(app)
 
 
 def test_owners_see_what_matching_learned_and_forget_it(
