@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit_app.common import attempt, can, identity, plain, scope, succeeded
 from visualizer_core import taxonomy
 from visualizer_core.scope import Action, Role
-from visualizer_core.services import clients, learning, notify
+from visualizer_core.services import budgets, clients, learning, notify
 
 ROLES = [r.value for r in Role]
 REMOVING = "settings.removing"  # the member whose removal waits for a yes
@@ -79,6 +79,24 @@ if usage is not None:
     st.progress(min(share, 1.0), text=f"Today: {usage.used_today} of {quota} images used (UTC day)")
     left = max(quota - usage.used_today, 0)
     st.caption(f"{left} image(s) left today. An admin can change the daily quota.")
+    budget = attempt(budgets.monthly_budget, member, client_id=member.client_id)
+    if budget is not None and budget.monthly_budget_usd is not None:
+        cap = budget.monthly_budget_usd
+        st.progress(
+            min(budget.spent_usd / cap, 1.0) if cap else 1.0,
+            text=f"{budget.month}: USD {budget.spent_usd:,.2f} of the monthly budget of"
+            f" USD {cap:,.2f} spent",
+        )
+        queued = (
+            f" (after USD {budget.queued_usd:,.2f} held for the images still queued)"
+            if budget.queued_usd > 0
+            else ""
+        )
+        st.caption(
+            f"USD {budget.left_usd or 0.0:,.2f} left this month{queued}; a generation the budget"
+            f" cannot take is refused. It renews on {budget.resets_at:%Y-%m-%d} (UTC); an admin"
+            " can change it."
+        )
     figures = st.columns(3)
     figures[0].metric("Images, last 30 days", usage.images)
     figures[1].metric("Completed", sum(d.completed for d in usage.days))

@@ -43,6 +43,7 @@ from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN, Action, ClientScope, Role, actions_of
 from visualizer_core.services import (
     auth,
+    budgets,
     clients,
     gallery,
     generation,
@@ -84,6 +85,9 @@ INTERNAL: dict[str, str] = {
     "products.no_photo_reason": "words a product's stored photo errors for a person; no ids",
     "learning.note_placement": "counts inside the caller's unit of work, after its scope check",
     "learning.lessons_of": "read inside match_session's unit of work, after its scope check",
+    "budgets.budget_of": "reads a client row the caller's unit of work loaded; no ids",
+    "budgets.refuse_over_budget": "inside generate's unit of work, after its scope check",
+    "budgets.image_cost_usd": "called by generate and plans after their scope checks",
     "generation.flow_status": "helper of wait_for_flows, called after the scope check there",
     "notify.deliver_flow_webhook": "worker task: the queue calls it with a flow id it dispatched",
     "generation.process_image": "worker task: the queue calls it with an image id it dispatched",
@@ -485,6 +489,10 @@ REGISTRY: dict[str, Entry] = {
     "clients.set_daily_quota": Case(
         Action.ADMIN, lambda t, w: {"client_id": t.client_id, "daily_quota": 5}
     ),
+    "budgets.set_monthly_budget": Case(
+        Action.ADMIN, lambda t, w: {"client_id": t.client_id, "monthly_budget_usd": 25.0}
+    ),
+    "budgets.monthly_budget": Case(Action.MANAGE, lambda t, w: {"client_id": t.client_id}),
     "clients.fidelity_gate": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
     "clients.set_auto_approve": Case(
         Action.MANAGE, lambda t, w: {"client_id": t.client_id, "enabled": True}
@@ -1113,6 +1121,10 @@ CAPABILITIES: dict[str, Capability] = {
     "change the daily quota": lambda s, w: clients.set_daily_quota(
         s, client_id=w.a.client_id, daily_quota=1
     ),
+    "change the monthly budget": lambda s, w: budgets.set_monthly_budget(
+        s, client_id=w.a.client_id, monthly_budget_usd=1.0
+    ),
+    "see the monthly budget": lambda s, w: budgets.monthly_budget(s, client_id=w.a.client_id),
 }
 
 READ = {"browse sessions", "look at a product", "look at the gallery", "see the quota left"}
@@ -1120,7 +1132,14 @@ EDIT = READ | {"create a session", "import products", "generate", "review"}
 CAN: dict[Role, set[str]] = {
     Role.VIEWER: READ,
     Role.EDITOR: EDIT,
-    Role.OWNER: EDIT | {"see the members", "invite a member", "set the webhook", "see usage"},
+    Role.OWNER: EDIT
+    | {
+        "see the members",
+        "invite a member",
+        "set the webhook",
+        "see usage",
+        "see the monthly budget",
+    },
 }
 
 

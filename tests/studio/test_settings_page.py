@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import pytest
@@ -18,8 +19,8 @@ from tests.studio.conftest import (
     texts,
 )
 from visualizer_core.db.models import Client
-from visualizer_core.scope import Role
-from visualizer_core.services import clients, notify
+from visualizer_core.scope import ADMIN, Role
+from visualizer_core.services import budgets, clients, notify
 from visualizer_core.services._uow import unit_of_work
 
 
@@ -40,6 +41,21 @@ def test_usage_against_the_quota(studio: Studio, open_app: Callable[..., AppTest
     assert "197 image(s) left today. An admin can change the daily quota." in texts(app)
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Images, last 30 days"] == "3" and metrics["Completed"] == "3"
+
+
+def test_the_monthly_budget_is_shown_with_what_the_ledger_says_was_spent(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    app = open_app("owner", "settings")
+    assert not any("monthly budget" in (p.proto.text or "") for p in app.get("progress"))
+    budgets.set_monthly_budget(ADMIN, client_id=studio.client_id, monthly_budget_usd=40)
+    app = open_app("owner", "settings")
+    shown = [p.proto.text for p in app.get("progress") if "monthly budget" in p.proto.text]
+    month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+    assert shown == [f"{month}: USD 0.00 of the monthly budget of USD 40.00 spent"]
+    assert "USD 40.00 left this month; a generation the budget cannot take is refused." in (
+        texts(app)
+    )
 
 
 def test_members_are_listed_and_roles_changed(

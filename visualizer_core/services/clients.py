@@ -38,6 +38,7 @@ from visualizer_core.security import (
 )
 from visualizer_core.services._accounts import replace_password, take_back
 from visualizer_core.services._uow import client_row, own_client, parse_id, unit_of_work
+from visualizer_core.services.budgets import budget_of
 
 __all__ = [
     "ClientRead",
@@ -75,10 +76,17 @@ class ClientRead:
     name: str
     plan: str
     daily_quota: int
+    monthly_budget_usd: float | None = None  # None: no budget of its own
 
     @classmethod
     def of(cls, client: Client) -> ClientRead:
-        return cls(id=client.id, name=client.name, plan=client.plan, daily_quota=client.daily_quota)
+        return cls(
+            id=client.id,
+            name=client.name,
+            plan=client.plan,
+            daily_quota=client.daily_quota,
+            monthly_budget_usd=budget_of(client),
+        )
 
 
 @dataclass(frozen=True)

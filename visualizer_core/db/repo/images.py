@@ -127,6 +127,14 @@ def unjudged_images(db: Session, *, completed_since: dt.datetime) -> Sequence[Ge
     return db.scalars(stmt.order_by(GeneratedImage.created_at)).all()
 
 
+def open_images_of_client(db: Session, client_id: uuid.UUID) -> int:
+    """How many of the client's images are pending or generating."""
+    stmt = select(func.count()).where(
+        GeneratedImage.client_id == client_id, GeneratedImage.status.in_(OPEN_STATUSES)
+    )
+    return int(db.execute(stmt).scalar_one())
+
+
 def open_counts_by_model(db: Session, *, session_id: uuid.UUID | None = None) -> dict[str, int]:
     """Pending and generating images per model (of one session, or all), in one query."""
     stmt = select(GeneratedImage.model, func.count()).where(
