@@ -2,14 +2,17 @@
 above the repository no statement is built; the backends are swapped only by ``using``.
 
 Read from the source with :mod:`ast` (nothing is imported), counting every import a module
-makes when it runs, at its top or inside a function, and leaving out those under
-``if TYPE_CHECKING:`` (annotations only). ``make lint`` runs this module.
+makes: at its top, inside a function or method, and under ``if TYPE_CHECKING:``. A type named
+in an annotation is as much a dependency as a call; a cycle hidden by importing one way inside
+a function and the other way for annotations only is still a cycle (issue 24 found three:
+``config``/``mail``, ``ai.gemini``/``ai.gemini_batch``, ``backends``/``jobqueue``). ``make
+lint`` runs this module.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,25 +58,6 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _walk(node: ast.AST) -> Iterator[ast.AST]:
-    """Every node below ``node``, skipping ``if TYPE_CHECKING:`` bodies."""
-    for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.If) and _is_type_checking(child):
-            for other in child.orelse:
-                yield other
-                yield from _walk(other)
-            continue
-        yield child
-        yield from _walk(child)
-
-
 def _resolve(module: str, node: ast.ImportFrom) -> str:
     if not node.level:
         return node.module or ""
@@ -84,10 +68,12 @@ def _resolve(module: str, node: ast.ImportFrom) -> str:
     return ".".join([*base, node.module] if node.module else base)
 
 
-def imports_of(module: str) -> list[Import]:
-    tree = ast.parse(MODULES[module].read_text(), filename=str(MODULES[module]))
+def imports_in(module: str, tree: ast.AST, known: Collection[str] = MODULES) -> list[Import]:
+    """Every import in ``tree`` (the source of ``module``), wherever it stands: at the top,
+    inside a function or a class, under ``if TYPE_CHECKING:`` or ``try:``. A name taken from a
+    package is the submodule of that name where ``known`` has one."""
     found: list[Import] = []
-    for node in _walk(tree):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [Import(module, alias.name, (), node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -96,20 +82,28 @@ def imports_of(module: str) -> list[Import]:
                 continue
             for alias in node.names:
                 sub = f"{source}.{alias.name}"
-                if sub in MODULES:
+                if sub in known:
                     found.append(Import(module, sub, (), node.lineno))
                 else:
                     found.append(Import(module, source, (alias.name,), node.lineno))
+    found.sort(key=lambda i: i.line)
     return found
+
+
+def imports_of(module: str) -> list[Import]:
+    path = MODULES[module]
+    return imports_in(module, ast.parse(path.read_text(), filename=str(path)))
 
 
 IMPORTS = {module: imports_of(module) for module in MODULES}
 
 
-def _graph() -> dict[str, set[str]]:
+def _graph(
+    imports: Mapping[str, list[Import]] = IMPORTS, known: Collection[str] = MODULES
+) -> dict[str, set[str]]:
     return {
-        module: {i.target for i in found if i.target in MODULES and i.target != module}
-        for module, found in IMPORTS.items()
+        module: {i.target for i in found if i.target in known and i.target != module}
+        for module, found in imports.items()
     }
 
 
@@ -155,6 +149,37 @@ def test_the_import_graph_has_no_cycle() -> None:
 
 def test_the_cycle_check_finds_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        # one way inside a function, the other for annotations only (how the three hid)
+        (
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.b import B\n",
+            "def make():\n    from pkg.a import A\n    return A()\n",
+        ),
+        # both ways inside functions and methods, one of them as a package's submodule
+        (
+            "def f():\n    import pkg.b\n",
+            "class C:\n    def g(self):\n        from pkg import a\n",
+        ),
+        # at the top one way, inside a function guarded by try the other way
+        (
+            "import pkg.b\n",
+            "def f():\n    try:\n        import pkg.a\n    except ImportError:\n        pass\n",
+        ),
+    ],
+)
+def test_the_cycle_check_finds_a_cycle_hidden_in_functions_or_annotations(
+    first: str, second: str
+) -> None:
+    known = {"pkg", "pkg.a", "pkg.b"}
+    imports = {
+        "pkg.a": imports_in("pkg.a", ast.parse(first), known),
+        "pkg.b": imports_in("pkg.b", ast.parse(second), known),
+    }
+    assert _cycles(_graph(imports, known)) == [["pkg.a", "pkg.b"]]
 
 
 def test_no_private_name_is_imported_from_another_module() -> None:
