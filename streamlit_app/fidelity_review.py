@@ -2,9 +2,10 @@
 
 Kept apart from the page's keyboard flow (``views/review.py``), which calls these sections:
 
-- :func:`show_measurement`: the measured signals and reasons under the picture ("colour
-  changed: ΔE 18 on the product"), whose pixels show the product, the judgement if one was
-  asked;
+- :func:`show_measurement`: a placement warning when the scene is a room the product does not
+  belong in ("Sofas in a kitchen: change the scene?"), the measured signals and reasons under
+  the picture ("colour changed: ΔE 18 on the product"), whose pixels show the product, the
+  judgement if one was asked;
 - :func:`show_reject_reasons`: one click rejects with a reason that becomes a label;
 - :func:`show_gate_rule`: "approve everything the gate trusts", what the threshold rests on,
   the images approved by rule with their spot-check sample, and the one-step undo.
@@ -41,6 +42,8 @@ SIGNAL_LABELS = {
 def show_measurement(item: review.ReviewItem) -> None:
     """What the gate measured on this image, in words first, then the signals."""
     fidelity = item.fidelity or {}
+    if item.placement:  # the scene is a room the product does not belong in
+        st.markdown(f":orange[:material/warning: **Placement:** {plain(item.placement)}]")
     if item.reasons:
         st.markdown(
             "**What was measured:** " + " · ".join(plain(reason) for reason in item.reasons),
