@@ -1148,7 +1148,7 @@ def test_member_of_another_client_is_refused(name: str, world: World) -> None:
 def test_the_checks_behind_special_entries_find_what_they_look_for(world: World) -> None:
     """The no-data check fails a helper that reads rows; the picture check finds the pages."""
     reads = _reads_no_data(lambda w: functools.partial(clients.list_clients, ADMIN))
-    with pytest.raises(Exception, match="127.0.0.1"):
+    with pytest.raises(Exception, match=r"127\.0\.0\.1"):
         reads(world)
     _picture_keys_come_from_scoped_reads(world)  # finds five pages or more, or fails
     assert any(name.endswith(".ipynb") for name, _ in _entry_point_sources())
