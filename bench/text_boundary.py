@@ -77,12 +77,10 @@ class Captured:
 
 def _statements(engine: Engine) -> list[tuple[str, Callable[[Any, int], None]]]:
     """Typical statements, each ``run(connection, n)`` at the n-th repetition."""
-    client_table = Client.__table__
-    user_table = User.__table__
 
     def insert_one(connection: Any, n: int) -> None:
         connection.execute(
-            insert(client_table).values(
+            insert(Client).values(
                 id=uuid.uuid4(),
                 name=f"Brand {n}",
                 plan="free",
@@ -97,17 +95,15 @@ def _statements(engine: Engine) -> list[tuple[str, Callable[[Any, int], None]]]:
 
     def update_prompt(connection: Any, n: int) -> None:
         connection.execute(
-            update(user_table)
-            .where(user_table.c.email == "person-0@brand.test")
-            .values(name=PROMPT)
+            update(User).where(User.email == "person-0@brand.test").values(name=PROMPT)
         )
 
     def select_by_email(connection: Any, n: int) -> None:
-        connection.execute(select(user_table.c.id).where(user_table.c.email == f"p{n}@brand.test"))
+        connection.execute(select(User.id).where(User.email == f"p{n}@brand.test"))
 
     def insert_many(connection: Any, n: int) -> None:
         connection.execute(
-            insert(user_table),
+            insert(User),
             [
                 {
                     "id": uuid.uuid4(),
@@ -123,7 +119,7 @@ def _statements(engine: Engine) -> list[tuple[str, Callable[[Any, int], None]]]:
 
     with engine.begin() as connection:
         connection.execute(
-            insert(user_table).values(
+            insert(User).values(
                 id=uuid.uuid4(),
                 email="person-0@brand.test",
                 session_version=1,
