@@ -274,14 +274,36 @@ def test_the_statement_check_finds_a_statement() -> None:
 SESSION_CALLS_OF_THE_REPOSITORY = ("execute", "scalar", "scalars", "get", "delete", "query")
 
 
+SESSION_OPENERS = ("unit_of_work", "read_only", "transaction", "reading", "Session")
+
+
+def _session_names(tree: ast.AST) -> set[str]:
+    """The names a module gives its database sessions, whatever they are: ``db`` always, a
+    parameter annotated ``Session``, and ``with unit_of_work() as <name>`` (or ``read_only``,
+    ``backends.current().transaction()``, ``reading()``, ``Session(...)``)."""
+    names = {"db"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            if ast.unparse(node.annotation).split(".")[-1].strip("'\"") == "Session":
+                names.add(node.arg)
+        elif isinstance(node, ast.withitem) and isinstance(node.optional_vars, ast.Name):
+            opened = node.context_expr
+            if isinstance(opened, ast.Call):
+                called = ast.unparse(opened.func).split(".")[-1]
+                if called in SESSION_OPENERS:
+                    names.add(node.optional_vars.id)
+    return names
+
+
 def _session_queries(module: str, tree: ast.AST) -> list[str]:
+    sessions = _session_names(tree)
     return [
-        f"{module}:{node.lineno} calls db.{node.func.attr}"
+        f"{module}:{node.lineno} calls {node.func.value.id}.{node.func.attr}"
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and isinstance(node.func.value, ast.Name)
-        and node.func.value.id == "db"
+        and node.func.value.id in sessions
         and node.func.attr in SESSION_CALLS_OF_THE_REPOSITORY
     ]
 
@@ -301,11 +323,51 @@ def test_the_session_check_finds_a_query() -> None:
     assert _session_queries("m", tree) == ["m:3 calls db.delete", "m:4 calls db.execute"]
 
 
+def test_the_session_check_finds_a_query_on_a_session_of_another_name() -> None:
+    tree = ast.parse(
+        "with unit_of_work() as session:\n    session.add(row)\n    session.get(Flow, i)\n"
+        "with backends.current().transaction() as s:\n    s.scalars(stmt)\n"
+        "def helper(conn: Session, other: dict) -> None:\n    conn.execute(stmt)\n"
+        "    other.get('key')\n"
+        "with read_only() as reader:\n    reader.delete(row)\n"
+    )
+    assert _session_queries("m", tree) == [
+        "m:3 calls session.get",
+        "m:5 calls s.scalars",
+        "m:7 calls conn.execute",
+        "m:10 calls reader.delete",
+    ]
+
+
 # The backends are swapped one way, `with backends.using(built)`: no module's `__dict__` is
 # written and nothing patches the locator's names (which a test once did, leaking the swap).
+def _backends_aliases(tree: ast.AST) -> set[str]:
+    """The names the backends module goes by in a module: ``backends``, and any alias
+    (``import visualizer_core.backends as b``, ``from visualizer_core import backends as b``)."""
+    names = {"backends", "visualizer_core.backends"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {
+                a.asname for a in node.names if a.name == "visualizer_core.backends" and a.asname
+            }
+        elif isinstance(node, ast.ImportFrom) and node.module == "visualizer_core":
+            names |= {a.asname for a in node.names if a.name == "backends" and a.asname}
+    return names
+
+
 def _locator_patches(name: str, tree: ast.AST) -> list[str]:
+    aliases = _backends_aliases(tree)
+
     def is_backends(node: ast.AST) -> bool:
-        return isinstance(node, ast.Name) and node.id == "backends"
+        return isinstance(node, ast.Name | ast.Attribute) and ast.unparse(node) in aliases
+
+    def names_backends(node: ast.AST) -> bool:
+        """The module, one of its names (``backends.current``) or a dotted path to either."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value.startswith("visualizer_core.backends")
+        if isinstance(node, ast.Attribute):
+            return is_backends(node) or is_backends(node.value)
+        return is_backends(node)
 
     found = []
     for node in ast.walk(tree):
@@ -318,18 +380,13 @@ def _locator_patches(name: str, tree: ast.AST) -> list[str]:
         elif isinstance(node, ast.Call) and node.args:
             first = node.args[0]
             setter = (isinstance(node.func, ast.Name) and node.func.id == "setattr") or (
-                isinstance(node.func, ast.Attribute) and node.func.attr in ("setattr", "object")
+                isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("setattr", "object", "delattr", "setitem")
             )
             patch = (isinstance(node.func, ast.Name) and node.func.id == "patch") or (
                 isinstance(node.func, ast.Attribute) and node.func.attr == "patch"
             )
-            by_path = (
-                patch
-                and isinstance(first, ast.Constant)
-                and isinstance(first.value, str)
-                and first.value.startswith("visualizer_core.backends.")
-            )
-            if (setter and is_backends(first)) or by_path:
+            if (setter or patch) and names_backends(first):
                 found.append(f"{name}:{node.lineno} patches the backends module")
     return found
 
@@ -356,10 +413,20 @@ def test_the_locator_check_finds_a_patch() -> None:
         "mock.patch('visualizer_core.backends.current', lambda: built)\n"
         "backends.current = lambda: built\n"
         "settings.__dict__.get('x')\n"
+        "monkeypatch.setattr('visualizer_core.backends.current', lambda: built)\n"
+        "monkeypatch.setattr(backends.current, '__call__', None)\n"
+        "import visualizer_core.backends as locator\n"
+        "monkeypatch.setattr(locator, 'current', lambda: built)\n"
+        "monkeypatch.setattr(visualizer_core.backends, 'current', lambda: built)\n"
+        "monkeypatch.setattr(other_module, 'current', lambda: built)\n"
     )
     assert _locator_patches("m", tree) == [
         "m:3 writes a __dict__",
         "m:4 patches the backends module",
         "m:5 patches the backends module",
         "m:6 assigns backends.current",
+        "m:8 patches the backends module",
+        "m:9 patches the backends module",
+        "m:11 patches the backends module",
+        "m:12 patches the backends module",
     ]
