@@ -35,7 +35,12 @@ from streamlit_app.common import (
 )
 from streamlit_app.delivery import open_delivery, show_delivery
 from streamlit_app.dialogs import close_dialog, open_dialog, opened, shortcut
-from streamlit_app.fidelity_review import show_gate_rule, show_measurement, show_reject_reasons
+from streamlit_app.fidelity_review import (
+    gate_dialog,
+    show_gate_rule,
+    show_measurement,
+    show_reject_reasons,
+)
 from streamlit_app.lineage import open_lineage, show_lineage
 from visualizer_core.scope import Action
 from visualizer_core.services import gallery, review
@@ -534,6 +539,8 @@ def rerun_failed() -> None:
 @st.dialog("Re-run the failed images?", width="large", on_dismiss=close_dialog)
 def errors_dialog() -> None:
     """E: the failed images that would be rejected and made again, and one question."""
+    if opened("errors") is None:  # done just now (a click reruns only the dialog): the page
+        st.rerun()
     failed_now = queue.unrerun_errors()
     st.markdown(
         f"**{len(failed_now)} failed image(s)** will be rejected and made again with their "
@@ -583,5 +590,7 @@ if opened("rule") is not None and editor:
     rule_dialog()
 if opened("errors") is not None and may_generate:
     errors_dialog()
+if opened("gate") is not None and editor:
+    gate_dialog(member, queue, session_id=session.id, approved=approved_by_gate)
 show_lineage(member)
 show_delivery(member, session_id=session.id, session_name=session.name)

@@ -109,15 +109,6 @@ class Home:
         finally:
             built.close()
 
-    def image_of(self, sku: str, variant: int) -> uuid.UUID:
-        """The first image made of ``sku`` at ``variant`` (not a re-run)."""
-        [found] = [
-            i
-            for i, (s, v, _, _, source, _) in self.images().items()
-            if s == sku and v == variant and source is None
-        ]
-        return found
-
 
 @pytest.fixture
 def home(tmp_path: Path) -> Home:
@@ -208,6 +199,15 @@ def go_to(page: Page, title: str) -> None:
     no_traceback(page)
 
 
+def shown_id(page: Page) -> uuid.UUID:
+    """The id of the image review shows, from the page's address (``&image=<id>``)."""
+    wait_idle(page)
+    expect(page).to_have_url(re.compile(r"[?&]image=[0-9a-f-]{36}(&|$)"))
+    found = re.search(r"[?&]image=([0-9a-f-]{36})", page.url)
+    assert found, page.url
+    return uuid.UUID(found[1])
+
+
 def signed_in(page: Page) -> None:
     expect(page.get_by_text(f"Signed in as {EMAIL}")).to_be_visible()
 
@@ -296,8 +296,9 @@ def test_the_whole_job_in_the_browser(page: Page, home: Home, tmp_path: Path) ->
     # N: the note dialog names the image shown, the cursor is in its field, every shortcut
     # letter typed goes into the note, Enter sends it for that image; nothing else changes.
     sku, variant = shown_image(page)
-    target = home.image_of(sku, variant)
+    target = shown_id(page)
     before = home.images()
+    assert before[target][:2] == (sku, variant)
     page.keyboard.press("n")
     dialog = page.get_by_role("dialog")
     expect(
@@ -325,6 +326,7 @@ def test_the_whole_job_in_the_browser(page: Page, home: Home, tmp_path: Path) ->
 
     # A, then Z: the toast names what was done; Z takes it back and shows that image again.
     sku, variant = shown_image(page)
+    decided = shown_id(page)
     page.keyboard.press("a")
     expect(
         page.get_by_text(f"Approved {sku} · variant {variant}. Press Z to undo.")
@@ -333,11 +335,11 @@ def test_the_whole_job_in_the_browser(page: Page, home: Home, tmp_path: Path) ->
     page.keyboard.press("z")
     expect(page.get_by_text(f"Undone: Approved {sku} · variant {variant}.")).to_be_visible()
     wait_for_counter(page, 1)
-    assert shown_image(page) == (sku, variant)
-    assert home.images()[home.image_of(sku, variant)][2] == "none"
+    assert shown_image(page) == (sku, variant) and shown_id(page) == decided
+    assert home.images()[decided][2] == "none"
     page.keyboard.press("a")
     wait_for_counter(page, 2)
-    assert home.images()[home.image_of(sku, variant)][2] == "approved"
+    assert home.images()[decided][2] == "approved"
 
     # A refresh mid-review: still signed in, on Review, on the same image (the address names
     # the session and the image), the decisions kept.
@@ -345,14 +347,14 @@ def test_the_whole_job_in_the_browser(page: Page, home: Home, tmp_path: Path) ->
     expect(page.get_by_text(re.compile(r"^Image \d+ of ")).first).to_be_visible()
     wait_idle(page)
     here = shown_image(page)
-    session_id = home.session_id()
-    expect(page).to_have_url(re.compile(rf"[?&]session={session_id}(&|$)"))
-    expect(page).to_have_url(re.compile(rf"[?&]image={home.image_of(*here)}(&|$)"))
+    linked = shown_id(page)
+    assert home.images()[linked][:2] == here
+    expect(page).to_have_url(re.compile(rf"[?&]session={home.session_id()}&"))
     page.reload()
     expect(page.get_by_role("heading", name=re.compile(r"^Review"))).to_be_visible()
     signed_in(page)
     wait_for_counter(page, 2)
-    assert shown_image(page) == here
+    assert shown_image(page) == here and shown_id(page) == linked
     no_traceback(page)
     page.keyboard.press("Escape")
 
