@@ -72,6 +72,7 @@ def test_the_public_api_is_exactly_this_and_documented() -> None:
             "scenes",
             "sessions",
             "set_daily_quota",
+            "set_monthly_budget",
             "spend",
             "submit",
             "wait",

@@ -14,6 +14,7 @@ from visualizer_core.taxonomy import (
     find_room_mentions,
     normalize_category,
     normalize_room_type,
+    room_in_file_name,
     room_types_for,
 )
 
@@ -147,6 +148,24 @@ def test_category_info_accepts_text_and_refuses_nonsense() -> None:
 )
 def test_room_type_synonyms(text: str, room: str) -> None:
     assert normalize_room_type(text) == room
+
+
+@pytest.mark.parametrize(
+    ("filename", "room"),
+    [
+        ("rustic-way-to-dine.jpg", "dining_room"),
+        ("Cosy_LOUNGE 2.png", "living_room"),
+        ("uploads/nursery-soft-light.jpg", "kids_room"),
+        ("my-study.webp", "home_office"),
+        ("bedroom.photo.jpeg", "bedroom"),
+        ("IMG_20240101.jpg", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_the_room_a_file_name_gives(filename: str | None, room: str | None) -> None:
+    """The words people use in file names; the folder and the extension do not count."""
+    assert room_in_file_name(filename) == room
 
 
 @pytest.mark.parametrize("text", ["spaceship", "", "   ", "room"])
@@ -445,3 +464,37 @@ def test_qualifiers_that_name_a_user_put_the_product_in_that_users_room(
 ) -> None:
     found = taxonomy.classify(name)
     assert found.rooms and found.rooms[0] == first_room, found
+
+
+@pytest.mark.parametrize(
+    ("name", "path_ends", "first_room"),
+    [
+        # what a product is not, said with "no" or "non", is not what it is
+        ("Perfect Fit No Drill Pleated Blind", "Window Blinds & Shades", "living_room"),
+        ("Non Stick Frying Pan 28cm", "Skillets & Frying Pans", "kitchen"),
+        # a spaced hyphen parts a name as a dash does: the colour after it is not the product,
+        # and a colour word before it does not name the product either
+        ("Perfect Fit No Drill Metal Blind - Sand - 25mm", "Window Blinds & Shades", "living_room"),
+        ("Plain Soft Cream - Day and Night Blinds", "Window Blinds & Shades", "living_room"),
+        # the words clothing stores and garden centres use for what the taxonomy names otherwise
+        ("Lake Erie Heart Essential Tee", "Shirts & Tops", None),
+        ("Yellow Wool Jumper", "Shirts & Tops", None),
+        ("Wooden Fence", "Fence Panels", "outdoor"),
+        # a cot is a baby's bed, its sheet bedding; a cot to camp on is camp furniture
+        ("Baby Crib Sheet", "Bed Sheets", "kids_room"),
+        ("Cot Sheet", "Bed Sheets", "kids_room"),
+        ("Wooden Cot", "Cribs & Toddler Beds", "kids_room"),
+        ("Folding Camping Cot", "Camp Furniture > Cots", "outdoor"),
+    ],
+)
+def test_names_as_stores_write_them(name: str, path_ends: str, first_room: str | None) -> None:
+    found = taxonomy.classify(name)
+    assert found.path is not None and found.path.endswith(path_ends), found
+    assert (found.rooms[0] if found.rooms else None) == first_room, found
+
+
+def test_the_senses_a_store_names_outright_are_kept() -> None:
+    assert (taxonomy.classify("Golf Tees, Pack of 50").path or "").endswith("Golf Tees")
+    assert (taxonomy.classify("Baby Jumper Bouncer").path or "").endswith("Baby Jumpers & Swings")
+    # a hyphen inside a word is no break
+    assert taxonomy.normalize_text("V-Neck T-Shirt - Blue") == "v neck t shirt . blue"

@@ -133,6 +133,32 @@ def client_set_quota(
     )
 
 
+@client_app.command("set-budget")
+@reports
+def client_set_budget(
+    client_id: Annotated[str, typer.Argument(metavar="ID")],
+    monthly_usd: Annotated[
+        float | None,
+        typer.Option("--monthly-usd", min=0, help="USD the client may spend a calendar month."),
+    ] = None,
+    remove: Annotated[bool, typer.Option("--none", help="Remove the client's budget.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set a client's monthly budget in USD, spent as the spend ledger records it."""
+    from visualizer_core.services import budgets
+
+    if (monthly_usd is None) == (not remove):
+        raise typer.BadParameter("give --monthly-usd X or --none (one of them)")
+    state = budgets.set_monthly_budget(ADMIN, client_id=client_id, monthly_budget_usd=monthly_usd)
+    budget = state.monthly_budget_usd
+    emit(
+        as_json,
+        {"id": str(state.client_id), "monthly_budget_usd": budget},
+        f"client {state.client_id} {state.client_name!r}: "
+        + ("no monthly budget" if budget is None else f"monthly budget USD {budget:,.2f}"),
+    )
+
+
 @user_app.command("create")
 @reports
 def user_create(
@@ -153,7 +179,21 @@ def user_create(
         if not password:
             fail("no password on stdin")
     user = clients.create_user(ADMIN, email=email, client_id=client, role=role, password=password)
-    emit(as_json, {"id": str(user.id), "email": user.email}, f"user {user.id} {user.email}")
+    human = f"user {user.id} {user.email}"
+    if user.memberships_removed:  # a take-back: the person should hear it from the admin
+        human += (
+            "; the account was unverified, so the memberships accepted through copied "
+            f"invitation links were removed: {', '.join(user.memberships_removed)}"
+        )
+    emit(
+        as_json,
+        {
+            "id": str(user.id),
+            "email": user.email,
+            "memberships_removed": list(user.memberships_removed),
+        },
+        human,
+    )
 
 
 @user_app.command("set-password")

@@ -43,6 +43,7 @@ from tqdm import tqdm
 from visualizer_core.db.base import utcnow
 from visualizer_core.errors import InvalidInput
 from visualizer_core.scope import ADMIN
+from visualizer_core.services import budgets as budget_service
 from visualizer_core.services import clients as client_service
 from visualizer_core.services import economy as economy_service
 from visualizer_core.services import export as export_service
@@ -70,6 +71,7 @@ __all__ = [
     "scenes",
     "sessions",
     "set_daily_quota",
+    "set_monthly_budget",
     "spend",
     "submit",
     "wait",
@@ -361,6 +363,18 @@ def set_daily_quota(client_id: uuid.UUID | str, n: int) -> int:
     ``visualizer client set-quota ID --daily-quota N``).
     """
     return client_service.set_daily_quota(ADMIN, client_id=client_id, daily_quota=n).daily_quota
+
+
+def set_monthly_budget(client_id: uuid.UUID | str, usd: float | None) -> float | None:
+    """Set a client's monthly budget to ``usd`` (None removes it); returns it.
+
+    What the client spent this calendar month (UTC) is what the spend ledger records
+    (:func:`spend`), and a request to generate that the budget cannot take, with the images
+    it has queued, is refused before anything is written (``BudgetExceeded``). The command:
+    ``visualizer client set-budget ID --monthly-usd X`` (``--none`` removes it).
+    """
+    state = budget_service.set_monthly_budget(ADMIN, client_id=client_id, monthly_budget_usd=usd)
+    return state.monthly_budget_usd
 
 
 def clients() -> pd.DataFrame:

@@ -11,6 +11,7 @@ and show its message as one plain sentence; anything else is a bug.
     │   └── InvalidImage     a file is not an image we can use (names the file and the reason)
     ├── Conflict             the row is not in a state that allows this
     ├── QuotaExceeded        the client's daily generation quota would be exceeded
+    │   └── BudgetExceeded   the client's monthly budget (USD) would be exceeded
     ├── StorageError         the object store failed
     └── ProviderError        an AI or search provider failed
         ├── TransientProviderError   worth retrying (5xx, overloaded, timeouts, empty answers)
@@ -32,6 +33,7 @@ from typing import Any
 from pydantic import ValidationError
 
 __all__ = [
+    "BudgetExceeded",
     "ConfigError",
     "Conflict",
     "ContentRefused",
@@ -90,6 +92,12 @@ class Conflict(VisualizerError):
 
 class QuotaExceeded(VisualizerError):
     """Accepting the request would exceed the client's daily quota."""
+
+
+class BudgetExceeded(QuotaExceeded):
+    """Accepting the request would take the client past its monthly budget in USD (what its
+    provider calls cost this month, on the spend ledger, and what its request and its images
+    still queued are estimated at)."""
 
 
 class StorageError(VisualizerError):

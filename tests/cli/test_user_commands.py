@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from tests import factories
 from tests.cli.helpers import ok_json, run
+from visualizer_core.ai.usage import Pricing, Tokens
 from visualizer_core.backends import Backends
+from visualizer_core.db import ledger
 from visualizer_core.scope import ADMIN
-from visualizer_core.services import auth, clients
+from visualizer_core.services import auth, clients, sessions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,6 +88,32 @@ def test_2_user_create_refuses_to_merge_an_unverified_account(backend: Backends)
     assert [
         m.client_id for m in auth.sign_in("claimed@x.test", "chosen by the link holder").memberships
     ] == [a.id]
+
+
+def test_2_user_create_with_a_password_takes_an_unverified_account_back(
+    backend: Backends,
+) -> None:
+    a, b = clients.create_client(ADMIN, name="A"), clients.create_client(ADMIN, name="B")
+    copied = clients.invite_member(ADMIN, client_id=a.id, email="claimed@x.test", role="editor")
+    assert copied.token is not None
+    auth.accept_invite(copied.token, password="chosen by the link holder")
+    done = ok_json(
+        backend,
+        "user",
+        "create",
+        "claimed@x.test",
+        "--client",
+        str(b.id),
+        "--role",
+        "owner",
+        "--password-stdin",
+        stdin="the person's own one\n",
+    )
+    assert done["email"] == "claimed@x.test" and done["memberships_removed"] == ["A"]
+    with pytest.raises(auth.SignInFailed):
+        auth.sign_in("claimed@x.test", "chosen by the link holder")
+    person = auth.sign_in("claimed@x.test", "the person's own one")
+    assert [m.client_id for m in person.memberships] == [b.id]
 
 
 @pytest.mark.parametrize(
@@ -176,3 +205,39 @@ def test_set_quota_changes_a_clients_daily_quota(backend: Backends) -> None:
     assert (
         run(backend, "client", "set-quota", str(client.id), "--daily-quota", "-1").returncode == 2
     )
+
+
+def test_set_budget_sets_and_removes_a_clients_monthly_budget(backend: Backends) -> None:
+    client = clients.create_client(ADMIN, name="Budget Brand")
+    done = ok_json(backend, "client", "set-budget", str(client.id), "--monthly-usd", "250.5")
+    assert done == {"id": str(client.id), "monthly_budget_usd": 250.5}
+    assert clients.get_client(ADMIN, client_id=client.id).monthly_budget_usd == 250.5
+    done = ok_json(backend, "client", "set-budget", str(client.id), "--none")
+    assert done == {"id": str(client.id), "monthly_budget_usd": None}
+    assert clients.get_client(ADMIN, client_id=client.id).monthly_budget_usd is None
+    unknown = run(backend, "client", "set-budget", "9" * 8, "--monthly-usd", "3")
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1
+    for wrong in (["--monthly-usd", "-1"], [], ["--monthly-usd", "3", "--none"]):
+        assert run(backend, "client", "set-budget", str(client.id), *wrong).returncode == 2
+
+
+def test_generate_over_the_monthly_budget_is_refused_with_one_line(backend: Backends) -> None:
+    client = clients.create_client(ADMIN, name="Spent Brand")
+    session = factories.create_session(client.id)
+    catalog = factories.import_catalog(client.id)
+    factories.add_rooms(session.id)
+    record = Pricing().record("analysis", "gemini-3.8-flash", Tokens(input_text=1))
+    record.cost_usd = 3.0  # what the ledger says this client spent this month
+    with backend.transaction() as db:
+        ledger.add_product_calls(db, next(iter(catalog.values())), [record])
+    ok_json(backend, "client", "set-budget", str(client.id), "--monthly-usd", "2")
+
+    refused = run(backend, "generate", "--session", str(session.id), "--json")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1
+    assert "monthly budget of USD 2.00" in refused.stderr and "USD 3.00 spent" in refused.stderr
+    assert sessions.session_status(ADMIN, session_id=session.id)["total"] == 0
+
+    ok_json(backend, "client", "set-budget", str(client.id), "--monthly-usd", "3")
+    made = ok_json(backend, "generate", "--session", str(session.id))
+    assert len(made["image_ids"]) == len(catalog)

@@ -190,6 +190,47 @@ def test_2_single_sign_on_takes_an_unverified_account_from_whoever_set_its_passw
     assert "sso-victim@example.com" not in listed
 
 
+def test_2_the_admin_giving_an_unverified_account_a_password_takes_it_back_first(
+    backend: backends.Backends,
+) -> None:
+    """``visualizer user create --password-stdin`` on an account claimed from a copied link:
+    the admin vouches for the person, so what the claimer accepted goes, as on any take-back."""
+    a, b = new_client("A"), new_client("B")
+    invitation = clients.invite_member(
+        ADMIN, client_id=a.id, email="claimed@example.com", role="editor"
+    )
+    assert invitation.token is not None
+    claimed = auth.accept_invite(invitation.token, password="attacker's choice")
+    token = auth.issue_session_token(claimed)
+
+    made = clients.create_user(
+        ADMIN, email="claimed@example.com", client_id=b.id, role="viewer", password=PASSWORD
+    )
+
+    assert made.id == claimed.user_id
+    assert made.memberships_removed == (a.name,)  # said to the admin, who tells the person
+    with pytest.raises(auth.SessionInvalid):
+        auth.scope_from_token(token)
+    with pytest.raises(auth.SignInFailed):
+        auth.sign_in("claimed@example.com", "attacker's choice")
+    person = auth.sign_in("claimed@example.com", PASSWORD)
+    assert [m.client_id for m in person.memberships] == [b.id]
+    assert person.active_client_id == b.id
+    assert "claimed@example.com" not in {
+        m.email for m in clients.list_members(ADMIN, client_id=a.id)
+    }
+    assert stored_user("claimed@example.com").email_verified
+    # A verified account given a password by the admin keeps what it has.
+    again = clients.create_user(
+        ADMIN, email="claimed@example.com", client_id=a.id, role="viewer", password=PASSWORD
+    )
+    assert again.memberships_removed == ()
+    assert {m.client_id for m in auth.sign_in("claimed@example.com", PASSWORD).memberships} == {
+        a.id,
+        b.id,
+    }
+
+
 def test_2_a_take_back_leaves_open_invitations_for_the_person_to_accept(
     backend: backends.Backends, mailing: SmtpServer
 ) -> None:

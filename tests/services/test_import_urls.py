@@ -7,6 +7,7 @@ the reason and nothing else; importing again fetches only what failed.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import threading
@@ -55,10 +56,8 @@ class _Photos(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name.replace("_", "-"), value)
         self.end_headers()
-        try:
+        with contextlib.suppress(OSError):  # the reader gave up (the /slow answer, timed out)
             self.wfile.write(body)
-        except OSError:  # the reader gave up (the /slow answer after its timeout)
-            pass
 
     def do_GET(self) -> None:
         path = self.path

@@ -179,6 +179,16 @@ def test_a_refused_delivery_is_on_record(embedded: backends.Backends, tmp_path: 
         assert delivery["status_code"] == 410
         assert "410" in delivery["error"]
         assert len(refusing.received) == 1
+        # The owners' delivery log (Settings) shows the same delivery with its receiver's host.
+        [logged] = notify.delivery_log(ADMIN, client_id=world.client_id)
+        assert (logged.flow_id, logged.event, logged.status_code) == (
+            flow.flow_id,
+            "flow.finished",
+            410,
+        )
+        assert logged.host == refusing.url.split("/")[2] and logged.attempts == 1
+        assert not logged.delivered and logged.error == "the receiver answered 410"
+        assert logged.duration_ms is not None and logged.duration_ms >= 0
     finally:
         refusing.stop()
 

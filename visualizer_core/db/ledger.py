@@ -32,6 +32,7 @@ __all__ = [
     "add_scene_calls",
     "approved_counts",
     "calls",
+    "client_spend_since",
     "image_spend",
     "recent_image_costs",
 ]
@@ -136,6 +137,11 @@ def calls(
     def wanted(record: CallRecord) -> bool:
         return since is None or record.at >= since
 
+    def touched(stmt: Any, model: Any) -> Any:
+        # A call is recorded after it is made, so a row holding a call made since ``since``
+        # was written since then: rows untouched since are skipped without reading them.
+        return stmt if since is None else stmt.where(model.updated_at >= since)
+
     images = select(
         GeneratedImage.id,
         GeneratedImage.client_id,
@@ -148,7 +154,8 @@ def calls(
         GeneratedImage.created_at,
         GeneratedImage.completed_at,
     )
-    images = scoped(images, GeneratedImage, client_id).execution_options(yield_per=500)
+    images = touched(scoped(images, GeneratedImage, client_id), GeneratedImage)
+    images = images.execution_options(yield_per=500)
     for image in db.execute(images):
         for record in records_of(image.usage) or _legacy_calls(image):
             if wanted(record):
@@ -164,18 +171,25 @@ def calls(
     products = select(Product.id, Product.client_id, Product.usage).where(
         Product.usage.is_not(None)
     )
-    for pid, cid, usage in db.execute(scoped(products, Product, client_id)):
+    for pid, cid, usage in db.execute(touched(scoped(products, Product, client_id), Product)):
         for record in records_of(usage):
             if wanted(record):
                 yield LedgerCall(record, cid, names.get(cid, ""), None, None, pid, None)
     sessions = select(StudioSession.id, StudioSession.client_id, StudioSession.scenes)
-    for sid, cid, scenes in db.execute(scoped(sessions, StudioSession, client_id)):
+    sessions = touched(scoped(sessions, StudioSession, client_id), StudioSession)
+    for sid, cid, scenes in db.execute(sessions):
         for scene in scenes or []:
             for record in records_of(scene.get("usage")):
                 if wanted(record):
                     yield LedgerCall(
                         record, cid, names.get(cid, ""), sid, None, None, str(scene.get("id"))
                     )
+
+
+def client_spend_since(db: Session, client_id: uuid.UUID, since: dt.datetime) -> float:
+    """What the client's provider calls made at or after ``since`` cost (USD): every kind
+    (images, judgements, batch lines, analyses), as :func:`calls` yields them."""
+    return float(sum(call.record.cost_usd for call in calls(db, client_id=client_id, since=since)))
 
 
 def approved_counts(

@@ -62,6 +62,7 @@ from visualizer_core.security import (
     sign_session_token,
     verify_password,
 )
+from visualizer_core.services._accounts import replace_password, take_back, take_back_notice
 from visualizer_core.services._uow import parse_id, unit_of_work
 
 logger = logging.getLogger(__name__)
@@ -166,38 +167,6 @@ def _identity(db: Session, user: User, *, notice: str | None = None) -> Identity
     )
 
 
-def _take_back(db: Session, user: User) -> str | None:
-    """The person who controls the address takes an unverified account back from its claimer.
-
-    Whoever set the password of an unverified account may be someone who held a copied
-    invitation link, not the person. Their password goes (ending every session), and so does
-    everything they could have accepted with it: every membership accepted through a link that
-    was not mailed (a mailed one was accepted from the mailbox, or would have verified the
-    account), and the active client. Invitations not yet accepted stay for the person to accept.
-    Returns the sentence that tells the person what was dropped, or None.
-    """
-    if user.email_verified:
-        return None
-    user.email_verified = True
-    if user.password_hash is None:
-        return None  # nobody chose a password: nobody could have accepted anything
-    dropped = []
-    for member, client in repo.memberships(db, user.id):
-        if not member.invite_mailed:
-            dropped.append(client.name)
-            repo.remove_member(db, member)
-    _replace_password(user, None)
-    user.active_client_id = None
-    db.flush()
-    if not dropped:
-        return None
-    return (
-        "your address was confirmed just now; before that, someone who held a copied "
-        "invitation link could have accepted in your name, so these memberships were removed: "
-        f"{', '.join(sorted(dropped))}. Ask an owner there to invite you again if you want them"
-    )
-
-
 def scope_for(identity: Identity, client_id: uuid.UUID | str) -> ClientScope:
     """The scope of the identity in one of its clients (as its memberships were when read)."""
     cid = parse_id(client_id, "client")
@@ -269,7 +238,7 @@ def user_for_sso_email(email: str) -> Identity:
             )
         # The provider proved the address is this person's: an unverified account is taken back
         # from whoever set its password (and what they accepted with it).
-        notice = _take_back(db, user)
+        notice = take_back_notice(take_back(db, user))
         user.last_login_at = now
         db.flush()
         return _identity(db, user, notice=notice)
@@ -392,16 +361,6 @@ def accept_invite(
 # -- passwords -----------------------------------------------------------------------------------
 
 
-def _replace_password(user: User, password: str | None) -> None:
-    """Set (or with None, remove) the password; every login session of the user ends."""
-    user.password_hash = None if password is None else hash_password(password)
-    user.session_version += 1
-    user.failed_logins = 0
-    user.locked_until = None
-    user.reset_token_hash = None
-    user.reset_expires_at = None
-
-
 def change_password(scope: Scope, *, old_password: str, new_password: str) -> str:
     """Change the signed-in user's own password; returns a new token for this session.
 
@@ -429,7 +388,7 @@ def change_password(scope: Scope, *, old_password: str, new_password: str) -> st
         user = _signed_in_user(db, scope)
         if user.password_hash != password_hash:
             raise SignInFailed("the password was changed meanwhile: sign in again")
-        _replace_password(user, new_password)
+        replace_password(user, new_password)
         claims = SessionClaims(user_id=user.id, session_version=user.session_version)
     return sign_session_token(_secret(), claims, now=utcnow().timestamp())
 
@@ -448,8 +407,8 @@ def set_password(scope: Scope, *, email: str, password: str) -> uuid.UUID:
         user = repo.user_by_email(db, address)
         if user is None:
             raise NotFound("user", address)
-        _take_back(db, user)  # the admin vouches for who gets the password: not the claimer
-        _replace_password(user, password)
+        take_back(db, user)  # the admin vouches for who gets the password: not the claimer
+        replace_password(user, password)
         return user.id
 
 
@@ -528,8 +487,8 @@ def reset_password(token: str, *, new_password: str) -> Identity:
                 "this reset link is not valid (used already, expired, or replaced by a newer "
                 "one): ask for a new one"
             )
-        notice = _take_back(db, user)  # opening the mailed link proved the address
-        _replace_password(user, new_password)
+        notice = take_back_notice(take_back(db, user))  # opening the mailed link proved the address
+        replace_password(user, new_password)
         user.last_login_at = now
         db.flush()
         return _identity(db, user, notice=notice)

@@ -36,7 +36,9 @@ from visualizer_core.security import (
     invite_token,
     normalise_email,
 )
+from visualizer_core.services._accounts import replace_password, take_back
 from visualizer_core.services._uow import client_row, own_client, parse_id, unit_of_work
+from visualizer_core.services.budgets import budget_of
 
 __all__ = [
     "ClientRead",
@@ -74,10 +76,17 @@ class ClientRead:
     name: str
     plan: str
     daily_quota: int
+    monthly_budget_usd: float | None = None  # None: no budget of its own
 
     @classmethod
     def of(cls, client: Client) -> ClientRead:
-        return cls(id=client.id, name=client.name, plan=client.plan, daily_quota=client.daily_quota)
+        return cls(
+            id=client.id,
+            name=client.name,
+            plan=client.plan,
+            daily_quota=client.daily_quota,
+            monthly_budget_usd=budget_of(client),
+        )
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,9 @@ class UserRead:
     id: uuid.UUID
     email: str
     name: str | None
+    memberships_removed: tuple[str, ...] = ()
+    """Clients whose memberships a take-back dropped (:func:`create_user` with a password on an
+    unverified account): the admin tells the person, who asks those owners to invite again."""
 
 
 def _clean_name(name: str) -> str:
@@ -167,7 +179,9 @@ def create_user(
     An existing user gains the membership. A ``password`` replaces theirs, which ends every
     login session of theirs. An existing account that is unverified (made through a copied
     invitation link: whoever held the link may have chosen its password) is not given the
-    membership without a new ``password``. A pending invitation of the same person is
+    membership without a new ``password``; with one, it is taken back first, as a mailed reset
+    does: the memberships accepted through copied links and the active client go, and
+    ``memberships_removed`` names those clients. A pending invitation of the same person is
     accepted on the spot, with ``role``. The client becomes the user's active one if they had
     none, so that their first sign-in lands there.
     """
@@ -177,6 +191,7 @@ def create_user(
     address = normalise_email(email)
     if password is not None:
         check_password_rules(password)
+    removed: list[str] = []
     try:
         with unit_of_work() as db:
             if repo.get(db, Client, cid, client_id=None) is None:
@@ -188,10 +203,11 @@ def create_user(
                     user.password_hash = hash_password(password)
                 db.add(user)
             elif password is not None:
-                user.password_hash = hash_password(password)
-                user.session_version += 1  # a replaced password ends every earlier session
-                user.failed_logins = 0
-                user.locked_until = None
+                # The admin vouches for who gets the password, not whoever claimed an unverified
+                # account from a copied link: what the claimer accepted goes first (as a mailed
+                # reset or single sign-on does); the new password ends every earlier session.
+                removed = take_back(db, user)
+                replace_password(user, password)
                 user.email_verified = True
             elif not user.email_verified and user.password_hash is not None:
                 raise Conflict(
@@ -213,7 +229,9 @@ def create_user(
             if user.active_client_id is None:
                 user.active_client_id = cid
             db.flush()
-            return UserRead(id=user.id, email=user.email, name=user.name)
+            return UserRead(
+                id=user.id, email=user.email, name=user.name, memberships_removed=tuple(removed)
+            )
     except IntegrityError:
         raise Conflict(
             f"{address} was created at the same moment by someone else; try again"

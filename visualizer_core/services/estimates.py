@@ -15,17 +15,14 @@ import math
 import statistics
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from visualizer_core import backends
-from visualizer_core.ai import models
-from visualizer_core.ai.usage import BATCH_PRICE_FACTOR, estimate_cost
 from visualizer_core.db import repo
 from visualizer_core.errors import InvalidInput
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services import spend
 from visualizer_core.services._uow import own_client, unit_of_work
+from visualizer_core.services.budgets import image_cost_usd
 from visualizer_core.services.generation import quota_left
 
 __all__ = ["GenerationEstimate", "estimate_generation"]
@@ -53,38 +50,6 @@ class GenerationEstimate:
         return self.images <= self.quota_left
 
 
-# A typical fidelity judgement: two images and instructions in, a short JSON answer out.
-TYPICAL_JUDGEMENT_TEXT = {"input_tokens": 200, "output_tokens": 40}
-
-
-def _judgement_usage(text_model: str) -> dict[str, int]:
-    info = models.lookup(text_model)
-    per_input = info.input_image_tokens if info else 258
-    usage = dict(TYPICAL_JUDGEMENT_TEXT)
-    usage["input_tokens"] += 2 * per_input
-    return usage
-
-
-def _cost_per_image(
-    scope: Scope, client_id: uuid.UUID, ai: Any, model: str, settings: FlowSettings
-) -> float:
-    if ai.name != "gemini":
-        return 0.0
-    factor = BATCH_PRICE_FACTOR if settings.economy else 1.0
-    estimate = ai.estimate_cost if hasattr(ai, "estimate_cost") else estimate_cost
-    recorded = spend.cost_per_image(
-        scope, client_id=client_id, model=model, economy=settings.economy
-    )
-    if recorded.image_usd is not None:
-        # The client's history is at the model's default size: what another size adds.
-        default = models.typical_image_usage(model)
-        chosen = models.typical_image_usage(model, settings.image_size)
-        extra = estimate(model, chosen) - estimate(model, default)
-        return recorded.image_usd + extra * factor
-    image = estimate(model, models.typical_image_usage(model, settings.image_size))
-    return image * factor + estimate(ai.text_model, _judgement_usage(ai.text_model))
-
-
 def estimate_generation(
     scope: Scope,
     *,
@@ -110,7 +75,7 @@ def estimate_generation(
     workers = max(current.settings.visualizer_workers, 1)
     return GenerationEstimate(
         images=images,
-        cost_usd=images * _cost_per_image(scope, cid, ai, model, settings),
+        cost_usd=images * image_cost_usd(scope, client_id=cid, settings=settings),
         seconds=math.ceil(images / workers) * per_image,
         seconds_per_image=per_image,
         quota_left=left,

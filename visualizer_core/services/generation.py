@@ -24,7 +24,7 @@ from visualizer_core.ai import usage
 from visualizer_core.ai.retry import retry_delay_s
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
-from visualizer_core.db.models import Flow, GeneratedImage, Product, StudioSession
+from visualizer_core.db.models import Client, Flow, GeneratedImage, Product, StudioSession
 from visualizer_core.errors import (
     DailyLimitReached,
     InvalidInput,
@@ -36,7 +36,7 @@ from visualizer_core.errors import (
 )
 from visualizer_core.schemas import FlowSettings, FlowStatus, ImageStatus, SessionStatus
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services import export, jobs
+from visualizer_core.services import budgets, export, jobs
 from visualizer_core.services._uow import in_scope, own_client, parse_id, unit_of_work
 from visualizer_core.services.analysis import analyze_session, match_session
 from visualizer_core.services.economy import poll_economy, submit_economy
@@ -111,7 +111,8 @@ def generate(
     runs first where it was not done (analysing what lacks an analysis, with the provider retry
     policy). ``scenes`` (product id to scene id) sets the scene of some products for this flow
     only, leaving the session's pairings alone: a re-run keeps the scene of the image it re-runs,
-    a plan names its own. Refused whole when the client's daily quota would be exceeded.
+    a plan names its own. Refused whole when the client's daily quota would be exceeded, or
+    its monthly budget (:func:`.budgets.set_monthly_budget`) could not take the estimate.
 
     A product that still cannot be made (its analysis kept failing, no scene fits it, it has no
     photo) is left out, and named in ``skipped`` with the reason; the others are made. Only
@@ -151,6 +152,11 @@ def generate(
         for earlier in (rerun_of or {}).values():
             if repo.get(db, GeneratedImage, earlier, client_id=client_id) is None:
                 raise NotFound("image", earlier)
+        owner = repo.get(db, Client, client_id, client_id=None)
+        budgeted = owner is not None and budgets.budget_of(owner) is not None
+    per_image = 0.0
+    if budgeted:  # what one image of this flow is estimated at, read before the lock below
+        per_image = budgets.image_cost_usd(scope, client_id=client_id, settings=settings)
     skipped: dict[uuid.UUID, str] = {}
     if unmatched:
         skipped = _match_what_can_be(scope, sid, unmatched)
@@ -191,6 +197,9 @@ def generate(
                 f"this request needs {needed}. Generate fewer products or variants, or ask "
                 "an admin to raise the daily quota."
             )
+        budgets.refuse_over_budget(
+            db, client, images=needed, request_usd=needed * per_image, per_image_usd=per_image
+        )
         flow_id, image_ids = _insert_flow(
             db,
             session=session,

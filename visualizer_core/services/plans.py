@@ -27,12 +27,12 @@ from pydantic import ValidationError
 
 from visualizer_core import backends
 from visualizer_core.db import repo
-from visualizer_core.db.models import StudioSession
+from visualizer_core.db.models import Client, StudioSession
 from visualizer_core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, first_problem
 from visualizer_core.matching import ranked_scenes
 from visualizer_core.schemas import OPEN_STATUSES, FlowSettings, ProductAnalysis, SessionStatus
 from visualizer_core.scope import Action, Scope
-from visualizer_core.services import analysis, estimates, generation
+from visualizer_core.services import analysis, budgets, estimates, generation
 from visualizer_core.services._uow import client_in_scope, parse_id, unit_of_work
 
 __all__ = [
@@ -117,6 +117,33 @@ def _check_quota(scope: Scope, requests: Sequence[FlowRequest]) -> None:
             raise QuotaExceeded(
                 f"{names[client_id]} has {left} images left today and this needs {count}: "
                 "make fewer, or ask an admin to raise the client's daily quota"
+            )
+    _check_budget(scope, requests, needed)
+
+
+def _check_budget(
+    scope: Scope, requests: Sequence[FlowRequest], needed: dict[uuid.UUID, int]
+) -> None:
+    """Refuse the whole batch if a client's monthly budget cannot take its part of it (each
+    flow is checked again as it is made)."""
+    for client_id, count in needed.items():
+        with unit_of_work() as db:
+            client = repo.get(db, Client, client_id, client_id=None)
+            if client is None or budgets.budget_of(client) is None:
+                continue
+        costs = {
+            id(request): budgets.image_cost_usd(
+                scope, client_id=client_id, settings=request.settings
+            )
+            for request in requests
+            if request.client_id == client_id
+        }
+        cost = sum(r.images * costs[id(r)] for r in requests if r.client_id == client_id)
+        with unit_of_work() as db:
+            client = repo.lock_client(db, client_id)
+            assert client is not None
+            budgets.refuse_over_budget(
+                db, client, images=count, request_usd=cost, per_image_usd=cost / max(count, 1)
             )
 
 

@@ -12,6 +12,9 @@ BOUNDARY = "."
 
 _APOSTROPHES = re.compile(r"['\u2019\u2018`\u00b4]")
 _BREAKS = re.compile(r"[.,;:!?()\[\]{}/\\|<>\u2022\u00b7\u2013\u2014\n\r\t\"]+")
+# A hyphen with space on both sides parts a name as a dash does ("Metal Blind - Sand - 25mm":
+# the colour and the size after it are not the product); "T-Shirt" keeps its hyphen.
+_SPACED_HYPHEN = re.compile(r"(?<=\s)-+(?=\s)")
 _NON_WORD = re.compile(r"[^a-z0-9.]+")
 _DOTTED = re.compile(r"(?<![a-z0-9])(?:[a-z]\.){2,}")
 
@@ -52,7 +55,7 @@ def normalize_text(text: str) -> str:
     text = "".join(c for c in text if not unicodedata.combining(c)).lower()
     text = _APOSTROPHES.sub("", text).replace("&", " and ").replace("+", " and ")
     text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)  # "t.v." is "tv"
-    text = _BREAKS.sub(" . ", text)
+    text = _BREAKS.sub(" . ", _SPACED_HYPHEN.sub(" . ", text))
     text = _NON_WORD.sub(" ", text)
     out: list[str] = []
     for token in text.split():

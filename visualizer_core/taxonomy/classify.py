@@ -337,13 +337,17 @@ def _hits(tokens: Sequence[str], describing: frozenset[str] = frozenset()) -> li
                 complete = matched == len(phrase)
                 if weak_head and (not complete or len(phrase) < 2):
                     continue
+                start = end - matched + 1
+                if start > 0 and tokens[start - 1] in vocab.negations:
+                    continue  # "No Drill Blind", "Non Stick Pan": what it is not
+
                 strength = matched - (0.25 if head != token else 0)
                 if complete:
                     strength += 1.0 + bonus
                 else:
                     strength -= 0.2 * (len(phrase) - matched)
                 lone = matched == 1 and (token in vocab.describing or token in describing)
-                hits.append(_Hit(node, end - matched + 1, end, strength, lone))
+                hits.append(_Hit(node, start, end, strength, lone))
     return hits
 
 
@@ -385,7 +389,13 @@ def _score_field(
     with_hits = [s for s in segments if any(s[0] <= e < s[1] for e in ends)]
     if not with_hits:
         return {}
-    head_segment = with_hits[-1] if head_last_part else with_hits[0]
+    # The part that names the product: the first (the last, in a category path) whose words
+    # name a kind and do not only describe one ("Plain Soft Cream - Day and Night Blinds").
+    only_describing = {e for e in ends if all(h.describing for h in hits if h.end == e)}
+    naming_parts = [
+        s for s in with_hits if any(s[0] <= e < s[1] and e not in only_describing for e in ends)
+    ] or with_hits
+    head_segment = naming_parts[-1] if head_last_part else naming_parts[0]
 
     # The head: the last product word of the head part that no relational word comes before.
     def related(pos: int) -> bool:
@@ -397,7 +407,6 @@ def _score_field(
                 return True
         return False
 
-    only_describing = {e for e in ends if all(h.describing for h in hits if h.end == e)}
     in_head = [e for e in ends if head_segment[0] <= e < head_segment[1]]
     naming = [e for e in in_head if e not in only_describing] or in_head
     free = [e for e in naming if not related(e)]

@@ -40,6 +40,24 @@ def flows_of(db: Session, session_id: uuid.UUID) -> Sequence[Flow]:
     ).all()
 
 
+def flows_with_webhook_deliveries(
+    db: Session, client_id: uuid.UUID | None, *, limit: int
+) -> Sequence[Flow]:
+    """The client's flows that have a webhook delivery on record, the latest delivery first.
+
+    ``flow.webhook["last_at"]`` is the time of the flow's latest delivery (an ISO text in UTC,
+    which sorts as the time does); records kept before it existed come last, newest flow first.
+    Since a flow's latest delivery is its newest, the ``limit`` flows returned hold the
+    ``limit`` newest deliveries of the client.
+    """
+    last_at = Flow.webhook["last_at"].as_string()
+    stmt = select(Flow).where(Flow.webhook["status"].as_string().is_not(None))
+    if client_id is not None:
+        stmt = stmt.where(Flow.client_id == client_id)
+    stmt = stmt.order_by(last_at.desc().nulls_last(), Flow.created_at.desc()).limit(limit)
+    return db.scalars(stmt).all()
+
+
 def images_of_flow(db: Session, flow_id: uuid.UUID) -> Sequence[GeneratedImage]:
     """The flow's images, oldest first."""
     stmt = select(GeneratedImage).where(GeneratedImage.flow_id == flow_id)
@@ -107,6 +125,14 @@ def unjudged_images(db: Session, *, completed_since: dt.datetime) -> Sequence[Ge
         GeneratedImage.completed_at >= completed_since,
     )
     return db.scalars(stmt.order_by(GeneratedImage.created_at)).all()
+
+
+def open_images_of_client(db: Session, client_id: uuid.UUID) -> int:
+    """How many of the client's images are pending or generating."""
+    stmt = select(func.count()).where(
+        GeneratedImage.client_id == client_id, GeneratedImage.status.in_(OPEN_STATUSES)
+    )
+    return int(db.execute(stmt).scalar_one())
 
 
 def open_counts_by_model(db: Session, *, session_id: uuid.UUID | None = None) -> dict[str, int]:
