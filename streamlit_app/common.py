@@ -38,6 +38,7 @@ COOKIE_IGNORED = "auth.cookie_ignored"  # the cookie this tab signed out of (or 
 WANTED = "auth.wanted_url"  # the address opened before signing in: where signing in leads
 CARRIED = (TAKE_BACK_NOTICE, "account.notice")  # notices that outlive the trip to the cookie
 SESSION = "studio.session_id"
+SESSION_IN_URL = "studio.session_in_url"  # the session id this tab last put in the address
 PICKED = "studio.product_ids"
 BATCH = "studio.batch"  # (session id, flow id) of the generation this person started last
 
@@ -249,6 +250,11 @@ def attempt(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         return None
 
 
+def succeeded(action: Callable[..., object], *args: Any, **kwargs: Any) -> bool:
+    """Run a service call that returns nothing, as :func:`attempt` does; whether it worked."""
+    return attempt(lambda: (action(*args, **kwargs), True)[1]) is True
+
+
 def failures_as_messages() -> bool:
     """Whether an unexpected error becomes a message (the served studio) or stays an exception
     (under ``AppTest``, so that a test sees the bug instead of a polite sentence)."""
@@ -313,6 +319,8 @@ def open_session(member: ClientScope, *, page: str) -> sessions.SessionRead:
     """The session this page works on, chosen in the sidebar; stops the page when there is none.
 
     The choice is shared by every page (``studio.session_id``); ``page`` prefixes the widget.
+    It is also in the page's address (``?session=<id>``): a refresh, or a link a member shares
+    with a teammate of the same client, opens the same session.
     """
     rows = attempt(sessions.list_sessions, member)
     if not rows:
@@ -321,23 +329,55 @@ def open_session(member: ClientScope, *, page: str) -> sessions.SessionRead:
     assert rows is not None
     ids = [row.id for row in rows]
     by_id = {row.id: row for row in rows}
+    linked = from_address("session", SESSION_IN_URL)
+    if linked in by_id:  # a link or a refresh names the session
+        st.session_state[SESSION] = linked
     current = st.session_state.get(SESSION)
     if current not in by_id:
         current = ids[0]
         st.session_state[SESSION] = current
 
     def remember() -> None:
-        st.session_state[SESSION] = st.session_state[f"{page}.session"]
+        st.session_state[SESSION] = st.session_state[picker]
 
+    picker = f"{page}.session"
+    if st.session_state.get(picker) != current:  # the picker shows the session in use
+        st.session_state[picker] = current
     st.sidebar.selectbox(
         "Session",
         ids,
-        index=ids.index(current),
         format_func=lambda sid: by_id[sid].name,  # a select box shows plain text
-        key=f"{page}.session",
+        key=picker,
         on_change=remember,
     )
-    return by_id[st.session_state[SESSION]]
+    chosen = by_id[st.session_state[SESSION]]
+    to_address("session", chosen.id, SESSION_IN_URL)
+    return chosen
+
+
+def from_address(name: str, seen_key: str) -> uuid.UUID | None:
+    """The id the page's address names in its query parameter ``name``, when it is new to this
+    tab: a link opened, a refresh, the browser's back button. An address this tab wrote itself
+    (``seen_key`` remembers it) gives None, so a choice made on the page since is kept."""
+    value = st.query_params.get(name)
+    if not value or value == st.session_state.get(seen_key):
+        return None
+    st.session_state[seen_key] = value
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def to_address(name: str, value: uuid.UUID | None, seen_key: str) -> None:
+    """Put ``value`` in the page's address (query parameter ``name``), so that a refresh or a
+    link shared with a teammate opens the same session or image."""
+    text = str(value) if value is not None else None
+    st.session_state[seen_key] = text
+    if text is None:
+        st.query_params.pop(name, None)
+    elif st.query_params.get(name) != text:
+        st.query_params[name] = text
 
 
 def picked_products() -> list[uuid.UUID] | None:

@@ -2,11 +2,13 @@
 
 Kept apart from the page's keyboard flow (``views/review.py``), which calls these sections:
 
-- :func:`show_measurement`: the measured signals and reasons under the picture ("colour
-  changed: ΔE 18 on the product"), whose pixels show the product, the judgement if one was
-  asked;
+- :func:`show_measurement`: a placement warning when the scene is a room the product does not
+  belong in ("Sofas in a kitchen: change the scene?"), the measured signals and reasons under
+  the picture ("colour changed: ΔE 18 on the product"), whose pixels show the product, the
+  judgement if one was asked;
 - :func:`show_reject_reasons`: one click rejects with a reason that becomes a label;
-- :func:`show_gate_rule`: "approve everything the gate trusts", what the threshold rests on,
+- :func:`show_gate_rule`: "approve everything the gate trusts" (the images shown first, asked
+  once, as every bulk rule is), what the threshold rests on,
   the images approved by rule with their spot-check sample, and the one-step undo.
 """
 
@@ -18,6 +20,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from streamlit_app.common import attempt, plain
+from streamlit_app.dialogs import close_dialog, open_dialog, opened
 from visualizer_core.db.models import REJECT_REASONS
 from visualizer_core.scope import ClientScope
 from visualizer_core.services import clients, gallery, review
@@ -41,6 +44,8 @@ SIGNAL_LABELS = {
 def show_measurement(item: review.ReviewItem) -> None:
     """What the gate measured on this image, in words first, then the signals."""
     fidelity = item.fidelity or {}
+    if item.placement:  # the scene is a room the product does not belong in
+        st.markdown(f":orange[:material/warning: **Placement:** {plain(item.placement)}]")
     if item.reasons:
         st.markdown(
             "**What was measured:** " + " · ".join(plain(reason) for reason in item.reasons),
@@ -92,6 +97,62 @@ def show_reject_reasons(item: review.ReviewItem, reject: Callable[[str], None]) 
         st.caption(f"Rejected because: {plain(item.reject_reason)}")
 
 
+@st.dialog("Approve what the gate trusts?", width="large", on_dismiss=close_dialog)
+def gate_dialog(
+    member: ClientScope,
+    queue: review.ReviewQueue,
+    *,
+    session_id: uuid.UUID,
+    approved: Callable[[review.RuleRun, str], None] | None = None,
+) -> None:
+    """The images the gate's rule would approve (count and thumbnails), and one question.
+
+    Drawn by the page with its other dialogs when the slot is ``"gate"``
+    (:mod:`streamlit_app.dialogs`); ``approved(run, said)`` as for :func:`show_gate_rule`."""
+    if opened("gate") is None:  # approved just now: a click reruns only the dialog, so the
+        st.rerun()  # whole page is run again (the dialog is then not drawn, and closes)
+    trusted = attempt(review.trusted, member, session_id=session_id) or []
+    by_id = {i.id: i for i in queue.items}
+    touched = [by_id[i] for i in trusted if i in by_id]
+    st.markdown(
+        f"**{len(touched)} image(s)** nobody decided yet that the fidelity gate trusts will be "
+        "approved by rule, a share of them drawn for a spot check. Z takes it back."
+    )
+    thumbs = gallery.browser_urls([i.thumbnail_key for i in touched[:24]])
+    grid = st.columns(8)
+    for number, shown in enumerate(touched[:24]):
+        with grid[number % 8]:
+            if shown.thumbnail_key in thumbs:
+                st.image(thumbs[shown.thumbnail_key], width="stretch")
+            st.caption(f"{plain(shown.sku)} · v{shown.variant + 1}")
+    if len(touched) > 24:
+        st.caption(f"and {len(touched) - 24} more")
+
+    def approve_trusted() -> None:
+        close_dialog()
+        run = attempt(
+            review.approve_trusted, member, session_id=session_id, only=[i.id for i in touched]
+        )
+        if run is not None:
+            said = (
+                f"Approved {run.count} image(s) by rule; {len(run.spot_checks)} drawn for "
+                "a spot check"
+            )
+            st.session_state[NOTICE] = f"{said}."
+            if approved is not None:
+                approved(run, said)
+
+    if st.button(
+        f"Approve {len(touched)} image(s) by rule",
+        key="review.gate_confirm",
+        type="primary",
+        disabled=not touched,
+        on_click=approve_trusted,
+    ):
+        st.rerun()
+    st.caption("Enter approves · Esc cancels.")
+
+
 def show_gate_rule(
     member: ClientScope,
     queue: review.ReviewQueue,
@@ -109,23 +170,14 @@ def show_gate_rule(
         if gate is not None:
             st.caption(f"The fidelity gate: {plain(gate.description)}.")
 
-        def approve_trusted() -> None:
-            run = attempt(review.approve_trusted, member, session_id=session_id, only=trusted)
-            if run is not None:
-                said = (
-                    f"Approved {run.count} image(s) by rule; {len(run.spot_checks)} drawn for "
-                    "a spot check"
-                )
-                st.session_state[NOTICE] = f"{said}."
-                if approved is not None:
-                    approved(run, said)
-
         st.button(
-            f"Approve {len(trusted)} trusted image(s) by rule",
+            f"Approve {len(trusted)} trusted image(s) by rule...",
             key="review.gate_run",
             icon=":material/rule:",
             disabled=not trusted,
-            on_click=approve_trusted,
+            on_click=open_dialog,
+            args=("gate",),
+            help="Shows the images first and asks once",
         )
 
         by_rule = queue.by_rule()

@@ -27,12 +27,9 @@ def gemini_backends(
     """The backend set of ``base`` with Gemini switched on, as its environment would do it."""
     extra.setdefault("visualizer_retry_base_s", 0.05)  # the retry policy's waits, for tests
     extra.setdefault("visualizer_retry_max_s", 0.2)
+    extra.setdefault("gemini_prices", {DEFAULT_IMAGE_MODEL: CUSTOM_PRICE})
     with backends_like(
-        base,
-        gemini_api_key=server.api_key,
-        gemini_base_url=server.base_url,
-        gemini_prices={DEFAULT_IMAGE_MODEL: CUSTOM_PRICE},
-        **extra,
+        base, gemini_api_key=server.api_key, gemini_base_url=server.base_url, **extra
     ) as built:
         yield built
 

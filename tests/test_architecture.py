@@ -2,14 +2,17 @@
 above the repository no statement is built; the backends are swapped only by ``using``.
 
 Read from the source with :mod:`ast` (nothing is imported), counting every import a module
-makes when it runs, at its top or inside a function, and leaving out those under
-``if TYPE_CHECKING:`` (annotations only). ``make lint`` runs this module.
+makes: at its top, inside a function or method, and under ``if TYPE_CHECKING:``. A type named
+in an annotation is as much a dependency as a call; a cycle hidden by importing one way inside
+a function and the other way for annotations only is still a cycle (issue 24 found three:
+``config``/``mail``, ``ai.gemini``/``ai.gemini_batch``, ``backends``/``jobqueue``). ``make
+lint`` runs this module.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,25 +58,6 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _walk(node: ast.AST) -> Iterator[ast.AST]:
-    """Every node below ``node``, skipping ``if TYPE_CHECKING:`` bodies."""
-    for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.If) and _is_type_checking(child):
-            for other in child.orelse:
-                yield other
-                yield from _walk(other)
-            continue
-        yield child
-        yield from _walk(child)
-
-
 def _resolve(module: str, node: ast.ImportFrom) -> str:
     if not node.level:
         return node.module or ""
@@ -84,10 +68,12 @@ def _resolve(module: str, node: ast.ImportFrom) -> str:
     return ".".join([*base, node.module] if node.module else base)
 
 
-def imports_of(module: str) -> list[Import]:
-    tree = ast.parse(MODULES[module].read_text(), filename=str(MODULES[module]))
+def imports_in(module: str, tree: ast.AST, known: Collection[str] = MODULES) -> list[Import]:
+    """Every import in ``tree`` (the source of ``module``), wherever it stands: at the top,
+    inside a function or a class, under ``if TYPE_CHECKING:`` or ``try:``. A name taken from a
+    package is the submodule of that name where ``known`` has one."""
     found: list[Import] = []
-    for node in _walk(tree):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [Import(module, alias.name, (), node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -96,20 +82,28 @@ def imports_of(module: str) -> list[Import]:
                 continue
             for alias in node.names:
                 sub = f"{source}.{alias.name}"
-                if sub in MODULES:
+                if sub in known:
                     found.append(Import(module, sub, (), node.lineno))
                 else:
                     found.append(Import(module, source, (alias.name,), node.lineno))
+    found.sort(key=lambda i: i.line)
     return found
+
+
+def imports_of(module: str) -> list[Import]:
+    path = MODULES[module]
+    return imports_in(module, ast.parse(path.read_text(), filename=str(path)))
 
 
 IMPORTS = {module: imports_of(module) for module in MODULES}
 
 
-def _graph() -> dict[str, set[str]]:
+def _graph(
+    imports: Mapping[str, list[Import]] = IMPORTS, known: Collection[str] = MODULES
+) -> dict[str, set[str]]:
     return {
-        module: {i.target for i in found if i.target in MODULES and i.target != module}
-        for module, found in IMPORTS.items()
+        module: {i.target for i in found if i.target in known and i.target != module}
+        for module, found in imports.items()
     }
 
 
@@ -155,6 +149,37 @@ def test_the_import_graph_has_no_cycle() -> None:
 
 def test_the_cycle_check_finds_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        # one way inside a function, the other for annotations only (how the three hid)
+        (
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.b import B\n",
+            "def make():\n    from pkg.a import A\n    return A()\n",
+        ),
+        # both ways inside functions and methods, one of them as a package's submodule
+        (
+            "def f():\n    import pkg.b\n",
+            "class C:\n    def g(self):\n        from pkg import a\n",
+        ),
+        # at the top one way, inside a function guarded by try the other way
+        (
+            "import pkg.b\n",
+            "def f():\n    try:\n        import pkg.a\n    except ImportError:\n        pass\n",
+        ),
+    ],
+)
+def test_the_cycle_check_finds_a_cycle_hidden_in_functions_or_annotations(
+    first: str, second: str
+) -> None:
+    known = {"pkg", "pkg.a", "pkg.b"}
+    imports = {
+        "pkg.a": imports_in("pkg.a", ast.parse(first), known),
+        "pkg.b": imports_in("pkg.b", ast.parse(second), known),
+    }
+    assert _cycles(_graph(imports, known)) == [["pkg.a", "pkg.b"]]
 
 
 def test_no_private_name_is_imported_from_another_module() -> None:
@@ -249,14 +274,36 @@ def test_the_statement_check_finds_a_statement() -> None:
 SESSION_CALLS_OF_THE_REPOSITORY = ("execute", "scalar", "scalars", "get", "delete", "query")
 
 
+SESSION_OPENERS = ("unit_of_work", "read_only", "transaction", "reading", "Session")
+
+
+def _session_names(tree: ast.AST) -> set[str]:
+    """The names a module gives its database sessions, whatever they are: ``db`` always, a
+    parameter annotated ``Session``, and ``with unit_of_work() as <name>`` (or ``read_only``,
+    ``backends.current().transaction()``, ``reading()``, ``Session(...)``)."""
+    names = {"db"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            if ast.unparse(node.annotation).split(".")[-1].strip("'\"") == "Session":
+                names.add(node.arg)
+        elif isinstance(node, ast.withitem) and isinstance(node.optional_vars, ast.Name):
+            opened = node.context_expr
+            if isinstance(opened, ast.Call):
+                called = ast.unparse(opened.func).split(".")[-1]
+                if called in SESSION_OPENERS:
+                    names.add(node.optional_vars.id)
+    return names
+
+
 def _session_queries(module: str, tree: ast.AST) -> list[str]:
+    sessions = _session_names(tree)
     return [
-        f"{module}:{node.lineno} calls db.{node.func.attr}"
+        f"{module}:{node.lineno} calls {node.func.value.id}.{node.func.attr}"
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and isinstance(node.func.value, ast.Name)
-        and node.func.value.id == "db"
+        and node.func.value.id in sessions
         and node.func.attr in SESSION_CALLS_OF_THE_REPOSITORY
     ]
 
@@ -276,11 +323,51 @@ def test_the_session_check_finds_a_query() -> None:
     assert _session_queries("m", tree) == ["m:3 calls db.delete", "m:4 calls db.execute"]
 
 
+def test_the_session_check_finds_a_query_on_a_session_of_another_name() -> None:
+    tree = ast.parse(
+        "with unit_of_work() as session:\n    session.add(row)\n    session.get(Flow, i)\n"
+        "with backends.current().transaction() as s:\n    s.scalars(stmt)\n"
+        "def helper(conn: Session, other: dict) -> None:\n    conn.execute(stmt)\n"
+        "    other.get('key')\n"
+        "with read_only() as reader:\n    reader.delete(row)\n"
+    )
+    assert _session_queries("m", tree) == [
+        "m:3 calls session.get",
+        "m:5 calls s.scalars",
+        "m:7 calls conn.execute",
+        "m:10 calls reader.delete",
+    ]
+
+
 # The backends are swapped one way, `with backends.using(built)`: no module's `__dict__` is
 # written and nothing patches the locator's names (which a test once did, leaking the swap).
+def _backends_aliases(tree: ast.AST) -> set[str]:
+    """The names the backends module goes by in a module: ``backends``, and any alias
+    (``import visualizer_core.backends as b``, ``from visualizer_core import backends as b``)."""
+    names = {"backends", "visualizer_core.backends"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {
+                a.asname for a in node.names if a.name == "visualizer_core.backends" and a.asname
+            }
+        elif isinstance(node, ast.ImportFrom) and node.module == "visualizer_core":
+            names |= {a.asname for a in node.names if a.name == "backends" and a.asname}
+    return names
+
+
 def _locator_patches(name: str, tree: ast.AST) -> list[str]:
+    aliases = _backends_aliases(tree)
+
     def is_backends(node: ast.AST) -> bool:
-        return isinstance(node, ast.Name) and node.id == "backends"
+        return isinstance(node, ast.Name | ast.Attribute) and ast.unparse(node) in aliases
+
+    def names_backends(node: ast.AST) -> bool:
+        """The module, one of its names (``backends.current``) or a dotted path to either."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value.startswith("visualizer_core.backends")
+        if isinstance(node, ast.Attribute):
+            return is_backends(node) or is_backends(node.value)
+        return is_backends(node)
 
     found = []
     for node in ast.walk(tree):
@@ -293,18 +380,13 @@ def _locator_patches(name: str, tree: ast.AST) -> list[str]:
         elif isinstance(node, ast.Call) and node.args:
             first = node.args[0]
             setter = (isinstance(node.func, ast.Name) and node.func.id == "setattr") or (
-                isinstance(node.func, ast.Attribute) and node.func.attr in ("setattr", "object")
+                isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("setattr", "object", "delattr", "setitem")
             )
             patch = (isinstance(node.func, ast.Name) and node.func.id == "patch") or (
                 isinstance(node.func, ast.Attribute) and node.func.attr == "patch"
             )
-            by_path = (
-                patch
-                and isinstance(first, ast.Constant)
-                and isinstance(first.value, str)
-                and first.value.startswith("visualizer_core.backends.")
-            )
-            if (setter and is_backends(first)) or by_path:
+            if (setter or patch) and names_backends(first):
                 found.append(f"{name}:{node.lineno} patches the backends module")
     return found
 
@@ -331,10 +413,20 @@ def test_the_locator_check_finds_a_patch() -> None:
         "mock.patch('visualizer_core.backends.current', lambda: built)\n"
         "backends.current = lambda: built\n"
         "settings.__dict__.get('x')\n"
+        "monkeypatch.setattr('visualizer_core.backends.current', lambda: built)\n"
+        "monkeypatch.setattr(backends.current, '__call__', None)\n"
+        "import visualizer_core.backends as locator\n"
+        "monkeypatch.setattr(locator, 'current', lambda: built)\n"
+        "monkeypatch.setattr(visualizer_core.backends, 'current', lambda: built)\n"
+        "monkeypatch.setattr(other_module, 'current', lambda: built)\n"
     )
     assert _locator_patches("m", tree) == [
         "m:3 writes a __dict__",
         "m:4 patches the backends module",
         "m:5 patches the backends module",
         "m:6 assigns backends.current",
+        "m:8 patches the backends module",
+        "m:9 patches the backends module",
+        "m:11 patches the backends module",
+        "m:12 patches the backends module",
     ]

@@ -14,6 +14,7 @@ from visualizer_core.taxonomy import (
     find_room_mentions,
     normalize_category,
     normalize_room_type,
+    room_in_file_name,
     room_types_for,
 )
 
@@ -147,6 +148,24 @@ def test_category_info_accepts_text_and_refuses_nonsense() -> None:
 )
 def test_room_type_synonyms(text: str, room: str) -> None:
     assert normalize_room_type(text) == room
+
+
+@pytest.mark.parametrize(
+    ("filename", "room"),
+    [
+        ("rustic-way-to-dine.jpg", "dining_room"),
+        ("Cosy_LOUNGE 2.png", "living_room"),
+        ("uploads/nursery-soft-light.jpg", "kids_room"),
+        ("my-study.webp", "home_office"),
+        ("bedroom.photo.jpeg", "bedroom"),
+        ("IMG_20240101.jpg", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_the_room_a_file_name_gives(filename: str | None, room: str | None) -> None:
+    """The words people use in file names; the folder and the extension do not count."""
+    assert room_in_file_name(filename) == room
 
 
 @pytest.mark.parametrize("text", ["spaceship", "", "   ", "room"])

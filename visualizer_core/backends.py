@@ -25,11 +25,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from visualizer_core.config import Settings, get_settings
 from visualizer_core.db.engine import READ_ONLY, make_engine, make_sessionmaker, transaction
+from visualizer_core.jobqueue import Queue, make_queue
 from visualizer_core.storage import LocalStorage, Storage
 
 if TYPE_CHECKING:
     from visualizer_core.ai.base import AIBackend
-    from visualizer_core.jobqueue import Queue
 
 __all__ = ["Backends", "activate", "activate_for_thread", "build", "current", "reset", "using"]
 
@@ -84,8 +84,6 @@ class Backends:
     @property
     def queue(self) -> Queue:
         if self._queue is None:
-            from visualizer_core.jobqueue import make_queue
-
             with self._lock:
                 if self._queue is None:
                     self._queue = make_queue(self)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError
 
 from visualizer_core.errors import ConfigError, InvalidInput
 from visualizer_core.private_hosts import PrivateHosts, parse_private_hosts
+from visualizer_core.smtp_address import parse_smtp_url
 
 __all__ = ["Settings", "get_settings", "load_settings", "new_secret", "secret_weakness"]
 
@@ -257,8 +258,6 @@ class Settings(BaseSettings):
     @classmethod
     def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            from visualizer_core.mail import parse_smtp_url
-
             parse_smtp_url(value.get_secret_value())
         return value
 

@@ -17,13 +17,10 @@ import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
-from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
 
+from visualizer_core import smtp_address
+from visualizer_core.config import Settings
 from visualizer_core.errors import ConfigError, VisualizerError
-
-if TYPE_CHECKING:  # config validates SMTP_URL with parse_smtp_url: no import back at run time
-    from visualizer_core.config import Settings
 
 __all__ = ["MailNotSent", "Mailer", "mailer_for", "parse_smtp_url"]
 
@@ -84,24 +81,14 @@ class Mailer:
 
 def parse_smtp_url(url: str, sender: str | None = None) -> Mailer:
     """A :class:`Mailer` for ``smtp://`` or ``smtps://`` URLs; ValueError names what is wrong."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("smtp", "smtps"):
-        raise ValueError("must start with smtp:// or smtps://")
-    if not parts.hostname:
-        raise ValueError("names no host")
-    try:
-        port = parts.port or (465 if parts.scheme == "smtps" else 587)
-    except ValueError:
-        raise ValueError("has a port that is not a number") from None
-    username = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password else None
+    address = smtp_address.parse_smtp_url(url)
     return Mailer(
-        host=parts.hostname,
-        port=port,
-        implicit_tls=parts.scheme == "smtps",
-        username=username,
-        password=password,
-        sender=sender or f"visualizer@{parts.hostname}",
+        host=address.host,
+        port=address.port,
+        implicit_tls=address.implicit_tls,
+        username=address.username,
+        password=address.password,
+        sender=sender or f"visualizer@{address.host}",
     )
 
 

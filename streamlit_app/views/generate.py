@@ -146,7 +146,7 @@ for product in catalog:
             "file": (scene.filename or "") if scene else "",
         }
     )
-homeless = [row["product"] for row in rows if row["needs a room"]]
+homeless = [str(row["product"]) for row in rows if row["needs a room"]]
 if homeless:
     st.warning(
         f"{len(homeless)} product(s) need a room: the catalog does not say what they are, so "
@@ -197,8 +197,8 @@ if editor and scenes:
             format_func=lambda pid: f"{by_id[pid].sku} · {by_id[pid].name}",
             key="generate.override_product",
         )
-        found = session.matches.get(str(product_id))
-        current = found.scene_id if found and found.overridden else AUTO
+        in_use = session.matches.get(str(product_id))
+        current = in_use.scene_id if in_use and in_use.overridden else AUTO
         product = by_id[product_id]
         choices = [AUTO, *scenes]
         columns = st.columns(5)
@@ -219,12 +219,15 @@ if editor and scenes:
                     key=f"generate.use.{choice}",
                     disabled=choice == current,
                     width="stretch",
-                ) and attempt(
-                    analysis.set_match,
-                    member,
-                    session_id=session.id,
-                    product_id=product_id,
-                    scene_id=None if choice == AUTO else choice,
+                ) and (
+                    attempt(
+                        analysis.set_match,
+                        member,
+                        session_id=session.id,
+                        product_id=product_id,
+                        scene_id=None if choice == AUTO else choice,
+                    )
+                    is not None
                 ):
                     st.session_state["generate.notice"] = (
                         f"Scene of {plain(product.sku)} set to {plain(label)}."

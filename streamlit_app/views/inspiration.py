@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from streamlit_app.common import attempt, can, markdown_link, open_session, plain, scope
+from streamlit_app.common import attempt, can, markdown_link, open_session, plain, scope, succeeded
 from visualizer_core.errors import VisualizerError
 from visualizer_core.inspiration import COLORS, ORIENTATIONS, InspirationPhoto
 from visualizer_core.scope import Action
 from visualizer_core.services import gallery, inspiration, previews, sessions
-from visualizer_core.taxonomy import ROOM_TYPES, normalize_room_type
+from visualizer_core.taxonomy import ROOM_TYPES, room_in_file_name
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp"]
 FROM_NAME = "from-name"
@@ -111,22 +110,11 @@ def fix_scene(scene: Any) -> None:
         help="The room a person sets is kept: the analysis never overrides it.",
     )
     if right.button("Delete", key=f"inspiration.delete.{scene.id}", icon=":material/delete:"):
-        deleted = attempt(
-            lambda: sessions.delete_scene(member, session_id=session.id, scene_id=scene.id) or True
-        )
+        deleted = succeeded(sessions.delete_scene, member, session_id=session.id, scene_id=scene.id)
         if not deleted:
             return
         st.session_state["inspiration.notice"] = f"{scene.filename or 'The scene'} deleted."
         st.rerun()
-
-
-def room_from_name(filename: str) -> str | None:
-    """The room type a file's name gives ("home-office_2.jpg"), if it names one."""
-    words = Path(filename).stem.replace("_", " ").replace("-", " ")
-    try:
-        return normalize_room_type(words)
-    except VisualizerError:
-        return None
 
 
 def upload_scenes() -> None:
@@ -148,7 +136,7 @@ def upload_scenes() -> None:
                 return
             groups: dict[str | None, list[tuple[str, bytes]]] = {}
             for upload in files:
-                chosen = room_from_name(upload.name) if room == FROM_NAME else room or None
+                chosen = room_in_file_name(upload.name) if room == FROM_NAME else room or None
                 groups.setdefault(chosen, []).append((upload.name, upload.getvalue()))
             added, failed = 0, []
             for group_room, group in groups.items():

@@ -145,7 +145,7 @@ if where != "All":
     shown = [p for p in shown if p.id in in_session]
 shown.sort(key=lambda p: p.id not in in_session)  # the open session's products first
 
-picked: set = set(st.session_state.get(PICKED) or [])
+picked: set[uuid.UUID] = set(st.session_state.get(PICKED) or [])
 picked &= {p.id for p in everything}
 
 

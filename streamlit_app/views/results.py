@@ -51,10 +51,11 @@ if notice:
 
 # -- progress ----------------------------------------------------------------------------------
 
-first = attempt(sessions.session_status, member, session_id=session.id)
-if first is None:
+status_now = attempt(sessions.session_status, member, session_id=session.id)
+if status_now is None:
     st.stop()
-assert first is not None
+assert status_now is not None
+first: dict[str, int] = status_now
 running = first["pending"] + first["generating"] > 0
 rendered_at = time.monotonic()
 
@@ -165,7 +166,7 @@ with st.container(border=True):
 
 if "results.page" not in st.session_state:
     st.session_state["results.page"] = 1
-listing = attempt(
+found = attempt(
     gallery.list_images,
     member,
     session_id=session.id,
@@ -177,9 +178,10 @@ listing = attempt(
     favourites_only=favourites,
     min_fidelity=min_fidelity or None,
 )
-if listing is None:
+if found is None:
     st.stop()
-assert listing is not None
+assert found is not None
+listing: gallery.GalleryPage = found
 if listing.page > listing.pages:
     st.session_state["results.page"] = listing.pages
     st.rerun()
@@ -191,7 +193,7 @@ def pick_key(image_id: uuid.UUID) -> str:
     return f"results.pick.{image_id}"
 
 
-def review(image_ids: list[uuid.UUID], **change: object) -> None:
+def decide(image_ids: list[uuid.UUID], **change: object) -> None:
     """Approve, reject or favourite; the page shows the change on its next run."""
     changed = attempt(gallery.review_images, member, image_ids=image_ids, **change)
     if changed is not None:
@@ -234,7 +236,7 @@ for index, card in enumerate(listing.cards):
                 ":material/star:" if card.favourite else ":material/star_border:",
                 key=f"results.fav.{card.id}",
                 help="Remove from favourites" if card.favourite else "Add to favourites",
-                on_click=review,
+                on_click=decide,
                 args=([card.id],),
                 kwargs={"favourite": not card.favourite},
             )
@@ -243,7 +245,7 @@ for index, card in enumerate(listing.cards):
                     ":material/check:",
                     key=f"results.approve.{card.id}",
                     help="Approve",
-                    on_click=review,
+                    on_click=decide,
                     args=([card.id],),
                     kwargs={"review_state": "approved"},
                 )
@@ -251,7 +253,7 @@ for index, card in enumerate(listing.cards):
                     ":material/close:",
                     key=f"results.reject.{card.id}",
                     help="Reject",
-                    on_click=review,
+                    on_click=decide,
                     args=([card.id],),
                     kwargs={"review_state": "rejected"},
                 )
@@ -291,7 +293,7 @@ if editor:
         "Approve selected",
         key="results.approve_selected",
         disabled=not ids,
-        on_click=review,
+        on_click=decide,
         args=(ids,),
         kwargs={"review_state": "approved"},
     )
@@ -299,7 +301,7 @@ if editor:
         "Reject selected",
         key="results.reject_selected",
         disabled=not ids,
-        on_click=review,
+        on_click=decide,
         args=(ids,),
         kwargs={"review_state": "rejected"},
     )
@@ -307,7 +309,7 @@ if editor:
         ":material/star: selected",
         key="results.fav_selected",
         disabled=not ids,
-        on_click=review,
+        on_click=decide,
         args=(ids,),
         kwargs={"favourite": True},
     )

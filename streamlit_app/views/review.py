@@ -6,11 +6,14 @@ the next undecided image. Pictures reach the browser by URL (the bucket's, presi
 cached read on the embedded default), never through a per-picture query.
 
 Keys: A approve · X reject · F favourite · N re-run with a note · Z undo · ← → previous and
-next · L lineage · 1-9 pick that variant · B the bulk approval rule (it shows the images and
-asks first) · E reject and re-run errors · D deliver the approved set. The keyboard rule of
-:mod:`streamlit_app.dialogs` holds: one dialog at a time, bound to the image it was opened
-for, no key acting behind it. Every decision says what it did in a toast and can be taken back
-with Z (the last first).
+next · L lineage · 1-9 pick that variant · B the bulk approval rule and E reject and re-run
+the failed images (each shows the images it will touch and asks first) · D deliver the
+approved set. The keyboard rule of :mod:`streamlit_app.dialogs` holds: one dialog at a time,
+bound to the image it was opened for, no key acting behind it. Every decision says what it did
+in a toast and can be taken back with Z (the last first).
+
+The page's address names the session and the image shown (``?session=<id>&image=<id>``): a
+refresh comes back to the same image, and a link a member shares opens it for a teammate.
 """
 
 from __future__ import annotations
@@ -21,15 +24,29 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from streamlit_app.common import attempt, can, open_session, plain, scope
+from streamlit_app.common import (
+    attempt,
+    can,
+    from_address,
+    open_session,
+    plain,
+    scope,
+    to_address,
+)
 from streamlit_app.delivery import open_delivery, show_delivery
 from streamlit_app.dialogs import close_dialog, open_dialog, opened, shortcut
-from streamlit_app.fidelity_review import show_gate_rule, show_measurement, show_reject_reasons
+from streamlit_app.fidelity_review import (
+    gate_dialog,
+    show_gate_rule,
+    show_measurement,
+    show_reject_reasons,
+)
 from streamlit_app.lineage import open_lineage, show_lineage
 from visualizer_core.scope import Action
 from visualizer_core.services import gallery, review
 
 CURRENT = "review.current"
+IMAGE_IN_URL = "review.image_in_url"  # the image id this tab last put in the address
 ADVANCE = "review.advance_from"
 NOTICE = "review.notice"
 UNDO = "review.undo_steps"
@@ -68,10 +85,11 @@ may_generate = can(member, Action.GENERATE)
 session = open_session(member, page="review")
 st.title(f"Review · {plain(session.name)}", anchor=False)
 
-queue = attempt(review.review_queue, member, session_id=session.id)
-if queue is None:
+loaded = attempt(review.review_queue, member, session_id=session.id)
+if loaded is None:
     st.stop()
-assert queue is not None
+assert loaded is not None
+queue: review.ReviewQueue = loaded
 
 notice = st.session_state.pop(NOTICE, None)
 if notice:
@@ -85,6 +103,9 @@ if not queue.items:
 # -- where we are ------------------------------------------------------------------------------
 
 by_id = {item.id: item for item in queue.items}
+linked = from_address("image", IMAGE_IN_URL)
+if linked in by_id:  # a link or a refresh names the image
+    st.session_state[CURRENT] = linked
 advance_from = st.session_state.pop(ADVANCE, None)
 current_id = st.session_state.get(CURRENT)
 if advance_from is not None:
@@ -95,6 +116,7 @@ if current_id not in by_id:
     assert start is not None
     current_id = start.id
 st.session_state[CURRENT] = current_id
+to_address("image", current_id, IMAGE_IN_URL)
 item = by_id[current_id]
 position = queue.index_of(item.id) or 0
 
@@ -497,18 +519,49 @@ if editor:
         st.markdown(f"**Failed images not re-made yet: {failed}**")
         st.caption("Rejects each and makes it again with its flow's settings, in its scene.")
 
-        def rerun_failed() -> None:
-            changed = attempt(review.rerun_errors, member, session_id=session.id)
-            if changed is not None:
-                st.session_state[NOTICE] = f"Re-running {changed} failed image(s)."
-
         st.button(
-            f"Reject and re-run {failed} error(s)",
+            f"Reject and re-run {failed} error(s)...",
             key="review.errors_run",
             shortcut=shortcut("E"),
             disabled=failed == 0 or not may_generate,
-            on_click=rerun_failed,
+            on_click=open_dialog,
+            args=("errors",),
         )
+
+
+def rerun_failed() -> None:
+    changed = attempt(review.rerun_errors, member, session_id=session.id)
+    if changed is not None:
+        st.session_state[NOTICE] = f"Re-running {changed} failed image(s)."
+    close_dialog()
+
+
+@st.dialog("Re-run the failed images?", width="large", on_dismiss=close_dialog)
+def errors_dialog() -> None:
+    """E: the failed images that would be rejected and made again, and one question."""
+    if opened("errors") is None:  # done just now (a click reruns only the dialog): the page
+        st.rerun()
+    failed_now = queue.unrerun_errors()
+    st.markdown(
+        f"**{len(failed_now)} failed image(s)** will be rejected and made again with their "
+        "flow's settings, each in its scene. New images count against today's quota; this "
+        "cannot be taken back with Z."
+    )
+    for shown in failed_now[:24]:
+        reason = f" · {plain(shown.error_message)}" if shown.error_message else ""
+        st.caption(f"{plain(shown.sku)} · v{shown.variant + 1}{reason}")
+    if len(failed_now) > 24:
+        st.caption(f"and {len(failed_now) - 24} more")
+    if st.button(
+        f"Re-run {len(failed_now)} image(s)",
+        key="review.errors_confirm",
+        type="primary",
+        disabled=not failed_now,
+        on_click=rerun_failed,
+    ):
+        st.rerun()
+    st.caption("Enter re-runs them · Esc cancels.")
+
 
 # -- the fidelity gate: approve what it trusts, by rule; undo in one step ----------------------
 
@@ -535,5 +588,9 @@ if note_open is not None and note_open.subject is not None and may_generate:
     note_dialog(note_open.subject)
 if opened("rule") is not None and editor:
     rule_dialog()
+if opened("errors") is not None and may_generate:
+    errors_dialog()
+if opened("gate") is not None and editor:
+    gate_dialog(member, queue, session_id=session.id, approved=approved_by_gate)
 show_lineage(member)
 show_delivery(member, session_id=session.id, session_name=session.name)

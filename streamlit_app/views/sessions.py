@@ -52,12 +52,14 @@ for row in rows:
         if editor:
             with buttons[1].popover("Rename"):
                 new_name = st.text_input("Name", value=row.name, key=f"sessions.name.{row.id}")
-                if st.button("Save", key=f"sessions.rename.{row.id}") and attempt(
-                    sessions.rename_session, member, session_id=row.id, name=new_name
+                if st.button("Save", key=f"sessions.rename.{row.id}") and (
+                    attempt(sessions.rename_session, member, session_id=row.id, name=new_name)
+                    is not None
                 ):
                     st.rerun()
             label = "Restore" if archived else "Archive"
-            if buttons[2].button(label, key=f"sessions.archive.{row.id}") and attempt(
-                sessions.archive_session, member, session_id=row.id, archived=not archived
+            if buttons[2].button(label, key=f"sessions.archive.{row.id}") and (
+                attempt(sessions.archive_session, member, session_id=row.id, archived=not archived)
+                is not None
             ):
                 st.rerun()

@@ -6,16 +6,34 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from streamlit_app.common import attempt, can, identity, plain, scope
+from streamlit_app.common import attempt, can, identity, plain, scope, succeeded
 from visualizer_core import taxonomy
 from visualizer_core.scope import Action, Role
 from visualizer_core.services import budgets, clients, learning, notify
 
 ROLES = [r.value for r in Role]
+REMOVING = "settings.removing"  # the member whose removal waits for a yes
+DROPPING = "settings.dropping_webhook"
+FORGETTING = "settings.forgetting"  # the product kind (or everything) to forget, once confirmed
 
 
 def room_label(room: str) -> str:
     return taxonomy.ROOM_TYPES.get(room, room.replace("_", " "))
+
+
+def confirmed(key: str, question: str, yes: str) -> bool:
+    """The second step of an action that cannot be taken back: ``question`` and two buttons;
+    True once the owner clicked ``yes`` (the question is then closed), False while it is open.
+    "Cancel" closes it with nothing changed."""
+    st.warning(question, icon=":material/help:")
+    left, right, _ = st.columns([2, 1, 4])
+    if left.button(yes, key=f"{key}.yes", type="primary", width="stretch"):
+        st.session_state.pop(key, None)
+        return True
+    if right.button("Cancel", key=f"{key}.no", width="stretch"):
+        st.session_state.pop(key, None)
+        st.rerun()
+    return False
 
 
 member = scope()
@@ -181,8 +199,9 @@ if members:
         "Set role", key="settings.set_role", disabled=role == by_id[who].role.value
     )
     remove = columns[3].button("Remove", key="settings.remove")
-    if change and attempt(
-        clients.set_role, member, client_id=member.client_id, user_id=who, role=role
+    if change and (
+        attempt(clients.set_role, member, client_id=member.client_id, user_id=who, role=role)
+        is not None
     ):
         st.session_state["settings.notice"] = f"{by_id[who].email} is now {role}."
         st.session_state.pop("settings.member_role")  # it starts again from the new role
@@ -190,15 +209,23 @@ if members:
     if remove:
         if me is not None and who == me.user_id:
             st.error("You cannot remove yourself here: ask another owner.")
-        else:
-            removed = attempt(
-                lambda: (
-                    clients.remove_member(member, client_id=member.client_id, user_id=who) or True
-                )
-            )
-            if removed:
-                st.session_state["settings.notice"] = f"{by_id[who].email} removed."
-                st.rerun()
+        else:  # asked first: a removal cannot be taken back (only a new invitation)
+            st.session_state[REMOVING] = who
+    removing = st.session_state.get(REMOVING)
+    if removing is not None and removing not in by_id:
+        st.session_state.pop(REMOVING)
+    elif removing is not None:
+        leaving = by_id[removing]
+        if confirmed(
+            REMOVING,
+            f"Remove {plain(leaving.email)} ({leaving.role.value}) from {plain(client.name)}? "
+            "They lose access at once; only a new invitation brings them back.",
+            "Yes, remove",
+        ) and succeeded(
+            clients.remove_member, member, client_id=member.client_id, user_id=removing
+        ):
+            st.session_state["settings.notice"] = f"{leaving.email} removed."
+            st.rerun()
 
 with st.form("settings.invite", clear_on_submit=True):
     st.markdown("**Invite someone**")
@@ -231,9 +258,9 @@ if current_url:
     st.caption(f"Now: `{current_url}`")
 with st.form("settings.webhook"):
     url = st.text_input("URL", value=current_url or "", key="settings.webhook_url")
-    columns = st.columns(2)
-    save = columns[0].form_submit_button("Save webhook")
-    drop = columns[1].form_submit_button("Remove webhook")
+    halves = st.columns(2)
+    save = halves[0].form_submit_button("Save webhook")
+    drop = halves[1].form_submit_button("Remove webhook")
 if save:
     saved = attempt(
         clients.set_webhook, member, client_id=member.client_id, url=url.strip() or None
@@ -241,8 +268,20 @@ if save:
     if saved is not None and saved["url"]:
         st.success(f"Webhook set to {saved['url']}. Its signing secret:")
         st.code(saved["secret"] or "", language=None)
-if drop and attempt(clients.set_webhook, member, client_id=member.client_id, url=None):
-    st.success("Webhook removed.")
+if drop and current_url:
+    st.session_state[DROPPING] = True
+if (
+    st.session_state.get(DROPPING)
+    and confirmed(
+        DROPPING,
+        f"Remove the webhook {plain(current_url or '')}? Its receiver is no longer called, and a "
+        "new one gets a new secret.",
+        "Yes, remove the webhook",
+    )
+    and (attempt(clients.set_webhook, member, client_id=member.client_id, url=None) is not None)
+):
+    st.session_state["settings.notice"] = "Webhook removed."
+    st.rerun()
 
 st.markdown("**Recent deliveries**")
 log = attempt(notify.delivery_log, member, client_id=member.client_id)
@@ -312,7 +351,17 @@ else:
         picked = st.selectbox("Forget", ["everything", *kinds], key="settings.forget_kind")
         forget = st.form_submit_button("Forget what was learned")
     if forget:
-        category = None if picked == "everything" else kinds[picked]
+        st.session_state[FORGETTING] = picked
+    forgetting = st.session_state.get(FORGETTING)
+    if forgetting is not None and forgetting != "everything" and forgetting not in kinds:
+        st.session_state.pop(FORGETTING)
+    elif forgetting is not None and confirmed(
+        FORGETTING,
+        f"Forget what matching learned about {plain(forgetting)}? The team's placements "
+        "then teach it again from the start.",
+        "Yes, forget",
+    ):
+        category = None if forgetting == "everything" else kinds[forgetting]
         gone = attempt(
             learning.forget_taught_rooms, member, client_id=member.client_id, category=category
         )

@@ -21,6 +21,7 @@ from streamlit_app.common import (
     sign_in,
     sso_configured,
     sso_email,
+    succeeded,
 )
 from visualizer_core.services import auth
 from visualizer_core.services.auth import Identity
@@ -132,11 +133,7 @@ if mail_available and not reset:
         with st.form("sign_in.forgot", clear_on_submit=True):
             address = st.text_input("Your email", key="sign_in.forgot_email")
             asked = st.form_submit_button("Send me a reset link")
-        sent = (
-            asked
-            and address.strip()
-            and attempt(lambda: auth.request_password_reset(address) or True)
-        )
+        sent = asked and address.strip() and succeeded(auth.request_password_reset, address)
         if sent:
             st.success(
                 "If that address has an account, a link to choose a new password is on its "

@@ -128,11 +128,30 @@ def test_a_failed_download_is_retried_never_made_again(
 
 
 def test_two_sweeps_at_once_ingest_once(
-    gemini: backends.Backends, gemini_server: GeminiStandIn, tmp_path: Path
+    gemini: backends.Backends,
+    gemini_server: GeminiStandIn,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from visualizer_core.ai.gemini_batch import GeminiBatch
+
     _scope, flow_id = _economy_flow(tmp_path, gemini_server, products=4)
     economy.poll_economy(ADMIN)
-    gemini_server.latency_s = 0.2  # judgements take a while: the sweeps overlap
+    gemini_server.latency_s = 0.2  # judgements take a while
+    # The overlap is made, not hoped for: each sweep, having read the job as finished, waits
+    # for the other to have read it too before either ingests anything.
+    both_read: list[set[str]] = []
+    barrier = threading.Barrier(
+        2, action=lambda: both_read.append({r.status for r in _rows(flow_id)}), timeout=60
+    )
+    read_status = GeminiBatch.status
+
+    def status_then_meet(self: GeminiBatch, name: str) -> Any:
+        found = read_status(self, name)
+        barrier.wait()
+        return found
+
+    monkeypatch.setattr(GeminiBatch, "status", status_then_meet)
     results: list[dict[str, int]] = []
 
     def sweep() -> None:
@@ -144,7 +163,11 @@ def test_two_sweeps_at_once_ingest_once(
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    assert sum(r["completed"] for r in results) == 4
+    # Both sweeps held the finished job at once, before any of its images was ingested.
+    assert both_read == [{"generating"}]
+    assert len(results) == 2 and [r["jobs"] for r in results] == [1, 1]
+    # One took the job's rows and ingested all four; the other found them held and left them.
+    assert sorted((r["completed"], r["skipped"]) for r in results) == [(0, 1), (4, 0)]
     rows = flows.judged(flow_id)
     assert {r.status for r in rows} == {"completed"}
     for row in rows:

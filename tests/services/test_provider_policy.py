@@ -268,11 +268,21 @@ def test_the_client_chooses_how_many_images_are_judged(
         assert len(expected) == judged
     scores = _wait_for_scores(expected, timeout=60)
     assert set(scores) == set(expected)
-    time.sleep(0.3)  # nothing else is judged afterwards
+    # Nothing else is judged afterwards: no image of the flow is waiting for a judgement (a
+    # judgement is asked for on the row, with the completion, before it is queued, and a queued
+    # job whose row asks for none is skipped without a call), so no call can follow these.
+    assert _waiting_for_a_judgement(flow.image_ids) == set()
     calls = [r for r in gemini_server.requests if r.model == DEFAULT_TEXT_MODEL]
     assert len(calls) == len(expected)
     with pytest.raises(InvalidInput, match="fidelity_check must be"):
         clients.set_fidelity_check(ADMIN, client_id=scope.client_id, mode="sample:2")
+
+
+def _waiting_for_a_judgement(image_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of the images whose row asks for a judgement not answered yet."""
+    with backends.current().transaction() as db:
+        rows = db.scalars(select(GeneratedImage).where(GeneratedImage.id.in_(image_ids))).all()
+        return {r.id for r in rows if (r.timings or {}).get("fidelity_queued_at") is not None}
 
 
 def _wait_for_scores(image_ids: list[uuid.UUID], timeout: float) -> dict[uuid.UUID, float]:

@@ -18,9 +18,11 @@ For each function the test checks, on both backends (embedded and PostgreSQL wit
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib
 import inspect
+import json
 import pkgutil
 import threading
 import uuid
@@ -34,9 +36,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import visualizer_core.services
+from tests.conftest import TEST_AUTH_SECRET
 from tests.factories import product_photo, scene_photo
 from visualizer_core import backends
-from visualizer_core.db.models import Client
+from visualizer_core.config import load_settings
+from visualizer_core.db.models import Client, Flow
 from visualizer_core.errors import Forbidden, InvalidInput, NotFound
 from visualizer_core.inspiration import InspirationPhoto
 from visualizer_core.schemas import FlowSettings
@@ -45,15 +49,22 @@ from visualizer_core.services import (
     auth,
     budgets,
     clients,
+    economy,
+    export,
     gallery,
+    gate,
     generation,
     inspiration,
+    jobs,
     notify,
     plans,
     products,
     sessions,
+    spend,
 )
 from visualizer_core.services._uow import unit_of_work
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # -- the service surface ------------------------------------------------------------------------
 
@@ -395,6 +406,112 @@ def _delivery_log_shows_own_deliveries_only(w: World) -> None:
         assert [d.flow_id for d in log] == [tenant.flow_id], log
 
 
+# -- checks behind the Special entries: pure helpers, the queue's steps, picture addresses ------
+
+
+def _no_data_backends(folder: Path) -> backends.Backends:
+    """Backends whose database and store cannot be reached: a closed port for both."""
+    folder.mkdir(exist_ok=True)
+    return backends.build(
+        load_settings(
+            visualizer_home=folder,
+            database_url="postgresql+psycopg://postgres@127.0.0.1:9/no_such_database",
+            r2_bucket="no-such-bucket",
+            r2_endpoint="http://127.0.0.1:9",
+            r2_access_key_id="none",
+            r2_secret_access_key="none",
+            auth_secret=TEST_AUTH_SECRET,
+        )
+    )
+
+
+def _reads_no_data(prepare: Callable[[World], Callable[[], object]]) -> Callable[[World], None]:
+    """A check that the helper reads and writes no client's data: its arguments are made on
+    the real backends (from client A's scoped reads where it takes rows), then it runs on
+    backends whose database and store are out of reach, and still answers."""
+
+    def check(w: World) -> None:
+        call = prepare(w)
+        expected = call()
+        unreachable = _no_data_backends(w.folder / "no-data")
+        try:
+            with backends.using(unreachable):
+                assert call() == expected
+        finally:
+            unreachable.close()
+
+    return check
+
+
+ENTRY_POINTS = (ROOT / "streamlit_app", ROOT / "visualizer_cli", ROOT / "visualizer_core/admin.py")
+
+
+def _entry_point_sources() -> list[tuple[str, str]]:
+    """The code of every page, command and notebook (a person's ways in), with its name."""
+    found = []
+    for place in ENTRY_POINTS:
+        for path in sorted(place.rglob("*.py")) if place.is_dir() else [place]:
+            found.append((str(path.relative_to(ROOT)), path.read_text()))
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        found.append((str(path.relative_to(ROOT)), code))
+    return found
+
+
+def _only_the_queue_calls(module: str) -> Callable[[World], None]:
+    """A check that no page, command or notebook reaches ``services.<module>``: its functions
+    run only inside the services (after their scope checks) and in the queue's tasks."""
+
+    def check(w: World) -> None:
+        reached = []
+        for name, source in _entry_point_sources():
+            for node in ast.walk(ast.parse(source)):
+                names = []
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    names = [f"{node.module}.{a.name}" for a in node.names] + [node.module]
+                elif isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                if f"visualizer_core.services.{module}" in names:
+                    reached.append(f"{name}:{node.lineno}")
+        assert not reached, f"services.{module} is reached from a person's way in: {reached}"
+
+    return check
+
+
+PICTURE_ADDRESSES = {"browser_urls", "pictures"}
+
+
+def _picture_keys_come_from_scoped_reads(w: World) -> None:
+    """Every page that asks for picture addresses passes keys of rows a scoped service call
+    returned (attributes of its results), never text from the person: no query parameter,
+    session state or widget value reaches ``browser_urls`` or ``review.pictures``."""
+    calls = 0
+    for name, source in _entry_point_sources():
+        for node in ast.walk(ast.parse(source)):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in PICTURE_ADDRESSES
+            ):
+                continue
+            calls += 1
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                used = {n.id for n in ast.walk(arg) if isinstance(n, ast.Name)}
+                attributes = {n.attr for n in ast.walk(arg) if isinstance(n, ast.Attribute)}
+                assert "st" not in used, f"{name}:{node.lineno} passes the page's own state"
+                assert not attributes & {"query_params", "session_state"}, (
+                    f"{name}:{node.lineno} passes what a person typed as a storage key"
+                )
+    assert calls >= 5  # the pages that show pictures were found
+
+
+def _verdict_on_a_calibration(w: World) -> Callable[[], object]:
+    with unit_of_work() as db:  # the calibration a service reads for client A, in its scope
+        calibration = gate.calibration_of(db, w.a.client_id)
+    return functools.partial(gate.verdict, 0.9, None, calibration)
+
+
 _WORKER = "worker task: the queue calls it with ids it dispatched itself, never a person"
 _PURE = "pure helper: reads and writes no data"
 
@@ -530,7 +647,9 @@ REGISTRY: dict[str, Entry] = {
         lambda t, w: {"flow_id": t.flow_id, "choice": "full_price"},
         control=False,  # nothing of B's flow waits for a decision (tests/services/test_economy)
     ),
-    "economy.economy_available": Special("reads the configuration only"),
+    "economy.economy_available": Special(
+        "reads the configuration only", _reads_no_data(lambda w: economy.economy_available)
+    ),
     # models (the registry and the configuration; no client's rows)
     "models.account_pause": Case(Action.READ, listing=lambda t, w: {}),
     "models.check_flow_model": Case(Action.READ, listing=lambda t, w: {"settings": FlowSettings()}),
@@ -547,9 +666,25 @@ REGISTRY: dict[str, Entry] = {
     # spend (the ledger of provider calls)
     "spend.cost_per_image": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
     "spend.cost_per_approved": Case(Action.MANAGE, lambda t, w: {"client_id": t.client_id}),
-    "spend.backend_of": Special("pure: a model's name to its backend; no ids"),
-    "spend.paid_cost_per_approved": Special("pure: sums rows a scoped call returned; no ids"),
-    "export.image_size_for": Special("pure: a delivery preset to a generation size; no ids"),
+    "spend.backend_of": Special(
+        "pure: a model's name to its backend; no ids",
+        _reads_no_data(lambda w: functools.partial(spend.backend_of, "gemini-2.5-flash-image")),
+    ),
+    "spend.paid_cost_per_approved": Special(
+        "pure: sums rows a scoped call returned; no ids",
+        _reads_no_data(
+            lambda w: functools.partial(
+                spend.paid_cost_per_approved,
+                spend.cost_per_approved(w.a.scope(), client_id=w.a.client_id),
+            )
+        ),
+    ),
+    "export.image_size_for": Special(
+        "pure: a delivery preset to a generation size; no ids",
+        _reads_no_data(
+            lambda w: functools.partial(export.image_size_for, export.parse_preset("square-2048"))
+        ),
+    ),
     "export.with_delivery_size": Case(
         Action.READ, lambda t, w: {"session_id": t.session_id, "settings": FlowSettings()}
     ),
@@ -567,11 +702,20 @@ REGISTRY: dict[str, Entry] = {
     "export.check_delivery": Case(
         Action.READ, lambda t, w: {"session_id": t.session_id, "preset": "shopify"}
     ),
-    "export.parse_preset": Special(_PURE),
+    "export.parse_preset": Special(
+        _PURE, _reads_no_data(lambda w: functools.partial(export.parse_preset, "shopify"))
+    ),
     "export.remember_preset": Case(
         Action.EDIT, lambda t, w: {"client_id": t.client_id, "preset": "original"}
     ),
-    "export.render": Special(_PURE),
+    "export.render": Special(
+        _PURE,
+        _reads_no_data(
+            lambda w: functools.partial(
+                export.render, product_photo(), export.parse_preset("square-2048")
+            )
+        ),
+    ),
     "export.credit_line": Case(Action.READ, lambda t, w: {"client_id": t.client_id}),
     "export.set_signing_credentials": Case(
         Action.MANAGE,
@@ -580,9 +724,13 @@ REGISTRY: dict[str, Entry] = {
     "export.set_credit_line": Case(
         Action.MANAGE, lambda t, w: {"client_id": t.client_id, "credit": "Photo: Brand"}
     ),
-    "export.spreadsheet_safe": Special(_PURE),
+    "export.spreadsheet_safe": Special(
+        _PURE, _reads_no_data(lambda w: functools.partial(export.spreadsheet_safe, "=1+2"))
+    ),
     # gallery
-    "gallery.browser_urls": Special("takes storage keys the caller's scope read; no ids"),
+    "gallery.browser_urls": Special(
+        "takes storage keys the caller's scope read; no ids", _picture_keys_come_from_scoped_reads
+    ),
     "gallery.image_bytes": Case(Action.READ, lambda t, w: {"image_id": t.image_id}),
     "gallery.list_images": Case(
         Action.READ, lambda t, w: {"session_id": t.session_id, "_": t.image_id}
@@ -642,10 +790,12 @@ REGISTRY: dict[str, Entry] = {
     "inspiration.search_inspiration": Case(
         Action.READ, lambda t, w: {"client_id": t.client_id, "query": "living room"}
     ),
-    "inspiration.unsplash_configured": Special("reads the configuration only"),
+    "inspiration.unsplash_configured": Special(
+        "reads the configuration only", _reads_no_data(lambda w: inspiration.unsplash_configured)
+    ),
     # jobs (the steps of one image: the queue's tasks call them with ids they dispatched)
     **{
-        f"jobs.{name}": Special(_WORKER)
+        f"jobs.{name}": Special(_WORKER, _only_the_queue_calls("jobs"))
         for name in (
             "build_request",
             "call_ai",
@@ -662,13 +812,36 @@ REGISTRY: dict[str, Entry] = {
             "still_held",
         )
     },
-    "jobs.job_id_for": Special(_PURE),
-    "jobs.fidelity_wanted": Special(_PURE),
-    "jobs.fidelity_mode": Special(_PURE),
-    "jobs.keeps_product_pixels": Special(_PURE),
-    "jobs.parse_fidelity_check": Special(_PURE),
+    "jobs.job_id_for": Special(
+        _PURE, _reads_no_data(lambda w: functools.partial(jobs.job_id_for, w.a.image_id))
+    ),
+    "jobs.fidelity_wanted": Special(
+        _PURE, _reads_no_data(lambda w: functools.partial(jobs.fidelity_wanted, 0.5, w.a.image_id))
+    ),
+    "jobs.fidelity_mode": Special(
+        _PURE,
+        _reads_no_data(lambda w: functools.partial(jobs.fidelity_mode, {"fidelity_check": "all"})),
+    ),
+    "jobs.keeps_product_pixels": Special(
+        _PURE, _reads_no_data(lambda w: functools.partial(jobs.keeps_product_pixels, {}, {}))
+    ),
+    "jobs.parse_fidelity_check": Special(
+        _PURE,
+        _reads_no_data(
+            lambda w: functools.partial(jobs.parse_fidelity_check, {"fidelity_check": "sample:0.2"})
+        ),
+    ),
     # notify
-    "notify.flow_summary": Special(_PURE),
+    "notify.flow_summary": Special(
+        _PURE,
+        _reads_no_data(
+            lambda w: functools.partial(
+                notify.flow_summary,
+                Flow(id=w.a.flow_id, client_id=w.a.client_id, studio_session_id=w.a.session_id),
+                {"total": 1, "completed": 1, "error": 0},
+            )
+        ),
+    ),
     "notify.webhook_deliveries": Case(Action.MANAGE, lambda t, w: {"flow_id": t.flow_id}),
     "notify.delivery_log": Case(
         Action.MANAGE,
@@ -706,7 +879,9 @@ REGISTRY: dict[str, Entry] = {
     ),
     "review.lineage": Case(Action.READ, lambda t, w: {"image_id": t.image_id}),
     "review.pick_variant": Case(Action.EDIT, lambda t, w: {"image_id": t.image_id}),
-    "review.pictures": Special("takes an item the caller's scope read; no ids"),
+    "review.pictures": Special(
+        "takes an item the caller's scope read; no ids", _picture_keys_come_from_scoped_reads
+    ),
     "review.remember_position": Case(
         Action.READ,
         lambda t, w: {"session_id": t.session_id, "image_id": t.image_id},
@@ -725,15 +900,34 @@ REGISTRY: dict[str, Entry] = {
     "review.trusted": Case(Action.READ, lambda t, w: {"session_id": t.session_id}),
     "review.approve_trusted": Case(Action.EDIT, lambda t, w: {"session_id": t.session_id}),
     # gate (helpers of review and the worker steps, after their own checks)
-    "gate.new_batch": Special(_PURE),
-    "gate.spot_check_sample": Special(_PURE),
-    "gate.draw_spot_checks": Special("takes an open database session and ids a service chose"),
-    "gate.calibration_of": Special("takes an open database session and a client a service chose"),
-    "gate.drawn_for_spot_check": Special(_PURE),
-    "gate.in_band": Special(_PURE),
-    "gate.verdict": Special(_PURE),
+    "gate.new_batch": Special(_PURE, _reads_no_data(lambda w: lambda: len(gate.new_batch()) > 0)),
+    "gate.spot_check_sample": Special(
+        _PURE,
+        _reads_no_data(
+            lambda w: functools.partial(gate.spot_check_sample, [w.a.image_id, w.b.image_id], 0.5)
+        ),
+    ),
+    "gate.draw_spot_checks": Special(
+        "takes an open database session and ids a service chose", _only_the_queue_calls("gate")
+    ),
+    "gate.calibration_of": Special(
+        "takes an open database session and a client a service chose",
+        _only_the_queue_calls("gate"),
+    ),
+    "gate.drawn_for_spot_check": Special(
+        _PURE, _reads_no_data(lambda w: functools.partial(gate.drawn_for_spot_check, w.a.image_id))
+    ),
+    "gate.in_band": Special(
+        _PURE, _reads_no_data(lambda w: functools.partial(gate.in_band, 0.8, 0.85))
+    ),
+    "gate.verdict": Special(_PURE, _reads_no_data(_verdict_on_a_calibration)),
     # plans
-    "plans.flow_settings": Special(_PURE),
+    "plans.flow_settings": Special(
+        _PURE,
+        _reads_no_data(
+            lambda w: functools.partial(plans.flow_settings, {}, {"aspect_ratio": "4:5"})
+        ),
+    ),
     "plans.plan": Case(
         Action.READ,
         lambda t, w: {"session_id": t.session_id, "analyze": False, "_": t.scene_id},
@@ -949,6 +1143,15 @@ def test_member_of_another_client_is_refused(name: str, world: World) -> None:
     if entry.control and entry.call is not None:
         # The same call by B's least-privileged member who may make it goes through.
         func(w.b.scope(least_role(entry.action)), **_args(entry.call(w.b, w)))
+
+
+def test_the_checks_behind_special_entries_find_what_they_look_for(world: World) -> None:
+    """The no-data check fails a helper that reads rows; the picture check finds the pages."""
+    reads = _reads_no_data(lambda w: functools.partial(clients.list_clients, ADMIN))
+    with pytest.raises(Exception, match=r"127\.0\.0\.1"):
+        reads(world)
+    _picture_keys_come_from_scoped_reads(world)  # finds five pages or more, or fails
+    assert any(name.endswith(".ipynb") for name, _ in _entry_point_sources())
 
 
 def test_the_admin_scope_spans_clients(world: World) -> None:

@@ -202,6 +202,7 @@ class RecordedRequest:
     body: dict[str, Any]  # the JSON body with inline data replaced by its length
     status: int = 0  # the answer's HTTP status; 0 for a timeout fault (no answer in time)
     at: float = field(default_factory=time.monotonic)  # when it was recorded (monotonic s)
+    fault: str | None = None  # the planned failure it met (a kind of FAULT_KINDS), if any
 
     @property
     def image_mime_types(self) -> list[str]:
@@ -706,6 +707,7 @@ class GeminiStandIn:
         body: dict[str, Any] | None = None,
         images: list[tuple[str, bytes]] | None = None,
         at: float | None = None,
+        fault: Fault | None = None,
     ) -> RecordedRequest:
         match = request.match.groupdict()
         if body is None:
@@ -733,6 +735,7 @@ class GeminiStandIn:
             body=_without_data(body),
             status=status,
             at=time.monotonic() if at is None else at,
+            fault=None if fault is None else fault.kind,
         )
         with self._lock:
             self._requests.append(recorded)
@@ -756,7 +759,13 @@ class GeminiStandIn:
 
         def done(reply: Reply) -> Reply:
             self._record(
-                request, key_ok=True, status=reply.status, body=body, images=images, at=arrived
+                request,
+                key_ok=True,
+                status=reply.status,
+                body=body,
+                images=images,
+                at=arrived,
+                fault=fault,
             )
             self._bill(model, reply, batch=False)
             return reply
@@ -777,7 +786,7 @@ class GeminiStandIn:
 
         if fault is not None and fault.kind == "timeout":
             # Recorded now, with status 0: the client gives up long before this answers.
-            self._record(request, key_ok=True, status=0, body=body, images=images)
+            self._record(request, key_ok=True, status=0, body=body, images=images, fault=fault)
             self._bill(model, None, batch=False)
             self._sleep(fault.sleep_s)
             return Reply(504, error_body(504, "Deadline expired before operation could complete."))

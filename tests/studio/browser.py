@@ -1,11 +1,14 @@
 """What the browser tests share: the headless Chromium, a free port, the command as a user
-runs it, a running studio and a browser tab on it."""
+runs it, a running studio, browser windows and tabs on it, and the waits and readings of a
+page that every walk through the studio makes (its run finished, the image shown, the review
+counter, no traceback)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,7 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -90,19 +93,79 @@ def running_studio(env: dict[str, str], log_path: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def browser_tab(url: str, *, height: int, timeout_ms: int) -> Iterator[Page]:
-    """A headless Chromium tab (1440 px wide, downloads accepted) opened on ``url``."""
+def chromium(timeout_ms: int) -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright; every wait of ``expect`` and of the
+    pages opened in it allows ``timeout_ms`` (generous: a loaded two-core machine)."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(
-            viewport={"width": 1440, "height": height}, accept_downloads=True
-        )
-        tab = context.new_page()
-        tab.set_default_timeout(timeout_ms)
         expect.set_options(timeout=timeout_ms)
-        tab.goto(url)
         try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def new_window(browser: Browser, *, height: int, timeout_ms: int) -> BrowserContext:
+    """A browser window of its own (its own cookies: another device), 1440 px wide, downloads
+    accepted."""
+    context = browser.new_context(viewport={"width": 1440, "height": height}, accept_downloads=True)
+    context.set_default_timeout(timeout_ms)
+    return context
+
+
+@contextlib.contextmanager
+def browser_tab(url: str, *, height: int, timeout_ms: int) -> Iterator[Page]:
+    """A headless Chromium tab (1440 px wide, downloads accepted) opened on ``url``."""
+    with chromium(timeout_ms) as browser:
+        context = new_window(browser, height=height, timeout_ms=timeout_ms)
+        try:
+            tab = context.new_page()
+            tab.goto(url)
             yield tab
         finally:
             context.close()
-            browser.close()
+
+
+# -- what a page shows -------------------------------------------------------------------------
+
+COUNTER = re.compile(r"^(\d+) of (\d+) reviewed$")
+SHOWN = re.compile(r"^(\S+) · .* · variant (\d+) · fidelity")
+
+
+def wait_idle(page: Page) -> None:
+    """Wait until the page's script run has finished (what it shows is then all current)."""
+    expect(page.locator('[data-testid="stApp"][data-test-script-state="running"]')).to_have_count(0)
+
+
+def no_traceback(page: Page) -> None:
+    """No exception box anywhere on the page, nor in an open dialog."""
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def counter(page: Page) -> tuple[int, int]:
+    """The review's "k of n reviewed" shown now."""
+    text = page.get_by_text(COUNTER).first.inner_text().strip()
+    found = COUNTER.match(text)
+    assert found, text
+    return int(found[1]), int(found[2])
+
+
+def wait_for_counter(page: Page, reviewed: int) -> int:
+    """Wait until ``reviewed`` images are decided; returns the total shown then."""
+    expect(page.get_by_text(re.compile(rf"^{reviewed} of \d+ reviewed$"))).to_be_visible()
+    wait_idle(page)
+    return counter(page)[1]
+
+
+def shown_image(page: Page) -> tuple[str, int]:
+    """The image review shows, by its caption line ("SKU · name · variant n · fidelity ...")."""
+    line = page.get_by_text(SHOWN).first.inner_text().strip()
+    found = SHOWN.match(line.lstrip("⭐ ").strip())
+    assert found, line
+    return found[1], int(found[2])
+
+
+def keys_back(page: Page) -> None:
+    """Wait until review's shortcuts are back (a dialog just closed: its run must end)."""
+    wait_idle(page)
+    expect(page.get_by_role("button", name="Approve Shortcut A")).to_be_visible()

@@ -33,7 +33,16 @@ import pytest
 from PIL import Image, ImageCms
 from playwright.sync_api import Page, expect
 
-from tests.studio.browser import browser_tab, running_studio
+from tests.studio.browser import (
+    browser_tab,
+    counter,
+    keys_back,
+    no_traceback,
+    running_studio,
+    shown_image,
+    wait_for_counter,
+    wait_idle,
+)
 from visualizer_core import backends
 from visualizer_core.config import load_settings
 from visualizer_core.db import migrate, repo
@@ -58,7 +67,6 @@ SLOW = 90_000
 EVERY_KEY = "Zinc feet: bad box, ax the flap, deep sepia, lux 1 2 3 4 5 6 7 8 9!"
 """ A note holding every letter and digit the review page has a shortcut for (A B D E F L N P
 S X Z, 1-9), typed where the cursor is after N."""
-COUNTER = re.compile(r"^(\d+) of (\d+) reviewed$")
 
 
 def write_catalog(folder: Path) -> Path:
@@ -202,48 +210,6 @@ def shoot(page: Page, name: str, *, docs: bool = True) -> None:
     if docs and os.environ.get("REVIEW_DOCS_SCREENSHOTS") == "1":
         DOCS.mkdir(exist_ok=True)
         shutil.copy(target, DOCS / f"{name}.png")
-
-
-def counter(page: Page) -> tuple[int, int]:
-    """The "k of n reviewed" the page shows now."""
-    text = page.get_by_text(COUNTER).first.inner_text().strip()
-    found = COUNTER.match(text)
-    assert found, text
-    return int(found[1]), int(found[2])
-
-
-def wait_idle(page: Page) -> None:
-    """Wait until the page's script run has finished (what it shows is then all current)."""
-    expect(page.locator('[data-testid="stApp"][data-test-script-state="running"]')).to_have_count(0)
-
-
-def wait_for_counter(page: Page, reviewed: int) -> int:
-    """Wait until ``reviewed`` images are decided; returns the total shown then."""
-    expect(page.get_by_text(re.compile(rf"^{reviewed} of \d+ reviewed$"))).to_be_visible()
-    wait_idle(page)
-    return counter(page)[1]
-
-
-SHOWN = re.compile(r"^(\S+) · .* · variant (\d+) · fidelity")
-
-
-def shown_image(page: Page) -> tuple[str, int]:
-    """The image on screen, by its caption line ("SKU · name · variant n · fidelity ...")."""
-    line = page.get_by_text(SHOWN).first.inner_text().strip()
-    found = SHOWN.match(line.lstrip("⭐ ").strip())
-    assert found, line
-    return found[1], int(found[2])
-
-
-def keys_back(page: Page) -> None:
-    """Wait until the page's shortcuts are back (a dialog just closed: its run must end)."""
-    wait_idle(page)
-    expect(page.get_by_role("button", name="Approve Shortcut A")).to_be_visible()
-
-
-def no_traceback(page: Page) -> None:
-    """No exception box anywhere on the page, nor in an open dialog."""
-    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
 
 
 @pytest.mark.slow

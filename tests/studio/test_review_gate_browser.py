@@ -1,7 +1,8 @@
 """The fidelity gate's rule in a real browser (headless Chromium, Playwright): the owner of a
 brand whose team's decisions calibrated its gate opens Review, approves everything the gate
-trusts by rule, sees the approvals as their own group with a spot check drawn, and undoes
-them in one step. A screenshot lands in ``test-artifacts/review-gate/``."""
+trusts by rule (shown the images first and asked once), sees the approvals as their own group
+with a spot check drawn, and undoes them in one step. A screenshot lands in
+``test-artifacts/review-gate/``."""
 
 from __future__ import annotations
 
@@ -102,7 +103,13 @@ def test_approve_by_rule_then_undo_in_one_step(gate_page: tuple[Page, int]) -> N
         page.get_by_text(re.compile(r"your team judged were approved \(40 decisions\)"))
     ).to_be_visible()
 
-    page.get_by_role("button", name=f"Approve {trusted} trusted image(s) by rule").click()
+    page.get_by_role("button", name=f"Approve {trusted} trusted image(s) by rule...").click()
+    dialog = page.get_by_role("dialog")  # the images first, and one question
+    expect(dialog.get_by_text("Approve what the gate trusts?")).to_be_visible()
+    expect(dialog.locator('[data-testid="stImage"]')).to_have_count(trusted)
+    expect(page.get_by_text("0 of 3 reviewed")).to_be_visible()
+    dialog.get_by_role("button", name=f"Approve {trusted} image(s) by rule").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
     expect(
         page.get_by_text(re.compile(rf"^Approved {trusted} image\(s\) by rule; 1 drawn"))
     ).to_be_visible()

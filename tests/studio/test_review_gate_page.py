@@ -8,7 +8,10 @@ import uuid
 
 from streamlit.testing.v1 import AppTest
 
+from tests import factories
 from tests.studio.conftest import Studio, button, generate_and_wait, signed_in, texts
+from visualizer_core import backends
+from visualizer_core.db.models import GeneratedImage
 from visualizer_core.scope import ADMIN
 from visualizer_core.services import review
 
@@ -58,3 +61,27 @@ def test_the_rules_approvals_are_a_group_with_a_spot_check_and_one_undo(studio: 
     assert "Undone: 3 approval(s) by rule are open again." in [str(t.value) for t in app.toast]
     assert review.review_queue(ADMIN, session_id=studio.session_id).reviewed == 0
     assert "No image is approved by rule in this session." in texts(app)
+
+
+def test_approving_what_the_gate_trusts_shows_the_images_and_asks_first(
+    studio: Studio, embedded: backends.Backends
+) -> None:
+    ids = generate_and_wait(studio)
+    with embedded.transaction() as db:
+        made = [db.get(GeneratedImage, i) for i in ids]
+        db.expunge_all()
+    factories.team_decisions(embedded, studio.client_id, made)
+    trusted = review.trusted(ADMIN, session_id=studio.session_id)
+    assert trusted
+
+    app = open_review(studio)
+    app.button(key="review.gate_run").click().run()
+    assert not app.exception
+    assert f"**{len(trusted)} image(s)** nobody decided yet" in texts(app)
+    assert review.review_queue(ADMIN, session_id=studio.session_id).reviewed == 0  # asked only
+    app.button(key="review.gate_confirm").click().run()
+    assert not app.exception
+    assert review.review_queue(ADMIN, session_id=studio.session_id).reviewed == len(trusted)
+    app.button(key="review.undo").click().run()  # Z takes the run back
+    assert not app.exception
+    assert review.review_queue(ADMIN, session_id=studio.session_id).reviewed == 0

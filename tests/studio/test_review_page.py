@@ -13,14 +13,24 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from streamlit_app.common import plain
-from tests.studio.conftest import Studio, errors, frame, generate_and_wait, signed_in, texts
+from tests.studio.conftest import (
+    APP,
+    PASSWORD,
+    TIMEOUT,
+    Studio,
+    errors,
+    frame,
+    generate_and_wait,
+    signed_in,
+    texts,
+)
 from tests.studio.conftest import shown as shown_text
 from visualizer_core import backends
 from visualizer_core.db import repo
 from visualizer_core.db.models import Flow
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN
-from visualizer_core.services import export, generation, review
+from visualizer_core.services import analysis, auth, export, generation, review, sessions
 
 
 @pytest.fixture
@@ -161,13 +171,20 @@ def test_reject_and_rerun_every_error(
     with embedded.transaction() as db:
         repo.update_images(db, [finished[0]], status="error", error_message="refused")
     app = open_review(studio)
-    assert app.button(key="review.errors_run").label == "Reject and re-run 1 error(s)"
-    app.button(key="review.errors_run").click().run()
+    assert app.button(key="review.errors_run").label == "Reject and re-run 1 error(s)..."
+    app.button(key="review.errors_run").click().run()  # E: it asks first, naming them
+    assert not app.exception
+    assert "1 failed image(s)" in texts(app)
+    assert any(c.value.endswith("refused") for c in app.caption)
+    with embedded.transaction() as db:
+        assert repo.reruns_of(db, finished[0]) == []  # nothing yet
+    app.button(key="review.errors_confirm").click().run()
     assert not app.exception
     with embedded.transaction() as db:
         remade = repo.reruns_of(db, finished[0])
     assert len(remade) == 1
-    assert app.button(key="review.errors_run").label == "Reject and re-run 0 error(s)"
+    assert "Re-running 1 failed image(s)." in [shown_text(t.value) for t in app.toast]
+    assert app.button(key="review.errors_run").label == "Reject and re-run 0 error(s)..."
 
 
 def test_rerun_with_a_note_and_the_lineage(studio: Studio, finished: list[uuid.UUID]) -> None:
@@ -452,3 +469,62 @@ def test_a_product_s_variants_are_together_in_the_queue(studio: Studio) -> None:
     queue = review.review_queue(ADMIN, session_id=studio.session_id)
     for item in items:
         assert [v.variant for v in queue.variants(item)] == [0, 1, 2]
+
+
+def test_a_product_in_a_room_it_does_not_belong_in_is_warned_about_in_review(
+    studio: Studio,
+) -> None:
+    assert studio.session_id is not None
+    editor = studio.scope("editor")
+    analysis.match_session(editor, session_id=studio.session_id)
+    office = studio.scene_ids[2]
+    analysis.set_match(
+        editor,
+        session_id=studio.session_id,
+        product_id=studio.product_ids["BED-1"],
+        scene_id=office,
+    )
+    generate_and_wait(studio)
+    queue = review.review_queue(editor, session_id=studio.session_id)
+    warned = {i.sku: i.placement for i in queue.items}
+    assert warned["SOFA-1"] is None and warned["DESK-1"] is None
+    assert str(warned["BED-1"]).endswith("in a home office: change the scene?")
+
+    app = open_review(studio)
+    while queue.items[queue.index_of(shown(app)) or 0].sku != "BED-1":
+        app.button(key="review.next").click().run()
+        assert not app.exception
+    assert f"**Placement:** {warned['BED-1']}" in texts(app)
+    app.button(key="review.next").click().run()
+    assert "Placement:" not in texts(app)  # the others are in their rooms
+
+
+def test_the_address_names_the_session_and_the_image_shown(
+    studio: Studio, finished: list[uuid.UUID]
+) -> None:
+    assert studio.session_id is not None
+    queue = review.review_queue(studio.scope("editor"), session_id=studio.session_id)
+    app = open_review(studio)
+    assert app.query_params["session"] == str(studio.session_id)
+    assert app.query_params["image"] == str(shown(app))
+    app.button(key="review.next").click().run()
+    assert app.query_params["image"] == str(shown(app)) == str(queue.items[1].id)
+
+    # A refresh, or the link shared with a teammate: a new page at that address shows the
+    # same session and image (not the first undecided one).
+    wanted = queue.items[2].id
+    other = sessions.create_session(ADMIN, client_id=studio.client_id, name="Later launch")
+    link = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    link.session_state["auth.token"] = auth.issue_session_token(
+        auth.sign_in(studio.emails["viewer"], PASSWORD)
+    )
+    link.query_params = {"session": str(studio.session_id), "image": str(wanted)}
+    link.switch_page("views/review.py").run()
+    assert not link.exception
+    assert shown(link) == wanted
+    assert link.selectbox(key="review.session").value == studio.session_id
+    # Choosing another session on the page wins over the address it was opened at.
+    link.selectbox(key="review.session").select(other.id).run()
+    assert not link.exception
+    assert link.query_params["session"] == str(other.id)
+    assert "Review · Later launch" in texts(link)

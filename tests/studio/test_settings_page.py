@@ -207,6 +207,52 @@ def test_owners_see_what_matching_learned_and_forget_it(
     app.selectbox(key="settings.forget_kind").set_value("Sofa")
     button(app, "Forget what was learned").click().run(timeout=TIMEOUT)
     assert not app.exception
+    assert "Forget what matching learned about Sofa?" in texts(app)  # asked first
+    assert len(taught.taught_rooms(studio.scope("owner"), client_id=studio.client_id)) == 2
+    button(app, "Yes, forget").click().run(timeout=TIMEOUT)
+    assert not app.exception
     assert "Matching forgot 1 product kind(s)." in texts(app)
     left = taught.taught_rooms(studio.scope("owner"), client_id=studio.client_id)
     assert [lesson["category"] for lesson in left] == ["bed"]
+
+
+def test_removing_a_member_or_the_webhook_asks_first(
+    studio: Studio, open_app: Callable[..., AppTest]
+) -> None:
+    editor = next(
+        m
+        for m in clients.list_members(studio.scope(), client_id=studio.client_id)
+        if m.email == studio.emails["editor"]
+    )
+
+    def members() -> set[str]:
+        return {m.email for m in clients.list_members(studio.scope(), client_id=studio.client_id)}
+
+    app = open_app("owner", "settings")
+    app.selectbox(key="settings.member").select(editor.user_id).run()
+    button(app, "Remove").click().run()
+    assert not app.exception
+    assert f"Remove {studio.emails['editor']} (editor) from" in texts(app)
+    assert studio.emails["editor"] in members()  # nothing yet
+    button(app, "Cancel").click().run()
+    assert not app.exception
+    assert "Remove " + studio.emails["editor"] not in texts(app)
+    assert studio.emails["editor"] in members()
+
+    button(app, "Remove").click().run()
+    button(app, "Yes, remove").click().run()
+    assert not app.exception
+    assert f"{studio.emails['editor']} removed." in [s.value for s in app.success]
+    assert studio.emails["editor"] not in members()
+
+    app.text_input(key="settings.webhook_url").input("https://93.184.215.14/visualizer")
+    button(app, "Save webhook").click().run()
+    button(app, "Remove webhook").click().run()
+    assert not app.exception
+    assert "Remove the webhook https://93.184.215.14/visualizer?" in texts(app)
+    hook = clients.webhook_settings(studio.scope(), client_id=studio.client_id)
+    assert hook["url"] == "https://93.184.215.14/visualizer"  # still set
+    button(app, "Yes, remove the webhook").click().run()
+    assert not app.exception
+    assert "Webhook removed." in [s.value for s in app.success]
+    assert clients.webhook_settings(studio.scope(), client_id=studio.client_id)["url"] is None

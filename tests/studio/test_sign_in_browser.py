@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.studio.browser import CHROMIUM, CHROMIUM_ARGS, running_studio, visualizer
+from tests.studio.browser import chromium, new_window, running_studio, visualizer
 
 EMAIL = "owner@cookie.test"
 PASSWORD = "a long cookie password"
@@ -45,18 +45,13 @@ def home(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def browser_contexts() -> Iterator[list[BrowserContext]]:
     """Two separate browsers' worth of cookies (two devices), 1440 x 900."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        contexts = [browser.new_context(viewport={"width": 1440, "height": 900}) for _ in "ab"]
-        expect.set_options(timeout=SLOW)
-        for context in contexts:
-            context.set_default_timeout(SLOW)
+    with chromium(SLOW) as browser:
+        contexts = [new_window(browser, height=900, timeout_ms=SLOW) for _ in "ab"]
         try:
             yield contexts
         finally:
             for context in contexts:
                 context.close()
-            browser.close()
 
 
 def sign_in(tab: Page, url: str, password: str = PASSWORD) -> None:

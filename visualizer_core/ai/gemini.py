@@ -49,6 +49,7 @@ from visualizer_core import taxonomy
 from visualizer_core.ai import models
 from visualizer_core.ai import usage as usage_records
 from visualizer_core.ai.base import BatchAI, GenerationRequest, GenerationResult, ProductFacts
+from visualizer_core.ai.gemini_batch import GeminiBatch
 from visualizer_core.ai.ratelimit import ModelLimiter, day_end
 from visualizer_core.ai.retry import TRANSPORT_ERRORS, next_seed
 from visualizer_core.ai.spendlimit import AccountSpend, Reservation, SpendCapReached, month_end
@@ -199,12 +200,10 @@ class GeminiAI:
 
     def batch(self) -> BatchAI[Any]:
         """This account's batch mode (:class:`visualizer_core.ai.gemini_batch.GeminiBatch`)."""
-        from visualizer_core.ai.gemini_batch import GeminiBatch
-
         return GeminiBatch(self)
 
     def api_error(self, error: genai_errors.APIError, model: str) -> ProviderError:
-        """:func:`classify_api_error`, for the batch mode (which cannot import this module)."""
+        """:func:`classify_api_error`, for the batch mode (which is handed this backend)."""
         return classify_api_error(error, model)
 
     def estimate_cost(self, model: str, usage: Mapping[str, int]) -> float:

@@ -38,8 +38,9 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import IO, Any, Final, Literal, Protocol, TypeVar
 
+from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import ValidationError
@@ -50,6 +51,7 @@ from visualizer_core.ai.usage import (
     BATCH_PRICE_FACTOR,
     CallKind,
     CallRecord,
+    Pricing,
     tokens_from_metadata,
 )
 from visualizer_core.errors import (
@@ -59,9 +61,6 @@ from visualizer_core.errors import (
     RateLimited,
     TransientProviderError,
 )
-
-if TYPE_CHECKING:
-    from visualizer_core.ai.gemini import GeminiAI
 
 __all__ = [
     "BATCH_PRICE_FACTOR",
@@ -128,8 +127,34 @@ class BatchLine:
     record: CallRecord
 
 
+class BatchAccount(Protocol):
+    """What batch mode takes from the account it runs on (the Gemini backend, ``GeminiAI``):
+    handed in, so this module never imports the backend that makes it."""
+
+    image_model: str
+    pricing: Pricing
+
+    @property
+    def sdk(self) -> genai.Client: ...
+
+    def image_call(
+        self, request: GenerationRequest
+    ) -> tuple[str, list[types.Part], types.GenerateContentConfig]: ...
+
+    def image_result(
+        self,
+        response: types.GenerateContentResponse,
+        model: str,
+        *,
+        attempt: int = 1,
+        price_factor: float = 1.0,
+    ) -> GenerationResult: ...
+
+    def api_error(self, error: genai_errors.APIError, model: str) -> ProviderError: ...
+
+
 class GeminiBatch:
-    """Batch jobs on the account of a :class:`GeminiAI` (same key, address and price table).
+    """Batch jobs on a Gemini account (:class:`BatchAccount`: same key, address, price table).
 
     ``attempts`` bounds each step's tries on a passing failure (backoff ``backoff_s`` doubling,
     or the API's ``retryDelay``); ``sleep`` is how it waits (tests pass a no-op).
@@ -137,7 +162,7 @@ class GeminiBatch:
 
     def __init__(
         self,
-        ai: GeminiAI,
+        ai: BatchAccount,
         *,
         attempts: int = 4,
         backoff_s: float = 1.0,

@@ -13,12 +13,11 @@ the service layer registered; it never imports the services.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from visualizer_core.jobqueue.base import (
     Heartbeat,
     Periodic,
     Queue,
+    QueueHost,
     Sweeper,
     Tasks,
     register_tasks,
@@ -27,15 +26,13 @@ from visualizer_core.jobqueue.base import (
 )
 from visualizer_core.jobqueue.inprocess import EmbeddedWorker, InProcessQueue, run_embedded_worker
 
-if TYPE_CHECKING:
-    from visualizer_core.backends import Backends
-
 __all__ = [
     "EmbeddedWorker",
     "Heartbeat",
     "InProcessQueue",
     "Periodic",
     "Queue",
+    "QueueHost",
     "Sweeper",
     "Tasks",
     "make_queue",
@@ -46,7 +43,7 @@ __all__ = [
 ]
 
 
-def make_queue(backends: Backends) -> Queue:
+def make_queue(backends: QueueHost) -> Queue:
     """The queue the settings ask for."""
     if backends.settings.redis_url:
         from visualizer_core.jobqueue.celery_queue import CeleryQueue

@@ -13,20 +13,22 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import Protocol, Self
 
+from sqlalchemy.orm import Session
+
+from visualizer_core.config import Settings
 from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.errors import ConfigError
-
-if TYPE_CHECKING:
-    from visualizer_core.backends import Backends
 
 __all__ = [
     "Heartbeat",
     "Periodic",
     "Queue",
+    "QueueHost",
     "Sweeper",
     "Tasks",
     "register_tasks",
@@ -62,6 +64,26 @@ class Queue(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class QueueHost(Protocol):
+    """What a queue takes from the backends it serves (``visualizer_core.backends.Backends``):
+    handed in, so the queue never imports the locator that makes it."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def transaction(self) -> AbstractContextManager[Session]:
+        """One unit of work on the database (heartbeats, the sweeper)."""
+        ...
+
+    def activate_for_thread(self) -> None:
+        """Make these backends the current ones of the calling (worker) thread."""
+        ...
+
+    def use_queue(self, queue: Queue) -> None:
+        """Dispatch to ``queue`` from now on (the embedded worker hands its own)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -101,7 +123,7 @@ def worker_name(kind: str) -> str:
 class Heartbeat:
     """Marks the rows a process is working on as alive, every ``interval`` seconds."""
 
-    def __init__(self, backends: Backends, interval: float) -> None:
+    def __init__(self, backends: QueueHost, interval: float) -> None:
         self._backends = backends
         self._interval = interval
         self._active: set[uuid.UUID] = set()

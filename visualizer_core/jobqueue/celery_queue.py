@@ -21,16 +21,14 @@ import math
 import time
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 from celery import Celery
 
 from visualizer_core.config import Settings
 from visualizer_core.errors import ConfigError
-
-if TYPE_CHECKING:
-    from visualizer_core.backends import Backends
+from visualizer_core.jobqueue.base import QueueHost
 
 __all__ = [
     "DISPATCHED_AT_HEADER",
@@ -278,7 +276,7 @@ class CeleryQueue:
 
     name = "celery"
 
-    def __init__(self, backends: Backends) -> None:
+    def __init__(self, backends: QueueHost) -> None:
         self._app = make_celery(backends.settings)
         self._records = JobRecords(backends.settings)
         self._stale_after_s = backends.settings.stale_after_s

@@ -18,12 +18,15 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
-from visualizer_core.jobqueue.base import Heartbeat, Sweeper, Tasks, registered_tasks, worker_name
-
-if TYPE_CHECKING:
-    from visualizer_core.backends import Backends
+from visualizer_core.jobqueue.base import (
+    Heartbeat,
+    QueueHost,
+    Sweeper,
+    Tasks,
+    registered_tasks,
+    worker_name,
+)
 
 __all__ = ["EmbeddedWorker", "InProcessQueue", "run_embedded_worker"]
 
@@ -41,7 +44,7 @@ class InProcessQueue:
 
     def __init__(
         self,
-        backends: Backends,
+        backends: QueueHost,
         workers: int,
         tasks: Tasks | None = None,
         *,
@@ -230,7 +233,7 @@ class EmbeddedWorker:
 
     def __init__(
         self,
-        backends: Backends,
+        backends: QueueHost,
         *,
         threads: int,
         tasks: Tasks,
@@ -263,7 +266,7 @@ def _stop_on_sigterm(_signum: int, _frame: object) -> None:
 
 
 def run_embedded_worker(
-    backends: Backends, *, threads: int, tasks: Tasks, judgement_threads: int | None = None
+    backends: QueueHost, *, threads: int, tasks: Tasks, judgement_threads: int | None = None
 ) -> None:
     """Run until interrupted (Ctrl-C or SIGTERM); the images being made are finished first.
 

@@ -43,6 +43,7 @@ from visualizer_core.db import repo
 from visualizer_core.db.base import utcnow
 from visualizer_core.db.models import REJECT_REASONS, GeneratedImage, Product
 from visualizer_core.errors import InvalidInput, NotFound
+from visualizer_core.matching import placement_warning
 from visualizer_core.schemas import OPEN_STATUSES, ImageStatus
 from visualizer_core.scope import Action, Scope
 from visualizer_core.services import gate, learning, plans
@@ -129,6 +130,9 @@ class ReviewItem:
     reject_reason: str | None = None
     product_pixels: str = "generated"
     product_pixels_note: str | None = None
+    placement: str | None = None
+    """A placement warning ("Sofas in a kitchen: change the scene?") when the scene's room is
+    not one of the rooms the product belongs in; None when it is, or is not known."""
 
     @property
     def by_rule(self) -> bool:
@@ -302,6 +306,7 @@ def review_queue(scope: Scope, *, session_id: uuid.UUID | str) -> ReviewQueue:
             "scene_name": (scene.filename or scene.room_type) if scene else None,
             "match_score": match.score if match and same_scene else None,
             "match_reason": match.reason if match and same_scene else None,
+            "placement": _placement(row, scene.room if scene else None),
         }
         # Every other field of an item is the row's column of the same name.
         same = {f.name: getattr(row, f.name) for f in fields(ReviewItem) if f.name not in found}
@@ -336,6 +341,13 @@ def review_queue(scope: Scope, *, session_id: uuid.UUID | str) -> ReviewQueue:
         resume_at=uuid.UUID(resume) if resume else None,
         rerun_sources=frozenset(sources),
     )
+
+
+def _placement(row: Any, scene_room: str | None) -> str | None:
+    """The warning when the image's scene is a room its product does not belong in."""
+    rooms = list((row.product_analysis or {}).get("room_types") or [])
+    what = (row.product_category or "").split(">")[-1].strip() or row.product_name
+    return placement_warning(what, rooms, scene_room)
 
 
 def pictures(item: ReviewItem) -> dict[str, str]:

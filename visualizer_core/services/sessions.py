@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import Any
 
 from visualizer_core import backends
@@ -161,7 +159,7 @@ def add_scene_images(
     # Imported here: pictures and the taxonomy are heavy to load, and most uses of this module
     # (progress, listing) never need them.
     from visualizer_core.images.ingest import make_thumbnail, normalize_photo
-    from visualizer_core.taxonomy import normalize_room_type
+    from visualizer_core.taxonomy import normalize_room_type, room_in_file_name
 
     scope.require(Action.EDIT)
     room = normalize_room_type(room_type) if room_type else None
@@ -196,7 +194,7 @@ def add_scene_images(
                     key=key,
                     thumbnail_key=thumb_key,
                     filename=filename,
-                    room_type=room or _room_in_file_name(filename),
+                    room_type=room or room_in_file_name(filename),
                     analysis=None,
                     attribution=attribution[index] if attribution else None,
                     created_at=utcnow().isoformat(),
@@ -214,22 +212,6 @@ def add_scene_images(
         raise
     result.scene_ids = [s.id for s in new_scenes]
     return result
-
-
-def _room_in_file_name(filename: str | None) -> str | None:
-    """The room a file's name gives ("rustic-way-to-dine.jpg": dining room), or None.
-
-    People name their photos; a room word there is their word, like one typed on upload.
-    """
-    from visualizer_core.taxonomy import UnknownRoomType, normalize_room_type
-
-    words = re.sub(r"[^0-9A-Za-z]+", " ", PurePath(filename or "").stem).strip()
-    if not words:
-        return None
-    try:
-        return normalize_room_type(words)
-    except UnknownRoomType:
-        return None
 
 
 def set_scene_room(

@@ -22,6 +22,7 @@ import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from pathlib import PurePath
 from typing import NamedTuple
 
 from visualizer_core.errors import InvalidInput
@@ -67,6 +68,7 @@ __all__ = [
     "normalize_category",
     "normalize_room_type",
     "normalize_text",
+    "room_in_file_name",
     "room_types_for",
 ]
 
@@ -288,6 +290,21 @@ def normalize_room_type(text: str) -> str:
         if hits:
             return max(hits, key=lambda h: (h.end - h.start, -h.start)).target
     raise UnknownRoomType(f"unknown room type {text!r}; known room types: {', '.join(ROOM_TYPES)}")
+
+
+def room_in_file_name(filename: str | None) -> str | None:
+    """The room a file's name gives ("rustic-way-to-dine.jpg": dining room), or None.
+
+    People name their photos; a room word there is their word, like one typed on upload. Only
+    the name counts (not the folders nor the extension).
+    """
+    text = re.sub(r"[^0-9A-Za-z]+", " ", PurePath(filename or "").stem).strip()
+    if not text:
+        return None
+    try:
+        return normalize_room_type(text)
+    except UnknownRoomType:
+        return None
 
 
 def find_room_mentions(text: str | None) -> list[str]:

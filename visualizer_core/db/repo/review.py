@@ -72,7 +72,8 @@ def gallery_page(
 def review_rows(db: Session, *, session_id: uuid.UUID) -> list[Any]:
     """Every image of a session with what review needs, in one query.
 
-    Each row has the image's columns, its product's ``sku`` and ``product_name``, the
+    Each row has the image's columns, its product's ``sku``, ``product_name``,
+    ``product_category`` and ``product_analysis`` (its rooms), the
     ``product_preview_key`` of the photo it was made from, and ``earlier_status``: the
     status of the image it re-made (None when it is not a re-run).
     """
@@ -84,6 +85,8 @@ def review_rows(db: Session, *, session_id: uuid.UUID) -> list[Any]:
             GeneratedImage.product_id,
             Product.sku,
             Product.name.label("product_name"),
+            Product.category.label("product_category"),
+            Product.analysis.label("product_analysis"),
             GeneratedImage.scene_id,
             GeneratedImage.variant,
             GeneratedImage.status,
