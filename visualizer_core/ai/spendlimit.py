@@ -17,11 +17,11 @@ reserve`) and *settles* its real cost (the ledger's, from the answer's usage) wh
   in flight to answer after the calls' mean latency; the place is kept in the window (so later
   callers queue behind it, neither overshooting nor leaving room unused while jobs poll), the
   job goes back to the queue until a moment (0.8 ``lead_s``; ``lead_s`` is a tenth of the
-  window, at most 1 s) before its place is due and waits the rest in place (the queue's own delays would otherwise leave
-  the window unused), then takes its place once the window really has room (else the place
-  moves later). A place is counted at its estimate times what calls of its model have lately
-  cost against their estimates. Callers outside the queue wait in place
-  (:func:`.ratelimit.waiting`);
+  window, at most 1 s) before its place is due and waits the rest in place (the queue's own
+  delays would otherwise leave the window unused), then takes its place once the window
+  really has room (else the place moves later). A place is counted at its estimate times
+  what calls of its model have lately cost against their estimates. Callers outside the
+  queue wait in place (:func:`.ratelimit.waiting`);
 - the month (calendar month, UTC): a call that would pass the monthly cap *pauses the
   account* until the month ends (:class:`SpendCapReached`, a ``DailyLimitReached``: its images
   stay pending and resume by themselves), with the reason where ``visualizer status --json``,
