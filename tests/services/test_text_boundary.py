@@ -106,3 +106,33 @@ def test_nothing_half_written_after_a_refused_name(backend: backends.Backends) -
     # lines are fine where text has lines
     made = sessions.create_session(owner, client_id=client.id, name="Two\tparts")  # type: ignore[arg-type]
     assert made.name == "Two\tparts"
+
+
+def test_a_changed_json_value_of_a_stored_row_is_checked_when_flushed(
+    backend: backends.Backends,
+) -> None:
+    """JSON reaches the database as text with its control characters escaped (``\\u0000``),
+    so the engine's guard cannot see them: the flush check does, for changed attributes of
+    stored rows too (reassigned, or changed in place and flagged), and names the field."""
+    from sqlalchemy.orm.attributes import flag_modified
+
+    from visualizer_core.db.models import Client
+    from visualizer_core.services._uow import unit_of_work
+
+    client = factories.create_client()
+    nul = pytest.raises(InvalidInput, match=r"client settings\.note: .*\(NUL\)")
+    with nul, unit_of_work() as db:
+        row = db.get(Client, client.id)
+        assert row is not None
+        row.settings = {**row.settings, "note": "hidden\x00"}
+    escape = pytest.raises(InvalidInput, match=r"client settings\.preset\[0\]: .*\(U\+001B\)")
+    with escape, unit_of_work() as db:
+        row = db.get(Client, client.id)
+        assert row is not None
+        row.settings["preset"] = ["\x1b[31mred"]
+        flag_modified(row, "settings")
+    with unit_of_work() as db:  # another column changed: the stored JSON is not read again
+        row = db.get(Client, client.id)
+        assert row is not None
+        row.name = "Renamed"
+    assert clients.get_client(ADMIN, client_id=client.id).name == "Renamed"

@@ -109,12 +109,22 @@ def _guard_text(engine: Engine) -> None:
 
 def _check_rows(session: Session, _context: Any, _instances: Any) -> None:
     """Before a flush: every text attribute of a row being written, JSON values included,
-    named as the person knows it (``studio session name``, ``studio session scenes[0].label``)."""
+    named as the person knows it (``studio session name``, ``studio session scenes[0].label``).
+
+    A new row's values are all written; of a changed row only the attributes set since it was
+    loaded are (what was read back passed this check when it was written, or predates it), so
+    an update of one column does not read the row's large JSON again.
+    """
     for row in (*session.new, *session.dirty):
-        mapper = inspect(row).mapper
+        state = inspect(row)
+        values = state.dict  # what the row holds now, without loading anything
+        changed = None if state.key is None else state.committed_state
+        mapper = state.mapper
         table = str(mapper.local_table.name).replace("_", " ")
         for column in mapper.column_attrs:
-            check_text(getattr(row, column.key, None), f"{table} {column.key.replace('_', ' ')}")
+            key = column.key
+            if key in values and (changed is None or key in changed):
+                check_text(values[key], f"{table} {key.replace('_', ' ')}")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
