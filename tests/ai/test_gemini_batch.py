@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from google.genai import types
+from pydantic import ValidationError
 
 from tests.standins.gemini_fixtures import make_ai, png_cutout, request
 from tests.standins.gemini_server import GeminiStandIn
@@ -252,3 +254,23 @@ def test_read_answer_drops_unknown_fields_at_every_depth() -> None:
     assert answer.usage_metadata.prompt_token_count == 3
     with pytest.raises(TypeError):
         read_answer(["not", "an", "object"])
+
+
+def test_the_sdk_has_no_public_lenient_reader_so_read_answer_keeps_its_own() -> None:
+    """Pins why :func:`read_answer` calls the SDK's ``GenerateContentResponse._from_response``
+    (private: what ``models.generate_content`` reads every answer with). The public
+    ``model_validate`` refuses a field the SDK does not know (python-genai issue 2510, open),
+    and google-genai offers no public reader of a batch results file. When the first check
+    fails, the SDK became lenient: ``read_answer`` can then call ``model_validate`` alone."""
+    body = {
+        "candidates": [
+            {"content": {"role": "model", "parts": [{"text": "hi"}]}, "finishReason": "STOP"}
+        ],
+        "usageMetadata": {"promptTokenCount": 3, "aFieldFromNextYear": 1},
+    }
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        types.GenerateContentResponse.model_validate(body)
+    known = json.loads(json.dumps(body))
+    del known["usageMetadata"]["aFieldFromNextYear"]
+    assert read_answer(body) == types.GenerateContentResponse.model_validate(known)
+    assert body["usageMetadata"]["aFieldFromNextYear"] == 1  # the caller's line is not changed

@@ -286,3 +286,34 @@ def test_the_recorded_bodies_replay_as_expected(capsys: pytest.CaptureFixture[st
     printed = capsys.readouterr().out
     assert "replayed 19 recorded bodies from 8 sources on v1beta" in printed
     assert "BAD" not in printed
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_input_image_tokens_are_the_answers_own_count_not_the_registrys_estimate(
+    gemini_server: GeminiStandIn, version: str
+) -> None:
+    """The registry's ``input_image_tokens = 258`` is an estimate made before a call (the
+    Generate estimate, the spend reservation); the ledger counts what the answer lists under
+    ``promptTokensDetails`` IMAGE. None of the recorded bodies carries an input image (every
+    recorded prompt is text only), so none confirms or refutes the 258: this answer (the
+    recorded image_only_gemini-3.1-flash-image.json's shape, with an IMAGE entry in the shape
+    of its TEXT one) lists 1120 per input image, what Google's media-resolution page gives a
+    Gemini 3 image at its default (high) resolution, and the ledger takes that figure."""
+    ai = _ai(gemini_server, version)
+    answer = body("image_only_flash")
+    answer["usageMetadata"].update(
+        promptTokenCount=12 + 2 * 1120,
+        totalTokenCount=12 + 2 * 1120 + 1390,
+        promptTokensDetails=[
+            {"modality": "TEXT", "tokenCount": 12},
+            {"modality": "IMAGE", "tokenCount": 2 * 1120},
+        ],
+    )
+    gemini_server.answer_next(200, answer)
+    with collect() as calls:
+        ai.generate(request(model="gemini-3.1-flash-image"))  # a product photo and a scene
+    call = _only(calls)
+    assert (call.tokens.input_text, call.tokens.input_image) == (12, 2240)
+    usd = _usd("gemini-3.1-flash-image", inp=12 + 2240, text=270, image=1120)
+    assert call.cost_usd == pytest.approx(usd)
+    ai.close()

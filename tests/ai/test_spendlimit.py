@@ -4,6 +4,7 @@ Redis (or this process's memory), and Gemini's own spend 429s read as such."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from tests.servers.celery_worker import claim_redis_db
 from tests.standins.gemini_fixtures import make_ai, request
 from tests.standins.gemini_server import GeminiStandIn
 from visualizer_core.ai.gemini import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL
-from visualizer_core.ai.ratelimit import waiting
+from visualizer_core.ai.ratelimit import holding, waiting
 from visualizer_core.ai.spendlimit import (
     AccountLimits,
     AccountSpend,
@@ -66,6 +67,62 @@ def test_a_full_window_is_waited_out_in_place_outside_the_queue(
     with waiting(True):
         account.reserve(0.5)  # waits (about 2 s here) for the 0.9 to leave the window
     assert account.spent()["window_usd"] == pytest.approx(0.5)
+    account.close()
+
+
+def test_a_waiting_call_is_given_a_place_in_line_and_takes_it_when_it_comes_back(
+    redis_url: str | None, tmp_path: Path
+) -> None:
+    """Like the requests-a-minute slots: a queue job (a holder) that cannot start is given
+    the first moment its estimate fits behind every call placed before it, and keeps it."""
+    account = spend(redis_url, tmp_path, spend_usd_per_10min=1.0)  # a 2 s window
+    with waiting(False):
+        for _ in range(2):
+            account.settle(account.reserve(0.4), 0.4)  # 0.8 of the dollar, just spent
+        waits = []
+        for n in range(3):
+            with holding(f"image:{n}"), pytest.raises(RateLimited) as caught:
+                account.reserve(0.4)
+            waits.append(caught.value.retry_after or 0.0)
+        # Images 0 and 1 start when the first two calls have left the window (2 s), image 2
+        # when those two have left it in turn (2 s later); each job is told to come back a
+        # moment (lead_s) before its place, to wait the rest in place.
+        assert account.lead_s == pytest.approx(0.2)
+        assert 1.5 < waits[0] <= 2.0 and waits[1] == pytest.approx(waits[0], abs=0.1)
+        assert waits[2] == pytest.approx(waits[0] + 2.0, abs=0.3)
+        with pytest.raises(RateLimited) as caught:
+            account.reserve(0.1)  # a newcomer with no place waits behind them all
+        assert (caught.value.retry_after or 0.0) >= waits[2] - 0.1
+        with holding("image:0"), pytest.raises(RateLimited) as caught:
+            account.reserve(0.4)  # back too early: the same place, nearer
+        assert (caught.value.retry_after or 0.0) <= waits[0]
+        time.sleep(waits[1] + 0.05)
+        started = []
+        for n in range(2):
+            with holding(f"image:{n}"):
+                started.append(account.reserve(0.4))
+        assert all(started) and account.spent()["window_usd"] == pytest.approx(0.8)
+        with holding("image:2"), pytest.raises(RateLimited):
+            account.reserve(0.4)  # its place is still ahead
+    account.close()
+
+
+def test_a_call_is_reserved_at_what_calls_of_its_model_have_lately_cost(
+    redis_url: str | None, tmp_path: Path
+) -> None:
+    """Estimates carry a margin of text output that answers mostly do not use: reserving the
+    margin would leave the window part empty. Calls are reserved at their estimate times what
+    the model's calls lately settled at against theirs."""
+    account = spend(redis_url, tmp_path, spend_usd_per_10min=1.0)
+    with waiting(False):
+        account.settle(account.reserve(0.5, model="m"), 0.25)  # it cost half its estimate
+        taken = [account.reserve(0.5, model="m") for _ in range(3)]
+        assert [t.usd for t in taken if t] == [0.25, 0.25, 0.25]
+        assert account.spent()["window_usd"] == pytest.approx(1.0)
+        with pytest.raises(RateLimited):
+            account.reserve(0.5, model="m")
+        with pytest.raises(RateLimited):
+            account.reserve(0.2, model="other")  # no history: its own estimate, in full
     account.close()
 
 

@@ -17,8 +17,9 @@ from visualizer_core import admin, backends
 from visualizer_core.ai.usage import Pricing, Tokens
 from visualizer_core.db import ledger, repo
 from visualizer_core.errors import BudgetExceeded, InvalidInput
+from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN
-from visualizer_core.services import budgets, generation, products, sessions
+from visualizer_core.services import budgets, generation, plans, products, sessions
 
 
 def _spent(product_id: uuid.UUID, usd: float, at: dt.datetime | None = None) -> None:
@@ -115,3 +116,29 @@ def test_the_estimate_of_a_request_and_of_queued_images_counts_against_the_budge
     with backends.current().transaction() as db:
         assert len(list(repo.flows_of(db, session_id))) == 2  # the refused wrote nothing
     assert len(queued.image_ids) == 1
+
+
+def test_a_plan_over_the_budget_is_refused_whole(backend: backends.Backends) -> None:
+    client = factories.create_client(daily_quota=100)
+    session = factories.create_session(client.id)
+    catalog = factories.import_catalog(client.id)
+    scenes = factories.add_rooms(session.id)
+    _spent(next(iter(catalog.values())), 5.0)
+    budgets.set_monthly_budget(ADMIN, client_id=client.id, monthly_budget_usd=4.0)
+    scene = next(iter(scenes.values()))
+    requests = [
+        plans.FlowRequest(
+            client_id=client.id,
+            client_name=client.name,
+            session_id=session.id,
+            settings=FlowSettings(),
+            name=f"part {n}",
+            product_ids=[product],
+            scenes={product: scene},
+        )
+        for n, product in enumerate(catalog.values())
+    ]
+    with pytest.raises(BudgetExceeded, match=r"monthly budget of USD 4\.00"):
+        plans.start(ADMIN, requests=requests, dispatch=False)
+    with backend.transaction() as db:
+        assert list(repo.flows_of(db, session.id)) == []

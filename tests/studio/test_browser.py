@@ -343,18 +343,25 @@ def test_the_whole_job_in_the_browser(page: Page, home: Home, tmp_path: Path) ->
 
     # A refresh mid-review: still signed in, on Review, on the same image (the address names
     # the session and the image), the decisions kept.
+    before_move = shown_id(page)
     page.keyboard.press("ArrowRight")
-    expect(page.get_by_text(re.compile(r"^Image \d+ of ")).first).to_be_visible()
-    wait_idle(page)
-    here = shown_image(page)
+    expect(page).not_to_have_url(re.compile(rf"[?&]image={before_move}(&|$)"))
     linked = shown_id(page)
-    assert home.images()[linked][:2] == here
+    sku, variant = home.images()[linked][:2]
+    expect(
+        page.get_by_text(re.compile(rf"^{re.escape(sku)} · .* · variant {variant} ·"))
+    ).to_be_visible()
     expect(page).to_have_url(re.compile(rf"[?&]session={home.session_id()}&"))
     page.reload()
     expect(page.get_by_role("heading", name=re.compile(r"^Review"))).to_be_visible()
     signed_in(page)
     wait_for_counter(page, 2)
-    assert shown_image(page) == here and shown_id(page) == linked
+    steps.shot("refreshed")
+    expect(page).to_have_url(re.compile(rf"[?&]image={linked}(&|$)"))
+    expect(
+        page.get_by_text(re.compile(rf"^{re.escape(sku)} · .* · variant {variant} ·"))
+    ).to_be_visible()
+    assert shown_id(page) == linked
     no_traceback(page)
     page.keyboard.press("Escape")
 
@@ -383,6 +390,8 @@ def test_the_whole_job_in_the_browser(page: Page, home: Home, tmp_path: Path) ->
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_text("Deliver approved images")).to_be_visible()
     wait_idle(page)
+    # The cursor is on the chosen size (not in the file-name field), so P reaches the shortcuts.
+    expect(dialog.get_by_role("radio", name="Square 2048 x 2048")).to_be_focused()
     page.keyboard.press("p")
     save = dialog.get_by_role("button", name=f"Save {approved} image(s) with manifest.csv")
     expect(save).to_be_visible()

@@ -68,6 +68,7 @@ __all__ = [
     "limiter_from_settings",
     "limits_table",
     "paused_models",
+    "peek_holder",
     "waiting",
     "waiting_on",
 ]
@@ -113,6 +114,13 @@ def holding(holder: str) -> Iterator[None]:
         yield
     finally:
         _holder.reset(token)
+
+
+def peek_holder() -> str | None:
+    """The name the next call of the :func:`holding` block will hold its slot as (None outside
+    one), without taking it: the spend limit keeps a place under it (``{name}:spend``)."""
+    state = _holder.get()
+    return None if state is None else f"{state[0]}#{state[1]}"
 
 
 def _next_holder() -> str | None:
