@@ -132,7 +132,10 @@ def test_gemini_max_rpm_holds_across_processes(tmp_path: Path) -> None:
                 time.sleep(0.1)
             assert (answered, waiting) == (rpm, 12 - rpm), text
             assert len(_image_calls(server)) == rpm  # the stand-in saw the budget, not twelve calls
-            assert {p.poll() for p in processes} == {None}  # the rest still wait
+            # The rest still wait: a process whose six calls all found a slot (it started
+            # first) has ended well; one with calls waiting for the next minute has not.
+            ended = [p.poll() for p in processes]
+            assert set(ended) <= {None, 0} and None in ended, (ended, text)
         finally:
             for process in processes:
                 process.kill()
