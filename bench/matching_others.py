@@ -34,11 +34,11 @@ over files (the 1,973 blinds of one store would otherwise outweigh the other eig
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.import_feeds import NINE, realfeeds
 from visualizer_core import catalog, taxonomy
 from visualizer_core.ai.base import ProductFacts
 from visualizer_core.ai.local_analysis import analyze_product
@@ -136,29 +136,9 @@ def judge(file: str, row: catalog.CatalogRow) -> Outcome | None:
     return Outcome(file, product.sku, product.name, truth, room_right, department_right, said)
 
 
-def realfeeds() -> Path:
-    named = os.environ.get("VISUALIZER_REALFEEDS")
-    if named:
-        return Path(named)
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "realfeeds"
-
-
-FILES = (
-    "shopify-home-and-garden.csv",
-    "shopify-apparel.csv",
-    "shopify-onlineblinds-large.csv",
-    "merchant-lecc.tsv",
-    "merchant-vaivora.xml",
-    "merchant-banyaline.xml",
-    "woo-sample-products.csv",
-    "woo-registrations-ptBR.csv",
-    "woo-tgmodz-export.csv",
-)
-
-
 def outcomes(folder: Path) -> list[Outcome]:
     found = []
-    for file in FILES:
+    for file in NINE:
         path = folder / file
         if not path.exists():
             continue
@@ -181,7 +161,7 @@ def report(title: str, results: list[Outcome], *, show_misses: int) -> float:
     print(title)
     print(f"{'file':32} {'products':>8} {'right room':>10} {'department':>10}")
     means = []
-    for file in FILES:
+    for file in NINE:
         rows = by_file.get(file)
         if not rows:
             continue

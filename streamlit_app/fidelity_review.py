@@ -15,7 +15,7 @@ Kept apart from the page's keyboard flow (``views/review.py``), which calls thes
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import streamlit as st
 
@@ -118,15 +118,7 @@ def gate_dialog(
         f"**{len(touched)} image(s)** nobody decided yet that the fidelity gate trusts will be "
         "approved by rule, a share of them drawn for a spot check. Z takes it back."
     )
-    thumbs = gallery.browser_urls([i.thumbnail_key for i in touched[:24]])
-    grid = st.columns(8)
-    for number, shown in enumerate(touched[:24]):
-        with grid[number % 8]:
-            if shown.thumbnail_key in thumbs:
-                st.image(thumbs[shown.thumbnail_key], width="stretch")
-            st.caption(f"{plain(shown.sku)} · v{shown.variant + 1}")
-    if len(touched) > 24:
-        st.caption(f"and {len(touched) - 24} more")
+    thumbnail_grid(touched)
 
     def approve_trusted() -> None:
         close_dialog()
@@ -208,3 +200,17 @@ def show_gate_rule(
             icon=":material/undo:",
             on_click=undo,
         )
+
+
+def thumbnail_grid(images: Sequence[review.ReviewItem], *, most: int = 24) -> None:
+    """The pictures a bulk rule would act on, eight to a row, each with its sku and variant,
+    so a person sees what they are about to approve before saying yes."""
+    thumbs = gallery.browser_urls([i.thumbnail_key for i in images[:most]])
+    grid = st.columns(8)
+    for number, shown in enumerate(images[:most]):
+        with grid[number % 8]:
+            if shown.thumbnail_key in thumbs:
+                st.image(thumbs[shown.thumbnail_key], width="stretch")
+            st.caption(f"{plain(shown.sku)} · v{shown.variant + 1}")
+    if len(images) > most:
+        st.caption(f"and {len(images) - most} more")

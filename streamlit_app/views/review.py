@@ -40,6 +40,7 @@ from streamlit_app.fidelity_review import (
     show_gate_rule,
     show_measurement,
     show_reject_reasons,
+    thumbnail_grid,
 )
 from streamlit_app.lineage import open_lineage, show_lineage
 from visualizer_core.scope import Action
@@ -465,15 +466,7 @@ def rule_dialog() -> None:
         f"**{len(touched)} image(s)** with fidelity at least **{threshold:.2f}** that nobody "
         "decided yet will be approved. Z takes it back."
     )
-    thumbs = gallery.browser_urls([i.thumbnail_key for i in touched[:24]])
-    grid = st.columns(8)
-    for number, shown in enumerate(touched[:24]):
-        with grid[number % 8]:
-            if shown.thumbnail_key in thumbs:
-                st.image(thumbs[shown.thumbnail_key], width="stretch")
-            st.caption(f"{plain(shown.sku)} · v{shown.variant + 1}")
-    if len(touched) > 24:
-        st.caption(f"and {len(touched) - 24} more")
+    thumbnail_grid(touched)
     if st.button(
         f"Approve {len(touched)} image(s)",
         key="review.rule_confirm",
