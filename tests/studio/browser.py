@@ -20,6 +20,13 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from visualizer_core import backends
+from visualizer_core.config import load_settings
+from visualizer_core.db import migrate
+from visualizer_core.db.models import Client
+from visualizer_core.scope import ADMIN
+from visualizer_core.services import clients
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -90,6 +97,29 @@ def running_studio(env: dict[str, str], log_path: Path) -> Iterator[str]:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(timeout=10)
         log.close()
+
+
+@contextlib.contextmanager
+def brand_at(
+    home: Path, *, name: str, email: str, password: str
+) -> Iterator[tuple[backends.Backends, Client]]:
+    """The embedded default at ``home`` (the studio's own, before it starts), migrated and
+    active, with a client named ``name`` and its owner; closed afterwards. Making a walk's
+    data here, through the services, is faster than a command each."""
+    settings = load_settings(
+        visualizer_home=home, database_url=None, redis_url=None, r2_bucket=None
+    )
+    built = backends.build(settings)
+    migrate.upgrade(built.engine)
+    try:
+        with backends.using(built):
+            client = clients.create_client(ADMIN, name=name, daily_quota=200)
+            clients.create_user(
+                ADMIN, email=email, client_id=client.id, role="owner", password=password
+            )
+            yield built, client
+    finally:
+        built.close()
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ from PIL import Image, ImageCms
 from playwright.sync_api import Page, expect
 
 from tests.studio.browser import (
+    brand_at,
     browser_tab,
     counter,
     keys_back,
@@ -45,12 +46,12 @@ from tests.studio.browser import (
 )
 from visualizer_core import backends
 from visualizer_core.config import load_settings
-from visualizer_core.db import migrate, repo
+from visualizer_core.db import repo
 from visualizer_core.db.models import Flow, GeneratedImage
 from visualizer_core.demo import art as demo_art
 from visualizer_core.schemas import FlowSettings
 from visualizer_core.scope import ADMIN
-from visualizer_core.services import clients, generation, products, review, sessions
+from visualizer_core.services import generation, products, review, sessions
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "review-e2e"
@@ -92,38 +93,24 @@ def write_catalog(folder: Path) -> Path:
 def make_session(home: Path, folder: Path) -> uuid.UUID:
     """The client, its owner and a session of 30 finished images, made in this process
     through the services on the embedded default at ``home`` (faster than a command each)."""
-    settings = load_settings(
-        visualizer_home=home, database_url=None, redis_url=None, r2_bucket=None
-    )
-    built = backends.build(settings)
-    migrate.upgrade(built.engine)
-    try:
-        with backends.using(built):
-            client = clients.create_client(ADMIN, name="Linen & Oak", daily_quota=200)
-            clients.create_user(
-                ADMIN, email=EMAIL, client_id=client.id, role="owner", password=PASSWORD
+    with brand_at(home, name="Linen & Oak", email=EMAIL, password=PASSWORD) as (_, client):
+        catalog = write_catalog(folder)
+        report = products.import_products(
+            ADMIN, client_id=client.id, csv_path=catalog, images_dir=folder
+        )
+        assert report.failed == 0, report.errors
+        session = sessions.create_session(ADMIN, client_id=client.id, name="Spring")
+        for seed, (_prefix, _category, room) in enumerate(KINDS):
+            sessions.add_scenes(
+                ADMIN,
+                session_id=session.id,
+                files=[(f"{room}.jpg", demo_art.draw_room(room, seed=seed, size=(640, 420)))],
+                room_type=room,
             )
-            catalog = write_catalog(folder)
-            report = products.import_products(
-                ADMIN, client_id=client.id, csv_path=catalog, images_dir=folder
-            )
-            assert report.failed == 0, report.errors
-            session = sessions.create_session(ADMIN, client_id=client.id, name="Spring")
-            for seed, (_prefix, _category, room) in enumerate(KINDS):
-                sessions.add_scenes(
-                    ADMIN,
-                    session_id=session.id,
-                    files=[(f"{room}.jpg", demo_art.draw_room(room, seed=seed, size=(640, 420)))],
-                    room_type=room,
-                )
-            flow = generation.generate(
-                ADMIN, session_id=session.id, settings=FlowSettings(variants=2)
-            )
-            assert len(flow.image_ids) == 2 * PRODUCTS
-            counts = generation.wait_for_flows(ADMIN, flow_ids=[flow.flow_id], timeout=300)
-            assert counts["completed"] == 2 * PRODUCTS, counts
-    finally:
-        built.close()
+        flow = generation.generate(ADMIN, session_id=session.id, settings=FlowSettings(variants=2))
+        assert len(flow.image_ids) == 2 * PRODUCTS
+        counts = generation.wait_for_flows(ADMIN, flow_ids=[flow.flow_id], timeout=300)
+        assert counts["completed"] == 2 * PRODUCTS, counts
     return session.id
 
 

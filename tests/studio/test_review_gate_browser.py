@@ -15,13 +15,11 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests import factories
-from tests.studio.browser import browser_tab, running_studio
-from visualizer_core import backends
-from visualizer_core.config import load_settings
-from visualizer_core.db import migrate, repo
+from tests.studio.browser import brand_at, browser_tab, running_studio
+from visualizer_core.db import repo
 from visualizer_core.demo import art as demo_art
 from visualizer_core.scope import ADMIN
-from visualizer_core.services import analysis, clients, generation, sessions
+from visualizer_core.services import analysis, generation, review, sessions
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "review-gate"
@@ -38,41 +36,27 @@ SLOW = 90_000
 def make_session(home: Path) -> int:
     """A brand on the embedded default at ``home``: three finished images and its team's
     earlier decisions; returns how many images the gate trusts."""
-    settings = load_settings(
-        visualizer_home=home, database_url=None, redis_url=None, r2_bucket=None
-    )
-    built = backends.build(settings)
-    migrate.upgrade(built.engine)
-    try:
-        with backends.using(built):
-            client = clients.create_client(ADMIN, name="Gate & Co", daily_quota=200)
-            clients.create_user(
-                ADMIN, email=EMAIL, client_id=client.id, role="owner", password=PASSWORD
+    with brand_at(home, name="Gate & Co", email=EMAIL, password=PASSWORD) as (built, client):
+        # The team's earlier work first: the newest session, the one Review opens, is next.
+        history = sessions.create_session(ADMIN, client_id=client.id, name="Earlier")
+        session = sessions.create_session(ADMIN, client_id=client.id, name="Autumn")
+        factories.import_catalog(client.id, CATALOG)
+        for seed, room in enumerate(("living_room", "bedroom", "home_office")):
+            sessions.add_scenes(
+                ADMIN,
+                session_id=session.id,
+                files=[(f"{room}.jpg", demo_art.draw_room(room, seed=seed, size=(640, 420)))],
+                room_type=room,
             )
-            # The team's earlier work first: the newest session, the one Review opens, is next.
-            history = sessions.create_session(ADMIN, client_id=client.id, name="Earlier")
-            session = sessions.create_session(ADMIN, client_id=client.id, name="Autumn")
-            factories.import_catalog(client.id, CATALOG)
-            for seed, room in enumerate(("living_room", "bedroom", "home_office")):
-                sessions.add_scenes(
-                    ADMIN,
-                    session_id=session.id,
-                    files=[(f"{room}.jpg", demo_art.draw_room(room, seed=seed, size=(640, 420)))],
-                    room_type=room,
-                )
-            analysis.match_session(ADMIN, session_id=session.id)
-            flow = generation.generate(ADMIN, session_id=session.id)
-            counts = generation.wait_for_flows(ADMIN, flow_ids=[flow.flow_id], timeout=300)
-            assert counts["completed"] == 3, counts
-            with built.transaction() as db:
-                made = list(repo.images_of_flow(db, flow.flow_id))
-                db.expunge_all()
-            factories.team_decisions(built, client.id, made, history_id=history.id)
-            from visualizer_core.services import review
-
-            return len(review.trusted(ADMIN, session_id=session.id))
-    finally:
-        built.close()
+        analysis.match_session(ADMIN, session_id=session.id)
+        flow = generation.generate(ADMIN, session_id=session.id)
+        counts = generation.wait_for_flows(ADMIN, flow_ids=[flow.flow_id], timeout=300)
+        assert counts["completed"] == 3, counts
+        with built.transaction() as db:
+            made = list(repo.images_of_flow(db, flow.flow_id))
+            db.expunge_all()
+        factories.team_decisions(built, client.id, made, history_id=history.id)
+        return len(review.trusted(ADMIN, session_id=session.id))
 
 
 @pytest.fixture
