@@ -388,7 +388,7 @@ def test_the_whole_job_in_the_browser(page: Page, home: Home, tmp_path: Path) ->
     approved = sum(row[2] == "approved" for row in home.images().values())
     page.keyboard.press("d")
     dialog = page.get_by_role("dialog")
-    expect(dialog.get_by_text("Deliver approved images")).to_be_visible()
+    expect(dialog.get_by_text("Deliver approved images", exact=True)).to_be_visible()
     wait_idle(page)
     # The cursor is on the chosen size (not in the file-name field), so P reaches the shortcuts.
     expect(dialog.get_by_role("radio", name="Square 2048 x 2048")).to_be_focused()
