@@ -80,6 +80,24 @@ def test_a_full_window_keeps_the_next_slots_for_those_who_asked(
     limiter.close()
 
 
+def test_a_kept_slot_taken_early_still_goes_no_earlier_than_its_time(
+    redis_url: str | None, tmp_path: Path
+) -> None:
+    """A job back from the queue within the margin of its slot takes it, and the call waits
+    out the rest: the margin kept against the provider's clock is not spent on our side."""
+    limiter = make(redis_url, tmp_path, rpm=1)
+    with waiting(False), holding("a"):
+        limiter.take(MODEL)
+    sent = time.time()
+    wait = refused(limiter, "b")  # kept for the window (2 s) plus the margin (1 s) after a's
+    assert 2.9 <= wait <= 3.1
+    time.sleep(wait - 0.6)  # back from the queue 0.6 s early
+    with waiting(False), holding("b"):
+        limiter.take(MODEL)
+    assert time.time() - sent >= wait - 0.02
+    limiter.close()
+
+
 def test_one_holder_numbers_its_calls(redis_url: str | None, tmp_path: Path) -> None:
     limiter = make(redis_url, tmp_path, rpm=1)
     with waiting(False), holding("image:1"):

@@ -25,10 +25,13 @@ Every HTTP call takes its own slot from its own model's bucket *before* it is se
   (Redis, or a file in ``VISUALIZER_HOME`` on the embedded default) so that ``visualizer status``
   and the studio can say so, and work resumes by itself when it ends.
 
-A full window never blocks a worker slot: :meth:`ModelLimiter.take` raises
-:class:`~visualizer_core.errors.RateLimited` (``local=True``, with the seconds until a slot frees)
-and the job goes back to the queue with that countdown. Callers outside the queue (analysis run
-from the command or the studio) may wait in place instead: :func:`waiting` says which.
+A job may take its kept slot up to a second early (a queue countdown is not exact); the call
+then sleeps the rest, so that the second of margin between our clock and the provider's arrival
+time is kept. Beyond that, a full window never blocks a worker slot: :meth:`ModelLimiter.take`
+raises :class:`~visualizer_core.errors.RateLimited` (``local=True``, with the seconds until a
+slot frees) and the job goes back to the queue with that countdown. Callers outside the queue
+(analysis run from the command or the studio) may wait in place instead: :func:`waiting` says
+which.
 
 Test knobs: ``window_s`` (``VISUALIZER_LIMIT_WINDOW_S``, 60 in production) is the length of the
 limits' "minute", and ``day_s`` (``VISUALIZER_LIMIT_DAY_S``, unset in production) replaces the
@@ -384,6 +387,11 @@ class ModelLimiter:
         if limits.rpm:
             now = time.time()
             ready, at = self._reserve(name, limits.rpm, member, now, reserve=reserve)
+            if ready and at > now:
+                # A kept slot taken up to the margin early (a job back from the queue a little
+                # before its countdown): the call still goes no earlier than the slot's time, or
+                # the margin kept against the provider's clock would be spent here.
+                time.sleep(at - now)
             if not ready:
                 raise RateLimited(
                     f"the {limits.rpm} requests a {_window_name(self.window_s)} allowed for"
