@@ -34,8 +34,10 @@ SIGNAL_LABELS = {
     "structure": "structure",
     "edges": "edges",
     "pattern": "pattern",
+    "pattern_worst": "worst pattern part",
     "detail": "detail",
     "visible": "in frame",
+    "missing": "product missing",
     "location_confidence": "found with confidence",
     "light_tint": "light tint",
 }

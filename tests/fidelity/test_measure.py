@@ -98,3 +98,25 @@ def test_the_shipped_calibration_is_stated() -> None:
     assert calibration.source == "shipped"
     assert calibration.decisions >= 100
     assert "auto-approve" in calibration.describe()
+
+
+def test_a_thin_part_gone_is_measured_as_missing_and_said_in_words() -> None:
+    """A coat rack whose hooks are gone: the mean colour hardly moves (the hooks are a small
+    share of the product), but the share of the product with nothing of its colour nearby
+    does, and the reason says so."""
+    product = make_product("coat_rack", colour=(40, 150, 140), seed=3)
+    rgba = np.asarray(product).copy()
+    ys = np.nonzero(rgba[..., 3] > 128)[0]
+    rgba[: ys.min() + int((ys.max() - ys.min()) * 0.3), :, 3] = 0  # the top third: hooks gone
+    drifted = Image.fromarray(rgba, "RGBA")
+    scene = _scene(6)
+    image, placement = render(product, scene, random.Random(2), perspective=0.0)
+    gone, _placement = render(drifted, scene, random.Random(2), perspective=0.0)
+    xs, ys_ = zip(*placement.corners, strict=True)
+    box = (min(xs), min(ys_), max(xs), max(ys_))  # where the compositor put it: no search
+    whole = measure(_png(product), image, box=box)
+    cut = measure(_png(product), gone, box=box)
+    assert whole.signals["missing"] < 0.05, whole.signals
+    assert cut.signals["missing"] >= 0.15, cut.signals
+    assert any(reason.startswith("part of the product missing") for reason in cut.reasons)
+    assert cut.score < whole.score

@@ -49,9 +49,13 @@ FEATURES: Final = (
     "structure",
     "edges",
     "pattern",
+    "pattern_worst",
     "detail",
     "visible",
+    "missing",
     "location_confidence",
+    "detail_excess",
+    "pattern_gap",
 )
 MIN_DECISIONS: Final = 30  # a client's decisions needed before they move its threshold
 NEVER: Final = 1.0  # the threshold when no score reaches the target precision (scores are < 1)
@@ -62,9 +66,23 @@ DATA_FILE: Final = "calibration.json"
 
 
 def features_of(signals: Mapping[str, float]) -> NDArray[np.float64]:
-    """The model's inputs from a measurement's signals (colour differences on a log scale)."""
+    """The model's inputs from a measurement's signals (colour differences on a log scale),
+    and two made from them: ``detail_excess``, detail well above the photo's (a background
+    showing through where a part was), and ``pattern_gap``, how much worse the worst textured
+    ninth is than the whole (a re-lettered label on an unchanged product)."""
     row = []
     for name in FEATURES:
+        if name == "detail_excess":
+            detail = float(signals.get("detail", 1.0))
+            row.append(
+                max(0.0, math.log(max(detail, 1e-3) / 1.1)) if math.isfinite(detail) else 0.0
+            )
+            continue
+        if name == "pattern_gap":
+            pattern = float(signals.get("pattern", 0.0))
+            gap = pattern - float(signals.get("pattern_worst", pattern))  # none measured: none
+            row.append(gap if math.isfinite(gap) else 0.0)
+            continue
         value = float(signals.get(name, 0.0))
         if not math.isfinite(value):
             value = 0.0

@@ -12,13 +12,16 @@ of the photo sits on the picture's pixel that shows it. Then, inside the product
 - **colour**: ΔE2000 between the relit photo and the picture, in CIE Lab, the mean over the
   product (``delta_e``) and over its worst ninth (``delta_e_worst``, a 3 x 3 grid: a recoloured
   seat on an unchanged frame).
+- **presence**: ``missing``, the share of the product's pixels (thin parts included) whose
+  relit colour is nowhere within two pixels in the picture: a part gone or recoloured.
 - **shape**: ``outline_iou``, the overlap of the photo's outline with what in the picture looks
   like the product rather than its surroundings (each pixel goes to the nearer of two palettes,
   the product's and that of a ring around it); ``aspect_change``, how much the homography
   stretches one axis against the other (``|log(sx/sy)|``: 0.18 is 20 % wider).
 - **structure and detail**: ``structure``, the structural similarity (SSIM) of the grey levels;
   ``edges``, the correlation of their gradient magnitudes; ``pattern``, SSIM weighted to where the
-  photo has texture, print or text; ``detail``, the picture's fine-detail energy over the
+  photo has texture, print or text (``pattern_worst``, over its worst textured ninth: a
+  re-lettered label); ``detail``, the picture's fine-detail energy over the
   photo's (below 1: washed out).
 """
 
@@ -34,8 +37,10 @@ from numpy.typing import NDArray
 
 __all__ = ["COMPARE_SIDE", "Comparison", "compare", "delta_e_2000"]
 
-COMPARE_SIDE: Final = 160  # long side of the compared copies, in pixels
+COMPARE_SIDE: Final = 224  # long side of the compared copies, in pixels
 MARGIN: Final = 0.15  # the frame around the product, for the ring of surroundings
+MISSING_REACH: Final = 2  # pixels of misalignment forgiven when looking for a part's colour
+MISSING_DELTA_E: Final = 12.0  # ΔE76 beyond which a colour is not the product's
 MAX_TINT: Final = 0.18  # white balance forgiven: each channel's gain within 18 % of neutral
 _SSIM_WINDOW: Final = 7
 _C1: Final = (0.01 * 255) ** 2
@@ -218,6 +223,26 @@ def _outline_iou(
     return float((product_like & core).sum() / union) if union else 0.0
 
 
+def _missing(
+    ref_lab: F32, obs_lab: F32, product: NDArray[np.bool_], inside_picture: NDArray[np.bool_]
+) -> float:
+    """The share of the product's pixels (its whole mask: thin parts count) with nothing of
+    their colour, once relit, within :data:`MISSING_REACH` pixels in the picture (ΔE76 above
+    :data:`MISSING_DELTA_E`): a part gone, recoloured or drawn elsewhere."""
+    ys, xs = np.nonzero(product & inside_picture)
+    if len(ys) < 8:
+        return 1.0
+    r = MISSING_REACH
+    padded = np.pad(obs_lab, ((r, r), (r, r), (0, 0)), mode="edge")
+    want = ref_lab[ys, xs]
+    nearest = np.full(len(ys), np.inf, np.float32)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            seen = padded[ys + r + dy, xs + r + dx]
+            nearest = np.minimum(nearest, np.sum((want - seen) ** 2, axis=1))
+    return float((nearest > MISSING_DELTA_E**2).mean())
+
+
 def _aspect_change(h: NDArray[np.float64], width: int, height: int) -> float:
     """``|log(sx/sy)|`` of the homography's local scales at the product's centre."""
     cx, cy = width / 2, height / 2
@@ -239,9 +264,13 @@ def compare(
     mask: NDArray[np.uint8],
     picture: NDArray[np.uint8],
     homography: NDArray[np.float64],
+    *,
+    side: int = COMPARE_SIDE,
+    outline: bool = True,
 ) -> Comparison:
     """The signals of the product (``rgb``, ``mask``: the cut-out) against where ``homography``
-    puts it in ``picture`` (RGB)."""
+    puts it in ``picture`` (RGB), compared at most ``side`` pixels long; without ``outline``
+    the outline's overlap (the slowest signal) is left out (``outline_iou`` 1)."""
     height, width = mask.shape
     corners = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], float)
     projected = corners @ homography.T
@@ -252,12 +281,12 @@ def compare(
         / (width, height)[i % 2]
         for i in range(4)
     )
-    side = max(16.0, min(float(COMPARE_SIDE), apparent))
-    s = side / max(width, height)
+    side_px = max(16.0, min(float(side), apparent))
+    s = side_px / max(width, height)
     fw, fh = max(4, round(width * s)), max(4, round(height * s))
     pad = max(4, round(MARGIN * max(fw, fh)))
     # The picture is brought down to about the product's frame resolution first (no aliasing).
-    d = min(1.0, side / max(apparent, 1.0))
+    d = min(1.0, side_px / max(apparent, 1.0))
     pic = picture
     if d < 0.999:
         pic = cv2.resize(
@@ -307,8 +336,10 @@ def compare(
                 "structure": 0.0,
                 "edges": 0.0,
                 "pattern": 0.0,
+                "pattern_worst": 0.0,
                 "detail": 0.0,
                 "visible": 0.0,
+                "missing": 1.0,
             },
             light=[1.0, 1.0, 1.0],
             worst_place="middle",
@@ -340,7 +371,16 @@ def compare(
     ssim = _ssim_map(grey_ref_full, grey_obs)
     structure = _weighted_mean(ssim, (product & inside_picture).astype(np.float32))
     texture = np.sqrt(np.maximum(_box_mean(grey_ref**2, 5) - _box_mean(grey_ref, 5) ** 2, 0))
-    pattern = _weighted_mean(ssim, texture * inside.astype(np.float32))
+    texture_inside = texture * inside.astype(np.float32)
+    pattern = _weighted_mean(ssim, texture_inside)
+    # The worst textured ninth: a re-lettered label is a small part of a product's texture.
+    pattern_worst = pattern
+    total = float(texture_inside.sum())
+    for i in range(3):
+        for j in range(3):
+            cell = (slice(rows[i], rows[i + 1]), slice(cols[j], cols[j + 1]))
+            if float(texture_inside[cell].sum()) >= 0.08 * total > 0:
+                pattern_worst = min(pattern_worst, _weighted_mean(ssim[cell], texture_inside[cell]))
     gx_r, gy_r = (
         cv2.Sobel(grey_ref_full, cv2.CV_32F, 1, 0),
         cv2.Sobel(grey_ref_full, cv2.CV_32F, 0, 1),
@@ -362,13 +402,17 @@ def compare(
         "delta_e": delta_e,
         "delta_e_worst": worst,
         "light_tint": float(np.abs(gains - 1).max()),
-        "outline_iou": _outline_iou(ref_lab, obs_lab, product, inside_picture, pad),
+        "outline_iou": (
+            _outline_iou(ref_lab, obs_lab, product, inside_picture, pad) if outline else 1.0
+        ),
         "aspect_change": _aspect_change(homography, width, height),
         "structure": structure,
         "edges": edges,
         "pattern": pattern,
+        "pattern_worst": pattern_worst,
         "detail": min(detail, 3.0),
         "visible": float((product & inside_picture).sum() / max(int(product.sum()), 1)),
+        "missing": _missing(ref_lab, obs_lab, product, inside_picture),
     }
     centre = float(exposure[size[1] // 2, size[0] // 2])
     light = [round(float(g) * centre, 4) for g in gains]

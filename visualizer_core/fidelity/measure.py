@@ -190,7 +190,14 @@ def reasons_for(signals: dict[str, float], *, found: bool, place: str = "") -> l
         return ["product not found in the picture"]
     reasons = []
     delta_e, worst = signals.get("delta_e", 0.0), signals.get("delta_e_worst", 0.0)
-    if delta_e >= 8:
+    iou = signals.get("outline_iou", 1.0)
+    missing = signals.get("missing", 0.0)
+    # Where the product should be, the picture shows its surroundings: a part is gone (and
+    # the colour there differs because it is the wall's, not because it was recoloured).
+    gone = missing >= 0.15 and iou < 0.7
+    if gone:
+        reasons.append(f"part of the product missing: {missing:.0%} of it shows what is behind")
+    elif delta_e >= 8:
         reasons.append(f"colour changed: ΔE {delta_e:.0f} on the product")
     elif worst >= 14:
         where = f"the product's {place}" if place and place != "middle" else "part of the product"
@@ -198,8 +205,7 @@ def reasons_for(signals: dict[str, float], *, found: bool, place: str = "") -> l
     aspect = signals.get("aspect_change", 0.0)
     if aspect >= 0.15:
         reasons.append(f"proportions changed: {np.expm1(aspect):.0%} longer along one side")
-    iou = signals.get("outline_iou", 1.0)
-    if iou < 0.7:
+    if iou < 0.7 and not gone:
         reasons.append(f"outline differs: {iou:.0%} overlap with the photo's")
     if signals.get("visible", 1.0) < 0.8:
         reasons.append(f"only {signals['visible']:.0%} of the product is in the frame")
@@ -211,6 +217,10 @@ def reasons_for(signals: dict[str, float], *, found: bool, place: str = "") -> l
         reasons.append(f"shape or print differs: structure {structure:.2f} of 1")
     elif signals.get("pattern", 1.0) < 0.35:
         reasons.append(f"pattern, print or text differs: {signals['pattern']:.2f} of 1")
+    elif signals.get("pattern_worst", 1.0) < 0.45 and signals.get("pattern", 1.0) >= 0.7:
+        reasons.append(
+            f"print or text differs in one part: {signals['pattern_worst']:.2f} of 1 there"
+        )
     if not reasons:
         reasons.append(
             f"the product matches its photo: ΔE {delta_e:.0f}, outline {iou:.0%}, "
