@@ -266,11 +266,11 @@ def compare(
     homography: NDArray[np.float64],
     *,
     side: int = COMPARE_SIDE,
-    outline: bool = True,
+    alignment_only: bool = False,
 ) -> Comparison:
     """The signals of the product (``rgb``, ``mask``: the cut-out) against where ``homography``
-    puts it in ``picture`` (RGB), compared at most ``side`` pixels long; without ``outline``
-    the outline's overlap (the slowest signal) is left out (``outline_iou`` 1)."""
+    puts it in ``picture`` (RGB), compared at most ``side`` pixels long. ``alignment_only``
+    measures ``structure`` and ``edges`` alone: what the locator tells places apart by."""
     height, width = mask.shape
     corners = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], float)
     projected = corners @ homography.T
@@ -346,6 +346,32 @@ def compare(
         )
     exposure, gains = _fit_light(ref, obs, inside)
     relit = ref * exposure[..., None] * gains.astype(np.float32)
+    lum = np.array([0.299, 0.587, 0.114], np.float32)
+    grey_ref = relit @ lum
+    grey_obs = obs @ lum
+    # Outside the product both sides show the picture, so that only the product counts.
+    weight = product.astype(np.float32)
+    grey_ref_full = grey_ref * weight + grey_obs * (1 - weight)
+    ssim = _ssim_map(grey_ref_full, grey_obs)
+    structure = _weighted_mean(ssim, (product & inside_picture).astype(np.float32))
+    gx_r, gy_r = (
+        cv2.Sobel(grey_ref_full, cv2.CV_32F, 1, 0),
+        cv2.Sobel(grey_ref_full, cv2.CV_32F, 0, 1),
+    )
+    gx_o, gy_o = cv2.Sobel(grey_obs, cv2.CV_32F, 1, 0), cv2.Sobel(grey_obs, cv2.CV_32F, 0, 1)
+    near = cv2.dilate(product.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    near &= inside_picture
+    mag_r = np.hypot(gx_r, gy_r)[near]
+    mag_o = np.hypot(gx_o, gy_o)[near]
+    edges = 0.0
+    if mag_r.std() > 1e-6 and mag_o.std() > 1e-6:
+        edges = float(np.corrcoef(mag_r, mag_o)[0, 1])
+    if alignment_only:
+        return Comparison(
+            signals={"structure": round(structure, 4), "edges": round(edges, 4)},
+            light=[1.0, 1.0, 1.0],
+            worst_place="middle",
+        )
     relit_smooth = cv2.GaussianBlur(relit, (0, 0), 1.0)
     obs_smooth = cv2.GaussianBlur(obs, (0, 0), 1.0)
     ref_lab, obs_lab = _lab(relit_smooth), _lab(obs_smooth)
@@ -362,14 +388,6 @@ def compare(
                 value = float(de[rows[i] : rows[i + 1], cols[j] : cols[j + 1]][cell].mean())
                 if value > worst:
                     worst, worst_place = value, _PLACES[i][j]
-    lum = np.array([0.299, 0.587, 0.114], np.float32)
-    grey_ref = relit @ lum
-    grey_obs = obs @ lum
-    # Outside the product both sides show the picture, so that only the product counts.
-    weight = product.astype(np.float32)
-    grey_ref_full = grey_ref * weight + grey_obs * (1 - weight)
-    ssim = _ssim_map(grey_ref_full, grey_obs)
-    structure = _weighted_mean(ssim, (product & inside_picture).astype(np.float32))
     texture = np.sqrt(np.maximum(_box_mean(grey_ref**2, 5) - _box_mean(grey_ref, 5) ** 2, 0))
     texture_inside = texture * inside.astype(np.float32)
     pattern = _weighted_mean(ssim, texture_inside)
@@ -381,18 +399,6 @@ def compare(
             cell = (slice(rows[i], rows[i + 1]), slice(cols[j], cols[j + 1]))
             if float(texture_inside[cell].sum()) >= 0.08 * total > 0:
                 pattern_worst = min(pattern_worst, _weighted_mean(ssim[cell], texture_inside[cell]))
-    gx_r, gy_r = (
-        cv2.Sobel(grey_ref_full, cv2.CV_32F, 1, 0),
-        cv2.Sobel(grey_ref_full, cv2.CV_32F, 0, 1),
-    )
-    gx_o, gy_o = cv2.Sobel(grey_obs, cv2.CV_32F, 1, 0), cv2.Sobel(grey_obs, cv2.CV_32F, 0, 1)
-    near = cv2.dilate(product.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    near &= inside_picture
-    mag_r = np.hypot(gx_r, gy_r)[near]
-    mag_o = np.hypot(gx_o, gy_o)[near]
-    edges = 0.0
-    if mag_r.std() > 1e-6 and mag_o.std() > 1e-6:
-        edges = float(np.corrcoef(mag_r, mag_o)[0, 1])
     high_ref = grey_ref - cv2.GaussianBlur(grey_ref, (0, 0), 1.5)
     high_obs = grey_obs - cv2.GaussianBlur(grey_obs, (0, 0), 1.5)
     energy_ref = float((high_ref[inside] ** 2).mean())
@@ -402,9 +408,7 @@ def compare(
         "delta_e": delta_e,
         "delta_e_worst": worst,
         "light_tint": float(np.abs(gains - 1).max()),
-        "outline_iou": (
-            _outline_iou(ref_lab, obs_lab, product, inside_picture, pad) if outline else 1.0
-        ),
+        "outline_iou": _outline_iou(ref_lab, obs_lab, product, inside_picture, pad),
         "aspect_change": _aspect_change(homography, width, height),
         "structure": structure,
         "edges": edges,

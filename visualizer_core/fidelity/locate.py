@@ -434,7 +434,7 @@ def _likeness(
 ) -> float:
     """How much the product at ``h`` looks like itself: structure plus edges (see compare())."""
     signals = compare(
-        product.rgb, product.mask, picture, h, side=VERIFY_SIDE, outline=False
+        product.rgb, product.mask, picture, h, side=VERIFY_SIDE, alignment_only=True
     ).signals
     return signals["structure"] + signals["edges"]
 
