@@ -392,11 +392,12 @@ def _ecc(
 def _polish(
     product: PreparedProduct,
     h: NDArray[np.float64],
+    refined: NDArray[np.float64],
     start: NDArray[np.float64],
     picture: NDArray[np.uint8],
     grey: NDArray[np.uint8],
 ) -> NDArray[np.float64]:
-    """The place the template search settled on (``h``, refined from ``start``) taken to the
+    """The place the template search settled on (``h``, from ``start``) taken to the
     picture's own pixels: ECC coarse to fine from both (an affine step on a small frame reaches
     a tenth of misplacement, a homography on :data:`VERIFY_SIDE` then :data:`FINE_SIDE` pixels
     gives the perspective), and of the plausible results the one where the product looks most
@@ -409,11 +410,9 @@ def _polish(
     """
     height, width = product.mask.shape
     size = (grey.shape[1], grey.shape[0])
-    # ``h`` is ``start`` after one ECC step at VERIFY_SIDE, or ``start`` where that step did
-    # not help (see _better()): then the step is tried again here.
-    tries = [h]
-    if np.allclose(h, start):
-        tries.append(_ecc(product, start, grey, VERIFY_SIDE, cv2.MOTION_HOMOGRAPHY))
+    # ``h`` is ``refined`` (``start`` after one ECC step at VERIFY_SIDE) or, where that step
+    # did not raise the evidence (see _better()), ``start``: then the step is judged again here.
+    tries = [h] if refined is h else [h, refined]
     affine = _ecc(product, start, grey, 64, cv2.MOTION_AFFINE)
     tries.append(_ecc(product, affine, grey, VERIFY_SIDE, cv2.MOTION_HOMOGRAPHY))
     best, best_likeness = h, _likeness(product, h, picture)
@@ -721,16 +720,17 @@ def _better(
     h: NDArray[np.float64],
     picture: NDArray[np.uint8],
     grey: NDArray[np.uint8],
-) -> NDArray[np.float64]:
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """``h`` refined by ECC (a homography: the perspective), unless that made it worse: ECC
-    can slip off a plain product, and then the place it left is kept."""
+    can slip off a plain product, and then the place it left is kept. Gives the place kept
+    and the refinement tried (``_polish()`` judges a refinement left here again, by likeness)."""
     height, width = product.mask.shape
     refined = _ecc(product, h, grey, VERIFY_SIDE, cv2.MOTION_HOMOGRAPHY)
     if not plausible(refined, width, height, (grey.shape[1], grey.shape[0])):
-        return h
+        return h, refined
     before, _colour = evidence(product, h, picture, grey)
     after, _colour = evidence(product, refined, picture, grey)
-    return refined if after >= before else h
+    return (refined if after >= before else h), refined
 
 
 def _by_template(
@@ -749,19 +749,19 @@ def _by_template(
             ranked.append((shown * (0.5 + colour), h))
     ranked.sort(key=lambda item: -item[0])
     height, width = product.mask.shape
-    best: tuple[float, float, NDArray[np.float64], NDArray[np.float64]] | None = None
+    best: tuple[float, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]] | None = None
     for _rough, h in ranked[:REFINED_CANDIDATES]:
         # The finer search can be drawn off by something beside or in front of the product
         # (a box of a similar colour): the place as the coarse search found it is refined too.
         for start in (_local_search(product, h, picture, picture_grey), h):
-            placed = _better(product, start, picture, picture_grey)
+            placed, refined = _better(product, start, picture, picture_grey)
             shown, colour = evidence(product, placed, picture, picture_grey, rough=True)
             if best is None or shown * (0.5 + colour) > best[0]:
-                best = (shown * (0.5 + colour), shown, placed, start)
+                best = (shown * (0.5 + colour), placed, refined, start)
     if best is None:
         return None
-    _rank, _rough, h, start = best
-    h = _polish(product, h, start, picture, picture_grey)
+    _rank, h, refined, start = best
+    h = _polish(product, h, refined, start, picture, picture_grey)
     # Whether the place holds: its evidence exactly and allowing for a few pixels of
     # misalignment (a plain product's exact evidence is sensitive to them; a finely patterned
     # one's is not, and loses to the blur), and its colours under a plausible light. Measured
@@ -803,7 +803,7 @@ def locate(product: PreparedProduct, picture: NDArray[np.uint8]) -> Location:
         if shown < MIN_EVIDENCE:
             found = None
         else:  # keypoints on a reduced copy: ECC takes the place to the picture's own pixels
-            h = _better(product, matched, picture, grey)
+            h, _refined = _better(product, matched, picture, grey)
             height, width = product.mask.shape
             corners = [(float(x), float(y)) for x, y in _project(h, _corners(width, height))]
             found = replace(found, homography=h, outline=corners)
